@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Aegis builds, tests and benchmarks with. Idempotent:
+# packages already present are not fetched again.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache
+  libboost1.81-dev libboost-program-options1.81-dev
+  libssl-dev libsodium-dev nlohmann-json3-dev libfmt-dev catch2 libsqlite3-dev
+  sqlite3 openssl python3 iproute2 util-linux procps psmisc
+  mosquitto mosquitto-clients
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "deps.sh: error: missing packages (${missing[*]}); run as root or install them" >&2
+    exit 1
+  fi
+  echo "deps.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

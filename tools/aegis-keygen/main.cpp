@@ -1,0 +1,2 @@
+#include "cli/tool.h"
+int main() { return 0; }
