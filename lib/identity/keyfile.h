@@ -1,0 +1,44 @@
+#pragma once
+// Identity key files, with ssh-keygen's habits (PROTOCOL.md §2, man aegis-keygen(1)).
+//   secret key: one line  "aegis-ed25519-secret <base64 of seed(32) || public key(32)> <comment>"
+//               mode 0600; refused when group- or world-accessible
+//   public key: one line  "aegis-ed25519 <base64 of public key(32)> <comment>"
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "crypto/primitives.h"
+
+namespace aegis::identity {
+
+struct Identity {
+    crypto::SigningKey key;
+    std::string comment;
+};
+
+struct PublicIdentity {
+    crypto::PublicKey key{};
+    std::string comment;
+};
+
+// $XDG_CONFIG_HOME/aegis/id_ed25519, else ~/.config/aegis/id_ed25519.
+[[nodiscard]] std::filesystem::path default_key_path();
+
+// ExitCode::bad_input for a missing, unreadable, too-open, truncated or foreign file.
+[[nodiscard]] Result<Identity> load_secret_key(const std::filesystem::path& path);
+// Reads a public key file, or derives the public key from a secret key file.
+[[nodiscard]] Result<PublicIdentity> load_public_key(const std::filesystem::path& path);
+// A key given on the command line: a path to a key file, or an "aegis-ed25519 <base64> [comment]"
+// line, or the bare base64 key.
+[[nodiscard]] Result<PublicIdentity> resolve_public_key(std::string_view path_or_key);
+
+[[nodiscard]] Result<PublicIdentity> parse_public_key_line(std::string_view line);
+[[nodiscard]] std::string format_public_key_line(const crypto::PublicKey& key, std::string_view comment);
+
+// Writes PATH (0600; parent created 0700) and PATH.pub (0644). Refuses to replace an existing
+// file unless `overwrite` (ExitCode::bad_input, naming the file).
+[[nodiscard]] Result<void> write_key_pair(const std::filesystem::path& path, const Identity& identity, bool overwrite);
+
+}  // namespace aegis::identity

@@ -1,0 +1,71 @@
+#pragma once
+// The message envelope and its signed batches (PROTOCOL.md §5). A batch is one or more
+// messages from one origin to one channel under one Ed25519 signature over the batch's
+// canonical encoding; a single message is a batch of one. The gateway relays batches
+// unchanged, so every receiver can check who wrote each message.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/result.h"
+#include "crypto/primitives.h"
+
+namespace aegis::protocol {
+
+using MessageId = std::array<std::uint8_t, 16>;
+
+enum class Priority : std::uint8_t { critical = 0, high = 1, normal = 2, low = 3 };
+enum class Kind : std::uint8_t { event = 0, request = 1, reply = 2, ack = 3, heartbeat = 4 };
+
+[[nodiscard]] std::string_view to_string(Priority priority);
+[[nodiscard]] std::optional<Priority> parse_priority(std::string_view text);
+[[nodiscard]] std::string_view to_string(Kind kind);
+
+inline constexpr std::size_t kMaxHeaders = 64;
+inline constexpr std::size_t kMaxPayloadBytes = 16 * 1024 * 1024;
+inline constexpr std::size_t kMaxBatchMessages = 4096;
+
+// One message. `channel`, `origin` and `origin_id` are shared by every message of a batch.
+struct Envelope {
+    MessageId id{};                      // 128-bit random
+    std::string channel;
+    crypto::PublicKey origin{};          // the signer's Ed25519 key
+    std::string origin_id;               // the signer's id as the gateway assigned it
+    std::uint64_t sequence = 0;          // per-origin, increasing
+    std::uint64_t timestamp_ms = 0;      // Unix time the origin created it
+    std::uint64_t expires_ms = 0;        // Unix time after which it is dropped; 0 = never
+    Priority priority = Priority::normal;
+    Kind kind = Kind::event;
+    MessageId correlation{};             // the request a reply answers; zero when none
+    std::vector<std::pair<std::string, std::string>> headers;  // in the order given
+    Bytes payload;
+};
+
+struct SignedBatch {
+    std::vector<Envelope> messages;
+    crypto::Signature signature{};
+};
+
+[[nodiscard]] MessageId new_message_id();
+
+// The bytes the origin signs: "aegis/1 batch" || the batch's canonical encoding without the
+// signature. Fails (Reason::malformed) when messages differ in channel, origin or origin id,
+// or a field is over its limit.
+[[nodiscard]] Result<Bytes> signing_input(const std::vector<Envelope>& messages);
+// Signs a batch; every message's `origin` must equal the key's public key.
+[[nodiscard]] Result<SignedBatch> sign_batch(std::vector<Envelope> messages, const crypto::SigningKey& key);
+// Checks the batch's signature against the origin key it names (Reason::bad_signature).
+[[nodiscard]] Result<void> verify_batch(const SignedBatch& batch);
+
+// The wire form: canonical encoding followed by the 64-byte signature.
+[[nodiscard]] Bytes encode_batch(const SignedBatch& batch);
+// Parses the wire form; checks structure and limits, not the signature (Reason::malformed).
+[[nodiscard]] Result<SignedBatch> decode_batch(ByteView bytes);
+
+}  // namespace aegis::protocol

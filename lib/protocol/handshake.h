@@ -1,0 +1,159 @@
+#pragma once
+// The mutually authenticated handshake of PROTOCOL.md §3, as pure code: bytes in, bytes out,
+// the clock passed in. X25519 ephemerals give forward secrecy; each side signs the transcript
+// hash with its Ed25519 identity; the client identity travels only encrypted.
+//
+//   client                                   server
+//   ClientHello  (1) ------------------------>
+//               <------------------------ (2) ServerHello {server identity, signature}
+//   ClientAuth   (3) ------------------------>  {client identity, id, signature}
+//               <------------------------ (4) ServerFinish {accept | refusal}
+//   (Alert (5) replaces (2) when the server refuses the ClientHello itself.)
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/bytes.h"
+#include "core/result.h"
+#include "core/role.h"
+#include "crypto/primitives.h"
+#include "crypto/secret.h"
+#include "protocol/reason.h"
+
+namespace aegis::protocol {
+
+inline constexpr std::uint8_t kProtocolVersion = 1;
+inline constexpr std::uint64_t kDefaultClockSkewMs = 120'000;
+
+enum class HandshakeType : std::uint8_t {
+    client_hello = 1,
+    server_hello = 2,
+    client_auth = 3,
+    server_finish = 4,
+    alert = 5,
+};
+
+using SessionId = std::array<std::uint8_t, 16>;
+using SessionToken = std::array<std::uint8_t, 32>;
+using HandshakeRandom = std::array<std::uint8_t, 32>;
+
+// The per-direction traffic keys a finished handshake yields.
+struct SessionKeys {
+    crypto::SymmetricKey send;
+    crypto::SymmetricKey receive;
+    crypto::Hash transcript_hash{};  // identifies the session (e.g. for channel binding in logs)
+};
+
+// What the server grants in ServerFinish.
+struct Accepted {
+    SessionId session_id{};
+    SessionToken session_token{};  // presented on reconnect to resume (0 = fresh session)
+    std::uint64_t resume_point = 0;  // last delivery sequence the server knows the client has
+    std::string assigned_id;         // the id the gateway's authorized file gives this identity
+    Role role = Role::agent;
+};
+
+// Fixed randomness for test vectors; a real handshake leaves it unset and draws fresh values.
+struct EphemeralSecrets {
+    std::array<std::uint8_t, 32> ephemeral_secret{};
+    HandshakeRandom random{};
+};
+
+struct ClientOptions {
+    const crypto::SigningKey* identity = nullptr;
+    // The gateway key the client insists on; nullopt accepts any key and leaves the decision
+    // to the caller (trust on first use), who reads server_key() after on_server_hello.
+    std::optional<crypto::PublicKey> pinned_server_key;
+    std::string requested_id;  // optional; the gateway's authorized file decides
+    std::string server_name;   // host[:port][/path] of the URL, bound into the transcript
+    SessionToken resume_token{};  // all zero for a fresh session
+};
+
+class ClientHandshake {
+public:
+    explicit ClientHandshake(ClientOptions options);
+    ~ClientHandshake();
+    ClientHandshake(ClientHandshake&&) noexcept;
+    ClientHandshake& operator=(ClientHandshake&&) noexcept;
+
+    // Message 1.
+    [[nodiscard]] Bytes start(std::uint64_t now_ms, const EphemeralSecrets* fixed = nullptr);
+    // Message 2 in, message 3 out. A server key that is not the pinned one is refused here,
+    // before the client reveals its identity (Reason::server_key_mismatch). An Alert gives the
+    // server's reason.
+    [[nodiscard]] Result<Bytes> on_server_hello(ByteView message);
+    // Message 4 in: the grant, or the server's typed refusal as an Error.
+    [[nodiscard]] Result<Accepted> on_server_finish(ByteView message);
+
+    [[nodiscard]] const crypto::PublicKey& server_key() const { return server_key_; }
+    [[nodiscard]] const crypto::Hash& transcript_hash() const;
+    // The traffic keys; valid once on_server_finish accepted.
+    [[nodiscard]] SessionKeys take_keys();
+
+private:
+    struct State;
+    ClientOptions options_;
+    crypto::PublicKey server_key_{};
+    std::unique_ptr<State> state_;
+};
+
+// Remembers recent ClientHello randoms so a recorded hello cannot be replayed within the
+// clock-skew window (older ones are refused as stale anyway). Bounded in memory.
+class ReplayCache {
+public:
+    explicit ReplayCache(std::uint64_t window_ms = 2 * kDefaultClockSkewMs, std::size_t max_entries = 200'000);
+    ~ReplayCache();
+    // True the first time a random is seen within the window; false for a replay (or when
+    // full of entries that have not yet expired, which fails closed).
+    [[nodiscard]] bool remember(const HandshakeRandom& random, std::uint64_t now_ms);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+struct ServerOptions {
+    const crypto::SigningKey* identity = nullptr;
+    std::uint64_t max_clock_skew_ms = kDefaultClockSkewMs;
+};
+
+// The client as the server learns it from message 3, signature verified.
+struct ClientClaim {
+    crypto::PublicKey key{};
+    std::string requested_id;
+    SessionToken resume_token{};
+};
+
+class ServerHandshake {
+public:
+    ServerHandshake(ServerOptions options, ReplayCache& replay_cache);
+    ~ServerHandshake();
+    ServerHandshake(ServerHandshake&&) noexcept;
+
+    // Message 1 in, message 2 out. On refusal (malformed, unsupported version, stale, replayed)
+    // the Error carries the reason and alert() gives the bytes to send back.
+    [[nodiscard]] Result<Bytes> on_client_hello(ByteView message, std::uint64_t now_ms,
+                                                const EphemeralSecrets* fixed = nullptr);
+    // Message 3 in: the client's identity claim with its signature verified. The caller decides
+    // whether the key is authorized, then answers with accept() or refuse().
+    [[nodiscard]] Result<ClientClaim> on_client_auth(ByteView message);
+    // Message 4, accepting.
+    [[nodiscard]] Bytes accept(const Accepted& grant);
+    // Message 4 refusing (encrypted) once keys exist, or a plaintext Alert before that.
+    [[nodiscard]] Bytes refuse(Reason reason, std::string_view detail);
+
+    [[nodiscard]] const crypto::Hash& transcript_hash() const;
+    // The traffic keys; valid once accept() was called.
+    [[nodiscard]] SessionKeys take_keys();
+
+private:
+    struct State;
+    ServerOptions options_;
+    ReplayCache& replay_cache_;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace aegis::protocol
