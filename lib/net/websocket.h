@@ -1,0 +1,108 @@
+#pragma once
+// WebSocket transport (ws:// and wss://) for the gateway and the broker. Beast stays inside
+// lib/net/*.cpp; callers see binary messages, a bounded send queue and typed errors.
+// Everything runs on the caller's io_context thread: handlers are never called concurrently.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+
+#include "core/bytes.h"
+#include "core/result.h"
+
+namespace aegis::net {
+
+struct Url {
+    bool tls = false;         // wss://
+    std::string host;         // without brackets for IPv6
+    std::string port;         // "80"/"443" when the URL gives none
+    std::string target = "/"; // path and query
+    std::string server_name;  // host[:port][/path] as bound into the handshake transcript
+};
+
+// ws://HOST[:PORT][/PATH] or wss://... ; ExitCode::usage with a clear message otherwise.
+[[nodiscard]] Result<Url> parse_url(std::string_view text);
+
+struct Limits {
+    std::size_t max_message_bytes = 17 * 1024 * 1024;  // one WebSocket message (a record)
+    std::size_t max_queued_bytes = 64 * 1024 * 1024;   // unsent bytes per connection before it is closed
+    std::chrono::milliseconds handshake_timeout{10'000}; // TCP + TLS + WebSocket upgrade
+    std::chrono::milliseconds ping_interval{20'000};     // WebSocket ping when idle
+    std::chrono::milliseconds idle_timeout{60'000};      // no pong / no traffic: closed
+};
+
+// One WebSocket connection carrying binary messages.
+class Connection {
+public:
+    using MessageHandler = std::function<void(Bytes message)>;
+    using CloseHandler = std::function<void(const Error& why)>;
+
+    virtual ~Connection() = default;
+    // Starts reading; on_close is called once, when the connection ends for any reason.
+    virtual void start(MessageHandler on_message, CloseHandler on_close) = 0;
+    // Queues one binary message. False (and the connection closes) when the queue is over its bound.
+    virtual bool send(Bytes message) = 0;
+    // Closes gracefully after queued messages are written (bounded by a timeout).
+    virtual void close() = 0;
+    [[nodiscard]] virtual std::string peer() const = 0;           // "127.0.0.1:40222"
+    [[nodiscard]] virtual std::size_t queued_bytes() const = 0;
+    [[nodiscard]] virtual std::chrono::microseconds last_rtt() const = 0;  // from ping/pong; 0 before one
+};
+
+struct ClientOptions {
+    Limits limits;
+    std::string proxy;           // http://HOST:PORT for HTTP CONNECT; empty: direct
+    std::string tls_ca_file;     // extra CA for wss; empty: the system store
+    bool tls_verify = true;      // wss certificate check (Aegis security does not depend on it)
+};
+
+using ConnectHandler = std::function<void(Result<std::shared_ptr<Connection>>)>;
+
+// Resolves, connects (through the proxy if any), does TLS for wss and the WebSocket upgrade.
+// Errors: ExitCode::unreachable (refused, DNS, proxy), ExitCode::timeout.
+void connect(boost::asio::io_context& io, const Url& url, const ClientOptions& options, ConnectHandler handler);
+
+struct ServerOptions {
+    std::string listen = "127.0.0.1:8443";  // HOST:PORT; port 0 picks a free one
+    std::string tls_cert_file;              // both set: wss
+    std::string tls_key_file;
+    Limits limits;
+    std::size_t max_connections = 20'000;   // beyond it new connections are closed at once
+};
+
+class Server {
+public:
+    using AcceptHandler = std::function<void(std::shared_ptr<Connection>)>;
+    virtual ~Server() = default;
+    // Binds and starts accepting; each upgraded WebSocket goes to on_accept (not yet started).
+    [[nodiscard]] static Result<std::unique_ptr<Server>> listen(boost::asio::io_context& io, const ServerOptions& options,
+                                                                AcceptHandler on_accept);
+    [[nodiscard]] virtual std::uint16_t port() const = 0;
+    [[nodiscard]] virtual std::size_t connections() const = 0;
+    virtual void stop() = 0;  // stops accepting; existing connections are the caller's to close
+};
+
+struct HttpResponse {
+    int status = 200;
+    std::string content_type = "text/plain; charset=utf-8";
+    std::string body;
+};
+
+// A tiny HTTP/1.1 server for GET /metrics and /healthz.
+class AdminServer {
+public:
+    using Handler = std::function<HttpResponse(std::string_view path)>;
+    virtual ~AdminServer() = default;
+    [[nodiscard]] static Result<std::unique_ptr<AdminServer>> listen(boost::asio::io_context& io, std::string_view host_port,
+                                                                     Handler handler);
+    [[nodiscard]] virtual std::uint16_t port() const = 0;
+    virtual void stop() = 0;
+};
+
+}  // namespace aegis::net

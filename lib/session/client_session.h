@@ -1,0 +1,104 @@
+#pragma once
+// The broker's side of one secure session to the gateway: connect, handshake, records, frames,
+// and reconnect with exponential backoff and full jitter after any drop. Runs on the caller's
+// io_context; every event handler is called on that thread.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "core/result.h"
+#include "crypto/primitives.h"
+#include "net/websocket.h"
+#include "protocol/envelope.h"
+#include "protocol/handshake.h"
+#include "protocol/record.h"
+
+namespace aegis::session {
+
+enum class State : std::uint8_t {
+    connecting,   // TCP/TLS/WebSocket and the Aegis handshake under way
+    connected,    // authenticated; frames flow
+    backing_off,  // waiting before the next attempt
+    stopped,      // stop() was called, or a refusal that retrying cannot fix
+};
+
+[[nodiscard]] std::string_view to_string(State state);
+
+struct ClientSessionOptions {
+    net::Url url;
+    net::ClientOptions transport;
+    const crypto::SigningKey* identity = nullptr;
+    std::optional<crypto::PublicKey> pinned_server_key;  // nullopt: trust on first use (see on_server_key)
+    std::string requested_id;
+    std::chrono::milliseconds backoff_min{5'000};
+    std::chrono::milliseconds backoff_max{60'000};
+    std::chrono::milliseconds handshake_timeout{10'000};
+    std::chrono::milliseconds heartbeat_interval{30'000};  // application heartbeat; 0 = off
+    std::uint64_t max_clock_skew_ms = protocol::kDefaultClockSkewMs;
+    protocol::RekeyPolicy rekey;
+};
+
+struct SessionStats {
+    State state = State::stopped;
+    std::uint64_t reconnects = 0;
+    std::uint64_t rekeys = 0;
+    std::uint64_t messages_in = 0;
+    std::uint64_t messages_out = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::chrono::microseconds last_rtt{0};
+    std::chrono::system_clock::time_point connected_since{};
+    std::chrono::system_clock::time_point next_attempt{};
+    std::optional<Error> last_error;
+};
+
+struct SessionEvents {
+    // Each state change, with the error that caused it when there is one.
+    std::function<void(State state, const Error* cause)> on_state;
+    // Trust on first use: called with an unpinned server key before the client reveals its
+    // identity; return false to refuse it (the session stops with server_key_mismatch).
+    std::function<bool(const crypto::PublicKey& server_key)> on_server_key;
+    // After each successful handshake (first connect and every reconnect).
+    std::function<void(const protocol::Accepted& grant, const crypto::PublicKey& server_key)> on_authenticated;
+    // A batch from the gateway, its origin signature already verified.
+    std::function<void(std::uint64_t sequence, protocol::SignedBatch batch)> on_deliver;
+    // The gateway's answer to publish(request_id) / subscribe(request_id).
+    std::function<void(std::uint32_t request_id, Result<void> outcome)> on_publish_result;
+    std::function<void(std::uint32_t request_id, Result<void> outcome)> on_subscribe_result;
+    // Application heartbeat tick while connected: the broker publishes agent.<id>.heartbeat.
+    std::function<void()> on_heartbeat;
+};
+
+class ClientSession {
+public:
+    ClientSession(boost::asio::io_context& io, ClientSessionOptions options, SessionEvents events);
+    ~ClientSession();
+    ClientSession(const ClientSession&) = delete;
+    ClientSession& operator=(const ClientSession&) = delete;
+
+    void start();
+    void stop();
+
+    // False when not connected (the caller keeps the batch queued and retries on reconnect).
+    [[nodiscard]] bool publish(std::uint32_t request_id, const protocol::SignedBatch& batch);
+    // Replaces the subscription set; it is sent now if connected and again after each reconnect.
+    void set_subscriptions(std::uint32_t request_id, std::vector<std::string> patterns);
+    // Tells the gateway everything up to `sequence` was received (delivery resume point).
+    void acknowledge(std::uint64_t sequence);
+
+    [[nodiscard]] SessionStats stats() const;
+    [[nodiscard]] const protocol::Accepted* grant() const;  // null before the first handshake
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace aegis::session
