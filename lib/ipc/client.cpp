@@ -1,0 +1,213 @@
+#include "ipc/client.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace aegis::ipc {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Milliseconds left for poll(): -1 forever, 0 when past.
+[[nodiscard]] int poll_timeout(const Deadline& deadline) {
+    if (!deadline) return -1;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
+    if (left <= 0) return 0;
+    return left > 60'000 ? 60'000 : static_cast<int>(left);
+}
+
+[[nodiscard]] bool passed(const Deadline& deadline) { return deadline && Clock::now() >= *deadline; }
+
+[[nodiscard]] Error closed_error() {
+    return make_error(ExitCode::unreachable, "the broker closed the connection");
+}
+
+[[nodiscard]] Error timeout_error(std::string_view what) {
+    return make_error(ExitCode::timeout, "timed out waiting for the broker ({})", what);
+}
+
+}  // namespace
+
+Deadline deadline_after(std::optional<std::chrono::milliseconds> timeout) {
+    if (!timeout) return std::nullopt;
+    return Clock::now() + *timeout;
+}
+
+Result<Client> Client::connect(const std::filesystem::path& socket, std::string_view client_name, Deadline deadline) {
+    auto fd = connect_unix(socket);
+    if (!fd) return fd.take_error();
+    Client client(std::move(*fd));
+    HelloRequest hello;
+    hello.client = std::string(client_name);
+    auto answer = client.call(to_header(hello), {}, deadline);
+    if (!answer) {
+        auto error = answer.take_error();
+        if (error.exit == ExitCode::unreachable && error.message == closed_error().message) {
+            error.message = fmt::format("the broker on {} closed the connection during hello (another user's broker?)",
+                                        socket.string());
+        }
+        return error;
+    }
+    client.hello_ = std::move(answer->header);
+    return client;
+}
+
+Result<void> Client::write_all(ByteView bytes, Deadline deadline) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t sent = ::send(fd_.get(), bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent > 0) {
+            done += static_cast<std::size_t>(sent);
+            continue;
+        }
+        if (sent < 0 && errno == EINTR) continue;
+        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            pollfd watch{fd_.get(), POLLOUT, 0};
+            const int ready = ::poll(&watch, 1, poll_timeout(deadline));
+            if (ready == 0 && passed(deadline)) return timeout_error("sending");
+            continue;
+        }
+        if (sent < 0 && (errno == EPIPE || errno == ECONNRESET)) return closed_error();
+        return make_error(ExitCode::unreachable, "cannot write to the broker: {}", std::strerror(errno));
+    }
+    return {};
+}
+
+Result<std::optional<Frame>> Client::read_frame(Deadline deadline) {
+    std::array<std::uint8_t, 64 * 1024> chunk{};
+    for (;;) {
+        auto decoded = reader_.next();
+        if (auto* frame = std::get_if<Frame>(&decoded)) return std::optional<Frame>(std::move(*frame));
+        if (auto* error = std::get_if<LocalError>(&decoded)) {
+            return make_error(ExitCode::failure, "bad frame from the broker: {}", error->message);
+        }
+        pollfd watch{fd_.get(), POLLIN, 0};
+        const int ready = ::poll(&watch, 1, poll_timeout(deadline));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready == 0) {
+            if (passed(deadline)) return std::optional<Frame>();
+            continue;
+        }
+        const ssize_t got = ::recv(fd_.get(), chunk.data(), chunk.size(), MSG_DONTWAIT);
+        if (got == 0) return closed_error();
+        if (got < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+            if (errno == ECONNRESET) return closed_error();
+            return make_error(ExitCode::unreachable, "cannot read from the broker: {}", std::strerror(errno));
+        }
+        reader_.feed(ByteView(chunk.data(), static_cast<std::size_t>(got)));
+    }
+}
+
+Result<Frame> Client::call(nlohmann::json header, ByteView payload, Deadline deadline) {
+    const std::uint64_t id = next_id_++;
+    const std::string op = header.value("op", std::string("request"));
+    header["id"] = id;
+    if (auto written = write_all(encode_frame(header, payload), deadline); !written) return written.take_error();
+    for (;;) {
+        auto frame = read_frame(deadline);
+        if (!frame) return frame.take_error();
+        if (!frame->has_value()) return timeout_error(op);
+        auto& got = **frame;
+        if (got.header.contains("event")) {
+            events_.push_back(std::move(got));
+            continue;
+        }
+        const auto echoed = got.header.find("id");
+        if (echoed != got.header.end() && !echoed->is_null() && *echoed != id) continue;  // a stale answer
+        if (auto error = response_error(got.header)) return to_error(*error);
+        return std::move(got);
+    }
+}
+
+Result<std::string> Client::publish(const PublishRequest& request, ByteView payload, Deadline deadline) {
+    auto answer = call(to_header(request), payload, deadline);
+    if (!answer) return answer.take_error();
+    return answer->header.value("message_id", std::string());
+}
+
+Result<void> Client::subscribe(const SubscribeRequest& request, Deadline deadline) {
+    auto answer = call(to_header(request), {}, deadline);
+    if (!answer) return answer.take_error();
+    return {};
+}
+
+Result<std::optional<DeliveredMessage>> Client::next_message(Deadline deadline) {
+    for (;;) {
+        std::optional<Frame> frame;
+        if (!events_.empty()) {
+            frame = std::move(events_.front());
+            events_.pop_front();
+        } else {
+            auto read = read_frame(deadline);
+            if (!read) return read.take_error();
+            if (!read->has_value()) return std::optional<DeliveredMessage>();
+            frame = std::move(**read);
+        }
+        if (auto message = parse_message_event(frame->header, std::move(frame->payload))) {
+            return std::optional<DeliveredMessage>(std::move(*message));
+        }
+        if (auto error = response_error(frame->header); error && !frame->header.contains("event")) {
+            return to_error(*error);  // e.g. the broker dropping a subscriber that fell behind
+        }
+    }
+}
+
+Result<nlohmann::json> Client::status(Deadline deadline) {
+    auto answer = call(to_header(StatusRequest{}), {}, deadline);
+    if (!answer) return answer.take_error();
+    return answer->header.value("status", nlohmann::json::object());
+}
+
+Result<void> Client::stop(Deadline deadline) {
+    auto answer = call(to_header(StopRequest{}), {}, deadline);
+    if (!answer) return answer.take_error();
+    for (;;) {
+        auto frame = read_frame(deadline);
+        if (!frame) {
+            if (frame.error().exit == ExitCode::unreachable) return {};  // closed: the broker is gone
+            return frame.take_error();
+        }
+        if (!frame->has_value()) return timeout_error("stop");
+    }
+}
+
+namespace {
+
+// A process that is gone, or a zombie nobody has reaped yet, has stopped.
+[[nodiscard]] bool process_ended(long pid) {
+    if (::kill(static_cast<pid_t>(pid), 0) != 0) return errno == ESRCH;
+    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    const auto paren = line.rfind(')');
+    return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
+}
+
+}  // namespace
+
+Result<void> stop_broker(const std::filesystem::path& socket, Deadline deadline) {
+    auto client = Client::connect(socket, "aegis-connect --stop", deadline);
+    if (!client) return client.take_error();
+    const long pid = client->hello().value("pid", 0L);
+    if (auto stopped = client->stop(deadline); !stopped) return stopped;
+    if (pid <= 0) return {};
+    while (!process_ended(pid)) {
+        if (passed(deadline)) return make_error(ExitCode::timeout, "the broker (pid {}) has not exited yet", pid);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return {};
+}
+
+}  // namespace aegis::ipc

@@ -1,0 +1,70 @@
+#pragma once
+// The tools' side of the local socket: a blocking connection with deadlines. Connecting says
+// hello; each call waits for the response with its id; events (delivered messages) that
+// arrive meanwhile are kept in order for next_message.
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+#include "ipc/codec.h"
+#include "ipc/messages.h"
+#include "ipc/unix_socket.h"
+
+namespace aegis::ipc {
+
+// When to give up; nullopt waits as long as it takes.
+using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+
+[[nodiscard]] Deadline deadline_after(std::optional<std::chrono::milliseconds> timeout);
+
+class Client {
+public:
+    // Connects and says hello. ExitCode::unreachable when no broker answers or it refuses this
+    // user; ExitCode::timeout when the hello is not answered before the deadline.
+    [[nodiscard]] static Result<Client> connect(const std::filesystem::path& socket, std::string_view client_name,
+                                                Deadline deadline);
+
+    // Queues (or, with wait_ack, delivers to the gateway) one message; the message id in hex.
+    [[nodiscard]] Result<std::string> publish(const PublishRequest& request, ByteView payload, Deadline deadline);
+    // Subscribes this connection; messages then arrive through next_message.
+    [[nodiscard]] Result<void> subscribe(const SubscribeRequest& request, Deadline deadline);
+    // The next delivered message; nullopt when the deadline passes first. ExitCode::unreachable
+    // when the broker closes the connection.
+    [[nodiscard]] Result<std::optional<DeliveredMessage>> next_message(Deadline deadline);
+    // The broker's status object.
+    [[nodiscard]] Result<nlohmann::json> status(Deadline deadline);
+    // Asks the broker to stop; returns once the broker closed this connection.
+    [[nodiscard]] Result<void> stop(Deadline deadline);
+
+    // The broker's answer to hello (version, state, pid).
+    [[nodiscard]] const nlohmann::json& hello() const { return hello_; }
+
+    // Sends one request and waits for the response carrying its id; an error response becomes
+    // an Error with the exit code the broker gave.
+    [[nodiscard]] Result<Frame> call(nlohmann::json header, ByteView payload, Deadline deadline);
+
+private:
+    explicit Client(UniqueFd fd) : fd_(std::move(fd)) {}
+    [[nodiscard]] Result<void> write_all(ByteView bytes, Deadline deadline);
+    // The next frame; nullopt at the deadline.
+    [[nodiscard]] Result<std::optional<Frame>> read_frame(Deadline deadline);
+
+    UniqueFd fd_;
+    FrameReader reader_;
+    std::deque<Frame> events_;
+    nlohmann::json hello_;
+    std::uint64_t next_id_ = 1;
+};
+
+// Connects to the broker on `socket`, asks it to stop and waits (bounded by the deadline) for
+// the process to end. ExitCode::unreachable when no broker runs there.
+[[nodiscard]] Result<void> stop_broker(const std::filesystem::path& socket, Deadline deadline);
+
+}  // namespace aegis::ipc

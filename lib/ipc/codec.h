@@ -1,0 +1,63 @@
+#pragma once
+// Framing of the local socket (PROTOCOL-local.md §8.2), shared by the broker's server and the
+// tools' client. One frame:
+//
+//   u32 BE total length   (bytes after this field: 4 + header length + payload length)
+//   u32 BE header length
+//   header                (UTF-8 JSON object)
+//   payload               (raw bytes, possibly empty)
+//
+// Pure code: no sockets. FrameReader takes bytes as they arrive and yields whole frames.
+
+#include <cstddef>
+#include <cstdint>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "core/bytes.h"
+#include "ipc/errors.h"
+
+namespace aegis::ipc {
+
+inline constexpr int kVersion = 1;
+inline constexpr std::size_t kPrefixBytes = 8;
+inline constexpr std::uint32_t kMaxHeaderBytes = 1024 * 1024;
+inline constexpr std::uint32_t kMaxPayloadBytes = 16 * 1024 * 1024;
+// The largest value of the total-length field.
+inline constexpr std::uint32_t kMaxFrameBytes = 4 + kMaxHeaderBytes + kMaxPayloadBytes;
+
+struct Frame {
+    nlohmann::json header;
+    Bytes payload;
+};
+
+// The whole frame: prefixes, header and payload. The caller keeps within the limits.
+[[nodiscard]] Bytes encode_frame(const nlohmann::json& header, ByteView payload = {});
+
+// What FrameReader::next found: nothing yet (more bytes needed), a frame, or an error.
+using Decoded = std::variant<std::monostate, Frame, LocalError>;
+
+class FrameReader {
+public:
+    explicit FrameReader(std::uint32_t max_frame_bytes = kMaxFrameBytes);
+
+    void feed(ByteView bytes);
+    // The next whole frame. A LocalError for which breaks_framing() holds leaves the reader
+    // broken (every later call returns it again); a bad header skips just that frame.
+    [[nodiscard]] Decoded next();
+    // Bytes of an unfinished frame (non-zero at end of stream means a truncated frame).
+    [[nodiscard]] std::size_t buffered() const { return buffer_.size() - start_; }
+    [[nodiscard]] bool broken() const { return broken_.has_value(); }
+
+private:
+    std::uint32_t max_frame_bytes_;
+    Bytes buffer_;
+    std::size_t start_ = 0;  // consumed bytes at the front, dropped lazily
+    std::optional<LocalError> broken_;
+};
+
+// One complete frame in `bytes` and nothing else (a truncated or padded buffer is bad_frame).
+[[nodiscard]] Decoded decode_frame(ByteView bytes, std::uint32_t max_frame_bytes = kMaxFrameBytes);
+
+}  // namespace aegis::ipc

@@ -1,0 +1,282 @@
+#include "ipc/messages.h"
+
+#include <fmt/format.h>
+
+#include "crypto/primitives.h"
+
+namespace aegis::ipc {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kMaxPatterns = 256;
+
+// Why a field could not be read; the caller adds the request id.
+using FieldError = LocalError;
+
+[[nodiscard]] FieldError missing(std::string_view field) {
+    return {LocalReason::missing_field, fmt::format("missing field '{}'", field)};
+}
+
+[[nodiscard]] FieldError invalid(std::string_view field, std::string_view expected) {
+    return {LocalReason::invalid_field, fmt::format("field '{}' must be {}", field, expected)};
+}
+
+// Each reader returns the error (if any) and fills `out` when the field is present and valid.
+[[nodiscard]] std::optional<FieldError> read_string(const json& header, std::string_view field, std::string& out,
+                                                    bool required) {
+    const auto it = header.find(field);
+    if (it == header.end()) return required ? std::optional(missing(field)) : std::nullopt;
+    if (!it->is_string()) return invalid(field, "a string");
+    out = it->get<std::string>();
+    return std::nullopt;
+}
+
+[[nodiscard]] std::optional<FieldError> read_unsigned(const json& header, std::string_view field, std::uint64_t& out) {
+    const auto it = header.find(field);
+    if (it == header.end()) return std::nullopt;
+    if (!it->is_number_unsigned()) return invalid(field, "a non-negative integer");
+    out = it->get<std::uint64_t>();
+    return std::nullopt;
+}
+
+[[nodiscard]] std::optional<FieldError> read_bool(const json& header, std::string_view field, bool& out) {
+    const auto it = header.find(field);
+    if (it == header.end()) return std::nullopt;
+    if (!it->is_boolean()) return invalid(field, "true or false");
+    out = it->get<bool>();
+    return std::nullopt;
+}
+
+[[nodiscard]] std::optional<FieldError> read_headers(const json& header, Headers& out) {
+    const auto it = header.find("headers");
+    if (it == header.end() || it->is_null()) return std::nullopt;
+    if (it->is_object()) {
+        for (const auto& [key, value] : it->items()) {
+            if (!value.is_string()) return invalid("headers", "strings");
+            out.emplace_back(key, value.get<std::string>());
+        }
+    } else if (it->is_array()) {
+        // [[key, value], ...] keeps the order the sender gave.
+        for (const auto& pair : *it) {
+            if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
+                return invalid("headers", "an object of strings or an array of [key, value] string pairs");
+            }
+            out.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
+        }
+    } else {
+        return invalid("headers", "an object of strings or an array of [key, value] string pairs");
+    }
+    if (out.size() > protocol::kMaxHeaders) return invalid("headers", fmt::format("at most {} entries", protocol::kMaxHeaders));
+    return std::nullopt;
+}
+
+[[nodiscard]] std::variant<RequestBody, FieldError> parse_hello(const json& header) {
+    const auto it = header.find("v");
+    if (it == header.end()) return missing("v");
+    if (!it->is_number_integer()) return invalid("v", "an integer");
+    HelloRequest hello;
+    hello.version = it->get<int>();
+    if (auto error = read_string(header, "client", hello.client, false)) return *error;
+    return hello;
+}
+
+[[nodiscard]] std::variant<RequestBody, FieldError> parse_publish(const json& header) {
+    PublishRequest publish;
+    if (auto error = read_string(header, "channel", publish.channel, true)) return *error;
+    std::string text;
+    if (auto error = read_string(header, "priority", text, false)) return *error;
+    if (!text.empty()) {
+        const auto priority = protocol::parse_priority(text);
+        if (!priority) return invalid("priority", "critical, high, normal or low");
+        publish.priority = *priority;
+    }
+    if (auto error = read_unsigned(header, "ttl_ms", publish.ttl_ms)) return *error;
+    if (auto error = read_headers(header, publish.headers)) return *error;
+    text.clear();
+    if (auto error = read_string(header, "kind", text, false)) return *error;
+    if (!text.empty()) {
+        const auto kind = parse_kind(text);
+        if (!kind || *kind == protocol::Kind::heartbeat || *kind == protocol::Kind::ack) {
+            return invalid("kind", "event, request or reply");
+        }
+        publish.kind = *kind;
+    }
+    text.clear();
+    if (auto error = read_string(header, "correlation", text, false)) return *error;
+    if (!text.empty()) {
+        publish.correlation = message_id_from_hex(text);
+        if (!publish.correlation) return invalid("correlation", "a message id (32 hex digits)");
+    }
+    if (auto error = read_bool(header, "wait_ack", publish.wait_ack)) return *error;
+    return publish;
+}
+
+[[nodiscard]] std::variant<RequestBody, FieldError> parse_subscribe(const json& header) {
+    const auto it = header.find("patterns");
+    if (it == header.end()) return missing("patterns");
+    if (!it->is_array() || it->empty()) return invalid("patterns", "a non-empty array of strings");
+    if (it->size() > kMaxPatterns) return invalid("patterns", fmt::format("at most {} patterns", kMaxPatterns));
+    SubscribeRequest subscribe;
+    for (const auto& pattern : *it) {
+        if (!pattern.is_string()) return invalid("patterns", "a non-empty array of strings");
+        subscribe.patterns.push_back(pattern.get<std::string>());
+    }
+    return subscribe;
+}
+
+[[nodiscard]] json headers_json(const Headers& headers) {
+    json out = json::array();
+    for (const auto& [key, value] : headers) out.push_back(json::array({key, value}));
+    return out;
+}
+
+}  // namespace
+
+std::variant<Request, RequestError> parse_request(const json& header) {
+    json id = nullptr;
+    if (const auto it = header.find("id"); it != header.end()) {
+        if (it->is_object() || it->is_array()) {
+            return RequestError{nullptr, invalid("id", "a number or a string")};
+        }
+        id = *it;
+    }
+    const auto op_it = header.find("op");
+    if (op_it == header.end()) return RequestError{id, missing("op")};
+    if (!op_it->is_string()) return RequestError{id, invalid("op", "a string")};
+    const auto& op = op_it->get_ref<const std::string&>();
+
+    std::variant<RequestBody, FieldError> parsed = FieldError{};
+    if (op == "hello") {
+        parsed = parse_hello(header);
+    } else if (op == "publish") {
+        parsed = parse_publish(header);
+    } else if (op == "subscribe") {
+        parsed = parse_subscribe(header);
+    } else if (op == "status") {
+        parsed = RequestBody{StatusRequest{}};
+    } else if (op == "stop") {
+        parsed = RequestBody{StopRequest{}};
+    } else {
+        return RequestError{id, {LocalReason::unknown_op, fmt::format("unknown op '{}'", op)}};
+    }
+    if (auto* error = std::get_if<FieldError>(&parsed)) return RequestError{id, std::move(*error)};
+    return Request{std::move(id), std::move(std::get<RequestBody>(parsed))};
+}
+
+json to_header(const HelloRequest& request) {
+    json header{{"op", "hello"}, {"v", request.version}};
+    if (!request.client.empty()) header["client"] = request.client;
+    return header;
+}
+
+json to_header(const PublishRequest& request) {
+    json header{{"op", "publish"},
+                {"channel", request.channel},
+                {"priority", protocol::to_string(request.priority)},
+                {"kind", protocol::to_string(request.kind)}};
+    if (request.ttl_ms != 0) header["ttl_ms"] = request.ttl_ms;
+    if (!request.headers.empty()) header["headers"] = headers_json(request.headers);
+    if (request.correlation) header["correlation"] = to_hex(*request.correlation);
+    if (request.wait_ack) header["wait_ack"] = true;
+    return header;
+}
+
+json to_header(const SubscribeRequest& request) { return json{{"op", "subscribe"}, {"patterns", request.patterns}}; }
+json to_header(const StatusRequest&) { return json{{"op", "status"}}; }
+json to_header(const StopRequest&) { return json{{"op", "stop"}}; }
+
+json ok_response(const json& id, json fields) {
+    fields["id"] = id;
+    fields["ok"] = true;
+    return fields;
+}
+
+json error_response(const json& id, const WireError& error) {
+    return json{{"id", id},
+                {"ok", false},
+                {"error", {{"reason", error.reason}, {"message", error.message}, {"exit", to_int(error.exit)}}}};
+}
+
+std::optional<WireError> response_error(const json& header) {
+    const auto ok = header.find("ok");
+    if (ok != header.end() && ok->is_boolean() && ok->get<bool>()) return std::nullopt;
+    WireError out{"bad_request", "the broker sent a malformed response", ExitCode::failure};
+    const auto error = header.find("error");
+    if (error == header.end() || !error->is_object()) return out;
+    out.reason = error->value("reason", out.reason);
+    out.message = error->value("message", out.message);
+    const int code = error->value("exit", to_int(ExitCode::failure));
+    out.exit = (code >= 1 && code <= to_int(ExitCode::bad_input)) ? static_cast<ExitCode>(code) : ExitCode::failure;
+    return out;
+}
+
+json message_event(const protocol::Envelope& envelope) {
+    json header{{"event", "message"},
+                {"id", to_hex(envelope.id)},
+                {"channel", envelope.channel},
+                {"origin_id", envelope.origin_id},
+                {"origin_fingerprint", crypto::fingerprint(envelope.origin)},
+                {"origin_key", crypto::base64_encode(envelope.origin)},
+                {"verified", true},
+                {"sequence", envelope.sequence},
+                {"timestamp_ms", envelope.timestamp_ms},
+                {"priority", protocol::to_string(envelope.priority)},
+                {"kind", protocol::to_string(envelope.kind)},
+                {"headers", headers_json(envelope.headers)}};
+    if (envelope.expires_ms != 0) header["expires_ms"] = envelope.expires_ms;
+    if (envelope.correlation != protocol::MessageId{}) header["correlation"] = to_hex(envelope.correlation);
+    return header;
+}
+
+std::optional<DeliveredMessage> parse_message_event(const json& header, Bytes payload) {
+    if (header.value("event", std::string()) != "message") return std::nullopt;
+    DeliveredMessage out;
+    try {
+        const auto id = message_id_from_hex(header.at("id").get<std::string>());
+        if (!id) return std::nullopt;
+        out.id = *id;
+        out.channel = header.at("channel").get<std::string>();
+        out.origin_id = header.value("origin_id", std::string());
+        out.origin_fingerprint = header.value("origin_fingerprint", std::string());
+        const auto key = crypto::base64_decode(header.value("origin_key", std::string()));
+        if (key && key->size() == out.origin.size()) std::copy(key->begin(), key->end(), out.origin.begin());
+        out.verified = header.value("verified", false);
+        out.sequence = header.value("sequence", std::uint64_t{0});
+        out.timestamp_ms = header.value("timestamp_ms", std::uint64_t{0});
+        out.expires_ms = header.value("expires_ms", std::uint64_t{0});
+        out.priority = protocol::parse_priority(header.value("priority", std::string("normal"))).value_or(out.priority);
+        out.kind = parse_kind(header.value("kind", std::string("event"))).value_or(out.kind);
+        if (const auto it = header.find("correlation"); it != header.end() && it->is_string()) {
+            out.correlation = message_id_from_hex(it->get<std::string>());
+        }
+        if (const auto it = header.find("headers"); it != header.end() && it->is_array()) {
+            for (const auto& pair : *it) out.headers.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
+        }
+    } catch (const json::exception&) {
+        return std::nullopt;
+    }
+    out.payload = std::move(payload);
+    return out;
+}
+
+std::string to_hex(const protocol::MessageId& id) { return crypto::hex_encode(id); }
+
+std::optional<protocol::MessageId> message_id_from_hex(std::string_view text) {
+    const auto bytes = crypto::hex_decode(text);
+    if (!bytes || bytes->size() != protocol::MessageId{}.size()) return std::nullopt;
+    protocol::MessageId id{};
+    std::copy(bytes->begin(), bytes->end(), id.begin());
+    return id;
+}
+
+std::optional<protocol::Kind> parse_kind(std::string_view text) {
+    for (const auto kind : {protocol::Kind::event, protocol::Kind::request, protocol::Kind::reply, protocol::Kind::ack,
+                            protocol::Kind::heartbeat}) {
+        if (protocol::to_string(kind) == text) return kind;
+    }
+    return std::nullopt;
+}
+
+}  // namespace aegis::ipc

@@ -1,0 +1,101 @@
+#pragma once
+// The requests, responses and events of the local socket protocol (PROTOCOL-local.md §8.3-8.6)
+// as typed values, and their JSON headers. The broker parses requests with parse_request; the
+// tools build them with to_header and read events with parse_message_event.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/bytes.h"
+#include "ipc/codec.h"
+#include "ipc/errors.h"
+#include "protocol/envelope.h"
+
+namespace aegis::ipc {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct HelloRequest {
+    int version = kVersion;
+    std::string client;  // the tool's name, for the broker's log
+};
+
+struct PublishRequest {
+    std::string channel;
+    protocol::Priority priority = protocol::Priority::normal;
+    std::uint64_t ttl_ms = 0;  // 0: no expiry
+    Headers headers;
+    protocol::Kind kind = protocol::Kind::event;
+    std::optional<protocol::MessageId> correlation;
+    bool wait_ack = false;  // answer once the gateway stored it, not once it is queued
+};
+
+struct SubscribeRequest {
+    std::vector<std::string> patterns;
+};
+
+struct StatusRequest {};
+struct StopRequest {};
+
+using RequestBody = std::variant<HelloRequest, PublishRequest, SubscribeRequest, StatusRequest, StopRequest>;
+
+struct Request {
+    nlohmann::json id;  // echoed in the response; null when the request had none
+    RequestBody body;
+};
+
+// A request header (the payload is the publish payload). The id is kept even on error, so the
+// error response can echo it.
+struct RequestError {
+    nlohmann::json id;
+    LocalError error;
+};
+[[nodiscard]] std::variant<Request, RequestError> parse_request(const nlohmann::json& header);
+
+[[nodiscard]] nlohmann::json to_header(const HelloRequest& request);
+[[nodiscard]] nlohmann::json to_header(const PublishRequest& request);
+[[nodiscard]] nlohmann::json to_header(const SubscribeRequest& request);
+[[nodiscard]] nlohmann::json to_header(const StatusRequest& request);
+[[nodiscard]] nlohmann::json to_header(const StopRequest& request);
+
+// {"id": id, "ok": true, ...fields}
+[[nodiscard]] nlohmann::json ok_response(const nlohmann::json& id, nlohmann::json fields = nlohmann::json::object());
+// {"id": id, "ok": false, "error": {"reason", "message", "exit"}}
+[[nodiscard]] nlohmann::json error_response(const nlohmann::json& id, const WireError& error);
+// The error object of a response, when it is one (ok false); a malformed one reads as bad_request.
+[[nodiscard]] std::optional<WireError> response_error(const nlohmann::json& header);
+
+// A message delivered to a subscriber: every envelope field, its origin verified by the broker.
+struct DeliveredMessage {
+    protocol::MessageId id{};
+    std::string channel;
+    std::string origin_id;
+    std::string origin_fingerprint;
+    crypto::PublicKey origin{};
+    bool verified = false;
+    std::uint64_t sequence = 0;
+    std::uint64_t timestamp_ms = 0;
+    std::uint64_t expires_ms = 0;
+    protocol::Priority priority = protocol::Priority::normal;
+    protocol::Kind kind = protocol::Kind::event;
+    std::optional<protocol::MessageId> correlation;
+    Headers headers;
+    Bytes payload;
+};
+
+// {"event": "message", "id": hex, "channel", ...}; the payload goes in the frame's payload.
+[[nodiscard]] nlohmann::json message_event(const protocol::Envelope& envelope);
+// The event as a subscriber reads it; nullopt when the header is not a message event.
+[[nodiscard]] std::optional<DeliveredMessage> parse_message_event(const nlohmann::json& header, Bytes payload);
+
+[[nodiscard]] std::string to_hex(const protocol::MessageId& id);
+[[nodiscard]] std::optional<protocol::MessageId> message_id_from_hex(std::string_view text);
+[[nodiscard]] std::optional<protocol::Kind> parse_kind(std::string_view text);
+
+}  // namespace aegis::ipc
