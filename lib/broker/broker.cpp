@@ -1,0 +1,371 @@
+#include "broker/broker.h"
+
+#include <unistd.h>
+
+#include <csignal>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+#include "broker/broker_impl.h"
+#include "broker/known_backends.h"
+#include "crypto/primitives.h"
+#include "protocol/reason.h"
+
+namespace aegis::broker {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+std::uint64_t now_ms() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+namespace {
+
+[[nodiscard]] std::string describe_grant(const protocol::Accepted& grant) {
+    return fmt::format("{} ({})", grant.assigned_id, to_string(grant.role));
+}
+
+// A refusal during start-up that retrying cannot fix: report it instead of trying on.
+[[nodiscard]] bool is_startup_refusal(const Error& error) {
+    return error.exit == ExitCode::refused || error.exit == ExitCode::bad_input;
+}
+
+}  // namespace
+
+Broker::Impl::Impl(asio::io_context& io_context, BrokerConfig broker_config, LogSink log_sink)
+    : io(io_context),
+      config(std::move(broker_config)),
+      sink(std::move(log_sink)),
+      queue(make_memory_queue()),
+      next_sequence(now_ms() * 1000),
+      ready_timer(io_context),
+      retry_timer(io_context),
+      stop_timer(io_context),
+      signals(io_context) {}
+
+void Broker::Impl::log(std::string_view line) const {
+    if (sink) sink(line);
+}
+
+Result<void> Broker::Impl::start(ReadyHandler handler) {
+    on_ready = std::move(handler);
+    std::weak_ptr<Impl> weak = shared_from_this();
+    ipc::ServerCallbacks callbacks;
+    callbacks.on_frame = [weak](const std::shared_ptr<ipc::Peer>& peer, ipc::Frame frame) {
+        if (auto self = weak.lock()) self->on_frame(peer, std::move(frame));
+    };
+    callbacks.on_close = [weak](const std::shared_ptr<ipc::Peer>& peer) {
+        if (auto self = weak.lock()) self->on_peer_closed(peer);
+    };
+    callbacks.log = [weak](std::string_view line) {
+        if (auto self = weak.lock()) self->log(line);
+    };
+    auto listening = ipc::Server::listen(io, config.socket, std::move(callbacks));
+    if (!listening) return listening.take_error();
+    server = std::move(*listening);
+    log(fmt::format("listening on {}", config.socket.string()));
+
+    signals.add(SIGINT);
+    signals.add(SIGTERM);
+    signals.async_wait([weak](const boost::system::error_code& error, int number) {
+        auto self = weak.lock();
+        if (error || !self) return;
+        self->log(fmt::format("received {}; stopping", number == SIGINT ? "SIGINT" : "SIGTERM"));
+        self->stop();
+    });
+
+    session::SessionEvents events;
+    events.on_state = [weak](session::State new_state, const Error* cause) {
+        if (auto self = weak.lock()) self->on_state(new_state, cause);
+    };
+    events.on_server_key = [weak](const crypto::PublicKey& key) {
+        auto self = weak.lock();
+        return self && self->on_server_key(key);
+    };
+    events.on_authenticated = [weak](const protocol::Accepted& accepted, const crypto::PublicKey& key) {
+        if (auto self = weak.lock()) self->on_authenticated(accepted, key);
+    };
+    events.on_deliver = [weak](std::uint64_t sequence, protocol::SignedBatch batch) {
+        if (auto self = weak.lock()) self->on_deliver(sequence, std::move(batch));
+    };
+    events.on_publish_result = [weak](std::uint32_t request_id, Result<void> outcome) {
+        if (auto self = weak.lock()) self->on_publish_result(request_id, outcome);
+    };
+    events.on_subscribe_result = [weak](std::uint32_t request_id, Result<void> outcome) {
+        if (auto self = weak.lock()) self->on_subscribe_result(request_id, outcome);
+    };
+    events.on_heartbeat = [weak] {
+        if (auto self = weak.lock()) self->enqueue_heartbeat();
+    };
+    session = std::make_unique<session::ClientSession>(io, config.session, std::move(events));
+    state = session::State::connecting;
+    log(fmt::format("connecting to {}", config.url_text));
+    session->start();
+
+    if (config.ready_when_listening) {
+        report_ready(Ready{fmt::format("broker listening on {}; connecting to {} in the background",
+                                       config.socket.string(), config.url_text)});
+    } else {
+        ready_timer.expires_after(config.ready_timeout);
+        ready_timer.async_wait([weak](const boost::system::error_code& error) {
+            auto self = weak.lock();
+            if (error || !self || self->ready_reported) return;
+            const auto seconds = std::chrono::duration<double>(self->config.ready_timeout).count();
+            auto failure = make_error(ExitCode::timeout, "not connected to {} within {:g}s", self->config.url_text, seconds);
+            if (self->last_error) failure.message += fmt::format(" (last error: {})", self->last_error->message);
+            self->report_ready(failure);
+        });
+    }
+    return {};
+}
+
+void Broker::Impl::report_ready(const Result<Ready>& outcome) {
+    if (ready_reported) return;
+    ready_reported = true;
+    ready_timer.cancel();
+    if (!outcome) {
+        startup_failure = outcome.error();
+        log(fmt::format("start-up failed: {}", outcome.error().message));
+    }
+    if (on_ready) on_ready(outcome);
+    if (!outcome) stop();
+}
+
+void Broker::Impl::stop() {
+    if (stopping) return;
+    stopping = true;
+    stop_started = std::chrono::steady_clock::now();
+    log("stopping");
+    ready_timer.cancel();
+    retry_timer.cancel();
+    boost::system::error_code ignored;
+    signals.cancel(ignored);
+    if (server) server->stop_accepting();
+    if (session) session->stop();
+    fail_waiters(protocol::protocol_error(protocol::Reason::shutting_down, "the broker is stopping"));
+    for (auto& pending : pending_subscribes) {
+        fail(pending.waiter, ipc::WireError{"shutting_down", "the broker is stopping", ExitCode::failure});
+    }
+    pending_subscribes.clear();
+    if (server) server->close_all();
+    check_stopped();
+}
+
+// Polls until every local client is gone (their last frames written) or the grace time ends,
+// then stops the io_context, which the session's own timers might otherwise keep busy.
+void Broker::Impl::check_stopped() {
+    const bool drained = !server || server->peers() == 0;
+    if (drained || std::chrono::steady_clock::now() - stop_started > kStopGrace) {
+        log("stopped");
+        session.reset();
+        io.stop();
+        return;
+    }
+    stop_timer.expires_after(std::chrono::milliseconds(20));
+    stop_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& error) {
+        if (auto self = weak.lock(); self && !error) self->check_stopped();
+    });
+}
+
+std::uint32_t Broker::Impl::next_request_id() {
+    if (++request_counter == 0) ++request_counter;  // 0 means "no request" on the wire
+    return request_counter;
+}
+
+bool Broker::Impl::connected() const { return state == session::State::connected && !stopping; }
+
+void Broker::Impl::answer(const Waiter& waiter, const json& fields) const {
+    if (auto peer = waiter.peer.lock()) peer->send(ipc::ok_response(waiter.request_id, fields));
+}
+
+void Broker::Impl::fail(const Waiter& waiter, const ipc::WireError& error) const {
+    if (auto peer = waiter.peer.lock()) peer->send(ipc::error_response(waiter.request_id, error));
+}
+
+void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame frame) {
+    peers.try_emplace(peer->id(), peer);
+    auto parsed = ipc::parse_request(frame.header);
+    if (auto* bad = std::get_if<ipc::RequestError>(&parsed)) {
+        log(fmt::format("local client {} (pid {}): {}: {}", peer->id(), peer->pid(), ipc::name(bad->error.reason),
+                        bad->error.message));
+        peer->send(ipc::error_response(bad->id, ipc::to_wire(bad->error)));
+        return;
+    }
+    auto& request = std::get<ipc::Request>(parsed);
+    const Waiter waiter{peer, request.id};
+    if (auto* hello = std::get_if<ipc::HelloRequest>(&request.body)) {
+        if (hello->version != ipc::kVersion) {
+            auto response = ipc::error_response(
+                request.id, ipc::to_wire(ipc::LocalError{ipc::LocalReason::version_mismatch,
+                                                         fmt::format("local protocol version {} is not supported (this "
+                                                                     "broker speaks {})",
+                                                                     hello->version, ipc::kVersion)}));
+            response["versions"] = json::array({ipc::kVersion});
+            peer->send(response);
+            return;
+        }
+        greeted[peer->id()] = true;
+        answer(waiter, json{{"v", ipc::kVersion},
+                            {"versions", json::array({ipc::kVersion})},
+                            {"broker", fmt::format("aegis-connect {}", AEGIS_VERSION)},
+                            {"pid", static_cast<long>(::getpid())},
+                            {"state", session::to_string(state)}});
+        return;
+    }
+    if (!greeted[peer->id()]) {
+        fail(waiter, ipc::to_wire(ipc::LocalError{ipc::LocalReason::hello_required,
+                                                  "the first request on a connection must be hello"}));
+        return;
+    }
+    if (stopping) {
+        fail(waiter, ipc::WireError{"shutting_down", "the broker is stopping", ExitCode::failure});
+        return;
+    }
+    std::visit(
+        [&](auto& body) {
+            using Body = std::decay_t<decltype(body)>;
+            if constexpr (std::is_same_v<Body, ipc::PublishRequest>) {
+                handle_publish(peer, request.id, std::move(body), std::move(frame.payload));
+            } else if constexpr (std::is_same_v<Body, ipc::SubscribeRequest>) {
+                handle_subscribe(peer, request.id, std::move(body));
+            } else if constexpr (std::is_same_v<Body, ipc::StatusRequest>) {
+                answer(waiter, json{{"status", status()}});
+            } else if constexpr (std::is_same_v<Body, ipc::StopRequest>) {
+                log(fmt::format("stop requested by local client {} (pid {})", peer->id(), peer->pid()));
+                answer(waiter, json::object());
+                asio::post(io, [weak = weak_from_this()] {
+                    if (auto self = weak.lock()) self->stop();
+                });
+            }
+        },
+        request.body);
+}
+
+void Broker::Impl::on_peer_closed(const std::shared_ptr<ipc::Peer>& peer) {
+    peers.erase(peer->id());
+    greeted.erase(peer->id());
+    forget_subscriber(peer->id());
+}
+
+void Broker::Impl::on_state(session::State new_state, const Error* cause) {
+    const auto previous = state;
+    state = new_state;
+    if (cause != nullptr) last_error = *cause;
+    if (cause != nullptr) {
+        log(fmt::format("session {}: {}", session::to_string(new_state), cause->message));
+    } else {
+        log(fmt::format("session {}", session::to_string(new_state)));
+    }
+    if (previous == session::State::connected && new_state != session::State::connected) {
+        batches_in_flight.clear();
+        queue->release_all();  // not known to be stored: sent again after the next handshake
+    }
+    if (stopping) return;
+    if (new_state == session::State::stopped && cause != nullptr) {
+        fail_waiters(*cause);  // a session that will not come back cannot ack them
+        if (!ready_reported) report_ready(*cause);
+        return;
+    }
+    if (!ready_reported && cause != nullptr && is_startup_refusal(*cause)) report_ready(*cause);
+}
+
+bool Broker::Impl::on_server_key(const crypto::PublicKey& key) {
+    if (!config.known_backends) {
+        log("refused an unpinned gateway key (no --backend-key and no --accept-new)");
+        return false;
+    }
+    if (auto recorded = record_known_backend(*config.known_backends, config.url_text, key); !recorded) {
+        log(fmt::format("cannot record the gateway key: {}", recorded.error().message));
+        return false;
+    }
+    log(fmt::format("accepted new gateway key {} for {} (recorded in {})", crypto::fingerprint(key), config.url_text,
+                    config.known_backends->string()));
+    return true;
+}
+
+void Broker::Impl::on_authenticated(const protocol::Accepted& accepted, const crypto::PublicKey& key) {
+    grant = accepted;
+    policy.emplace(accepted.role, accepted.assigned_id);
+    server_key = key;
+    state = session::State::connected;
+    const auto summary = fmt::format("connected to {} as {}; backend {}", config.url_text, describe_grant(accepted),
+                                     crypto::fingerprint(key));
+    log(summary);
+    report_ready(Ready{summary});
+    if (change_in_flight) {
+        // Whatever id the session re-sends with, this broker waits for the answer to its own.
+        change_in_flight->request_id = next_request_id();
+        session->set_subscriptions(change_in_flight->request_id, change_in_flight->set);
+    }
+    advance_subscriptions();
+    pump();
+}
+
+json Broker::Impl::status() const {
+    const auto stats = session ? session->stats() : session::SessionStats{};
+    json out{{"state", session::to_string(state)},
+             {"url", config.url_text},
+             {"socket", config.socket.string()},
+             {"pid", static_cast<long>(::getpid())},
+             {"version", AEGIS_VERSION},
+             {"uptime_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count()},
+             {"reconnects", stats.reconnects},
+             {"rekeys", stats.rekeys},
+             {"rtt_ms", std::chrono::duration<double, std::milli>(stats.last_rtt).count()},
+             {"messages_in", stats.messages_in},
+             {"messages_out", stats.messages_out},
+             {"bytes_in", stats.bytes_in},
+             {"bytes_out", stats.bytes_out},
+             {"queue", {{"waiting", queue->waiting()}, {"in_flight", queue->in_flight()}}},
+             {"local",
+              {{"clients", peers.size()},
+               {"subscribers", confirmed.subscribers()},
+               {"published", published_local},
+               {"acked", acked},
+               {"dropped", dropped},
+               {"delivered", delivered_local},
+               {"duplicates", duplicates}}},
+             {"subscriptions", confirmed_set}};
+    if (server_key) out["server_fingerprint"] = crypto::fingerprint(*server_key);
+    if (grant) {
+        out["assigned_id"] = grant->assigned_id;
+        out["role"] = to_string(grant->role);
+        out["session_id"] = crypto::hex_encode(grant->session_id);
+    }
+    if (state == session::State::connected) {
+        const auto age = std::chrono::system_clock::now() - stats.connected_since;
+        out["session_age_s"] = std::chrono::duration<double>(age).count();
+    }
+    if (last_error) {
+        const auto reason = protocol::reason_of(*last_error);
+        out["last_error"] = {{"reason", reason == protocol::Reason::none ? "failed" : protocol::name(reason)},
+                             {"message", last_error->message}};
+    }
+    return out;
+}
+
+Broker::Broker(asio::io_context& io, BrokerConfig config, LogSink log)
+    : impl_(std::make_shared<Impl>(io, std::move(config), std::move(log))) {}
+
+Broker::~Broker() {
+    if (impl_) impl_->session.reset();
+}
+
+Result<void> Broker::start(ReadyHandler on_ready) { return impl_->start(std::move(on_ready)); }
+void Broker::stop() { impl_->stop(); }
+const std::optional<Error>& Broker::startup_failure() const { return impl_->startup_failure; }
+
+Result<void> run_broker(BrokerConfig config, LogSink log, ReadyHandler on_ready) {
+    asio::io_context io;
+    Broker broker(io, std::move(config), std::move(log));
+    if (auto started = broker.start(std::move(on_ready)); !started) return started;
+    io.run();
+    if (broker.startup_failure()) return *broker.startup_failure();
+    return {};
+}
+
+}  // namespace aegis::broker

@@ -1,0 +1,66 @@
+#pragma once
+// The broker (aegis-connect's process): one ClientSession to the gateway, the local socket for
+// the tools, the outbound queue, and the fan-out of delivered messages to local subscribers.
+// Runs on the caller's io_context; everything happens on that thread.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+
+#include "core/result.h"
+#include "session/client_session.h"
+
+namespace aegis::broker {
+
+using LogSink = std::function<void(std::string_view line)>;
+
+struct BrokerConfig {
+    // The session's options; `identity` must outlive the broker.
+    session::ClientSessionOptions session;
+    std::string url_text;                 // the gateway URL as shown in logs and status
+    std::filesystem::path socket;         // directory prepared and path claimed beforehand
+    // Trust on first use: record an unpinned gateway key here (nullopt: the key is pinned).
+    std::optional<std::filesystem::path> known_backends;
+    std::chrono::milliseconds ready_timeout{30'000};
+    bool ready_when_listening = false;    // --no-wait: ready once the socket is up
+};
+
+struct Ready {
+    std::string summary;  // "connected to ws://... as host42 (agent); backend SHA256:..."
+};
+
+using ReadyHandler = std::function<void(const Result<Ready>& outcome)>;
+
+class Broker {
+public:
+    Broker(boost::asio::io_context& io, BrokerConfig config, LogSink log);
+    ~Broker();
+    Broker(const Broker&) = delete;
+    Broker& operator=(const Broker&) = delete;
+
+    // Listens on the socket and starts the session. `on_ready` is called exactly once: when the
+    // first handshake succeeds (or the socket is up, for ready_when_listening), or with the
+    // reason it cannot: a refusal (ExitCode::refused), no connection within ready_timeout
+    // (ExitCode::timeout; the broker then stops). SIGINT and SIGTERM stop the broker gracefully.
+    [[nodiscard]] Result<void> start(ReadyHandler on_ready);
+    // Graceful stop; the io_context runs out of work shortly after.
+    void stop();
+    // The reason start-up failed, once on_ready reported a failure.
+    [[nodiscard]] const std::optional<Error>& startup_failure() const;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+// Runs a broker on a fresh io_context until it stops: the failure that stopped it during
+// start-up, or success after a requested stop.
+[[nodiscard]] Result<void> run_broker(BrokerConfig config, LogSink log, ReadyHandler on_ready);
+
+}  // namespace aegis::broker

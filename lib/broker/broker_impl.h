@@ -1,0 +1,152 @@
+#pragma once
+// Private to lib/broker: the broker's state, shared by broker.cpp (wiring, status, lifecycle),
+// broker_outbound.cpp (publishing) and broker_inbound.cpp (subscriptions and fan-out).
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "broker/broker.h"
+#include "broker/dedup_window.h"
+#include "broker/local_subscriptions.h"
+#include "broker/message_id_hash.h"
+#include "broker/outbound_queue.h"
+#include "channel/channel.h"
+#include "ipc/messages.h"
+#include "ipc/server.h"
+
+namespace aegis::broker {
+
+inline constexpr std::size_t kMaxBatchesInFlight = 64;
+inline constexpr std::chrono::milliseconds kRetryDelay{1'000};
+inline constexpr std::chrono::milliseconds kStopGrace{3'000};
+
+// Someone waiting for an answer: a local client and the id of its request.
+struct Waiter {
+    std::weak_ptr<ipc::Peer> peer;
+    nlohmann::json request_id;
+};
+
+struct PendingSubscribe {
+    Waiter waiter;
+    std::uint64_t peer_id = 0;
+    std::vector<std::string> patterns;
+};
+
+// The one subscription set given to the session and not yet answered by the gateway.
+struct SubscriptionChange {
+    std::uint32_t request_id = 0;
+    std::vector<std::string> set;
+    std::optional<PendingSubscribe> adding;  // the subscriber this change is for, if any
+};
+
+struct BatchInFlight {
+    std::string channel;
+    std::vector<protocol::MessageId> ids;
+};
+
+struct Broker::Impl : std::enable_shared_from_this<Impl> {
+    Impl(boost::asio::io_context& io_context, BrokerConfig broker_config, LogSink sink);
+
+    // broker.cpp
+    Result<void> start(ReadyHandler handler);
+    void stop();
+    void log(std::string_view line) const;
+    void report_ready(const Result<Ready>& outcome);
+    void on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame frame);
+    void on_peer_closed(const std::shared_ptr<ipc::Peer>& peer);
+    void on_state(session::State state, const Error* cause);
+    bool on_server_key(const crypto::PublicKey& key);
+    void on_authenticated(const protocol::Accepted& grant, const crypto::PublicKey& key);
+    [[nodiscard]] nlohmann::json status() const;
+    [[nodiscard]] std::uint32_t next_request_id();
+    [[nodiscard]] bool connected() const;
+    void answer(const Waiter& waiter, const nlohmann::json& fields) const;
+    void fail(const Waiter& waiter, const ipc::WireError& error) const;
+    void check_stopped();
+
+    // broker_outbound.cpp
+    void handle_publish(const std::shared_ptr<ipc::Peer>& peer, const nlohmann::json& id, ipc::PublishRequest request,
+                        Bytes payload);
+    void enqueue_heartbeat();
+    void pump();
+    void on_publish_result(std::uint32_t request_id, const Result<void>& outcome);
+    void report_expired(std::vector<OutboundMessage>& expired);
+    void fail_waiters(const Error& cause);
+    void schedule_retry();
+
+    // broker_inbound.cpp
+    void handle_subscribe(const std::shared_ptr<ipc::Peer>& peer, const nlohmann::json& id,
+                          ipc::SubscribeRequest request);
+    void advance_subscriptions();
+    void send_change(std::vector<std::string> set, std::optional<PendingSubscribe> adding);
+    void on_subscribe_result(std::uint32_t request_id, const Result<void>& outcome);
+    void on_deliver(std::uint64_t sequence, protocol::SignedBatch batch);
+    void forget_subscriber(std::uint64_t peer_id);
+
+    boost::asio::io_context& io;
+    BrokerConfig config;
+    LogSink sink;
+    std::unique_ptr<session::ClientSession> session;
+    std::unique_ptr<ipc::Server> server;
+    std::unique_ptr<OutboundQueue> queue;
+    DedupWindow dedup;
+
+    // Local clients by peer id.
+    std::unordered_map<std::uint64_t, std::weak_ptr<ipc::Peer>> peers;
+    std::unordered_map<std::uint64_t, bool> greeted;
+
+    // Subscriptions: confirmed by the gateway, waiting, and the change in flight.
+    LocalSubscriptions confirmed;
+    std::deque<PendingSubscribe> pending_subscribes;
+    std::optional<SubscriptionChange> change_in_flight;
+    std::vector<std::string> session_set;    // last set given to the session
+    std::vector<std::string> confirmed_set;  // last set the gateway accepted
+    bool subscriptions_dirty = false;
+
+    // Outbound: batches given to the session, and tools waiting for their puback.
+    std::unordered_map<std::uint32_t, BatchInFlight> batches_in_flight;
+    std::unordered_map<protocol::MessageId, Waiter, MessageIdHash> ack_waiters;
+    std::uint64_t next_sequence = 0;
+    bool retry_scheduled = false;
+
+    // The session as last seen.
+    std::optional<protocol::Accepted> grant;
+    std::optional<channel::AccessPolicy> policy;
+    std::optional<crypto::PublicKey> server_key;
+    std::optional<Error> last_error;
+    session::State state = session::State::stopped;
+
+    // Start-up and shutdown.
+    ReadyHandler on_ready;
+    bool ready_reported = false;
+    std::optional<Error> startup_failure;
+    bool stopping = false;
+    std::chrono::steady_clock::time_point stop_started{};
+    boost::asio::steady_timer ready_timer;
+    boost::asio::steady_timer retry_timer;
+    boost::asio::steady_timer stop_timer;
+    boost::asio::signal_set signals;
+
+    // Counters for status.
+    std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
+    std::uint64_t published_local = 0;   // messages accepted from local tools
+    std::uint64_t acked = 0;             // messages the gateway stored
+    std::uint64_t dropped = 0;           // refused or expired
+    std::uint64_t delivered_local = 0;   // message copies handed to local subscribers
+    std::uint64_t duplicates = 0;        // deliveries suppressed by the dedup window
+    std::uint32_t request_counter = 0;
+};
+
+[[nodiscard]] std::uint64_t now_ms();
+
+}  // namespace aegis::broker

@@ -1,0 +1,143 @@
+// Subscriptions and delivery: local subscribers' patterns become one set on the session, one
+// change at a time so each gateway answer belongs to exactly one subscriber; delivered
+// batches are deduplicated and fanned out to the subscribers whose patterns match.
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "broker/broker_impl.h"
+#include "protocol/reason.h"
+
+namespace aegis::broker {
+
+using nlohmann::json;
+
+namespace {
+
+// The first pattern the policy refuses, if any.
+[[nodiscard]] std::optional<std::string> refused_pattern(const channel::AccessPolicy& policy,
+                                                         const std::vector<std::string>& patterns) {
+    for (const auto& pattern : patterns) {
+        if (!policy.may_subscribe(pattern)) return pattern;
+    }
+    return std::nullopt;
+}
+
+[[nodiscard]] ipc::WireError access_denied(const channel::AccessPolicy& policy, std::string_view pattern) {
+    return ipc::WireError{"access_denied",
+                          fmt::format("access denied: {} ({}) may not subscribe to {}", policy.id(),
+                                      to_string(policy.role()), pattern),
+                          ExitCode::refused};
+}
+
+}  // namespace
+
+void Broker::Impl::handle_subscribe(const std::shared_ptr<ipc::Peer>& peer, const json& id,
+                                    ipc::SubscribeRequest request) {
+    const Waiter waiter{peer, id};
+    for (const auto& pattern : request.patterns) {
+        if (auto valid = channel::validate_pattern(pattern); !valid) {
+            fail(waiter, ipc::WireError{"invalid_channel", valid.error().message, ExitCode::bad_input});
+            return;
+        }
+    }
+    if (policy) {
+        if (auto refused = refused_pattern(*policy, request.patterns)) {
+            fail(waiter, access_denied(*policy, *refused));
+            return;
+        }
+    }
+    pending_subscribes.push_back(PendingSubscribe{waiter, peer->id(), std::move(request.patterns)});
+    advance_subscriptions();
+}
+
+void Broker::Impl::advance_subscriptions() {
+    if (change_in_flight || stopping || !session) return;
+    while (!pending_subscribes.empty()) {
+        auto pending = std::move(pending_subscribes.front());
+        pending_subscribes.pop_front();
+        const auto peer = pending.waiter.peer.lock();
+        if (!peer || !peer->is_open()) continue;
+        if (policy) {
+            if (auto refused = refused_pattern(*policy, pending.patterns)) {
+                fail(pending.waiter, access_denied(*policy, *refused));
+                continue;
+            }
+        }
+        auto set = confirmed.gateway_set(pending.patterns);
+        if (set == confirmed_set && session_set == confirmed_set) {
+            // Already covered by what the gateway accepted: no round trip needed.
+            confirmed.add(pending.peer_id, pending.patterns);
+            answer(pending.waiter, json{{"patterns", pending.patterns}});
+            continue;
+        }
+        send_change(std::move(set), std::move(pending));
+        return;
+    }
+    if (subscriptions_dirty) {
+        subscriptions_dirty = false;
+        auto set = confirmed.gateway_set();
+        if (set != session_set) send_change(std::move(set), std::nullopt);
+    }
+}
+
+void Broker::Impl::send_change(std::vector<std::string> set, std::optional<PendingSubscribe> adding) {
+    SubscriptionChange change;
+    change.request_id = next_request_id();
+    change.set = std::move(set);
+    change.adding = std::move(adding);
+    session_set = change.set;
+    session->set_subscriptions(change.request_id, change.set);
+    change_in_flight = std::move(change);
+}
+
+void Broker::Impl::on_subscribe_result(std::uint32_t request_id, const Result<void>& outcome) {
+    if (!change_in_flight || change_in_flight->request_id != request_id) return;
+    auto change = std::move(*change_in_flight);
+    change_in_flight.reset();
+    if (outcome) {
+        confirmed_set = change.set;
+        if (change.adding) {
+            const auto peer = change.adding->waiter.peer.lock();
+            if (peer && peer->is_open()) {
+                confirmed.add(change.adding->peer_id, change.adding->patterns);
+                answer(change.adding->waiter, json{{"patterns", change.adding->patterns}});
+            } else {
+                subscriptions_dirty = true;  // its subscriber left meanwhile: narrow the set again
+            }
+        }
+    } else {
+        log(fmt::format("gateway refused subscription set [{}]: {}", fmt::join(change.set, " "), outcome.error().message));
+        if (change.adding) fail(change.adding->waiter, ipc::to_wire(outcome.error()));
+        subscriptions_dirty = true;  // give the session back the set the gateway last accepted
+    }
+    advance_subscriptions();
+}
+
+void Broker::Impl::forget_subscriber(std::uint64_t peer_id) {
+    if (!confirmed.contains(peer_id)) return;
+    confirmed.remove(peer_id);
+    subscriptions_dirty = true;
+    advance_subscriptions();
+}
+
+void Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBatch batch) {
+    for (const auto& envelope : batch.messages) {
+        if (!dedup.first_sight(envelope.id)) {
+            ++duplicates;
+            continue;
+        }
+        const auto subscribers = confirmed.subscribers_for(envelope.channel);
+        if (subscribers.empty()) continue;
+        // Encoded once, shared by every subscriber's write queue.
+        const auto frame = std::make_shared<const Bytes>(ipc::encode_frame(ipc::message_event(envelope), envelope.payload));
+        for (const auto subscriber : subscribers) {
+            const auto it = peers.find(subscriber);
+            if (it == peers.end()) continue;
+            if (auto peer = it->second.lock(); peer && peer->send(frame)) ++delivered_local;
+        }
+    }
+    session->acknowledge(sequence);
+}
+
+}  // namespace aegis::broker

@@ -1,0 +1,122 @@
+#include "broker/launch.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "broker/known_backends.h"
+#include "ipc/socket_path.h"
+#include "net/websocket.h"
+
+namespace aegis::broker {
+
+namespace {
+
+[[nodiscard]] Result<std::chrono::milliseconds> seconds_option(std::string_view name, double seconds, bool zero_allowed) {
+    if (!std::isfinite(seconds) || seconds < 0 || (!zero_allowed && seconds == 0) || seconds > 86'400 * 365) {
+        return make_error(ExitCode::usage, "{} must be a {} number of seconds", name, zero_allowed ? "non-negative" : "positive");
+    }
+    return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(seconds * 1000)));
+}
+
+[[nodiscard]] Result<void> apply_timings(const ConnectOptions& options, BrokerConfig& config) {
+    auto backoff_min = seconds_option("--backoff-min", options.backoff_min_s, false);
+    if (!backoff_min) return backoff_min.take_error();
+    auto backoff_max = seconds_option("--backoff-max", options.backoff_max_s, false);
+    if (!backoff_max) return backoff_max.take_error();
+    if (*backoff_max < *backoff_min) return make_error(ExitCode::usage, "--backoff-max must not be below --backoff-min");
+    auto heartbeat = seconds_option("--heartbeat", options.heartbeat_s, true);
+    if (!heartbeat) return heartbeat.take_error();
+    auto timeout = seconds_option("--timeout", options.timeout_s, false);
+    if (!timeout) return timeout.take_error();
+    config.session.backoff_min = *backoff_min;
+    config.session.backoff_max = *backoff_max;
+    config.session.heartbeat_interval = *heartbeat;
+    config.ready_timeout = *timeout;
+    return {};
+}
+
+// The pinned key (--backend-key, or the known_backends line for this URL), or trust on first use.
+[[nodiscard]] Result<void> choose_backend_trust(const ConnectOptions& options, const std::filesystem::path& state_dir,
+                                                BrokerConfig& config) {
+    if (!options.backend_key.empty()) {
+        auto key = identity::resolve_public_key(options.backend_key);
+        if (!key) {
+            auto error = key.take_error();
+            error.message = fmt::format("--backend-key: {}", error.message);
+            return error;
+        }
+        config.session.pinned_server_key = key->key;
+        return {};
+    }
+    const auto file = state_dir / "known_backends";
+    auto known = find_known_backend(file, config.url_text);
+    if (!known) return known.take_error();
+    if (*known) {
+        config.session.pinned_server_key = **known;
+    } else {
+        config.known_backends = file;
+    }
+    return {};
+}
+
+}  // namespace
+
+std::filesystem::path default_state_dir() {
+    const char* state = std::getenv("XDG_STATE_HOME");
+    if (state != nullptr && state[0] == '/') return std::filesystem::path(state) / "aegis";
+    const char* home = std::getenv("HOME");
+    return std::filesystem::path(home != nullptr && home[0] != '\0' ? home : "/") / ".local" / "state" / "aegis";
+}
+
+Result<void> ensure_private_directory(const std::filesystem::path& directory) {
+    std::error_code error;
+    const bool created = std::filesystem::create_directories(directory, error);
+    if (error) {
+        return make_error(ExitCode::failure, "cannot create directory {}: {}", directory.string(), error.message());
+    }
+    if (created && ::chmod(directory.c_str(), 0700) != 0) {
+        return make_error(ExitCode::failure, "cannot set mode 0700 on {}: {}", directory.string(), std::strerror(errno));
+    }
+    return {};
+}
+
+Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& options) {
+    if (options.backend_key.empty() && !options.accept_new) {
+        return make_error(ExitCode::usage, "--backend-key or --accept-new is required");
+    }
+    auto url = net::parse_url(options.url);
+    if (!url) return url.take_error();
+
+    BrokerConfig config;
+    config.url_text = canonical_url(*url);
+    config.session.url = *url;
+    config.session.transport.proxy = options.proxy;
+    config.ready_when_listening = options.no_wait;
+    if (auto timings = apply_timings(options, config); !timings) return timings.take_error();
+
+    auto loaded = identity::load_secret_key(options.identity.value_or(identity::default_key_path()));
+    if (!loaded) return loaded.take_error();
+
+    const auto state_dir = options.state_dir.empty() ? default_state_dir() : std::filesystem::path(options.state_dir);
+    if (auto made = ensure_private_directory(state_dir); !made) return made.take_error();
+    if (auto trust = choose_backend_trust(options, state_dir, config); !trust) return trust.take_error();
+
+    config.socket = ipc::resolve_socket_path(options.socket);
+    if (auto ready = ipc::prepare_socket_directory(config.socket); !ready) return ready.take_error();
+    if (auto claimed = ipc::claim_socket_path(config.socket); !claimed) return claimed.take_error();
+
+    auto prepared = std::make_unique<PreparedBroker>(PreparedBroker{std::move(*loaded), std::move(config), state_dir,
+                                                                    options.log_file.empty()
+                                                                        ? state_dir / "broker.log"
+                                                                        : std::filesystem::path(options.log_file)});
+    prepared->config.session.identity = &prepared->identity.key;
+    return prepared;
+}
+
+}  // namespace aegis::broker

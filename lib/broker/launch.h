@@ -1,0 +1,50 @@
+#pragma once
+// aegis-connect's start-up, between its command line and a running broker: every check that
+// can fail before the broker runs (options, key files, the pinned gateway key, directories,
+// the socket path) happens here, so it fails in the foreground with the right exit code.
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "broker/broker.h"
+#include "core/result.h"
+#include "identity/keyfile.h"
+
+namespace aegis::broker {
+
+struct ConnectOptions {
+    std::string url;
+    std::optional<std::filesystem::path> identity;  // default: identity::default_key_path()
+    std::string backend_key;                        // key file path, "aegis-ed25519 ..." line or base64
+    bool accept_new = false;
+    std::string socket;                             // empty: $AEGIS_SOCKET or the default
+    std::string state_dir;                          // empty: default_state_dir()
+    std::string log_file;                           // empty: STATE_DIR/broker.log (when detached)
+    std::string proxy;
+    double backoff_min_s = 5;
+    double backoff_max_s = 60;
+    double heartbeat_s = 30;
+    double timeout_s = 30;
+    bool no_wait = false;
+};
+
+struct PreparedBroker {
+    identity::Identity identity;  // BrokerConfig::session.identity points here
+    BrokerConfig config;
+    std::filesystem::path state_dir;
+    std::filesystem::path log_file;
+};
+
+// $XDG_STATE_HOME/aegis, else ~/.local/state/aegis.
+[[nodiscard]] std::filesystem::path default_state_dir();
+// Creates `directory` (and missing parents) with mode 0700.
+[[nodiscard]] Result<void> ensure_private_directory(const std::filesystem::path& directory);
+
+// Usage errors exit 2 (bad URL, bad numbers, neither --backend-key nor --accept-new), key files
+// exit 6, a broker already on the socket exits 1. Allocated so the identity never moves.
+[[nodiscard]] Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& options);
+
+}  // namespace aegis::broker

@@ -1,0 +1,282 @@
+// The local socket protocol without sockets: framing, typed errors, request parsing, events.
+
+#include <catch2/catch.hpp>
+
+#include "core/wire.h"
+#include "ipc/codec.h"
+#include "ipc/messages.h"
+
+namespace ipc = aegis::ipc;
+using aegis::Bytes;
+using aegis::ByteView;
+using nlohmann::json;
+
+namespace {
+
+[[nodiscard]] Bytes raw_frame(std::uint32_t total, std::uint32_t header_length, std::string_view rest) {
+    aegis::WireWriter writer;
+    writer.u32(total);
+    writer.u32(header_length);
+    writer.raw(aegis::as_bytes(rest));
+    return writer.take();
+}
+
+[[nodiscard]] const ipc::Frame& frame_of(const ipc::Decoded& decoded) {
+    REQUIRE(std::holds_alternative<ipc::Frame>(decoded));
+    return std::get<ipc::Frame>(decoded);
+}
+
+[[nodiscard]] ipc::LocalReason reason_of(const ipc::Decoded& decoded) {
+    REQUIRE(std::holds_alternative<ipc::LocalError>(decoded));
+    return std::get<ipc::LocalError>(decoded).reason;
+}
+
+[[nodiscard]] ipc::LocalReason request_error(const json& header) {
+    auto parsed = ipc::parse_request(header);
+    REQUIRE(std::holds_alternative<ipc::RequestError>(parsed));
+    return std::get<ipc::RequestError>(parsed).error.reason;
+}
+
+[[nodiscard]] ipc::Request request(const json& header) {
+    auto parsed = ipc::parse_request(header);
+    REQUIRE(std::holds_alternative<ipc::Request>(parsed));
+    return std::get<ipc::Request>(std::move(parsed));
+}
+
+}  // namespace
+
+TEST_CASE("ipc: a frame is total length, header length, JSON header, raw payload", "[ipc]") {
+    const json header{{"op", "publish"}, {"id", 7}};
+    const Bytes payload{0x00, 0xff, '\n', 0x00, 0x80};
+    const auto bytes = ipc::encode_frame(header, payload);
+    const std::string text = header.dump();
+    REQUIRE(bytes.size() == 8 + text.size() + payload.size());
+    aegis::WireReader reader(bytes);
+    std::uint32_t total = 0;
+    std::uint32_t header_length = 0;
+    REQUIRE(reader.u32(total));
+    REQUIRE(reader.u32(header_length));
+    CHECK(total == 4 + text.size() + payload.size());
+    CHECK(header_length == text.size());
+
+    const auto& frame = frame_of(ipc::decode_frame(bytes));
+    CHECK(frame.header == header);
+    CHECK(frame.payload == payload);  // binary safe: NUL and high bytes unchanged
+}
+
+TEST_CASE("ipc: the reader reassembles frames split anywhere and splits frames sent together", "[ipc]") {
+    Bytes stream;
+    for (int i = 0; i < 3; ++i) {
+        const Bytes payload(static_cast<std::size_t>(i * 1000), static_cast<std::uint8_t>(i));
+        const auto frame = ipc::encode_frame(json{{"n", i}}, payload);
+        stream.insert(stream.end(), frame.begin(), frame.end());
+    }
+    ipc::FrameReader reader;
+    std::vector<ipc::Frame> frames;
+    for (const auto byte : stream) {
+        reader.feed(ByteView(&byte, 1));
+        for (auto decoded = reader.next(); !std::holds_alternative<std::monostate>(decoded); decoded = reader.next()) {
+            frames.push_back(frame_of(decoded));
+        }
+    }
+    REQUIRE(frames.size() == 3);
+    for (int i = 0; i < 3; ++i) {
+        CHECK(frames[static_cast<std::size_t>(i)].header["n"] == i);
+        CHECK(frames[static_cast<std::size_t>(i)].payload.size() == static_cast<std::size_t>(i * 1000));
+    }
+    CHECK(reader.buffered() == 0);
+
+    ipc::FrameReader together;
+    together.feed(stream);
+    for (int i = 0; i < 3; ++i) CHECK(frame_of(together.next()).header["n"] == i);
+    CHECK(std::holds_alternative<std::monostate>(together.next()));
+}
+
+TEST_CASE("ipc: an empty payload and an empty-object header are a valid frame", "[ipc]") {
+    const auto& frame = frame_of(ipc::decode_frame(ipc::encode_frame(json::object())));
+    CHECK(frame.header.empty());
+    CHECK(frame.payload.empty());
+}
+
+TEST_CASE("ipc: truncated frames are bad_frame, not a hang or a crash", "[ipc]") {
+    const auto whole = ipc::encode_frame(json{{"op", "status"}}, aegis::as_bytes("payload"));
+    for (std::size_t cut = 0; cut < whole.size(); ++cut) {
+        const ByteView part(whole.data(), cut);
+        CHECK(reason_of(ipc::decode_frame(part)) == ipc::LocalReason::bad_frame);
+        ipc::FrameReader reader;
+        reader.feed(part);
+        CHECK(std::holds_alternative<std::monostate>(reader.next()));  // a stream just waits for more
+        CHECK(reader.buffered() == cut);
+    }
+    auto padded = whole;
+    padded.push_back(0);
+    CHECK(reason_of(ipc::decode_frame(padded)) == ipc::LocalReason::bad_frame);
+}
+
+TEST_CASE("ipc: an oversized length prefix is refused before any payload is read", "[ipc]") {
+    ipc::FrameReader reader;
+    reader.feed(raw_frame(0xFFFFFFFFu, 2, "{}"));
+    CHECK(reason_of(reader.next()) == ipc::LocalReason::frame_too_large);
+    CHECK(reader.broken());
+    // Broken stays broken: the frame boundary is lost, a valid frame after it is not trusted.
+    reader.feed(ipc::encode_frame(json{{"op", "status"}}));
+    CHECK(reason_of(reader.next()) == ipc::LocalReason::frame_too_large);
+
+    CHECK(reason_of(ipc::decode_frame(raw_frame(ipc::kMaxFrameBytes + 1, 2, "{}"))) ==
+          ipc::LocalReason::frame_too_large);
+    ipc::FrameReader small(64);
+    small.feed(ipc::encode_frame(json{{"pad", std::string(100, 'x')}}));
+    CHECK(reason_of(small.next()) == ipc::LocalReason::frame_too_large);
+}
+
+TEST_CASE("ipc: inconsistent length prefixes are bad_frame and break the stream", "[ipc]") {
+    CHECK(reason_of(ipc::decode_frame(raw_frame(10, 7, "{}"))) == ipc::LocalReason::bad_frame);  // 7 > 10 - 4
+    CHECK(reason_of(ipc::decode_frame(raw_frame(3, 0, ""))) == ipc::LocalReason::bad_frame);     // shorter than a field
+    CHECK(ipc::breaks_framing(ipc::LocalReason::bad_frame));
+    CHECK(ipc::breaks_framing(ipc::LocalReason::frame_too_large));
+}
+
+TEST_CASE("ipc: garbage JSON costs one frame, and the next frame still reads", "[ipc]") {
+    ipc::FrameReader reader;
+    reader.feed(raw_frame(4 + 9, 9, "{not json"));
+    reader.feed(raw_frame(4 + 7, 7, "[1,2,3]"));
+    reader.feed(ipc::encode_frame(json{{"op", "status"}}));
+    CHECK(reason_of(reader.next()) == ipc::LocalReason::bad_json);
+    CHECK(reason_of(reader.next()) == ipc::LocalReason::bad_request);
+    CHECK(!reader.broken());
+    CHECK(frame_of(reader.next()).header["op"] == "status");
+    CHECK_FALSE(ipc::breaks_framing(ipc::LocalReason::bad_json));
+}
+
+TEST_CASE("ipc: requests parse into typed values and keep their id", "[ipc]") {
+    const auto hello = request(json{{"op", "hello"}, {"v", 1}, {"id", "a"}, {"client", "aegis-send"}});
+    CHECK(hello.id == "a");
+    REQUIRE(std::holds_alternative<ipc::HelloRequest>(hello.body));
+    CHECK(std::get<ipc::HelloRequest>(hello.body).version == 1);
+    CHECK(std::get<ipc::HelloRequest>(hello.body).client == "aegis-send");
+
+    const auto publish = request(json{{"op", "publish"},
+                                      {"id", 3},
+                                      {"channel", "agent.host42.anomalies"},
+                                      {"priority", "critical"},
+                                      {"ttl_ms", 5000},
+                                      {"headers", json::array({json::array({"b", "2"}), json::array({"a", "1"})})},
+                                      {"kind", "request"},
+                                      {"correlation", std::string(32, 'a')},
+                                      {"wait_ack", true}});
+    REQUIRE(std::holds_alternative<ipc::PublishRequest>(publish.body));
+    const auto& p = std::get<ipc::PublishRequest>(publish.body);
+    CHECK(p.channel == "agent.host42.anomalies");
+    CHECK(p.priority == aegis::protocol::Priority::critical);
+    CHECK(p.ttl_ms == 5000);
+    REQUIRE(p.headers.size() == 2);
+    CHECK(p.headers[0].first == "b");  // order kept
+    CHECK(p.kind == aegis::protocol::Kind::request);
+    REQUIRE(p.correlation.has_value());
+    CHECK((*p.correlation)[0] == 0xaa);
+    CHECK(p.wait_ack);
+
+    const auto subscribe = request(json{{"op", "subscribe"}, {"patterns", {"backend.host42.>", "backend.all.>"}}});
+    REQUIRE(std::holds_alternative<ipc::SubscribeRequest>(subscribe.body));
+    CHECK(std::get<ipc::SubscribeRequest>(subscribe.body).patterns.size() == 2);
+    CHECK(subscribe.id.is_null());
+
+    CHECK(std::holds_alternative<ipc::StatusRequest>(request(json{{"op", "status"}}).body));
+    CHECK(std::holds_alternative<ipc::StopRequest>(request(json{{"op", "stop"}}).body));
+}
+
+TEST_CASE("ipc: the typed request builders parse back to what they were built from", "[ipc]") {
+    ipc::PublishRequest built;
+    built.channel = "backend.host42.policies";
+    built.priority = aegis::protocol::Priority::low;
+    built.headers = {{"content-type", "text/plain"}};
+    built.wait_ack = true;
+    const auto parsed = request(ipc::to_header(built));
+    const auto& p = std::get<ipc::PublishRequest>(parsed.body);
+    CHECK(p.channel == built.channel);
+    CHECK(p.priority == built.priority);
+    CHECK(p.headers == built.headers);
+    CHECK(p.wait_ack);
+    CHECK(std::holds_alternative<ipc::HelloRequest>(request(ipc::to_header(ipc::HelloRequest{})).body));
+}
+
+TEST_CASE("ipc: bad requests get typed errors", "[ipc]") {
+    CHECK(request_error(json{{"v", 1}}) == ipc::LocalReason::missing_field);
+    CHECK(request_error(json{{"op", 5}}) == ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "explode"}}) == ipc::LocalReason::unknown_op);
+    CHECK(request_error(json{{"op", "hello"}}) == ipc::LocalReason::missing_field);
+    CHECK(request_error(json{{"op", "hello"}, {"v", "1"}}) == ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "publish"}}) == ipc::LocalReason::missing_field);
+    CHECK(request_error(json{{"op", "publish"}, {"channel", 1}}) == ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "publish"}, {"channel", "a.b"}, {"priority", "urgent"}}) ==
+          ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "publish"}, {"channel", "a.b"}, {"ttl_ms", -1}}) == ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "publish"}, {"channel", "a.b"}, {"kind", "heartbeat"}}) ==
+          ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "publish"}, {"channel", "a.b"}, {"correlation", "xyz"}}) ==
+          ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "publish"}, {"channel", "a.b"}, {"headers", {{"k", 1}}}}) ==
+          ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "subscribe"}, {"patterns", json::array()}}) == ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "subscribe"}, {"patterns", {1}}}) == ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "status"}, {"id", {1, 2}}}) == ipc::LocalReason::invalid_field);
+
+    auto parsed = ipc::parse_request(json{{"op", "nope"}, {"id", 42}});
+    CHECK(std::get<ipc::RequestError>(parsed).id == 42);  // errors still echo the id
+}
+
+TEST_CASE("ipc: error responses carry reason, message and exit code, and read back", "[ipc]") {
+    const auto wire = ipc::to_wire(ipc::LocalError{ipc::LocalReason::unknown_op, "unknown op 'x'"});
+    const auto response = ipc::error_response(9, wire);
+    CHECK(response["ok"] == false);
+    CHECK(response["id"] == 9);
+    CHECK(response["error"]["reason"] == "unknown_op");
+    CHECK(response["error"]["exit"] == aegis::to_int(aegis::ExitCode::usage));
+    const auto back = ipc::response_error(response);
+    REQUIRE(back.has_value());
+    CHECK(back->message == "unknown op 'x'");
+    CHECK_FALSE(ipc::response_error(ipc::ok_response(1)).has_value());
+
+    // A relayed gateway refusal keeps its protocol reason for the tool.
+    const auto denied = ipc::to_error(ipc::WireError{"access_denied", "access denied", aegis::ExitCode::refused});
+    CHECK(denied.exit == aegis::ExitCode::refused);
+    CHECK(denied.reason == static_cast<std::uint16_t>(aegis::protocol::Reason::access_denied));
+}
+
+TEST_CASE("ipc: a message event carries every envelope field and reads back", "[ipc]") {
+    aegis::protocol::Envelope envelope;
+    envelope.id = aegis::protocol::new_message_id();
+    envelope.channel = "agent.host42.anomalies";
+    envelope.origin.fill(7);
+    envelope.origin_id = "host42";
+    envelope.sequence = 12;
+    envelope.timestamp_ms = 1'700'000'000'000;
+    envelope.expires_ms = 1'700'000'060'000;
+    envelope.priority = aegis::protocol::Priority::high;
+    envelope.kind = aegis::protocol::Kind::reply;
+    envelope.correlation.fill(0x11);
+    envelope.headers = {{"x", "1"}};
+    const auto header = ipc::message_event(envelope);
+    CHECK(header["event"] == "message");
+    CHECK(header["verified"] == true);
+    CHECK(header["origin_fingerprint"] == aegis::crypto::fingerprint(envelope.origin));
+
+    const auto frame = frame_of(ipc::decode_frame(ipc::encode_frame(header, aegis::as_bytes("hi\n"))));
+    const auto message = ipc::parse_message_event(frame.header, frame.payload);
+    REQUIRE(message.has_value());
+    CHECK(message->id == envelope.id);
+    CHECK(message->channel == envelope.channel);
+    CHECK(message->origin == envelope.origin);
+    CHECK(message->origin_id == "host42");
+    CHECK(message->verified);
+    CHECK(message->sequence == 12);
+    CHECK(message->timestamp_ms == envelope.timestamp_ms);
+    CHECK(message->expires_ms == envelope.expires_ms);
+    CHECK(message->priority == envelope.priority);
+    CHECK(message->kind == envelope.kind);
+    REQUIRE(message->correlation.has_value());
+    CHECK(*message->correlation == envelope.correlation);
+    CHECK(message->headers == envelope.headers);
+    CHECK(aegis::as_text(message->payload) == "hi\n");
+    CHECK_FALSE(ipc::parse_message_event(json{{"id", 1}, {"ok", true}}, {}).has_value());
+}

@@ -1,0 +1,56 @@
+#include "options.h"
+
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+namespace aegis::connect {
+
+namespace po = boost::program_options;
+
+Options parse_options(int argc, char** argv) {
+    Options options;
+    auto& c = options.connect;
+    std::string identity;
+    po::options_description visible(
+        "Usage: aegis-connect URL --backend-key KEY|--accept-new [options]\n"
+        "       aegis-connect --stop [--socket PATH]\n\n"
+        "Starts the Aegis broker: one authenticated session to the gateway at URL\n"
+        "(ws://HOST:PORT[/PATH] or wss://...) and the local socket for aegis-send and aegis-sub.\n\n"
+        "Options");
+    // clang-format off
+    visible.add_options()
+        ("identity,i", po::value(&identity)->value_name("KEY"), "secret key file (default: ~/.config/aegis/id_ed25519)")
+        ("backend-key", po::value(&c.backend_key)->value_name("FILE_OR_KEY"), "pin the gateway's key: key file, 'aegis-ed25519 ...' line or base64")
+        ("accept-new", po::bool_switch(&c.accept_new), "trust an unknown gateway on first use and record it in STATE_DIR/known_backends")
+        ("socket", po::value(&c.socket)->value_name("PATH"), "local socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
+        ("state-dir", po::value(&c.state_dir)->value_name("DIR"), "state directory (default: $XDG_STATE_HOME/aegis)")
+        ("foreground", po::bool_switch(&options.foreground), "do not detach; log to stderr (for systemd)")
+        ("no-wait", po::bool_switch(&c.no_wait), "return once the local socket is up; connect in the background")
+        ("timeout", po::value(&c.timeout_s)->value_name("SECS"), "give up when not connected within SECS (default: 30)")
+        ("backoff-min", po::value(&c.backoff_min_s)->value_name("SECS"), "first reconnect delay (default: 5)")
+        ("backoff-max", po::value(&c.backoff_max_s)->value_name("SECS"), "longest reconnect delay (default: 60)")
+        ("heartbeat", po::value(&c.heartbeat_s)->value_name("SECS"), "application heartbeat interval, 0 to disable (default: 30)")
+        ("proxy", po::value(&c.proxy)->value_name("URL"), "HTTP CONNECT proxy (http://HOST:PORT)")
+        ("log", po::value(&c.log_file)->value_name("FILE"), "log file when detached (default: STATE_DIR/broker.log)")
+        ("stop", po::bool_switch(&options.stop), "stop the broker on the socket and wait for it to exit")
+        ("help,h", po::bool_switch(&options.help), "show this help")
+        ("version,V", po::bool_switch(&options.version), "show the version");
+    // clang-format on
+    po::options_description hidden;
+    hidden.add_options()("url", po::value(&c.url));
+    po::options_description all;
+    all.add(visible).add(hidden);
+    po::positional_options_description positional;
+    positional.add("url", 1);
+    po::variables_map values;
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
+    po::notify(values);
+    if (!identity.empty()) c.identity = identity;
+    std::ostringstream text;
+    text << visible;
+    options.help_text = text.str();
+    return options;
+}
+
+}  // namespace aegis::connect
