@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# aegis-connect as a process, without a gateway: options and exit codes, the local socket's
+# permissions and SO_PEERCRED check, one broker per socket, stale sockets, daemonizing,
+# --stop, --timeout, --foreground with SIGTERM, and malformed local requests answered with
+# typed errors while the broker keeps serving. Also aegis-send/aegis-sub options and
+# "no broker" behaviour.
+
+if [[ -f "$(dirname "${BASH_SOURCE[0]}")/lib.sh" ]]; then
+    # shellcheck source=tests/cli/lib.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+else
+    # Minimal stand-ins for the shared helpers, same names and meaning.
+    set -uo pipefail
+    : "${AEGIS_BIN:?AEGIS_BIN must name the directory holding the built tools}"
+    TEST_NAME=$(basename "$0" .sh)
+    TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/aegis-${TEST_NAME}.XXXXXX")
+    _exit_actions=()
+    _checks=0
+    at_exit() { _exit_actions+=("$(printf '%q ' "$@")"); }
+    _run_exit_actions() {
+        local i
+        for ((i = ${#_exit_actions[@]} - 1; i >= 0; i--)); do eval "${_exit_actions[i]}" >/dev/null 2>&1 || true; done
+        rm -rf "$TEST_TMP"
+    }
+    trap _run_exit_actions EXIT
+    fail() { echo "FAIL: $TEST_NAME: $*" >&2; [[ -n ${err:-} ]] && echo "  stderr: $err" >&2; exit 1; }
+    check_passed() { _checks=$((_checks + 1)); }
+    run() {
+        timeout --kill-after=5 60 "$@" >"$TEST_TMP/.out" 2>"$TEST_TMP/.err"
+        status=$?
+        out=$(cat "$TEST_TMP/.out")
+        err=$(cat "$TEST_TMP/.err")
+    }
+    expect_exit() {
+        local code=$1
+        shift
+        run "$@"
+        [[ $status == "$code" ]] || fail "$* exited $status, expected $code"
+        check_passed
+    }
+    expect_error() {
+        expect_exit "$@"
+        [[ $(grep -c . <<<"$err") == 1 && $err == *": error: "* ]] || fail "expected one error line, got: $err"
+        check_passed
+    }
+    expect_contains() { [[ $1 == *"$2"* ]] || fail "${3:-text} does not contain '$2'"; check_passed; }
+    expect_not_contains() { [[ $1 != *"$2"* ]] || fail "${3:-text} contains '$2'"; check_passed; }
+    expect_mode() { [[ $(stat -c %a "$2") == "$1" ]] || fail "$2 has mode $(stat -c %a "$2"), expected $1"; check_passed; }
+    expect_eq() { [[ $1 == "$2" ]] || fail "${3:-value}: expected '$2', got '$1'"; check_passed; }
+    expect_match() { [[ $1 =~ $2 ]] || fail "${3:-text} does not match /$2/: '$1'"; check_passed; }
+    summary() { echo "PASS: $TEST_NAME ($_checks checks)"; }
+fi
+
+connect=$AEGIS_BIN/aegis-connect
+send=$AEGIS_BIN/aegis-send
+sub=$AEGIS_BIN/aegis-sub
+keygen=$AEGIS_BIN/aegis-keygen
+for tool in "$connect" "$send" "$sub" "$keygen"; do
+    [[ -x $tool ]] || fail "no $tool"
+done
+# The system interpreter: the SO_PEERCRED check runs it as another user.
+python=/usr/bin/python3
+[[ -x $python ]] || python=$(command -v python3) || fail "python3 is needed"
+
+# A local-protocol client for the checks the tools cannot make (garbage, raw frames).
+ipc=$TEST_TMP/ipc.py
+cat >"$ipc" <<'PY'
+import json, os, socket, struct, sys
+
+path, action = sys.argv[1], sys.argv[2]
+
+def frame(header, payload=b""):
+    text = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack(">II", 4 + len(text) + len(payload), len(text)) + text + payload
+
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(path)
+    return s
+
+def exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+def read(s):
+    prefix = exact(s, 8)
+    if prefix is None:
+        return None, None
+    total, header_length = struct.unpack(">II", prefix)
+    body = exact(s, total - 4)
+    return json.loads(body[:header_length]), body[header_length:]
+
+def closed(s):
+    try:
+        return s.recv(1) == b""
+    except OSError:
+        return True
+
+def hello(s):
+    s.sendall(frame({"op": "hello", "v": 1, "id": 0, "client": "test"}))
+    answer, _ = read(s)
+    assert answer["ok"], answer
+    return answer
+
+def reason(answer):
+    return answer["error"]["reason"] if answer and not answer.get("ok") else "ok"
+
+if action == "pid":
+    print(hello(conn())["pid"])
+elif action == "status":
+    s = conn(); hello(s)
+    s.sendall(frame({"op": "status", "id": 1}))
+    print(json.dumps(read(s)[0]["status"]))
+elif action == "malformed":
+    out = []
+    # Requests before hello, and a hello for a version this broker does not speak.
+    s = conn()
+    s.sendall(frame({"op": "status", "id": "early"}))
+    answer, _ = read(s); out.append(f"before-hello={reason(answer)} id={answer['id']}")
+    s.sendall(frame({"op": "hello", "v": 99, "id": 1}))
+    answer, _ = read(s); out.append(f"hello-v99={reason(answer)} versions={answer.get('versions')}")
+    hello(s)
+    # Bad JSON, a header that is not an object, unknown op, missing and invalid fields:
+    # each answered, and the same connection keeps working.
+    s.sendall(frame(b"{not json"))
+    out.append(f"bad-json={reason(read(s)[0])}")
+    s.sendall(frame(b"[1,2,3]"))
+    out.append(f"not-object={reason(read(s)[0])}")
+    s.sendall(frame({"op": "explode", "id": 5}))
+    answer, _ = read(s); out.append(f"unknown-op={reason(answer)} id={answer['id']} exit={answer['error']['exit']}")
+    s.sendall(frame({"op": "publish", "id": 6}))
+    out.append(f"missing-field={reason(read(s)[0])}")
+    s.sendall(frame({"op": "publish", "id": 7, "channel": "agent.host42.x", "priority": "urgent"}))
+    out.append(f"invalid-field={reason(read(s)[0])}")
+    s.sendall(frame({"op": "publish", "id": 8, "channel": "agent..x"}))
+    answer, _ = read(s); out.append(f"invalid-channel={reason(answer)} exit={answer['error']['exit']}")
+    s.sendall(frame({"op": "publish", "id": 9, "channel": "agent.host42.binary"}, bytes(range(256)) * 4))
+    answer, _ = read(s); out.append(f"binary-publish={reason(answer)} id={answer['id']} message_id={len(answer.get('message_id', ''))}")
+    s.sendall(frame({"op": "status", "id": 10}))
+    out.append(f"still-open={reason(read(s)[0])}")
+    # Framing that cannot be trusted: an error frame, then the connection is closed.
+    for name, junk in (("huge-length", struct.pack(">II", 0xFFFFFFFF, 2) + b"{}"),
+                       ("bad-header-length", struct.pack(">II", 10, 100) + b"x" * 10),
+                       ("garbage", b"this is not a frame at all\n" * 4)):
+        s = conn()
+        s.sendall(junk)
+        answer, _ = read(s)
+        out.append(f"{name}={reason(answer)} closed={closed(s)}")
+    # A client that vanishes mid-frame.
+    s = conn(); hello(s)
+    s.sendall(struct.pack(">II", 1000, 2) + b"{}")
+    s.close()
+    print("\n".join(out))
+elif action == "other-user":
+    # Run as another user: the broker must refuse even with the modes opened up.
+    try:
+        s = conn()
+    except OSError as e:
+        print(f"connect-failed={e.errno}")
+        sys.exit(0)
+    try:
+        s.sendall(frame({"op": "hello", "v": 1, "id": 1}))
+        answer, _ = read(s)
+    except OSError:
+        answer = None
+    print(f"answer={reason(answer) if answer else 'none'} closed={closed(s)}")
+PY
+
+# --- options and exit codes -------------------------------------------------------------------
+
+expect_exit 0 "$connect" --version
+expect_contains "$out" "aegis-connect (Aegis)"
+expect_exit 0 "$connect" --help
+for option in --identity --backend-key --accept-new --socket --state-dir --foreground --no-wait --timeout \
+    --backoff-min --backoff-max --heartbeat --proxy --log --stop --help --version; do
+    expect_contains "$out" "$option" "aegis-connect --help"
+done
+expect_error 2 "$connect" --no-such-option
+expect_error 2 "$connect" --accept-new
+expect_contains "$err" "URL"
+expect_error 2 "$connect" ws://127.0.0.1:1/ --identity "$TEST_TMP/whatever"
+expect_contains "$err" "--backend-key or --accept-new is required"
+expect_error 2 "$connect" http://127.0.0.1:1/ --accept-new
+expect_error 2 "$connect" ws://127.0.0.1:1/ --accept-new --backoff-min -1
+expect_error 2 "$connect" ws://127.0.0.1:1/ --accept-new --backoff-min 5 --backoff-max 1
+expect_error 2 "$connect" ws://127.0.0.1:1/ --accept-new --timeout soon
+
+for tool in "$send" "$sub"; do
+    expect_exit 0 "$tool" --version
+    expect_contains "$out" "$(basename "$tool") (Aegis)"
+    expect_exit 0 "$tool" --help
+    expect_contains "$out" "--socket"
+    expect_error 2 "$tool" --no-such-option
+    expect_error 2 "$tool"
+done
+expect_error 2 "$send" agent.host42.x -p urgent -m x
+expect_error 2 "$send" agent.host42.x -m x -f "$TEST_TMP/file"
+expect_error 2 "$send" agent.host42.x -m x --timeout 0
+expect_error 6 "$send" 'agent..x' -m x
+expect_contains "$err" "agent..x"
+expect_error 6 "$send" 'agent.*.x' -m x
+expect_error 2 "$sub" -C 0 backend.host42.x
+expect_error 2 "$sub" -W -1 backend.host42.x
+expect_error 6 "$sub" 'backend.>.x'
+
+# --- keys ---------------------------------------------------------------------------------------
+
+for who in agent gateway; do
+    run "$keygen" -q -f "$TEST_TMP/$who" -C "$who"
+    [[ $status == 0 ]] || fail "aegis-keygen failed: $err"
+done
+port=$($python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+url="ws://127.0.0.1:$port/" # nothing listens there: the broker keeps trying in the background
+sock=$TEST_TMP/run/broker.sock
+state=$TEST_TMP/state
+common=(--identity "$TEST_TMP/agent" --backend-key "$TEST_TMP/gateway.pub" --state-dir "$state" --socket "$sock"
+    --backoff-min 0.2 --backoff-max 1)
+
+expect_error 6 "$connect" "$url" --identity "$TEST_TMP/missing-key" --backend-key "$TEST_TMP/gateway.pub" --socket "$sock"
+expect_contains "$err" "missing-key"
+cp "$TEST_TMP/agent" "$TEST_TMP/agent-open"
+chmod 644 "$TEST_TMP/agent-open"
+expect_error 6 "$connect" "$url" --identity "$TEST_TMP/agent-open" --backend-key "$TEST_TMP/gateway.pub" --socket "$sock"
+expect_error 6 "$connect" "$url" --identity "$TEST_TMP/agent" --backend-key "aegis-ed25519 not-base64!" --socket "$sock"
+expect_contains "$err" "--backend-key"
+expect_error 6 "$connect" "$url" --identity "$TEST_TMP/agent" --backend-key "$TEST_TMP/no-such.pub" --socket "$sock"
+[[ ! -e $sock ]] || fail "a failed start left a socket behind"
+check_passed
+
+# --- no broker ------------------------------------------------------------------------------------
+
+expect_error 3 "$send" --socket "$sock" agent.host42.x -m hello
+expect_contains "$err" "$sock"
+expect_error 3 env AEGIS_SOCKET="$sock" "$send" agent.host42.x -m hello
+expect_contains "$err" "$sock" "AEGIS_SOCKET is used"
+expect_error 3 "$sub" --socket "$sock" backend.host42.x
+expect_error 3 "$connect" --stop --socket "$sock"
+
+# --- a detached broker (--no-wait: no gateway is needed) ------------------------------------------
+
+stop_broker() { "$connect" --stop --socket "$sock" >/dev/null 2>&1; }
+expect_exit 0 "$connect" "$url" "${common[@]}" --no-wait
+at_exit stop_broker
+expect_contains "$out" "broker listening on $sock"
+[[ -S $sock ]] || fail "no socket at $sock"
+check_passed
+expect_mode 700 "$TEST_TMP/run"
+expect_mode 600 "$sock"
+expect_mode 700 "$state"
+expect_mode 600 "$state/broker.log"
+pid=$($python "$ipc" "$sock" pid) || fail "no hello answer"
+[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" || fail "no broker process '$pid'"
+check_passed
+[[ $(ps -o sid= -p "$pid" | tr -d ' ') == "$pid" || $(ps -o tty= -p "$pid" | tr -d ' ') == "?" ]] ||
+    fail "the broker did not detach from the terminal"
+check_passed
+[[ $(readlink "/proc/$pid/cwd") == / ]] || fail "the broker's working directory is not /"
+check_passed
+status_json=$($python "$ipc" "$sock" status) || fail "no status answer"
+expect_contains "$status_json" "\"url\": \"$url\"" "status"
+expect_match "$status_json" '"state": "(connecting|backing_off)"' "status"
+
+# One broker per socket.
+expect_error 1 "$connect" "$url" "${common[@]}" --no-wait
+expect_contains "$err" "a broker is already running on $sock"
+kill -0 "$pid" || fail "the first broker died when a second one was refused"
+check_passed
+
+# Publishing while not connected: queued; --wait-ack times out; a subscription waits.
+expect_exit 0 "$send" --socket "$sock" agent.host42.anomalies -m queued
+echo "from stdin" | "$send" --socket "$sock" agent.host42.anomalies || fail "aegis-send from stdin failed"
+check_passed
+expect_error 5 "$send" --socket "$sock" --wait-ack --timeout 1 agent.host42.anomalies -m wait
+expect_error 5 "$sub" --socket "$sock" -W 1 backend.host42.policies
+status_json=$($python "$ipc" "$sock" status)
+expect_match "$status_json" '"waiting": 3' "status (queue depth)"
+
+# Malformed local requests: typed errors, and the broker keeps serving.
+answers=$($python "$ipc" "$sock" malformed) || fail "the malformed-request client failed: $answers"
+expect_contains "$answers" "before-hello=hello_required id=early"
+expect_contains "$answers" "hello-v99=version_mismatch versions=[1]"
+expect_contains "$answers" "bad-json=bad_json"
+expect_contains "$answers" "not-object=bad_request"
+expect_contains "$answers" "unknown-op=unknown_op id=5 exit=2"
+expect_contains "$answers" "missing-field=missing_field"
+expect_contains "$answers" "invalid-field=invalid_field"
+expect_contains "$answers" "invalid-channel=invalid_channel exit=6"
+expect_contains "$answers" "binary-publish=ok id=9 message_id=32"
+expect_contains "$answers" "still-open=ok"
+expect_contains "$answers" "huge-length=frame_too_large closed=True"
+expect_contains "$answers" "bad-header-length=bad_frame closed=True"
+expect_contains "$answers" "garbage=frame_too_large closed=True"
+kill -0 "$pid" || fail "the broker died after malformed requests"
+check_passed
+expect_exit 0 "$send" --socket "$sock" agent.host42.anomalies -m "after the garbage"
+log=$(cat "$state/broker.log")
+expect_contains "$log" "unknown_op" "the broker log"
+expect_contains "$log" "frame_too_large" "the broker log"
+expect_not_contains "$log" "aegis-ed25519-secret" "the broker log"
+expect_not_contains "$log" "$(cut -d' ' -f2 "$TEST_TMP/agent")" "the broker log (secret key)"
+
+# Another user cannot use the socket, even with every mode opened up (SO_PEERCRED).
+if [[ $(id -u) == 0 ]] && id nobody >/dev/null 2>&1; then
+    chmod o+x "$TEST_TMP"
+    chmod 777 "$TEST_TMP/run" "$sock"
+    as_nobody=(setpriv --reuid=nobody --regid="$(id -gn nobody)" --clear-groups)
+    "${as_nobody[@]}" true 2>/dev/null || as_nobody=(runuser -u nobody --)
+    answer=$("${as_nobody[@]}" "$python" "$ipc" "$sock" other-user) || fail "the other-user client failed: $answer"
+    expect_contains "$answer" "answer=permission_denied closed=True" "another user's hello"
+    run "${as_nobody[@]}" "$send" --socket "$sock" agent.host42.anomalies -m intruder
+    [[ $status == 3 ]] || fail "aegis-send as nobody: exit $status, expected 3"
+    check_passed
+    expect_contains "$err" "aegis-send: error: " "aegis-send as nobody"
+    expect_contains "$(cat "$state/broker.log")" "refused local connection from uid $(id -u nobody)" "the broker log"
+    chmod 700 "$TEST_TMP/run" "$TEST_TMP"
+    chmod 600 "$sock"
+else
+    echo "SKIP: $TEST_NAME: the other-user check needs root and a 'nobody' user"
+fi
+
+# --stop: the broker exits and removes its socket.
+expect_exit 0 "$connect" --stop --socket "$sock"
+kill -0 "$pid" 2>/dev/null && fail "the broker is still running after --stop"
+[[ ! -e $sock ]] || fail "the socket is still there after --stop"
+check_passed
+expect_contains "$(cat "$state/broker.log")" "stop requested" "the broker log"
+
+# A broker killed with -9 leaves a stale socket: the next one removes it and starts.
+expect_exit 0 "$connect" "$url" "${common[@]}" --no-wait
+pid=$($python "$ipc" "$sock" pid)
+kill -KILL "$pid"
+for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+[[ -S $sock ]] || fail "expected a stale socket file after kill -9"
+check_passed
+expect_exit 0 "$connect" "$url" "${common[@]}" --no-wait
+expect_exit 0 "$send" --socket "$sock" agent.host42.anomalies -m "after a stale socket"
+expect_exit 0 "$connect" --stop --socket "$sock"
+
+# Not connected within --timeout: exit 5 naming the last error, and the broker is gone.
+started=$SECONDS
+expect_error 5 "$connect" "$url" "${common[@]}" --timeout 1
+expect_contains "$err" "not connected to $url within 1s"
+((SECONDS - started < 10)) || fail "--timeout 1 took $((SECONDS - started))s"
+check_passed
+sleep 0.3
+[[ ! -e $sock ]] || fail "the broker kept running after --timeout"
+check_passed
+
+# An unsafe socket directory is refused.
+mkdir -m 777 "$TEST_TMP/open-run"
+expect_error 1 "$connect" "$url" "${common[@]}" --socket "$TEST_TMP/open-run/broker.sock" --no-wait
+expect_contains "$err" "writable by group or others"
+
+# --foreground: no detaching, logs on stderr, SIGTERM stops it with exit 0.
+"$connect" "$url" "${common[@]}" --no-wait --foreground 2>"$TEST_TMP/foreground.log" &
+fg_pid=$!
+at_exit kill -KILL "$fg_pid"
+for ((i = 0; i < 100; i++)); do [[ -S $sock ]] && break; sleep 0.05; done
+[[ -S $sock ]] || fail "the foreground broker made no socket: $(cat "$TEST_TMP/foreground.log")"
+check_passed
+[[ $($python "$ipc" "$sock" pid) == "$fg_pid" ]] || fail "the foreground broker is not the process started"
+check_passed
+kill -TERM "$fg_pid"
+wait "$fg_pid"
+fg_status=$?
+[[ $fg_status == 0 ]] || fail "SIGTERM: exit $fg_status, expected 0: $(cat "$TEST_TMP/foreground.log")"
+check_passed
+fg_log=$(cat "$TEST_TMP/foreground.log")
+expect_contains "$fg_log" "received SIGTERM" "the foreground log"
+expect_contains "$fg_log" "listening on $sock" "the foreground log"
+grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z aegis-connect\[[0-9]+\]: ' "$TEST_TMP/foreground.log" ||
+    fail "log lines are not timestamped: $fg_log"
+check_passed
+[[ ! -e $sock ]] || fail "SIGTERM left the socket behind"
+check_passed
+
+summary

@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# The running system end to end, all on 127.0.0.1: a gateway, an agent broker (host42) and a
+# backend broker (soc). Messages both ways with the origin's verified identity; refusals
+# (unknown key, wrong pinned key, channel rules); trust on first use; reconnect after the
+# gateway is killed and restarted on the same port; revocation by SIGHUP.
+
+if [[ -f "$(dirname "${BASH_SOURCE[0]}")/lib.sh" ]]; then
+    # shellcheck source=tests/cli/lib.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+else
+    # Minimal stand-ins for the shared helpers, same names and meaning.
+    set -uo pipefail
+    : "${AEGIS_BIN:?AEGIS_BIN must name the directory holding the built tools}"
+    TEST_NAME=$(basename "$0" .sh)
+    TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/aegis-${TEST_NAME}.XXXXXX")
+    _exit_actions=()
+    _checks=0
+    at_exit() { _exit_actions+=("$(printf '%q ' "$@")"); }
+    _run_exit_actions() {
+        local i
+        for ((i = ${#_exit_actions[@]} - 1; i >= 0; i--)); do eval "${_exit_actions[i]}" >/dev/null 2>&1 || true; done
+        rm -rf "$TEST_TMP"
+    }
+    trap _run_exit_actions EXIT
+    fail() { echo "FAIL: $TEST_NAME: $*" >&2; [[ -n ${err:-} ]] && echo "  stderr: $err" >&2; exit 1; }
+    check_passed() { _checks=$((_checks + 1)); }
+    run() {
+        timeout --kill-after=5 60 "$@" >"$TEST_TMP/.out" 2>"$TEST_TMP/.err"
+        status=$?
+        out=$(cat "$TEST_TMP/.out")
+        err=$(cat "$TEST_TMP/.err")
+    }
+    expect_exit() {
+        local code=$1
+        shift
+        run "$@"
+        [[ $status == "$code" ]] || fail "$* exited $status, expected $code"
+        check_passed
+    }
+    expect_error() {
+        expect_exit "$@"
+        [[ $(grep -c . <<<"$err") == 1 && $err == *": error: "* ]] || fail "expected one error line, got: $err"
+        check_passed
+    }
+    expect_contains() { [[ $1 == *"$2"* ]] || fail "${3:-text} does not contain '$2'"; check_passed; }
+    expect_not_contains() { [[ $1 != *"$2"* ]] || fail "${3:-text} contains '$2'"; check_passed; }
+    expect_match() { [[ $1 =~ $2 ]] || fail "${3:-text} does not match /$2/: '$1'"; check_passed; }
+    expect_eq() { [[ $1 == "$2" ]] || fail "${3:-value}: expected '$2', got '$1'"; check_passed; }
+    summary() { echo "PASS: $TEST_NAME ($_checks checks)"; }
+fi
+
+gateway=$AEGIS_BIN/aegis-gateway
+connect=$AEGIS_BIN/aegis-connect
+send=$AEGIS_BIN/aegis-send
+sub=$AEGIS_BIN/aegis-sub
+keygen=$AEGIS_BIN/aegis-keygen
+for tool in "$gateway" "$connect" "$send" "$sub" "$keygen"; do
+    [[ -x $tool ]] || fail "no $tool"
+done
+python=$(command -v python3) || fail "python3 is needed"
+
+# The broker's status object (PROTOCOL-local.md §8.3.4), for the checks the tools do not print yet.
+status_of() {
+    "$python" - "$1" <<'PY'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+def send(header):
+    text = json.dumps(header).encode()
+    s.sendall(struct.pack(">II", 4 + len(text), len(text)) + text)
+def read():
+    data = b""
+    while len(data) < 8:
+        data += s.recv(8 - len(data))
+    total, length = struct.unpack(">II", data)
+    body = b""
+    while len(body) < total - 4:
+        body += s.recv(total - 4 - len(body))
+    return json.loads(body[:length])
+send({"op": "hello", "v": 1, "id": 1})
+read()
+send({"op": "status", "id": 2})
+print(json.dumps(read()["status"], sort_keys=True))
+PY
+}
+
+# wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 20 seconds.
+wait_for() {
+    local what=$1 i
+    shift
+    for ((i = 0; i < 200; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    fail "timed out waiting for $what"
+}
+
+status_has() { status_of "$1" | grep -qF -- "$2"; }
+
+# --- keys and the authorized file ---------------------------------------------------------------
+
+for who in gateway host42 soc stranger impostor; do
+    run "$keygen" -q -f "$TEST_TMP/$who" -C "$who"
+    [[ $status == 0 ]] || fail "aegis-keygen failed: $err"
+done
+fingerprint() { "$keygen" -l -f "$1" | cut -d' ' -f1; }
+gateway_fp=$(fingerprint "$TEST_TMP/gateway.pub")
+host42_fp=$(fingerprint "$TEST_TMP/host42.pub")
+soc_fp=$(fingerprint "$TEST_TMP/soc.pub")
+auth=$TEST_TMP/authorized
+{
+    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
+    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
+} >"$auth"
+
+# --- the gateway ------------------------------------------------------------------------------------
+
+glog=$TEST_TMP/gateway.log
+gateway_pid=
+start_gateway() { # start_gateway LISTEN
+    "$gateway" --listen "$1" --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/gw-state" \
+        2>>"$glog" &
+    gateway_pid=$!
+}
+gateway_listening() { grep -c "listening on" "$glog"; }
+start_gateway 127.0.0.1:0
+at_exit kill -KILL "$gateway_pid"
+wait_for "the gateway to listen" grep -q "listening on 127.0.0.1:" "$glog"
+port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
+[[ -n $port ]] || fail "no port in the gateway log: $(cat "$glog")"
+check_passed
+url="ws://127.0.0.1:$port/"
+
+# --- the agent broker (pinned gateway key) and the backend broker (trust on first use) -------------
+
+agent=$TEST_TMP/agent
+backend=$TEST_TMP/backend
+mkdir -p "$agent" "$backend"
+a_sock=$agent/broker.sock
+b_sock=$backend/broker.sock
+timing=(--backoff-min 0.2 --backoff-max 1 --timeout 20)
+
+expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
+    --socket "$a_sock" --state-dir "$agent/state" --heartbeat 0.5 "${timing[@]}"
+at_exit "$connect" --stop --socket "$a_sock"
+expect_contains "$out" "connected to $url as host42 (agent); backend $gateway_fp"
+expect_contains "$(cat "$glog")" "authenticated id=host42 role=agent fingerprint=$host42_fp" "the gateway log"
+
+expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/soc" --accept-new --socket "$b_sock" \
+    --state-dir "$backend/state" "${timing[@]}"
+at_exit "$connect" --stop --socket "$b_sock"
+expect_contains "$out" "connected to $url as soc (backend); backend $gateway_fp"
+known=$(cat "$backend/state/known_backends")
+expect_contains "$known" "$url $(cut -d' ' -f1,2 "$TEST_TMP/gateway.pub")" "known_backends"
+expect_contains "$(cat "$backend/state/broker.log")" "accepted new gateway key $gateway_fp" "the backend broker log"
+
+# --- backend -> agent ----------------------------------------------------------------------------------
+
+"$sub" --socket "$a_sock" -C 2 -W 20 -v backend.host42.policies >"$TEST_TMP/agent-sub.out" 2>"$TEST_TMP/agent-sub.err" &
+sub_pid=$!
+wait_for "the agent's subscription" status_has "$a_sock" '"subscriptions": ["backend.host42.policies"]'
+expect_exit 0 "$send" --socket "$b_sock" --wait-ack backend.host42.policies -m "policy v1"
+printf 'policy\nv2 with a newline' | "$send" --socket "$b_sock" --wait-ack backend.host42.policies ||
+    fail "aegis-send from stdin failed"
+check_passed
+wait "$sub_pid" || fail "aegis-sub on the agent: exit $?: $(cat "$TEST_TMP/agent-sub.err")"
+check_passed
+expect_eq "$(cat "$TEST_TMP/agent-sub.out")" $'backend.host42.policies policy v1\nbackend.host42.policies policy\nv2 with a newline' \
+    "what the agent received"
+
+# The origin's verified identity, as the agent's subscriber sees it.
+"$sub" --socket "$a_sock" -C 1 -W 20 --json 'backend.host42.*' >"$TEST_TMP/agent-json.out" &
+sub_pid=$!
+wait_for "the agent's second subscription" status_has "$a_sock" '"backend.host42.*"'
+expect_exit 0 "$send" --socket "$b_sock" --wait-ack -p high backend.host42.investigations -m "look at pid 4711"
+wait "$sub_pid" || fail "aegis-sub --json on the agent failed"
+line=$(cat "$TEST_TMP/agent-json.out")
+expect_contains "$line" '"origin_id":"soc"' "the agent's message"
+expect_contains "$line" "\"origin_fingerprint\":\"$soc_fp\"" "the agent's message"
+expect_contains "$line" '"verified":true' "the agent's message"
+expect_contains "$line" '"priority":"high"' "the agent's message"
+expect_contains "$line" '"payload":"look at pid 4711"' "the agent's message"
+
+# --- agent -> backend ----------------------------------------------------------------------------------
+
+"$sub" --socket "$b_sock" -C 1 -W 20 --json 'agent.*.anomalies' >"$TEST_TMP/backend-json.out" &
+sub_pid=$!
+wait_for "the backend's subscription" status_has "$b_sock" '"agent.*.anomalies"'
+expect_exit 0 "$send" --socket "$a_sock" --wait-ack agent.host42.anomalies -m '{"process":"xmrig"}'
+wait "$sub_pid" || fail "aegis-sub on the backend failed"
+line=$(cat "$TEST_TMP/backend-json.out")
+expect_contains "$line" '"channel":"agent.host42.anomalies"' "the backend's message"
+expect_contains "$line" '"origin_id":"host42"' "the backend's message"
+expect_contains "$line" "\"origin_fingerprint\":\"$host42_fp\"" "the backend's message"
+expect_contains "$line" '"verified":true' "the backend's message"
+expect_contains "$line" '"payload":"{\"process\":\"xmrig\"}"' "the backend's message"
+
+# Binary payloads arrive unchanged.
+head -c 4096 /dev/urandom >"$TEST_TMP/blob"
+"$sub" --socket "$b_sock" -C 1 -W 20 agent.host42.logs >"$TEST_TMP/blob.out" &
+sub_pid=$!
+wait_for "the backend's logs subscription" status_has "$b_sock" '"agent.host42.logs"'
+expect_exit 0 "$send" --socket "$a_sock" --wait-ack agent.host42.logs -f "$TEST_TMP/blob"
+wait "$sub_pid" || fail "aegis-sub for the binary payload failed"
+head -c 4096 "$TEST_TMP/blob.out" | cmp -s - "$TEST_TMP/blob" || fail "the binary payload changed on the way"
+check_passed
+
+# The agent's heartbeat reaches the backend, with its status.
+expect_exit 0 "$sub" --socket "$b_sock" -C 1 -W 20 --json agent.host42.heartbeat
+expect_contains "$out" '"kind":"heartbeat"' "the heartbeat"
+expect_contains "$out" "queue_depth" "the heartbeat"
+expect_contains "$out" "\"origin_fingerprint\":\"$host42_fp\"" "the heartbeat"
+
+# --- channel rules -----------------------------------------------------------------------------------------
+
+expect_error 4 "$send" --socket "$a_sock" agent.other.anomalies -m nope
+expect_contains "$err" "access denied"
+expect_error 4 "$send" --socket "$a_sock" backend.host42.policies -m nope
+expect_error 4 "$sub" --socket "$a_sock" -W 5 'agent.>'
+expect_contains "$err" "access denied"
+expect_error 4 "$sub" --socket "$a_sock" -W 5 backend.other.policies
+expect_error 4 "$send" --socket "$b_sock" agent.host42.anomalies -m nope
+expect_error 4 "$sub" --socket "$b_sock" -W 5 'backend.>'
+
+# --- refusals at connect time ----------------------------------------------------------------------------
+
+authenticated_before=$(grep -c "authenticated id=" "$glog")
+expect_error 4 "$connect" "$url" --identity "$TEST_TMP/stranger" --backend-key "$TEST_TMP/gateway.pub" \
+    --socket "$TEST_TMP/stranger.sock" --state-dir "$TEST_TMP/stranger-state" "${timing[@]}"
+expect_contains "$err" "unknown identity"
+[[ ! -e $TEST_TMP/stranger.sock ]] || fail "a refused broker left its socket behind"
+check_passed
+
+expect_error 4 "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/impostor.pub" \
+    --socket "$TEST_TMP/pinned.sock" --state-dir "$TEST_TMP/pinned-state" "${timing[@]}"
+expect_contains "$err" "pinned"
+[[ $(grep -c "authenticated id=" "$glog") == "$authenticated_before" ]] ||
+    fail "the gateway authenticated a client that refused its key: $(cat "$glog")"
+check_passed
+
+# A known_backends entry is a pin: the backend broker refuses another gateway key at that URL.
+echo "ws://127.0.0.1:1/ $(cat "$TEST_TMP/impostor.pub")" >>"$backend/state/known_backends"
+expect_exit 0 "$connect" --stop --socket "$b_sock"
+expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/soc" --accept-new --socket "$b_sock" \
+    --state-dir "$backend/state" "${timing[@]}"
+expect_eq "$(grep -c "^$url " "$backend/state/known_backends")" 1 "known_backends lines for $url"
+
+# A known_backends key that differs from the gateway's is refused like a wrong --backend-key.
+mkdir -m 700 "$TEST_TMP/tofu-state"
+echo "$url $(cat "$TEST_TMP/impostor.pub")" >"$TEST_TMP/tofu-state/known_backends"
+expect_error 4 "$connect" "$url" --identity "$TEST_TMP/soc" --accept-new --socket "$TEST_TMP/tofu.sock" \
+    --state-dir "$TEST_TMP/tofu-state" "${timing[@]}"
+expect_contains "$err" "pinned"
+
+# --- the gateway killed and restarted on the same port: the brokers come back by themselves ---------------
+
+kill -KILL "$gateway_pid"
+wait "$gateway_pid" 2>/dev/null
+wait_for "the agent broker to notice" status_has "$a_sock" '"state": "backing_off"'
+listening_before=$(gateway_listening)
+for ((attempt = 0; attempt < 50; attempt++)); do
+    start_gateway "127.0.0.1:$port"
+    for ((i = 0; i < 50; i++)); do
+        (($(gateway_listening) > listening_before)) && break 2
+        kill -0 "$gateway_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 0.2 # the port is not free yet
+done
+(($(gateway_listening) > listening_before)) || fail "the gateway did not restart on port $port: $(tail -5 "$glog")"
+check_passed
+at_exit kill -KILL "$gateway_pid"
+
+wait_for "the agent broker to reconnect" status_has "$a_sock" '"state": "connected"'
+wait_for "the backend broker to reconnect" status_has "$b_sock" '"state": "connected"'
+expect_match "$(status_of "$a_sock")" '"reconnects": [1-9]' "the agent's status"
+"$sub" --socket "$a_sock" -C 1 -W 20 backend.host42.policies >"$TEST_TMP/after-restart.out" &
+sub_pid=$!
+wait_for "the agent's subscription after the restart" status_has "$a_sock" '"backend.host42.policies"'
+expect_exit 0 "$send" --socket "$b_sock" --wait-ack --timeout 20 backend.host42.policies -m "after the restart"
+wait "$sub_pid" || fail "aegis-sub after the restart failed"
+expect_eq "$(cat "$TEST_TMP/after-restart.out")" "after the restart" "the message after the restart"
+
+# --- revocation: SIGHUP after removing the agent's key -----------------------------------------------------
+
+grep -v "id=host42" "$auth" >"$auth.new" && mv "$auth.new" "$auth"
+kill -HUP "$gateway_pid"
+wait_for "the gateway to revoke host42" grep -q "revoked id=host42" "$glog"
+wait_for "the agent broker to stop its session" status_has "$a_sock" '"state": "stopped"'
+agent_status=$(status_of "$a_sock")
+expect_contains "$agent_status" '"reason": "revoked"' "the agent's status"
+expect_error 4 "$send" --socket "$a_sock" --wait-ack --timeout 10 agent.host42.anomalies -m "after revocation"
+expect_contains "$err" "revoked"
+expect_contains "$(cat "$agent/state/broker.log")" "revoked" "the agent broker log"
+handshakes_after=$(grep -c "authenticated id=host42" "$glog")
+sleep 1.5 # several backoff periods: a revoked broker must not try again
+[[ $(grep -c "authenticated id=host42" "$glog") == "$handshakes_after" ]] || fail "the revoked broker came back"
+status_has "$a_sock" '"state": "stopped"' || fail "the revoked broker is no longer stopped"
+check_passed
+
+# The backend is unaffected.
+expect_exit 0 "$send" --socket "$b_sock" --wait-ack backend.host42.policies -m "still here"
+
+summary
