@@ -36,7 +36,9 @@ using FieldError = LocalError;
 [[nodiscard]] std::optional<FieldError> read_unsigned(const json& header, std::string_view field, std::uint64_t& out) {
     const auto it = header.find(field);
     if (it == header.end()) return std::nullopt;
-    if (!it->is_number_unsigned()) return invalid(field, "a non-negative integer");
+    // JSON text gives unsigned numbers; a json built in code may hold a signed one.
+    const bool non_negative = it->is_number_unsigned() || (it->is_number_integer() && it->get<std::int64_t>() >= 0);
+    if (!non_negative) return invalid(field, "a non-negative integer");
     out = it->get<std::uint64_t>();
     return std::nullopt;
 }

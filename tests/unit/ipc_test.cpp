@@ -5,6 +5,7 @@
 #include "core/wire.h"
 #include "ipc/codec.h"
 #include "ipc/messages.h"
+#include "protocol/reason.h"
 
 namespace ipc = aegis::ipc;
 using aegis::Bytes;
@@ -21,7 +22,7 @@ namespace {
     return writer.take();
 }
 
-[[nodiscard]] const ipc::Frame& frame_of(const ipc::Decoded& decoded) {
+[[nodiscard]] ipc::Frame frame_of(const ipc::Decoded& decoded) {
     REQUIRE(std::holds_alternative<ipc::Frame>(decoded));
     return std::get<ipc::Frame>(decoded);
 }
@@ -176,7 +177,7 @@ TEST_CASE("ipc: requests parse into typed values and keep their id", "[ipc]") {
     CHECK((*p.correlation)[0] == 0xaa);
     CHECK(p.wait_ack);
 
-    const auto subscribe = request(json{{"op", "subscribe"}, {"patterns", {"backend.host42.>", "backend.all.>"}}});
+    const auto subscribe = request(json{{"op", "subscribe"}, {"patterns", json::array({"backend.host42.>", "backend.all.>"})}});
     REQUIRE(std::holds_alternative<ipc::SubscribeRequest>(subscribe.body));
     CHECK(std::get<ipc::SubscribeRequest>(subscribe.body).patterns.size() == 2);
     CHECK(subscribe.id.is_null());
