@@ -262,6 +262,7 @@ void Broker::Impl::on_state(session::State new_state, const Error* cause) {
     }
     if (previous == session::State::connected && new_state != session::State::connected) {
         batches_in_flight.clear();
+        bytes_in_flight = 0;
         queue->release_all();  // not known to be stored: sent again after the next handshake
     }
     if (stopping) return;

@@ -27,6 +27,9 @@
 namespace aegis::broker {
 
 inline constexpr std::size_t kMaxBatchesInFlight = 64;
+// Unacknowledged payload bytes given to the session; well under the transport's send-queue
+// bound (64 MiB), which closes the connection when exceeded.
+inline constexpr std::size_t kMaxBytesInFlight = 8 * 1024 * 1024;
 inline constexpr std::chrono::milliseconds kRetryDelay{1'000};
 inline constexpr std::chrono::milliseconds kStopGrace{3'000};
 
@@ -52,6 +55,7 @@ struct SubscriptionChange {
 struct BatchInFlight {
     std::string channel;
     std::vector<protocol::MessageId> ids;
+    std::size_t bytes = 0;
 };
 
 struct Broker::Impl : std::enable_shared_from_this<Impl> {
@@ -115,6 +119,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
 
     // Outbound: batches given to the session, and tools waiting for their puback.
     std::unordered_map<std::uint32_t, BatchInFlight> batches_in_flight;
+    std::size_t bytes_in_flight = 0;
     std::unordered_map<protocol::MessageId, Waiter, MessageIdHash> ack_waiters;
     std::uint64_t next_sequence = 0;
     bool retry_scheduled = false;

@@ -115,14 +115,18 @@ void Broker::Impl::enqueue_heartbeat() {
 void Broker::Impl::pump() {
     if (!connected() || !grant || config.session.identity == nullptr) return;
     const auto& key = *config.session.identity;
-    while (batches_in_flight.size() < kMaxBatchesInFlight) {
+    // A batch larger than the window still goes, alone.
+    while (batches_in_flight.size() < kMaxBatchesInFlight && bytes_in_flight < kMaxBytesInFlight) {
         std::vector<OutboundMessage> expired;
         auto batch = queue->take_batch(BatchLimits{}, now_ms(), expired);
         report_expired(expired);
         if (batch.empty()) return;
         BatchInFlight flight;
         flight.channel = batch.front().channel;
-        for (const auto& message : batch) flight.ids.push_back(message.id);
+        for (const auto& message : batch) {
+            flight.ids.push_back(message.id);
+            flight.bytes += message.payload.size();
+        }
         auto signed_batch = protocol::sign_batch(to_envelopes(std::move(batch), key.public_key(), grant->assigned_id,
                                                               next_sequence),
                                                  key);
@@ -144,6 +148,7 @@ void Broker::Impl::pump() {
             queue->release(flight.ids);  // the session dropped meanwhile; sent after the next handshake
             return;
         }
+        bytes_in_flight += flight.bytes;
         batches_in_flight.emplace(request_id, std::move(flight));
     }
 }
@@ -153,6 +158,7 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
     if (it == batches_in_flight.end()) return;  // from before a reconnect: those were released and re-sent
     auto flight = std::move(it->second);
     batches_in_flight.erase(it);
+    bytes_in_flight -= flight.bytes;
     if (outcome) {
         queue->acknowledge(flight.ids);
         acked += flight.ids.size();
