@@ -1,11 +1,10 @@
 #include "broker/broker.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
-#include <csignal>
-
 #include <boost/asio/post.hpp>
-#include <fmt/format.h>
+#include <csignal>
 
 #include "broker/broker_impl.h"
 #include "broker/known_backends.h"
@@ -18,9 +17,9 @@ namespace asio = boost::asio;
 using nlohmann::json;
 
 std::uint64_t now_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
 }
 
 namespace {
@@ -115,7 +114,8 @@ Result<void> Broker::Impl::start(ReadyHandler handler) {
             auto self = weak.lock();
             if (error || !self || self->ready_reported) return;
             const auto seconds = std::chrono::duration<double>(self->config.ready_timeout).count();
-            auto failure = make_error(ExitCode::timeout, "not connected to {} within {:g}s", self->config.url_text, seconds);
+            auto failure =
+                make_error(ExitCode::timeout, "not connected to {} within {:g}s", self->config.url_text, seconds);
             if (self->last_error) failure.message += fmt::format(" (last error: {})", self->last_error->message);
             self->report_ready(failure);
         });
@@ -176,7 +176,9 @@ std::uint32_t Broker::Impl::next_request_id() {
     return request_counter;
 }
 
-bool Broker::Impl::connected() const { return state == session::State::connected && !stopping; }
+bool Broker::Impl::connected() const {
+    return state == session::State::connected && !stopping;
+}
 
 void Broker::Impl::answer(const Waiter& waiter, const json& fields) const {
     if (auto peer = waiter.peer.lock()) peer->send(ipc::ok_response(waiter.request_id, fields));
@@ -356,9 +358,15 @@ Broker::~Broker() {
     if (impl_) impl_->session.reset();
 }
 
-Result<void> Broker::start(ReadyHandler on_ready) { return impl_->start(std::move(on_ready)); }
-void Broker::stop() { impl_->stop(); }
-const std::optional<Error>& Broker::startup_failure() const { return impl_->startup_failure; }
+Result<void> Broker::start(ReadyHandler on_ready) {
+    return impl_->start(std::move(on_ready));
+}
+void Broker::stop() {
+    impl_->stop();
+}
+const std::optional<Error>& Broker::startup_failure() const {
+    return impl_->startup_failure;
+}
 
 Result<void> run_broker(BrokerConfig config, LogSink log, ReadyHandler on_ready) {
     asio::io_context io;

@@ -3,6 +3,7 @@
 // the tools, the outbound queue, and the fan-out of delivered messages to local subscribers.
 // Runs on the caller's io_context; everything happens on that thread.
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -10,8 +11,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <boost/asio/io_context.hpp>
 
 #include "core/result.h"
 #include "session/client_session.h"
@@ -23,12 +22,12 @@ using LogSink = std::function<void(std::string_view line)>;
 struct BrokerConfig {
     // The session's options; `identity` must outlive the broker.
     session::ClientSessionOptions session;
-    std::string url_text;                 // the gateway URL as shown in logs and status
-    std::filesystem::path socket;         // directory prepared and path claimed beforehand
+    std::string url_text;          // the gateway URL as shown in logs and status
+    std::filesystem::path socket;  // directory prepared and path claimed beforehand
     // Trust on first use: record an unpinned gateway key here (nullopt: the key is pinned).
     std::optional<std::filesystem::path> known_backends;
     std::chrono::milliseconds ready_timeout{30'000};
-    bool ready_when_listening = false;    // --no-wait: ready once the socket is up
+    bool ready_when_listening = false;  // --no-wait: ready once the socket is up
 };
 
 struct Ready {

@@ -2,18 +2,17 @@
 // Private to lib/broker: the broker's state, shared by broker.cpp (wiring, status, lifecycle),
 // broker_outbound.cpp (publishing) and broker_inbound.cpp (subscriptions and fan-out).
 
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <nlohmann/json.hpp>
 
 #include "broker/broker.h"
 #include "broker/dedup_window.h"
@@ -144,11 +143,11 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
 
     // Counters for status.
     std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
-    std::uint64_t published_local = 0;   // messages accepted from local tools
-    std::uint64_t acked = 0;             // messages the gateway stored
-    std::uint64_t dropped = 0;           // refused or expired
-    std::uint64_t delivered_local = 0;   // message copies handed to local subscribers
-    std::uint64_t duplicates = 0;        // deliveries suppressed by the dedup window
+    std::uint64_t published_local = 0;  // messages accepted from local tools
+    std::uint64_t acked = 0;            // messages the gateway stored
+    std::uint64_t dropped = 0;          // refused or expired
+    std::uint64_t delivered_local = 0;  // message copies handed to local subscribers
+    std::uint64_t duplicates = 0;       // deliveries suppressed by the dedup window
     std::uint32_t request_counter = 0;
 };
 

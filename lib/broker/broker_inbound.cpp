@@ -24,10 +24,10 @@ namespace {
 }
 
 [[nodiscard]] ipc::WireError access_denied(const channel::AccessPolicy& policy, std::string_view pattern) {
-    return ipc::WireError{"access_denied",
-                          fmt::format("access denied: {} ({}) may not subscribe to {}", policy.id(),
-                                      to_string(policy.role()), pattern),
-                          ExitCode::refused};
+    return ipc::WireError{
+        "access_denied",
+        fmt::format("access denied: {} ({}) may not subscribe to {}", policy.id(), to_string(policy.role()), pattern),
+        ExitCode::refused};
 }
 
 }  // namespace
@@ -107,7 +107,8 @@ void Broker::Impl::on_subscribe_result(std::uint32_t request_id, const Result<vo
             }
         }
     } else {
-        log(fmt::format("gateway refused subscription set [{}]: {}", fmt::join(change.set, " "), outcome.error().message));
+        log(fmt::format("gateway refused subscription set [{}]: {}", fmt::join(change.set, " "),
+                        outcome.error().message));
         if (change.adding) fail(change.adding->waiter, ipc::to_wire(outcome.error()));
         subscriptions_dirty = true;  // give the session back the set the gateway last accepted
     }
@@ -130,7 +131,8 @@ void Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBatch batc
         const auto subscribers = confirmed.subscribers_for(envelope.channel);
         if (subscribers.empty()) continue;
         // Encoded once, shared by every subscriber's write queue.
-        const auto frame = std::make_shared<const Bytes>(ipc::encode_frame(ipc::message_event(envelope), envelope.payload));
+        const auto frame =
+            std::make_shared<const Bytes>(ipc::encode_frame(ipc::message_event(envelope), envelope.payload));
         for (const auto subscriber : subscribers) {
             const auto it = peers.find(subscriber);
             if (it == peers.end()) continue;

@@ -95,10 +95,11 @@ void Broker::Impl::enqueue_heartbeat() {
     const auto stats = session->stats();
     const auto interval = config.session.heartbeat_interval.count() > 0 ? config.session.heartbeat_interval
                                                                         : std::chrono::milliseconds(30'000);
-    const json status{{"uptime_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count()},
-                      {"queue_depth", queue->waiting() + queue->in_flight()},
-                      {"rtt_ms", std::chrono::duration<double, std::milli>(stats.last_rtt).count()},
-                      {"reconnects", stats.reconnects}};
+    const json status{
+        {"uptime_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count()},
+        {"queue_depth", queue->waiting() + queue->in_flight()},
+        {"rtt_ms", std::chrono::duration<double, std::milli>(stats.last_rtt).count()},
+        {"reconnects", stats.reconnects}};
     const auto text = status.dump();
     OutboundMessage message;
     message.id = protocol::new_message_id();
@@ -107,7 +108,8 @@ void Broker::Impl::enqueue_heartbeat() {
     message.kind = protocol::Kind::heartbeat;
     message.headers = {{"content-type", "application/json"}};
     message.timestamp_ms = now_ms();
-    message.expires_ms = message.timestamp_ms + 2 * static_cast<std::uint64_t>(interval.count());  // stale ones are useless
+    message.expires_ms =
+        message.timestamp_ms + 2 * static_cast<std::uint64_t>(interval.count());  // stale ones are useless
     message.payload.assign(text.begin(), text.end());
     if (queue->push(std::move(message))) pump();
 }
@@ -127,9 +129,8 @@ void Broker::Impl::pump() {
             flight.ids.push_back(message.id);
             flight.bytes += message.payload.size();
         }
-        auto signed_batch = protocol::sign_batch(to_envelopes(std::move(batch), key.public_key(), grant->assigned_id,
-                                                              next_sequence),
-                                                 key);
+        auto signed_batch = protocol::sign_batch(
+            to_envelopes(std::move(batch), key.public_key(), grant->assigned_id, next_sequence), key);
         if (!signed_batch) {
             log(fmt::format("dropped {} message(s) to {}: {}", flight.ids.size(), flight.channel,
                             signed_batch.error().message));

@@ -1,6 +1,7 @@
 #include "broker/daemon.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,8 +10,6 @@
 #include <charconv>
 #include <cstring>
 #include <string_view>
-
-#include <fmt/format.h>
 
 namespace aegis::broker {
 
@@ -45,7 +44,8 @@ void become_daemon(int log_fd) {
 
 Result<Daemon> Daemon::detach(const std::filesystem::path& log_file) {
     const int log_fd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (log_fd < 0) return make_error(ExitCode::failure, "cannot open log file {}: {}", log_file.string(), std::strerror(errno));
+    if (log_fd < 0)
+        return make_error(ExitCode::failure, "cannot open log file {}: {}", log_file.string(), std::strerror(errno));
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
         ::close(log_fd);
@@ -76,7 +76,8 @@ Result<Daemon> Daemon::detach(const std::filesystem::path& log_file) {
     return Daemon(Side::daemon, pipe_fds[1], log_file);
 }
 
-Daemon::Daemon(Daemon&& other) noexcept : side_(other.side_), fd_(std::exchange(other.fd_, -1)), log_file_(std::move(other.log_file_)) {}
+Daemon::Daemon(Daemon&& other) noexcept
+    : side_(other.side_), fd_(std::exchange(other.fd_, -1)), log_file_(std::move(other.log_file_)) {}
 
 Daemon::~Daemon() {
     if (fd_ >= 0) ::close(fd_);
@@ -87,7 +88,8 @@ Result<std::string> Daemon::wait_ready(std::chrono::milliseconds limit) {
     std::string text;
     char chunk[512];
     while (text.find('\n') == std::string::npos) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             return make_error(ExitCode::timeout, "the broker did not report within {}s (see {})",
                               std::chrono::duration_cast<std::chrono::seconds>(limit).count(), log_file_.string());

@@ -30,7 +30,8 @@ Result<std::optional<crypto::PublicKey>> find_known_backend(const std::filesyste
         if (start == std::string::npos || line[start] == '#') continue;
         const auto space = line.find_first_of(" \t", start);
         if (space == std::string::npos) {
-            return make_error(ExitCode::bad_input, "{}:{}: expected 'URL aegis-ed25519 <base64>'", file.string(), number);
+            return make_error(ExitCode::bad_input, "{}:{}: expected 'URL aegis-ed25519 <base64>'", file.string(),
+                              number);
         }
         if (std::string_view(line).substr(start, space - start) != url) continue;
         auto key = identity::parse_public_key_line(std::string_view(line).substr(space + 1));
@@ -40,7 +41,8 @@ Result<std::optional<crypto::PublicKey>> find_known_backend(const std::filesyste
     return std::optional<crypto::PublicKey>();
 }
 
-Result<void> record_known_backend(const std::filesystem::path& file, std::string_view url, const crypto::PublicKey& key) {
+Result<void> record_known_backend(const std::filesystem::path& file, std::string_view url,
+                                  const crypto::PublicKey& key) {
     const int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return make_error(ExitCode::failure, "cannot write {}: {}", file.string(), std::strerror(errno));
     const std::string line = fmt::format("{} {}\n", url, identity::format_public_key_line(key, ""));

@@ -1,13 +1,12 @@
 #include "broker/launch.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "broker/known_backends.h"
 #include "ipc/socket_path.h"
@@ -17,9 +16,11 @@ namespace aegis::broker {
 
 namespace {
 
-[[nodiscard]] Result<std::chrono::milliseconds> seconds_option(std::string_view name, double seconds, bool zero_allowed) {
+[[nodiscard]] Result<std::chrono::milliseconds> seconds_option(std::string_view name, double seconds,
+                                                               bool zero_allowed) {
     if (!std::isfinite(seconds) || seconds < 0 || (!zero_allowed && seconds == 0) || seconds > 86'400 * 365) {
-        return make_error(ExitCode::usage, "{} must be a {} number of seconds", name, zero_allowed ? "non-negative" : "positive");
+        return make_error(ExitCode::usage, "{} must be a {} number of seconds", name,
+                          zero_allowed ? "non-negative" : "positive");
     }
     return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(seconds * 1000)));
 }
@@ -29,7 +30,8 @@ namespace {
     if (!backoff_min) return backoff_min.take_error();
     auto backoff_max = seconds_option("--backoff-max", options.backoff_max_s, false);
     if (!backoff_max) return backoff_max.take_error();
-    if (*backoff_max < *backoff_min) return make_error(ExitCode::usage, "--backoff-max must not be below --backoff-min");
+    if (*backoff_max < *backoff_min)
+        return make_error(ExitCode::usage, "--backoff-max must not be below --backoff-min");
     auto heartbeat = seconds_option("--heartbeat", options.heartbeat_s, true);
     if (!heartbeat) return heartbeat.take_error();
     auto timeout = seconds_option("--timeout", options.timeout_s, false);
@@ -81,7 +83,8 @@ Result<void> ensure_private_directory(const std::filesystem::path& directory) {
         return make_error(ExitCode::failure, "cannot create directory {}: {}", directory.string(), error.message());
     }
     if (created && ::chmod(directory.c_str(), 0700) != 0) {
-        return make_error(ExitCode::failure, "cannot set mode 0700 on {}: {}", directory.string(), std::strerror(errno));
+        return make_error(ExitCode::failure, "cannot set mode 0700 on {}: {}", directory.string(),
+                          std::strerror(errno));
     }
     return {};
 }
@@ -111,10 +114,9 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     if (auto ready = ipc::prepare_socket_directory(config.socket); !ready) return ready.take_error();
     if (auto claimed = ipc::claim_socket_path(config.socket); !claimed) return claimed.take_error();
 
-    auto prepared = std::make_unique<PreparedBroker>(PreparedBroker{std::move(*loaded), std::move(config), state_dir,
-                                                                    options.log_file.empty()
-                                                                        ? state_dir / "broker.log"
-                                                                        : std::filesystem::path(options.log_file)});
+    auto prepared = std::make_unique<PreparedBroker>(
+        PreparedBroker{std::move(*loaded), std::move(config), state_dir,
+                       options.log_file.empty() ? state_dir / "broker.log" : std::filesystem::path(options.log_file)});
     prepared->config.session.identity = &prepared->identity.key;
     return prepared;
 }

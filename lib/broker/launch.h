@@ -20,9 +20,9 @@ struct ConnectOptions {
     std::optional<std::filesystem::path> identity;  // default: identity::default_key_path()
     std::string backend_key;                        // key file path, "aegis-ed25519 ..." line or base64
     bool accept_new = false;
-    std::string socket;                             // empty: $AEGIS_SOCKET or the default
-    std::string state_dir;                          // empty: default_state_dir()
-    std::string log_file;                           // empty: STATE_DIR/broker.log (when detached)
+    std::string socket;     // empty: $AEGIS_SOCKET or the default
+    std::string state_dir;  // empty: default_state_dir()
+    std::string log_file;   // empty: STATE_DIR/broker.log (when detached)
     std::string proxy;
     double backoff_min_s = 5;
     double backoff_max_s = 60;

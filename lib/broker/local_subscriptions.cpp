@@ -13,7 +13,9 @@ void LocalSubscriptions::add(SubscriberId subscriber, const std::vector<std::str
     }
 }
 
-void LocalSubscriptions::remove(SubscriberId subscriber) { patterns_.erase(subscriber); }
+void LocalSubscriptions::remove(SubscriberId subscriber) {
+    patterns_.erase(subscriber);
+}
 
 std::vector<std::string> LocalSubscriptions::gateway_set(const std::vector<std::string>& extra) const {
     std::vector<std::string> all = extra;

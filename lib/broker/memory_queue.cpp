@@ -39,8 +39,8 @@ public:
                 continue;
             }
             if (!batch.empty()) {
-                const bool same_stream = message.channel == batch.front().channel &&
-                                         message.priority == batch.front().priority;
+                const bool same_stream =
+                    message.channel == batch.front().channel && message.priority == batch.front().priority;
                 if (!same_stream || bytes + message.payload.size() > limits.max_bytes) break;
             }
             bytes += message.payload.size();

@@ -1,5 +1,6 @@
 #include "ipc/client.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -10,8 +11,6 @@
 #include <cstring>
 #include <fstream>
 #include <thread>
-
-#include <fmt/format.h>
 
 namespace aegis::ipc {
 
@@ -27,7 +26,9 @@ using Clock = std::chrono::steady_clock;
     return left > 60'000 ? 60'000 : static_cast<int>(left);
 }
 
-[[nodiscard]] bool passed(const Deadline& deadline) { return deadline && Clock::now() >= *deadline; }
+[[nodiscard]] bool passed(const Deadline& deadline) {
+    return deadline && Clock::now() >= *deadline;
+}
 
 [[nodiscard]] Error closed_error() {
     return make_error(ExitCode::unreachable, "the broker closed the connection");

@@ -58,7 +58,8 @@ Decoded FrameReader::next() {
         return *broken_;
     }
     if (total < 4) {
-        broken_ = framing_error(LocalReason::bad_frame, fmt::format("frame length {} is shorter than its header length field", total));
+        broken_ = framing_error(LocalReason::bad_frame,
+                                fmt::format("frame length {} is shorter than its header length field", total));
         return *broken_;
     }
     std::uint32_t header_length = 0;

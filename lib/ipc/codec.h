@@ -11,9 +11,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <variant>
-
 #include <nlohmann/json.hpp>
+#include <variant>
 
 #include "core/bytes.h"
 #include "ipc/errors.h"

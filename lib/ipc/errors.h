@@ -13,18 +13,18 @@
 namespace aegis::ipc {
 
 enum class LocalReason : std::uint8_t {
-    bad_frame,            // the length prefixes do not describe a frame: the connection is closed
-    frame_too_large,      // a length prefix over the limit: the connection is closed
-    bad_json,             // the JSON header does not parse
-    bad_request,          // the header is not a JSON object
-    unknown_op,           // "op" names no operation
-    missing_field,        // a required field is absent
-    invalid_field,        // a field has the wrong type or an impossible value
-    version_mismatch,     // hello asked for a version the broker does not speak
-    hello_required,       // the first request on a connection must be hello
-    permission_denied,    // the peer is not the broker's user (SO_PEERCRED)
-    not_connected,        // the broker has no session to the gateway for this request
-    overloaded,           // the broker's limit on pending requests was reached
+    bad_frame,          // the length prefixes do not describe a frame: the connection is closed
+    frame_too_large,    // a length prefix over the limit: the connection is closed
+    bad_json,           // the JSON header does not parse
+    bad_request,        // the header is not a JSON object
+    unknown_op,         // "op" names no operation
+    missing_field,      // a required field is absent
+    invalid_field,      // a field has the wrong type or an impossible value
+    version_mismatch,   // hello asked for a version the broker does not speak
+    hello_required,     // the first request on a connection must be hello
+    permission_denied,  // the peer is not the broker's user (SO_PEERCRED)
+    not_connected,      // the broker has no session to the gateway for this request
+    overloaded,         // the broker's limit on pending requests was reached
 };
 
 [[nodiscard]] std::string_view name(LocalReason reason);

@@ -70,7 +70,8 @@ using FieldError = LocalError;
     } else {
         return invalid("headers", "an object of strings or an array of [key, value] string pairs");
     }
-    if (out.size() > protocol::kMaxHeaders) return invalid("headers", fmt::format("at most {} entries", protocol::kMaxHeaders));
+    if (out.size() > protocol::kMaxHeaders)
+        return invalid("headers", fmt::format("at most {} entries", protocol::kMaxHeaders));
     return std::nullopt;
 }
 
@@ -185,9 +186,15 @@ json to_header(const PublishRequest& request) {
     return header;
 }
 
-json to_header(const SubscribeRequest& request) { return json{{"op", "subscribe"}, {"patterns", request.patterns}}; }
-json to_header(const StatusRequest&) { return json{{"op", "status"}}; }
-json to_header(const StopRequest&) { return json{{"op", "stop"}}; }
+json to_header(const SubscribeRequest& request) {
+    return json{{"op", "subscribe"}, {"patterns", request.patterns}};
+}
+json to_header(const StatusRequest&) {
+    return json{{"op", "status"}};
+}
+json to_header(const StopRequest&) {
+    return json{{"op", "stop"}};
+}
 
 json ok_response(const json& id, json fields) {
     fields["id"] = id;
@@ -254,7 +261,8 @@ std::optional<DeliveredMessage> parse_message_event(const json& header, Bytes pa
             out.correlation = message_id_from_hex(it->get<std::string>());
         }
         if (const auto it = header.find("headers"); it != header.end() && it->is_array()) {
-            for (const auto& pair : *it) out.headers.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
+            for (const auto& pair : *it)
+                out.headers.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
         }
     } catch (const json::exception&) {
         return std::nullopt;
@@ -263,7 +271,9 @@ std::optional<DeliveredMessage> parse_message_event(const json& header, Bytes pa
     return out;
 }
 
-std::string to_hex(const protocol::MessageId& id) { return crypto::hex_encode(id); }
+std::string to_hex(const protocol::MessageId& id) {
+    return crypto::hex_encode(id);
+}
 
 std::optional<protocol::MessageId> message_id_from_hex(std::string_view text) {
     const auto bytes = crypto::hex_decode(text);

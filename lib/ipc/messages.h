@@ -4,13 +4,12 @@
 // tools build them with to_header and read events with parse_message_event.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/bytes.h"
 #include "ipc/codec.h"

@@ -1,17 +1,16 @@
 #include "ipc/server.h"
 
+#include <fmt/format.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
-#include <deque>
-#include <unordered_map>
-
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
+#include <deque>
+#include <unordered_map>
 
 #include "ipc/messages.h"
 
@@ -51,8 +50,8 @@ public:
     bool send(std::shared_ptr<const Bytes> frame) override {
         if (!open_) return false;
         if (queued_bytes_ + frame->size() > core_->limits.max_queued_bytes) {
-            core_->log(fmt::format("local client {} (pid {}) fell {} bytes behind; disconnected", id_, pid_,
-                                   queued_bytes_));
+            core_->log(
+                fmt::format("local client {} (pid {}) fell {} bytes behind; disconnected", id_, pid_, queued_bytes_));
             shut_down();
             return false;
         }
@@ -95,14 +94,14 @@ public:
 private:
     void read_more() {
         if (!open_ || closing_) return;
-        socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](const boost::system::error_code& error,
-                                                                                  std::size_t size) {
-            if (error) {
-                self->shut_down();
-                return;
-            }
-            self->on_bytes(size);
-        });
+        socket_.async_read_some(asio::buffer(chunk_),
+                                [self = shared_from_this()](const boost::system::error_code& error, std::size_t size) {
+                                    if (error) {
+                                        self->shut_down();
+                                        return;
+                                    }
+                                    self->on_bytes(size);
+                                });
     }
 
     void on_bytes(std::size_t size) {
@@ -111,7 +110,8 @@ private:
             auto decoded = reader_.next();
             if (std::holds_alternative<std::monostate>(decoded)) break;
             if (auto* error = std::get_if<LocalError>(&decoded)) {
-                core_->log(fmt::format("local client {} (pid {}): {}: {}", id_, pid_, name(error->reason), error->message));
+                core_->log(
+                    fmt::format("local client {} (pid {}): {}: {}", id_, pid_, name(error->reason), error->message));
                 send(error_response(nullptr, to_wire(*error)));
                 if (breaks_framing(error->reason)) {
                     close_after_writes();
@@ -119,7 +119,8 @@ private:
                 }
                 continue;
             }
-            if (core_->callbacks.on_frame) core_->callbacks.on_frame(shared_from_this(), std::move(std::get<Frame>(decoded)));
+            if (core_->callbacks.on_frame)
+                core_->callbacks.on_frame(shared_from_this(), std::move(std::get<Frame>(decoded)));
             if (!open_ || closing_) return;
         }
         read_more();
@@ -236,7 +237,8 @@ private:
         if (credentials.uid != ::getuid()) {
             core_->log(fmt::format("refused local connection from uid {} (pid {}): only uid {} may use this broker",
                                    credentials.uid, credentials.pid, ::getuid()));
-            refuse(std::move(socket), WireError{"permission_denied", "this broker serves another user", ExitCode::unreachable});
+            refuse(std::move(socket),
+                   WireError{"permission_denied", "this broker serves another user", ExitCode::unreachable});
             return;
         }
         if (core_->peers.size() >= core_->limits.max_peers) {

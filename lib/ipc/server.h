@@ -6,15 +6,14 @@
 
 #include <sys/types.h>
 
+#include <boost/asio/io_context.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <string_view>
-
-#include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "core/result.h"
 #include "ipc/codec.h"

@@ -1,13 +1,12 @@
 #include "ipc/socket_path.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "ipc/unix_socket.h"
 
@@ -40,8 +39,8 @@ Result<void> prepare_socket_directory(const std::filesystem::path& socket) {
     }
     if (!S_ISDIR(info.st_mode)) return make_error(ExitCode::failure, "{} is not a directory", directory.string());
     if (info.st_uid != ::getuid()) {
-        return make_error(ExitCode::failure, "refusing socket directory {}: owned by uid {}, not {}", directory.string(),
-                          info.st_uid, ::getuid());
+        return make_error(ExitCode::failure, "refusing socket directory {}: owned by uid {}, not {}",
+                          directory.string(), info.st_uid, ::getuid());
     }
     if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
         return make_error(ExitCode::failure, "refusing socket directory {}: writable by group or others (mode {:o})",
@@ -64,10 +63,12 @@ Result<void> claim_socket_path(const std::filesystem::path& socket) {
         return make_error(ExitCode::failure, "a broker is already running on {}", socket.string());
     }
     if (std::get<int>(probe) != ECONNREFUSED) {
-        return make_error(ExitCode::failure, "cannot probe {}: {}", socket.string(), std::strerror(std::get<int>(probe)));
+        return make_error(ExitCode::failure, "cannot probe {}: {}", socket.string(),
+                          std::strerror(std::get<int>(probe)));
     }
     if (::unlink(socket.c_str()) != 0 && errno != ENOENT) {
-        return make_error(ExitCode::failure, "cannot remove stale socket {}: {}", socket.string(), std::strerror(errno));
+        return make_error(ExitCode::failure, "cannot remove stale socket {}: {}", socket.string(),
+                          std::strerror(errno));
     }
     return {};
 }

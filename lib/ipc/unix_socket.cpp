@@ -36,8 +36,8 @@ Result<UniqueFd> connect_unix(const std::filesystem::path& path) {
     const int error = std::get<int>(outcome);
     switch (error) {
         case ENOENT:
-            return make_error(ExitCode::unreachable, "no broker running (no socket at {}; start one with aegis-connect)",
-                              path.string());
+            return make_error(ExitCode::unreachable,
+                              "no broker running (no socket at {}; start one with aegis-connect)", path.string());
         case ECONNREFUSED:
             return make_error(ExitCode::unreachable, "no broker listening on {}", path.string());
         case EACCES:

@@ -90,7 +90,8 @@ TEST_CASE("broker: a batch is consecutive messages of one channel and priority, 
     REQUIRE(by_bytes->push(message(3, "a.x", Priority::normal, 5000)));
     CHECK(numbers(by_bytes->take_batch({256, 1000}, 0, expired)) == std::vector<std::uint8_t>{1});
     CHECK(numbers(by_bytes->take_batch({256, 1000}, 0, expired)) == std::vector<std::uint8_t>{2});
-    CHECK(numbers(by_bytes->take_batch({256, 1000}, 0, expired)) == std::vector<std::uint8_t>{3});  // alone, over the limit
+    CHECK(numbers(by_bytes->take_batch({256, 1000}, 0, expired)) ==
+          std::vector<std::uint8_t>{3});  // alone, over the limit
 }
 
 TEST_CASE("broker: released messages go back to their place; acknowledged and dropped ones are gone", "[broker]") {

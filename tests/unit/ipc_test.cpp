@@ -177,7 +177,8 @@ TEST_CASE("ipc: requests parse into typed values and keep their id", "[ipc]") {
     CHECK((*p.correlation)[0] == 0xaa);
     CHECK(p.wait_ack);
 
-    const auto subscribe = request(json{{"op", "subscribe"}, {"patterns", json::array({"backend.host42.>", "backend.all.>"})}});
+    const auto subscribe =
+        request(json{{"op", "subscribe"}, {"patterns", json::array({"backend.host42.>", "backend.all.>"})}});
     REQUIRE(std::holds_alternative<ipc::SubscribeRequest>(subscribe.body));
     CHECK(std::get<ipc::SubscribeRequest>(subscribe.body).patterns.size() == 2);
     CHECK(subscribe.id.is_null());
@@ -211,7 +212,8 @@ TEST_CASE("ipc: bad requests get typed errors", "[ipc]") {
     CHECK(request_error(json{{"op", "publish"}, {"channel", 1}}) == ipc::LocalReason::invalid_field);
     CHECK(request_error(json{{"op", "publish"}, {"channel", "a.b"}, {"priority", "urgent"}}) ==
           ipc::LocalReason::invalid_field);
-    CHECK(request_error(json{{"op", "publish"}, {"channel", "a.b"}, {"ttl_ms", -1}}) == ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "publish"}, {"channel", "a.b"}, {"ttl_ms", -1}}) ==
+          ipc::LocalReason::invalid_field);
     CHECK(request_error(json{{"op", "publish"}, {"channel", "a.b"}, {"kind", "heartbeat"}}) ==
           ipc::LocalReason::invalid_field);
     CHECK(request_error(json{{"op", "publish"}, {"channel", "a.b"}, {"correlation", "xyz"}}) ==

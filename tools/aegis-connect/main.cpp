@@ -1,13 +1,12 @@
 // aegis-connect: start the broker (detached, or in the foreground), or stop it.
 
+#include <fmt/chrono.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-
-#include <fmt/chrono.h>
-#include <fmt/format.h>
 
 #include "broker/daemon.h"
 #include "broker/launch.h"
@@ -79,7 +78,8 @@ int run(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     if (options.stop) return stop(options);
     if (options.connect.url.empty()) {
-        return aegis::cli::report(kTool, aegis::make_error(ExitCode::usage, "a gateway URL is required (see {} --help)", kTool));
+        return aegis::cli::report(
+            kTool, aegis::make_error(ExitCode::usage, "a gateway URL is required (see {} --help)", kTool));
     }
     auto prepared = broker::prepare_broker(options.connect);
     if (!prepared) return aegis::cli::report(kTool, prepared.error());

@@ -1,8 +1,7 @@
 #include "options.h"
 
-#include <sstream>
-
 #include <boost/program_options.hpp>
+#include <sstream>
 
 namespace aegis::connect {
 

@@ -1,5 +1,8 @@
 // aegis-send: publish one message to a channel through the local broker.
 
+#include <fmt/format.h>
+
+#include <boost/program_options.hpp>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -8,9 +11,6 @@
 #include <optional>
 #include <sstream>
 #include <string>
-
-#include <boost/program_options.hpp>
-#include <fmt/format.h>
 
 #include "channel/channel.h"
 #include "cli/tool.h"
@@ -92,13 +92,16 @@ Options parse_options(int argc, char** argv) {
 }
 
 [[nodiscard]] aegis::Result<ipc::PublishRequest> make_request(const Options& options) {
-    if (options.channel.empty()) return aegis::make_error(ExitCode::usage, "a channel is required (see {} --help)", kTool);
+    if (options.channel.empty())
+        return aegis::make_error(ExitCode::usage, "a channel is required (see {} --help)", kTool);
     if (options.message && options.file) return aegis::make_error(ExitCode::usage, "-m and -f cannot be combined");
-    if (!(options.timeout_s > 0)) return aegis::make_error(ExitCode::usage, "--timeout must be a positive number of seconds");
+    if (!(options.timeout_s > 0))
+        return aegis::make_error(ExitCode::usage, "--timeout must be a positive number of seconds");
     if (auto valid = aegis::channel::validate_name(options.channel); !valid) return valid.error();
     const auto priority = aegis::protocol::parse_priority(options.priority);
     if (!priority) {
-        return aegis::make_error(ExitCode::usage, "unknown priority '{}' (critical, high, normal or low)", options.priority);
+        return aegis::make_error(ExitCode::usage, "unknown priority '{}' (critical, high, normal or low)",
+                                 options.priority);
     }
     ipc::PublishRequest request;
     request.channel = options.channel;
@@ -123,7 +126,8 @@ int run(int argc, char** argv) {
     auto payload = read_payload(options);
     if (!payload) return aegis::cli::report(kTool, payload.error());
 
-    const auto deadline = ipc::deadline_after(std::chrono::milliseconds(static_cast<long long>(options.timeout_s * 1000)));
+    const auto deadline =
+        ipc::deadline_after(std::chrono::milliseconds(static_cast<long long>(options.timeout_s * 1000)));
     auto client = ipc::Client::connect(ipc::resolve_socket_path(options.socket), kTool, deadline);
     if (!client) return aegis::cli::report(kTool, client.error());
     auto sent = client->publish(*request, *payload, deadline);

@@ -1,14 +1,14 @@
 // aegis-sub: print the messages the local broker delivers for channel patterns.
 
+#include <fmt/format.h>
+
+#include <boost/program_options.hpp>
 #include <csignal>
 #include <cstdio>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <boost/program_options.hpp>
-#include <fmt/format.h>
 
 #include "channel/channel.h"
 #include "cli/tool.h"
@@ -71,9 +71,11 @@ Options parse_options(int argc, char** argv) {
 }
 
 [[nodiscard]] aegis::Result<void> check(const Options& options) {
-    if (options.patterns.empty()) return aegis::make_error(ExitCode::usage, "a channel pattern is required (see {} --help)", kTool);
+    if (options.patterns.empty())
+        return aegis::make_error(ExitCode::usage, "a channel pattern is required (see {} --help)", kTool);
     if (options.count && *options.count == 0) return aegis::make_error(ExitCode::usage, "-C needs a positive count");
-    if (options.wait_s && !(*options.wait_s > 0)) return aegis::make_error(ExitCode::usage, "-W needs a positive number of seconds");
+    if (options.wait_s && !(*options.wait_s > 0))
+        return aegis::make_error(ExitCode::usage, "-W needs a positive number of seconds");
     for (const auto& pattern : options.patterns) {
         if (auto valid = aegis::channel::validate_pattern(pattern); !valid) return valid;
     }
@@ -97,7 +99,8 @@ int receive(ipc::Client& client, const Options& options, const ipc::Deadline& de
                                                                    received, *options.count, *options.wait_s));
             }
             if (received == 0) {
-                return aegis::cli::report(kTool, aegis::make_error(ExitCode::timeout, "no message within {:g}s", *options.wait_s));
+                return aegis::cli::report(
+                    kTool, aegis::make_error(ExitCode::timeout, "no message within {:g}s", *options.wait_s));
             }
             return 0;
         }

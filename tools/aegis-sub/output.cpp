@@ -37,14 +37,16 @@ namespace {
 
 std::string render(const ipc::DeliveredMessage& message, Format format) {
     switch (format) {
-        case Format::json: return json_line(message);
+        case Format::json:
+            return json_line(message);
         case Format::raw_with_channel: {
             std::string out = message.channel + ' ';
             out.append(as_text(message.payload));
             out += '\n';
             return out;
         }
-        case Format::raw: break;
+        case Format::raw:
+            break;
     }
     std::string out(as_text(message.payload));
     out += '\n';
