@@ -87,13 +87,13 @@ private:
     }
 
     void on_resolved(beast::error_code ec, const tcp::resolver::results_type& endpoints) {
-        if (ec) return fail(ec);
+        if (ec || timed_out_) return fail(ec);
         stage_ = "connecting";
         lowest().async_connect(endpoints, beast::bind_front_handler(&ClientConnect::on_connected, this->shared_from_this()));
     }
 
     void on_connected(beast::error_code ec, const tcp::endpoint& /*endpoint*/) {
-        if (ec) return fail(ec);
+        if (ec || timed_out_) return fail(ec);
         lowest().socket().set_option(tcp::no_delay(true), ec);  // small records should not wait for Nagle
         if (proxy_) return ask_proxy();
         secure();
@@ -111,19 +111,20 @@ private:
     }
 
     void on_proxy_asked(beast::error_code ec, std::size_t /*size*/) {
-        if (ec) return fail(ec);
+        if (ec || timed_out_) return fail(ec);
         http::async_read_header(lowest(), buffer_, proxy_response_,
                                 beast::bind_front_handler(&ClientConnect::on_proxy_answer, this->shared_from_this()));
     }
 
     void on_proxy_answer(beast::error_code ec, std::size_t /*size*/) {
-        if (ec) return fail(ec);
+        if (ec || timed_out_) return fail(ec);
         const auto& answer = proxy_response_.get();
         if (answer.result_int() / 100 != 2) {
             return fail(make_error(ExitCode::unreachable, "cannot reach {}: proxy {} answered {} {}", authority_,
                                    format_authority(proxy_->host, proxy_->port), answer.result_int(),
                                    std::string_view(answer.reason().data(), answer.reason().size())));
         }
+        proxy_passed_ = true;
         if (buffer_.size() != 0) {
             return fail(make_error(ExitCode::unreachable, "cannot reach {}: proxy {} sent data before the tunnel opened",
                                    authority_, format_authority(proxy_->host, proxy_->port)));
@@ -153,7 +154,7 @@ private:
     }
 
     void on_secured(beast::error_code ec) {
-        if (ec) {
+        if (ec || timed_out_) {
             if constexpr (is_tls_v<Stream>) {
                 const auto verify = SSL_get_verify_result(ws_.next_layer().native_handle());
                 if (verify != X509_V_OK && !timed_out_) {
@@ -179,7 +180,7 @@ private:
             return fail(make_error(ExitCode::unreachable, "cannot reach {}: server answered HTTP {} to the WebSocket upgrade",
                                    authority_, upgrade_response_.result_int()));
         }
-        if (ec) return fail(ec);
+        if (ec || timed_out_) return fail(ec);
         if (done_) return;
         done_ = true;
         deadline_.cancel();
@@ -199,10 +200,11 @@ private:
             return fail(make_error(ExitCode::timeout, "cannot reach {}: timed out after {} ms ({})", authority_,
                                    options_.limits.handshake_timeout.count(), stage_));
         }
-        auto error = connect_error(authority_, ec);
-        if (proxy_ && stage_ != "TLS handshake" && stage_ != "WebSocket upgrade")
-            error.message += fmt::format(" (via proxy {})", format_authority(proxy_->host, proxy_->port));
-        fail(std::move(error));
+        if (proxy_ && !proxy_passed_) {
+            return fail(make_error(ExitCode::unreachable, "cannot reach {}: proxy {}: {}", authority_,
+                                   format_authority(proxy_->host, proxy_->port), describe(ec)));
+        }
+        fail(connect_error(authority_, ec));
     }
 
     void fail(Error error) {
@@ -238,6 +240,7 @@ private:
     websocket::response_type upgrade_response_;
     bool done_ = false;
     bool timed_out_ = false;
+    bool proxy_passed_ = false;  // errors before this point are the proxy's
 };
 
 void fail_soon(asio::io_context& io, ConnectHandler handler, Error error) {

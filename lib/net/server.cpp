@@ -116,7 +116,7 @@ private:
     }
 
     void on_secured(beast::error_code ec) {
-        if (ec) return abandon();
+        if (ec || done_) return abandon();
         read_request();
     }
 
@@ -128,7 +128,7 @@ private:
     }
 
     void on_request(beast::error_code ec, std::size_t /*size*/) {
-        if (ec) return abandon();
+        if (ec || done_) return abandon();
         request_ = parser_->release();
         if (!websocket::is_upgrade(request_)) return refuse();
         ws_.set_option(websocket::stream_base::decorator(
