@@ -100,7 +100,7 @@ status_has() { status_of "$1" | grep -qF -- "$2"; }
 
 # --- keys and the authorized file ---------------------------------------------------------------
 
-for who in gateway host42 soc stranger impostor; do
+for who in gateway host42 soc audit stranger impostor; do
     run "$keygen" -q -f "$TEST_TMP/$who" -C "$who"
     [[ $status == 0 ]] || fail "aegis-keygen failed: $err"
 done
@@ -112,6 +112,8 @@ auth=$TEST_TMP/authorized
 {
     echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
     echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
+    # Narrowed by the gateway only: the broker's own check knows the role's defaults, not this.
+    echo "role=backend,id=audit,pub=backend.host42.tests,sub=agent.*.anomalies $(cat "$TEST_TMP/audit.pub")"
 } >"$auth"
 
 # --- the gateway ------------------------------------------------------------------------------------
@@ -222,6 +224,28 @@ expect_contains "$err" "access denied"
 expect_error 4 "$sub" --socket "$a_sock" -W 5 backend.other.policies
 expect_error 4 "$send" --socket "$b_sock" agent.host42.anomalies -m nope
 expect_error 4 "$sub" --socket "$b_sock" -W 5 'backend.>'
+
+# Refusals only the gateway knows about (a narrowed authorized line) come back with its reason,
+# and a refused pattern does not spoil the subscriptions that follow.
+audit_sock=$TEST_TMP/audit.sock
+expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/audit" --backend-key "$TEST_TMP/gateway.pub" \
+    --socket "$audit_sock" --state-dir "$TEST_TMP/audit-state" "${timing[@]}"
+at_exit "$connect" --stop --socket "$audit_sock"
+expect_error 4 "$sub" --socket "$audit_sock" -W 10 agent.host42.logs
+expect_contains "$err" "access denied"
+"$sub" --socket "$audit_sock" -C 1 -W 20 agent.host42.anomalies >"$TEST_TMP/audit-sub.out" &
+sub_pid=$!
+wait_for "the audit subscription" status_has "$audit_sock" '"subscriptions": ["agent.host42.anomalies"]'
+expect_exit 0 "$send" --socket "$a_sock" --wait-ack agent.host42.anomalies -m "for the auditor"
+wait "$sub_pid" || fail "aegis-sub after a refused pattern failed"
+expect_eq "$(cat "$TEST_TMP/audit-sub.out")" "for the auditor" "what the auditor received"
+expect_error 4 "$send" --socket "$audit_sock" --wait-ack backend.host42.policies -m "not mine to send"
+expect_contains "$err" "access denied"
+expect_exit 0 "$send" --socket "$audit_sock" backend.host42.policies -m "queued, then refused"
+wait_for "the refusal in the audit broker's log" grep -q "gateway refused 1 message(s) to backend.host42.policies" \
+    "$TEST_TMP/audit-state/broker.log"
+expect_exit 0 "$send" --socket "$audit_sock" --wait-ack backend.host42.tests -m "allowed"
+expect_exit 0 "$connect" --stop --socket "$audit_sock"
 
 # --- refusals at connect time ----------------------------------------------------------------------------
 
