@@ -53,6 +53,7 @@ struct SessionStats {
     std::uint64_t messages_out = 0;
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
+    std::uint64_t rejected_batches = 0;  // delivered batches whose signature did not verify (dropped)
     std::chrono::microseconds last_rtt{0};
     std::chrono::system_clock::time_point connected_since{};
     std::chrono::system_clock::time_point next_attempt{};
