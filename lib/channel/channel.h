@@ -22,9 +22,10 @@ inline constexpr std::size_t kMaxNameLength = 255;
 // An agent or backend id: one token, and not the reserved word "all".
 [[nodiscard]] Result<void> validate_id(std::string_view id);
 
-// Whether a valid pattern matches a valid name.
+// Whether a valid pattern matches a valid name. False when either is invalid (fails closed).
 [[nodiscard]] bool matches(std::string_view pattern, std::string_view name);
 // Whether every name `inner` matches is also matched by `outer` (both valid patterns).
+// Exact containment, not an approximation. False when either is invalid (fails closed).
 [[nodiscard]] bool covers(std::string_view outer, std::string_view inner);
 
 // What one identity may publish to and subscribe to.
@@ -36,6 +37,12 @@ public:
     AccessPolicy(Role role, std::string id, std::optional<std::string> publish_narrowing = std::nullopt,
                  std::optional<std::string> subscribe_narrowing = std::nullopt);
 
+    // The constructor cannot fail, so it fails closed: an invalid id grants nothing and an
+    // invalid narrowing pattern refuses everything it would narrow. create() says why instead.
+    [[nodiscard]] static Result<AccessPolicy> create(Role role, std::string id,
+                                                     std::optional<std::string> publish_narrowing = std::nullopt,
+                                                     std::optional<std::string> subscribe_narrowing = std::nullopt);
+
     [[nodiscard]] bool may_publish(std::string_view name) const;
     [[nodiscard]] bool may_subscribe(std::string_view pattern) const;
 
@@ -43,6 +50,8 @@ public:
     [[nodiscard]] const std::string& id() const { return id_; }
     [[nodiscard]] const std::vector<std::string>& publish_patterns() const { return publish_; }
     [[nodiscard]] const std::vector<std::string>& subscribe_patterns() const { return subscribe_; }
+    [[nodiscard]] const std::optional<std::string>& publish_narrowing() const { return publish_narrowing_; }
+    [[nodiscard]] const std::optional<std::string>& subscribe_narrowing() const { return subscribe_narrowing_; }
 
 private:
     Role role_;
