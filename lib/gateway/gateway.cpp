@@ -156,6 +156,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         return net::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
     }
 
+    // Binds both ports; nothing is logged until both are bound, so a failure is one line.
     Result<void> listen() {
         net::ServerOptions server_options;
         server_options.listen = options.listen;
@@ -173,8 +174,6 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             return Error{ExitCode::failure, fmt::format("cannot listen on {}: {}", options.listen, error.message), 0};
         }
         server = std::move(listening.value());
-        log(fmt::format("listening on {} ({}) as {}", with_port(options.listen, server->port()),
-                        options.tls_cert_file.empty() ? "ws" : "wss", crypto::fingerprint(identity.public_key())));
 
         if (!options.admin.empty()) {
             auto admin_listening = net::AdminServer::listen(io, options.admin, [weak](std::string_view path) {
@@ -187,9 +186,14 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
                              fmt::format("cannot listen on {} (admin): {}", options.admin, admin_listening.error().message), 0};
             }
             admin = std::move(admin_listening.value());
-            log(fmt::format("admin endpoint on {} (/metrics, /healthz)", with_port(options.admin, admin->port())));
         }
         return {};
+    }
+
+    void announce() {
+        log(fmt::format("listening on {} ({}) as {}", with_port(options.listen, server->port()),
+                        options.tls_cert_file.empty() ? "ws" : "wss", crypto::fingerprint(identity.public_key())));
+        if (admin) log(fmt::format("admin endpoint on {} (/metrics, /healthz)", with_port(options.admin, admin->port())));
     }
 
     void adopt(AuthorizedKeys keys) {
@@ -256,9 +260,10 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     if (auto state = prepare_state_dir(options.state_dir); !state) return state.take_error();
 
     auto core = std::make_shared<Core>(io, options, std::move(identity), std::move(log));
+    if (auto listening = core->listen(); !listening) return listening.take_error();
     core->adopt(std::move(authorized.value()));
     core->log(fmt::format("{} authorized identities from {}", core->authorized.size(), options.authorized_file.string()));
-    if (auto listening = core->listen(); !listening) return listening.take_error();
+    core->announce();
     return std::unique_ptr<Gateway>(new Gateway(std::move(core)));
 }
 
