@@ -110,6 +110,7 @@ struct RawClient {
     bool hello_answered = false;
     bool closed = false;
     std::vector<aegis::protocol::Frame> frames;
+    std::shared_ptr<RawClient*> alive = std::make_shared<RawClient*>(this);
 
     RawClient(boost::asio::io_context& io, const aegis::net::Url& url, const SigningKey& key,
               const aegis::crypto::PublicKey& server_key) {
@@ -118,14 +119,30 @@ struct RawClient {
         options.pinned_server_key = server_key;
         options.server_name = url.server_name;
         handshake.emplace(std::move(options));
-        aegis::net::connect(io, url, aegis::net::ClientOptions{}, [this](aegis::Result<std::shared_ptr<aegis::net::Connection>> made) {
+        std::weak_ptr<RawClient*> weak = alive;
+        aegis::net::connect(io, url, aegis::net::ClientOptions{}, [weak](aegis::Result<std::shared_ptr<aegis::net::Connection>> made) {
             REQUIRE(made.ok());
-            connection = std::move(made.value());
-            connection->start([this](Bytes message) { on_message(std::move(message)); },
-                              [this](const Error&) { closed = true; });
-            REQUIRE(connection->send(handshake->start(now_ms())));
+            auto self = weak.lock();
+            if (!self) return;
+            RawClient& me = **self;
+            me.connection = std::move(made.value());
+            me.connection->start(
+                [weak](Bytes message) {
+                    if (auto live = weak.lock()) (*live)->on_message(std::move(message));
+                },
+                [weak](const Error&) {
+                    if (auto live = weak.lock()) (*live)->closed = true;
+                });
+            REQUIRE(me.connection->send(me.handshake->start(now_ms())));
         });
     }
+
+    ~RawClient() {
+        alive.reset();  // later transport events find nobody home
+        if (connection) connection->close();
+    }
+    RawClient(const RawClient&) = delete;
+    RawClient& operator=(const RawClient&) = delete;
 
     void on_message(Bytes message) {
         if (records) {
@@ -490,15 +507,16 @@ TEST_CASE("forged batches and unreadable frames are answered, never delivered", 
 
 TEST_CASE("a connection that never finishes the handshake is closed on time", "[session]") {
     Harness h;
-    std::shared_ptr<aegis::net::Connection> idle;
-    bool closed = false;
-    aegis::net::connect(h.io, h.url(), aegis::net::ClientOptions{}, [&](aegis::Result<std::shared_ptr<aegis::net::Connection>> made) {
+    // Shared with the handlers, which may outlive this scope inside the transport.
+    auto idle = std::make_shared<std::shared_ptr<aegis::net::Connection>>();
+    auto closed = std::make_shared<bool>(false);
+    aegis::net::connect(h.io, h.url(), aegis::net::ClientOptions{}, [idle, closed](aegis::Result<std::shared_ptr<aegis::net::Connection>> made) {
         REQUIRE(made.ok());
-        idle = std::move(made.value());
-        idle->start([](Bytes) {}, [&](const Error&) { closed = true; });
+        *idle = std::move(made.value());
+        (*idle)->start([](Bytes) {}, [closed](const Error&) { *closed = true; });
     });
     REQUIRE(h.run_until([&] { return h.gateway->metrics().connections == 1; }));
-    REQUIRE(h.run_until([&] { return closed; }, 4000ms));
+    REQUIRE(h.run_until([&] { return *closed; }, 4000ms));
     CHECK(h.gateway->metrics().handshake_failures("timeout") == 1);
     CHECK(h.gateway->metrics().refusal_count("timeout") == 1);
     REQUIRE(h.run_until([&] { return h.gateway->metrics().connections == 0; }));
