@@ -173,6 +173,11 @@ struct RawClient {
 };
 
 struct Harness {
+    struct Limits {
+        std::size_t max_sessions = 10'000;
+        std::size_t max_message_bytes = 16 * 1024 * 1024;
+    };
+
     boost::asio::io_context io;
     std::filesystem::path dir;
     SigningKey gateway_key = SigningKey::generate();
@@ -182,8 +187,10 @@ struct Harness {
     std::vector<std::string> log;
     std::unique_ptr<aegis::gateway::Gateway> gateway;
     std::uint16_t port = 0;
+    Limits limits;
 
-    Harness() {
+    Harness() : Harness(Limits{}) {}
+    explicit Harness(Limits gateway_limits) : limits(gateway_limits) {
         dir = std::filesystem::temp_directory_path() /
               ("aegis-session-test-" + aegis::crypto::hex_encode(SigningKey::generate().public_key()).substr(0, 12));
         std::filesystem::create_directories(dir);
@@ -211,6 +218,8 @@ struct Harness {
         options.authorized_file = dir / "authorized";
         options.state_dir = dir / "state";
         options.handshake_timeout = 1500ms;
+        options.max_sessions = limits.max_sessions;
+        options.max_message_bytes = limits.max_message_bytes;
         auto started = aegis::gateway::Gateway::start(io, options, clone(gateway_key),
                                                       [this](std::string_view line) { log.emplace_back(line); });
         REQUIRE(started.ok());
@@ -532,4 +541,84 @@ TEST_CASE("metrics render as Prometheus text", "[session]") {
     CHECK(text.find("aegis_gateway_handshakes_total{result=\"failed\",reason=\"unknown_identity\"} 1\n") != std::string::npos);
     CHECK(text.find("aegis_gateway_refusals_total{reason=\"unknown_identity\"} 1\n") != std::string::npos);
     CHECK(text.find("# TYPE aegis_gateway_messages_in_total counter") != std::string::npos);
+}
+
+TEST_CASE("past --max-sessions a new identity is refused busy and keeps retrying", "[session]") {
+    Harness h(Harness::Limits{1, 16 * 1024 * 1024});
+    auto& agent = h.client(h.agent_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected; }));
+    auto& backend = h.client(h.backend_key);
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().handshake_failures("busy") >= 2; }));
+    CHECK(backend.cause() == Reason::busy);
+    CHECK(backend.state() != State::stopped);
+    CHECK(backend.authenticated == 0);
+    CHECK(h.gateway->metrics().refusal_count("busy") >= 2);
+    // The same identity again is a replacement, not a new session: admitted.
+    auto& replacement = h.client(h.agent_key);
+    REQUIRE(h.run_until([&] { return replacement.state() == State::connected; }));
+    agent.session->stop();
+
+    // A freed slot lets the refused one in on its next attempt.
+    replacement.session->stop();
+    REQUIRE(h.run_until([&] { return backend.state() == State::connected; }));
+}
+
+TEST_CASE("a batch over --max-message-bytes is refused too_large", "[session]") {
+    Harness h(Harness::Limits{10, 2048});
+    auto& agent = h.client(h.agent_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected; }));
+    REQUIRE(agent.session->publish(51, make_batch(h.agent_key, "host42", "agent.host42.logs", std::string(4000, 'x'))));
+    REQUIRE(agent.session->publish(52, make_batch(h.agent_key, "host42", "agent.host42.logs", "small")));
+    REQUIRE(h.run_until([&] { return agent.publish_results.size() == 2; }));
+    REQUIRE_FALSE(agent.publish_results.at(51).ok());
+    CHECK(aegis::protocol::reason_of(agent.publish_results.at(51).error()) == Reason::too_large);
+    CHECK(agent.publish_results.at(52).ok());
+    CHECK(agent.state() == State::connected);
+}
+
+TEST_CASE("an unreachable gateway: backing off with growing, jittered delays, never stopped", "[session]") {
+    Harness h;
+    const auto port = h.port;
+    h.stop_gateway();
+    auto options = h.options_for(h.agent_key);
+    options.url = aegis::net::parse_url("ws://127.0.0.1:" + std::to_string(port) + "/").value();
+    auto& agent = h.client(std::move(options));
+    REQUIRE(h.run_until([&] {
+        int backoffs = 0;
+        for (auto state : agent.states) backoffs += state == State::backing_off ? 1 : 0;
+        return backoffs >= 3;
+    }));
+    CHECK(agent.states.front() == State::connecting);
+    CHECK(agent.state() != State::stopped);
+    REQUIRE(agent.last_cause.has_value());
+    CHECK(agent.last_cause->exit == aegis::ExitCode::unreachable);
+    const auto stats = agent.session->stats();
+    CHECK(stats.reconnects == 0);
+    CHECK(stats.last_error.has_value());
+    if (stats.state == State::backing_off) {
+        // Full jitter within [floor, backoff_max] (plus scheduling slack).
+        CHECK(stats.next_attempt <= std::chrono::system_clock::now() + 400ms);
+    }
+    agent.session->stop();
+    CHECK(agent.state() == State::stopped);
+    const auto states_when_stopped = agent.states.size();
+    h.run_for(400ms);
+    CHECK(agent.states.size() == states_when_stopped);  // no attempt after stop()
+}
+
+TEST_CASE("the application heartbeat ticks only while connected", "[session]") {
+    Harness h;
+    auto options = h.options_for(h.agent_key);
+    options.heartbeat_interval = 40ms;
+    int beats = 0;
+    aegis::session::SessionEvents events;
+    events.on_heartbeat = [&] { ++beats; };
+    aegis::session::ClientSession session(h.io, std::move(options), std::move(events));
+    session.start();
+    REQUIRE(h.run_until([&] { return beats >= 3; }));
+    CHECK(session.stats().state == State::connected);
+    session.stop();
+    const int at_stop = beats;
+    h.run_for(200ms);
+    CHECK(beats == at_stop);
 }
