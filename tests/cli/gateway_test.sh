@@ -239,6 +239,45 @@ wait_for_log "reload failed"
 kill -0 "$pid" 2>/dev/null || fail "the gateway died when its authorized file vanished"
 check_passed
 
+# --- wss:// with a certificate ---------------------------------------------------------------------
+
+if command -v openssl >/dev/null; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout "$TEST_TMP/tls.key" \
+        -out "$TEST_TMP/tls.crt" >/dev/null 2>&1 || fail "openssl could not make a test certificate"
+    echo "role=agent,id=host42 $agent_pub" >"$TEST_TMP/auth-tls"
+    tls_log=$TEST_TMP/tls.log
+    "$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/auth-tls" \
+        --state-dir "$TEST_TMP/state" --tls-cert "$TEST_TMP/tls.crt" --tls-key "$TEST_TMP/tls.key" 2>"$tls_log" &
+    tls_pid=$!
+    at_exit kill -KILL "$tls_pid"
+    for ((i = 0; i < 100; i++)); do
+        grep -q "listening on" "$tls_log" && break
+        sleep 0.1
+    done
+    expect_contains "$(cat "$tls_log")" "(wss)" "the TLS gateway log"
+    tls_port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tls_log" | head -1)
+    python3 - "$tls_port" <<'PY' || fail "no WebSocket upgrade over TLS"
+import base64, os, socket, ssl, sys
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as raw:
+    with context.wrap_socket(raw, server_hostname="localhost") as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        answer = s.recv(4096)
+        assert b" 101 " in answer.split(b"\r\n")[0], answer
+PY
+    check_passed
+    kill -TERM "$tls_pid"
+    wait "$tls_pid"
+    [[ $? == 0 ]] || fail "TLS gateway: SIGTERM did not exit 0"
+    check_passed
+else
+    echo "SKIP: $TEST_NAME: no openssl command; wss:// not checked"
+fi
+
 # --- SIGTERM: graceful stop, exit 0 ---------------------------------------------------------------
 
 kill -TERM "$pid"
