@@ -30,6 +30,11 @@ enum class Kind : std::uint8_t { event = 0, request = 1, reply = 2, ack = 3, hea
 inline constexpr std::size_t kMaxHeaders = 64;
 inline constexpr std::size_t kMaxPayloadBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxBatchMessages = 4096;
+inline constexpr std::size_t kMaxChannelBytes = 255;          // as channel::kMaxNameLength
+inline constexpr std::size_t kMaxHeaderKeyBytes = 255;
+inline constexpr std::size_t kMaxHeaderValueBytes = 64 * 1024;
+// A whole encoded batch: one largest payload plus room for the rest.
+inline constexpr std::size_t kMaxBatchBytes = kMaxPayloadBytes + 1024 * 1024;
 
 // One message. `channel`, `origin` and `origin_id` are shared by every message of a batch.
 struct Envelope {
@@ -45,11 +50,15 @@ struct Envelope {
     MessageId correlation{};             // the request a reply answers; zero when none
     std::vector<std::pair<std::string, std::string>> headers;  // in the order given
     Bytes payload;
+
+    bool operator==(const Envelope&) const = default;
 };
 
 struct SignedBatch {
     std::vector<Envelope> messages;
     crypto::Signature signature{};
+
+    bool operator==(const SignedBatch&) const = default;
 };
 
 [[nodiscard]] MessageId new_message_id();
@@ -63,7 +72,8 @@ struct SignedBatch {
 // Checks the batch's signature against the origin key it names (Reason::bad_signature).
 [[nodiscard]] Result<void> verify_batch(const SignedBatch& batch);
 
-// The wire form: canonical encoding followed by the 64-byte signature.
+// The wire form: canonical encoding followed by the 64-byte signature. For a batch made by
+// sign_batch or decode_batch; channel, origin and origin id are taken from the first message.
 [[nodiscard]] Bytes encode_batch(const SignedBatch& batch);
 // Parses the wire form; checks structure and limits, not the signature (Reason::malformed).
 [[nodiscard]] Result<SignedBatch> decode_batch(ByteView bytes);

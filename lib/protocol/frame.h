@@ -38,6 +38,8 @@ struct Frame {
 
 inline constexpr std::size_t kMaxPatternsPerFrame = 256;
 
+// Texts longer than kMaxReasonTextBytes are cut; patterns and batches over their limits are
+// written as given and refused by the peer's decode_frame.
 [[nodiscard]] Bytes encode_frame(const Frame& frame);
 // Reason::malformed for an unknown type, a short or overlong frame, or too many patterns.
 [[nodiscard]] Result<Frame> decode_frame(ByteView bytes);

@@ -27,6 +27,9 @@ namespace aegis::protocol {
 
 inline constexpr std::uint8_t kProtocolVersion = 1;
 inline constexpr std::uint64_t kDefaultClockSkewMs = 120'000;
+// No handshake message is longer; a transport may cap its reads at this until the handshake is done.
+inline constexpr std::size_t kMaxHandshakeMessageBytes = 2048;
+inline constexpr std::size_t kMaxServerNameBytes = 1024;
 
 enum class HandshakeType : std::uint8_t {
     client_hello = 1,
@@ -79,7 +82,8 @@ public:
     ClientHandshake(ClientHandshake&&) noexcept;
     ClientHandshake& operator=(ClientHandshake&&) noexcept;
 
-    // Message 1.
+    // Message 1. Options that cannot be sent (no identity, an id over 255 bytes, a server name
+    // over kMaxServerNameBytes) or a second call give empty bytes and fail the handshake.
     [[nodiscard]] Bytes start(std::uint64_t now_ms, const EphemeralSecrets* fixed = nullptr);
     // Message 2 in, message 3 out. A server key that is not the pinned one is refused here,
     // before the client reveals its identity (Reason::server_key_mismatch). An Alert gives the
@@ -90,7 +94,10 @@ public:
 
     [[nodiscard]] const crypto::PublicKey& server_key() const { return server_key_; }
     [[nodiscard]] const crypto::Hash& transcript_hash() const;
-    // The traffic keys; valid once on_server_finish accepted.
+    // True once on_server_finish accepted and until take_keys().
+    [[nodiscard]] bool established() const;
+    // The traffic keys, once. Called before established() (or twice) it gives fresh random keys
+    // that match nothing, so traffic fails closed instead of running under a known key.
     [[nodiscard]] SessionKeys take_keys();
 
 private:
@@ -109,6 +116,8 @@ public:
     // True the first time a random is seen within the window; false for a replay (or when
     // full of entries that have not yet expired, which fails closed).
     [[nodiscard]] bool remember(const HandshakeRandom& random, std::uint64_t now_ms);
+    // True when no new random fits until old ones expire (the server then answers `busy`).
+    [[nodiscard]] bool full() const;
 
 private:
     struct Impl;
@@ -133,20 +142,23 @@ public:
     ~ServerHandshake();
     ServerHandshake(ServerHandshake&&) noexcept;
 
-    // Message 1 in, message 2 out. On refusal (malformed, unsupported version, stale, replayed)
-    // the Error carries the reason and alert() gives the bytes to send back.
+    // Message 1 in, message 2 out. On refusal (malformed, unsupported version, stale, replayed,
+    // busy) the Error carries the reason and refuse(reason_of(error), ...) gives the Alert to send.
     [[nodiscard]] Result<Bytes> on_client_hello(ByteView message, std::uint64_t now_ms,
                                                 const EphemeralSecrets* fixed = nullptr);
     // Message 3 in: the client's identity claim with its signature verified. The caller decides
     // whether the key is authorized, then answers with accept() or refuse().
     [[nodiscard]] Result<ClientClaim> on_client_auth(ByteView message);
-    // Message 4, accepting.
+    // Message 4, accepting. Called out of order (or with an assigned id over 255 bytes) it gives
+    // refuse(Reason::internal) instead, so the client learns of the failure.
     [[nodiscard]] Bytes accept(const Accepted& grant);
     // Message 4 refusing (encrypted) once keys exist, or a plaintext Alert before that.
     [[nodiscard]] Bytes refuse(Reason reason, std::string_view detail);
 
     [[nodiscard]] const crypto::Hash& transcript_hash() const;
-    // The traffic keys; valid once accept() was called.
+    // True once accept() was called and until take_keys().
+    [[nodiscard]] bool established() const;
+    // The traffic keys, once; before accept() (or twice), random keys that match nothing.
     [[nodiscard]] SessionKeys take_keys();
 
 private:

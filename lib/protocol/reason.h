@@ -30,6 +30,9 @@ enum class Reason : std::uint16_t {
     shutting_down = 16,        // the peer is stopping; reconnect later
 };
 
+// The longest human-readable text a refusal, error or goodbye carries on the wire.
+inline constexpr std::size_t kMaxReasonTextBytes = 1024;
+
 // "unknown identity", for error lines and logs.
 [[nodiscard]] std::string_view describe(Reason reason);
 // "unknown_identity", for metrics labels and JSON.
@@ -39,8 +42,11 @@ enum class Reason : std::uint16_t {
 // True for refusals a retry cannot fix (a message refused for them goes to dead letters).
 [[nodiscard]] bool is_permanent(Reason reason);
 // An Error that carries the reason; the message is "<describe(reason)>: <detail>" or just describe.
+// Control characters in `detail` (often text from the peer) become '?'.
 [[nodiscard]] Error protocol_error(Reason reason, std::string_view detail = {});
 // The reason carried by an Error (Reason::none if it did not come from the protocol).
 [[nodiscard]] Reason reason_of(const Error& error);
+// `text` cut to kMaxReasonTextBytes on a UTF-8 character boundary, for sending.
+[[nodiscard]] std::string_view clip_reason_text(std::string_view text);
 
 }  // namespace aegis::protocol

@@ -48,6 +48,7 @@ private:
     std::uint64_t records_received_ = 0;
     std::uint64_t rekeys_sent_ = 0;
     std::uint64_t rekeys_received_ = 0;
+    bool receive_failed_ = false;  // one bad record ends the receiving direction for good
 };
 
 }  // namespace aegis::protocol

@@ -1,0 +1,404 @@
+// The test vectors of PROTOCOL.md "Test vectors": exact bytes from fixed inputs, then the same
+// values recomputed step by step from the specification with the primitives alone.
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/wire.h"
+#include "protocol/envelope.h"
+#include "protocol/handshake.h"
+#include "protocol/reason.h"
+#include "protocol/record.h"
+
+using namespace aegis;
+using namespace aegis::protocol;
+
+namespace {
+
+template <std::size_t N>
+std::array<std::uint8_t, N> filled(std::uint8_t byte) {
+    std::array<std::uint8_t, N> out{};
+    out.fill(byte);
+    return out;
+}
+
+std::string hex(ByteView bytes) { return crypto::hex_encode(bytes); }
+std::string hex(const crypto::SymmetricKey& key) { return crypto::hex_encode(key.view()); }
+Bytes unhex(const std::string& text) { return crypto::hex_decode(text).value(); }
+
+constexpr std::uint64_t kTimestamp = 1'700'000'000'000;
+constexpr std::string_view kServerName = "gateway.example:8443/aegis";
+
+const std::string kSecretKeyBase64 =
+    "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQGKiOPddAnxlf1S2y08ul1yymcJvx2UEhvzdIgBtA9vXA==";
+const std::string kPublicKeyBase64 = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=";
+const std::string kFingerprint = "SHA256:NHUPmL1Z/PyUbaRaqr6TO+FUpLUJThxKv0KGZQXzyX4";
+const std::string kClientPub =
+    "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
+const std::string kServerPub =
+    "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394";
+const std::string kClientEphemeralPub =
+    "5dfedd3b6bd47f6fa28ee15d969d5bb0ea53774d488bdaf9df1c6e0124b3ef22";
+const std::string kServerEphemeralPub =
+    "50a61409b1ddd0325e9b16b700e719e9772c07000b1bd7786e907c653d20495d";
+const std::string kMsg1 =
+    "01015dfedd3b6bd47f6fa28ee15d969d5bb0ea53774d488bdaf9df1c6e0124b3ef220404040404040404040404040404"
+    "0404040404040404040404040404040404040000018bcfe56800001a676174657761792e6578616d706c653a38343433"
+    "2f6165676973";
+const std::string kMsg2 =
+    "020150a61409b1ddd0325e9b16b700e719e9772c07000b1bd7786e907c653d20495d0606060606060606060606060606"
+    "060606060606060606060606060606060606000000703e06ee2cd546a0aa88e76af1b0271dba9f5929c3a70a08564f96"
+    "31108795a3a62af15a13067e1ab7b3a2dd60ed17fd6b482c0d24d2129a3a12c3c3eec5693ce16a28b9de663c296b63b0"
+    "c4425ba00a4060d4c756b517812bb5f5056736825cd4ddb8ea9ce4f2c6b62b700326a12ea0d9";
+const std::string kMsg3 =
+    "03000000976a43745f14eb784ccea9618652b0fd58c550f26baa9001170b5c79cd578ba18b034eb42621b1c96a0b119c"
+    "4d2d804406790560360d35b23f95e1f0c27b5efb8020a1b9d19e76454a2bb2fcc9a99931b812d40056b61618438e22f5"
+    "b2059306a0eaad092e9c3bffa7592b1e6c6cb5262b23d5848c4da11cde33ece9da071d35d963c38a3658c3d05a259d47"
+    "4c414b62ff71dfbecef2b924";
+const std::string kMsg4 =
+    "040000005190575b122ce69e01c6111a971db313ad0a304a2bc2ae9203e65fc007c8d68c19eaac555a7085de915ab336"
+    "9a560cf51b53b65fcd8cab874ab2da25304a07960d62f30352a1b68c2dd375bfae13226acb1b";
+const std::string kMsg4Refusal =
+    "040000002391505a15258ff672e17768e472db66c3775d269558b17eb1cfec00f69b61c37c018853";
+const std::string kThA =
+    "badcc1de97b2bdda58a275372037fe8a7128ff74d933f3b97057ea79cf08dd8d";
+const std::string kThB =
+    "2fc985125f41b2e077bcc58b89e37df5755faa60d6cebc64ee8e65ac2b8c4712";
+const std::string kThC =
+    "373095dafac064b69ef35097589ab6b2eb43c23c62a81d69661729a14c913576";
+const std::string kSharedSecret =
+    "8a7eddf1d2e69d6c895a5e969092dd6be0caa725d435c0244fe33fc2259aa847";
+const std::string kHandshakeSecret =
+    "8557136e4a9b43c511bbcc2a317463d69d8b5da9d3b7363ff2de29cd83e898a6";
+const std::string kHsS2c =
+    "eaf927b0ccafd5ab9c1d28e3b9231a708fac2d04e7ac91933fbd2798fd0199fb";
+const std::string kHsC2s =
+    "7b49bf0497caaaa19560a736f88ca467277a130484009fcbadf3f8d52bd4451a";
+const std::string kTrafficSecret =
+    "4074177cd82e2a7d3f492f8d1942514159e1cefebff0cb4a3f4dca91547cbddb";
+const std::string kC2s =
+    "7b8aa1f35ec292af068492195048dcf1fed527537c55e1b776ddbb097160284d";
+const std::string kS2c =
+    "605f6f2d8dac37a5483171f443757a96f35b260bf1214cc0ca56e89e5e0c99aa";
+const std::string kC2sRekeyed =
+    "9da835acb3cf7be4c5734d6c2a46a54364a10c59ffb19c6886af357270241e52";
+const std::string kClientRecord =
+    "61e02dddcb5dc7a8e8aa4fee3db752df553b7855fc13";
+const std::string kServerRecord =
+    "8f49d4075fce2e1c5ae24902dfebe896c7684d97e78e";
+const std::string kBatchSignature =
+    "a06bb4ff5b1dd48388493928d182c4ac8461159538372456ab0f58ee76656d7c50ece3ec674a9853d259d5c206b10909"
+    "7d4038f82f49e4926562d0a066795e06";
+const std::string kBatchWire =
+    "0100136167656e742e686f737434322e7374617475738a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf374"
+    "8801b40f6f5c06686f7374343200010909090909090909090909090909090900000000000000010000018bcfe5687b00"
+    "00018bcfe652db0100000000000000000000000000000000000001000c636f6e74656e742d747970650000000a746578"
+    "742f706c61696e000000026f6ba06bb4ff5b1dd48388493928d182c4ac8461159538372456ab0f58ee76656d7c50ece3"
+    "ec674a9853d259d5c206b109097d4038f82f49e4926562d0a066795e06";
+
+struct Inputs {
+    crypto::SigningKey client = crypto::SigningKey::from_seed(filled<32>(0x01));
+    crypto::SigningKey server = crypto::SigningKey::from_seed(filled<32>(0x02));
+    EphemeralSecrets client_fixed{filled<32>(0x03), filled<32>(0x04)};
+    EphemeralSecrets server_fixed{filled<32>(0x05), filled<32>(0x06)};
+
+    [[nodiscard]] ClientOptions client_options() const {
+        ClientOptions options;
+        options.identity = &client;
+        options.pinned_server_key = server.public_key();
+        options.requested_id = "host42";
+        options.server_name = std::string(kServerName);
+        return options;  // resume token: all zero
+    }
+    [[nodiscard]] static Accepted grant() {
+        Accepted grant;
+        grant.session_id = filled<16>(0x07);
+        grant.session_token = filled<32>(0x08);
+        grant.resume_point = 0;
+        grant.assigned_id = "host42";
+        grant.role = Role::agent;
+        return grant;
+    }
+};
+
+Envelope vector_envelope(const crypto::PublicKey& origin) {
+    Envelope e;
+    e.id = filled<16>(0x09);
+    e.channel = "agent.host42.status";
+    e.origin = origin;
+    e.origin_id = "host42";
+    e.sequence = 1;
+    e.timestamp_ms = 1'700'000'000'123;
+    e.expires_ms = 1'700'000'060'123;
+    e.priority = Priority::high;
+    e.kind = Kind::event;
+    e.correlation = MessageId{};
+    e.headers = {{"content-type", "text/plain"}};
+    e.payload = Bytes{'o', 'k'};
+    return e;
+}
+
+void add_to_transcript(crypto::Blake2b& transcript, ByteView part) {
+    WireWriter prefix;
+    prefix.u32(static_cast<std::uint32_t>(part.size()));
+    transcript.update(prefix.bytes());
+    transcript.update(part);
+}
+
+std::string strip_whitespace(const std::string& text) {
+    std::string out;
+    for (const char c : text) {
+        if (c != ' ' && c != '\n' && c != '\t' && c != '\r') out += c;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("handshake test vectors", "[vectors]") {
+    Inputs in;
+    CHECK(hex(in.client.public_key()) == kClientPub);
+    CHECK(hex(in.server.public_key()) == kServerPub);
+
+    ClientHandshake client(in.client_options());
+    ReplayCache cache;
+    ServerHandshake server(ServerOptions{&in.server, kDefaultClockSkewMs}, cache);
+    const auto msg1 = client.start(kTimestamp, &in.client_fixed);
+    CHECK(hex(msg1) == kMsg1);
+    const auto msg2 = server.on_client_hello(msg1, kTimestamp, &in.server_fixed).value();
+    CHECK(hex(msg2) == kMsg2);
+    const auto msg3 = client.on_server_hello(msg2).value();
+    CHECK(hex(msg3) == kMsg3);
+    REQUIRE(server.on_client_auth(msg3).ok());
+    const auto msg4 = server.accept(Inputs::grant());
+    CHECK(hex(msg4) == kMsg4);
+    REQUIRE(client.on_server_finish(msg4).ok());
+
+    CHECK(hex(client.transcript_hash()) == kThC);
+    auto client_keys = client.take_keys();
+    auto server_keys = server.take_keys();
+    CHECK(hex(client_keys.send) == kC2s);
+    CHECK(hex(client_keys.receive) == kS2c);
+    CHECK(hex(server_keys.send) == kS2c);
+    CHECK(hex(server_keys.receive) == kC2s);
+
+    RecordLayer client_records(std::move(client_keys), {}, kTimestamp);
+    RecordLayer server_records(std::move(server_keys), {}, kTimestamp);
+    CHECK(hex(client_records.seal(as_bytes("hello"), kTimestamp)) == kClientRecord);
+    CHECK(hex(server_records.seal(as_bytes("hello"), kTimestamp)) == kServerRecord);
+}
+
+TEST_CASE("refusal test vector", "[vectors]") {
+    Inputs in;
+    ClientHandshake client(in.client_options());
+    ReplayCache cache;
+    ServerHandshake server(ServerOptions{&in.server, kDefaultClockSkewMs}, cache);
+    const auto msg2 = server.on_client_hello(client.start(kTimestamp, &in.client_fixed), kTimestamp, &in.server_fixed);
+    const auto msg3 = client.on_server_hello(msg2.value());
+    REQUIRE(server.on_client_auth(msg3.value()).ok());
+    const auto refusal = server.refuse(Reason::unknown_identity, "not authorized");
+    CHECK(hex(refusal) == kMsg4Refusal);
+    auto result = client.on_server_finish(refusal);
+    REQUIRE_FALSE(result.ok());
+    CHECK(reason_of(result.error()) == Reason::unknown_identity);
+}
+
+TEST_CASE("the test vectors follow the specification step by step", "[vectors]") {
+    Inputs in;
+    const auto msg1 = unhex(kMsg1);
+    const auto msg2 = unhex(kMsg2);
+    const auto msg3 = unhex(kMsg3);
+    const auto msg4 = unhex(kMsg4);
+
+    // Message 1, laid out by hand.
+    const auto client_ephemeral = crypto::EphemeralKey::from_secret(filled<32>(0x03));
+    const auto server_ephemeral = crypto::EphemeralKey::from_secret(filled<32>(0x05));
+    CHECK(hex(client_ephemeral.public_key()) == kClientEphemeralPub);
+    CHECK(hex(server_ephemeral.public_key()) == kServerEphemeralPub);
+    WireWriter hello;
+    hello.u8(1);
+    hello.u8(1);
+    hello.raw(client_ephemeral.public_key());
+    hello.raw(filled<32>(0x04));
+    hello.u64(kTimestamp);
+    hello.text16(kServerName);
+    CHECK(hello.bytes() == msg1);
+
+    // Message 2's clear part, and the transcript snapshots.
+    WireWriter clear;
+    clear.u8(2);
+    clear.u8(1);
+    clear.raw(server_ephemeral.public_key());
+    clear.raw(filled<32>(0x06));
+    REQUIRE(msg2.size() == 66 + 4 + 96 + 16);
+    CHECK(std::equal(clear.bytes().begin(), clear.bytes().end(), msg2.begin()));
+    crypto::Blake2b transcript;
+    transcript.update(as_bytes("aegis/1 transcript"));
+    add_to_transcript(transcript, msg1);
+    add_to_transcript(transcript, ByteView(msg2).first(66));
+    const auto th_a = transcript.peek();
+    add_to_transcript(transcript, ByteView(msg2).subspan(66));
+    const auto th_b = transcript.peek();
+    add_to_transcript(transcript, msg3);
+    const auto th_c = transcript.peek();
+    CHECK(hex(th_a) == kThA);
+    CHECK(hex(th_b) == kThB);
+    CHECK(hex(th_c) == kThC);
+
+    // Key schedule.
+    const auto dh = client_ephemeral.agree(server_ephemeral.public_key()).value();
+    CHECK(hex(dh) == kSharedSecret);
+    CHECK(hex(server_ephemeral.agree(client_ephemeral.public_key()).value()) == kSharedSecret);
+    const auto hs = crypto::kdf(dh.view(), "aegis/1 handshake", th_a);
+    CHECK(hex(hs) == kHandshakeSecret);
+    const auto hs_s2c = crypto::kdf(hs.view(), "aegis/1 hs s2c", {});
+    const auto hs_c2s = crypto::kdf(hs.view(), "aegis/1 hs c2s", {});
+    CHECK(hex(hs_s2c) == kHsS2c);
+    CHECK(hex(hs_c2s) == kHsC2s);
+    const auto app = crypto::kdf(hs.view(), "aegis/1 traffic", th_c);
+    CHECK(hex(app) == kTrafficSecret);
+    const auto c2s = crypto::kdf(app.view(), "aegis/1 c2s", {});
+    const auto s2c = crypto::kdf(app.view(), "aegis/1 s2c", {});
+    CHECK(hex(c2s) == kC2s);
+    CHECK(hex(s2c) == kS2c);
+    CHECK(hex(crypto::kdf(c2s.view(), "aegis/1 rekey", {})) == kC2sRekeyed);
+
+    // Message 2: sealed server identity and its signature over "aegis/1 server signature" || TH_a.
+    const auto proof = crypto::aead_open(hs_s2c, 0, th_a, ByteView(msg2).subspan(70)).value();
+    REQUIRE(proof.size() == 96);
+    CHECK(hex(ByteView(proof).first(32)) == kServerPub);
+    crypto::Signature server_signature{};
+    std::copy(proof.begin() + 32, proof.end(), server_signature.begin());
+    WireWriter server_signed;
+    server_signed.raw(as_bytes("aegis/1 server signature"));
+    server_signed.raw(th_a);
+    CHECK(crypto::verify(in.server.public_key(), server_signed.bytes(), server_signature));
+
+    // Message 3: client identity, id, token, signature.
+    REQUIRE(msg3[0] == 3);
+    const auto auth = crypto::aead_open(hs_c2s, 0, th_b, ByteView(msg3).subspan(5)).value();
+    WireReader auth_in(auth);
+    crypto::PublicKey client_key{};
+    ByteView requested_id;
+    SessionToken token{};
+    crypto::Signature client_signature{};
+    REQUIRE((auth_in.raw(client_key) && auth_in.bytes8(requested_id) && auth_in.raw(token) &&
+             auth_in.raw(client_signature) && auth_in.at_end()));
+    CHECK(hex(client_key) == kClientPub);
+    CHECK(as_text(requested_id) == "host42");
+    CHECK(token == SessionToken{});
+    WireWriter client_signed;
+    client_signed.raw(as_bytes("aegis/1 client signature"));
+    client_signed.raw(th_b);
+    client_signed.raw(client_key);
+    client_signed.bytes8(requested_id);
+    client_signed.raw(token);
+    CHECK(crypto::verify(client_key, client_signed.bytes(), client_signature));
+
+    // Message 4: the grant, under k_hs_s2c with counter 1.
+    const auto grant = crypto::aead_open(hs_s2c, 1, th_c, ByteView(msg4).subspan(5)).value();
+    WireWriter expected_grant;
+    expected_grant.u8(0);
+    expected_grant.raw(filled<16>(0x07));
+    expected_grant.raw(filled<32>(0x08));
+    expected_grant.u64(0);
+    expected_grant.text8("host42");
+    expected_grant.u8(1);
+    CHECK(grant == expected_grant.bytes());
+    const auto refusal = crypto::aead_open(hs_s2c, 1, th_c, ByteView(unhex(kMsg4Refusal)).subspan(5)).value();
+    WireWriter expected_refusal;
+    expected_refusal.u8(1);
+    expected_refusal.u16(static_cast<std::uint16_t>(Reason::unknown_identity));
+    expected_refusal.text16("not authorized");
+    CHECK(refusal == expected_refusal.bytes());
+
+    // Records: flags byte then payload, counter 0, empty associated data.
+    CHECK(crypto::aead_open(c2s, 0, {}, unhex(kClientRecord)).value() == Bytes{0, 'h', 'e', 'l', 'l', 'o'});
+    CHECK(crypto::aead_open(s2c, 0, {}, unhex(kServerRecord)).value() == Bytes{0, 'h', 'e', 'l', 'l', 'o'});
+}
+
+TEST_CASE("a hand-built ClientAuth is accepted, and one signed by another key is refused", "[vectors]") {
+    Inputs in;
+    const auto th_b = crypto::hex_decode(kThB).value();
+    const auto hs_c2s_bytes = crypto::hex_decode(kHsC2s).value();
+    const crypto::SymmetricKey hs_c2s(std::span<const std::uint8_t, 32>(hs_c2s_bytes.data(), 32));
+    const auto build = [&](const crypto::PublicKey& claimed, const crypto::SigningKey& signer) {
+        WireWriter signed_part;
+        signed_part.raw(as_bytes("aegis/1 client signature"));
+        signed_part.raw(th_b);
+        signed_part.raw(claimed);
+        signed_part.text8("host42");
+        signed_part.raw(SessionToken{});
+        WireWriter plain;
+        plain.raw(claimed);
+        plain.text8("host42");
+        plain.raw(SessionToken{});
+        plain.raw(signer.sign(signed_part.bytes()));
+        WireWriter msg;
+        msg.u8(3);
+        msg.bytes32(crypto::aead_seal(hs_c2s, 0, th_b, plain.bytes()));
+        return msg.take();
+    };
+    const auto server_with = [&](ReplayCache& cache) {
+        ServerHandshake server(ServerOptions{&in.server, kDefaultClockSkewMs}, cache);
+        REQUIRE(hex(server.on_client_hello(unhex(kMsg1), kTimestamp, &in.server_fixed).value()) == kMsg2);
+        return server;
+    };
+
+    ReplayCache cache1;
+    auto honest = server_with(cache1);
+    const auto genuine = build(in.client.public_key(), in.client);
+    CHECK(hex(genuine) == kMsg3);  // Ed25519 is deterministic: the same bytes as the implementation's
+    auto claim = honest.on_client_auth(genuine);
+    REQUIRE(claim.ok());
+    CHECK(claim->key == in.client.public_key());
+
+    ReplayCache cache2;
+    auto fooled = server_with(cache2);
+    const auto mallory = crypto::SigningKey::from_seed(filled<32>(0x0B));
+    auto forged = fooled.on_client_auth(build(in.client.public_key(), mallory));
+    REQUIRE_FALSE(forged.ok());
+    CHECK(reason_of(forged.error()) == Reason::bad_signature);
+}
+
+TEST_CASE("envelope batch test vector", "[vectors]") {
+    Inputs in;
+    auto batch = sign_batch({vector_envelope(in.client.public_key())}, in.client);
+    REQUIRE(batch.ok());
+    CHECK(hex(batch->signature) == kBatchSignature);
+    const auto wire = encode_batch(*batch);
+    CHECK(hex(wire) == kBatchWire);
+    WireWriter signed_part;
+    signed_part.raw(as_bytes("aegis/1 batch"));
+    signed_part.raw(ByteView(wire).first(wire.size() - 64));
+    CHECK(crypto::verify(in.client.public_key(), signed_part.bytes(), batch->signature));
+    CHECK(decode_batch(wire).value() == *batch);
+}
+
+TEST_CASE("key file example of section 2", "[vectors]") {
+    Inputs in;
+    WireWriter seed_and_key;
+    seed_and_key.raw(filled<32>(0x01));
+    seed_and_key.raw(in.client.public_key());
+    CHECK(crypto::base64_encode(seed_and_key.bytes()) == kSecretKeyBase64);
+    CHECK(crypto::base64_encode(in.client.public_key()) == kPublicKeyBase64);
+    CHECK(crypto::fingerprint(in.client.public_key()) == kFingerprint);
+}
+
+TEST_CASE("PROTOCOL.md carries the same test vectors", "[vectors]") {
+    std::ifstream file(std::string(AEGIS_SOURCE_DIR) + "/PROTOCOL.md");
+    REQUIRE(file.good());
+    std::stringstream text;
+    text << file.rdbuf();
+    const auto doc = strip_whitespace(text.str());
+    for (const auto* vector : {&kClientPub, &kServerPub, &kClientEphemeralPub, &kServerEphemeralPub, &kMsg1, &kMsg2,
+                               &kMsg3, &kMsg4, &kMsg4Refusal, &kThA, &kThB, &kThC, &kSharedSecret, &kHandshakeSecret,
+                               &kHsS2c, &kHsC2s, &kTrafficSecret, &kC2s, &kS2c, &kC2sRekeyed, &kClientRecord,
+                               &kServerRecord, &kBatchSignature, &kBatchWire, &kSecretKeyBase64, &kPublicKeyBase64,
+                               &kFingerprint}) {
+        INFO(*vector);
+        CHECK(doc.find(*vector) != std::string::npos);
+    }
+}
