@@ -4,6 +4,7 @@
 #include <map>
 #include <random>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "protocol/frame.h"
@@ -312,13 +313,23 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         send_raw(records->seal(protocol::encode_frame(frame), now_ms()));
     }
 
+    // Sends `patterns` as frames of at most kMaxPatternsPerFrame; only the last carries request_id,
+    // so the caller's one answer arrives after the gateway has taken them all.
+    void send_patterns(protocol::FrameType type, std::uint32_t request_id, const std::vector<std::string>& patterns) {
+        for (std::size_t first = 0; first < patterns.size(); first += protocol::kMaxPatternsPerFrame) {
+            const auto last = std::min(patterns.size(), first + protocol::kMaxPatternsPerFrame);
+            protocol::Frame frame;
+            frame.type = type;
+            frame.request_id = last == patterns.size() ? request_id : kInternalRequest;
+            frame.patterns.assign(patterns.begin() + static_cast<std::ptrdiff_t>(first),
+                                  patterns.begin() + static_cast<std::ptrdiff_t>(last));
+            send_frame(frame);
+        }
+    }
+
     void send_subscribe(std::uint32_t request_id, const std::vector<std::string>& patterns) {
-        protocol::Frame frame;
-        frame.type = protocol::FrameType::subscribe;
-        frame.request_id = request_id;
-        frame.patterns = patterns;
         pending[request_id] = RequestKind::subscribe;
-        send_frame(frame);
+        send_patterns(protocol::FrameType::subscribe, request_id, patterns);
     }
 
     bool publish(std::uint32_t request_id, const protocol::SignedBatch& batch) {
@@ -339,16 +350,23 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
             if (std::find(patterns.begin(), patterns.end(), old) == patterns.end()) removed.push_back(old);
         subscriptions = std::move(patterns);
         subscriptions_request = request_id;
-        if (!records) return;
-        if (!removed.empty()) {
-            protocol::Frame frame;
-            frame.type = protocol::FrameType::unsubscribe;
-            frame.request_id = subscriptions.empty() ? request_id : kInternalRequest;
-            frame.patterns = std::move(removed);
+        if (records && !removed.empty()) {
+            // The gateway's suback to the unsubscribe answers the request when nothing is left to add.
             if (subscriptions.empty()) pending[request_id] = RequestKind::subscribe;
-            send_frame(frame);
+            send_patterns(protocol::FrameType::unsubscribe, subscriptions.empty() ? request_id : kInternalRequest, removed);
+            if (subscriptions.empty()) return;
         }
-        if (!subscriptions.empty()) send_subscribe(request_id, subscriptions);
+        if (subscriptions.empty()) return answer_later(request_id);  // nothing to tell the gateway
+        if (records) send_subscribe(request_id, subscriptions);
+    }
+
+    // Reports success for a request that needed no round trip, outside the caller's call.
+    void answer_later(std::uint32_t request_id) {
+        std::weak_ptr<Impl> weak = weak_from_this();
+        boost::asio::post(io, [weak, request_id] {
+            auto self = weak.lock();
+            if (self && self->events.on_subscribe_result) self->events.on_subscribe_result(request_id, Result<void>{});
+        });
     }
 
     void acknowledge(std::uint64_t sequence) {

@@ -622,3 +622,34 @@ TEST_CASE("the application heartbeat ticks only while connected", "[session]") {
     h.run_for(200ms);
     CHECK(beats == at_stop);
 }
+
+TEST_CASE("set_subscriptions replaces the set: removed patterns stop, large sets are split", "[session]") {
+    Harness h;
+    auto& agent = h.client(h.agent_key);
+    auto& backend = h.client(h.backend_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected && backend.state() == State::connected; }));
+
+    // 300 patterns: more than one frame may carry, answered once.
+    std::vector<std::string> many{"agent.host42.>"};
+    for (int i = 0; i < 299; ++i) many.push_back("agent.host" + std::to_string(i) + ".logs");
+    backend.session->set_subscriptions(61, many);
+    REQUIRE(h.run_until([&] { return backend.subscribed(61); }));
+    CHECK(backend.subscribe_results.size() == 1);
+
+    backend.session->set_subscriptions(62, {"agent.host42.logs"});
+    REQUIRE(h.run_until([&] { return backend.subscribed(62); }));
+    REQUIRE(agent.session->publish(63, make_batch(h.agent_key, "host42", "agent.host42.anomalies", "dropped")));
+    REQUIRE(agent.session->publish(64, make_batch(h.agent_key, "host42", "agent.host42.logs", "kept")));
+    REQUIRE(h.run_until([&] { return backend.delivered.size() == 1 && agent.publish_results.size() == 2; }));
+    CHECK(payload_of(backend.delivered.at(0).second) == "kept");
+
+    backend.session->set_subscriptions(65, {});
+    REQUIRE(h.run_until([&] { return backend.subscribed(65); }));
+    REQUIRE(agent.session->publish(66, make_batch(h.agent_key, "host42", "agent.host42.logs", "nobody")));
+    REQUIRE(h.run_until([&] { return agent.publish_results.count(66) == 1; }));
+    h.run_for(100ms);
+    CHECK(backend.delivered.size() == 1);
+
+    backend.session->set_subscriptions(67, {});  // already empty: answered without a round trip
+    REQUIRE(h.run_until([&] { return backend.subscribed(67); }));
+}
