@@ -82,6 +82,7 @@ void GatewaySession::on_client_hello(ByteView message) {
 
 void GatewaySession::on_client_auth(ByteView message) {
     auto host = host_.lock();
+    if (!host) return;
     auto claim = handshake_.on_client_auth(message);
     if (!claim) {
         const auto reason = protocol::reason_of(claim.error());
@@ -317,12 +318,13 @@ void GatewaySession::send_raw(Bytes bytes) {
     auto host = host_.lock();
     if (host) host->metrics().bytes_out += bytes.size();
     if (connection_->send(std::move(bytes))) return;
-    // Over the send-queue bound: the transport closes the connection (slow consumer).
+    // Refused by the transport: its send queue is over its bound (a slow reader) or it is closing.
     if (host) {
-        host->metrics().count_refusal("slow_consumer");
-        host->log(fmt::format("closing id={} peer={}: send queue over its bound", identity_.id, peer_));
+        host->metrics().count_refusal("send_failed");
+        host->log(fmt::format("closing id={} peer={}: send refused (queue over its bound or connection closing)",
+                              identity_.id, peer_));
     }
-    close_reason_ = "send queue over its bound";
+    close_reason_ = "send refused by the transport";
     if (phase_ != Phase::closed) phase_ = Phase::closing;
 }
 

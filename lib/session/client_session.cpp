@@ -77,6 +77,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
 
     std::vector<std::string> subscriptions;
     std::uint32_t subscriptions_request = 0;
+    bool subscriptions_sent = false;  // on the current connection
     std::map<std::uint32_t, RequestKind> pending;
     std::uint64_t past_rekeys = 0;  // from connections that have ended
     SessionStats counters;
@@ -159,7 +160,8 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     void on_server_hello(ByteView message) {
         auto reply = handshake->on_server_hello(message);
         if (!reply) return fail(reply.take_error());
-        if (!options.pinned_server_key && events.on_server_key && !events.on_server_key(handshake->server_key())) {
+        // Unpinned: the caller decides; with nobody to decide, the key is not trusted.
+        if (!options.pinned_server_key && !(events.on_server_key && events.on_server_key(handshake->server_key()))) {
             return fail(protocol::protocol_error(protocol::Reason::server_key_mismatch,
                                                  fmt::format("gateway key {} not accepted",
                                                              crypto::fingerprint(handshake->server_key()))));
@@ -181,9 +183,11 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         if (ever_connected) ++counters.reconnects;
         ever_connected = true;
         set_state(State::connected, nullptr);
+        subscriptions_sent = false;
         if (events.on_authenticated) events.on_authenticated(*granted, server_key);
         if (!records) return;  // the handler stopped the session
-        if (!subscriptions.empty()) send_subscribe(subscriptions_request, subscriptions);
+        // Unless the handler already replaced the set on this connection, send the current one.
+        if (!subscriptions_sent && !subscriptions.empty()) send_subscribe(subscriptions_request, subscriptions);
         schedule_heartbeat();
     }
 
@@ -328,6 +332,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     }
 
     void send_subscribe(std::uint32_t request_id, const std::vector<std::string>& patterns) {
+        subscriptions_sent = true;
         pending[request_id] = RequestKind::subscribe;
         send_patterns(protocol::FrameType::subscribe, request_id, patterns);
     }

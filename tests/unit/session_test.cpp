@@ -653,3 +653,24 @@ TEST_CASE("set_subscriptions replaces the set: removed patterns stop, large sets
     backend.session->set_subscriptions(67, {});  // already empty: answered without a round trip
     REQUIRE(h.run_until([&] { return backend.subscribed(67); }));
 }
+
+TEST_CASE("trust on first use: an accepted key connects; no pin and no decision is refused", "[session]") {
+    Harness h;
+    auto options = h.options_for(h.agent_key);
+    options.pinned_server_key.reset();
+    int asked = 0;
+    aegis::session::SessionEvents events;
+    events.on_server_key = [&](const aegis::crypto::PublicKey& key) {
+        ++asked;
+        return key == h.gateway_key.public_key();
+    };
+    aegis::session::ClientSession trusting(h.io, options, std::move(events));
+    trusting.start();
+    REQUIRE(h.run_until([&] { return trusting.stats().state == State::connected; }));
+    CHECK(asked == 1);
+    trusting.stop();
+
+    auto& undecided = h.client(options);  // Client sets no on_server_key
+    REQUIRE(h.run_until([&] { return undecided.state() == State::stopped; }));
+    CHECK(undecided.cause() == Reason::server_key_mismatch);
+}
