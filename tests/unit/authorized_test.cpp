@@ -148,7 +148,8 @@ TEST_CASE("identities() lists entries in file order", "[authorized]") {
     const auto a = new_key(), b = new_key(), c = new_key();
     const std::string text = "role=agent,id=z " + key_text(a) + "\nrole=agent,id=y " + key_text(b) + "\nrole=agent,id=x " +
                              key_text(c) + "\n";
-    const auto listed = parse_authorized_keys(text, "f").identities();
+    const auto keys = parse_authorized_keys(text, "f");
+    const auto listed = keys.identities();  // points into `keys`
     REQUIRE(listed.size() == 3);
     CHECK(listed[0]->id == "z");
     CHECK(listed[1]->id == "y");
