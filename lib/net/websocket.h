@@ -24,6 +24,7 @@ struct Url {
     std::string port;         // "80"/"443" when the URL gives none
     std::string target = "/"; // path and query
     std::string server_name;  // host[:port][/path] as bound into the handshake transcript
+                              // (host lower-cased, port as written, path without query, a lone "/" dropped)
 };
 
 // ws://HOST[:PORT][/PATH] or wss://... ; ExitCode::usage with a clear message otherwise.
@@ -44,7 +45,9 @@ public:
     using CloseHandler = std::function<void(const Error& why)>;
 
     virtual ~Connection() = default;
-    // Starts reading; on_close is called once, when the connection ends for any reason.
+    // Starts reading; on_close is called once, when the connection ends for any reason:
+    // ExitCode::ok after close(), unreachable (closed by peer, network error, send queue overflow),
+    // timeout (no pong within idle_timeout), bad_input (a message over max_message_bytes).
     virtual void start(MessageHandler on_message, CloseHandler on_close) = 0;
     // Queues one binary message. False (and the connection closes) when the queue is over its bound.
     virtual bool send(Bytes message) = 0;

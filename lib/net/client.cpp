@@ -1,0 +1,270 @@
+// connect(): resolve, TCP, optional HTTP CONNECT proxy, TLS for wss, then the WebSocket upgrade,
+// all under one deadline (Limits::handshake_timeout).
+
+#include <optional>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "net/address.h"
+#include "net/stream.h"
+#include "net/transport_error.h"
+
+namespace aegis::net {
+namespace {
+
+namespace http = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+[[nodiscard]] bool is_ip_literal(const std::string& host) {
+    boost::system::error_code ec;
+    asio::ip::make_address(host, ec);
+    return !ec;
+}
+
+[[nodiscard]] Result<std::shared_ptr<ssl::context>> make_client_tls(const ClientOptions& options) {
+    auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+    context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                         ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    if (!options.tls_verify) return context;
+    boost::system::error_code ec;
+    context->set_default_verify_paths(ec);  // an empty system store is not an error: tls_ca_file may be all there is
+    if (!options.tls_ca_file.empty()) {
+        context->load_verify_file(options.tls_ca_file, ec);
+        if (ec) return make_error(ExitCode::bad_input, "cannot load TLS CA file '{}': {}", options.tls_ca_file, describe(ec));
+    }
+    return context;
+}
+
+template <typename Stream>
+[[nodiscard]] WsStream<Stream> make_client_stream(const Strand& strand, ssl::context* tls) {
+    if constexpr (is_tls_v<Stream>) {
+        return WsStream<Stream>(strand, *tls);
+    } else {
+        return WsStream<Stream>(strand);
+    }
+}
+
+template <typename Stream>
+class ClientConnect : public std::enable_shared_from_this<ClientConnect<Stream>> {
+public:
+    ClientConnect(asio::io_context& io, Url url, ClientOptions options, std::optional<HostPort> proxy,
+                  std::shared_ptr<ssl::context> tls, ConnectHandler handler)
+        : strand_(asio::make_strand(io)),
+          resolver_(strand_),
+          deadline_(strand_),
+          ws_(make_client_stream<Stream>(strand_, tls.get())),
+          url_(std::move(url)),
+          options_(std::move(options)),
+          proxy_(std::move(proxy)),
+          tls_(std::move(tls)),
+          handler_(std::move(handler)),
+          authority_(format_authority(url_.host, url_.port)) {}
+
+    void start() {
+        asio::post(strand_, [self = this->shared_from_this()] { self->begin(); });
+    }
+
+private:
+    void begin() {
+        deadline_.expires_after(options_.limits.handshake_timeout);
+        deadline_.async_wait(beast::bind_front_handler(&ClientConnect::on_deadline, this->shared_from_this()));
+        const auto& dial = proxy_ ? *proxy_ : HostPort{url_.host, url_.port};
+        stage_ = "resolving the host name";
+        resolver_.async_resolve(dial.host, dial.port,
+                                beast::bind_front_handler(&ClientConnect::on_resolved, this->shared_from_this()));
+    }
+
+    void on_resolved(beast::error_code ec, const tcp::resolver::results_type& endpoints) {
+        if (ec || timed_out_) return fail(ec);
+        stage_ = "connecting";
+        lowest().async_connect(endpoints, beast::bind_front_handler(&ClientConnect::on_connected, this->shared_from_this()));
+    }
+
+    void on_connected(beast::error_code ec, const tcp::endpoint& /*endpoint*/) {
+        if (ec || timed_out_) return fail(ec);
+        lowest().socket().set_option(tcp::no_delay(true), ec);  // small records should not wait for Nagle
+        if (proxy_) return ask_proxy();
+        secure();
+    }
+
+    void ask_proxy() {
+        stage_ = "waiting for the proxy";
+        proxy_request_.method(http::verb::connect);
+        proxy_request_.target(authority_);
+        proxy_request_.version(11);
+        proxy_request_.set(http::field::host, authority_);
+        proxy_request_.set(http::field::user_agent, product_name());
+        http::async_write(lowest(), proxy_request_,
+                          beast::bind_front_handler(&ClientConnect::on_proxy_asked, this->shared_from_this()));
+    }
+
+    void on_proxy_asked(beast::error_code ec, std::size_t /*size*/) {
+        if (ec || timed_out_) return fail(ec);
+        http::async_read_header(lowest(), buffer_, proxy_response_,
+                                beast::bind_front_handler(&ClientConnect::on_proxy_answer, this->shared_from_this()));
+    }
+
+    void on_proxy_answer(beast::error_code ec, std::size_t /*size*/) {
+        if (ec || timed_out_) return fail(ec);
+        const auto& answer = proxy_response_.get();
+        if (answer.result_int() / 100 != 2) {
+            return fail(make_error(ExitCode::unreachable, "cannot reach {}: proxy {} answered {} {}", authority_,
+                                   format_authority(proxy_->host, proxy_->port), answer.result_int(),
+                                   std::string_view(answer.reason().data(), answer.reason().size())));
+        }
+        proxy_passed_ = true;
+        if (buffer_.size() != 0) {
+            return fail(make_error(ExitCode::unreachable, "cannot reach {}: proxy {} sent data before the tunnel opened",
+                                   authority_, format_authority(proxy_->host, proxy_->port)));
+        }
+        secure();
+    }
+
+    void secure() {
+        if constexpr (is_tls_v<Stream>) {
+            stage_ = "TLS handshake";
+            auto& tls = ws_.next_layer();
+            // SNI carries names only, never address literals (RFC 6066).
+            if (!is_ip_literal(url_.host) && SSL_set_tlsext_host_name(tls.native_handle(), url_.host.c_str()) != 1) {
+                return fail(make_error(ExitCode::unreachable, "cannot reach {}: cannot set TLS server name", authority_));
+            }
+            if (options_.tls_verify) {
+                tls.set_verify_mode(ssl::verify_peer);
+                tls.set_verify_callback(ssl::host_name_verification(url_.host));
+            } else {
+                tls.set_verify_mode(ssl::verify_none);
+            }
+            tls.async_handshake(ssl::stream_base::client,
+                                beast::bind_front_handler(&ClientConnect::on_secured, this->shared_from_this()));
+        } else {
+            upgrade();
+        }
+    }
+
+    void on_secured(beast::error_code ec) {
+        if (ec || timed_out_) {
+            if constexpr (is_tls_v<Stream>) {
+                const auto verify = SSL_get_verify_result(ws_.next_layer().native_handle());
+                if (verify != X509_V_OK && !timed_out_) {
+                    return fail(make_error(ExitCode::unreachable, "cannot reach {}: TLS certificate verify failed ({})",
+                                           authority_, X509_verify_cert_error_string(verify)));
+                }
+            }
+            return fail(ec);
+        }
+        upgrade();
+    }
+
+    void upgrade() {
+        stage_ = "WebSocket upgrade";
+        ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::request_type& request) { request.set(http::field::user_agent, product_name()); }));
+        ws_.async_handshake(upgrade_response_, host_header(), url_.target,
+                            beast::bind_front_handler(&ClientConnect::on_upgraded, this->shared_from_this()));
+    }
+
+    void on_upgraded(beast::error_code ec) {
+        if (ec == websocket::error::upgrade_declined && !timed_out_) {
+            return fail(make_error(ExitCode::unreachable, "cannot reach {}: server answered HTTP {} to the WebSocket upgrade",
+                                   authority_, upgrade_response_.result_int()));
+        }
+        if (ec || timed_out_) return fail(ec);
+        if (done_) return;
+        done_ = true;
+        deadline_.cancel();
+        auto connection = make_connection<Stream>(std::move(ws_), ConnectionSettings{options_.limits, authority_, tls_, {}});
+        handler_(std::move(connection));
+    }
+
+    void on_deadline(beast::error_code ec) {
+        if (ec || done_) return;
+        timed_out_ = true;
+        resolver_.cancel();
+        lowest().close();
+    }
+
+    void fail(const beast::error_code& ec) {
+        if (timed_out_) {
+            return fail(make_error(ExitCode::timeout, "cannot reach {}: timed out after {} ms ({})", authority_,
+                                   options_.limits.handshake_timeout.count(), stage_));
+        }
+        if (proxy_ && !proxy_passed_) {
+            return fail(make_error(ExitCode::unreachable, "cannot reach {}: proxy {}: {}", authority_,
+                                   format_authority(proxy_->host, proxy_->port), describe(ec)));
+        }
+        fail(connect_error(authority_, ec));
+    }
+
+    void fail(Error error) {
+        if (done_) return;
+        done_ = true;
+        deadline_.cancel();
+        lowest().close();
+        handler_(std::move(error));
+    }
+
+    [[nodiscard]] beast::tcp_stream& lowest() { return beast::get_lowest_layer(ws_); }
+
+    [[nodiscard]] std::string host_header() const {
+        const bool default_port = url_.port == (url_.tls ? "443" : "80");
+        if (!default_port) return authority_;
+        return url_.host.find(':') == std::string::npos ? url_.host : fmt::format("[{}]", url_.host);
+    }
+
+    Strand strand_;
+    tcp::resolver resolver_;
+    asio::steady_timer deadline_;
+    WsStream<Stream> ws_;
+    Url url_;
+    ClientOptions options_;
+    std::optional<HostPort> proxy_;
+    std::shared_ptr<ssl::context> tls_;
+    ConnectHandler handler_;
+    std::string authority_;  // host:port of the WebSocket server, named in every error
+    std::string stage_;
+    beast::flat_buffer buffer_;
+    http::request<http::empty_body> proxy_request_;
+    http::response_parser<http::empty_body> proxy_response_;
+    websocket::response_type upgrade_response_;
+    bool done_ = false;
+    bool timed_out_ = false;
+    bool proxy_passed_ = false;  // errors before this point are the proxy's
+};
+
+void fail_soon(asio::io_context& io, ConnectHandler handler, Error error) {
+    asio::post(io, [handler = std::move(handler), error = std::move(error)] { handler(error); });
+}
+
+}  // namespace
+
+void connect(asio::io_context& io, const Url& url, const ClientOptions& options, ConnectHandler handler) {
+    std::optional<HostPort> proxy;
+    if (!options.proxy.empty()) {
+        auto parsed = parse_proxy_url(options.proxy);
+        if (!parsed) return fail_soon(io, std::move(handler), parsed.take_error());
+        proxy = std::move(*parsed);
+    }
+    if (!url.tls) {
+        std::make_shared<ClientConnect<PlainStream>>(io, url, options, std::move(proxy), nullptr, std::move(handler))
+            ->start();
+        return;
+    }
+    auto tls = make_client_tls(options);
+    if (!tls) return fail_soon(io, std::move(handler), tls.take_error());
+    std::make_shared<ClientConnect<TlsStream>>(io, url, options, std::move(proxy), std::move(*tls), std::move(handler))
+        ->start();
+}
+
+}  // namespace aegis::net
