@@ -2,6 +2,14 @@
 // The broker's side of one secure session to the gateway: connect, handshake, records, frames,
 // and reconnect with exponential backoff and full jitter after any drop. Runs on the caller's
 // io_context; every event handler is called on that thread.
+//
+// Retrying: after a drop the next attempt waits uniform(0, min(backoff_max, backoff_min * 2^n))
+// (full jitter; n = failed attempts in a row), never less than 100 ms; n resets once a connection
+// has lasted 10 s. Refusals a retry cannot fix stop the session (State::stopped with the error):
+// unknown_identity, server_key_mismatch, revoked, unsupported_version. Everything else
+// (unreachable, timeout, busy, shutting_down, stale_timestamp, a goodbye) backs off and retries.
+// Publish and subscribe requests still unanswered when a connection drops get no result: the
+// caller re-sends after on_authenticated. Request id 0 is reserved (frames not tied to a request).
 
 #include <chrono>
 #include <cstdint>
@@ -35,7 +43,7 @@ struct ClientSessionOptions {
     net::Url url;
     net::ClientOptions transport;
     const crypto::SigningKey* identity = nullptr;
-    std::optional<crypto::PublicKey> pinned_server_key;  // nullopt: trust on first use (see on_server_key)
+    std::optional<crypto::PublicKey> pinned_server_key;  // nullopt: on_server_key decides (none: refused)
     std::string requested_id;
     std::chrono::milliseconds backoff_min{5'000};
     std::chrono::milliseconds backoff_max{60'000};
@@ -53,6 +61,7 @@ struct SessionStats {
     std::uint64_t messages_out = 0;
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
+    std::uint64_t rejected_batches = 0;  // delivered batches whose signature did not verify (dropped)
     std::chrono::microseconds last_rtt{0};
     std::chrono::system_clock::time_point connected_since{};
     std::chrono::system_clock::time_point next_attempt{};

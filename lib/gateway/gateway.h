@@ -1,0 +1,76 @@
+#pragma once
+// The backend hub (man aegis-gateway(1)): accepts secure sessions, authenticates identities
+// against the authorized-keys file, enforces channel access and routes signed batches.
+// Runs on the caller's io_context; logs through a sink, one line per event, never a secret.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+
+#include "core/result.h"
+#include "crypto/primitives.h"
+#include "gateway/metrics.h"
+
+namespace aegis::gateway {
+
+struct GatewayOptions {
+    std::string listen = "127.0.0.1:8443";  // HOST:PORT; port 0 picks a free one
+    std::filesystem::path identity_file;    // the gateway's secret key
+    std::filesystem::path authorized_file;
+    std::filesystem::path state_dir;        // created 0700 when missing
+    std::string admin;                      // HOST:PORT for /metrics and /healthz; empty: none
+    std::string tls_cert_file;              // both set: wss://
+    std::string tls_key_file;
+    std::size_t max_sessions = 10'000;
+    std::size_t max_message_bytes = 16 * 1024 * 1024;  // one published batch
+    std::chrono::milliseconds handshake_timeout{10'000};
+    std::chrono::milliseconds clock_skew{120'000};
+};
+
+// One line, without a timestamp or newline (the tool adds those).
+using LogSink = std::function<void(std::string_view line)>;
+
+class Gateway {
+public:
+    // Checks the options, loads the identity and authorized files, prepares the state
+    // directory and starts listening. ExitCode::usage for bad options, bad_input for an
+    // unreadable file or directory, failure when a port cannot be bound.
+    [[nodiscard]] static Result<std::unique_ptr<Gateway>> start(boost::asio::io_context& io, const GatewayOptions& options,
+                                                                LogSink log);
+    // The same with the identity given in memory (options.identity_file is ignored).
+    [[nodiscard]] static Result<std::unique_ptr<Gateway>> start(boost::asio::io_context& io, const GatewayOptions& options,
+                                                                crypto::SigningKey identity, LogSink log);
+    ~Gateway();
+    Gateway(const Gateway&) = delete;
+    Gateway& operator=(const Gateway&) = delete;
+
+    // SIGHUP: re-reads the authorized file; sessions of identities removed, or whose id or role
+    // changed, get goodbye(revoked) and are closed. On error the previous set stays in force.
+    Result<void> reload();
+    // SIGTERM: goodbye(shutting_down) to every session, close them, stop listening.
+    void shutdown();
+
+    [[nodiscard]] std::uint16_t port() const;
+    [[nodiscard]] std::uint16_t admin_port() const;  // 0 without --admin
+    [[nodiscard]] const crypto::PublicKey& public_key() const;
+    [[nodiscard]] const GatewayMetrics& metrics() const;
+
+    struct Core;
+
+private:
+    explicit Gateway(std::shared_ptr<Core> core);
+    std::shared_ptr<Core> core_;
+};
+
+// The whole process: start, then serve until SIGTERM/SIGINT (graceful shutdown), re-reading
+// the authorized file on SIGHUP. Returns once every session is closed.
+[[nodiscard]] Result<void> run_gateway(const GatewayOptions& options, LogSink log);
+
+}  // namespace aegis::gateway

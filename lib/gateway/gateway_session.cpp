@@ -1,0 +1,331 @@
+#include "gateway/gateway_session.h"
+
+#include <algorithm>
+
+#include "gateway/session_host.h"
+#include "protocol/envelope.h"
+#include "protocol/reason.h"
+
+namespace aegis::gateway {
+
+namespace {
+
+std::uint64_t now_ms() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+template <std::size_t N>
+std::array<std::uint8_t, N> random_array() {
+    std::array<std::uint8_t, N> out{};
+    crypto::random_bytes(out);
+    return out;
+}
+
+}  // namespace
+
+GatewaySession::GatewaySession(boost::asio::io_context& io, std::shared_ptr<net::Connection> connection,
+                               SessionHandle handle, const SessionSettings& settings,
+                               protocol::ReplayCache& replay_cache, std::weak_ptr<SessionHost> host)
+    : connection_(std::move(connection)),
+      handle_(handle),
+      settings_(settings),
+      host_(std::move(host)),
+      peer_(connection_->peer()),
+      handshake_timer_(io),
+      handshake_(protocol::ServerOptions{settings.identity, settings.clock_skew_ms}, replay_cache) {}
+
+void GatewaySession::start() {
+    std::weak_ptr<GatewaySession> weak = weak_from_this();
+    handshake_timer_.expires_after(settings_.handshake_timeout);
+    handshake_timer_.async_wait([weak](const boost::system::error_code& ec) {
+        if (ec) return;
+        if (auto self = weak.lock()) self->on_handshake_timeout();
+    });
+    connection_->start(
+        [weak](Bytes message) {
+            if (auto self = weak.lock()) self->on_message(std::move(message));
+        },
+        [weak](const Error& why) {
+            if (auto self = weak.lock()) self->on_transport_closed(why);
+        });
+}
+
+void GatewaySession::log(std::string_view line) {
+    if (auto host = host_.lock()) host->log(line);
+}
+
+void GatewaySession::on_message(Bytes message) {
+    auto host = host_.lock();
+    if (!host) return;
+    host->metrics().bytes_in += message.size();
+    switch (phase_) {
+        case Phase::awaiting_hello: on_client_hello(message); break;
+        case Phase::awaiting_auth: on_client_auth(message); break;
+        case Phase::established: on_record(message); break;
+        case Phase::closing:
+        case Phase::closed: break;  // closing: whatever the peer still sends is dropped
+    }
+}
+
+void GatewaySession::on_client_hello(ByteView message) {
+    auto reply = handshake_.on_client_hello(message, now_ms());
+    if (!reply) {
+        const auto reason = protocol::reason_of(reply.error());
+        refuse_handshake(reason == protocol::Reason::none ? protocol::Reason::malformed : reason, reply.error().message);
+        return;
+    }
+    phase_ = Phase::awaiting_auth;
+    send_raw(std::move(reply.value()));
+}
+
+void GatewaySession::on_client_auth(ByteView message) {
+    auto host = host_.lock();
+    if (!host) return;
+    auto claim = handshake_.on_client_auth(message);
+    if (!claim) {
+        const auto reason = protocol::reason_of(claim.error());
+        refuse_handshake(reason == protocol::Reason::none ? protocol::Reason::malformed : reason, claim.error().message);
+        return;
+    }
+    auto admitted = host->admit(claim->key);
+    if (!admitted) {
+        const auto reason = protocol::reason_of(admitted.error());
+        refuse_handshake(reason, fmt::format("{} (fingerprint {})", admitted.error().message, crypto::fingerprint(claim->key)));
+        return;
+    }
+    identity_ = std::move(admitted.value());
+    policy_.emplace(identity_.role, identity_.id, identity_.publish_narrowing, identity_.subscribe_narrowing);
+
+    protocol::Accepted grant;
+    grant.session_id = random_array<16>();
+    grant.session_token = random_array<32>();
+    grant.resume_point = 0;  // durable resume is not kept yet: every session starts fresh
+    grant.assigned_id = identity_.id;
+    grant.role = identity_.role;
+    send_raw(handshake_.accept(grant));
+    records_.emplace(handshake_.take_keys(), protocol::RekeyPolicy{}, now_ms());
+    phase_ = Phase::established;
+    handshake_timer_.cancel();
+
+    std::weak_ptr<GatewaySession> weak = weak_from_this();
+    host->backplane().attach(handle_, [weak](const RoutedBatch& batch) {
+        if (auto self = weak.lock()) self->deliver(batch);
+    });
+    host->established(shared_from_this());
+}
+
+void GatewaySession::on_handshake_timeout() {
+    if (phase_ != Phase::awaiting_hello && phase_ != Phase::awaiting_auth) return;
+    refuse_handshake(protocol::Reason::timeout,
+                     fmt::format("handshake not finished within {} ms", settings_.handshake_timeout.count()));
+}
+
+void GatewaySession::refuse_handshake(protocol::Reason reason, std::string_view detail) {
+    if (auto host = host_.lock()) {
+        host->metrics().count_handshake_failure(protocol::name(reason));
+        host->metrics().count_refusal(protocol::name(reason));
+        host->log(fmt::format("refused peer={} reason={}: {}", peer_, protocol::name(reason), detail));
+    }
+    close_reason_ = fmt::format("refused ({})", protocol::name(reason));
+    send_raw(handshake_.refuse(reason, detail));
+    phase_ = Phase::closing;
+    handshake_timer_.cancel();
+    connection_->close();
+}
+
+void GatewaySession::close_with(protocol::Reason reason, std::string_view text) {
+    if (phase_ == Phase::closing || phase_ == Phase::closed) return;
+    if (phase_ == Phase::established) {
+        protocol::Frame goodbye;
+        goodbye.type = protocol::FrameType::goodbye;
+        goodbye.reason = reason;
+        goodbye.text = std::string(text);
+        send_frame(goodbye);
+    } else {
+        send_raw(handshake_.refuse(reason, text));
+    }
+    close_reason_ = fmt::format("{} ({})", text, protocol::name(reason));
+    phase_ = Phase::closing;
+    handshake_timer_.cancel();
+    connection_->close();
+}
+
+void GatewaySession::on_transport_closed(const Error& why) {
+    if (phase_ == Phase::closed) return;
+    const bool during_handshake = phase_ == Phase::awaiting_hello || phase_ == Phase::awaiting_auth;
+    phase_ = Phase::closed;
+    handshake_timer_.cancel();
+    auto host = host_.lock();
+    if (!host) return;
+    if (during_handshake) host->metrics().count_handshake_failure("peer_closed");
+    std::string reason = close_reason_;
+    if (reason.empty()) reason = during_handshake ? "closed by peer during handshake" : why.message;
+    if (reason.empty()) reason = "closed by peer";
+    host->backplane().detach(handle_);
+    host->closed(*this, reason);
+}
+
+void GatewaySession::on_record(ByteView record) {
+    auto plaintext = records_->open(record);
+    if (!plaintext) {
+        // An unopenable record means tampering or loss: the session cannot continue.
+        if (auto host = host_.lock()) {
+            host->metrics().count_refusal("bad_record");
+            host->log(fmt::format("closing id={} peer={}: record failed to open: {}", identity_.id, peer_,
+                                  plaintext.error().message));
+        }
+        close_reason_ = "bad record";
+        phase_ = Phase::closing;
+        connection_->close();
+        return;
+    }
+    auto frame = protocol::decode_frame(plaintext.value());
+    if (!frame) {
+        // The record was authentic, so this is a buggy peer: say so and carry on.
+        refuse_request(0, protocol::Reason::malformed, frame.error().message);
+        return;
+    }
+    on_frame(frame.value());
+}
+
+void GatewaySession::on_frame(const protocol::Frame& frame) {
+    switch (frame.type) {
+        case protocol::FrameType::publish: on_publish(frame); break;
+        case protocol::FrameType::subscribe: on_subscribe(frame); break;
+        case protocol::FrameType::unsubscribe: on_unsubscribe(frame); break;
+        case protocol::FrameType::deliver_ack: acknowledged_ = std::max(acknowledged_, frame.sequence); break;
+        default:
+            refuse_request(frame.request_id, protocol::Reason::malformed,
+                           fmt::format("frame type {:#04x} is not sent by clients", static_cast<unsigned>(frame.type)));
+    }
+}
+
+void GatewaySession::on_publish(const protocol::Frame& frame) {
+    using protocol::Reason;
+    if (frame.batch.size() > settings_.max_message_bytes) {
+        refuse_request(frame.request_id, Reason::too_large,
+                       fmt::format("batch of {} bytes is over the limit of {}", frame.batch.size(), settings_.max_message_bytes));
+        return;
+    }
+    auto batch = protocol::decode_batch(frame.batch);
+    if (!batch) return refuse_request(frame.request_id, Reason::malformed, batch.error().message);
+    if (batch->messages.empty()) return refuse_request(frame.request_id, Reason::malformed, "empty batch");
+    if (auto verified = protocol::verify_batch(batch.value()); !verified)
+        return refuse_request(frame.request_id, Reason::bad_signature, "batch signature does not verify");
+
+    const auto& first = batch->messages.front();
+    if (first.origin != identity_.key)
+        return refuse_request(frame.request_id, Reason::access_denied, "batch is signed by another identity");
+    if (first.origin_id != identity_.id)
+        return refuse_request(frame.request_id, Reason::access_denied,
+                              fmt::format("batch origin id '{}' is not this session's id '{}'", first.origin_id, identity_.id));
+    if (auto valid = channel::validate_name(first.channel); !valid)
+        return refuse_request(frame.request_id, Reason::invalid_channel, valid.error().message);
+    if (!policy_->may_publish(first.channel))
+        return refuse_request(frame.request_id, Reason::access_denied, fmt::format("may not publish to {}", first.channel));
+
+    auto host = host_.lock();
+    if (!host) return;
+    const auto count = batch->messages.size();
+    host->metrics().messages_in += count;
+    host->backplane().route(RoutedBatch{first.channel, frame.batch, count}, handle_);
+
+    protocol::Frame ack;
+    ack.type = protocol::FrameType::puback;
+    ack.request_id = frame.request_id;
+    ack.sequence = count;
+    send_frame(ack);
+}
+
+void GatewaySession::on_subscribe(const protocol::Frame& frame) {
+    using protocol::Reason;
+    for (const auto& pattern : frame.patterns) {
+        if (auto valid = channel::validate_pattern(pattern); !valid)
+            return refuse_request(frame.request_id, Reason::invalid_channel, valid.error().message);
+        if (!policy_->may_subscribe(pattern))
+            return refuse_request(frame.request_id, Reason::access_denied, fmt::format("may not subscribe to {}", pattern));
+    }
+    auto host = host_.lock();
+    if (!host) return;
+    auto current = host->backplane().subscriptions(handle_);
+    std::size_t added = 0;
+    for (const auto& pattern : frame.patterns)
+        if (std::find(current.begin(), current.end(), pattern) == current.end()) ++added;
+    if (current.size() + added > settings_.max_subscriptions)
+        return refuse_request(frame.request_id, Reason::too_large,
+                              fmt::format("more than {} subscriptions", settings_.max_subscriptions));
+    host->backplane().subscribe(handle_, frame.patterns);
+
+    protocol::Frame ack;
+    ack.type = protocol::FrameType::suback;
+    ack.request_id = frame.request_id;
+    send_frame(ack);
+}
+
+void GatewaySession::on_unsubscribe(const protocol::Frame& frame) {
+    if (auto host = host_.lock()) host->backplane().unsubscribe(handle_, frame.patterns);
+    protocol::Frame ack;
+    ack.type = protocol::FrameType::suback;
+    ack.request_id = frame.request_id;
+    send_frame(ack);
+}
+
+void GatewaySession::update_identity(const AuthorizedIdentity& identity) {
+    identity_ = identity;
+    policy_.emplace(identity_.role, identity_.id, identity_.publish_narrowing, identity_.subscribe_narrowing);
+    auto host = host_.lock();
+    if (!host) return;
+    std::vector<std::string> dropped;
+    for (const auto& pattern : host->backplane().subscriptions(handle_))
+        if (!policy_->may_subscribe(pattern)) dropped.push_back(pattern);
+    if (dropped.empty()) return;
+    host->backplane().unsubscribe(handle_, dropped);
+    host->log(fmt::format("id={}: access narrowed, dropped subscriptions {}", identity_.id, fmt::join(dropped, " ")));
+}
+
+void GatewaySession::deliver(const RoutedBatch& batch) {
+    if (phase_ != Phase::established) return;
+    protocol::Frame frame;
+    frame.type = protocol::FrameType::deliver;
+    frame.sequence = ++delivery_sequence_;
+    frame.batch.assign(batch.bytes.begin(), batch.bytes.end());
+    if (auto host = host_.lock()) host->metrics().messages_out += batch.messages;
+    send_frame(frame);
+}
+
+void GatewaySession::refuse_request(std::uint32_t request_id, protocol::Reason reason, std::string text) {
+    if (auto host = host_.lock()) {
+        host->metrics().count_refusal(protocol::name(reason));
+        host->log(fmt::format("refused request id={} request={} reason={}: {}", identity_.id, request_id,
+                              protocol::name(reason), text));
+    }
+    protocol::Frame error;
+    error.type = protocol::FrameType::error;
+    error.request_id = request_id;
+    error.reason = reason;
+    error.text = std::move(text);
+    send_frame(error);
+}
+
+void GatewaySession::send_frame(const protocol::Frame& frame) {
+    if (!records_ || phase_ != Phase::established) return;
+    send_raw(records_->seal(protocol::encode_frame(frame), now_ms()));
+}
+
+void GatewaySession::send_raw(Bytes bytes) {
+    auto host = host_.lock();
+    if (host) host->metrics().bytes_out += bytes.size();
+    if (connection_->send(std::move(bytes))) return;
+    // Refused by the transport: its send queue is over its bound (a slow reader) or it is closing.
+    if (host) {
+        host->metrics().count_refusal("send_failed");
+        host->log(fmt::format("closing id={} peer={}: send refused (queue over its bound or connection closing)",
+                              identity_.id, peer_));
+    }
+    close_reason_ = "send refused by the transport";
+    if (phase_ != Phase::closed) phase_ = Phase::closing;
+}
+
+}  // namespace aegis::gateway

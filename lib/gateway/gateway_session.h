@@ -1,0 +1,89 @@
+#pragma once
+// One client connection on the gateway: the server handshake under a timeout, then records
+// carrying frames (publish, subscribe, unsubscribe, deliver_ack) checked against the
+// identity's access policy.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "channel/channel.h"
+#include "gateway/authorized_keys.h"
+#include "gateway/backplane.h"
+#include "net/websocket.h"
+#include "protocol/frame.h"
+#include "protocol/handshake.h"
+#include "protocol/record.h"
+
+namespace aegis::gateway {
+
+class SessionHost;
+
+struct SessionSettings {
+    const crypto::SigningKey* identity = nullptr;
+    std::uint64_t clock_skew_ms = protocol::kDefaultClockSkewMs;
+    std::chrono::milliseconds handshake_timeout{10'000};
+    std::size_t max_message_bytes = 16 * 1024 * 1024;
+    std::size_t max_subscriptions = 1024;
+};
+
+class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
+public:
+    GatewaySession(boost::asio::io_context& io, std::shared_ptr<net::Connection> connection, SessionHandle handle,
+                   const SessionSettings& settings, protocol::ReplayCache& replay_cache, std::weak_ptr<SessionHost> host);
+
+    void start();
+    // Says goodbye (or refuses a handshake in progress) with `reason`, then closes.
+    void close_with(protocol::Reason reason, std::string_view text);
+    // A reload changed this identity's narrowing: new policy; subscriptions it no longer allows are dropped.
+    void update_identity(const AuthorizedIdentity& identity);
+
+    [[nodiscard]] SessionHandle handle() const { return handle_; }
+    [[nodiscard]] bool established() const { return phase_ == Phase::established; }
+    [[nodiscard]] const AuthorizedIdentity& identity() const { return identity_; }
+    [[nodiscard]] const std::string& peer() const { return peer_; }
+
+private:
+    enum class Phase : std::uint8_t { awaiting_hello, awaiting_auth, established, closing, closed };
+
+    void on_message(Bytes message);
+    void on_transport_closed(const Error& why);
+    void on_handshake_timeout();
+    void on_client_hello(ByteView message);
+    void on_client_auth(ByteView message);
+    void on_record(ByteView record);
+    void on_frame(const protocol::Frame& frame);
+    void on_publish(const protocol::Frame& frame);
+    void on_subscribe(const protocol::Frame& frame);
+    void on_unsubscribe(const protocol::Frame& frame);
+    void deliver(const RoutedBatch& batch);
+
+    void refuse_handshake(protocol::Reason reason, std::string_view detail);
+    void refuse_request(std::uint32_t request_id, protocol::Reason reason, std::string text);
+    void send_frame(const protocol::Frame& frame);
+    void send_raw(Bytes bytes);
+    void log(std::string_view line);
+
+    std::shared_ptr<net::Connection> connection_;
+    SessionHandle handle_;
+    SessionSettings settings_;
+    std::weak_ptr<SessionHost> host_;
+    std::string peer_;
+    Phase phase_ = Phase::awaiting_hello;
+    std::string close_reason_;  // set when this side closes, for the disconnect line
+    boost::asio::steady_timer handshake_timer_;
+    protocol::ServerHandshake handshake_;
+    std::optional<protocol::RecordLayer> records_;
+    AuthorizedIdentity identity_;
+    std::optional<channel::AccessPolicy> policy_;
+    std::uint64_t delivery_sequence_ = 0;
+    std::uint64_t acknowledged_ = 0;  // highest deliver_ack; durable resume builds on it
+};
+
+}  // namespace aegis::gateway

@@ -1,0 +1,53 @@
+#include "gateway/metrics.h"
+
+#include <fmt/format.h>
+
+namespace aegis::gateway {
+
+std::uint64_t& GatewayMetrics::entry(Labelled& map, std::string_view reason) {
+    const auto found = map.find(reason);
+    if (found != map.end()) return found->second;
+    return map.emplace(std::string(reason), 0).first->second;
+}
+
+std::uint64_t GatewayMetrics::value(const Labelled& map, std::string_view reason) {
+    const auto found = map.find(reason);
+    return found == map.end() ? 0 : found->second;
+}
+
+namespace {
+
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void single(std::string& out, std::string_view name, std::string_view type, std::string_view help, std::uint64_t value) {
+    header(out, name, type, help);
+    out += fmt::format("{} {}\n", name, value);
+}
+
+}  // namespace
+
+std::string render_prometheus(const GatewayMetrics& m) {
+    std::string out;
+    single(out, "aegis_gateway_sessions", "gauge", "Authenticated sessions open.", m.sessions);
+    single(out, "aegis_gateway_connections", "gauge", "WebSocket connections open, authenticated or not.", m.connections);
+
+    header(out, "aegis_gateway_handshakes_total", "counter", "Handshakes by result (and reason when failed).");
+    out += fmt::format("aegis_gateway_handshakes_total{{result=\"ok\"}} {}\n", m.handshakes_ok);
+    for (const auto& [reason, count] : m.handshakes_failed)
+        out += fmt::format("aegis_gateway_handshakes_total{{result=\"failed\",reason=\"{}\"}} {}\n", reason, count);
+
+    header(out, "aegis_gateway_refusals_total", "counter",
+           "Refused handshakes, publishes, subscribes and records, by reason.");
+    for (const auto& [reason, count] : m.refusals)
+        out += fmt::format("aegis_gateway_refusals_total{{reason=\"{}\"}} {}\n", reason, count);
+
+    single(out, "aegis_gateway_messages_in_total", "counter", "Messages accepted from publishers.", m.messages_in);
+    single(out, "aegis_gateway_messages_out_total", "counter", "Messages delivered to subscribers.", m.messages_out);
+    single(out, "aegis_gateway_bytes_in_total", "counter", "WebSocket message bytes received.", m.bytes_in);
+    single(out, "aegis_gateway_bytes_out_total", "counter", "WebSocket message bytes sent.", m.bytes_out);
+    return out;
+}
+
+}  // namespace aegis::gateway

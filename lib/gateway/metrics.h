@@ -1,0 +1,36 @@
+#pragma once
+// The gateway's counters and gauges, rendered as Prometheus text for GET /metrics.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace aegis::gateway {
+
+struct GatewayMetrics {
+    std::uint64_t sessions = 0;     // authenticated sessions open
+    std::uint64_t connections = 0;  // WebSocket connections open, authenticated or not
+    std::uint64_t handshakes_ok = 0;
+    std::map<std::string, std::uint64_t, std::less<>> handshakes_failed;  // by reason
+    std::map<std::string, std::uint64_t, std::less<>> refusals;           // by reason
+    std::uint64_t messages_in = 0;
+    std::uint64_t messages_out = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+
+    void count_handshake_failure(std::string_view reason) { ++entry(handshakes_failed, reason); }
+    void count_refusal(std::string_view reason) { ++entry(refusals, reason); }
+    [[nodiscard]] std::uint64_t handshake_failures(std::string_view reason) const { return value(handshakes_failed, reason); }
+    [[nodiscard]] std::uint64_t refusal_count(std::string_view reason) const { return value(refusals, reason); }
+
+private:
+    using Labelled = std::map<std::string, std::uint64_t, std::less<>>;
+    static std::uint64_t& entry(Labelled& map, std::string_view reason);
+    static std::uint64_t value(const Labelled& map, std::string_view reason);
+};
+
+// Prometheus text exposition format 0.0.4.
+[[nodiscard]] std::string render_prometheus(const GatewayMetrics& metrics);
+
+}  // namespace aegis::gateway

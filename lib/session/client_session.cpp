@@ -1,0 +1,412 @@
+#include "session/client_session.h"
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "protocol/frame.h"
+#include "protocol/reason.h"
+
+namespace aegis::session {
+
+namespace {
+
+// Backoff never goes below this, so a misconfigured minimum cannot spin.
+constexpr std::chrono::milliseconds kBackoffFloor{100};
+// A connection that lasted this long resets the backoff to its minimum.
+constexpr std::chrono::seconds kStableConnection{10};
+// Request id for the unsubscribe half of a set_subscriptions replacement (its suback is not reported).
+constexpr std::uint32_t kInternalRequest = 0;
+
+std::uint64_t now_ms() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+// Refusals a retry cannot fix: the session stops instead of backing off.
+bool stops_retrying(protocol::Reason reason) {
+    using protocol::Reason;
+    return reason == Reason::unknown_identity || reason == Reason::server_key_mismatch || reason == Reason::revoked ||
+           reason == Reason::unsupported_version;
+}
+
+}  // namespace
+
+std::string_view to_string(State state) {
+    switch (state) {
+        case State::connecting: return "connecting";
+        case State::connected: return "connected";
+        case State::backing_off: return "backing_off";
+        case State::stopped: return "stopped";
+    }
+    return "unknown";
+}
+
+struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
+    enum class RequestKind : std::uint8_t { publish, subscribe };
+
+    Impl(boost::asio::io_context& io_context, ClientSessionOptions session_options, SessionEvents session_events)
+        : io(io_context),
+          options(std::move(session_options)),
+          events(std::move(session_events)),
+          timer(io_context),
+          heartbeat(io_context),
+          random(std::random_device{}()) {}
+
+    boost::asio::io_context& io;
+    ClientSessionOptions options;
+    SessionEvents events;
+    boost::asio::steady_timer timer;      // handshake timeout, then backoff
+    boost::asio::steady_timer heartbeat;  // application heartbeat while connected
+    std::mt19937_64 random;
+
+    std::uint64_t attempt_generation = 0;  // bumps on every attempt; stale callbacks check it
+    std::uint32_t failures = 0;            // consecutive attempts without a stable connection
+    bool running = false;
+    bool ever_connected = false;
+    std::shared_ptr<net::Connection> connection;
+    std::optional<protocol::ClientHandshake> handshake;
+    bool awaiting_finish = false;
+    std::optional<protocol::RecordLayer> records;
+    std::optional<protocol::Accepted> granted;
+    std::chrono::steady_clock::time_point connected_at{};
+
+    std::vector<std::string> subscriptions;
+    std::uint32_t subscriptions_request = 0;
+    bool subscriptions_sent = false;  // on the current connection
+    std::map<std::uint32_t, RequestKind> pending;
+    std::uint64_t past_rekeys = 0;  // from connections that have ended
+    SessionStats counters;
+
+    void set_state(State state, const Error* cause) {
+        counters.state = state;
+        if (cause) counters.last_error = *cause;
+        if (events.on_state) events.on_state(state, cause);
+    }
+
+    void start() {
+        if (running) return;
+        running = true;
+        failures = 0;
+        attempt();
+    }
+
+    void stop() {
+        if (!running && counters.state == State::stopped) return;
+        running = false;
+        drop_connection();
+        timer.cancel();
+        set_state(State::stopped, nullptr);
+    }
+
+    void attempt() {
+        const auto generation = ++attempt_generation;
+        set_state(State::connecting, nullptr);
+        std::weak_ptr<Impl> weak = weak_from_this();
+        net::connect(io, options.url, options.transport, [weak, generation](Result<std::shared_ptr<net::Connection>> made) {
+            auto self = weak.lock();
+            if (!self || generation != self->attempt_generation) {
+                if (made) made.value()->close();
+                return;
+            }
+            if (!made) return self->fail(made.take_error());
+            self->on_connected(std::move(made.value()));
+        });
+    }
+
+    void on_connected(std::shared_ptr<net::Connection> made) {
+        const auto generation = attempt_generation;
+        connection = std::move(made);
+        std::weak_ptr<Impl> weak = weak_from_this();
+        connection->start(
+            [weak, generation](Bytes message) {
+                auto self = weak.lock();
+                if (self && generation == self->attempt_generation) self->on_message(std::move(message));
+            },
+            [weak, generation](const Error& why) {
+                auto self = weak.lock();
+                if (self && generation == self->attempt_generation) self->fail(why);
+            });
+
+        timer.expires_after(options.handshake_timeout);
+        timer.async_wait([weak, generation](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (ec || !self || generation != self->attempt_generation || self->records) return;
+            self->fail(protocol::protocol_error(protocol::Reason::timeout, "no answer to the handshake"));
+        });
+
+        protocol::ClientOptions handshake_options;
+        handshake_options.identity = options.identity;
+        handshake_options.pinned_server_key = options.pinned_server_key;
+        handshake_options.requested_id = options.requested_id;
+        handshake_options.server_name = options.url.server_name;
+        handshake.emplace(std::move(handshake_options));
+        awaiting_finish = false;
+        send_raw(handshake->start(now_ms()));
+    }
+
+    void on_message(Bytes message) {
+        counters.bytes_in += message.size();
+        if (records) return on_record(message);
+        if (!handshake) return;
+        if (!awaiting_finish) return on_server_hello(message);
+        on_server_finish(message);
+    }
+
+    void on_server_hello(ByteView message) {
+        auto reply = handshake->on_server_hello(message);
+        if (!reply) return fail(reply.take_error());
+        // Unpinned: the caller decides; with nobody to decide, the key is not trusted.
+        if (!options.pinned_server_key && !(events.on_server_key && events.on_server_key(handshake->server_key()))) {
+            return fail(protocol::protocol_error(protocol::Reason::server_key_mismatch,
+                                                 fmt::format("gateway key {} not accepted",
+                                                             crypto::fingerprint(handshake->server_key()))));
+        }
+        awaiting_finish = true;
+        send_raw(std::move(reply.value()));
+    }
+
+    void on_server_finish(ByteView message) {
+        auto grant = handshake->on_server_finish(message);
+        if (!grant) return fail(grant.take_error());
+        const auto server_key = handshake->server_key();
+        records.emplace(handshake->take_keys(), options.rekey, now_ms());
+        handshake.reset();
+        timer.cancel();
+        granted = std::move(grant.value());
+        connected_at = std::chrono::steady_clock::now();
+        counters.connected_since = std::chrono::system_clock::now();
+        if (ever_connected) ++counters.reconnects;
+        ever_connected = true;
+        set_state(State::connected, nullptr);
+        subscriptions_sent = false;
+        if (events.on_authenticated) events.on_authenticated(*granted, server_key);
+        if (!records) return;  // the handler stopped the session
+        // Unless the handler already replaced the set on this connection, send the current one.
+        if (!subscriptions_sent && !subscriptions.empty()) send_subscribe(subscriptions_request, subscriptions);
+        schedule_heartbeat();
+    }
+
+    void schedule_heartbeat() {
+        if (options.heartbeat_interval.count() <= 0) return;
+        const auto generation = attempt_generation;
+        std::weak_ptr<Impl> weak = weak_from_this();
+        heartbeat.expires_after(options.heartbeat_interval);
+        heartbeat.async_wait([weak, generation](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (ec || !self || generation != self->attempt_generation || !self->records) return;
+            if (self->events.on_heartbeat) self->events.on_heartbeat();
+            if (generation == self->attempt_generation && self->records) self->schedule_heartbeat();
+        });
+    }
+
+    void on_record(ByteView record) {
+        auto plaintext = records->open(record);
+        if (!plaintext) return fail(plaintext.take_error());
+        auto frame = protocol::decode_frame(plaintext.value());
+        if (!frame) {
+            counters.last_error = frame.error();
+            return;  // authentic but unreadable: a gateway bug, not worth the session
+        }
+        on_frame(std::move(frame.value()));
+    }
+
+    void on_frame(protocol::Frame frame) {
+        using protocol::FrameType;
+        switch (frame.type) {
+            case FrameType::deliver: return on_deliver(frame);
+            case FrameType::puback:
+            case FrameType::suback: return answer(frame.request_id, Result<void>{});
+            case FrameType::error: return answer(frame.request_id, protocol::protocol_error(frame.reason, frame.text));
+            case FrameType::goodbye: {
+                auto why = protocol::protocol_error(frame.reason, frame.text.empty() ? "gateway closed the session" : frame.text);
+                return fail(std::move(why));
+            }
+            default: counters.last_error = protocol::protocol_error(protocol::Reason::malformed, "unexpected frame from the gateway");
+        }
+    }
+
+    void on_deliver(protocol::Frame& frame) {
+        auto batch = protocol::decode_batch(frame.batch);
+        if (!batch || !protocol::verify_batch(batch.value())) {
+            ++counters.rejected_batches;  // never delivered: its origin cannot be trusted
+            return;
+        }
+        counters.messages_in += batch->messages.size();
+        if (events.on_deliver) events.on_deliver(frame.sequence, std::move(batch.value()));
+    }
+
+    void answer(std::uint32_t request_id, Result<void> outcome) {
+        const auto found = pending.find(request_id);
+        if (found == pending.end()) {
+            if (!outcome) counters.last_error = outcome.error();
+            return;
+        }
+        const auto kind = found->second;
+        pending.erase(found);
+        if (kind == RequestKind::publish && events.on_publish_result) events.on_publish_result(request_id, std::move(outcome));
+        if (kind == RequestKind::subscribe && events.on_subscribe_result)
+            events.on_subscribe_result(request_id, std::move(outcome));
+    }
+
+    // Closes the current connection and makes every callback of it stale.
+    void drop_connection() {
+        ++attempt_generation;
+        if (records) past_rekeys += records->rekeys_sent() + records->rekeys_received();
+        records.reset();
+        handshake.reset();
+        pending.clear();
+        heartbeat.cancel();
+        if (connection) {
+            counters.last_rtt = connection->last_rtt();
+            connection->close();
+            connection.reset();
+        }
+    }
+
+    void fail(Error why) {
+        const bool was_connected = records.has_value();
+        const bool stable = was_connected && std::chrono::steady_clock::now() - connected_at >= kStableConnection;
+        drop_connection();
+        timer.cancel();
+        if (!running) return;
+        if (stops_retrying(protocol::reason_of(why))) {
+            running = false;
+            set_state(State::stopped, &why);
+            return;
+        }
+        if (stable) failures = 0;
+        const auto delay = next_delay();
+        ++failures;
+        counters.next_attempt = std::chrono::system_clock::now() + delay;
+        set_state(State::backing_off, &why);
+        if (!running) return;  // the handler stopped the session
+        const auto generation = attempt_generation;
+        std::weak_ptr<Impl> weak = weak_from_this();
+        timer.expires_after(delay);
+        timer.async_wait([weak, generation](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (ec || !self || !self->running || generation != self->attempt_generation) return;
+            self->attempt();
+        });
+    }
+
+    // Full jitter: uniform in [0, min(max, min * 2^failures)], then at least the floor.
+    std::chrono::milliseconds next_delay() {
+        const auto low = std::max(options.backoff_min, kBackoffFloor);
+        const auto high = std::max(options.backoff_max, low);
+        auto ceiling = low;
+        for (std::uint32_t i = 0; i < failures && ceiling < high; ++i) ceiling *= 2;
+        ceiling = std::min(ceiling, high);
+        std::uniform_int_distribution<std::int64_t> pick(0, ceiling.count());
+        return std::max(std::chrono::milliseconds(pick(random)), kBackoffFloor);
+    }
+
+    void send_raw(Bytes bytes) {
+        if (!connection) return;
+        counters.bytes_out += bytes.size();
+        (void)connection->send(std::move(bytes));  // over the bound: the transport closes and on_close follows
+    }
+
+    void send_frame(const protocol::Frame& frame) {
+        if (!records) return;
+        send_raw(records->seal(protocol::encode_frame(frame), now_ms()));
+    }
+
+    // Sends `patterns` as frames of at most kMaxPatternsPerFrame; only the last carries request_id,
+    // so the caller's one answer arrives after the gateway has taken them all.
+    void send_patterns(protocol::FrameType type, std::uint32_t request_id, const std::vector<std::string>& patterns) {
+        for (std::size_t first = 0; first < patterns.size(); first += protocol::kMaxPatternsPerFrame) {
+            const auto last = std::min(patterns.size(), first + protocol::kMaxPatternsPerFrame);
+            protocol::Frame frame;
+            frame.type = type;
+            frame.request_id = last == patterns.size() ? request_id : kInternalRequest;
+            frame.patterns.assign(patterns.begin() + static_cast<std::ptrdiff_t>(first),
+                                  patterns.begin() + static_cast<std::ptrdiff_t>(last));
+            send_frame(frame);
+        }
+    }
+
+    void send_subscribe(std::uint32_t request_id, const std::vector<std::string>& patterns) {
+        subscriptions_sent = true;
+        pending[request_id] = RequestKind::subscribe;
+        send_patterns(protocol::FrameType::subscribe, request_id, patterns);
+    }
+
+    bool publish(std::uint32_t request_id, const protocol::SignedBatch& batch) {
+        if (!records) return false;
+        protocol::Frame frame;
+        frame.type = protocol::FrameType::publish;
+        frame.request_id = request_id;
+        frame.batch = protocol::encode_batch(batch);
+        pending[request_id] = RequestKind::publish;
+        counters.messages_out += batch.messages.size();
+        send_frame(frame);
+        return true;
+    }
+
+    void set_subscriptions(std::uint32_t request_id, std::vector<std::string> patterns) {
+        std::vector<std::string> removed;
+        for (const auto& old : subscriptions)
+            if (std::find(patterns.begin(), patterns.end(), old) == patterns.end()) removed.push_back(old);
+        subscriptions = std::move(patterns);
+        subscriptions_request = request_id;
+        if (records && !removed.empty()) {
+            // The gateway's suback to the unsubscribe answers the request when nothing is left to add.
+            if (subscriptions.empty()) pending[request_id] = RequestKind::subscribe;
+            send_patterns(protocol::FrameType::unsubscribe, subscriptions.empty() ? request_id : kInternalRequest, removed);
+            if (subscriptions.empty()) return;
+        }
+        if (subscriptions.empty()) return answer_later(request_id);  // nothing to tell the gateway
+        if (records) send_subscribe(request_id, subscriptions);
+    }
+
+    // Reports success for a request that needed no round trip, outside the caller's call.
+    void answer_later(std::uint32_t request_id) {
+        std::weak_ptr<Impl> weak = weak_from_this();
+        boost::asio::post(io, [weak, request_id] {
+            auto self = weak.lock();
+            if (self && self->events.on_subscribe_result) self->events.on_subscribe_result(request_id, Result<void>{});
+        });
+    }
+
+    void acknowledge(std::uint64_t sequence) {
+        protocol::Frame frame;
+        frame.type = protocol::FrameType::deliver_ack;
+        frame.sequence = sequence;
+        send_frame(frame);
+    }
+
+    SessionStats stats() const {
+        SessionStats out = counters;
+        out.rekeys = past_rekeys + (records ? records->rekeys_sent() + records->rekeys_received() : 0);
+        if (connection) out.last_rtt = connection->last_rtt();
+        return out;
+    }
+};
+
+ClientSession::ClientSession(boost::asio::io_context& io, ClientSessionOptions options, SessionEvents events)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(events))) {}
+
+ClientSession::~ClientSession() {
+    impl_->events = SessionEvents{};  // no callbacks into an owner that is going away
+    impl_->stop();
+}
+
+void ClientSession::start() { impl_->start(); }
+void ClientSession::stop() { impl_->stop(); }
+bool ClientSession::publish(std::uint32_t request_id, const protocol::SignedBatch& batch) {
+    return impl_->publish(request_id, batch);
+}
+void ClientSession::set_subscriptions(std::uint32_t request_id, std::vector<std::string> patterns) {
+    impl_->set_subscriptions(request_id, std::move(patterns));
+}
+void ClientSession::acknowledge(std::uint64_t sequence) { impl_->acknowledge(sequence); }
+SessionStats ClientSession::stats() const { return impl_->stats(); }
+const protocol::Accepted* ClientSession::grant() const { return impl_->granted ? &*impl_->granted : nullptr; }
+
+}  // namespace aegis::session

@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# aegis-gateway as a process: options, exit codes, the authorized file, /healthz and /metrics,
+# signals, and garbage on the WebSocket port.
+
+if [[ -f "$(dirname "${BASH_SOURCE[0]}")/lib.sh" ]]; then
+    # shellcheck source=tests/cli/lib.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+else
+    # Minimal stand-ins for the shared helpers, same names and meaning.
+    set -uo pipefail
+    : "${AEGIS_BIN:?AEGIS_BIN must name the directory holding the built tools}"
+    TEST_NAME=$(basename "$0" .sh)
+    TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/aegis-${TEST_NAME}.XXXXXX")
+    _exit_actions=()
+    _checks=0
+    at_exit() { _exit_actions+=("$(printf '%q ' "$@")"); }
+    _run_exit_actions() {
+        local i
+        for ((i = ${#_exit_actions[@]} - 1; i >= 0; i--)); do eval "${_exit_actions[i]}" >/dev/null 2>&1 || true; done
+        rm -rf "$TEST_TMP"
+    }
+    trap _run_exit_actions EXIT
+    fail() { echo "FAIL: $TEST_NAME: $*" >&2; [[ -n ${err:-} ]] && echo "  stderr: $err" >&2; exit 1; }
+    check_passed() { _checks=$((_checks + 1)); }
+    run() {
+        timeout --kill-after=5 60 "$@" >"$TEST_TMP/.out" 2>"$TEST_TMP/.err"
+        status=$?
+        out=$(cat "$TEST_TMP/.out")
+        err=$(cat "$TEST_TMP/.err")
+    }
+    expect_exit() {
+        local code=$1
+        shift
+        run "$@"
+        [[ $status == "$code" ]] || fail "$* exited $status, expected $code"
+        check_passed
+    }
+    expect_error() {
+        expect_exit "$@"
+        [[ $(grep -c . <<<"$err") == 1 && $err == *": error: "* ]] || fail "expected one error line, got: $err"
+        check_passed
+    }
+    expect_contains() { [[ $1 == *"$2"* ]] || fail "${3:-text} does not contain '$2'"; check_passed; }
+    expect_not_contains() { [[ $1 != *"$2"* ]] || fail "${3:-text} contains '$2'"; check_passed; }
+    summary() { echo "PASS: $TEST_NAME ($_checks checks)"; }
+fi
+
+gateway=$AEGIS_BIN/aegis-gateway
+keygen=$AEGIS_BIN/aegis-keygen
+[[ -x $gateway ]] || fail "no $gateway"
+
+# --- options and exit codes (need no keys) -------------------------------------------------
+
+expect_exit 0 "$gateway" --version
+expect_contains "$out" "aegis-gateway (Aegis)"
+expect_exit 0 "$gateway" -h
+for option in --listen --identity --authorized --state-dir --admin --tls-cert --tls-key --max-sessions \
+    --max-message-bytes --handshake-timeout --clock-skew --help --version; do
+    expect_contains "$out" "$option" "--help"
+done
+expect_error 2 "$gateway" --no-such-option
+expect_error 2 "$gateway" --authorized x --state-dir y # --identity missing
+expect_error 2 "$gateway" --identity x --authorized y --state-dir z --max-sessions many
+expect_error 2 "$gateway" --identity x --authorized y --state-dir z --tls-cert only-cert.pem
+expect_error 6 "$gateway" --identity "$TEST_TMP/missing-key" --authorized "$TEST_TMP/auth" --state-dir "$TEST_TMP/state"
+expect_contains "$err" "missing-key"
+
+if [[ ! -x $keygen ]]; then
+    echo "SKIP: $TEST_NAME: aegis-keygen is not built; the parts needing keys are skipped"
+    summary
+    exit 0
+fi
+
+# --- keys, authorized file -------------------------------------------------------------------
+
+for who in gateway host42 soc; do
+    run "$keygen" -q -f "$TEST_TMP/$who" -C "$who"
+    [[ $status == 0 ]] || fail "aegis-keygen failed: $err"
+done
+agent_pub=$(<"$TEST_TMP/host42.pub")
+backend_pub=$(<"$TEST_TMP/soc.pub")
+auth=$TEST_TMP/authorized
+{
+    echo "# test fleet"
+    echo "role=agent,id=host42 this-is-not-a-key"
+    echo "role=agent,id=host42 $agent_pub"
+    echo ""
+    echo "role=backend,id=soc,sub=agent.*.anomalies $backend_pub"
+} >"$auth"
+
+expect_error 6 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/no-auth" --state-dir "$TEST_TMP/state"
+expect_contains "$err" "no-auth"
+touch "$TEST_TMP/a-file"
+expect_error 6 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/a-file"
+
+# --- a running gateway -----------------------------------------------------------------------
+
+log=$TEST_TMP/gateway.log
+"$gateway" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$auth" \
+    --state-dir "$TEST_TMP/state" --handshake-timeout 2 2>"$log" &
+pid=$!
+at_exit kill -KILL "$pid"
+
+wait_for_log() { # wait_for_log NEEDLE [COUNT]: until NEEDLE appears COUNT times in the log
+    local needle=$1 count=${2:-1} i
+    for ((i = 0; i < 100; i++)); do
+        (($(grep -cF -- "$needle" "$log") >= count)) && return 0
+        kill -0 "$pid" 2>/dev/null || fail "gateway exited early: $(cat "$log")"
+        sleep 0.1
+    done
+    fail "no '$needle' in the gateway log: $(cat "$log")"
+}
+
+wait_for_log "admin endpoint on"
+port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -1)
+admin=$(sed -n 's/.*admin endpoint on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -1)
+[[ -n $port && -n $admin ]] || fail "cannot read the ports from: $(cat "$log")"
+check_passed
+[[ $(stat -c %a "$TEST_TMP/state") == 700 ]] || fail "state directory is not 0700"
+check_passed
+
+logged=$(cat "$log")
+expect_contains "$logged" "$auth:2: " "the log (malformed line with its number)"
+expect_contains "$logged" "2 authorized identities" "the log"
+expect_not_contains "$logged" "aegis-ed25519-secret" "the log"
+grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z aegis-gateway: listening on 127\.0\.0\.1:[0-9]+' "$log" ||
+    fail "no timestamped 'listening on' line: $(cat "$log")"
+check_passed
+
+http_get() { # http_get PATH: prints "STATUS BODY"
+    python3 - "$admin" "$1" <<'PY'
+import sys, urllib.request, urllib.error
+try:
+    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}{sys.argv[2]}", timeout=5) as r:
+        print(r.status, r.read().decode(), end="")
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode(), end="")
+PY
+}
+
+expect_contains "$(http_get /healthz)" "200 ok" "/healthz"
+metrics=$(http_get /metrics)
+expect_contains "$metrics" "# TYPE aegis_gateway_sessions gauge" "/metrics"
+expect_contains "$metrics" "aegis_gateway_sessions 0" "/metrics"
+expect_contains "$metrics" 'aegis_gateway_handshakes_total{result="ok"} 0' "/metrics"
+expect_contains "$metrics" "# TYPE aegis_gateway_refusals_total counter" "/metrics"
+expect_contains "$metrics" "aegis_gateway_bytes_in_total" "/metrics"
+expect_contains "$(http_get /nope)" "404" "an unknown admin path"
+
+# The port is taken: exit 1 with one line.
+expect_error 1 "$gateway" --listen "127.0.0.1:$port" --identity "$TEST_TMP/gateway" --authorized "$auth" \
+    --state-dir "$TEST_TMP/state"
+expect_contains "$err" "$port"
+
+# --- garbage on the WebSocket port -------------------------------------------------------------
+
+python3 - "$port" <<'PY' || fail "garbage client failed"
+import base64, os, socket, struct, sys
+port = int(sys.argv[1])
+
+def quietly(action):
+    try:
+        action()
+    except OSError:
+        pass  # the gateway may close first: that is the point
+
+# Raw bytes that are not HTTP at all, and a half-written upgrade.
+for junk in (os.urandom(64), b"\x00" * 4096, b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    quietly(lambda: s.sendall(junk))
+    s.close()
+
+def upgraded():
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    assert b" 101 " in answer.split(b"\r\n")[0], answer
+    return s
+
+def frame(payload, opcode=2, masked=True):
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    bit = 0x80 if masked else 0
+    if n < 126:
+        head += bytes([bit | n])
+    elif n < 65536:
+        head += bytes([bit | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([bit | 127]) + struct.pack("!Q", n)
+    if not masked:
+        return head + payload
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+# Garbage binary messages as the handshake, of several sizes.
+for size in (0, 1, 40, 300, 70000):
+    s = upgraded()
+    quietly(lambda: s.sendall(frame(os.urandom(size)) + frame(os.urandom(size))))
+    quietly(lambda: s.recv(4096))
+    s.close()
+
+# WebSocket-level violations: an unmasked client frame, a reserved opcode, a lie about the length.
+for bad in (frame(os.urandom(10), masked=False), frame(os.urandom(10), opcode=0x3),
+            bytes([0x82, 0xFF]) + struct.pack("!Q", 1 << 62) + os.urandom(8)):
+    s = upgraded()
+    quietly(lambda: s.sendall(bad))
+    quietly(lambda: s.recv(4096))
+    s.close()
+PY
+check_passed
+sleep 0.3
+kill -0 "$pid" 2>/dev/null || fail "the gateway died after garbage: $(cat "$log")"
+check_passed
+expect_contains "$(http_get /healthz)" "200 ok" "/healthz after garbage"
+metrics=$(http_get /metrics)
+expect_contains "$metrics" 'aegis_gateway_handshakes_total{result="failed",reason="malformed"}' "/metrics after garbage"
+expect_contains "$(cat "$log")" "refused peer=127.0.0.1:" "the log"
+
+# --- SIGHUP re-reads the authorized file ---------------------------------------------------------
+
+echo "role=agent,id=host43 $backend_pub duplicate key" >>"$auth"
+kill -HUP "$pid"
+wait_for_log "reloaded $auth"
+logged=$(cat "$log")
+expect_contains "$logged" "SIGHUP" "the log"
+expect_contains "$logged" "$auth:6: " "the log (duplicate key warning with its line)"
+expect_contains "$logged" "reloaded $auth: 2 identities" "the log"
+
+rm "$auth"
+kill -HUP "$pid"
+wait_for_log "reload failed"
+kill -0 "$pid" 2>/dev/null || fail "the gateway died when its authorized file vanished"
+check_passed
+
+# --- wss:// with a certificate ---------------------------------------------------------------------
+
+if command -v openssl >/dev/null; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout "$TEST_TMP/tls.key" \
+        -out "$TEST_TMP/tls.crt" >/dev/null 2>&1 || fail "openssl could not make a test certificate"
+    echo "role=agent,id=host42 $agent_pub" >"$TEST_TMP/auth-tls"
+    tls_log=$TEST_TMP/tls.log
+    "$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/auth-tls" \
+        --state-dir "$TEST_TMP/state" --tls-cert "$TEST_TMP/tls.crt" --tls-key "$TEST_TMP/tls.key" 2>"$tls_log" &
+    tls_pid=$!
+    at_exit kill -KILL "$tls_pid"
+    for ((i = 0; i < 100; i++)); do
+        grep -q "listening on" "$tls_log" && break
+        sleep 0.1
+    done
+    expect_contains "$(cat "$tls_log")" "(wss)" "the TLS gateway log"
+    tls_port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tls_log" | head -1)
+    python3 - "$tls_port" <<'PY' || fail "no WebSocket upgrade over TLS"
+import base64, os, socket, ssl, sys
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as raw:
+    with context.wrap_socket(raw, server_hostname="localhost") as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        answer = s.recv(4096)
+        assert b" 101 " in answer.split(b"\r\n")[0], answer
+PY
+    check_passed
+    kill -TERM "$tls_pid"
+    wait "$tls_pid"
+    [[ $? == 0 ]] || fail "TLS gateway: SIGTERM did not exit 0"
+    check_passed
+else
+    echo "SKIP: $TEST_NAME: no openssl command; wss:// not checked"
+fi
+
+# --- SIGTERM: graceful stop, exit 0 ---------------------------------------------------------------
+
+kill -TERM "$pid"
+for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+wait "$pid"
+status=$?
+[[ $status == 0 ]] || fail "SIGTERM: exit $status, expected 0: $(cat "$log")"
+check_passed
+expect_contains "$(cat "$log")" "shutting down" "the log"
+
+summary

@@ -1,0 +1,88 @@
+// aegis-gateway: the backend hub. Parses options, runs lib/gateway, maps the result to an exit code.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include "cli/tool.h"
+#include "gateway/gateway.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr std::string_view kTool = "aegis-gateway";
+
+// "2024-05-01T12:00:00.123Z aegis-gateway: <line>" on stderr, flushed per event.
+void log_line(std::string_view line) {
+    const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    const auto millis = now.time_since_epoch().count() % 1000;
+    fmt::print(stderr, "{:%Y-%m-%dT%H:%M:%S}.{:03}Z {}: {}\n", std::chrono::time_point_cast<std::chrono::seconds>(now),
+               millis, kTool, line);
+    std::fflush(stderr);
+}
+
+po::options_description describe_options(aegis::gateway::GatewayOptions& options, std::string& identity,
+                                         std::string& authorized, std::string& state_dir, unsigned& handshake_secs,
+                                         unsigned& skew_secs) {
+    po::options_description described("Options");
+    described.add_options()
+        ("listen", po::value(&options.listen)->value_name("HOST:PORT")->default_value(options.listen),
+         "address for agents and backends (port 0 picks a free one)")
+        ("identity", po::value(&identity)->value_name("KEY")->required(), "the gateway's secret key file")
+        ("authorized", po::value(&authorized)->value_name("FILE")->required(), "authorized-keys file (re-read on SIGHUP)")
+        ("state-dir", po::value(&state_dir)->value_name("DIR")->required(), "state directory (created 0700)")
+        ("admin", po::value(&options.admin)->value_name("HOST:PORT"), "serve GET /metrics and /healthz here")
+        ("tls-cert", po::value(&options.tls_cert_file)->value_name("FILE"), "TLS certificate chain (PEM): wss://")
+        ("tls-key", po::value(&options.tls_key_file)->value_name("FILE"), "TLS private key (PEM)")
+        ("max-sessions", po::value(&options.max_sessions)->value_name("N")->default_value(options.max_sessions),
+         "authenticated sessions at most; more are refused busy")
+        ("max-message-bytes", po::value(&options.max_message_bytes)->value_name("N")->default_value(options.max_message_bytes),
+         "largest published batch accepted")
+        ("handshake-timeout", po::value(&handshake_secs)->value_name("SECS")->default_value(handshake_secs),
+         "time a client has to finish the handshake")
+        ("clock-skew", po::value(&skew_secs)->value_name("SECS")->default_value(skew_secs),
+         "accepted difference between the client's clock and ours")
+        ("help,h", "show this help and exit")
+        ("version,V", "show the version and exit");
+    return described;
+}
+
+int run(int argc, char** argv) {
+    aegis::gateway::GatewayOptions options;
+    std::string identity, authorized, state_dir;
+    unsigned handshake_secs = 10, skew_secs = 120;
+    const auto described = describe_options(options, identity, authorized, state_dir, handshake_secs, skew_secs);
+
+    po::variables_map given;
+    po::store(po::command_line_parser(argc, argv).options(described).run(), given);
+    if (given.count("help")) {
+        std::cout << "Usage: aegis-gateway --identity KEY --authorized FILE --state-dir DIR [options]\n"
+                     "The Aegis backend hub: authenticates agents and backends, enforces channel access, routes.\n\n"
+                  << described << "\nSignals: SIGHUP re-reads the authorized file; SIGTERM/SIGINT shut down.\n";
+        return 0;
+    }
+    if (given.count("version")) {
+        std::cout << aegis::cli::version_line(kTool) << '\n';
+        return 0;
+    }
+    po::notify(given);
+    options.identity_file = identity;
+    options.authorized_file = authorized;
+    options.state_dir = state_dir;
+    options.handshake_timeout = std::chrono::seconds(handshake_secs);
+    options.clock_skew = std::chrono::seconds(skew_secs);
+
+    auto outcome = aegis::gateway::run_gateway(options, log_line);
+    if (!outcome) return aegis::cli::report(kTool, outcome.error());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return aegis::cli::run_tool(kTool, [&] { return run(argc, argv); });
+}
