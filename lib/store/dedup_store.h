@@ -1,0 +1,56 @@
+#pragma once
+// The persisted dedup window of the receiving broker: the ids of the newest delivered
+// messages, kept in the state database, so a message the gateway delivers again after the
+// broker was killed and restarted still reaches each subscriber once. Bounded: the newest
+// `capacity` ids are kept; older ones are pruned from the file in batches.
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/message_id_hash.h"
+#include "core/result.h"
+#include "protocol/envelope.h"
+
+namespace aegis::store {
+
+class Database;
+
+class DeliveredIds {
+public:
+    [[nodiscard]] static Result<std::unique_ptr<DeliveredIds>> open(const std::filesystem::path& file,
+                                                                    std::size_t capacity = 100'000);
+    [[nodiscard]] static Result<std::unique_ptr<DeliveredIds>> open(std::shared_ptr<Database> database,
+                                                                    std::size_t capacity = 100'000);
+    ~DeliveredIds();
+
+    // True the first time an id is offered. Counted at once in memory; on disk with flush().
+    [[nodiscard]] bool first_sight(const protocol::MessageId& id);
+    [[nodiscard]] bool seen(const protocol::MessageId& id) const { return seen_.count(id) != 0; }
+    // Stores every id first_sight admitted since the last flush, in one transaction.
+    [[nodiscard]] Result<void> flush();
+    // Stores these ids (admitting the ones not seen yet), in one transaction.
+    [[nodiscard]] Result<void> remember(const std::vector<protocol::MessageId>& ids);
+
+    [[nodiscard]] std::size_t size() const { return order_.size(); }
+    [[nodiscard]] std::size_t pending() const { return pending_.size(); }
+
+private:
+    DeliveredIds(std::shared_ptr<Database> database, std::size_t capacity);
+    [[nodiscard]] Result<void> load();
+    [[nodiscard]] Result<void> store(const std::vector<protocol::MessageId>& ids);
+    void admit(const protocol::MessageId& id);
+
+    std::shared_ptr<Database> database_;
+    std::size_t capacity_;
+    std::deque<protocol::MessageId> order_;  // oldest first
+    std::unordered_set<protocol::MessageId, broker::MessageIdHash> seen_;
+    std::vector<protocol::MessageId> pending_;
+    std::size_t stored_rows_ = 0;  // rows in the file, pruned back to capacity_ past a slack
+};
+
+}  // namespace aegis::store

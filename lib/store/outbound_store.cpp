@@ -1,0 +1,633 @@
+#include "store/outbound_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "core/wire.h"
+#include "store/sqlite.h"
+#include "store/state_database.h"
+
+namespace aegis::store {
+
+namespace {
+
+// Every query that yields a QueueEntry selects these columns in this order.
+constexpr const char* kEntryColumns =
+    "id, channel, priority, kind, correlation, headers, timestamp_ms, expires_ms, payload, attempts, "
+    "next_attempt_ms, state, dead_reason, dead_at_ms, length(payload), seq";
+// The same without the payload, for listings.
+constexpr const char* kListColumns =
+    "id, channel, priority, kind, correlation, headers, timestamp_ms, expires_ms, zeroblob(0), attempts, "
+    "next_attempt_ms, state, dead_reason, dead_at_ms, length(payload), seq";
+
+[[nodiscard]] std::string hex(const protocol::MessageId& id) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (const auto byte : id) {
+        out.push_back(kDigits[byte >> 4]);
+        out.push_back(kDigits[byte & 0x0f]);
+    }
+    return out;
+}
+
+[[nodiscard]] std::optional<MessageState> parse_state(std::string_view text) {
+    if (text == "waiting") return MessageState::waiting;
+    if (text == "in_flight") return MessageState::in_flight;
+    if (text == "dead") return MessageState::dead;
+    return std::nullopt;
+}
+
+[[nodiscard]] Bytes encode_headers(const std::vector<std::pair<std::string, std::string>>& headers) {
+    WireWriter writer;
+    writer.u16(static_cast<std::uint16_t>(headers.size()));
+    for (const auto& [key, value] : headers) {
+        writer.text8(key);
+        writer.bytes32(as_bytes(value));
+    }
+    return writer.take();
+}
+
+[[nodiscard]] bool decode_headers(ByteView bytes, std::vector<std::pair<std::string, std::string>>& headers) {
+    WireReader reader(bytes);
+    std::uint16_t count = 0;
+    if (!reader.u16(count)) return false;
+    for (std::uint16_t i = 0; i < count; ++i) {
+        std::string key;
+        ByteView value;
+        if (!reader.text8(key) || !reader.bytes32(value)) return false;
+        headers.emplace_back(std::move(key), std::string(as_text(value)));
+    }
+    return reader.at_end();
+}
+
+[[nodiscard]] bool read_id(ByteView blob, protocol::MessageId& id) {
+    if (blob.size() != id.size()) return false;
+    std::copy(blob.begin(), blob.end(), id.begin());
+    return true;
+}
+
+[[nodiscard]] Error corrupt_row(const Database& database) {
+    return make_error(ExitCode::bad_input, "{} is not an {} (or is corrupt): a queued message cannot be read",
+                      database.path().string(), database.label());
+}
+
+// Reads a row selected with kEntryColumns (or kListColumns).
+[[nodiscard]] Result<StoredMessage> read_row(const Statement& row, const Database& database) {
+    StoredMessage out;
+    auto& entry = out.entry;
+    auto& message = out.message;
+    const auto priority = row.column_int(2);
+    const auto kind = row.column_int(3);
+    const auto state = parse_state(row.column_text(11));
+    if (!read_id(row.column_blob_view(0), entry.id) || !read_id(row.column_blob_view(4), message.correlation) ||
+        priority < 0 || priority > static_cast<int>(protocol::Priority::low) || kind < 0 ||
+        kind > static_cast<int>(protocol::Kind::heartbeat) || !state ||
+        !decode_headers(row.column_blob_view(5), message.headers)) {
+        return corrupt_row(database);
+    }
+    entry.channel = row.column_text(1);
+    entry.priority = static_cast<protocol::Priority>(priority);
+    entry.kind = static_cast<protocol::Kind>(kind);
+    entry.state = *state;
+    entry.attempts = static_cast<std::uint32_t>(row.column_int(9));
+    entry.timestamp_ms = row.column_uint(6);
+    entry.expires_ms = row.column_uint(7);
+    entry.next_attempt_ms = row.column_uint(10);
+    entry.payload_bytes = static_cast<std::size_t>(row.column_int(14));
+    entry.dead_reason = row.column_text(12);
+    entry.dead_at_ms = row.column_uint(13);
+
+    message.id = entry.id;
+    message.channel = entry.channel;
+    message.priority = entry.priority;
+    message.kind = entry.kind;
+    message.timestamp_ms = entry.timestamp_ms;
+    message.expires_ms = entry.expires_ms;
+    message.payload = row.column_blob(8);
+    return out;
+}
+
+[[nodiscard]] std::uint64_t system_now_ms() {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+}
+
+[[nodiscard]] std::uint64_t uniform_jitter(std::uint64_t cap) {
+    thread_local std::mt19937_64 generator{std::random_device{}()};
+    return std::uniform_int_distribution<std::uint64_t>(0, cap)(generator);
+}
+
+struct RowState {
+    MessageState state;
+    std::uint64_t payload_bytes;
+    std::uint32_t attempts;
+};
+
+[[nodiscard]] Result<std::optional<RowState>> row_state(Database& database, const protocol::MessageId& id) {
+    auto lease = database.cached("SELECT state, length(payload), attempts FROM messages WHERE id = ?1");
+    if (!lease) return lease.take_error();
+    auto& statement = **lease;
+    statement.bind(1, ByteView(id));
+    auto row = statement.step();
+    if (!row) return row.take_error();
+    if (!*row) return std::optional<RowState>{};
+    const auto state = parse_state(statement.column_text(0));
+    if (!state) return corrupt_row(database);
+    return std::optional<RowState>{
+        RowState{*state, statement.column_uint(1), static_cast<std::uint32_t>(statement.column_int(2))}};
+}
+
+}  // namespace
+
+std::string_view to_string(MessageState state) {
+    switch (state) {
+        case MessageState::waiting:
+            return "waiting";
+        case MessageState::in_flight:
+            return "in_flight";
+        case MessageState::dead:
+            return "dead";
+    }
+    return "unknown";
+}
+
+// ---- opening ----
+
+SqliteOutboundQueue::SqliteOutboundQueue(std::shared_ptr<Database> database, QueueLimits limits, QueueOptions options)
+    : database_(std::move(database)), limits_(limits), options_(std::move(options)) {}
+
+SqliteOutboundQueue::~SqliteOutboundQueue() = default;
+
+Result<std::unique_ptr<SqliteOutboundQueue>> SqliteOutboundQueue::open(const std::filesystem::path& file,
+                                                                       QueueLimits limits, QueueOptions options) {
+    auto database = open_state_database(file);
+    if (!database) return database.take_error();
+    return open(std::move(*database), limits, std::move(options));
+}
+
+Result<std::unique_ptr<SqliteOutboundQueue>> SqliteOutboundQueue::open(std::shared_ptr<Database> database,
+                                                                       QueueLimits limits, QueueOptions options) {
+    std::unique_ptr<SqliteOutboundQueue> queue(
+        new SqliteOutboundQueue(std::move(database), limits, std::move(options)));
+    // A broker killed with messages in flight sends them again.
+    if (auto released = queue->release_in_flight(); !released) return released.take_error();
+    if (auto loaded = queue->load_counters(); !loaded) return loaded.take_error();
+    return queue;
+}
+
+Result<void> SqliteOutboundQueue::load_counters() {
+    auto statement = database_->prepare("SELECT state, count(*), total(length(payload)) FROM messages GROUP BY state");
+    if (!statement) return statement.take_error();
+    waiting_ = in_flight_ = dead_ = 0;
+    live_bytes_ = 0;
+    for (;;) {
+        auto row = statement->step();
+        if (!row) return row.take_error();
+        if (!*row) return {};
+        const auto state = parse_state(statement->column_text(0));
+        if (!state) return corrupt_row(*database_);
+        const auto count = static_cast<std::size_t>(statement->column_int(1));
+        const auto bytes = static_cast<std::uint64_t>(statement->column_int(2));
+        switch (*state) {
+            case MessageState::waiting:
+                waiting_ = count;
+                live_bytes_ += bytes;
+                break;
+            case MessageState::in_flight:
+                in_flight_ = count;
+                live_bytes_ += bytes;
+                break;
+            case MessageState::dead:
+                dead_ = count;
+                break;
+        }
+    }
+}
+
+std::uint64_t SqliteOutboundQueue::now() const {
+    return options_.clock ? options_.clock() : system_now_ms();
+}
+
+std::uint64_t SqliteOutboundQueue::retry_delay(std::uint32_t attempts) const {
+    const auto& backoff = options_.backoff;
+    const std::uint32_t doublings = attempts == 0 ? 0 : attempts - 1;
+    std::uint64_t cap = backoff.max_ms;
+    if (doublings < 63 && backoff.base_ms <= (backoff.max_ms >> doublings)) cap = backoff.base_ms << doublings;
+    return options_.jitter ? std::min(options_.jitter(cap), cap) : uniform_jitter(cap);
+}
+
+void SqliteOutboundQueue::note(const Result<void>& outcome) {
+    if (outcome) {
+        last_error_.reset();
+        return;
+    }
+    last_error_ = outcome.error();
+    (void)load_counters();  // the transaction rolled back; the counters may have moved
+}
+
+// ---- pushing ----
+
+Result<void> SqliteOutboundQueue::push(broker::OutboundMessage message) {
+    std::vector<broker::OutboundMessage> one;
+    one.push_back(std::move(message));
+    return push_many(std::move(one));
+}
+
+Result<void> SqliteOutboundQueue::push_many(std::vector<broker::OutboundMessage> messages) {
+    if (messages.empty()) return {};
+    std::uint64_t bytes = 0;
+    for (const auto& message : messages) bytes += message.payload.size();
+    const auto live = waiting_ + in_flight_;
+    if (live + messages.size() > limits_.max_messages || live_bytes_ + bytes > limits_.max_bytes) {
+        return make_error(ExitCode::failure, "queue full ({} messages / {} bytes, limit {} messages / {} bytes)", live,
+                          live_bytes_, limits_.max_messages, limits_.max_bytes);
+    }
+    auto transaction = database_->begin();
+    if (!transaction) return transaction.take_error();
+    auto lease = database_->cached(
+        "INSERT INTO messages (id, channel, priority, kind, correlation, headers, timestamp_ms, expires_ms, payload) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING");
+    if (!lease) return lease.take_error();
+    auto& insert = **lease;
+    std::size_t added = 0;
+    std::uint64_t added_bytes = 0;
+    for (const auto& message : messages) {
+        insert.reset();
+        insert.bind(1, ByteView(message.id))
+            .bind(2, std::string_view(message.channel))
+            .bind(3, static_cast<int>(message.priority))
+            .bind(4, static_cast<int>(message.kind))
+            .bind(5, ByteView(message.correlation))
+            .bind(6, ByteView(encode_headers(message.headers)))
+            .bind(7, message.timestamp_ms)
+            .bind(8, message.expires_ms)
+            .bind(9, ByteView(message.payload));
+        if (auto inserted = insert.run(); !inserted) return inserted;
+        if (database_->changes() > 0) {
+            ++added;
+            added_bytes += message.payload.size();
+        }
+    }
+    if (auto committed = transaction->commit(); !committed) return committed;
+    waiting_ += added;
+    live_bytes_ += added_bytes;
+    return {};
+}
+
+// ---- sending ----
+
+std::vector<broker::OutboundMessage> SqliteOutboundQueue::take_batch(const broker::BatchLimits& limits,
+                                                                     std::uint64_t now_ms,
+                                                                     std::vector<broker::OutboundMessage>& expired) {
+    auto batch = take_batch_at(limits, now_ms, expired);
+    if (!batch) {
+        note(batch.take_error());
+        return {};
+    }
+    last_error_.reset();
+    return std::move(*batch);
+}
+
+Result<std::vector<broker::OutboundMessage>> SqliteOutboundQueue::take_batch_at(
+    const broker::BatchLimits& limits, std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired) {
+    std::vector<broker::OutboundMessage> batch;
+    std::vector<broker::OutboundMessage> newly_expired;
+    if (waiting_ == 0) return batch;
+    const std::size_t max_messages = std::max<std::size_t>(limits.max_messages, 1);
+    const std::size_t chunk = max_messages + 16;
+    std::uint64_t batch_bytes = 0;
+    std::uint64_t expired_bytes = 0;
+
+    auto transaction = database_->begin();
+    if (!transaction) return transaction.take_error();
+    bool done = false;
+    while (!done) {
+        // Read a chunk, then update: rows changed while a query is open might be seen twice.
+        std::vector<std::pair<std::int64_t, broker::OutboundMessage>> rows;
+        {
+            auto lease = database_->cached(fmt::format(
+                "SELECT {} FROM messages WHERE state = 'waiting' AND next_attempt_ms <= ?1 ORDER BY priority, seq "
+                "LIMIT ?2",
+                kEntryColumns));
+            if (!lease) return lease.take_error();
+            auto& select = **lease;
+            select.bind(1, now_ms).bind(2, static_cast<std::int64_t>(chunk));
+            for (;;) {
+                auto row = select.step();
+                if (!row) return row.take_error();
+                if (!*row) break;
+                auto stored = read_row(select, *database_);
+                if (!stored) return stored.take_error();
+                rows.emplace_back(select.column_int(15), std::move(stored->message));
+            }
+        }
+        done = rows.size() < chunk;
+        for (auto& [seq, message] : rows) {
+            const bool is_expired = message.expires_ms != 0 && message.expires_ms <= now_ms;
+            if (!is_expired && !batch.empty()) {
+                const bool same_stream =
+                    message.channel == batch.front().channel && message.priority == batch.front().priority;
+                if (!same_stream || batch.size() >= max_messages ||
+                    batch_bytes + message.payload.size() > limits.max_bytes) {
+                    done = true;
+                    break;
+                }
+            }
+            auto lease = database_->cached(
+                is_expired
+                    ? "UPDATE messages SET state = 'dead', dead_reason = 'expired', dead_at_ms = ?2 WHERE seq = ?1"
+                    : "UPDATE messages SET state = 'in_flight' WHERE seq = ?1");
+            if (!lease) return lease.take_error();
+            (*lease)->bind(1, seq);
+            if (is_expired) (*lease)->bind(2, now_ms);
+            if (auto updated = (*lease)->run(); !updated) return updated.take_error();
+            if (is_expired) {
+                expired_bytes += message.payload.size();
+                newly_expired.push_back(std::move(message));
+            } else {
+                batch_bytes += message.payload.size();
+                batch.push_back(std::move(message));
+            }
+        }
+    }
+    if (auto committed = transaction->commit(); !committed) return committed.take_error();
+    waiting_ -= batch.size() + newly_expired.size();
+    in_flight_ += batch.size();
+    dead_ += newly_expired.size();
+    live_bytes_ -= expired_bytes;
+    for (auto& message : newly_expired) expired.push_back(std::move(message));
+    if (dead_ > limits_.max_dead_letters) (void)prune_dead_letters();  // best effort; retried next time
+    return batch;
+}
+
+void SqliteOutboundQueue::acknowledge(const std::vector<protocol::MessageId>& ids) {
+    note(remove_acknowledged(ids));
+}
+
+Result<void> SqliteOutboundQueue::remove_acknowledged(const std::vector<protocol::MessageId>& ids) {
+    if (ids.empty()) return {};
+    std::size_t removed_waiting = 0, removed_in_flight = 0, removed_dead = 0;
+    std::uint64_t removed_bytes = 0;
+    auto transaction = database_->begin();
+    if (!transaction) return transaction.take_error();
+    for (const auto& id : ids) {
+        auto lease = database_->cached("DELETE FROM messages WHERE id = ?1 RETURNING state, length(payload)");
+        if (!lease) return lease.take_error();
+        auto& statement = **lease;
+        statement.bind(1, ByteView(id));
+        auto row = statement.step();
+        if (!row) return row.take_error();
+        if (!*row) continue;  // acknowledged twice, or removed by the operator meanwhile
+        const auto state = parse_state(statement.column_text(0));
+        const auto bytes = statement.column_uint(1);
+        if (auto rest = statement.run(); !rest) return rest;
+        if (state == MessageState::dead) {
+            ++removed_dead;
+            continue;
+        }
+        (state == MessageState::waiting ? removed_waiting : removed_in_flight) += 1;
+        removed_bytes += bytes;
+    }
+    if (auto committed = transaction->commit(); !committed) return committed;
+    waiting_ -= removed_waiting;
+    in_flight_ -= removed_in_flight;
+    dead_ -= removed_dead;
+    live_bytes_ -= removed_bytes;
+    return {};
+}
+
+void SqliteOutboundQueue::drop(const std::vector<protocol::MessageId>& ids) {
+    note(dead_letter(ids, "refused", now()));
+}
+
+Result<void> SqliteOutboundQueue::dead_letter(const std::vector<protocol::MessageId>& ids, std::string_view reason,
+                                              std::uint64_t now_ms) {
+    if (ids.empty()) return {};
+    std::size_t from_waiting = 0, from_in_flight = 0;
+    std::uint64_t bytes = 0;
+    auto transaction = database_->begin();
+    if (!transaction) return transaction.take_error();
+    for (const auto& id : ids) {
+        auto current = row_state(*database_, id);
+        if (!current) return current.take_error();
+        if (!*current || (*current)->state == MessageState::dead) continue;
+        auto lease =
+            database_->cached("UPDATE messages SET state = 'dead', dead_reason = ?2, dead_at_ms = ?3 WHERE id = ?1");
+        if (!lease) return lease.take_error();
+        (*lease)->bind(1, ByteView(id)).bind(2, reason).bind(3, now_ms);
+        if (auto updated = (*lease)->run(); !updated) return updated;
+        ((*current)->state == MessageState::waiting ? from_waiting : from_in_flight) += 1;
+        bytes += (*current)->payload_bytes;
+    }
+    if (auto committed = transaction->commit(); !committed) return committed;
+    waiting_ -= from_waiting;
+    in_flight_ -= from_in_flight;
+    dead_ += from_waiting + from_in_flight;
+    live_bytes_ -= bytes;
+    if (dead_ > limits_.max_dead_letters) return prune_dead_letters();
+    return {};
+}
+
+Result<void> SqliteOutboundQueue::prune_dead_letters() {
+    // In steps of a tenth of the limit, so a full dead-letter list does not cost a sort per message.
+    const std::size_t keep = limits_.max_dead_letters - limits_.max_dead_letters / 10;
+    if (dead_ <= keep) return {};
+    auto statement = database_->prepare(
+        "DELETE FROM messages WHERE seq IN "
+        "(SELECT seq FROM messages WHERE state = 'dead' ORDER BY dead_at_ms, seq LIMIT ?1)");
+    if (!statement) return statement.take_error();
+    statement->bind(1, static_cast<std::int64_t>(dead_ - keep));
+    if (auto pruned = statement->run(); !pruned) return pruned;
+    dead_ -= static_cast<std::size_t>(database_->changes());
+    return {};
+}
+
+void SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids) {
+    note(release(ids, now()));
+}
+
+Result<void> SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms) {
+    if (ids.empty()) return {};
+    std::size_t released = 0, given_up = 0;
+    std::uint64_t given_up_bytes = 0;
+    const auto max_attempts = options_.backoff.max_attempts;
+    auto transaction = database_->begin();
+    if (!transaction) return transaction.take_error();
+    for (const auto& id : ids) {
+        auto current = row_state(*database_, id);
+        if (!current) return current.take_error();
+        if (!*current || (*current)->state != MessageState::in_flight) continue;
+        const std::uint32_t attempts = (*current)->attempts + 1;
+        const bool give_up = max_attempts != 0 && attempts >= max_attempts;
+        auto lease = database_->cached(
+            "UPDATE messages SET attempts = ?2, next_attempt_ms = ?3, state = ?4, dead_reason = ?5, "
+            "dead_at_ms = ?6 WHERE id = ?1");
+        if (!lease) return lease.take_error();
+        auto& update = **lease;
+        update.bind(1, ByteView(id)).bind(2, static_cast<std::int64_t>(attempts));
+        if (give_up) {
+            update.bind(3, std::int64_t{0})
+                .bind(4, std::string_view("dead"))
+                .bind(5, std::string_view(fmt::format("gave up after {} attempts", attempts)))
+                .bind(6, now_ms);
+            ++given_up;
+            given_up_bytes += (*current)->payload_bytes;
+        } else {
+            update.bind(3, now_ms + retry_delay(attempts))
+                .bind(4, std::string_view("waiting"))
+                .bind_null(5)
+                .bind_null(6);
+            ++released;
+        }
+        if (auto updated = update.run(); !updated) return updated;
+    }
+    if (auto committed = transaction->commit(); !committed) return committed;
+    in_flight_ -= released + given_up;
+    waiting_ += released;
+    dead_ += given_up;
+    live_bytes_ -= given_up_bytes;
+    return {};
+}
+
+void SqliteOutboundQueue::release_all() {
+    note(release_in_flight());
+}
+
+Result<void> SqliteOutboundQueue::release_in_flight() {
+    auto statement = database_->cached("UPDATE messages SET state = 'waiting' WHERE state = 'in_flight'");
+    if (!statement) return statement.take_error();
+    if (auto updated = (*statement)->run(); !updated) return updated;
+    const auto released = static_cast<std::size_t>(database_->changes());
+    waiting_ += released;
+    in_flight_ -= std::min(in_flight_, released);
+    return {};
+}
+
+// ---- operator API ----
+
+Result<std::vector<QueueEntry>> SqliteOutboundQueue::list(std::optional<MessageState> state, std::size_t limit) const {
+    auto statement = database_->prepare(fmt::format(
+        "SELECT {} FROM messages WHERE ?1 IS NULL OR state = ?1 ORDER BY priority, seq LIMIT ?2", kListColumns));
+    if (!statement) return statement.take_error();
+    if (state) {
+        statement->bind(1, to_string(*state));
+    } else {
+        statement->bind_null(1);
+    }
+    statement->bind(2, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
+    std::vector<QueueEntry> out;
+    for (;;) {
+        auto row = statement->step();
+        if (!row) return row.take_error();
+        if (!*row) return out;
+        auto stored = read_row(*statement, *database_);
+        if (!stored) return stored.take_error();
+        out.push_back(std::move(stored->entry));
+    }
+}
+
+Result<std::optional<StoredMessage>> SqliteOutboundQueue::get(const protocol::MessageId& id) const {
+    auto statement = database_->prepare(fmt::format("SELECT {} FROM messages WHERE id = ?1", kEntryColumns));
+    if (!statement) return statement.take_error();
+    statement->bind(1, ByteView(id));
+    auto row = statement->step();
+    if (!row) return row.take_error();
+    if (!*row) return std::optional<StoredMessage>{};
+    auto stored = read_row(*statement, *database_);
+    if (!stored) return stored.take_error();
+    return std::optional<StoredMessage>{std::move(*stored)};
+}
+
+Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id) {
+    auto transaction = database_->begin();
+    if (!transaction) return transaction.take_error();
+    auto current = row_state(*database_, id);
+    if (!current) return current.take_error();
+    if (!*current) return make_error(ExitCode::failure, "no message {} in the queue", hex(id));
+    if ((*current)->state == MessageState::in_flight) {
+        return make_error(ExitCode::failure, "message {} is being sent; it is retried if the gateway does not store it",
+                          hex(id));
+    }
+    auto statement = database_->prepare(
+        "UPDATE messages SET state = 'waiting', attempts = 0, next_attempt_ms = 0, dead_reason = NULL, "
+        "dead_at_ms = NULL WHERE id = ?1");
+    if (!statement) return statement.take_error();
+    statement->bind(1, ByteView(id));
+    if (auto updated = statement->run(); !updated) return updated;
+    if (auto committed = transaction->commit(); !committed) return committed;
+    if ((*current)->state == MessageState::dead) {
+        --dead_;
+        ++waiting_;
+        live_bytes_ += (*current)->payload_bytes;
+    }
+    return {};
+}
+
+Result<std::size_t> SqliteOutboundQueue::retry_dead() {
+    auto statement = database_->prepare(
+        "UPDATE messages SET state = 'waiting', attempts = 0, next_attempt_ms = 0, dead_reason = NULL, "
+        "dead_at_ms = NULL WHERE state = 'dead' RETURNING length(payload)");
+    if (!statement) return statement.take_error();
+    std::size_t count = 0;
+    std::uint64_t bytes = 0;
+    for (;;) {
+        auto row = statement->step();
+        if (!row) {
+            (void)load_counters();
+            return row.take_error();
+        }
+        if (!*row) break;
+        ++count;
+        bytes += statement->column_uint(0);
+    }
+    dead_ -= count;
+    waiting_ += count;
+    live_bytes_ += bytes;
+    return count;
+}
+
+Result<void> SqliteOutboundQueue::remove(const protocol::MessageId& id) {
+    auto existing = row_state(*database_, id);
+    if (!existing) return existing.take_error();
+    if (!*existing) return make_error(ExitCode::failure, "no message {} in the queue", hex(id));
+    return remove_acknowledged({id});
+}
+
+Result<std::size_t> SqliteOutboundQueue::purge_dead() {
+    if (auto purged = database_->exec("DELETE FROM messages WHERE state = 'dead'"); !purged) return purged.take_error();
+    const auto count = static_cast<std::size_t>(database_->changes());
+    dead_ = 0;
+    return count;
+}
+
+Result<std::size_t> SqliteOutboundQueue::purge_all() {
+    if (auto purged = database_->exec("DELETE FROM messages"); !purged) return purged.take_error();
+    const auto count = static_cast<std::size_t>(database_->changes());
+    waiting_ = in_flight_ = dead_ = 0;
+    live_bytes_ = 0;
+    return count;
+}
+
+Result<QueueStats> SqliteOutboundQueue::stats() const {
+    QueueStats out;
+    out.waiting = waiting_;
+    out.in_flight = in_flight_;
+    out.dead = dead_;
+    out.bytes = live_bytes_;
+    auto dead_bytes = database_->query_int("SELECT total(length(payload)) FROM messages WHERE state = 'dead'");
+    if (!dead_bytes) return dead_bytes.take_error();
+    out.dead_bytes = static_cast<std::uint64_t>(*dead_bytes);
+    auto oldest = database_->query_int("SELECT coalesce(min(timestamp_ms), 0) FROM messages WHERE state = 'waiting'");
+    if (!oldest) return oldest.take_error();
+    out.oldest_waiting_ms = static_cast<std::uint64_t>(*oldest);
+    auto pages = database_->query_int("PRAGMA page_count");
+    if (!pages) return pages.take_error();
+    auto page_size = database_->query_int("PRAGMA page_size");
+    if (!page_size) return page_size.take_error();
+    out.file_bytes = static_cast<std::uint64_t>(*pages) * static_cast<std::uint64_t>(*page_size);
+    return out;
+}
+
+}  // namespace aegis::store

@@ -1,0 +1,157 @@
+#pragma once
+// The durable outbound queue: broker::OutboundQueue on SQLite (state_database.h). A push is
+// on disk (fsync'd) before it returns; messages taken for sending stay stored, in flight,
+// until acknowledged; released ones come back after an exponential backoff with full jitter;
+// expired and refused ones become dead letters with their reason. Opening the queue puts
+// whatever was in flight when the last broker died back in line, so it is sent again.
+//
+// The operator API (list, get, retry, remove, purge, stats) is meant for the broker's own
+// instance (aegis-queue talks to the broker): waiting()/in_flight() are counters kept in
+// memory, so another process editing the file behind an open queue makes them stale.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broker/outbound_queue.h"
+#include "core/result.h"
+
+namespace aegis::store {
+
+class Database;
+
+struct QueueLimits {
+    std::size_t max_messages = 1'000'000;             // waiting + in flight
+    std::uint64_t max_bytes = 1024ull * 1024 * 1024;  // payload bytes waiting + in flight
+    std::size_t max_dead_letters = 100'000;           // past this the oldest dead letters go
+};
+
+struct RetryBackoff {
+    std::uint64_t base_ms = 1'000;   // the first retry waits up to this
+    std::uint64_t max_ms = 300'000;  // no retry waits longer than this
+    std::uint32_t max_attempts = 0;  // released this many times: dead letter; 0 = never
+};
+
+struct QueueOptions {
+    RetryBackoff backoff;
+    // Unix time in milliseconds, for the interface methods that take no `now`.
+    std::function<std::uint64_t()> clock;
+    // A delay in [0, cap]; uniformly random unless a test fixes it.
+    std::function<std::uint64_t(std::uint64_t cap)> jitter;
+};
+
+enum class MessageState { waiting, in_flight, dead };
+
+[[nodiscard]] std::string_view to_string(MessageState state);
+
+// One row as the operator sees it (no payload).
+struct QueueEntry {
+    protocol::MessageId id{};
+    std::string channel;
+    protocol::Priority priority = protocol::Priority::normal;
+    protocol::Kind kind = protocol::Kind::event;
+    MessageState state = MessageState::waiting;
+    std::uint32_t attempts = 0;
+    std::uint64_t timestamp_ms = 0;     // when the sender made it: its age
+    std::uint64_t expires_ms = 0;       // 0: never
+    std::uint64_t next_attempt_ms = 0;  // not sent before this (0: at once)
+    std::size_t payload_bytes = 0;
+    std::string dead_reason;  // dead letters only
+    std::uint64_t dead_at_ms = 0;
+};
+
+struct StoredMessage {
+    QueueEntry entry;
+    broker::OutboundMessage message;
+};
+
+struct QueueStats {
+    std::size_t waiting = 0;
+    std::size_t in_flight = 0;
+    std::size_t dead = 0;
+    std::uint64_t bytes = 0;  // payload bytes waiting + in flight
+    std::uint64_t dead_bytes = 0;
+    std::uint64_t oldest_waiting_ms = 0;  // timestamp of the oldest waiting message; 0 if none
+    std::uint64_t file_bytes = 0;         // the database file, free pages included
+};
+
+class SqliteOutboundQueue final : public broker::OutboundQueue {
+public:
+    // Opens (or creates) the queue in `file`; in-flight messages of a previous run wait again.
+    [[nodiscard]] static Result<std::unique_ptr<SqliteOutboundQueue>> open(const std::filesystem::path& file,
+                                                                           QueueLimits limits,
+                                                                           QueueOptions options = {});
+    // The same on a state database shared with DeliveredIds and DurableInbox.
+    [[nodiscard]] static Result<std::unique_ptr<SqliteOutboundQueue>> open(std::shared_ptr<Database> database,
+                                                                           QueueLimits limits,
+                                                                           QueueOptions options = {});
+    ~SqliteOutboundQueue() override;
+
+    // ---- broker::OutboundQueue ----
+    [[nodiscard]] Result<void> push(broker::OutboundMessage message) override;
+    [[nodiscard]] std::vector<broker::OutboundMessage> take_batch(
+        const broker::BatchLimits& limits, std::uint64_t now_ms,
+        std::vector<broker::OutboundMessage>& expired) override;
+    void acknowledge(const std::vector<protocol::MessageId>& ids) override;
+    // Dead letters with reason "refused" (use dead_letter() to give the gateway's reason).
+    void drop(const std::vector<protocol::MessageId>& ids) override;
+    // Waiting again after a backoff: attempts + 1, next attempt = now + jitter(min(max, base * 2^(attempts-1))).
+    void release(const std::vector<protocol::MessageId>& ids) override;
+    // Everything in flight waits again at once, without backoff: the session was lost, the
+    // messages were not refused.
+    void release_all() override;
+    [[nodiscard]] std::size_t waiting() const override { return waiting_; }
+    [[nodiscard]] std::size_t in_flight() const override { return in_flight_; }
+
+    // ---- the same with explicit time and errors ----
+    // All stored in one transaction (one fsync), or none: the group commit for aegis-send -l.
+    // A message whose id is already stored is not stored twice.
+    [[nodiscard]] Result<void> push_many(std::vector<broker::OutboundMessage> messages);
+    [[nodiscard]] Result<std::vector<broker::OutboundMessage>> take_batch_at(
+        const broker::BatchLimits& limits, std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired);
+    [[nodiscard]] Result<void> remove_acknowledged(const std::vector<protocol::MessageId>& ids);
+    [[nodiscard]] Result<void> dead_letter(const std::vector<protocol::MessageId>& ids, std::string_view reason,
+                                           std::uint64_t now_ms);
+    [[nodiscard]] Result<void> release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms);
+    [[nodiscard]] Result<void> release_in_flight();
+    // Why the last interface method that cannot return an error (take_batch, acknowledge,
+    // drop, release, release_all) failed; cleared by the next one that succeeds.
+    [[nodiscard]] const std::optional<Error>& last_error() const { return last_error_; }
+
+    // ---- operator API (aegis-queue) ----
+    // In send order (priority, then arrival); `state` empty: every state. limit 0: no limit.
+    [[nodiscard]] Result<std::vector<QueueEntry>> list(std::optional<MessageState> state, std::size_t limit) const;
+    [[nodiscard]] Result<std::optional<StoredMessage>> get(const protocol::MessageId& id) const;
+    // A dead or waiting message waits again, due now, attempts reset. In flight: refused.
+    [[nodiscard]] Result<void> retry(const protocol::MessageId& id);
+    // Every dead letter waits again; returns how many.
+    [[nodiscard]] Result<std::size_t> retry_dead();
+    [[nodiscard]] Result<void> remove(const protocol::MessageId& id);
+    [[nodiscard]] Result<std::size_t> purge_dead();
+    [[nodiscard]] Result<std::size_t> purge_all();
+    [[nodiscard]] Result<QueueStats> stats() const;
+
+private:
+    SqliteOutboundQueue(std::shared_ptr<Database> database, QueueLimits limits, QueueOptions options);
+    [[nodiscard]] Result<void> load_counters();
+    [[nodiscard]] Result<void> prune_dead_letters();
+    [[nodiscard]] std::uint64_t now() const;
+    [[nodiscard]] std::uint64_t retry_delay(std::uint32_t attempts) const;
+    void note(const Result<void>& outcome);
+
+    std::shared_ptr<Database> database_;
+    QueueLimits limits_;
+    QueueOptions options_;
+    std::size_t waiting_ = 0;
+    std::size_t in_flight_ = 0;
+    std::size_t dead_ = 0;
+    std::uint64_t live_bytes_ = 0;
+    std::optional<Error> last_error_;
+};
+
+}  // namespace aegis::store

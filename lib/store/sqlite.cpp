@@ -1,0 +1,272 @@
+#include "store/sqlite.h"
+
+#include <sqlite3.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace aegis::store {
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+[[nodiscard]] int open_flags(OpenMode mode) {
+    switch (mode) {
+        case OpenMode::read_write_create:
+            return SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        case OpenMode::read_write:
+            return SQLITE_OPEN_READWRITE;
+        case OpenMode::read_only:
+            return SQLITE_OPEN_READONLY;
+    }
+    return SQLITE_OPEN_READONLY;
+}
+
+}  // namespace
+
+Error sqlite_error(int code, const std::filesystem::path& file, std::string_view label, std::string_view detail,
+                   int system_errno) {
+    const auto name = file.string();
+    switch (code & 0xff) {
+        case SQLITE_FULL:
+            return make_error(ExitCode::failure, "cannot write {}: disk full", name);
+        case SQLITE_IOERR:
+            // SQLite reports only ENOSPC as SQLITE_FULL; a quota is the same thing to an operator.
+            if (system_errno == ENOSPC || system_errno == EDQUOT) {
+                return make_error(ExitCode::failure, "cannot write {}: disk full", name);
+            }
+            if (system_errno != 0) {
+                return make_error(ExitCode::failure, "cannot use {}: I/O error ({})", name,
+                                  std::strerror(system_errno));
+            }
+            return make_error(ExitCode::failure, "cannot use {}: I/O error", name);
+        case SQLITE_NOTADB:
+        case SQLITE_CORRUPT:
+            return make_error(ExitCode::bad_input, "{} is not an {} (or is corrupt)", name, label);
+        case SQLITE_CANTOPEN:
+            return make_error(ExitCode::failure, "cannot open {}: {} (does the directory exist and is it writable?)",
+                              name, detail);
+        case SQLITE_READONLY:
+        case SQLITE_PERM:
+            return make_error(ExitCode::failure, "cannot write {}: the file or its directory is read-only", name);
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+            return make_error(ExitCode::failure, "{} is locked by another process", name);
+        case SQLITE_NOMEM:
+            return make_error(ExitCode::failure, "out of memory using {}", name);
+        default:
+            return make_error(ExitCode::failure, "{}: {}", name, detail);
+    }
+}
+
+// ---- Statement ----
+
+Statement::Statement(Statement&& other) noexcept
+    : statement_(std::exchange(other.statement_, nullptr)),
+      database_(other.database_),
+      bind_status_(std::move(other.bind_status_)) {}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+    if (this != &other) {
+        sqlite3_finalize(statement_);
+        statement_ = std::exchange(other.statement_, nullptr);
+        database_ = other.database_;
+        bind_status_ = std::move(other.bind_status_);
+    }
+    return *this;
+}
+
+Statement::~Statement() {
+    sqlite3_finalize(statement_);
+}
+
+namespace {
+
+void note_bind(Result<void>& status, int code, const Database* database) {
+    if (code != SQLITE_OK && status.ok()) status = database->error(code);
+}
+
+}  // namespace
+
+Statement& Statement::bind(int index, std::int64_t value) {
+    note_bind(bind_status_, sqlite3_bind_int64(statement_, index, value), database_);
+    return *this;
+}
+
+Statement& Statement::bind(int index, std::uint64_t value) {
+    return bind(index, static_cast<std::int64_t>(value));
+}
+
+Statement& Statement::bind(int index, std::string_view text) {
+    note_bind(bind_status_,
+              sqlite3_bind_text64(statement_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+              database_);
+    return *this;
+}
+
+Statement& Statement::bind(int index, ByteView blob) {
+    // An empty span may have a null data pointer, which SQLite would store as NULL.
+    const int code = blob.empty() ? sqlite3_bind_zeroblob(statement_, index, 0)
+                                  : sqlite3_bind_blob64(statement_, index, blob.data(), blob.size(), SQLITE_TRANSIENT);
+    note_bind(bind_status_, code, database_);
+    return *this;
+}
+
+Statement& Statement::bind_null(int index) {
+    note_bind(bind_status_, sqlite3_bind_null(statement_, index), database_);
+    return *this;
+}
+
+Result<bool> Statement::step() {
+    if (!bind_status_) return bind_status_.error();
+    const int code = sqlite3_step(statement_);
+    if (code == SQLITE_ROW) return true;
+    if (code == SQLITE_DONE) return false;
+    auto error = database_->error(code);
+    sqlite3_reset(statement_);
+    return error;
+}
+
+Result<void> Statement::run() {
+    for (;;) {
+        auto row = step();
+        if (!row) return row.take_error();
+        if (!*row) return {};
+    }
+}
+
+void Statement::reset() {
+    sqlite3_reset(statement_);
+    sqlite3_clear_bindings(statement_);
+    bind_status_ = {};
+}
+
+std::int64_t Statement::column_int(int column) const {
+    return sqlite3_column_int64(statement_, column);
+}
+
+std::uint64_t Statement::column_uint(int column) const {
+    return static_cast<std::uint64_t>(column_int(column));
+}
+
+std::string Statement::column_text(int column) const {
+    const auto* text = sqlite3_column_text(statement_, column);
+    if (text == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(text),
+                       static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)));
+}
+
+ByteView Statement::column_blob_view(int column) const {
+    const auto* data = static_cast<const std::uint8_t*>(sqlite3_column_blob(statement_, column));
+    if (data == nullptr) return {};
+    return {data, static_cast<std::size_t>(sqlite3_column_bytes(statement_, column))};
+}
+
+Bytes Statement::column_blob(int column) const {
+    const auto view = column_blob_view(column);
+    return Bytes(view.begin(), view.end());
+}
+
+bool Statement::column_is_null(int column) const {
+    return sqlite3_column_type(statement_, column) == SQLITE_NULL;
+}
+
+// ---- Transaction ----
+
+Transaction::~Transaction() {
+    if (database_ != nullptr) database_->rollback_if_open();
+}
+
+Result<void> Transaction::commit() {
+    auto* database = std::exchange(database_, nullptr);
+    if (database == nullptr) return make_error(ExitCode::failure, "transaction already finished");
+    auto done = database->exec("COMMIT");
+    if (!done) database->rollback_if_open();  // a failed COMMIT may leave the transaction open
+    return done;
+}
+
+// ---- Database ----
+
+Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file, OpenMode mode, std::string label) {
+    sqlite3* handle = nullptr;
+    const int code = sqlite3_open_v2(file.c_str(), &handle, open_flags(mode) | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (code != SQLITE_OK) {
+        const std::string detail = handle != nullptr ? sqlite3_errmsg(handle) : sqlite3_errstr(code);
+        sqlite3_close(handle);
+        return sqlite_error(code, file, label, detail);
+    }
+    sqlite3_extended_result_codes(handle, 1);
+    sqlite3_busy_timeout(handle, kBusyTimeoutMs);
+    if (mode != OpenMode::read_only && sqlite3_db_readonly(handle, "main") == 1) {
+        sqlite3_close(handle);
+        return sqlite_error(SQLITE_READONLY, file, label, "read-only");
+    }
+    return std::unique_ptr<Database>(new Database(handle, file, std::move(label)));
+}
+
+Database::~Database() {
+    cache_.clear();  // statements must be finalized before the connection closes
+    sqlite3_close(handle_);
+}
+
+Error Database::error(int code) const {
+    return sqlite_error(code, path_, label_, sqlite3_errmsg(handle_), sqlite3_system_errno(handle_));
+}
+
+Result<void> Database::exec(std::string_view sql) {
+    const std::string text(sql);
+    const int code = sqlite3_exec(handle_, text.c_str(), nullptr, nullptr, nullptr);
+    if (code != SQLITE_OK) return error(code);
+    return {};
+}
+
+Result<Statement> Database::prepare(std::string_view sql) {
+    sqlite3_stmt* statement = nullptr;
+    const int code = sqlite3_prepare_v3(handle_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                        &statement, nullptr);
+    if (code != SQLITE_OK) {
+        sqlite3_finalize(statement);
+        return error(code);
+    }
+    return Statement(statement, this);
+}
+
+Result<StatementLease> Database::cached(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+        auto statement = prepare(sql);
+        if (!statement) return statement.take_error();
+        it = cache_.emplace(sql, std::move(*statement)).first;
+    }
+    return StatementLease(&it->second);
+}
+
+Result<std::int64_t> Database::query_int(std::string_view sql) {
+    auto statement = prepare(sql);
+    if (!statement) return statement.take_error();
+    auto row = statement->step();
+    if (!row) return row.take_error();
+    if (!*row) return std::int64_t{0};
+    return statement->column_int(0);
+}
+
+Result<Transaction> Database::begin() {
+    if (auto started = exec("BEGIN IMMEDIATE"); !started) return started.take_error();
+    return Transaction(this);
+}
+
+void Database::rollback_if_open() {
+    if (sqlite3_get_autocommit(handle_) == 0) sqlite3_exec(handle_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+std::int64_t Database::last_insert_rowid() const {
+    return sqlite3_last_insert_rowid(handle_);
+}
+
+int Database::changes() const {
+    return sqlite3_changes(handle_);
+}
+
+}  // namespace aegis::store

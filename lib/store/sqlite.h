@@ -1,0 +1,148 @@
+#pragma once
+// A small RAII layer over the SQLite C API: a connection, prepared statements and
+// transactions, with every SQLite failure turned into an aegis::Error that names the file.
+// SQLite itself is only included by lib/store/*.cpp; this header just forward-declares it.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "core/bytes.h"
+#include "core/result.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace aegis::store {
+
+class Database;
+
+// One prepared statement. Parameters are numbered from 1, columns from 0 (as in SQLite).
+class Statement {
+public:
+    Statement() = default;
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+    Statement(Statement&& other) noexcept;
+    Statement& operator=(Statement&& other) noexcept;
+    ~Statement();
+
+    Statement& bind(int index, std::int64_t value);
+    Statement& bind(int index, std::uint64_t value);  // stored as a signed 64-bit integer
+    Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
+    Statement& bind(int index, std::string_view text);
+    Statement& bind(int index, ByteView blob);
+    Statement& bind_null(int index);
+
+    // True while a row is available; false once the statement is done.
+    [[nodiscard]] Result<bool> step();
+    // Runs a statement that returns no rows (or whose rows are not wanted).
+    [[nodiscard]] Result<void> run();
+    // Ready to run again: bindings cleared, cursor rewound.
+    void reset();
+
+    [[nodiscard]] std::int64_t column_int(int column) const;
+    [[nodiscard]] std::uint64_t column_uint(int column) const;
+    [[nodiscard]] std::string column_text(int column) const;
+    [[nodiscard]] Bytes column_blob(int column) const;
+    [[nodiscard]] ByteView column_blob_view(int column) const;  // valid until the next step or reset
+    [[nodiscard]] bool column_is_null(int column) const;
+
+private:
+    friend class Database;
+    Statement(sqlite3_stmt* statement, const Database* database) : statement_(statement), database_(database) {}
+
+    sqlite3_stmt* statement_ = nullptr;
+    const Database* database_ = nullptr;
+    Result<void> bind_status_;  // the first failed bind, reported by step()
+};
+
+// An open transaction; rolled back on destruction unless committed.
+class Transaction {
+public:
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    Transaction(Transaction&& other) noexcept : database_(other.database_) { other.database_ = nullptr; }
+    Transaction& operator=(Transaction&&) = delete;
+    ~Transaction();
+
+    [[nodiscard]] Result<void> commit();
+
+private:
+    friend class Database;
+    explicit Transaction(Database* database) : database_(database) {}
+    Database* database_;
+};
+
+// A cached statement on loan: reset on return, so no half-read query keeps a read snapshot open.
+class StatementLease {
+public:
+    explicit StatementLease(Statement* statement) : statement_(statement) {}
+    StatementLease(const StatementLease&) = delete;
+    StatementLease& operator=(const StatementLease&) = delete;
+    StatementLease(StatementLease&& other) noexcept : statement_(std::exchange(other.statement_, nullptr)) {}
+    StatementLease& operator=(StatementLease&&) = delete;
+    ~StatementLease() {
+        if (statement_ != nullptr) statement_->reset();
+    }
+
+    Statement* operator->() const { return statement_; }
+    Statement& operator*() const { return *statement_; }
+
+private:
+    Statement* statement_;
+};
+
+enum class OpenMode { read_write_create, read_write, read_only };
+
+// One connection. Not thread-safe: a Database and its statements belong to one thread.
+class Database {
+public:
+    // `label` names the kind of file in errors ("FILE is not an <label> (or is corrupt)").
+    [[nodiscard]] static Result<std::unique_ptr<Database>> open(const std::filesystem::path& file, OpenMode mode,
+                                                                std::string label = "Aegis database");
+    Database(const Database&) = delete;
+    Database& operator=(const Database&) = delete;
+    ~Database();
+
+    [[nodiscard]] Result<void> exec(std::string_view sql);
+    [[nodiscard]] Result<Statement> prepare(std::string_view sql);
+    // A statement prepared once and kept for the life of the connection, ready to bind.
+    [[nodiscard]] Result<StatementLease> cached(const std::string& sql);
+    // The single integer a query returns (PRAGMA user_version, SELECT count(*) ...).
+    [[nodiscard]] Result<std::int64_t> query_int(std::string_view sql);
+
+    // BEGIN IMMEDIATE: takes the write lock now, so the transaction cannot fail later with BUSY.
+    [[nodiscard]] Result<Transaction> begin();
+
+    [[nodiscard]] std::int64_t last_insert_rowid() const;
+    [[nodiscard]] int changes() const;
+    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+    [[nodiscard]] const std::string& label() const { return label_; }
+
+    // The error for an SQLite result code on this connection, worded for an operator.
+    [[nodiscard]] Error error(int code) const;
+
+private:
+    Database(sqlite3* handle, std::filesystem::path path, std::string label)
+        : handle_(handle), path_(std::move(path)), label_(std::move(label)) {}
+    friend class Transaction;
+    void rollback_if_open();
+
+    sqlite3* handle_;
+    std::filesystem::path path_;
+    std::string label_;
+    std::map<std::string, Statement, std::less<>> cache_;
+};
+
+// The same wording without a connection (open failures, or a code from elsewhere).
+// `system_errno` is the OS error behind an I/O failure, 0 when unknown.
+[[nodiscard]] Error sqlite_error(int code, const std::filesystem::path& file, std::string_view label,
+                                 std::string_view detail, int system_errno = 0);
+
+}  // namespace aegis::store
