@@ -39,7 +39,6 @@ Broker::Impl::Impl(asio::io_context& io_context, BrokerConfig broker_config, Log
     : io(io_context),
       config(std::move(broker_config)),
       sink(std::move(log_sink)),
-      queue(make_memory_queue()),
       next_sequence(now_ms() * 1000),
       ready_timer(io_context),
       retry_timer(io_context),
@@ -52,6 +51,7 @@ void Broker::Impl::log(std::string_view line) const {
 
 Result<void> Broker::Impl::start(ReadyHandler handler) {
     on_ready = std::move(handler);
+    if (auto opened = open_state(); !opened) return opened;
     std::weak_ptr<Impl> weak = shared_from_this();
     ipc::ServerCallbacks callbacks;
     callbacks.on_frame = [weak](const std::shared_ptr<ipc::Peer>& peer, ipc::Frame frame) {
@@ -145,6 +145,7 @@ void Broker::Impl::stop() {
     boost::system::error_code ignored;
     signals.cancel(ignored);
     if (server) server->stop_accepting();
+    flush_publishes();  // what was accepted in this turn is committed and answered
     if (session) session->stop();
     fail_waiters(protocol::protocol_error(protocol::Reason::shutting_down, "the broker is stopping"));
     for (auto& pending : pending_subscribes) {
@@ -233,7 +234,17 @@ void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame f
             if constexpr (std::is_same_v<Body, ipc::PublishRequest>) {
                 handle_publish(peer, request.id, std::move(body), std::move(frame.payload));
             } else if constexpr (std::is_same_v<Body, ipc::SubscribeRequest>) {
-                handle_subscribe(peer, request.id, std::move(body));
+                if (body.durable.empty()) {
+                    handle_subscribe(peer, request.id, std::move(body));
+                } else {
+                    handle_durable_subscribe(peer, waiter, std::move(body));
+                }
+            } else if constexpr (std::is_same_v<Body, ipc::QueueRequest>) {
+                handle_queue_op(waiter, body);
+            } else if constexpr (std::is_same_v<Body, ipc::AckRequest>) {
+                handle_ack(waiter, body);
+            } else if constexpr (std::is_same_v<Body, ipc::CursorDeleteRequest>) {
+                handle_cursor_delete(waiter, body);
             } else if constexpr (std::is_same_v<Body, ipc::StatusRequest>) {
                 answer(waiter, json{{"status", status()}});
             } else if constexpr (std::is_same_v<Body, ipc::StopRequest>) {
@@ -251,6 +262,7 @@ void Broker::Impl::on_peer_closed(const std::shared_ptr<ipc::Peer>& peer) {
     peers.erase(peer->id());
     greeted.erase(peer->id());
     forget_subscriber(peer->id());
+    forget_durable(peer->id());
 }
 
 void Broker::Impl::on_state(session::State new_state, const Error* cause) {
@@ -265,7 +277,10 @@ void Broker::Impl::on_state(session::State new_state, const Error* cause) {
     if (previous == session::State::connected && new_state != session::State::connected) {
         batches_in_flight.clear();
         bytes_in_flight = 0;
-        queue->release_all();  // not known to be stored: sent again after the next handshake
+        // Not known to be stored: sent again after the next handshake.
+        if (auto released = queue->release_in_flight(); !released) {
+            log(fmt::format("cannot release in-flight messages: {}", released.error().message));
+        }
     }
     if (stopping) return;
     if (new_state == session::State::stopped && cause != nullptr) {
@@ -323,7 +338,7 @@ json Broker::Impl::status() const {
              {"messages_out", stats.messages_out},
              {"bytes_in", stats.bytes_in},
              {"bytes_out", stats.bytes_out},
-             {"queue", {{"waiting", queue->waiting()}, {"in_flight", queue->in_flight()}}},
+             {"queue", queue_status()},
              {"local",
               {{"clients", peers.size()},
                {"subscribers", confirmed.subscribers()},
@@ -342,7 +357,16 @@ json Broker::Impl::status() const {
     if (state == session::State::connected) {
         const auto age = std::chrono::system_clock::now() - stats.connected_since;
         out["session_age_s"] = std::chrono::duration<double>(age).count();
+        out["connected_since_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        stats.connected_since.time_since_epoch())
+                                        .count();
     }
+    if (state == session::State::backing_off && stats.next_attempt.time_since_epoch().count() != 0) {
+        out["next_attempt_ms"] =
+            std::chrono::duration_cast<std::chrono::milliseconds>(stats.next_attempt.time_since_epoch()).count();
+    }
+    out["last_heartbeat_ms"] = last_heartbeat_ms;
+    out["durable_cursors"] = cursors.size();
     if (last_error) {
         const auto reason = protocol::reason_of(*last_error);
         out["last_error"] = {{"reason", reason == protocol::Reason::none ? "failed" : protocol::name(reason)},

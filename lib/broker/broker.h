@@ -14,6 +14,7 @@
 
 #include "core/result.h"
 #include "session/client_session.h"
+#include "store/outbound_store.h"
 
 namespace aegis::broker {
 
@@ -28,7 +29,14 @@ struct BrokerConfig {
     std::optional<std::filesystem::path> known_backends;
     std::chrono::milliseconds ready_timeout{30'000};
     bool ready_when_listening = false;  // --no-wait: ready once the socket is up
+    // The state file (outbound queue, delivered ids, durable inboxes); opened by start().
+    std::filesystem::path state_file;
+    store::QueueLimits queue_limits;
 };
+
+// Opens the state file as start() will, and closes it again: a foreign, corrupt or unwritable
+// file fails here (ExitCode::bad_input / failure) before the broker detaches.
+[[nodiscard]] Result<void> check_state_file(const std::filesystem::path& file);
 
 struct Ready {
     std::string summary;  // "connected to ws://... as host42 (agent); backend SHA256:..."

@@ -22,6 +22,9 @@
 #include "channel/channel.h"
 #include "ipc/messages.h"
 #include "ipc/server.h"
+#include "store/dedup_store.h"
+#include "store/durable_inbox.h"
+#include "store/outbound_store.h"
 
 namespace aegis::broker {
 
@@ -30,6 +33,8 @@ inline constexpr std::size_t kMaxBatchesInFlight = 64;
 // bound (64 MiB), which closes the connection when exceeded.
 inline constexpr std::size_t kMaxBytesInFlight = 8 * 1024 * 1024;
 inline constexpr std::chrono::milliseconds kRetryDelay{1'000};
+// Publishes committed in one transaction at most; more wait for the next commit.
+inline constexpr std::size_t kMaxGroupCommit = 4096;
 inline constexpr std::chrono::milliseconds kStopGrace{3'000};
 
 // Someone waiting for an answer: a local client and the id of its request.
@@ -42,6 +47,8 @@ struct PendingSubscribe {
     Waiter waiter;
     std::uint64_t peer_id = 0;
     std::vector<std::string> patterns;
+    std::string durable;  // the cursor to attach to once the gateway has the set; empty: live
+    std::optional<std::vector<std::string>> previous;  // the cursor's patterns before; none: new cursor
 };
 
 // The one subscription set given to the session and not yet answered by the gateway.
@@ -49,6 +56,23 @@ struct SubscriptionChange {
     std::uint32_t request_id = 0;
     std::vector<std::string> set;
     std::optional<PendingSubscribe> adding;  // the subscriber this change is for, if any
+};
+
+// A publish waiting for the end of the event-loop turn, when all of them are committed at once.
+struct PendingPublish {
+    Waiter waiter;
+    bool wait_ack = false;
+    std::optional<ipc::WireError> refused;  // answered in turn, so responses keep their order
+    OutboundMessage message;
+};
+
+// A local client attached to a durable cursor.
+struct DurableAttachment {
+    std::uint64_t peer_id = 0;
+    std::weak_ptr<ipc::Peer> peer;
+    std::uint64_t sent_up_to = 0;  // the highest inbox sequence given to the client
+    bool caught_up = false;
+    bool resume_scheduled = false;  // more backlog waits for the client's socket to drain
 };
 
 struct BatchInFlight {
@@ -86,6 +110,26 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void report_expired(std::vector<OutboundMessage>& expired);
     void fail_waiters(const Error& cause);
     void schedule_retry();
+    void flush_publishes();
+    void dead_letter(const std::vector<protocol::MessageId>& ids, const Error& cause);
+    [[nodiscard]] std::optional<ipc::WireError> check_capacity(std::size_t bytes) const;
+
+    // broker_queue_ops.cpp
+    void handle_queue_op(const Waiter& waiter, const ipc::QueueRequest& request);
+    [[nodiscard]] nlohmann::json queue_status() const;
+
+    // broker_durable.cpp
+    [[nodiscard]] Result<void> open_state();
+    void handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& peer, const Waiter& waiter,
+                                  ipc::SubscribeRequest request);
+    void handle_ack(const Waiter& waiter, const ipc::AckRequest& request);
+    void handle_cursor_delete(const Waiter& waiter, const ipc::CursorDeleteRequest& request);
+    [[nodiscard]] Result<void> store_for_cursors(const std::vector<protocol::Envelope>& envelopes);
+    void send_backlog(const std::string& name);
+    void attach_durable(const PendingSubscribe& pending);
+    void refuse_durable(const PendingSubscribe& pending, const ipc::WireError& error);
+    void forget_durable(std::uint64_t peer_id);
+    [[nodiscard]] std::vector<std::string> durable_patterns() const;
 
     // broker_inbound.cpp
     void handle_subscribe(const std::shared_ptr<ipc::Peer>& peer, const nlohmann::json& id,
@@ -101,8 +145,16 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     LogSink sink;
     std::unique_ptr<session::ClientSession> session;
     std::unique_ptr<ipc::Server> server;
-    std::unique_ptr<OutboundQueue> queue;
-    DedupWindow dedup;
+    std::shared_ptr<store::Database> database;
+    std::unique_ptr<store::SqliteOutboundQueue> queue;
+    std::unique_ptr<store::DeliveredIds> delivered;
+    std::unique_ptr<store::DurableInbox> inbox;
+    std::vector<PendingPublish> pending_publishes;
+    std::size_t pending_publish_bytes = 0;
+    bool flush_posted = false;
+    // Durable cursors (name -> patterns) and the clients attached to them.
+    std::unordered_map<std::string, std::vector<std::string>> cursors;
+    std::unordered_map<std::string, DurableAttachment> attached;
 
     // Local clients by peer id.
     std::unordered_map<std::uint64_t, std::weak_ptr<ipc::Peer>> peers;
@@ -128,6 +180,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::optional<channel::AccessPolicy> policy;
     std::optional<crypto::PublicKey> server_key;
     std::optional<Error> last_error;
+    std::uint64_t last_heartbeat_ms = 0;
     session::State state = session::State::stopped;
 
     // Start-up and shutdown.
@@ -145,7 +198,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
     std::uint64_t published_local = 0;  // messages accepted from local tools
     std::uint64_t acked = 0;            // messages the gateway stored
-    std::uint64_t dropped = 0;          // refused or expired
+    std::uint64_t dropped = 0;          // refused or expired (dead letters)
     std::uint64_t delivered_local = 0;  // message copies handed to local subscribers
     std::uint64_t duplicates = 0;       // deliveries suppressed by the dedup window
     std::uint32_t request_counter = 0;

@@ -64,9 +64,15 @@ void Broker::Impl::advance_subscriptions() {
                 continue;
             }
         }
-        auto set = confirmed.gateway_set(pending.patterns);
+        auto extra = durable_patterns();
+        if (pending.durable.empty()) extra.insert(extra.end(), pending.patterns.begin(), pending.patterns.end());
+        auto set = confirmed.gateway_set(extra);
         if (set == confirmed_set && session_set == confirmed_set) {
             // Already covered by what the gateway accepted: no round trip needed.
+            if (!pending.durable.empty()) {
+                attach_durable(pending);
+                continue;
+            }
             confirmed.add(pending.peer_id, pending.patterns);
             answer(pending.waiter, json{{"patterns", pending.patterns}});
             continue;
@@ -76,7 +82,7 @@ void Broker::Impl::advance_subscriptions() {
     }
     if (subscriptions_dirty) {
         subscriptions_dirty = false;
-        auto set = confirmed.gateway_set();
+        auto set = confirmed.gateway_set(durable_patterns());
         if (set != session_set) send_change(std::move(set), std::nullopt);
     }
 }
@@ -99,7 +105,9 @@ void Broker::Impl::on_subscribe_result(std::uint32_t request_id, const Result<vo
         confirmed_set = change.set;
         if (change.adding) {
             const auto peer = change.adding->waiter.peer.lock();
-            if (peer && peer->is_open()) {
+            if (!change.adding->durable.empty()) {
+                if (peer && peer->is_open()) attach_durable(*change.adding);
+            } else if (peer && peer->is_open()) {
                 confirmed.add(change.adding->peer_id, change.adding->patterns);
                 answer(change.adding->waiter, json{{"patterns", change.adding->patterns}});
             } else {
@@ -109,7 +117,11 @@ void Broker::Impl::on_subscribe_result(std::uint32_t request_id, const Result<vo
     } else {
         log(fmt::format("gateway refused subscription set [{}]: {}", fmt::join(change.set, " "),
                         outcome.error().message));
-        if (change.adding) fail(change.adding->waiter, ipc::to_wire(outcome.error()));
+        if (change.adding && !change.adding->durable.empty()) {
+            refuse_durable(*change.adding, ipc::to_wire(outcome.error()));
+        } else if (change.adding) {
+            fail(change.adding->waiter, ipc::to_wire(outcome.error()));
+        }
         subscriptions_dirty = true;  // give the session back the set the gateway last accepted
     }
     advance_subscriptions();
@@ -123,11 +135,24 @@ void Broker::Impl::forget_subscriber(std::uint64_t peer_id) {
 }
 
 void Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBatch batch) {
-    for (const auto& envelope : batch.messages) {
-        if (!dedup.first_sight(envelope.id)) {
+    std::vector<protocol::Envelope> fresh;
+    for (auto& envelope : batch.messages) {
+        if (!delivered->first_sight(envelope.id)) {
             ++duplicates;
             continue;
         }
+        fresh.push_back(std::move(envelope));
+    }
+    // Stored (inboxes, then the delivered ids) before the gateway is told: after a crash the
+    // gateway delivers again, and what was stored is neither lost nor shown twice.
+    auto stored = store_for_cursors(fresh);
+    if (stored) stored = delivered->flush();
+    if (!stored) {
+        log(fmt::format("cannot store delivered messages: {}; not acknowledged", stored.error().message));
+        last_error = stored.error();
+        return;
+    }
+    for (const auto& envelope : fresh) {
         const auto subscribers = confirmed.subscribers_for(envelope.channel);
         if (subscribers.empty()) continue;
         // Encoded once, shared by every subscriber's write queue.
@@ -140,6 +165,9 @@ void Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBatch batc
         }
     }
     session->acknowledge(sequence);
+    std::vector<std::string> names;
+    for (const auto& [name, attachment] : attached) names.push_back(name);
+    for (const auto& name : names) send_backlog(name);
 }
 
 }  // namespace aegis::broker

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/post.hpp>
+
 #include "broker/broker_impl.h"
 #include "protocol/reason.h"
 
@@ -43,49 +45,104 @@ namespace {
 
 void Broker::Impl::handle_publish(const std::shared_ptr<ipc::Peer>& peer, const json& id, ipc::PublishRequest request,
                                   Bytes payload) {
-    const Waiter waiter{peer, id};
+    PendingPublish pending;
+    pending.waiter = Waiter{peer, id};
+    pending.wait_ack = request.wait_ack;
     if (auto valid = channel::validate_name(request.channel); !valid) {
-        fail(waiter, refusal("invalid_channel", valid.error().message, ExitCode::bad_input));
-        return;
-    }
-    if (payload.size() > protocol::kMaxPayloadBytes) {
-        fail(waiter, refusal("too_large",
-                             fmt::format("payload of {} bytes is over the limit of {}", payload.size(),
-                                         protocol::kMaxPayloadBytes),
-                             ExitCode::refused));
-        return;
-    }
-    if (policy && !policy->may_publish(request.channel)) {
-        fail(waiter, refusal("access_denied",
-                             fmt::format("access denied: {} ({}) may not publish to {}", policy->id(),
-                                         to_string(policy->role()), request.channel),
-                             ExitCode::refused));
-        return;
-    }
-    if (request.wait_ack && state == session::State::stopped && last_error) {
-        fail(waiter, ipc::to_wire(*last_error));  // e.g. revoked: no ack will ever come
-        return;
-    }
-    OutboundMessage message;
-    message.id = protocol::new_message_id();
-    message.channel = std::move(request.channel);
-    message.priority = request.priority;
-    message.kind = request.kind;
-    if (request.correlation) message.correlation = *request.correlation;
-    message.headers = std::move(request.headers);
-    message.timestamp_ms = now_ms();
-    message.expires_ms = request.ttl_ms == 0 ? 0 : message.timestamp_ms + request.ttl_ms;
-    message.payload = std::move(payload);
-    const auto message_id = message.id;
-    if (auto pushed = queue->push(std::move(message)); !pushed) {
-        fail(waiter, refusal("overloaded", pushed.error().message, ExitCode::failure));
-        return;
-    }
-    ++published_local;
-    if (request.wait_ack) {
-        ack_waiters.emplace(message_id, waiter);
+        pending.refused = refusal("invalid_channel", valid.error().message, ExitCode::bad_input);
+    } else if (payload.size() > protocol::kMaxPayloadBytes) {
+        pending.refused = refusal("too_large",
+                                  fmt::format("payload of {} bytes is over the limit of {}", payload.size(),
+                                              protocol::kMaxPayloadBytes),
+                                  ExitCode::refused);
+    } else if (policy && !policy->may_publish(request.channel)) {
+        pending.refused = refusal("access_denied",
+                                  fmt::format("access denied: {} ({}) may not publish to {}", policy->id(),
+                                              to_string(policy->role()), request.channel),
+                                  ExitCode::refused);
+    } else if (request.wait_ack && state == session::State::stopped && last_error) {
+        pending.refused = ipc::to_wire(*last_error);  // e.g. revoked: no ack will ever come
+    } else if (stopping) {
+        pending.refused = refusal("shutting_down", "the broker is stopping", ExitCode::failure);
     } else {
-        answer(waiter, json{{"message_id", ipc::to_hex(message_id)}});
+        pending.refused = check_capacity(payload.size());
+    }
+    if (!pending.refused) {
+        auto& message = pending.message;
+        message.id = protocol::new_message_id();
+        message.channel = std::move(request.channel);
+        message.priority = request.priority;
+        message.kind = request.kind;
+        if (request.correlation) message.correlation = *request.correlation;
+        message.headers = std::move(request.headers);
+        message.timestamp_ms = now_ms();
+        message.expires_ms = request.ttl_ms == 0 ? 0 : message.timestamp_ms + request.ttl_ms;
+        message.payload = std::move(payload);
+        pending_publish_bytes += message.payload.size();
+    }
+    pending_publishes.push_back(std::move(pending));
+    if (pending_publishes.size() >= kMaxGroupCommit) {
+        flush_publishes();
+        return;
+    }
+    if (!flush_posted) {
+        flush_posted = true;
+        // Everything that arrives in this turn of the event loop is committed together.
+        boost::asio::post(io, [weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->flush_publishes();
+        });
+    }
+}
+
+std::optional<ipc::WireError> Broker::Impl::check_capacity(std::size_t bytes) const {
+    const auto& limits = queue->limits();
+    std::size_t messages = queue->waiting() + queue->in_flight();
+    std::uint64_t stored = queue->live_bytes();
+    for (const auto& pending : pending_publishes) {
+        if (!pending.refused) ++messages;
+    }
+    stored += pending_publish_bytes;
+    if (messages + 1 > limits.max_messages || stored + bytes > limits.max_bytes) {
+        return refusal("queue_full",
+                       fmt::format("queue full ({} messages / {} bytes queued, limit {} messages / {} bytes); "
+                                   "nothing was dropped",
+                                   messages, stored, limits.max_messages, limits.max_bytes),
+                       ExitCode::failure);
+    }
+    return std::nullopt;
+}
+
+void Broker::Impl::flush_publishes() {
+    flush_posted = false;
+    if (pending_publishes.empty()) return;
+    auto group = std::move(pending_publishes);
+    pending_publishes.clear();
+    pending_publish_bytes = 0;
+    std::vector<OutboundMessage> messages;
+    for (const auto& pending : group) {
+        if (!pending.refused) messages.push_back(pending.message);
+    }
+    std::optional<ipc::WireError> store_failure;
+    if (!messages.empty()) {
+        const auto count = messages.size();
+        if (auto pushed = queue->push_many(std::move(messages)); !pushed) {
+            log(fmt::format("cannot queue {} message(s): {}", count, pushed.error().message));
+            store_failure = refusal("store_failed", pushed.error().message, ExitCode::failure);
+            last_error = pushed.error();
+        } else {
+            published_local += count;
+        }
+    }
+    for (auto& pending : group) {
+        if (pending.refused) {
+            fail(pending.waiter, *pending.refused);
+        } else if (store_failure) {
+            fail(pending.waiter, *store_failure);
+        } else if (pending.wait_ack) {
+            ack_waiters.emplace(pending.message.id, pending.waiter);
+        } else {
+            answer(pending.waiter, json{{"message_id", ipc::to_hex(pending.message.id)}});
+        }
     }
     pump();
 }
@@ -111,6 +168,8 @@ void Broker::Impl::enqueue_heartbeat() {
     message.expires_ms =
         message.timestamp_ms + 2 * static_cast<std::uint64_t>(interval.count());  // stale ones are useless
     message.payload.assign(text.begin(), text.end());
+    last_heartbeat_ms = message.timestamp_ms;
+    if (check_capacity(message.payload.size())) return;  // a full queue keeps its room for the tools
     if (queue->push(std::move(message))) pump();
 }
 
@@ -120,9 +179,19 @@ void Broker::Impl::pump() {
     // A batch larger than the window still goes, alone.
     while (batches_in_flight.size() < kMaxBatchesInFlight && bytes_in_flight < kMaxBytesInFlight) {
         std::vector<OutboundMessage> expired;
-        auto batch = queue->take_batch(BatchLimits{}, now_ms(), expired);
+        auto taken = queue->take_batch_at(BatchLimits{}, now_ms(), expired);
         report_expired(expired);
-        if (batch.empty()) return;
+        if (!taken) {
+            log(fmt::format("cannot read the queue: {}", taken.error().message));
+            last_error = taken.error();
+            schedule_retry();
+            return;
+        }
+        auto batch = std::move(*taken);
+        if (batch.empty()) {
+            if (queue->waiting() > 0) schedule_retry();  // backing off: look again later
+            return;
+        }
         BatchInFlight flight;
         flight.channel = batch.front().channel;
         for (const auto& message : batch) {
@@ -134,19 +203,12 @@ void Broker::Impl::pump() {
         if (!signed_batch) {
             log(fmt::format("dropped {} message(s) to {}: {}", flight.ids.size(), flight.channel,
                             signed_batch.error().message));
-            queue->drop(flight.ids);
-            dropped += flight.ids.size();
-            for (const auto& id : flight.ids) {
-                if (auto it = ack_waiters.find(id); it != ack_waiters.end()) {
-                    fail(it->second, ipc::to_wire(signed_batch.error()));
-                    ack_waiters.erase(it);
-                }
-            }
+            dead_letter(flight.ids, signed_batch.error());
             continue;
         }
         const auto request_id = next_request_id();
         if (!session->publish(request_id, *signed_batch)) {
-            queue->release(flight.ids);  // the session dropped meanwhile; sent after the next handshake
+            queue->release_all();  // the session dropped meanwhile; sent after the next handshake
             return;
         }
         bytes_in_flight += flight.bytes;
@@ -161,7 +223,9 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
     batches_in_flight.erase(it);
     bytes_in_flight -= flight.bytes;
     if (outcome) {
-        queue->acknowledge(flight.ids);
+        if (auto removed = queue->remove_acknowledged(flight.ids); !removed) {
+            log(fmt::format("cannot remove acknowledged messages: {}", removed.error().message));
+        }
         acked += flight.ids.size();
         for (const auto& id : flight.ids) {
             if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
@@ -174,22 +238,17 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
     }
     const auto& error = outcome.error();
     if (protocol::is_permanent(protocol::reason_of(error))) {
-        log(fmt::format("gateway refused {} message(s) to {}: {}; dropped", flight.ids.size(), flight.channel,
-                        error.message));
-        queue->drop(flight.ids);
-        dropped += flight.ids.size();
-        for (const auto& id : flight.ids) {
-            if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
-                fail(waiter->second, ipc::to_wire(error));
-                ack_waiters.erase(waiter);
-            }
-        }
+        log(fmt::format("gateway refused {} message(s) to {}: {}; kept as dead letters", flight.ids.size(),
+                        flight.channel, error.message));
+        dead_letter(flight.ids, error);
         pump();
         return;
     }
-    log(fmt::format("gateway deferred {} message(s) to {}: {}; will retry", flight.ids.size(), flight.channel,
-                    error.message));
-    queue->release(flight.ids);
+    log(fmt::format("gateway deferred {} message(s) to {}: {}; will retry with backoff", flight.ids.size(),
+                    flight.channel, error.message));
+    if (auto released = queue->release(flight.ids, now_ms()); !released) {
+        log(fmt::format("cannot release messages: {}", released.error().message));
+    }
     schedule_retry();
 }
 
@@ -205,11 +264,28 @@ void Broker::Impl::schedule_retry() {
     });
 }
 
+void Broker::Impl::dead_letter(const std::vector<protocol::MessageId>& ids, const Error& cause) {
+    if (auto stored = queue->dead_letter(ids, cause.message, now_ms()); !stored) {
+        log(fmt::format("cannot keep dead letters: {}", stored.error().message));
+    }
+    dropped += ids.size();
+    const auto wire = ipc::to_wire(cause);
+    for (const auto& id : ids) {
+        if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
+            fail(waiter->second, wire);
+            ack_waiters.erase(waiter);
+        }
+    }
+}
+
 void Broker::Impl::report_expired(std::vector<OutboundMessage>& expired) {
     for (const auto& message : expired) {
+        if (message.kind == protocol::Kind::heartbeat) {
+            (void)queue->remove(message.id);  // a stale heartbeat is noise, not a dead letter
+            continue;
+        }
         ++dropped;
-        if (message.kind == protocol::Kind::heartbeat) continue;  // a stale heartbeat is noise, not news
-        log(fmt::format("message {} to {} expired before the gateway stored it; dropped", ipc::to_hex(message.id),
+        log(fmt::format("message {} to {} expired before the gateway stored it; kept as a dead letter", ipc::to_hex(message.id),
                         message.channel));
         if (auto waiter = ack_waiters.find(message.id); waiter != ack_waiters.end()) {
             fail(waiter->second, ipc::to_wire(protocol::protocol_error(protocol::Reason::expired)));

@@ -109,6 +109,14 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     const auto state_dir = options.state_dir.empty() ? default_state_dir() : std::filesystem::path(options.state_dir);
     if (auto made = ensure_private_directory(state_dir); !made) return made.take_error();
     if (auto trust = choose_backend_trust(options, state_dir, config); !trust) return trust.take_error();
+    if (options.queue_max_messages == 0 || options.queue_max_bytes == 0) {
+        return make_error(ExitCode::usage, "--queue-max-messages and --queue-max-bytes must be positive");
+    }
+    config.queue_limits.max_messages = static_cast<std::size_t>(options.queue_max_messages);
+    config.queue_limits.max_bytes = options.queue_max_bytes;
+    config.state_file = state_dir / "queue.db";
+    // Checked here, in the foreground, so a bad file fails the command instead of the daemon.
+    if (auto usable = check_state_file(config.state_file); !usable) return usable.take_error();
 
     config.socket = ipc::resolve_socket_path(options.socket);
     if (auto ready = ipc::prepare_socket_directory(config.socket); !ready) return ready.take_error();

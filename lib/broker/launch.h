@@ -4,6 +4,7 @@
 // the socket path) happens here, so it fails in the foreground with the right exit code.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -29,6 +30,8 @@ struct ConnectOptions {
     double heartbeat_s = 30;
     double timeout_s = 30;
     bool no_wait = false;
+    std::uint64_t queue_max_messages = 1'000'000;
+    std::uint64_t queue_max_bytes = 1024ull * 1024 * 1024;
 };
 
 struct PreparedBroker {
@@ -44,7 +47,8 @@ struct PreparedBroker {
 [[nodiscard]] Result<void> ensure_private_directory(const std::filesystem::path& directory);
 
 // Usage errors exit 2 (bad URL, bad numbers, neither --backend-key nor --accept-new), key files
-// exit 6, a broker already on the socket exits 1. Allocated so the identity never moves.
+// and a corrupt or foreign STATE_DIR/queue.db exit 6, an unwritable state directory and a
+// broker already on the socket exit 1. Allocated so the identity never moves.
 [[nodiscard]] Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& options);
 
 }  // namespace aegis::broker

@@ -75,6 +75,31 @@ using FieldError = LocalError;
     return std::nullopt;
 }
 
+constexpr std::size_t kMaxCursorName = 128;
+
+// A cursor name is a file-name-like token, so it shows cleanly in logs and listings.
+[[nodiscard]] bool valid_cursor_name(std::string_view name) {
+    if (name.empty() || name.size() > kMaxCursorName) return false;
+    for (const char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                        c == '-' || c == '.';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+[[nodiscard]] FieldError invalid_cursor_name() {
+    return invalid("durable", fmt::format("a name of 1 to {} characters [A-Za-z0-9_.-]", kMaxCursorName));
+}
+
+[[nodiscard]] std::optional<QueueStateFilter> parse_state_filter(std::string_view text) {
+    for (const auto state :
+         {QueueStateFilter::waiting, QueueStateFilter::in_flight, QueueStateFilter::dead, QueueStateFilter::all}) {
+        if (to_string(state) == text) return state;
+    }
+    return std::nullopt;
+}
+
 [[nodiscard]] std::variant<RequestBody, FieldError> parse_hello(const json& header) {
     const auto it = header.find("v");
     if (it == header.end()) return missing("v");
@@ -126,7 +151,60 @@ using FieldError = LocalError;
         if (!pattern.is_string()) return invalid("patterns", "a non-empty array of strings");
         subscribe.patterns.push_back(pattern.get<std::string>());
     }
+    if (auto error = read_string(header, "durable", subscribe.durable, false)) return *error;
+    if (header.contains("durable") && !valid_cursor_name(subscribe.durable)) return invalid_cursor_name();
     return subscribe;
+}
+
+[[nodiscard]] std::variant<RequestBody, FieldError> parse_queue(std::string_view op, const json& header) {
+    QueueRequest queue;
+    if (auto error = read_bool(header, "dead", queue.dead)) return *error;
+    if (auto error = read_bool(header, "all", queue.all)) return *error;
+    if (auto error = read_unsigned(header, "limit", queue.limit)) return *error;
+    std::string text;
+    if (auto error = read_string(header, "state", text, false)) return *error;
+    if (!text.empty()) {
+        const auto state = parse_state_filter(text);
+        if (!state) return invalid("state", "waiting, in_flight, dead or all");
+        queue.state = *state;
+    }
+    text.clear();
+    if (auto error = read_string(header, "message_id", text, false)) return *error;
+    if (header.contains("message_id")) {
+        queue.message_id = message_id_from_hex(text);
+        if (!queue.message_id) return invalid("message_id", "a message id (32 hex digits)");
+    }
+    if (op == "queue.list") {
+        queue.op = QueueOp::list;
+    } else if (op == "queue.show" || op == "queue.drop") {
+        queue.op = op == "queue.show" ? QueueOp::show : QueueOp::drop;
+        if (!queue.message_id) return missing("message_id");
+    } else if (op == "queue.retry") {
+        queue.op = QueueOp::retry;
+        if (!queue.message_id && !queue.dead) return missing("message_id");
+    } else if (op == "queue.purge") {
+        queue.op = QueueOp::purge;
+        if (queue.dead == queue.all) return invalid("dead", "true, or else 'all' true (one of the two)");
+    } else {
+        queue.op = QueueOp::stats;
+    }
+    return queue;
+}
+
+[[nodiscard]] std::variant<RequestBody, FieldError> parse_ack(const json& header) {
+    AckRequest ack;
+    if (auto error = read_string(header, "durable", ack.durable, true)) return *error;
+    if (!valid_cursor_name(ack.durable)) return invalid_cursor_name();
+    if (!header.contains("cursor_seq")) return missing("cursor_seq");
+    if (auto error = read_unsigned(header, "cursor_seq", ack.cursor_seq)) return *error;
+    return ack;
+}
+
+[[nodiscard]] std::variant<RequestBody, FieldError> parse_cursor_delete(const json& header) {
+    CursorDeleteRequest request;
+    if (auto error = read_string(header, "durable", request.durable, true)) return *error;
+    if (!valid_cursor_name(request.durable)) return invalid_cursor_name();
+    return request;
 }
 
 [[nodiscard]] json headers_json(const Headers& headers) {
@@ -161,6 +239,13 @@ std::variant<Request, RequestError> parse_request(const json& header) {
         parsed = RequestBody{StatusRequest{}};
     } else if (op == "stop") {
         parsed = RequestBody{StopRequest{}};
+    } else if (op == "queue.list" || op == "queue.show" || op == "queue.retry" || op == "queue.drop" ||
+               op == "queue.purge" || op == "queue.stats") {
+        parsed = parse_queue(op, header);
+    } else if (op == "ack") {
+        parsed = parse_ack(header);
+    } else if (op == "cursor.delete") {
+        parsed = parse_cursor_delete(header);
     } else {
         return RequestError{id, {LocalReason::unknown_op, fmt::format("unknown op '{}'", op)}};
     }
@@ -187,7 +272,41 @@ json to_header(const PublishRequest& request) {
 }
 
 json to_header(const SubscribeRequest& request) {
-    return json{{"op", "subscribe"}, {"patterns", request.patterns}};
+    json header{{"op", "subscribe"}, {"patterns", request.patterns}};
+    if (!request.durable.empty()) header["durable"] = request.durable;
+    return header;
+}
+
+std::string_view to_string(QueueStateFilter state) {
+    switch (state) {
+        case QueueStateFilter::waiting: return "waiting";
+        case QueueStateFilter::in_flight: return "in_flight";
+        case QueueStateFilter::dead: return "dead";
+        case QueueStateFilter::all: break;
+    }
+    return "all";
+}
+
+json to_header(const QueueRequest& request) {
+    static constexpr std::string_view kOps[] = {"queue.list", "queue.show",  "queue.retry",
+                                                "queue.drop", "queue.purge", "queue.stats"};
+    json header{{"op", kOps[static_cast<std::size_t>(request.op)]}};
+    if (request.op == QueueOp::list) {
+        header["state"] = to_string(request.state);
+        if (request.limit != 0) header["limit"] = request.limit;
+    }
+    if (request.message_id) header["message_id"] = to_hex(*request.message_id);
+    if (request.dead) header["dead"] = true;
+    if (request.all) header["all"] = true;
+    return header;
+}
+
+json to_header(const AckRequest& request) {
+    return json{{"op", "ack"}, {"durable", request.durable}, {"cursor_seq", request.cursor_seq}};
+}
+
+json to_header(const CursorDeleteRequest& request) {
+    return json{{"op", "cursor.delete"}, {"durable", request.durable}};
 }
 json to_header(const StatusRequest&) {
     return json{{"op", "status"}};

@@ -37,12 +37,37 @@ struct PublishRequest {
 
 struct SubscribeRequest {
     std::vector<std::string> patterns;
+    std::string durable;  // a durable cursor's name; empty: a live subscription
 };
 
 struct StatusRequest {};
 struct StopRequest {};
 
-using RequestBody = std::variant<HelloRequest, PublishRequest, SubscribeRequest, StatusRequest, StopRequest>;
+// The operator's queue operations (queue.list, queue.show, ...).
+enum class QueueOp : std::uint8_t { list, show, retry, drop, purge, stats };
+enum class QueueStateFilter : std::uint8_t { waiting, in_flight, dead, all };
+
+struct QueueRequest {
+    QueueOp op = QueueOp::stats;
+    QueueStateFilter state = QueueStateFilter::all;  // list
+    std::uint64_t limit = 0;                          // list; 0: no limit
+    std::optional<protocol::MessageId> message_id;    // show, retry, drop
+    bool dead = false;                                // retry, purge: every dead letter
+    bool all = false;                                 // purge: everything
+};
+
+// The client wrote every message of cursor `durable` up to `cursor_seq`.
+struct AckRequest {
+    std::string durable;
+    std::uint64_t cursor_seq = 0;
+};
+
+struct CursorDeleteRequest {
+    std::string durable;
+};
+
+using RequestBody = std::variant<HelloRequest, PublishRequest, SubscribeRequest, StatusRequest, StopRequest,
+                                 QueueRequest, AckRequest, CursorDeleteRequest>;
 
 struct Request {
     nlohmann::json id;  // echoed in the response; null when the request had none
@@ -62,6 +87,10 @@ struct RequestError {
 [[nodiscard]] nlohmann::json to_header(const SubscribeRequest& request);
 [[nodiscard]] nlohmann::json to_header(const StatusRequest& request);
 [[nodiscard]] nlohmann::json to_header(const StopRequest& request);
+[[nodiscard]] nlohmann::json to_header(const QueueRequest& request);
+[[nodiscard]] nlohmann::json to_header(const AckRequest& request);
+[[nodiscard]] nlohmann::json to_header(const CursorDeleteRequest& request);
+[[nodiscard]] std::string_view to_string(QueueStateFilter state);
 
 // {"id": id, "ok": true, ...fields}
 [[nodiscard]] nlohmann::json ok_response(const nlohmann::json& id, nlohmann::json fields = nlohmann::json::object());

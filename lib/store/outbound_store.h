@@ -107,6 +107,9 @@ public:
     void release_all() override;
     [[nodiscard]] std::size_t waiting() const override { return waiting_; }
     [[nodiscard]] std::size_t in_flight() const override { return in_flight_; }
+    [[nodiscard]] std::size_t dead() const { return dead_; }
+    [[nodiscard]] std::uint64_t live_bytes() const { return live_bytes_; }
+    [[nodiscard]] const QueueLimits& limits() const { return limits_; }
 
     // ---- the same with explicit time and errors ----
     // All stored in one transaction (one fsync), or none: the group commit for aegis-send -l.

@@ -31,6 +31,8 @@ Options parse_options(int argc, char** argv) {
         ("backoff-max", po::value(&c.backoff_max_s)->value_name("SECS"), "longest reconnect delay (default: 60)")
         ("heartbeat", po::value(&c.heartbeat_s)->value_name("SECS"), "application heartbeat interval, 0 to disable (default: 30)")
         ("proxy", po::value(&c.proxy)->value_name("URL"), "HTTP CONNECT proxy (http://HOST:PORT)")
+        ("queue-max-messages", po::value(&c.queue_max_messages)->value_name("N"), "refuse publishes while N messages are queued (default: 1000000)")
+        ("queue-max-bytes", po::value(&c.queue_max_bytes)->value_name("N"), "refuse publishes while N payload bytes are queued (default: 1073741824)")
         ("log", po::value(&c.log_file)->value_name("FILE"), "log file when detached (default: STATE_DIR/broker.log)")
         ("stop", po::bool_switch(&options.stop), "stop the broker on the socket and wait for it to exit")
         ("help,h", po::bool_switch(&options.help), "show this help")

@@ -1,0 +1,225 @@
+// The state file and durable subscriptions: the queue, the delivered ids and the inboxes of
+// named cursors share one database. A cursor's patterns stay in the gateway set while no client
+// is attached; matching deliveries are stored in its inbox before they are acknowledged, and
+// an attached client gets the stored backlog, then live messages, and advances with "ack".
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/asio/steady_timer.hpp>
+
+#include "broker/broker_impl.h"
+#include "store/state_database.h"
+
+namespace aegis::broker {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kBacklogChunk = 512;
+// Backlog is given to a client's socket while less than this waits to be written.
+constexpr std::size_t kBacklogWindowBytes = 4 * 1024 * 1024;
+constexpr std::chrono::milliseconds kBacklogPoll{20};
+
+[[nodiscard]] ipc::WireError no_cursor(const std::string& name) {
+    return ipc::WireError{"not_found", fmt::format("no durable subscription named {}", name), ExitCode::failure};
+}
+
+}  // namespace
+
+Result<void> Broker::Impl::open_state() {
+    if (config.state_file.empty()) return make_error(ExitCode::failure, "no state file configured");
+    auto opened = store::open_state_database(config.state_file);
+    if (!opened) return opened.take_error();
+    database = std::move(*opened);
+    auto outbound = store::SqliteOutboundQueue::open(database, config.queue_limits);
+    if (!outbound) return outbound.take_error();
+    queue = std::move(*outbound);
+    auto ids = store::DeliveredIds::open(database);
+    if (!ids) return ids.take_error();
+    delivered = std::move(*ids);
+    auto inboxes = store::DurableInbox::open(database);
+    if (!inboxes) return inboxes.take_error();
+    inbox = std::move(*inboxes);
+    auto known = inbox->cursors();
+    if (!known) return known.take_error();
+    for (auto& cursor : *known) cursors[cursor.name] = std::move(cursor.patterns);
+    subscriptions_dirty = !cursors.empty();  // the gateway must know them before anyone attaches
+    log(fmt::format("state in {}: {} message(s) queued, {} dead letter(s), {} durable subscription(s)",
+                    config.state_file.string(), queue->waiting() + queue->in_flight(), queue->dead(),
+                    cursors.size()));
+    return {};
+}
+
+std::vector<std::string> Broker::Impl::durable_patterns() const {
+    std::vector<std::string> out;
+    for (const auto& [name, patterns] : cursors) out.insert(out.end(), patterns.begin(), patterns.end());
+    return out;
+}
+
+void Broker::Impl::handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& peer, const Waiter& waiter,
+                                            ipc::SubscribeRequest request) {
+    for (const auto& pattern : request.patterns) {
+        if (auto valid = channel::validate_pattern(pattern); !valid) {
+            fail(waiter, ipc::WireError{"invalid_channel", valid.error().message, ExitCode::bad_input});
+            return;
+        }
+        if (policy && !policy->may_subscribe(pattern)) {
+            fail(waiter, ipc::WireError{"access_denied",
+                                        fmt::format("access denied: {} ({}) may not subscribe to {}", policy->id(),
+                                                    to_string(policy->role()), pattern),
+                                        ExitCode::refused});
+            return;
+        }
+    }
+    if (const auto it = attached.find(request.durable); it != attached.end()) {
+        if (auto other = it->second.peer.lock(); other && other->is_open()) {
+            fail(waiter, ipc::WireError{"cursor_busy",
+                                        fmt::format("durable subscription {} is already attached to another client "
+                                                    "(pid {})",
+                                                    request.durable, other->pid()),
+                                        ExitCode::failure});
+            return;
+        }
+        attached.erase(it);
+    }
+    PendingSubscribe pending{waiter, peer->id(), request.patterns, request.durable, std::nullopt};
+    if (const auto it = cursors.find(request.durable); it != cursors.end()) pending.previous = it->second;
+    if (auto created = inbox->create_cursor(request.durable, request.patterns, now_ms()); !created) {
+        fail(waiter, ipc::to_wire(created.error()));
+        return;
+    }
+    cursors[request.durable] = std::move(request.patterns);
+    pending_subscribes.push_back(std::move(pending));
+    advance_subscriptions();
+}
+
+void Broker::Impl::attach_durable(const PendingSubscribe& pending) {
+    auto info = inbox->cursor(pending.durable);
+    if (!info || !*info) {
+        fail(pending.waiter, info ? no_cursor(pending.durable) : ipc::to_wire(info.error()));
+        return;
+    }
+    DurableAttachment attachment;
+    attachment.peer_id = pending.peer_id;
+    attachment.peer = pending.waiter.peer;
+    attachment.sent_up_to = (*info)->position;
+    attached[pending.durable] = attachment;
+    log(fmt::format("durable subscription {} attached ({} stored message(s))", pending.durable, (*info)->pending));
+    answer(pending.waiter, json{{"patterns", pending.patterns}, {"backlog", (*info)->pending}});
+    send_backlog(pending.durable);
+}
+
+void Broker::Impl::refuse_durable(const PendingSubscribe& pending, const ipc::WireError& error) {
+    // Keep no patterns the gateway refused: they would spoil every later subscription set.
+    if (pending.previous) {
+        cursors[pending.durable] = *pending.previous;
+        (void)inbox->create_cursor(pending.durable, *pending.previous, now_ms());
+    } else {
+        cursors.erase(pending.durable);
+        (void)inbox->remove_cursor(pending.durable);
+    }
+    fail(pending.waiter, error);
+}
+
+void Broker::Impl::send_backlog(const std::string& name) {
+    const auto it = attached.find(name);
+    if (it == attached.end()) return;
+    auto& attachment = it->second;
+    const auto peer = attachment.peer.lock();
+    if (!peer || !peer->is_open()) {
+        attached.erase(it);
+        return;
+    }
+    while (peer->queued_bytes() < kBacklogWindowBytes) {
+        auto items = inbox->read_after(name, attachment.sent_up_to, kBacklogChunk);
+        if (!items) {
+            log(fmt::format("cannot read durable subscription {}: {}", name, items.error().message));
+            return;
+        }
+        for (auto& item : *items) {
+            auto decoded = ipc::decode_frame(item.envelope);
+            auto* frame = std::get_if<ipc::Frame>(&decoded);
+            attachment.sent_up_to = item.sequence;
+            if (frame == nullptr) continue;
+            frame->header["cursor_seq"] = item.sequence;
+            if (peer->send(frame->header, frame->payload)) ++delivered_local;
+        }
+        if (items->size() < kBacklogChunk) {
+            if (!attachment.caught_up) {
+                attachment.caught_up = true;
+                peer->send(json{{"event", "caught_up"}, {"durable", name}, {"cursor_seq", attachment.sent_up_to}});
+            }
+            return;
+        }
+    }
+    if (attachment.resume_scheduled) return;
+    attachment.resume_scheduled = true;
+    auto timer = std::make_shared<boost::asio::steady_timer>(io, kBacklogPoll);
+    timer->async_wait([weak = weak_from_this(), timer, name](const boost::system::error_code& error) {
+        auto self = weak.lock();
+        if (!self || error) return;
+        if (auto found = self->attached.find(name); found != self->attached.end()) {
+            found->second.resume_scheduled = false;
+            self->send_backlog(name);
+        }
+    });
+}
+
+void Broker::Impl::handle_ack(const Waiter& waiter, const ipc::AckRequest& request) {
+    if (cursors.count(request.durable) == 0) {
+        fail(waiter, no_cursor(request.durable));
+        return;
+    }
+    if (auto advanced = inbox->advance(request.durable, request.cursor_seq); !advanced) {
+        fail(waiter, ipc::to_wire(advanced.error()));
+        return;
+    }
+    answer(waiter, json::object());
+}
+
+void Broker::Impl::handle_cursor_delete(const Waiter& waiter, const ipc::CursorDeleteRequest& request) {
+    auto removed = inbox->remove_cursor(request.durable);
+    if (!removed) {
+        fail(waiter, ipc::to_wire(removed.error()));
+        return;
+    }
+    cursors.erase(request.durable);
+    attached.erase(request.durable);
+    if (*removed) log(fmt::format("durable subscription {} deleted", request.durable));
+    subscriptions_dirty = true;
+    advance_subscriptions();
+    answer(waiter, json{{"deleted", *removed}});
+}
+
+Result<void> Broker::Impl::store_for_cursors(const std::vector<protocol::Envelope>& envelopes) {
+    if (cursors.empty() || envelopes.empty()) return {};
+    for (const auto& [name, patterns] : cursors) {
+        std::vector<store::InboxEntry> entries;
+        for (const auto& envelope : envelopes) {
+            const bool wanted = std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) {
+                return channel::matches(pattern, envelope.channel);
+            });
+            if (!wanted) continue;
+            entries.push_back(store::InboxEntry{
+                envelope.id, envelope.channel, ipc::encode_frame(ipc::message_event(envelope), envelope.payload)});
+        }
+        if (entries.empty()) continue;
+        if (auto appended = inbox->append({name}, entries); !appended) return appended.take_error();
+    }
+    return {};
+}
+
+void Broker::Impl::forget_durable(std::uint64_t peer_id) {
+    for (auto it = attached.begin(); it != attached.end();) {
+        if (it->second.peer_id == peer_id) {
+            log(fmt::format("durable subscription {} detached; storing for it", it->first));
+            it = attached.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+}  // namespace aegis::broker
