@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# Durable delivery, broker side, with real processes and real kill -9 on 127.0.0.1: a gateway,
+# an agent broker (host42, the sender) and a backend broker (soc, the receiver).
+#  (a) the sending broker is killed mid-stream and restarted: every message it said was queued
+#      arrives once;  (b) the gateway is down: messages queue locally and arrive once after it
+#      is back;  (c) critical messages overtake low ones queued before them;  (d) a corrupt or
+#      foreign queue file, or an unusable state directory, fails at start with one line;
+#  (e) a full disk fails the publish cleanly and loses nothing queued before.
+# Each phase prints sent / received / duplicated / lost and requires lost = 0 and dup = 0.
+# AEGIS_FAULT_N sets the message count of (a) (default 5000).
+
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+gateway=$AEGIS_BIN/aegis-gateway
+connect=$AEGIS_BIN/aegis-connect
+sub=$AEGIS_BIN/aegis-sub
+send=$AEGIS_BIN/aegis-send
+keygen=$AEGIS_BIN/aegis-keygen
+for tool in "$gateway" "$connect" "$sub" "$send" "$keygen"; do
+    [[ -x $tool ]] || fail "no $tool"
+done
+python=$(command -v python3) || fail "python3 is needed"
+N=${AEGIS_FAULT_N:-5000}
+
+# A local-socket client (PROTOCOL.md §8): "status SOCK", "stats SOCK", or
+# "publish SOCK CHANNEL PREFIX FIRST COUNT PRIORITY OUT": pipelined publishes of payloads
+# PREFIX-i; the index of each publish the broker confirmed is appended to OUT. When the broker
+# goes away it reconnects and carries on (a publish with no answer is not counted as queued).
+cat >"$TEST_TMP/client.py" <<'PY'
+import json, socket, struct, sys, time
+
+def connect(path, deadline):
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            return s
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
+
+class Conn:
+    def __init__(self, path, deadline):
+        self.s = connect(path, deadline)
+        self.buf = b""
+        self.send({"op": "hello", "v": 1, "id": 0})
+        self.read()
+    def send(self, header, payload=b""):
+        text = json.dumps(header).encode()
+        self.s.sendall(struct.pack(">II", 4 + len(text) + len(payload), len(text)) + text + payload)
+    def read(self):
+        while True:
+            if len(self.buf) >= 8:
+                total, length = struct.unpack(">II", self.buf[:8])
+                if len(self.buf) >= 4 + total:
+                    header = json.loads(self.buf[8:8 + length])
+                    self.buf = self.buf[4 + total:]
+                    return header
+            data = self.s.recv(65536)
+            if not data:
+                raise ConnectionError("closed")
+            self.buf += data
+
+cmd, path = sys.argv[1], sys.argv[2]
+if cmd in ("status", "stats"):
+    c = Conn(path, time.time() + 10)
+    c.send({"op": "status" if cmd == "status" else "queue.stats", "id": 1})
+    r = c.read()
+    print(json.dumps(r["status"] if cmd == "status" else r["stats"], sort_keys=True))
+    sys.exit(0)
+
+channel, prefix, first, count, priority, out = sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], sys.argv[8]
+window = 256
+deadline = time.time() + 60
+confirmed = open(out, "a")
+i = first
+end = first + count
+refused = 0
+while i < end:
+    try:
+        c = Conn(path, deadline)
+        pending = {}
+        nxt = i
+        while i < end:
+            while nxt < end and len(pending) < window:
+                c.send({"op": "publish", "id": nxt, "channel": channel, "priority": priority},
+                       f"{prefix}-{nxt}".encode())
+                pending[nxt] = True
+                nxt += 1
+            r = c.read()
+            rid = r.get("id")
+            if rid in pending:
+                del pending[rid]
+                if r.get("ok"):
+                    confirmed.write(f"{rid}\n")
+                else:
+                    refused += 1
+                    print(f"refused {rid}: {r.get('error')}", file=sys.stderr)
+            while i < end and i not in pending and i < nxt:
+                i += 1
+    except (OSError, ConnectionError):
+        # The broker died: what was not answered is not counted; go on with the next index.
+        confirmed.flush()
+        continue
+confirmed.close()
+sys.exit(1 if refused else 0)
+PY
+
+client() { "$python" "$TEST_TMP/client.py" "$@"; }
+status_has() { client status "$1" 2>/dev/null | grep -qF -- "$2"; }
+wait_for() { # wait_for WHAT SECONDS COMMAND...
+    local what=$1 tries=$(($2 * 10)) i
+    shift 2
+    for ((i = 0; i < tries; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    fail "timed out waiting for $what"
+}
+
+# count_phase NAME PREFIX CONFIRMED_FILE: compares the confirmed indexes with what the
+# subscriber printed ("channel PREFIX-i" lines) and requires every one exactly once.
+count_phase() {
+    local name=$1 prefix=$2 confirmed=$3 received dup lost
+    grep -o " $prefix-[0-9]*\$" "$TEST_TMP/sub.out" | sed "s/^ $prefix-//" | sort -n >"$TEST_TMP/$prefix.received"
+    received=$(wc -l <"$TEST_TMP/$prefix.received")
+    dup=$(uniq -d "$TEST_TMP/$prefix.received" | wc -l)
+    sort -n -u "$confirmed" >"$TEST_TMP/$prefix.confirmed"
+    lost=$(comm -23 "$TEST_TMP/$prefix.confirmed" <(sort -n -u "$TEST_TMP/$prefix.received") | wc -l)
+    echo "$name: sent(confirmed)=$(wc -l <"$TEST_TMP/$prefix.confirmed") received=$received duplicated=$dup lost=$lost"
+    [[ $lost == 0 ]] || fail "$name: $lost confirmed message(s) lost"
+    [[ $dup == 0 ]] || fail "$name: $dup message(s) delivered twice"
+    check_passed
+}
+# wait_received PREFIX CONFIRMED_FILE SECONDS: until every confirmed index was printed.
+all_received() {
+    local want have
+    want=$(sort -u "$2" | wc -l)
+    have=$(grep -c " $1-[0-9]*\$" "$TEST_TMP/sub.out")
+    ((have >= want))
+}
+
+# --- keys, gateway, brokers -----------------------------------------------------------------------
+
+for who in gateway host42 soc; do
+    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
+done
+auth=$TEST_TMP/authorized
+{
+    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
+    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
+} >"$auth"
+glog=$TEST_TMP/gateway.log
+gateway_pid=
+start_gateway() {
+    "$gateway" --listen "$1" --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/gw-state" \
+        2>>"$glog" &
+    gateway_pid=$!
+}
+start_gateway 127.0.0.1:0
+at_exit kill -KILL "$gateway_pid"
+wait_for "the gateway to listen" 20 grep -q "listening on 127.0.0.1:" "$glog"
+port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
+url="ws://127.0.0.1:$port/"
+restart_gateway() {
+    kill -KILL "$gateway_pid" 2>/dev/null
+    wait "$gateway_pid" 2>/dev/null
+    local before attempt i
+    before=$(grep -c "listening on" "$glog")
+    for ((attempt = 0; attempt < 50; attempt++)); do
+        start_gateway "127.0.0.1:$port"
+        for ((i = 0; i < 50; i++)); do
+            (($(grep -c "listening on" "$glog") > before)) && return 0
+            kill -0 "$gateway_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        sleep 0.2
+    done
+    fail "the gateway did not restart on port $port"
+}
+
+agent=$TEST_TMP/agent
+a_sock=$TEST_TMP/a.sock
+b_sock=$TEST_TMP/b.sock
+timing=(--backoff-min 0.2 --backoff-max 0.5 --timeout 20 --heartbeat 0)
+start_agent() { # start_agent [extra options]: in the foreground process group, logging to a file
+    "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" --socket "$a_sock" \
+        --state-dir "$agent" --foreground "${timing[@]}" "$@" 2>>"$TEST_TMP/agent.log" &
+    agent_pid=$!
+    at_exit kill -KILL "$agent_pid"
+    wait_for "the agent broker" 20 status_has "$a_sock" '"state": "connected"'
+}
+start_agent
+"$connect" "$url" --identity "$TEST_TMP/soc" --backend-key "$TEST_TMP/gateway.pub" --socket "$b_sock" \
+    --state-dir "$TEST_TMP/backend" "${timing[@]}" >/dev/null || fail "the backend broker did not start"
+at_exit "$connect" --stop --socket "$b_sock"
+
+# One subscriber on the receiving broker for the whole test.
+"$sub" --socket "$b_sock" 'agent.host42.>' >"$TEST_TMP/sub.out" 2>"$TEST_TMP/sub.err" &
+sub_pid=$!
+at_exit kill "$sub_pid"
+wait_for "the subscription" 20 status_has "$b_sock" '"agent.host42.>"'
+
+# --- (a) the sending broker killed with -9 mid-stream --------------------------------------------
+
+: >"$TEST_TMP/a.confirmed"
+client publish "$a_sock" agent.host42.tests a 0 "$N" normal "$TEST_TMP/a.confirmed" 2>"$TEST_TMP/a.err" &
+sender=$!
+# Kill once a good part is queued, while the rest is still being published or sent.
+wait_for "the first messages to be queued" 60 test "$(wc -l <"$TEST_TMP/a.confirmed")" -ge $((N / 3))
+kill -KILL "$agent_pid"
+wait "$agent_pid" 2>/dev/null
+killed_at=$(wc -l <"$TEST_TMP/a.confirmed")
+sleep 0.3
+start_agent
+wait "$sender" || fail "the publishing client failed: $(tail -3 "$TEST_TMP/a.err")"
+((killed_at < N)) || fail "the broker was killed after every message was queued; the test proved nothing"
+check_passed
+wait_for "every confirmed message at the subscriber" 60 all_received a "$TEST_TMP/a.confirmed"
+sleep 0.5 # a late duplicate would show up now
+echo "(a) broker killed after $killed_at confirmed publishes"
+count_phase "(a) sender kill -9" a "$TEST_TMP/a.confirmed"
+
+# --- (b) the gateway down: messages queue locally -----------------------------------------------
+
+M=200
+kill -KILL "$gateway_pid"
+wait "$gateway_pid" 2>/dev/null
+wait_for "the agent broker to notice" 20 status_has "$a_sock" '"state": "backing_off"'
+: >"$TEST_TMP/b.confirmed"
+client publish "$a_sock" agent.host42.tests b 0 "$M" normal "$TEST_TMP/b.confirmed" || fail "publishing (b) failed"
+expect_eq "$(wc -l <"$TEST_TMP/b.confirmed")" "$M" "publishes confirmed while the gateway is down"
+stats=$(client stats "$a_sock")
+expect_contains "$stats" "\"waiting\": $M" "queue.stats while the gateway is down"
+expect_match "$(client status "$a_sock")" "\"queue\": \\{[^}]*\"waiting\": $M" "status.queue"
+# The receiver must be subscribed again before the sender sends: hold the sender meanwhile.
+kill -STOP "$agent_pid"
+restart_gateway
+wait_for "the backend broker to resubscribe" 30 status_has "$b_sock" '"state": "connected"'
+sleep 1
+kill -CONT "$agent_pid"
+wait_for "the queue of (b) at the subscriber" 30 all_received b "$TEST_TMP/b.confirmed"
+sleep 0.5
+count_phase "(b) gateway down" b "$TEST_TMP/b.confirmed"
+wait_for "the queue to empty" 20 status_has "$a_sock" '"waiting": 0'
+
+# --- (c) priority: critical ones queued last arrive first ------------------------------------------
+
+kill -KILL "$gateway_pid"
+wait "$gateway_pid" 2>/dev/null
+wait_for "the agent broker to notice" 20 status_has "$a_sock" '"state": "backing_off"'
+: >"$TEST_TMP/cl.confirmed"
+: >"$TEST_TMP/cc.confirmed"
+client publish "$a_sock" agent.host42.tests low 0 100 low "$TEST_TMP/cl.confirmed" || fail "publishing low failed"
+client publish "$a_sock" agent.host42.tests crit 0 20 critical "$TEST_TMP/cc.confirmed" || fail "publishing critical failed"
+kill -STOP "$agent_pid"
+restart_gateway
+wait_for "the backend broker to resubscribe" 30 status_has "$b_sock" '"state": "connected"'
+sleep 1
+kill -CONT "$agent_pid"
+wait_for "the low ones at the subscriber" 30 all_received low "$TEST_TMP/cl.confirmed"
+sleep 0.3
+count_phase "(c) priority low" low "$TEST_TMP/cl.confirmed"
+count_phase "(c) priority critical" crit "$TEST_TMP/cc.confirmed"
+last_critical=$(grep -n " crit-[0-9]*\$" "$TEST_TMP/sub.out" | tail -1 | cut -d: -f1)
+first_low=$(grep -n " low-[0-9]*\$" "$TEST_TMP/sub.out" | head -1 | cut -d: -f1)
+((last_critical < first_low)) || fail "(c) a low message (line $first_low) arrived before a critical one (line $last_critical)"
+echo "(c) every critical message arrived before the first low one"
+check_passed
+
+# --- (e) a full disk -------------------------------------------------------------------------------
+
+tiny=$TEST_TMP/tiny
+mkdir -p "$tiny"
+if [[ $(id -u) == 0 ]] && mount -t tmpfs -o size=1m tmpfs "$tiny" 2>/dev/null; then
+    at_exit umount -l "$tiny"
+    kill -KILL "$agent_pid"
+    wait "$agent_pid" 2>/dev/null
+    cp "$agent/queue.db" "$TEST_TMP/agent-queue.db.bak" 2>/dev/null
+    agent=$tiny/state
+    start_agent
+    kill -KILL "$gateway_pid"
+    wait "$gateway_pid" 2>/dev/null
+    wait_for "the agent broker to notice" 20 status_has "$a_sock" '"state": "backing_off"'
+    head -c 2000 /dev/urandom | base64 -w0 >"$TEST_TMP/blob"
+    : >"$TEST_TMP/e.confirmed"
+    disk_full=
+    for ((i = 0; i < 400; i++)); do
+        run "$send" --socket "$a_sock" agent.host42.tests -m "e-$i $(cat "$TEST_TMP/blob")"
+        if [[ $status != 0 ]]; then
+            disk_full=$i
+            break
+        fi
+        echo "$i" >>"$TEST_TMP/e.confirmed"
+    done
+    [[ -n $disk_full ]] || fail "(e) 400 messages fitted in a 1 MiB file system"
+    expect_eq "$status" 1 "the exit status of a publish on a full disk"
+    expect_contains "$err" "disk full" "the publish error on a full disk"
+    expect_no_crash
+    status_has "$a_sock" '"state"' || fail "(e) the broker died on a full disk"
+    check_passed
+    # Space comes back (the state file stays), and everything queued before is delivered.
+    rm -f "$tiny"/filler
+    kill -STOP "$agent_pid"
+    restart_gateway
+    wait_for "the backend broker to resubscribe" 30 status_has "$b_sock" '"state": "connected"'
+    sleep 1
+    kill -CONT "$agent_pid"
+    sed -i 's/ e-\([0-9]*\) .*$/ e-\1/' "$TEST_TMP/sub.out" 2>/dev/null
+    wait_for "the queue of (e) at the subscriber" 30 eval 'sed "s/ e-\([0-9]*\) .*\$/ e-\1/" "$TEST_TMP/sub.out" >"$TEST_TMP/sub.e" && (( $(grep -c " e-[0-9]*$" "$TEST_TMP/sub.e") >= $(wc -l <"$TEST_TMP/e.confirmed") ))'
+    sleep 0.5
+    sed "s/ e-\([0-9]*\) .*\$/ e-\1/" "$TEST_TMP/sub.out" >"$TEST_TMP/sub.e"
+    cp "$TEST_TMP/sub.e" "$TEST_TMP/sub.out.e"
+    ( TEST_SUB="$TEST_TMP/sub.e"; true )
+    mv "$TEST_TMP/sub.out" "$TEST_TMP/sub.out.orig"
+    cp "$TEST_TMP/sub.e" "$TEST_TMP/sub.out"
+    count_phase "(e) disk full (failed at publish $disk_full)" e "$TEST_TMP/e.confirmed"
+else
+    echo "(e) SKIPPED: cannot mount a small tmpfs here (needs root); the disk-full case is not run"
+fi
+
+# --- (d) a corrupt or foreign queue file, an unusable state directory ------------------------------
+
+kill -KILL "$agent_pid" 2>/dev/null
+wait "$agent_pid" 2>/dev/null
+bad=$TEST_TMP/bad
+start_bad() { "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
+    --socket "$TEST_TMP/bad.sock" --state-dir "$bad" "${timing[@]}"; }
+mkdir -p "$bad"
+head -c 65536 /dev/urandom >"$bad/queue.db"
+expect_error 6 start_bad
+expect_contains "$err" "queue.db" "the error for a garbage queue file"
+expect_no_crash
+rm -f "$bad"/queue.db*
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("create table t(x)"); c.commit()' "$bad/queue.db"
+expect_error 6 start_bad
+expect_contains "$err" "another program" "the error for a foreign SQLite file"
+expect_eq "$("$python" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select name from sqlite_master").fetchall())' "$bad/queue.db")" "[('t',)]" "the foreign file after the refusal"
+# A garbage file after a good run (overwritten while the broker is stopped).
+good=$TEST_TMP/agent/queue.db
+if [[ -f $good ]]; then
+    rm -f "$bad"/queue.db*
+    cp "$good" "$bad/queue.db"
+    dd if=/dev/urandom of="$bad/queue.db" bs=1024 count=8 conv=notrunc 2>/dev/null
+    expect_error 6 start_bad
+fi
+# A state directory that cannot be made.
+echo x >"$TEST_TMP/plainfile"
+expect_error 1 "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
+    --socket "$TEST_TMP/bad.sock" --state-dir "$TEST_TMP/plainfile/state"
+expect_contains "$err" "plainfile/state"
+if [[ $(id -u) != 0 ]]; then
+    mkdir -p "$TEST_TMP/ro"
+    chmod 500 "$TEST_TMP/ro"
+    expect_error 1 "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
+        --socket "$TEST_TMP/bad.sock" --state-dir "$TEST_TMP/ro"
+    expect_contains "$err" "queue.db"
+    chmod 700 "$TEST_TMP/ro"
+else
+    echo "(d) read-only state directory: skipped as root (root writes anyway); a state directory under a file was checked"
+fi
+
+summary
