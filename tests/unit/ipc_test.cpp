@@ -283,3 +283,69 @@ TEST_CASE("ipc: a message event carries every envelope field and reads back", "[
     CHECK(aegis::as_text(message->payload) == "hi\n");
     CHECK_FALSE(ipc::parse_message_event(json{{"id", 1}, {"ok", true}}, {}).has_value());
 }
+
+TEST_CASE("ipc: queue operations parse into one typed request", "[ipc]") {
+    const std::string id(32, 'b');
+    const auto list = request(json{{"op", "queue.list"}, {"state", "dead"}, {"limit", 10}});
+    REQUIRE(std::holds_alternative<ipc::QueueRequest>(list.body));
+    const auto& l = std::get<ipc::QueueRequest>(list.body);
+    CHECK(l.op == ipc::QueueOp::list);
+    CHECK(l.state == ipc::QueueStateFilter::dead);
+    CHECK(l.limit == 10);
+
+    const auto show = std::get<ipc::QueueRequest>(request(json{{"op", "queue.show"}, {"message_id", id}}).body);
+    CHECK(show.op == ipc::QueueOp::show);
+    REQUIRE(show.message_id.has_value());
+    CHECK((*show.message_id)[0] == 0xbb);
+
+    const auto retry_dead = std::get<ipc::QueueRequest>(request(json{{"op", "queue.retry"}, {"dead", true}}).body);
+    CHECK(retry_dead.op == ipc::QueueOp::retry);
+    CHECK(retry_dead.dead);
+    CHECK_FALSE(retry_dead.message_id.has_value());
+    CHECK(std::get<ipc::QueueRequest>(request(json{{"op", "queue.drop"}, {"message_id", id}}).body).op ==
+          ipc::QueueOp::drop);
+    CHECK(std::get<ipc::QueueRequest>(request(json{{"op", "queue.purge"}, {"all", true}}).body).all);
+    CHECK(std::get<ipc::QueueRequest>(request(json{{"op", "queue.stats"}}).body).op == ipc::QueueOp::stats);
+
+    // Built headers read back the same.
+    ipc::QueueRequest built;
+    built.op = ipc::QueueOp::list;
+    built.state = ipc::QueueStateFilter::in_flight;
+    built.limit = 3;
+    const auto back = std::get<ipc::QueueRequest>(request(ipc::to_header(built)).body);
+    CHECK(back.op == ipc::QueueOp::list);
+    CHECK(back.state == ipc::QueueStateFilter::in_flight);
+    CHECK(back.limit == 3);
+}
+
+TEST_CASE("ipc: bad queue operations get typed errors", "[ipc]") {
+    CHECK(request_error(json{{"op", "queue.show"}}) == ipc::LocalReason::missing_field);
+    CHECK(request_error(json{{"op", "queue.drop"}, {"message_id", "xyz"}}) == ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "queue.retry"}}) == ipc::LocalReason::missing_field);
+    CHECK(request_error(json{{"op", "queue.purge"}}) == ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "queue.purge"}, {"dead", true}, {"all", true}}) ==
+          ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "queue.list"}, {"state", "gone"}}) == ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "queue.list"}, {"limit", -1}}) == ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "queue.explode"}}) == ipc::LocalReason::unknown_op);
+}
+
+TEST_CASE("ipc: durable subscribe, ack and cursor.delete parse and check the cursor name", "[ipc]") {
+    const auto subscribe =
+        request(json{{"op", "subscribe"}, {"patterns", json::array({"backend.host42.>"})}, {"durable", "cron-1"}});
+    CHECK(std::get<ipc::SubscribeRequest>(subscribe.body).durable == "cron-1");
+    const auto ack = request(json{{"op", "ack"}, {"durable", "cron-1"}, {"cursor_seq", 17}});
+    REQUIRE(std::holds_alternative<ipc::AckRequest>(ack.body));
+    CHECK(std::get<ipc::AckRequest>(ack.body).cursor_seq == 17);
+    const auto deleted = request(json{{"op", "cursor.delete"}, {"durable", "cron-1"}});
+    CHECK(std::get<ipc::CursorDeleteRequest>(deleted.body).durable == "cron-1");
+    CHECK(request(ipc::to_header(ipc::AckRequest{"x", 5})).body.index() == ack.body.index());
+
+    CHECK(request_error(json{{"op", "subscribe"}, {"patterns", {"a.b"}}, {"durable", ""}}) ==
+          ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "subscribe"}, {"patterns", {"a.b"}}, {"durable", "a/b"}}) ==
+          ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "ack"}, {"durable", "x"}}) == ipc::LocalReason::missing_field);
+    CHECK(request_error(json{{"op", "ack"}, {"cursor_seq", 1}}) == ipc::LocalReason::missing_field);
+    CHECK(request_error(json{{"op", "cursor.delete"}}) == ipc::LocalReason::missing_field);
+}
