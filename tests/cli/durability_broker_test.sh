@@ -329,16 +329,16 @@ fi
 kill -KILL "$agent_pid" 2>/dev/null
 wait "$agent_pid" 2>/dev/null
 bad=$TEST_TMP/bad
-start_bad() { "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
-    --socket "$TEST_TMP/bad.sock" --state-dir "$bad" "${timing[@]}"; }
+start_bad=("$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub"
+    --socket "$TEST_TMP/bad.sock" --state-dir "$bad" "${timing[@]}")
 mkdir -p "$bad"
 head -c 65536 /dev/urandom >"$bad/queue.db"
-expect_error 6 start_bad
+expect_error 6 "${start_bad[@]}"
 expect_contains "$err" "queue.db" "the error for a garbage queue file"
 expect_no_crash
 rm -f "$bad"/queue.db*
 "$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("create table t(x)"); c.commit()' "$bad/queue.db"
-expect_error 6 start_bad
+expect_error 6 "${start_bad[@]}"
 expect_contains "$err" "another program" "the error for a foreign SQLite file"
 expect_eq "$("$python" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select name from sqlite_master").fetchall())' "$bad/queue.db")" "[('t',)]" "the foreign file after the refusal"
 # A garbage file after a good run (overwritten while the broker is stopped).
@@ -347,7 +347,7 @@ if [[ -f $good ]]; then
     rm -f "$bad"/queue.db*
     cp "$good" "$bad/queue.db"
     dd if=/dev/urandom of="$bad/queue.db" bs=1024 count=8 conv=notrunc 2>/dev/null
-    expect_error 6 start_bad
+    expect_error 6 "${start_bad[@]}"
 fi
 # A state directory that cannot be made.
 echo x >"$TEST_TMP/plainfile"
