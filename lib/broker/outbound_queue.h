@@ -2,7 +2,8 @@
 // The broker's outbound queue: messages accepted from local tools, waiting for the gateway's
 // puback. Critical first, then in arrival order. A message taken for sending stays in the
 // queue (in flight) until acknowledged, dropped, or released back after a lost session.
-// The in-memory implementation is replaced by a durable SQLite one behind this interface.
+// The broker runs on the durable one (store::SqliteOutboundQueue); the in-memory one stays as
+// the reference for the interface's ordering rules.
 
 #include <cstddef>
 #include <cstdint>

@@ -167,7 +167,8 @@ start_gateway() {
     gateway_pid=$!
 }
 start_gateway 127.0.0.1:0
-at_exit kill -KILL "$gateway_pid"
+kill_gateway() { kill -KILL "$gateway_pid"; }
+at_exit kill_gateway # whichever gateway runs at the end
 wait_for "the gateway to listen" 20 grep -q "listening on 127.0.0.1:" "$glog"
 port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
 url="ws://127.0.0.1:$port/"
