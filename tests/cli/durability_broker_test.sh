@@ -279,6 +279,61 @@ first_low=$(grep -n "^low-[0-9]*\$" "$TEST_TMP/sub.out" | head -1 | cut -d: -f1)
 echo "(c) every critical message arrived before the first low one"
 check_passed
 
+# --- (f) a durable subscription stores while no client is attached -----------------------------------
+
+cat >"$TEST_TMP/durable.py" <<'PY'
+import json, socket, struct, sys, time
+class Conn:
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); self.s.settimeout(15); self.s.connect(path); self.buf=b""
+        self.send({"op":"hello","v":1,"id":0}); self.read()
+    def send(self, h, p=b""):
+        t=json.dumps(h).encode(); self.s.sendall(struct.pack(">II",4+len(t)+len(p),len(t))+t+p)
+    def read(self):
+        while True:
+            if len(self.buf)>=8:
+                total,length=struct.unpack(">II",self.buf[:8])
+                if len(self.buf)>=4+total:
+                    h=json.loads(self.buf[8:8+length]); p=self.buf[8+length:4+total]; self.buf=self.buf[4+total:]; return h,p
+            d=self.s.recv(65536)
+            if not d: raise ConnectionError("closed")
+            self.buf+=d
+cmd, path, name = sys.argv[1], sys.argv[2], sys.argv[3]
+c = Conn(path)
+if cmd == "attach":   # attach, print backlog count, read until caught_up, print payloads, ack if asked
+    c.send({"op":"subscribe","id":1,"patterns":[sys.argv[4]],"durable":name})
+    h,_ = c.read()
+    if not h.get("ok"): print("ERR", h); sys.exit(1)
+    print("backlog", h["backlog"])
+    last = 0
+    while True:
+        h,p = c.read()
+        if h.get("event") == "caught_up": break
+        print("msg", p.decode(), h.get("cursor_seq")); last = h["cursor_seq"]
+    if len(sys.argv) > 5 and sys.argv[5] == "ack" and last:
+        c.send({"op":"ack","id":2,"durable":name,"cursor_seq":last}); print("ack", c.read()[0].get("ok"))
+elif cmd == "delete":
+    c.send({"op":"cursor.delete","id":1,"durable":name}); print(c.read()[0])
+PY
+durable() { "$python" "$TEST_TMP/durable.py" "$@"; }
+run durable attach "$b_sock" night agent.host42.durable
+expect_eq "$status" 0 "attaching a new durable subscription"
+expect_eq "$out" "backlog 0" "a new durable subscription"
+: >"$TEST_TMP/d.confirmed"
+client publish "$a_sock" agent.host42.durable d 0 5 normal "$TEST_TMP/d.confirmed" || fail "publishing (f) failed"
+wait_for "the durable messages at the live subscriber" 20 all_received d "$TEST_TMP/d.confirmed"
+sleep 0.3
+run durable attach "$b_sock" night agent.host42.durable ack
+expect_eq "$status" 0 "attaching again"
+expect_contains "$out" "backlog 5" "the stored backlog"
+expect_eq "$(grep -c '^msg d-' <<<"$out")" 5 "the backlog's messages"
+expect_contains "$out" "ack True" "the ack"
+run durable attach "$b_sock" night agent.host42.durable
+expect_eq "$out" "backlog 0" "after the ack"
+run durable delete "$b_sock" night
+expect_contains "$out" "'deleted': True" "cursor.delete"
+echo "(f) durable subscription: 5 stored while detached, replayed once, acked, nothing after the ack"
+
 # --- (e) a full disk -------------------------------------------------------------------------------
 
 tiny=$TEST_TMP/tiny
