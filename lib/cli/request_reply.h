@@ -1,0 +1,28 @@
+#pragma once
+// The request/reply convention of the tools: a request carries header "reply-to"; the replier
+// publishes kind reply, correlated with the request's id, to that channel.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "ipc/messages.h"
+
+namespace aegis::cli {
+
+inline constexpr std::string_view kReplyToHeader = "reply-to";
+inline constexpr std::string_view kErrorHeader = "error";
+
+// backend.<agent>.<topic> -> agent.<agent>.<topic>.reply; agent.<id>.<topic> -> backend.<id>.<topic>.reply.
+// ExitCode::usage for another channel (the caller must name one with --reply-to).
+[[nodiscard]] Result<std::string> default_reply_channel(std::string_view request_channel);
+
+// The value of a header, first match.
+[[nodiscard]] std::optional<std::string> header_value(const ipc::Headers& headers, std::string_view key);
+
+// The reply to publish for a request: kind reply, correlated, on its reply-to channel, with
+// header error="exit N" when the command failed. nullopt when the message asks for no reply.
+[[nodiscard]] std::optional<ipc::PublishRequest> reply_for(const ipc::DeliveredMessage& request, int exit_status);
+
+}  // namespace aegis::cli
