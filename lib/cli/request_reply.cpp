@@ -34,4 +34,20 @@ std::optional<ipc::PublishRequest> reply_for(const ipc::DeliveredMessage& reques
     return reply;
 }
 
+Result<std::size_t> await_replies(ipc::Client& client, const protocol::MessageId& request_id, std::size_t wanted,
+                                  const ipc::Deadline& deadline,
+                                  const std::function<void(const ipc::DeliveredMessage&)>& on_reply) {
+    std::size_t got = 0;
+    while (got < wanted) {
+        auto next = client.next_message(deadline);
+        if (!next) return next.take_error();
+        if (!next->has_value()) break;
+        const auto& message = **next;
+        if (message.kind != protocol::Kind::reply || message.correlation != request_id) continue;
+        on_reply(message);
+        ++got;
+    }
+    return got;
+}
+
 }  // namespace aegis::cli

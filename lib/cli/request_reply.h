@@ -7,6 +7,9 @@
 #include <string_view>
 
 #include "core/result.h"
+#include <functional>
+
+#include "ipc/client.h"
 #include "ipc/messages.h"
 
 namespace aegis::cli {
@@ -24,5 +27,11 @@ inline constexpr std::string_view kErrorHeader = "error";
 // The reply to publish for a request: kind reply, correlated, on its reply-to channel, with
 // header error="exit N" when the command failed. nullopt when the message asks for no reply.
 [[nodiscard]] std::optional<ipc::PublishRequest> reply_for(const ipc::DeliveredMessage& request, int exit_status);
+
+// Reads the connection's messages until `wanted` replies correlated with `request_id` came or
+// the deadline passed; returns how many came. Other messages are skipped.
+[[nodiscard]] Result<std::size_t> await_replies(ipc::Client& client, const protocol::MessageId& request_id,
+                                                std::size_t wanted, const ipc::Deadline& deadline,
+                                                const std::function<void(const ipc::DeliveredMessage&)>& on_reply);
 
 }  // namespace aegis::cli
