@@ -153,4 +153,25 @@ std::string render_format(const ipc::DeliveredMessage& message, std::string_view
     return out;
 }
 
+std::string render_message(const ipc::DeliveredMessage& message, const OutputStyle& style) {
+    std::string out;
+    switch (style.style) {
+        case Style::json:
+            out = message_json(message).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            break;
+        case Style::format:
+            out = render_format(message, style.format);
+            break;
+        case Style::channel_and_payload:
+            out = message.channel + ' ';
+            out.append(as_text(message.payload));
+            break;
+        case Style::payload:
+            out.append(as_text(message.payload));
+            break;
+    }
+    out += style.terminator;
+    return out;
+}
+
 }  // namespace aegis::cli

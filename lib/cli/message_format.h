@@ -26,4 +26,15 @@ namespace aegis::cli {
 // \n newline, \t tab, \0 NUL, \\ backslash. Unknown directives are kept as written.
 [[nodiscard]] std::string render_format(const ipc::DeliveredMessage& message, std::string_view format);
 
+enum class Style { payload, channel_and_payload, json, format };
+
+struct OutputStyle {
+    Style style = Style::payload;
+    std::string format;     // for Style::format
+    char terminator = '\n';  // after each message ('\0' with -0)
+};
+
+// One message as aegis-sub writes it, terminator included.
+[[nodiscard]] std::string render_message(const ipc::DeliveredMessage& message, const OutputStyle& style);
+
 }  // namespace aegis::cli
