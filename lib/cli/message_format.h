@@ -12,6 +12,9 @@
 
 namespace aegis::cli {
 
+// Valid UTF-8 (no overlong forms, no surrogates)?
+[[nodiscard]] bool is_utf8(std::string_view text);
+
 // "2026-11-25T18:46:24.123Z"
 [[nodiscard]] std::string iso8601_utc(std::uint64_t unix_ms);
 

@@ -50,7 +50,7 @@ int Receiver::run() {
     const auto deadline = ipc::deadline_after(options_.wait);
     for (;;) {
         const bool busy = pool_ && pool_->running() > 0;
-        auto collected = collect_finished(std::chrono::milliseconds(0));
+        auto collected = collect_finished(done() && busy ? kPoll : std::chrono::milliseconds(0));
         if (!collected) return cli::report(kTool, collected.error());
         if (*collected == Step::stop) return 0;
         if (done() && !busy) return 0;
