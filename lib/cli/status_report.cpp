@@ -109,6 +109,7 @@ json stable_status(const json& status, std::uint64_t now_ms) {
           {"oldest_age_s", oldest_age}}},
         {"subscriptions", subscriptions},
         {"last_error", member(status, "last_error")},
+        {"local", member(status, "local")},
     };
 }
 
