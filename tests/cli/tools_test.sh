@@ -139,11 +139,15 @@ wait "$sub_pid" || fail "aegis-sub --from failed"
 expect_eq "$(cat "$TEST_TMP/from.out")" "backend.host42.from from soc" "--from output"
 
 # --- a closed standard output ends aegis-sub quietly -------------------------------------------------------
-"$sub" --socket "$a_sock" -C 5 -W 20 backend.host42.pipe 2>"$TEST_TMP/pipe.err" | head -n 1 >"$TEST_TMP/pipe.out" &
+"$sub" --socket "$a_sock" -C 5 -W 20 backend.host42.pipe 2>"$TEST_TMP/pipe.err" > >(head -n 1 >"$TEST_TMP/pipe.out") &
 pipe_pid=$!
 wait_for "the pipe subscription" subscribed "$a_sock" backend.host42.pipe
-printf 'a\nb\nc\n' | "$send" --socket "$b_sock" -l backend.host42.pipe || fail "send failed"
-wait "$pipe_pid"
+expect_exit 0 "$send" --socket "$b_sock" backend.host42.pipe -m a
+wait_for "head to read its line" test -s "$TEST_TMP/pipe.out"
+sleep 0.2
+expect_exit 0 "$send" --socket "$b_sock" backend.host42.pipe -m b
+wait "$pipe_pid" || fail "aegis-sub after its reader went away: exit $?"
+check_passed
 expect_eq "$(cat "$TEST_TMP/pipe.out")" "a" "head's line"
 expect_eq "$(cat "$TEST_TMP/pipe.err")" "" "aegis-sub's stderr after head closed the pipe"
 
