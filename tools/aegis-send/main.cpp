@@ -83,7 +83,8 @@ int request(ipc::Client& client, const Options& options) {
     if (!sent) return cli::report(kTool, sent.error());
     const auto request_id = ipc::message_id_from_hex(*sent);
     if (!request_id) return cli::report(kTool, aegis::make_error(ExitCode::failure, "the broker gave no message id"));
-    if (options.print_id) fmt::print(stderr, "{}\n", *sent);
+    if (options.print_id) fmt::print("{}\n", *sent);
+    if (options.json) fmt::print("{{\"id\":\"{}\",\"channel\":\"{}\"}}\n", *sent, options.request.channel);
     bool any_error = false;
     auto got = cli::await_replies(client, *request_id, options.replies, deadline, [&](const ipc::DeliveredMessage& reply) {
         const auto text = aegis::as_text(reply.payload);
