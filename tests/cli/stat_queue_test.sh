@@ -44,13 +44,13 @@ wait_for "the gateway to listen" grep -q "listening on 127.0.0.1:" "$glog"
 port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
 url="ws://127.0.0.1:$port/"
 for who in host42 soc; do
-    mkdir -p "$TEST_TMP/$who"
+    mkdir -p "$TEST_TMP/b-$who"
     expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/$who" --backend-key "$TEST_TMP/gateway.pub" \
-        --socket "$TEST_TMP/$who/broker.sock" --state-dir "$TEST_TMP/$who/state" --backoff-min 0.2 --backoff-max 1 --timeout 20
-    at_exit "$connect" --stop --socket "$TEST_TMP/$who/broker.sock"
+        --socket "$TEST_TMP/b-$who/broker.sock" --state-dir "$TEST_TMP/b-$who/state" --backoff-min 0.2 --backoff-max 1 --timeout 20
+    at_exit "$connect" --stop --socket "$TEST_TMP/b-$who/broker.sock"
 done
-a_sock=$TEST_TMP/host42/broker.sock
-b_sock=$TEST_TMP/soc/broker.sock
+a_sock=$TEST_TMP/b-host42/broker.sock
+b_sock=$TEST_TMP/b-soc/broker.sock
 
 # --- no broker ---------------------------------------------------------------------------------------
 expect_error 3 "$stat" --socket "$TEST_TMP/none.sock"

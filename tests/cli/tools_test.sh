@@ -42,17 +42,17 @@ wait_for "the gateway to listen" grep -q "listening on 127.0.0.1:" "$glog"
 port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
 url="ws://127.0.0.1:$port/"
 start_broker() { # start_broker WHO
-    mkdir -p "$TEST_TMP/$1"
+    mkdir -p "$TEST_TMP/b-$1"
     expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/$1" --backend-key "$TEST_TMP/gateway.pub" \
-        --socket "$TEST_TMP/$1/broker.sock" --state-dir "$TEST_TMP/$1/state" --backoff-min 0.2 --backoff-max 1 --timeout 20
-    at_exit "$connect" --stop --socket "$TEST_TMP/$1/broker.sock"
+        --socket "$TEST_TMP/b-$1/broker.sock" --state-dir "$TEST_TMP/b-$1/state" --backoff-min 0.2 --backoff-max 1 --timeout 20
+    at_exit "$connect" --stop --socket "$TEST_TMP/b-$1/broker.sock"
 }
 start_broker host42
 start_broker soc
 start_broker soc2
-a_sock=$TEST_TMP/host42/broker.sock
-b_sock=$TEST_TMP/soc/broker.sock
-b2_sock=$TEST_TMP/soc2/broker.sock
+a_sock=$TEST_TMP/b-host42/broker.sock
+b_sock=$TEST_TMP/b-soc/broker.sock
+b2_sock=$TEST_TMP/b-soc2/broker.sock
 
 # --- 1,000 lines streamed through -l arrive in order -----------------------------------------------
 "$sub" --socket "$a_sock" -C 1000 -W 40 backend.host42.lines >"$TEST_TMP/lines.out" 2>"$TEST_TMP/lines.err" &
