@@ -20,8 +20,8 @@ namespace {
 
 Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view option) {
     const auto bad = [&] {
-        return make_error(ExitCode::usage, "{} needs a positive duration such as 250ms, 10s, 5m or 1h, not '{}'", option,
-                          text);
+        return make_error(ExitCode::usage, "{} needs a positive duration such as 250ms, 10s, 5m or 1h, not '{}'",
+                          option, text);
     };
     std::size_t digits = 0;
     while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;

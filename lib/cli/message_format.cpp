@@ -1,8 +1,8 @@
 #include "cli/message_format.h"
 
-#include <ctime>
-
 #include <fmt/format.h>
+
+#include <ctime>
 
 #include "crypto/primitives.h"
 
@@ -20,27 +20,43 @@ namespace {
 // The text a directive stands for; nullopt for an unknown one.
 [[nodiscard]] std::optional<std::string> directive(const ipc::DeliveredMessage& message, char letter) {
     switch (letter) {
-        case 'c': return message.channel;
-        case 'p': return std::string(as_text(message.payload));
-        case 'i': return ipc::to_hex(message.id);
-        case 'o': return message.origin_id;
-        case 'f': return message.origin_fingerprint;
-        case 't': return iso8601_utc(message.timestamp_ms);
-        case 'x': return hex_of(message.payload);
-        case 'l': return std::to_string(message.payload.size());
-        case 'k': return std::string(protocol::to_string(message.kind));
-        case '%': return std::string("%");
-        default: return std::nullopt;
+        case 'c':
+            return message.channel;
+        case 'p':
+            return std::string(as_text(message.payload));
+        case 'i':
+            return ipc::to_hex(message.id);
+        case 'o':
+            return message.origin_id;
+        case 'f':
+            return message.origin_fingerprint;
+        case 't':
+            return iso8601_utc(message.timestamp_ms);
+        case 'x':
+            return hex_of(message.payload);
+        case 'l':
+            return std::to_string(message.payload.size());
+        case 'k':
+            return std::string(protocol::to_string(message.kind));
+        case '%':
+            return std::string("%");
+        default:
+            return std::nullopt;
     }
 }
 
 [[nodiscard]] std::optional<char> escape(char letter) {
     switch (letter) {
-        case 'n': return '\n';
-        case 't': return '\t';
-        case '0': return '\0';
-        case '\\': return '\\';
-        default: return std::nullopt;
+        case 'n':
+            return '\n';
+        case 't':
+            return '\t';
+        case '0':
+            return '\0';
+        case '\\':
+            return '\\';
+        default:
+            return std::nullopt;
     }
 }
 
@@ -122,7 +138,8 @@ Result<void> validate_format(std::string_view format) {
         if (i + 1 == format.size()) return make_error(ExitCode::usage, "the format ends inside a '{}' directive", c);
         const char next = format[++i];
         ipc::DeliveredMessage probe;
-        if (c == '%' && !directive(probe, next)) return make_error(ExitCode::usage, "unknown format directive %{}", next);
+        if (c == '%' && !directive(probe, next))
+            return make_error(ExitCode::usage, "unknown format directive %{}", next);
         if (c == '\\' && !escape(next)) return make_error(ExitCode::usage, "unknown format escape \\{}", next);
     }
     return {};

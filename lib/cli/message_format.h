@@ -33,7 +33,7 @@ enum class Style { payload, channel_and_payload, json, format };
 
 struct OutputStyle {
     Style style = Style::payload;
-    std::string format;     // for Style::format
+    std::string format;      // for Style::format
     char terminator = '\n';  // after each message ('\0' with -0)
 };
 

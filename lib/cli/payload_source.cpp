@@ -25,7 +25,8 @@ Result<std::optional<Bytes>> PayloadSource::next() {
             if (payload.size() > limit_) return too_large(payload.size(), limit_);
             if (got < sizeof chunk) break;
         }
-        if (std::ferror(in_)) return make_error(ExitCode::bad_input, "cannot read the payload: {}", std::strerror(errno));
+        if (std::ferror(in_))
+            return make_error(ExitCode::bad_input, "cannot read the payload: {}", std::strerror(errno));
         return std::optional<Bytes>(std::move(payload));
     }
     const int delimiter = split_ == Split::lines ? '\n' : '\0';

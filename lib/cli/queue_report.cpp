@@ -32,7 +32,8 @@ std::string queue_table(const json& messages, std::uint64_t now_ms) {
                                   "ATTEMPTS", "AGE", "BYTES", "CHANNEL");
     for (const auto& m : messages) {
         std::string channel = field(m, "channel");
-        if (m.contains("dead_reason") && m["dead_reason"].is_string()) channel += " (" + m["dead_reason"].get<std::string>() + ")";
+        if (m.contains("dead_reason") && m["dead_reason"].is_string())
+            channel += " (" + m["dead_reason"].get<std::string>() + ")";
         out += fmt::format("{:<32}  {:<9}  {:<8}  {:>8}  {:>6}  {:>8}  {}\n", field(m, "message_id"), field(m, "state"),
                            field(m, "priority"), field(m, "attempts"), age(m, "created_ms", now_ms), field(m, "bytes"),
                            channel);
@@ -57,11 +58,14 @@ std::string queue_message_text(const json& message, ByteView payload, std::uint6
     }
     if (message.contains("headers") && message["headers"].is_object()) {
         for (const auto& [key, value] : message["headers"].items()) {
-            out += fmt::format("{:<12} {}={}\n", "header:", key, value.is_string() ? value.get<std::string>() : value.dump());
+            out += fmt::format("{:<12} {}={}\n", "header:", key,
+                               value.is_string() ? value.get<std::string>() : value.dump());
         }
     }
     const auto text = as_text(payload);
-    out += is_utf8(text) ? fmt::format("\n{}\n", text) : fmt::format("\n(payload, {} bytes, base64) {}\n", payload.size(), crypto::base64_encode(payload));
+    out += is_utf8(text)
+               ? fmt::format("\n{}\n", text)
+               : fmt::format("\n(payload, {} bytes, base64) {}\n", payload.size(), crypto::base64_encode(payload));
     return out;
 }
 

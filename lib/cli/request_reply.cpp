@@ -7,8 +7,8 @@ namespace aegis::cli {
 Result<std::string> default_reply_channel(std::string_view request_channel) {
     const auto first_dot = request_channel.find('.');
     const auto head = request_channel.substr(0, first_dot);
-    const bool has_topic = first_dot != std::string_view::npos &&
-                           request_channel.find('.', first_dot + 1) != std::string_view::npos;
+    const bool has_topic =
+        first_dot != std::string_view::npos && request_channel.find('.', first_dot + 1) != std::string_view::npos;
     if (has_topic && head == "backend") return fmt::format("agent{}.reply", request_channel.substr(first_dot));
     if (has_topic && head == "agent") return fmt::format("backend{}.reply", request_channel.substr(first_dot));
     return make_error(ExitCode::usage, "no default reply channel for '{}' (give --reply-to CHANNEL)", request_channel);

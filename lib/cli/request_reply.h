@@ -2,13 +2,12 @@
 // The request/reply convention of the tools: a request carries header "reply-to"; the replier
 // publishes kind reply, correlated with the request's id, to that channel.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/result.h"
-#include <functional>
-
 #include "ipc/client.h"
 #include "ipc/messages.h"
 

@@ -1,9 +1,9 @@
 #include "cli/status_report.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace aegis::cli {
 
@@ -192,7 +192,8 @@ CheckOutcome evaluate_check(const json& s, const CheckThresholds& t) {
         const std::string since = down.is_number() ? " for " + short_duration(down.get<double>()) : "";
         notes.push_back(fmt::format("{}{}", s["state"].get<std::string>(), since));
         // Not knowing for how long counts as too long.
-        const bool too_long = t.crit_disconnected_s && (!down.is_number() || down.get<double>() > *t.crit_disconnected_s);
+        const bool too_long =
+            t.crit_disconnected_s && (!down.is_number() || down.get<double>() > *t.crit_disconnected_s);
         raise(too_long ? CheckState::critical : CheckState::warning);
     }
     const json& q = s["queue"];

@@ -5,8 +5,8 @@
 
 #include <chrono>
 #include <deque>
-#include <map>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>

@@ -2,7 +2,6 @@
 // request/reply convention, payload splitting, durable acknowledgements, status reports.
 
 #include <catch2/catch.hpp>
-
 #include <cstdio>
 #include <string>
 
@@ -99,9 +98,9 @@ TEST_CASE("JSON output has every field; non-UTF-8 payloads go as base64", "[cli]
     CHECK_FALSE(binary.contains("payload"));
     CHECK(binary["payload_base64"] == "/wD+");
     CHECK(cli::is_utf8("h\xc3\xa9llo"));
-    CHECK_FALSE(cli::is_utf8("\xc0\xaf"));  // overlong
+    CHECK_FALSE(cli::is_utf8("\xc0\xaf"));      // overlong
     CHECK_FALSE(cli::is_utf8("\xed\xa0\x80"));  // a surrogate
-    CHECK_FALSE(cli::is_utf8("\xe2\x82"));  // cut short
+    CHECK_FALSE(cli::is_utf8("\xe2\x82"));      // cut short
 }
 
 TEST_CASE("render_message ends each message with the terminator", "[cli]") {
@@ -176,11 +175,20 @@ TEST_CASE("commands get the payload and the message's environment", "[cli]") {
 
 TEST_CASE("status: stable names, human text, Prometheus and checks", "[cli]") {
     const std::uint64_t now = 1'700'000'100'000;
-    json status{{"state", "connected"},  {"url", "ws://127.0.0.1:1/"}, {"server_fingerprint", "SHA256:gw"},
-                {"assigned_id", "host42"}, {"role", "agent"},          {"session_age_s", 65},
-                {"reconnects", 1},          {"rekeys", 0},              {"rtt_ms", 2},
-                {"messages_in", 3},         {"messages_out", 4},        {"bytes_in", 100},
-                {"bytes_out", 2048},        {"queue", {{"waiting", 5}, {"in_flight", 1}}},
+    json status{{"state", "connected"},
+                {"url", "ws://127.0.0.1:1/"},
+                {"server_fingerprint", "SHA256:gw"},
+                {"assigned_id", "host42"},
+                {"role", "agent"},
+                {"session_age_s", 65},
+                {"reconnects", 1},
+                {"rekeys", 0},
+                {"rtt_ms", 2},
+                {"messages_in", 3},
+                {"messages_out", 4},
+                {"bytes_in", 100},
+                {"bytes_out", 2048},
+                {"queue", {{"waiting", 5}, {"in_flight", 1}}},
                 {"subscriptions", {"backend.host42.>"}}};
     const auto stable = cli::stable_status(status, now);
     CHECK(stable["backend_fingerprint"] == "SHA256:gw");
@@ -219,9 +227,14 @@ TEST_CASE("status: stable names, human text, Prometheus and checks", "[cli]") {
 }
 
 TEST_CASE("queue reports and unsupported ops", "[cli]") {
-    json messages = json::array({{{"message_id", "00112233445566778899aabbccddeeff"}, {"channel", "agent.h.x"},
-                                  {"priority", "normal"}, {"attempts", 2}, {"state", "dead"},
-                                  {"dead_reason", "expired"}, {"bytes", 5}, {"created_ms", 1000}}});
+    json messages = json::array({{{"message_id", "00112233445566778899aabbccddeeff"},
+                                  {"channel", "agent.h.x"},
+                                  {"priority", "normal"},
+                                  {"attempts", 2},
+                                  {"state", "dead"},
+                                  {"dead_reason", "expired"},
+                                  {"bytes", 5},
+                                  {"created_ms", 1000}}});
     const auto table = cli::queue_table(messages, 61'000);
     CHECK(table.find("00112233445566778899aabbccddeeff") != std::string::npos);
     CHECK(table.find("agent.h.x (expired)") != std::string::npos);

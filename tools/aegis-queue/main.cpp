@@ -77,9 +77,9 @@ Options parse_options(int argc, char** argv) {
 }
 
 [[nodiscard]] std::uint64_t now_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
 }
 
 [[nodiscard]] aegis::Error usage(std::string_view what) {
@@ -122,8 +122,8 @@ Options parse_options(int argc, char** argv) {
     auto stats = client.call(json{{"op", "queue.stats"}}, {}, deadline);
     if (!stats) return stats.take_error();
     const auto& s = stats->header.value("stats", json::object());
-    const auto count = o.dead ? s.value("dead", 0ULL)
-                              : s.value("waiting", 0ULL) + s.value("in_flight", 0ULL) + s.value("dead", 0ULL);
+    const auto count =
+        o.dead ? s.value("dead", 0ULL) : s.value("waiting", 0ULL) + s.value("in_flight", 0ULL) + s.value("dead", 0ULL);
     fmt::print(stderr, "purge {} messages? [y/N] ", count);
     std::string answer;
     std::getline(std::cin, answer);
@@ -153,7 +153,10 @@ void print_answer(const Options& o, const ipc::Frame& answer) {
         fmt::print("{}", cli::queue_stats_text(body.value("stats", json::object()), now));
     } else {
         const auto count = body.value("count", 0ULL);
-        fmt::print("{} {} message{}\n", o.command == "retry" ? "retrying" : o.command == "drop" ? "dropped" : "purged",
+        fmt::print("{} {} message{}\n",
+                   o.command == "retry"  ? "retrying"
+                   : o.command == "drop" ? "dropped"
+                                         : "purged",
                    count, count == 1 ? "" : "s");
     }
 }

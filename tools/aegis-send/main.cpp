@@ -36,11 +36,13 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 
 // Every payload, each `count` times, through one pipelined connection.
 [[nodiscard]] aegis::Result<void> publish_all(ipc::Client& client, const Options& options) {
-    cli::PublishPipeline pipeline(client, kWindow, options.timeout, [&](const std::string& id, const std::string& channel) {
-        if (options.print_id) fmt::print("{}\n", id);
-        if (options.json) fmt::print("{{\"id\":\"{}\",\"channel\":\"{}\"}}\n", id, channel);
-        if (options.print_id || options.json) std::fflush(stdout);
-    });
+    cli::PublishPipeline pipeline(client, kWindow, options.timeout,
+                                  [&](const std::string& id, const std::string& channel) {
+                                      if (options.print_id) fmt::print("{}\n", id);
+                                      if (options.json)
+                                          fmt::print("{{\"id\":\"{}\",\"channel\":\"{}\"}}\n", id, channel);
+                                      if (options.print_id || options.json) std::fflush(stdout);
+                                  });
     const auto send_each = [&](aegis::ByteView payload) -> aegis::Result<void> {
         for (std::uint64_t i = 0; i < options.count; ++i) {
             if (auto sent = pipeline.publish(options.request, payload); !sent) return sent;
@@ -86,17 +88,18 @@ int request(ipc::Client& client, const Options& options) {
     if (options.print_id) fmt::print("{}\n", *sent);
     if (options.json) fmt::print("{{\"id\":\"{}\",\"channel\":\"{}\"}}\n", *sent, options.request.channel);
     bool any_error = false;
-    auto got = cli::await_replies(client, *request_id, options.replies, deadline, [&](const ipc::DeliveredMessage& reply) {
-        const auto text = aegis::as_text(reply.payload);
-        std::fwrite(text.data(), 1, text.size(), stdout);
-        if (!text.empty() && text.back() != '\n') std::fputc('\n', stdout);
-        std::fflush(stdout);
-        any_error = any_error || cli::header_value(reply.headers, cli::kErrorHeader).has_value();
-    });
+    auto got =
+        cli::await_replies(client, *request_id, options.replies, deadline, [&](const ipc::DeliveredMessage& reply) {
+            const auto text = aegis::as_text(reply.payload);
+            std::fwrite(text.data(), 1, text.size(), stdout);
+            if (!text.empty() && text.back() != '\n') std::fputc('\n', stdout);
+            std::fflush(stdout);
+            any_error = any_error || cli::header_value(reply.headers, cli::kErrorHeader).has_value();
+        });
     if (!got) return cli::report(kTool, got.error());
     if (*got < options.replies) {
-        return cli::report(kTool, aegis::make_error(ExitCode::timeout, "{} of {} replies on {} within the timeout", *got,
-                                                    options.replies, options.reply_to));
+        return cli::report(kTool, aegis::make_error(ExitCode::timeout, "{} of {} replies on {} within the timeout",
+                                                    *got, options.replies, options.reply_to));
     }
     return any_error ? aegis::to_int(ExitCode::failure) : 0;
 }

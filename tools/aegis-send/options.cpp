@@ -30,14 +30,17 @@ struct Raw {
     if (request.channel.empty()) return make_error(ExitCode::usage, "a channel is required (see aegis-send --help)");
     if (options.message && options.file) return make_error(ExitCode::usage, "-m and -f cannot be combined");
     if (raw.lines && raw.nul) return make_error(ExitCode::usage, "-l and -0 cannot be combined");
-    if (options.message && (raw.lines || raw.nul)) return make_error(ExitCode::usage, "-l and -0 read a stream, not -m");
+    if (options.message && (raw.lines || raw.nul))
+        return make_error(ExitCode::usage, "-l and -0 read a stream, not -m");
     if (options.count == 0) return make_error(ExitCode::usage, "-n needs a positive count");
     if (options.replies == 0) return make_error(ExitCode::usage, "--replies needs a positive count");
     if (options.is_request && (raw.lines || raw.nul || options.count != 1)) {
         return make_error(ExitCode::usage, "--request sends one message (no -l, -0 or -n)");
     }
-    if (options.print_id && options.json) return make_error(ExitCode::usage, "--print-id and --json cannot be combined");
-    if (!options.is_request && !options.reply_to.empty()) return make_error(ExitCode::usage, "--reply-to needs --request");
+    if (options.print_id && options.json)
+        return make_error(ExitCode::usage, "--print-id and --json cannot be combined");
+    if (!options.is_request && !options.reply_to.empty())
+        return make_error(ExitCode::usage, "--reply-to needs --request");
     if (!options.message && !options.file && ::isatty(STDIN_FILENO)) {
         return make_error(ExitCode::usage, "no payload: give -m TEXT or -f FILE, or pipe it into standard input");
     }

@@ -77,9 +77,9 @@ Options parse_options(int argc, char** argv) {
 }
 
 [[nodiscard]] std::uint64_t now_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
 }
 
 [[nodiscard]] aegis::Result<nlohmann::json> fetch(const Options& options, std::chrono::milliseconds timeout) {
@@ -125,20 +125,22 @@ int run(int argc, char** argv) {
         return 0;
     }
     if ((options.json ? 1 : 0) + (options.prometheus ? 1 : 0) + (options.check ? 1 : 0) > 1) {
-        return cli::report(kTool, aegis::make_error(ExitCode::usage, "--json, --prometheus and --check cannot be combined"));
+        return cli::report(kTool,
+                           aegis::make_error(ExitCode::usage, "--json, --prometheus and --check cannot be combined"));
     }
     auto timeout = cli::parse_duration(options.timeout, "--timeout");
     if (!timeout) return cli::report(kTool, timeout.error());
     if (options.watch) {
         auto every = cli::parse_duration(*options.watch, "--watch");
         if (!every) return cli::report(kTool, every.error());
-        if (options.check) return cli::report(kTool, aegis::make_error(ExitCode::usage, "--watch and --check cannot be combined"));
+        if (options.check)
+            return cli::report(kTool, aegis::make_error(ExitCode::usage, "--watch and --check cannot be combined"));
         return watch(options, *timeout, *every);
     }
     auto stable = fetch(options, *timeout);
     if (options.check) {
-        const auto outcome = stable ? cli::evaluate_check(*stable, options.thresholds)
-                                    : cli::unknown_check(stable.error().message);
+        const auto outcome =
+            stable ? cli::evaluate_check(*stable, options.thresholds) : cli::unknown_check(stable.error().message);
         fmt::print("{}\n", outcome.line);
         return static_cast<int>(outcome.state);
     }

@@ -21,7 +21,8 @@ struct Raw {
 };
 
 [[nodiscard]] Result<void> check_and_fill(Options& options, const Raw& raw) {
-    if (options.patterns.empty()) return make_error(ExitCode::usage, "a channel pattern is required (see aegis-sub --help)");
+    if (options.patterns.empty())
+        return make_error(ExitCode::usage, "a channel pattern is required (see aegis-sub --help)");
     if (options.count && *options.count == 0) return make_error(ExitCode::usage, "-C needs a positive count");
     if (options.jobs == 0) return make_error(ExitCode::usage, "--jobs needs a positive number");
     if (options.drain && options.durable.empty()) return make_error(ExitCode::usage, "--drain needs --durable NAME");

@@ -34,8 +34,8 @@ bool Receiver::done() const {
 
 int Receiver::timed_out() const {
     if (options_.count && received_ < *options_.count) {
-        return cli::report(kTool, make_error(ExitCode::timeout, "{} of {} messages within the -W time", received_,
-                                             *options_.count));
+        return cli::report(
+            kTool, make_error(ExitCode::timeout, "{} of {} messages within the -W time", received_, *options_.count));
     }
     if (options_.drain && !caught_up_) {
         return cli::report(kTool, make_error(ExitCode::timeout, "the backlog was not drained within the -W time"));
