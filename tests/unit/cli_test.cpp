@@ -1,6 +1,7 @@
 // The tools' shared logic without processes or sockets: durations, output formats, the
 // request/reply convention, payload splitting, durable acknowledgements, status reports.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
@@ -245,4 +246,25 @@ TEST_CASE("queue reports and unsupported ops", "[cli]") {
                                                     "queue operations");
     CHECK(explained.exit == aegis::ExitCode::failure);
     CHECK(explained.message.find("does not support queue operations") != std::string::npos);
+}
+
+TEST_CASE("the command pool runs each message's command and hands back every result", "[cli]") {
+    std::vector<cli::CommandPool::Finished> done;
+    {
+        cli::CommandPool pool("cat; echo \" $AEGIS_KIND\"", 2);
+        for (const char* payload : {"one", "two", "three"}) pool.start(sample_message(payload));
+        while (done.size() < 3) {
+            for (auto& finished : pool.take_finished(milliseconds(100))) done.push_back(std::move(finished));
+        }
+        CHECK(pool.running() == 0);
+    }
+    std::vector<std::string> outputs;
+    for (const auto& finished : done) {
+        REQUIRE(finished.result);
+        CHECK(finished.result->exit_status == 0);
+        CHECK(finished.result->output == std::string(aegis::as_text(finished.message.payload)) + " event\n");
+        outputs.push_back(finished.result->output);
+    }
+    std::sort(outputs.begin(), outputs.end());
+    CHECK(outputs == std::vector<std::string>{"one event\n", "three event\n", "two event\n"});
 }
