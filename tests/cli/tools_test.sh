@@ -162,6 +162,11 @@ expect_eq "$out" "HELLO SOC T1" "the reply"
 expect_exit 1 "$send" --socket "$b_sock" --request --timeout 20s backend.host42.exec -m fail
 expect_eq "$out" "bad request" "the error reply"
 expect_error 5 "$send" --socket "$b_sock" --request --timeout 1s backend.host42.nobody -m hello
+# A reply the broker refuses (host42 may not publish to agent.other.*) is a warning; the replier goes on.
+expect_error 5 "$send" --socket "$b_sock" --request --reply-to agent.other.x.reply --timeout 2s backend.host42.exec -m hello
+wait_for "the replier's warning" grep -q "^aegis-sub: warning: no reply to " "$TEST_TMP/exec.err"
+expect_exit 0 "$send" --socket "$b_sock" --request --timeout 20s -H trace=t2 backend.host42.exec -m again
+expect_eq "$out" "AGAIN SOC T2" "the reply after a refused one"
 
 # Two repliers on one broker: --replies 2 collects both.
 for n in 1 2; do

@@ -1,5 +1,7 @@
 #include "receiver.h"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 
 #include "cli/request_reply.h"
@@ -111,7 +113,15 @@ Result<Receiver::Step> Receiver::on_finished(cli::CommandPool::Finished finished
     const auto& result = *finished.result;
     if (auto reply = cli::reply_for(finished.message, result.exit_status)) {
         auto sent = client_.publish(*reply, as_bytes(result.output), ipc::deadline_after(std::chrono::seconds(30)));
-        if (!sent) return sent.take_error();
+        // A reply the broker refuses (a bad reply-to) must not stop a long-running replier.
+        const bool refused =
+            !sent && (sent.error().exit == ExitCode::refused || sent.error().exit == ExitCode::bad_input);
+        if (refused) {
+            fmt::print(stderr, "{}: warning: no reply to {}: {}\n", kTool, ipc::to_hex(finished.message.id),
+                       sent.error().message);
+        } else if (!sent) {
+            return sent.take_error();
+        }
     } else if (!write_out(result.output)) {
         return Step::stop;
     }
