@@ -138,4 +138,7 @@ else
     expect_eq "$out" "no messages" "ls after purge"
 fi
 
+# --wait-ack while the gateway is away: exit 5 at the --timeout.
+expect_error 5 "$send" --socket "$a_sock" --wait-ack --timeout 500ms agent.host42.late -m late
+
 summary

@@ -128,6 +128,7 @@ expect_error 2 "$send" --socket "$b_sock" --ttl 0 backend.host42.x -m x
 expect_error 2 "$send" --socket "$b_sock" -H novalue backend.host42.x -m x
 expect_error 2 "$send" --socket "$b_sock" --request backend.x -m x
 expect_error 3 "$send" --socket "$TEST_TMP/none.sock" backend.host42.x -m x
+expect_error 4 "$send" --socket "$a_sock" --wait-ack backend.host42.x -m "an agent may not publish here"
 
 # --- --from keeps one signer's messages -------------------------------------------------------------
 "$sub" --socket "$a_sock" -C 1 -W 20 -v --from "$soc_fp" backend.host42.from >"$TEST_TMP/from.out" &
