@@ -181,19 +181,22 @@ std::string prometheus_status(const json& s) {
 CheckOutcome evaluate_check(const json& s, const CheckThresholds& t) {
     CheckState state = CheckState::ok;
     std::vector<std::string> notes;
+    // Severity order: ok < unknown < warning < critical.
+    const auto rank = [](CheckState value) {
+        return value == CheckState::unknown ? 1 : value == CheckState::ok ? 0 : static_cast<int>(value) + 1;
+    };
     const auto raise = [&](CheckState to) {
-        if (static_cast<int>(to) > static_cast<int>(state)) state = to;
+        if (rank(to) > rank(state)) state = to;
     };
     const bool connected = s["state"] == "connected";
     if (connected) {
         notes.push_back("connected");
     } else {
         const json& down = s["disconnected_s"];
-        const std::string since = down.is_number() ? " for " + short_duration(down.get<double>()) : "";
+        const std::string since =
+            down.is_number() ? " for " + short_duration(down.get<double>()) : " for an unknown time";
         notes.push_back(fmt::format("{}{}", s["state"].get<std::string>(), since));
-        // Not knowing for how long counts as too long.
-        const bool too_long =
-            t.crit_disconnected_s && (!down.is_number() || down.get<double>() > *t.crit_disconnected_s);
+        const bool too_long = t.crit_disconnected_s && down.is_number() && down.get<double>() > *t.crit_disconnected_s;
         raise(too_long ? CheckState::critical : CheckState::warning);
     }
     const json& q = s["queue"];

@@ -216,6 +216,13 @@ TEST_CASE("status: stable names, human text, Prometheus and checks", "[cli]") {
     status["last_heartbeat_ms"] = now - 30'000;
     status["next_attempt_ms"] = now + 2'000;
     status["queue"] = {{"waiting", 0}, {"in_flight", 0}, {"dead", 2}, {"oldest_waiting_ms", 0}};
+    auto no_heartbeat = status;
+    no_heartbeat.erase("last_heartbeat_ms");
+    cli::CheckThresholds strict;
+    strict.crit_disconnected_s = 1;
+    const auto unknown_time = cli::evaluate_check(cli::stable_status(no_heartbeat, now), strict);
+    CHECK(unknown_time.state == cli::CheckState::warning);
+    CHECK(unknown_time.line.find("backing_off for an unknown time") != std::string::npos);
     const auto down = cli::stable_status(status, now);
     CHECK(cli::human_status(down).find("backing off (next attempt in 2s)") != std::string::npos);
     cli::CheckThresholds d;
