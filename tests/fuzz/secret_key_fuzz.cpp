@@ -20,15 +20,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path scratch_directory() {
-    static const fs::path directory = [] {
-        fs::path path = fs::temp_directory_path() / ("aegis-fuzz-secret-key-" + std::to_string(::getpid()));
-        fs::create_directories(path);
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::replace);
-        std::atexit([] { std::error_code ignored; fs::remove_all(scratch_directory(), ignored); });
+// Created once per process and removed at exit; kept on the heap so that the exit handler never
+// sees it destroyed.
+const fs::path& scratch_directory() {
+    static const fs::path* directory = [] {
+        auto* path = new fs::path(fs::temp_directory_path() / ("aegis-fuzz-secret-key-" + std::to_string(::getpid())));
+        fs::create_directories(*path);
+        fs::permissions(*path, fs::perms::owner_all, fs::perm_options::replace);
         return path;
     }();
-    return directory;
+    static const bool cleanup_registered = [] {
+        return std::atexit([] {
+            std::error_code ignored;
+            fs::remove_all(scratch_directory(), ignored);
+        }) == 0;
+    }();
+    (void)cleanup_registered;
+    return *directory;
 }
 
 void write_private_file(const fs::path& path, const std::uint8_t* data, std::size_t size) {
