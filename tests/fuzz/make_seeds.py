@@ -99,7 +99,12 @@ LOCAL_REQUESTS = {
     "subscribe": {"op": "subscribe", "patterns": ["backend.host42.>"], "id": 2},
     "status": {"op": "status", "id": 1},
     "stop": {"op": "stop"},
-    "response_error": {"id": 7, "ok": False, "error": {"reason": "access_denied", "message": "no", "exit": 4}},
+}
+
+LOCAL_RESPONSES = {
+    "ok": {"id": 1, "ok": True, "v": 1, "versions": [1], "broker": "aegis-connect 0.1.0", "pid": 4242,
+           "state": "connected"},
+    "error": {"id": 7, "ok": False, "error": {"reason": "access_denied", "message": "no", "exit": 4}},
     "message_event": {"event": "message", "id": "09" * 16, "channel": "backend.host42.policies",
                       "origin_id": "backend1", "origin_fingerprint": "SHA256:x", "origin_key": PUBLIC_KEY_BASE64,
                       "verified": True, "sequence": 1, "timestamp_ms": 1731000000000, "expires_ms": 1731000060000,
@@ -142,6 +147,7 @@ def seeds() -> dict:
             "bad_json": b"\x03" + local_frame({}).replace(b"{}", b"{x") + hello,
         },
         "ipc_request": {name: json.dumps(value).encode() for name, value in LOCAL_REQUESTS.items()},
+        "ipc_response": {name: json.dumps(value).encode() for name, value in LOCAL_RESPONSES.items()},
         "public_key": {
             "line": f"aegis-ed25519 {PUBLIC_KEY_BASE64} user@host\n".encode(),
             "no_comment": f"aegis-ed25519 {PUBLIC_KEY_BASE64}".encode(),
