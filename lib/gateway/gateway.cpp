@@ -203,7 +203,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         }
         update_inbox_gauge();
         for (const auto& publish : publishes)
-            if (auto from = publish.from.lock()) from->publish_stored(publish.request_id, publish.messages, committed.has_value());
+            if (auto from = publish.from.lock()) from->publish_stored(publish.request_id, publish.messages, committed.ok());
         for (const auto& key : touched)
             if (auto session = session_for(key)) session->pump();
     }
