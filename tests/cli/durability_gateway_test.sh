@@ -34,7 +34,7 @@ wait_for() {
 # A local-socket client (PROTOCOL.md §8): `publish SOCKET CHANNEL N OUT` queues N messages
 # "m-<i>" at a steady pace and writes the numbers the broker reported queued; `subscribe SOCKET
 # PATTERN N OUT` writes every payload it receives, one a line, until it has N distinct ones and
-# then 2 s more (so duplicates would show), or 60 s have passed.
+# then 2 s more (so duplicates would show), 60 s have passed or the broker closed the socket.
 cat >"$TEST_TMP/client.py" <<'PY'
 import json, socket, struct, sys, time
 mode, path, channel, count, out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
@@ -80,6 +80,8 @@ else:
             header, payload = read(0.5)
         except socket.timeout:
             continue
+        except EOFError:
+            break  # the broker stopped
         if header.get("id") == 1 and "event" not in header:
             if not header.get("ok"):
                 sys.exit("subscribe refused: %s" % header)
@@ -185,15 +187,16 @@ expect_eq "$(grep -c . "$TEST_TMP/a.sent")" "$N" "(a) messages queued"
 
 # --- (b) an agent away while the backend sends ------------------------------------------------------------
 
-"$sub" --socket "$a_sock" -C 1 -W 20 backend.host42.policies >"$TEST_TMP/b.first" 2>&1 &
+# The agent's subscriber is attached when its broker stops: the identity's subscription set at
+# the gateway stays what it was, and routes into the agent's inbox while it is away.
+"$python" "$TEST_TMP/client.py" subscribe "$a_sock" backend.host42.policies 1000000 "$TEST_TMP/b.first" &
 first_pid=$!
-wait_for "the agent's subscription" grep -q "session id=host42" "$glog"
-sleep 0.5
+wait_for "the agent's subscriber" test -e "$TEST_TMP/b.first.ready"
 expect_exit 0 "$send" --socket "$b_sock" --wait-ack backend.host42.policies -m "while here"
-wait "$first_pid" || fail "the agent's first subscriber: $(cat "$TEST_TMP/b.first")"
-expect_eq "$(cat "$TEST_TMP/b.first")" "while here" "(b) the message while connected"
-
+sleep 0.5
 expect_exit 0 "$connect" --stop --socket "$a_sock"
+wait "$first_pid" || fail "the agent's first subscriber failed"
+expect_eq "$(cat "$TEST_TMP/b.first")" "while here" "(b) the message while connected"
 wait_for "the gateway to see the agent go" grep -q "disconnect id=host42" "$glog"
 M=20
 : >"$TEST_TMP/b.sent"
