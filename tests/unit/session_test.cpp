@@ -178,6 +178,7 @@ struct Harness {
         std::size_t max_message_bytes = 16 * 1024 * 1024;
         std::uint64_t inbox_max_messages = 100'000;
         std::size_t replay_window = 64;
+        std::uint32_t replay_rate = 0;
     };
 
     boost::asio::io_context io;
@@ -224,6 +225,7 @@ struct Harness {
         options.max_message_bytes = limits.max_message_bytes;
         options.inbox_max_messages = limits.inbox_max_messages;
         options.replay_window = limits.replay_window;
+        options.replay_rate = limits.replay_rate;
         auto started = aegis::gateway::Gateway::start(io, options, clone(gateway_key),
                                                       [this](std::string_view line) { log.emplace_back(line); });
         REQUIRE(started.ok());
@@ -826,4 +828,29 @@ TEST_CASE("an inbox over --inbox-max-messages drops its oldest and counts them",
     backend.session->start();
     REQUIRE(h.run_until([&] { return backend.delivered.size() == 3; }));
     CHECK(payloads(backend) == std::vector<std::string>{"c", "d", "e"});
+}
+
+TEST_CASE("--replay-rate paces a backlog: a burst of one second's worth, then one at a time", "[session][durable]") {
+    Harness::Limits limits;
+    limits.replay_rate = 5;
+    Harness h(limits);
+    auto& agent = h.client(h.agent_key);
+    auto& backend = h.client(h.backend_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected && backend.state() == State::connected; }));
+    backend.session->set_subscriptions(1, {"agent.host42.>"});
+    REQUIRE(h.run_until([&] { return backend.subscribed(1); }));
+    backend.session->stop();
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 1; }));
+    std::vector<std::string> texts;
+    for (int i = 0; i < 8; ++i) texts.push_back("r" + std::to_string(i));
+    publish_all(h, agent, 10, texts);
+
+    backend.session->start();
+    REQUIRE(h.run_until([&] { return backend.delivered.size() >= 5; }));
+    const auto burst_done = std::chrono::steady_clock::now();
+    CHECK(backend.delivered.size() <= 6);
+    REQUIRE(h.run_until([&] { return backend.delivered.size() == 8; }, 5000ms));
+    // Three more at five a second take about 0.6 s.
+    CHECK(std::chrono::steady_clock::now() - burst_done >= 350ms);
+    CHECK(payloads(backend) == texts);
 }
