@@ -179,6 +179,7 @@ struct Harness {
         std::uint64_t inbox_max_messages = 100'000;
         std::size_t replay_window = 64;
         std::uint32_t replay_rate = 0;
+        std::chrono::seconds inbox_max_age{3600};
     };
 
     boost::asio::io_context io;
@@ -226,6 +227,7 @@ struct Harness {
         options.inbox_max_messages = limits.inbox_max_messages;
         options.replay_window = limits.replay_window;
         options.replay_rate = limits.replay_rate;
+        options.inbox_max_age = limits.inbox_max_age;
         auto started = aegis::gateway::Gateway::start(io, options, clone(gateway_key),
                                                       [this](std::string_view line) { log.emplace_back(line); });
         REQUIRE(started.ok());
@@ -853,4 +855,22 @@ TEST_CASE("--replay-rate paces a backlog: a burst of one second's worth, then on
     // Three more at five a second take about 0.6 s.
     CHECK(std::chrono::steady_clock::now() - burst_done >= 350ms);
     CHECK(payloads(backend) == texts);
+}
+
+TEST_CASE("stored messages past --inbox-max-age are pruned, logged and counted", "[session][durable]") {
+    Harness::Limits limits;
+    limits.inbox_max_age = 1s;
+    Harness h(limits);
+    auto& agent = h.client(h.agent_key);
+    auto& backend = h.client(h.backend_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected && backend.state() == State::connected; }));
+    backend.session->set_subscriptions(1, {"agent.host42.>"});
+    REQUIRE(h.run_until([&] { return backend.subscribed(1); }));
+    backend.session->stop();
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 1; }));
+    publish_all(h, agent, 10, {"stale 1", "stale 2"});
+    CHECK(h.gateway->metrics().inbox_messages == 2);
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().dropped("expired") == 2; }, 4000ms));
+    CHECK(h.gateway->metrics().inbox_messages == 0);
+    CHECK(h.logged("inbox of id=soc: 2 messages expired unacknowledged"));
 }
