@@ -832,7 +832,7 @@ TEST_CASE("an inbox over --inbox-max-messages drops its oldest and counts them",
     CHECK(payloads(backend) == std::vector<std::string>{"c", "d", "e"});
 }
 
-TEST_CASE("--replay-rate paces a backlog: a burst of one second's worth, then one at a time", "[session][durable]") {
+TEST_CASE("the replay rate paces a backlog: a burst of one second's worth, then one at a time", "[session][durable]") {
     Harness::Limits limits;
     limits.replay_rate = 5;
     Harness h(limits);
