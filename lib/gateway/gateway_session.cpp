@@ -129,8 +129,8 @@ void GatewaySession::on_client_auth(ByteView message) {
     for (const auto& pattern : resumed->patterns)
         if (policy_->may_subscribe(pattern)) kept.push_back(pattern);
     host->backplane().subscribe(handle_, kept);
-    log(fmt::format("session id={} {} at {}", identity_.id, resumed->resumed ? "resumed" : "fresh", resumed->resume_point));
     host->established(shared_from_this());
+    log(fmt::format("session id={} {} at {}", identity_.id, resumed->resumed ? "resumed" : "fresh", resumed->resume_point));
     if (phase_ == Phase::established) pump();
 }
 
