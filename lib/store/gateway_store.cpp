@@ -1,9 +1,9 @@
 #include "store/gateway_store.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace aegis::store {
 
@@ -34,7 +34,9 @@ CREATE TABLE IF NOT EXISTS inbox (
 CREATE INDEX IF NOT EXISTS inbox_by_age ON inbox (stored_ms);
 )sql";
 
-ByteView view(const crypto::PublicKey& key) { return {key.data(), key.size()}; }
+ByteView view(const crypto::PublicKey& key) {
+    return {key.data(), key.size()};
+}
 
 crypto::PublicKey key_from(ByteView bytes) {
     crypto::PublicKey key{};
@@ -77,7 +79,8 @@ Result<bool> check_identity(Database& database) {
     }
     if (*application_id != kGatewayApplicationId) return foreign(database);
     if (*version > kGatewaySchemaVersion)
-        return make_error(ExitCode::bad_input, "{} was written by a newer Aegis (schema {}; this version reads up to {})",
+        return make_error(ExitCode::bad_input,
+                          "{} was written by a newer Aegis (schema {}; this version reads up to {})",
                           database.path().string(), *version, kGatewaySchemaVersion);
     if (*version < 1)
         return make_error(ExitCode::bad_input, "{} is not an {} (or is corrupt): schema version {}",
@@ -165,10 +168,13 @@ const IdentityState* GatewayStore::find(const crypto::PublicKey& key) const {
     return found == identities_.end() ? nullptr : &found->second;
 }
 
-Result<Transaction> GatewayStore::begin() { return database_->begin(); }
+Result<Transaction> GatewayStore::begin() {
+    return database_->begin();
+}
 
 Result<void> GatewayStore::ensure_row(const crypto::PublicKey& key, const std::string& id) {
-    auto upsert = database_->cached("INSERT INTO identities (key, id) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET id = ?2");
+    auto upsert =
+        database_->cached("INSERT INTO identities (key, id) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET id = ?2");
     if (!upsert) return upsert.take_error();
     (*upsert)->bind(1, view(key)).bind(2, std::string_view(id));
     if (auto done = (*upsert)->run(); !done) return done;
@@ -215,7 +221,13 @@ Result<AppendOutcome> GatewayStore::append(const crypto::PublicKey& key, const s
     auto insert = database_->cached(
         "INSERT INTO inbox (key, seq, channel, batch, messages, stored_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     if (!insert) return insert.take_error();
-    (*insert)->bind(1, view(key)).bind(2, sequence).bind(3, std::string_view(channel)).bind(4, batch).bind(5, messages).bind(6, now_ms);
+    (*insert)
+        ->bind(1, view(key))
+        .bind(2, sequence)
+        .bind(3, std::string_view(channel))
+        .bind(4, batch)
+        .bind(5, messages)
+        .bind(6, now_ms);
     if (auto done = (*insert)->run(); !done) return done.take_error();
     auto bump = database_->cached("UPDATE identities SET last_seq = ?2 WHERE key = ?1");
     if (!bump) return bump.take_error();

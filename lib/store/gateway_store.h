@@ -28,7 +28,7 @@ inline constexpr std::int64_t kGatewaySchemaVersion = 1;
 using GatewayToken = std::array<std::uint8_t, 32>;
 
 struct GatewayLimits {
-    std::uint64_t max_messages = 100'000;               // per identity; past it the oldest are dropped
+    std::uint64_t max_messages = 100'000;                // per identity; past it the oldest are dropped
     std::uint64_t max_age_ms = 7ULL * 24 * 3600 * 1000;  // inbox entries and session tokens expire
 };
 
@@ -36,7 +36,7 @@ struct GatewayLimits {
 struct IdentityState {
     std::string id;
     std::vector<std::string> patterns;
-    GatewayToken token{};           // all zero: none issued
+    GatewayToken token{};             // all zero: none issued
     std::uint64_t token_used_ms = 0;  // last handshake or disconnect with it
     std::uint64_t last_sequence = 0;  // highest inbox sequence handed out
     std::uint64_t acknowledged = 0;   // highest deliver_ack
@@ -60,7 +60,8 @@ class GatewayStore {
 public:
     // Opens or creates FILE. A foreign SQLite file, a corrupt file or a newer schema fails with
     // ExitCode::bad_input.
-    [[nodiscard]] static Result<std::unique_ptr<GatewayStore>> open(const std::filesystem::path& file, GatewayLimits limits);
+    [[nodiscard]] static Result<std::unique_ptr<GatewayStore>> open(const std::filesystem::path& file,
+                                                                    GatewayLimits limits);
 
     [[nodiscard]] const std::map<crypto::PublicKey, IdentityState>& identities() const { return identities_; }
     [[nodiscard]] const IdentityState* find(const crypto::PublicKey& key) const;
@@ -72,8 +73,8 @@ public:
     // Creates the identity's row when missing and records its id and subscription set.
     [[nodiscard]] Result<void> save_patterns(const crypto::PublicKey& key, const std::string& id,
                                              const std::vector<std::string>& patterns);
-    [[nodiscard]] Result<void> save_token(const crypto::PublicKey& key, const std::string& id, const GatewayToken& token,
-                                          std::uint64_t now_ms);
+    [[nodiscard]] Result<void> save_token(const crypto::PublicKey& key, const std::string& id,
+                                          const GatewayToken& token, std::uint64_t now_ms);
     // True when TOKEN is the identity's and was used within max_age.
     [[nodiscard]] bool token_valid(const crypto::PublicKey& key, const GatewayToken& token, std::uint64_t now_ms) const;
     // Appends a batch to the identity's inbox (the identity must have a row).

@@ -1,5 +1,7 @@
 // The gateway's state file: identities, tokens and per-identity inboxes on real files in a
 // temporary directory, reopened the way a restarted gateway reopens them.
+#include "store/gateway_store.h"
+
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -7,7 +9,6 @@
 #include <fstream>
 #include <string>
 
-#include "store/gateway_store.h"
 #include "store/state_database.h"
 
 namespace {
@@ -36,7 +37,9 @@ aegis::crypto::PublicKey key_of(std::uint8_t seed) {
     return key;
 }
 
-aegis::ByteView text(const std::string& value) { return aegis::as_bytes(value); }
+aegis::ByteView text(const std::string& value) {
+    return aegis::as_bytes(value);
+}
 
 std::unique_ptr<GatewayStore> open_store(const std::filesystem::path& file, GatewayLimits limits = {}) {
     auto opened = GatewayStore::open(file, limits);
@@ -44,7 +47,9 @@ std::unique_ptr<GatewayStore> open_store(const std::filesystem::path& file, Gate
     return std::move(opened.value());
 }
 
-std::string payload(const aegis::store::StoredBatch& batch) { return std::string(aegis::as_text(batch.batch)); }
+std::string payload(const aegis::store::StoredBatch& batch) {
+    return std::string(aegis::as_text(batch.batch));
+}
 
 }  // namespace
 
@@ -191,8 +196,8 @@ TEST_CASE("gateway store: entries and tokens expire after max_age", "[gateway_st
     CHECK_FALSE(store->token_valid(soc, token, 21'001));  // expired
     GatewayToken other{};
     other.fill(8);
-    CHECK_FALSE(store->token_valid(soc, other, 20'500));          // not this identity's
-    CHECK_FALSE(store->token_valid(host, token, 20'500));         // another identity
+    CHECK_FALSE(store->token_valid(soc, other, 20'500));           // not this identity's
+    CHECK_FALSE(store->token_valid(host, token, 20'500));          // another identity
     CHECK_FALSE(store->token_valid(soc, GatewayToken{}, 20'500));  // none presented
 }
 

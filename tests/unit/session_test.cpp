@@ -874,3 +874,39 @@ TEST_CASE("stored messages past --inbox-max-age are pruned, logged and counted",
     CHECK(h.gateway->metrics().inbox_messages == 0);
     CHECK(h.logged("inbox of id=soc: 2 messages expired unacknowledged"));
 }
+
+TEST_CASE("a token kept by the caller resumes in a new ClientSession; a bogus one gets a fresh session", "[session][durable]") {
+    Harness h;
+    std::vector<aegis::protocol::SessionToken> announced;
+    auto options = h.options_for(h.backend_key);
+    aegis::session::SessionEvents events;
+    events.on_session_token = [&](const aegis::protocol::SessionToken& token) { announced.push_back(token); };
+    auto first = std::make_unique<aegis::session::ClientSession>(h.io, options, events);
+    first->start();
+    REQUIRE(h.run_until([&] { return first->stats().state == State::connected; }));
+    REQUIRE(announced.size() == 1);
+    CHECK(announced.at(0) == first->session_token());
+    first->stop();
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 0; }));
+
+    // What a broker that persisted the token does after its own restart.
+    options.resume_token = announced.at(0);
+    auto second = std::make_unique<aegis::session::ClientSession>(h.io, options, events);
+    second->start();
+    REQUIRE(h.run_until([&] { return second->stats().state == State::connected; }));
+    CHECK(announced.size() == 1);  // the same token: nothing new to keep
+    CHECK(second->session_token() == announced.at(0));
+    CHECK(h.logged("session id=soc resumed at 0"));
+    second->stop();
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 0; }));
+
+    options.resume_token.fill(0x5a);  // unknown to the gateway: not refused, a fresh session
+    auto third = std::make_unique<aegis::session::ClientSession>(h.io, options, events);
+    third->start();
+    REQUIRE(h.run_until([&] { return third->stats().state == State::connected; }));
+    REQUIRE(announced.size() == 2);
+    CHECK(announced.at(1) != announced.at(0));
+    CHECK(third->session_token() == announced.at(1));
+    CHECK(h.gateway->metrics().sessions_resumed == 1);
+    CHECK(h.gateway->metrics().sessions_fresh == 2);
+}
