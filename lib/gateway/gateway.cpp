@@ -245,7 +245,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         }
         if (auto saved = stored->save_token(who.key, who.id, grant.token, now); !saved) return saved.take_error();
         const auto* state = stored->find(who.key);
-        grant.resume_point = state->acknowledged;
+        // An ack of the previous session still waiting for the group commit counts too.
+        const auto queued = pending_acks.find(who.key);
+        grant.resume_point = std::max(state->acknowledged, queued == pending_acks.end() ? 0 : queued->second);
         grant.patterns = state->patterns;
         ++(grant.resumed ? counters.sessions_resumed : counters.sessions_fresh);
         return grant;
