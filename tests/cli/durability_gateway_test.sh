@@ -174,6 +174,7 @@ wait_for "the backend subscriber" test -e "$TEST_TMP/a.received.ready"
 "$python" "$TEST_TMP/client.py" publish "$a_sock" agent.host42.stream "$N" "$TEST_TMP/a.sent" &
 pub_pid=$!
 sleep 1
+kill -0 "$pub_pid" 2>/dev/null || fail "the stream was over before the gateway was killed"
 kill -KILL "$gateway_pid"
 wait "$gateway_pid" 2>/dev/null
 sleep 0.5
