@@ -2,6 +2,8 @@
 // Cross-session routing behind one narrow interface (DESIGN.md §7). The in-process
 // implementation serves one gateway; a store-backed or Redis backplane shared by several
 // gateways is a second implementation of this class, not a change to the sessions.
+// The gateway keeps each session's live subscription set here; what reaches whom is decided
+// from the identities' stored sets (store/gateway_store.h), so route() is not on its path.
 
 #include <cstddef>
 #include <cstdint>

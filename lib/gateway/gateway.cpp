@@ -2,12 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <map>
 #include <optional>
 #include <vector>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "gateway/authorized_keys.h"
 #include "gateway/backplane.h"
@@ -16,6 +19,7 @@
 #include "identity/keyfile.h"
 #include "net/websocket.h"
 #include "protocol/reason.h"
+#include "store/gateway_store.h"
 
 namespace aegis::gateway {
 
@@ -38,6 +42,9 @@ Result<void> check_options(const GatewayOptions& options) {
     if (options.max_sessions == 0) return make_error(ExitCode::usage, "--max-sessions must be at least 1");
     if (options.max_message_bytes < 1024) return make_error(ExitCode::usage, "--max-message-bytes must be at least 1024");
     if (options.handshake_timeout.count() <= 0) return make_error(ExitCode::usage, "--handshake-timeout must be positive");
+    if (options.inbox_max_messages == 0) return make_error(ExitCode::usage, "--inbox-max-messages must be at least 1");
+    if (options.inbox_max_age.count() <= 0) return make_error(ExitCode::usage, "--inbox-max-age must be positive");
+    if (options.replay_window == 0) return make_error(ExitCode::usage, "--replay-window must be at least 1");
     return {};
 }
 
@@ -56,6 +63,18 @@ Result<void> prepare_state_dir(const std::filesystem::path& dir) {
     return {};
 }
 
+std::uint64_t now_ms() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+// How often stored messages past --inbox-max-age are pruned.
+std::chrono::milliseconds expiry_interval(std::chrono::seconds max_age) {
+    return std::clamp<std::chrono::milliseconds>(std::chrono::duration_cast<std::chrono::milliseconds>(max_age) / 4,
+                                                 std::chrono::milliseconds(250), std::chrono::milliseconds(60'000));
+}
+
 // "HOST:PORT" with the port the socket really got (for --listen HOST:0).
 std::string with_port(const std::string& host_port, std::uint16_t port) {
     return fmt::format("{}:{}", host_port.substr(0, host_port.rfind(':')), port);
@@ -64,13 +83,26 @@ std::string with_port(const std::string& host_port, std::uint16_t port) {
 }  // namespace
 
 struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::Core> {
-    Core(boost::asio::io_context& io_context, GatewayOptions gateway_options, crypto::SigningKey key, LogSink sink)
+    Core(boost::asio::io_context& io_context, GatewayOptions gateway_options, crypto::SigningKey key, LogSink sink,
+         std::unique_ptr<store::GatewayStore> state)
         : io(io_context),
           options(std::move(gateway_options)),
           identity(std::move(key)),
           log_sink(std::move(sink)),
           replay_cache(2 * static_cast<std::uint64_t>(options.clock_skew.count())),
-          routes(make_local_backplane()) {}
+          routes(make_local_backplane()),
+          stored(std::move(state)),
+          expiry_timer(io_context) {}
+
+    // A publish waiting for this turn's group commit.
+    struct PendingPublish {
+        std::weak_ptr<GatewaySession> from;
+        crypto::PublicKey origin{};
+        std::uint32_t request_id = 0;
+        std::string channel;
+        Bytes batch;
+        std::size_t messages = 0;
+    };
 
     boost::asio::io_context& io;
     GatewayOptions options;
@@ -86,6 +118,165 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     std::map<crypto::PublicKey, SessionHandle> session_of_key;
     SessionHandle next_handle = 1;
     bool stopping = false;
+    std::unique_ptr<store::GatewayStore> stored;
+    std::vector<PendingPublish> pending_publishes;
+    std::map<crypto::PublicKey, std::uint64_t> pending_acks;
+    bool flush_posted = false;
+    boost::asio::steady_timer expiry_timer;
+
+    void update_inbox_gauge() {
+        std::uint64_t total = 0;
+        for (const auto& [key, state] : stored->identities()) total += state.pending;
+        counters.inbox_messages = total;
+    }
+
+    std::shared_ptr<GatewaySession> session_for(const crypto::PublicKey& key) {
+        const auto handle = session_of_key.find(key);
+        if (handle == session_of_key.end()) return nullptr;
+        const auto session = sessions.find(handle->second);
+        return session == sessions.end() ? nullptr : session->second;
+    }
+
+    // The identities whose stored set matches CHANNEL and who may still receive it, other than the origin.
+    std::vector<crypto::PublicKey> recipients(const std::string& channel, const crypto::PublicKey& origin) {
+        std::vector<crypto::PublicKey> out;
+        for (const auto& [key, state] : stored->identities()) {
+            if (key == origin) continue;
+            const auto* now = authorized.find(key);
+            if (now == nullptr || now->id != state.id) continue;  // revoked or renamed: routes nothing
+            const channel::AccessPolicy policy(now->role, now->id, now->publish_narrowing, now->subscribe_narrowing);
+            const bool wanted = std::any_of(state.patterns.begin(), state.patterns.end(), [&](const std::string& p) {
+                return channel::matches(p, channel) && policy.may_subscribe(p);
+            });
+            if (wanted) out.push_back(key);
+        }
+        return out;
+    }
+
+    void post_flush() {
+        if (flush_posted) return;
+        flush_posted = true;
+        std::weak_ptr<Core> weak = weak_from_this();
+        boost::asio::post(io, [weak] {
+            if (auto self = weak.lock()) self->flush();
+        });
+    }
+
+    // Group commit: every publish and ack of this event-loop turn in one transaction, then the
+    // pubacks, then the deliveries.
+    void flush() {
+        flush_posted = false;
+        auto publishes = std::move(pending_publishes);
+        auto acks = std::move(pending_acks);
+        pending_publishes.clear();
+        pending_acks.clear();
+        if (publishes.empty() && acks.empty()) return;
+        std::vector<crypto::PublicKey> touched;
+        std::map<std::string, std::uint64_t> full;
+        auto committed = [&]() -> Result<void> {
+            auto transaction = stored->begin();
+            if (!transaction) return transaction.take_error();
+            for (const auto& [key, sequence] : acks)
+                if (auto acked = stored->acknowledge(key, sequence); !acked) return acked;
+            const auto now = now_ms();
+            for (const auto& publish : publishes) {
+                for (const auto& key : recipients(publish.channel, publish.origin)) {
+                    auto appended = stored->append(key, publish.channel, publish.batch, publish.messages, now);
+                    if (!appended) return appended.take_error();
+                    if (appended->dropped > 0) full[stored->find(key)->id] += appended->dropped;
+                    if (std::find(touched.begin(), touched.end(), key) == touched.end()) touched.push_back(key);
+                }
+            }
+            return transaction->commit();
+        }();
+        if (!committed) {
+            ++counters.store_failures;
+            log(fmt::format("cannot store {} batches: {}", publishes.size(), committed.error().message));
+            if (auto reloaded = stored->reload(); !reloaded) log(fmt::format("cannot re-read the state file: {}", reloaded.error().message));
+        } else {
+            ++counters.store_commits;
+        }
+        for (const auto& [id, messages] : full) {
+            counters.count_dropped("full", messages);
+            log(fmt::format("inbox of id={} is full (--inbox-max-messages {}): dropped {} oldest messages", id,
+                            options.inbox_max_messages, messages));
+        }
+        update_inbox_gauge();
+        for (const auto& publish : publishes)
+            if (auto from = publish.from.lock()) from->publish_stored(publish.request_id, publish.messages, committed.ok());
+        for (const auto& key : touched)
+            if (auto session = session_for(key)) session->pump();
+    }
+
+    void schedule_expiry() {
+        std::weak_ptr<Core> weak = weak_from_this();
+        expiry_timer.expires_after(expiry_interval(options.inbox_max_age));
+        expiry_timer.async_wait([weak](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (ec || !self || self->stopping) return;
+            self->expire();
+            self->schedule_expiry();
+        });
+    }
+
+    void expire() {
+        auto dropped = stored->expire(now_ms());
+        if (!dropped) {
+            log(fmt::format("cannot prune expired messages: {}", dropped.error().message));
+            return;
+        }
+        for (const auto& [id, messages] : dropped.value()) {
+            counters.count_dropped("expired", messages);
+            log(fmt::format("inbox of id={}: {} messages expired unacknowledged (--inbox-max-age {} s)", id, messages,
+                            options.inbox_max_age.count()));
+        }
+        update_inbox_gauge();
+    }
+
+    // SessionHost: storage
+    Result<ResumeGrant> resume(const AuthorizedIdentity& who, const protocol::SessionToken& presented) override {
+        const auto now = now_ms();
+        ResumeGrant grant;
+        grant.resumed = stored->token_valid(who.key, presented, now);
+        if (grant.resumed) {
+            grant.token = presented;
+        } else {
+            crypto::random_bytes(grant.token);
+        }
+        if (auto saved = stored->save_token(who.key, who.id, grant.token, now); !saved) return saved.take_error();
+        const auto* state = stored->find(who.key);
+        // An ack of the previous session still waiting for the group commit counts too.
+        const auto queued = pending_acks.find(who.key);
+        grant.resume_point = std::max(state->acknowledged, queued == pending_acks.end() ? 0 : queued->second);
+        grant.patterns = state->patterns;
+        ++(grant.resumed ? counters.sessions_resumed : counters.sessions_fresh);
+        return grant;
+    }
+
+    void publish(const std::shared_ptr<GatewaySession>& from, std::uint32_t request_id, std::string channel, Bytes batch,
+                 std::size_t messages) override {
+        pending_publishes.push_back(
+            PendingPublish{from, from->identity().key, request_id, std::move(channel), std::move(batch), messages});
+        post_flush();
+    }
+
+    void acknowledge(const crypto::PublicKey& key, std::uint64_t sequence) override {
+        auto& highest = pending_acks[key];
+        highest = std::max(highest, sequence);
+        post_flush();
+    }
+
+    void subscriptions_changed(const AuthorizedIdentity& who, const std::vector<std::string>& patterns) override {
+        if (auto saved = stored->save_patterns(who.key, who.id, patterns); !saved) {
+            ++counters.store_failures;
+            log(fmt::format("cannot store the subscriptions of id={}: {}", who.id, saved.error().message));
+        }
+    }
+
+    Result<std::vector<store::StoredBatch>> inbox(const crypto::PublicKey& key, std::uint64_t after,
+                                                  std::size_t limit) override {
+        return stored->read_after(key, after, limit);
+    }
 
     // SessionHost
     Result<AuthorizedIdentity> admit(const crypto::PublicKey& key) override {
@@ -117,7 +308,13 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         } else {
             log(fmt::format("disconnect id={} peer={} reason={}", session.identity().id, session.peer(), why));
             const auto mine = session_of_key.find(session.identity().key);
-            if (mine != session_of_key.end() && mine->second == session.handle()) session_of_key.erase(mine);
+            if (mine != session_of_key.end() && mine->second == session.handle()) {
+                session_of_key.erase(mine);
+                // Token expiry counts from the last disconnect.
+                if (auto saved = stored->save_token(session.identity().key, session.identity().id, session.token(), now_ms());
+                    !saved)
+                    log(fmt::format("cannot store the session token of id={}: {}", session.identity().id, saved.error().message));
+            }
             if (counters.sessions > 0) --counters.sessions;
         }
         sessions.erase(session.handle());  // the caller holds its own reference while it returns
@@ -140,6 +337,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         settings.clock_skew_ms = static_cast<std::uint64_t>(options.clock_skew.count());
         settings.handshake_timeout = options.handshake_timeout;
         settings.max_message_bytes = options.max_message_bytes;
+        settings.replay_window = options.replay_window;
+        settings.replay_rate = options.replay_rate;
         const auto handle = next_handle++;
         auto session = std::make_shared<GatewaySession>(io, std::move(connection), handle, settings, replay_cache,
                                                         weak_from_this());
@@ -229,6 +428,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     void shutdown() {
         if (stopping) return;
         stopping = true;
+        expiry_timer.cancel();
+        flush();  // what was received is stored before the goodbye
         log(fmt::format("shutting down: closing {} connections", sessions.size()));
         if (server) server->stop();
         if (admin) admin->stop();
@@ -258,11 +459,22 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     auto authorized = load_authorized_keys(options.authorized_file);
     if (!authorized) return authorized.take_error();
     if (auto state = prepare_state_dir(options.state_dir); !state) return state.take_error();
+    store::GatewayLimits limits;
+    limits.max_messages = options.inbox_max_messages;
+    limits.max_age_ms = static_cast<std::uint64_t>(options.inbox_max_age.count()) * 1000;
+    auto stored = store::GatewayStore::open(options.state_dir / "gateway.db", limits);
+    if (!stored) return stored.take_error();
 
-    auto core = std::make_shared<Core>(io, options, std::move(identity), std::move(log));
+    auto core = std::make_shared<Core>(io, options, std::move(identity), std::move(log), std::move(stored.value()));
     if (auto listening = core->listen(); !listening) return listening.take_error();
     core->adopt(std::move(authorized.value()));
     core->log(fmt::format("{} authorized identities from {}", core->authorized.size(), options.authorized_file.string()));
+    core->expire();
+    core->update_inbox_gauge();
+    if (core->counters.inbox_messages > 0)
+        core->log(fmt::format("{} stored messages waiting for {} identities", core->counters.inbox_messages,
+                              core->stored->identities().size()));
+    core->schedule_expiry();
     core->announce();
     return std::unique_ptr<Gateway>(new Gateway(std::move(core)));
 }

@@ -32,6 +32,10 @@ struct GatewayOptions {
     std::size_t max_message_bytes = 16 * 1024 * 1024;  // one published batch
     std::chrono::milliseconds handshake_timeout{10'000};
     std::chrono::milliseconds clock_skew{120'000};
+    std::uint64_t inbox_max_messages = 100'000;              // per identity
+    std::chrono::seconds inbox_max_age{7 * 24 * 3600};       // stored messages and session tokens
+    std::size_t replay_window = 64;                          // deliver frames in flight per session
+    std::uint32_t replay_rate = 0;                           // deliver frames per second per session; 0: no limit
 };
 
 // One line, without a timestamp or newline (the tool adds those).

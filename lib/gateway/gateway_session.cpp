@@ -34,7 +34,8 @@ GatewaySession::GatewaySession(boost::asio::io_context& io, std::shared_ptr<net:
       host_(std::move(host)),
       peer_(connection_->peer()),
       handshake_timer_(io),
-      handshake_(protocol::ServerOptions{settings.identity, settings.clock_skew_ms}, replay_cache) {}
+      handshake_(protocol::ServerOptions{settings.identity, settings.clock_skew_ms}, replay_cache),
+      pump_timer_(io) {}
 
 void GatewaySession::start() {
     std::weak_ptr<GatewaySession> weak = weak_from_this();
@@ -98,10 +99,20 @@ void GatewaySession::on_client_auth(ByteView message) {
     identity_ = std::move(admitted.value());
     policy_.emplace(identity_.role, identity_.id, identity_.publish_narrowing, identity_.subscribe_narrowing);
 
+    auto resumed = host->resume(identity_, claim->resume_token);
+    if (!resumed) {
+        refuse_handshake(protocol::Reason::internal, fmt::format("cannot store the session: {}", resumed.error().message));
+        return;
+    }
+    token_ = resumed->token;
+    acknowledged_ = resumed->resume_point;
+    sent_ = resumed->resume_point;
+    delivering_ = resumed->resumed;
+
     protocol::Accepted grant;
     grant.session_id = random_array<16>();
-    grant.session_token = random_array<32>();
-    grant.resume_point = 0;  // durable resume is not kept yet: every session starts fresh
+    grant.session_token = resumed->token;
+    grant.resume_point = resumed->resume_point;
     grant.assigned_id = identity_.id;
     grant.role = identity_.role;
     send_raw(handshake_.accept(grant));
@@ -113,7 +124,14 @@ void GatewaySession::on_client_auth(ByteView message) {
     host->backplane().attach(handle_, [weak](const RoutedBatch& batch) {
         if (auto self = weak.lock()) self->deliver(batch);
     });
+    // Whatever the identity last subscribed keeps routing into its inbox until this session says otherwise.
+    std::vector<std::string> kept;
+    for (const auto& pattern : resumed->patterns)
+        if (policy_->may_subscribe(pattern)) kept.push_back(pattern);
+    host->backplane().subscribe(handle_, kept);
     host->established(shared_from_this());
+    log(fmt::format("session id={} {} at {}", identity_.id, resumed->resumed ? "resumed" : "fresh", resumed->resume_point));
+    if (phase_ == Phase::established) pump();
 }
 
 void GatewaySession::on_handshake_timeout() {
@@ -163,6 +181,7 @@ void GatewaySession::on_transport_closed(const Error& why) {
     std::string reason = close_reason_;
     if (reason.empty()) reason = during_handshake ? "closed by peer during handshake" : why.message;
     if (reason.empty()) reason = "closed by peer";
+    pump_timer_.cancel();
     host->backplane().detach(handle_);
     host->closed(*this, reason);
 }
@@ -195,7 +214,7 @@ void GatewaySession::on_frame(const protocol::Frame& frame) {
         case protocol::FrameType::publish: on_publish(frame); break;
         case protocol::FrameType::subscribe: on_subscribe(frame); break;
         case protocol::FrameType::unsubscribe: on_unsubscribe(frame); break;
-        case protocol::FrameType::deliver_ack: acknowledged_ = std::max(acknowledged_, frame.sequence); break;
+        case protocol::FrameType::deliver_ack: on_deliver_ack(frame.sequence); break;
         default:
             refuse_request(frame.request_id, protocol::Reason::malformed,
                            fmt::format("frame type {:#04x} is not sent by clients", static_cast<unsigned>(frame.type)));
@@ -230,13 +249,23 @@ void GatewaySession::on_publish(const protocol::Frame& frame) {
     if (!host) return;
     const auto count = batch->messages.size();
     host->metrics().messages_in += count;
-    host->backplane().route(RoutedBatch{first.channel, frame.batch, count}, handle_);
+    host->publish(shared_from_this(), frame.request_id, first.channel, frame.batch, count);
+}
 
+void GatewaySession::publish_stored(std::uint32_t request_id, std::size_t messages, bool stored) {
+    if (!stored) return refuse_request(request_id, protocol::Reason::internal, "the gateway could not store the batch");
     protocol::Frame ack;
     ack.type = protocol::FrameType::puback;
-    ack.request_id = frame.request_id;
-    ack.sequence = count;
+    ack.request_id = request_id;
+    ack.sequence = messages;
     send_frame(ack);
+}
+
+void GatewaySession::on_deliver_ack(std::uint64_t sequence) {
+    if (sequence <= acknowledged_) return;
+    acknowledged_ = std::min(sequence, sent_);
+    if (auto host = host_.lock()) host->acknowledge(identity_.key, acknowledged_);
+    pump();
 }
 
 void GatewaySession::on_subscribe(const protocol::Frame& frame) {
@@ -253,19 +282,33 @@ void GatewaySession::on_subscribe(const protocol::Frame& frame) {
     std::size_t added = 0;
     for (const auto& pattern : frame.patterns)
         if (std::find(current.begin(), current.end(), pattern) == current.end()) ++added;
+    // The first subscribe after a handshake is the broker's whole set (§6): it replaces the kept one.
+    if (!subscribed_since_handshake_) {
+        host->backplane().unsubscribe(handle_, current);
+        current.clear();
+        added = frame.patterns.size();
+    }
     if (current.size() + added > settings_.max_subscriptions)
         return refuse_request(frame.request_id, Reason::too_large,
                               fmt::format("more than {} subscriptions", settings_.max_subscriptions));
     host->backplane().subscribe(handle_, frame.patterns);
+    subscribed_since_handshake_ = true;
+    host->subscriptions_changed(identity_, host->backplane().subscriptions(handle_));
 
     protocol::Frame ack;
     ack.type = protocol::FrameType::suback;
     ack.request_id = frame.request_id;
     send_frame(ack);
+    // A fresh session gets the identity's stored messages once it has said what it wants (after the suback).
+    delivering_ = true;
+    pump();
 }
 
 void GatewaySession::on_unsubscribe(const protocol::Frame& frame) {
-    if (auto host = host_.lock()) host->backplane().unsubscribe(handle_, frame.patterns);
+    if (auto host = host_.lock()) {
+        host->backplane().unsubscribe(handle_, frame.patterns);
+        host->subscriptions_changed(identity_, host->backplane().subscriptions(handle_));
+    }
     protocol::Frame ack;
     ack.type = protocol::FrameType::suback;
     ack.request_id = frame.request_id;
@@ -282,17 +325,66 @@ void GatewaySession::update_identity(const AuthorizedIdentity& identity) {
         if (!policy_->may_subscribe(pattern)) dropped.push_back(pattern);
     if (dropped.empty()) return;
     host->backplane().unsubscribe(handle_, dropped);
+    host->subscriptions_changed(identity_, host->backplane().subscriptions(handle_));
     host->log(fmt::format("id={}: access narrowed, dropped subscriptions {}", identity_.id, fmt::join(dropped, " ")));
 }
 
-void GatewaySession::deliver(const RoutedBatch& batch) {
-    if (phase_ != Phase::established) return;
-    protocol::Frame frame;
-    frame.type = protocol::FrameType::deliver;
-    frame.sequence = ++delivery_sequence_;
-    frame.batch.assign(batch.bytes.begin(), batch.bytes.end());
-    if (auto host = host_.lock()) host->metrics().messages_out += batch.messages;
-    send_frame(frame);
+void GatewaySession::deliver(const RoutedBatch&) {
+    // Routed batches reach this session through its identity's inbox: storing came first.
+    pump();
+}
+
+bool GatewaySession::take_rate_token() {
+    if (settings_.replay_rate == 0) return true;
+    const auto now = std::chrono::steady_clock::now();
+    const double rate = settings_.replay_rate;
+    const double elapsed = std::chrono::duration<double>(now - rate_refilled_).count();
+    rate_tokens_ = std::min(rate, rate_tokens_ + elapsed * rate);
+    rate_refilled_ = now;
+    if (rate_tokens_ < 1.0) return false;
+    rate_tokens_ -= 1.0;
+    return true;
+}
+
+void GatewaySession::schedule_pump(std::chrono::milliseconds delay) {
+    if (pump_scheduled_) return;
+    pump_scheduled_ = true;
+    std::weak_ptr<GatewaySession> weak = weak_from_this();
+    pump_timer_.expires_after(delay);
+    pump_timer_.async_wait([weak](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->pump_scheduled_ = false;
+        if (!ec) self->pump();
+    });
+}
+
+void GatewaySession::pump() {
+    if (phase_ != Phase::established || !delivering_) return;
+    auto host = host_.lock();
+    if (!host) return;
+    const auto window = std::max<std::size_t>(settings_.replay_window, 1);
+    while (phase_ == Phase::established) {
+        const auto in_flight = sent_ - std::min(sent_, acknowledged_);
+        if (in_flight >= window) return;  // the next goes out when an ack comes
+        auto stored = host->inbox(identity_.key, sent_, window - in_flight);
+        if (!stored) {
+            log(fmt::format("id={}: cannot read the inbox: {}", identity_.id, stored.error().message));
+            return;
+        }
+        if (stored->empty()) return;
+        for (auto& entry : stored.value()) {
+            if (!take_rate_token()) return schedule_pump(std::chrono::milliseconds(1000 / settings_.replay_rate + 1));
+            protocol::Frame frame;
+            frame.type = protocol::FrameType::deliver;
+            frame.sequence = entry.sequence;
+            frame.batch = std::move(entry.batch);
+            sent_ = entry.sequence;
+            host->metrics().messages_out += entry.messages;
+            send_frame(frame);
+            if (phase_ != Phase::established) return;
+        }
+    }
 }
 
 void GatewaySession::refuse_request(std::uint32_t request_id, protocol::Reason reason, std::string text) {

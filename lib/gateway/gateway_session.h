@@ -31,6 +31,8 @@ struct SessionSettings {
     std::chrono::milliseconds handshake_timeout{10'000};
     std::size_t max_message_bytes = 16 * 1024 * 1024;
     std::size_t max_subscriptions = 1024;
+    std::size_t replay_window = 64;  // deliver frames in flight (sent, not acknowledged) at most
+    std::uint32_t replay_rate = 0;   // deliver frames per second at most; 0 = no limit
 };
 
 class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
@@ -48,6 +50,12 @@ public:
     [[nodiscard]] bool established() const { return phase_ == Phase::established; }
     [[nodiscard]] const AuthorizedIdentity& identity() const { return identity_; }
     [[nodiscard]] const std::string& peer() const { return peer_; }
+    [[nodiscard]] const protocol::SessionToken& token() const { return token_; }
+
+    // The group commit holding this session's publish finished: puback, or an error.
+    void publish_stored(std::uint32_t request_id, std::size_t messages, bool stored);
+    // Sends what the identity's inbox holds beyond what is in flight, within the window and rate.
+    void pump();
 
 private:
     enum class Phase : std::uint8_t { awaiting_hello, awaiting_auth, established, closing, closed };
@@ -62,7 +70,10 @@ private:
     void on_publish(const protocol::Frame& frame);
     void on_subscribe(const protocol::Frame& frame);
     void on_unsubscribe(const protocol::Frame& frame);
+    void on_deliver_ack(std::uint64_t sequence);
     void deliver(const RoutedBatch& batch);
+    void schedule_pump(std::chrono::milliseconds delay);
+    [[nodiscard]] bool take_rate_token();
 
     void refuse_handshake(protocol::Reason reason, std::string_view detail);
     void refuse_request(std::uint32_t request_id, protocol::Reason reason, std::string text);
@@ -82,8 +93,15 @@ private:
     std::optional<protocol::RecordLayer> records_;
     AuthorizedIdentity identity_;
     std::optional<channel::AccessPolicy> policy_;
-    std::uint64_t delivery_sequence_ = 0;
-    std::uint64_t acknowledged_ = 0;  // highest deliver_ack; durable resume builds on it
+    protocol::SessionToken token_{};
+    bool delivering_ = false;         // resumed, or subscribed since a fresh handshake
+    bool subscribed_since_handshake_ = false;
+    std::uint64_t sent_ = 0;          // highest inbox sequence sent on this connection
+    std::uint64_t acknowledged_ = 0;  // highest deliver_ack
+    boost::asio::steady_timer pump_timer_;
+    bool pump_scheduled_ = false;
+    double rate_tokens_ = 0;
+    std::chrono::steady_clock::time_point rate_refilled_{};
 };
 
 }  // namespace aegis::gateway

@@ -47,6 +47,17 @@ std::string render_prometheus(const GatewayMetrics& m) {
     single(out, "aegis_gateway_messages_out_total", "counter", "Messages delivered to subscribers.", m.messages_out);
     single(out, "aegis_gateway_bytes_in_total", "counter", "WebSocket message bytes received.", m.bytes_in);
     single(out, "aegis_gateway_bytes_out_total", "counter", "WebSocket message bytes sent.", m.bytes_out);
+    single(out, "aegis_gateway_inbox_messages", "gauge", "Messages stored in identity inboxes, not yet acknowledged.",
+           m.inbox_messages);
+    header(out, "aegis_gateway_inbox_dropped_total", "counter",
+           "Stored messages dropped unacknowledged, by cause (full: over --inbox-max-messages; expired).");
+    out += fmt::format("aegis_gateway_inbox_dropped_total{{cause=\"full\"}} {}\n", m.dropped("full"));
+    out += fmt::format("aegis_gateway_inbox_dropped_total{{cause=\"expired\"}} {}\n", m.dropped("expired"));
+    header(out, "aegis_gateway_session_starts_total", "counter", "Handshakes by kind (resumed with a valid token, or fresh).");
+    out += fmt::format("aegis_gateway_session_starts_total{{kind=\"resumed\"}} {}\n", m.sessions_resumed);
+    out += fmt::format("aegis_gateway_session_starts_total{{kind=\"fresh\"}} {}\n", m.sessions_fresh);
+    single(out, "aegis_gateway_store_commits_total", "counter", "Group commits of the state file.", m.store_commits);
+    single(out, "aegis_gateway_store_failures_total", "counter", "Failed commits of the state file.", m.store_failures);
     return out;
 }
 

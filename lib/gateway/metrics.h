@@ -18,6 +18,15 @@ struct GatewayMetrics {
     std::uint64_t messages_out = 0;
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
+    std::uint64_t inbox_messages = 0;                                    // stored, not yet acknowledged
+    std::map<std::string, std::uint64_t, std::less<>> inbox_dropped;   // by cause: full, expired
+    std::uint64_t sessions_resumed = 0;
+    std::uint64_t sessions_fresh = 0;
+    std::uint64_t store_commits = 0;
+    std::uint64_t store_failures = 0;
+
+    void count_dropped(std::string_view cause, std::uint64_t messages) { entry(inbox_dropped, cause) += messages; }
+    [[nodiscard]] std::uint64_t dropped(std::string_view cause) const { return value(inbox_dropped, cause); }
 
     void count_handshake_failure(std::string_view reason) { ++entry(handshakes_failed, reason); }
     void count_refusal(std::string_view reason) { ++entry(refusals, reason); }

@@ -112,23 +112,67 @@ Result<std::optional<Frame>> Client::read_frame(Deadline deadline) {
 }
 
 Result<Frame> Client::call(nlohmann::json header, ByteView payload, Deadline deadline) {
-    const std::uint64_t id = next_id_++;
     const std::string op = header.value("op", std::string("request"));
+    auto id = send(std::move(header), payload, deadline);
+    if (!id) return id.take_error();
+    auto answer = response(*id, deadline);
+    if (!answer && answer.error().exit == ExitCode::timeout) return timeout_error(op);
+    return answer;
+}
+
+Result<std::uint64_t> Client::send(nlohmann::json header, ByteView payload, Deadline deadline) {
+    const std::uint64_t id = next_id_++;
     header["id"] = id;
     if (auto written = write_all(encode_frame(header, payload), deadline); !written) return written.take_error();
+    return id;
+}
+
+Result<Frame> Client::response(std::uint64_t id, Deadline deadline) {
+    if (auto early = early_responses_.find(id); early != early_responses_.end()) {
+        Frame got = std::move(early->second);
+        early_responses_.erase(early);
+        if (auto error = response_error(got.header)) return to_error(*error);
+        return got;
+    }
     for (;;) {
         auto frame = read_frame(deadline);
         if (!frame) return frame.take_error();
-        if (!frame->has_value()) return timeout_error(op);
+        if (!frame->has_value()) return timeout_error(fmt::format("request {}", id));
         auto& got = **frame;
         if (got.header.contains("event")) {
             events_.push_back(std::move(got));
             continue;
         }
         const auto echoed = got.header.find("id");
-        if (echoed != got.header.end() && !echoed->is_null() && *echoed != id) continue;  // a stale answer
+        if (echoed != got.header.end() && echoed->is_number_unsigned() && echoed->get<std::uint64_t>() != id) {
+            const auto other = echoed->get<std::uint64_t>();
+            if (other > id && other < next_id_) early_responses_.emplace(other, std::move(got));
+            continue;  // an answer to a later request is kept; a stale one is dropped
+        }
         if (auto error = response_error(got.header)) return to_error(*error);
         return std::move(got);
+    }
+}
+
+Result<std::optional<Frame>> Client::next_event(Deadline deadline) {
+    for (;;) {
+        if (!events_.empty()) {
+            Frame frame = std::move(events_.front());
+            events_.pop_front();
+            return std::optional<Frame>(std::move(frame));
+        }
+        auto read = read_frame(deadline);
+        if (!read) return read.take_error();
+        if (!read->has_value()) return std::optional<Frame>();
+        auto& frame = **read;
+        if (frame.header.contains("event")) return std::optional<Frame>(std::move(frame));
+        if (auto error = response_error(frame.header); error && frame.header.value("id", nlohmann::json()).is_null()) {
+            return to_error(*error);  // e.g. the broker dropping a subscriber that fell behind
+        }
+        const auto echoed = frame.header.find("id");
+        if (echoed != frame.header.end() && echoed->is_number_unsigned()) {
+            early_responses_.emplace(echoed->get<std::uint64_t>(), std::move(frame));
+        }
     }
 }
 
@@ -146,21 +190,11 @@ Result<void> Client::subscribe(const SubscribeRequest& request, Deadline deadlin
 
 Result<std::optional<DeliveredMessage>> Client::next_message(Deadline deadline) {
     for (;;) {
-        std::optional<Frame> frame;
-        if (!events_.empty()) {
-            frame = std::move(events_.front());
-            events_.pop_front();
-        } else {
-            auto read = read_frame(deadline);
-            if (!read) return read.take_error();
-            if (!read->has_value()) return std::optional<DeliveredMessage>();
-            frame = std::move(**read);
-        }
-        if (auto message = parse_message_event(frame->header, std::move(frame->payload))) {
+        auto frame = next_event(deadline);
+        if (!frame) return frame.take_error();
+        if (!frame->has_value()) return std::optional<DeliveredMessage>();
+        if (auto message = parse_message_event((*frame)->header, std::move((*frame)->payload))) {
             return std::optional<DeliveredMessage>(std::move(*message));
-        }
-        if (auto error = response_error(frame->header); error && !frame->header.contains("event")) {
-            return to_error(*error);  // e.g. the broker dropping a subscriber that fell behind
         }
     }
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -49,6 +50,14 @@ public:
     // an Error with the exit code the broker gave.
     [[nodiscard]] Result<Frame> call(nlohmann::json header, ByteView payload, Deadline deadline);
 
+    // Pipelining: send() writes a request without waiting and returns its id; response() waits
+    // for the answer to that id (answers to other ids that arrive meanwhile are kept).
+    [[nodiscard]] Result<std::uint64_t> send(nlohmann::json header, ByteView payload, Deadline deadline);
+    [[nodiscard]] Result<Frame> response(std::uint64_t id, Deadline deadline);
+
+    // The next event frame of any kind ("message", "caught_up", ...); nullopt at the deadline.
+    [[nodiscard]] Result<std::optional<Frame>> next_event(Deadline deadline);
+
 private:
     explicit Client(UniqueFd fd) : fd_(std::move(fd)) {}
     [[nodiscard]] Result<void> write_all(ByteView bytes, Deadline deadline);
@@ -58,6 +67,7 @@ private:
     UniqueFd fd_;
     FrameReader reader_;
     std::deque<Frame> events_;
+    std::map<std::uint64_t, Frame> early_responses_;
     nlohmann::json hello_;
     std::uint64_t next_id_ = 1;
 };

@@ -55,7 +55,8 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
           events(std::move(session_events)),
           timer(io_context),
           heartbeat(io_context),
-          random(std::random_device{}()) {}
+          random(std::random_device{}()),
+          token(options.resume_token) {}
 
     boost::asio::io_context& io;
     ClientSessionOptions options;
@@ -80,6 +81,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     bool subscriptions_sent = false;  // on the current connection
     std::map<std::uint32_t, RequestKind> pending;
     std::uint64_t past_rekeys = 0;  // from connections that have ended
+    protocol::SessionToken token{};  // presented on the next handshake
     SessionStats counters;
 
     void set_state(State state, const Error* cause) {
@@ -144,6 +146,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         handshake_options.pinned_server_key = options.pinned_server_key;
         handshake_options.requested_id = options.requested_id;
         handshake_options.server_name = options.url.server_name;
+        handshake_options.resume_token = token;
         handshake.emplace(std::move(handshake_options));
         awaiting_finish = false;
         send_raw(handshake->start(now_ms()));
@@ -178,12 +181,16 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         handshake.reset();
         timer.cancel();
         granted = std::move(grant.value());
+        const bool new_token = granted->session_token != token;
+        token = granted->session_token;
         connected_at = std::chrono::steady_clock::now();
         counters.connected_since = std::chrono::system_clock::now();
         if (ever_connected) ++counters.reconnects;
         ever_connected = true;
         set_state(State::connected, nullptr);
         subscriptions_sent = false;
+        if (new_token && events.on_session_token) events.on_session_token(token);
+        if (!records) return;  // the handler stopped the session
         if (events.on_authenticated) events.on_authenticated(*granted, server_key);
         if (!records) return;  // the handler stopped the session
         // Unless the handler already replaced the set on this connection, send the current one.
@@ -231,13 +238,16 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     }
 
     void on_deliver(protocol::Frame& frame) {
+        const auto generation = attempt_generation;
         auto batch = protocol::decode_batch(frame.batch);
         if (!batch || !protocol::verify_batch(batch.value())) {
             ++counters.rejected_batches;  // never delivered: its origin cannot be trusted
-            return;
+        } else {
+            counters.messages_in += batch->messages.size();
+            if (events.on_deliver) events.on_deliver(frame.sequence, std::move(batch.value()));
         }
-        counters.messages_in += batch->messages.size();
-        if (events.on_deliver) events.on_deliver(frame.sequence, std::move(batch.value()));
+        // Handled (or worthless): the gateway may forget it. Not on a connection that ended meanwhile.
+        if (generation == attempt_generation) acknowledge(frame.sequence);
     }
 
     void answer(std::uint32_t request_id, Result<void> outcome) {
@@ -406,6 +416,7 @@ void ClientSession::set_subscriptions(std::uint32_t request_id, std::vector<std:
     impl_->set_subscriptions(request_id, std::move(patterns));
 }
 void ClientSession::acknowledge(std::uint64_t sequence) { impl_->acknowledge(sequence); }
+const protocol::SessionToken& ClientSession::session_token() const { return impl_->token; }
 SessionStats ClientSession::stats() const { return impl_->stats(); }
 const protocol::Accepted* ClientSession::grant() const { return impl_->granted ? &*impl_->granted : nullptr; }
 

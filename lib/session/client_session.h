@@ -10,6 +10,17 @@
 // (unreachable, timeout, busy, shutting_down, stale_timestamp, a goodbye) backs off and retries.
 // Publish and subscribe requests still unanswered when a connection drops get no result: the
 // caller re-sends after on_authenticated. Request id 0 is reserved (frames not tied to a request).
+//
+// Resuming (PROTOCOL.md §3.5): the session token of the last handshake is kept and presented on
+// every reconnect, so the gateway restores the subscriptions and re-delivers whatever it stored
+// for this identity after the acknowledged point. The token lives in memory; a caller that wants
+// resumption across its own restarts persists it (on_session_token) and passes it back in
+// ClientSessionOptions::resume_token.
+//
+// Acknowledging: each deliver is acknowledged (deliver_ack) right after on_deliver returns, so
+// on_deliver must have handled the batch by then — handed every message to its local subscribers
+// or stored it — because the gateway deletes what was acknowledged. Deliveries may repeat after a
+// reconnect (at least once): the receiver drops duplicates by message id.
 
 #include <chrono>
 #include <cstdint>
@@ -51,6 +62,7 @@ struct ClientSessionOptions {
     std::chrono::milliseconds heartbeat_interval{30'000};  // application heartbeat; 0 = off
     std::uint64_t max_clock_skew_ms = protocol::kDefaultClockSkewMs;
     protocol::RekeyPolicy rekey;
+    protocol::SessionToken resume_token{};  // from an earlier run (all zero: none)
 };
 
 struct SessionStats {
@@ -76,8 +88,11 @@ struct SessionEvents {
     std::function<bool(const crypto::PublicKey& server_key)> on_server_key;
     // After each successful handshake (first connect and every reconnect).
     std::function<void(const protocol::Accepted& grant, const crypto::PublicKey& server_key)> on_authenticated;
-    // A batch from the gateway, its origin signature already verified.
+    // A batch from the gateway, its origin signature already verified. Acknowledged to the
+    // gateway as soon as this returns: handle (or store) every message before returning.
     std::function<void(std::uint64_t sequence, protocol::SignedBatch batch)> on_deliver;
+    // The gateway gave a new session token (first handshake, or the old one was not valid any more).
+    std::function<void(const protocol::SessionToken& token)> on_session_token;
     // The gateway's answer to publish(request_id) / subscribe(request_id).
     std::function<void(std::uint32_t request_id, Result<void> outcome)> on_publish_result;
     std::function<void(std::uint32_t request_id, Result<void> outcome)> on_subscribe_result;
@@ -99,8 +114,11 @@ public:
     [[nodiscard]] bool publish(std::uint32_t request_id, const protocol::SignedBatch& batch);
     // Replaces the subscription set; it is sent now if connected and again after each reconnect.
     void set_subscriptions(std::uint32_t request_id, std::vector<std::string> patterns);
-    // Tells the gateway everything up to `sequence` was received (delivery resume point).
+    // Tells the gateway everything up to `sequence` was received (delivery resume point). Done
+    // by the session itself after each on_deliver; calling it again is harmless.
     void acknowledge(std::uint64_t sequence);
+    // The token the next handshake presents (all zero before the first one).
+    [[nodiscard]] const protocol::SessionToken& session_token() const;
 
     [[nodiscard]] SessionStats stats() const;
     [[nodiscard]] const protocol::Accepted* grant() const;  // null before the first handshake

@@ -55,13 +55,16 @@ expect_exit 0 "$gateway" --version
 expect_contains "$out" "aegis-gateway (Aegis)"
 expect_exit 0 "$gateway" -h
 for option in --listen --identity --authorized --state-dir --admin --tls-cert --tls-key --max-sessions \
-    --max-message-bytes --handshake-timeout --clock-skew --help --version; do
+    --max-message-bytes --handshake-timeout --clock-skew --inbox-max-messages --inbox-max-age --replay-window \
+    --replay-rate --help --version; do
     expect_contains "$out" "$option" "--help"
 done
 expect_error 2 "$gateway" --no-such-option
 expect_error 2 "$gateway" --authorized x --state-dir y # --identity missing
 expect_error 2 "$gateway" --identity x --authorized y --state-dir z --max-sessions many
 expect_error 2 "$gateway" --identity x --authorized y --state-dir z --tls-cert only-cert.pem
+expect_error 2 "$gateway" --identity x --authorized y --state-dir z --inbox-max-messages 0
+expect_error 2 "$gateway" --identity x --authorized y --state-dir z --replay-window 0
 expect_error 6 "$gateway" --identity "$TEST_TMP/missing-key" --authorized "$TEST_TMP/auth" --state-dir "$TEST_TMP/state"
 expect_contains "$err" "missing-key"
 
@@ -92,6 +95,14 @@ expect_error 6 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP
 expect_contains "$err" "no-auth"
 touch "$TEST_TMP/a-file"
 expect_error 6 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/a-file"
+# A state file that is not the gateway's is refused, never reset.
+mkdir -m 700 "$TEST_TMP/foreign-state"
+head -c 8192 /dev/urandom >"$TEST_TMP/foreign-state/gateway.db"
+cp "$TEST_TMP/foreign-state/gateway.db" "$TEST_TMP/foreign.copy"
+expect_error 6 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/foreign-state"
+expect_contains "$err" "gateway.db"
+cmp -s "$TEST_TMP/foreign-state/gateway.db" "$TEST_TMP/foreign.copy" || fail "the foreign state file was changed"
+check_passed
 
 # --- a running gateway -----------------------------------------------------------------------
 
@@ -145,6 +156,10 @@ expect_contains "$metrics" "aegis_gateway_sessions 0" "/metrics"
 expect_contains "$metrics" 'aegis_gateway_handshakes_total{result="ok"} 0' "/metrics"
 expect_contains "$metrics" "# TYPE aegis_gateway_refusals_total counter" "/metrics"
 expect_contains "$metrics" "aegis_gateway_bytes_in_total" "/metrics"
+expect_contains "$metrics" "aegis_gateway_inbox_messages 0" "/metrics"
+expect_contains "$metrics" 'aegis_gateway_inbox_dropped_total{cause="full"} 0' "/metrics"
+[[ -s $TEST_TMP/state/gateway.db ]] || fail "no gateway.db in the state directory"
+check_passed
 expect_contains "$(http_get /nope)" "404" "an unknown admin path"
 
 # The port is taken: exit 1 with one line.

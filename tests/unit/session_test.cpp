@@ -176,6 +176,10 @@ struct Harness {
     struct Limits {
         std::size_t max_sessions = 10'000;
         std::size_t max_message_bytes = 16 * 1024 * 1024;
+        std::uint64_t inbox_max_messages = 100'000;
+        std::size_t replay_window = 64;
+        std::uint32_t replay_rate = 0;
+        std::chrono::seconds inbox_max_age{3600};
     };
 
     boost::asio::io_context io;
@@ -220,6 +224,10 @@ struct Harness {
         options.handshake_timeout = 1500ms;
         options.max_sessions = limits.max_sessions;
         options.max_message_bytes = limits.max_message_bytes;
+        options.inbox_max_messages = limits.inbox_max_messages;
+        options.replay_window = limits.replay_window;
+        options.replay_rate = limits.replay_rate;
+        options.inbox_max_age = limits.inbox_max_age;
         auto started = aegis::gateway::Gateway::start(io, options, clone(gateway_key),
                                                       [this](std::string_view line) { log.emplace_back(line); });
         REQUIRE(started.ok());
@@ -673,4 +681,232 @@ TEST_CASE("trust on first use: an accepted key connects; no pin and no decision 
     auto& undecided = h.client(options);  // Client sets no on_server_key
     REQUIRE(h.run_until([&] { return undecided.state() == State::stopped; }));
     CHECK(undecided.cause() == Reason::server_key_mismatch);
+}
+
+namespace {
+
+std::vector<std::string> payloads(const Client& client) {
+    std::vector<std::string> out;
+    for (const auto& [sequence, batch] : client.delivered) out.push_back(payload_of(batch));
+    return out;
+}
+
+// Publishes `texts` from the agent on agent.host42.logs and waits for every puback.
+void publish_all(Harness& h, Client& agent, std::uint32_t first_request, const std::vector<std::string>& texts) {
+    std::uint32_t request = first_request;
+    for (const auto& text : texts)
+        REQUIRE(agent.session->publish(request++, make_batch(h.agent_key, "host42", "agent.host42.logs", text)));
+    REQUIRE(h.run_until([&] {
+        for (std::uint32_t id = first_request; id < request; ++id)
+            if (agent.publish_results.count(id) == 0) return false;
+        return true;
+    }));
+    for (std::uint32_t id = first_request; id < request; ++id) CHECK(agent.publish_results.at(id).ok());
+}
+
+}  // namespace
+
+TEST_CASE("an offline identity gets what was stored for it when it comes back", "[session][durable]") {
+    Harness h;
+    auto& agent = h.client(h.agent_key);
+    auto* backend = &h.client(h.backend_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected && backend->state() == State::connected; }));
+    backend->session->set_subscriptions(1, {"agent.host42.>"});
+    REQUIRE(h.run_until([&] { return backend->subscribed(1); }));
+    backend->session->stop();
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 1; }));
+
+    publish_all(h, agent, 10, {"one", "two", "three"});
+    CHECK(h.gateway->metrics().inbox_messages == 3);
+
+    // A new process: no token, so a fresh session; the identity's inbox is still its own.
+    auto& again = h.client(h.backend_key);
+    REQUIRE(h.run_until([&] { return again.state() == State::connected; }));
+    h.run_for(100ms);
+    CHECK(again.delivered.empty());  // a fresh session is served once it has subscribed
+    again.session->set_subscriptions(2, {"agent.host42.>"});
+    REQUIRE(h.run_until([&] { return again.delivered.size() == 3; }));
+    CHECK(payloads(again) == std::vector<std::string>{"one", "two", "three"});
+    CHECK(again.delivered.at(0).first == 1);
+    CHECK(again.delivered.at(2).first == 3);
+    // The session acknowledged each after on_deliver: the inbox empties.
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().inbox_messages == 0; }));
+    CHECK(h.gateway->metrics().sessions_fresh == 3);
+}
+
+TEST_CASE("a gateway restarted on the same state dir delivers what it stored after the resume", "[session][durable]") {
+    Harness h;
+    auto& agent = h.client(h.agent_key);
+    auto& backend = h.client(h.backend_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected && backend.state() == State::connected; }));
+    backend.session->set_subscriptions(1, {"agent.host42.>"});
+    REQUIRE(h.run_until([&] { return backend.subscribed(1); }));
+    publish_all(h, agent, 10, {"live"});
+    REQUIRE(h.run_until([&] { return backend.delivered.size() == 1; }));
+    const auto token = backend.session->session_token();
+    CHECK(token != aegis::protocol::SessionToken{});
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().inbox_messages == 0; }));  // its ack is stored
+
+    backend.session->stop();
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 1; }));
+    publish_all(h, agent, 20, {"while away 1", "while away 2"});
+
+    const auto port = h.port;
+    h.stop_gateway();
+    h.start_gateway(port);
+    CHECK(h.gateway->metrics().inbox_messages == 2);
+    backend.session->start();  // same ClientSession: presents its token
+    REQUIRE(h.run_until([&] { return backend.delivered.size() == 3; }, 8000ms));
+    CHECK(payloads(backend) == std::vector<std::string>{"live", "while away 1", "while away 2"});
+    // Sequence numbers are the identity's inbox positions: they go on across the restart.
+    CHECK(backend.delivered.at(1).first == 2);
+    CHECK(backend.delivered.at(2).first == 3);
+    CHECK(backend.session->session_token() == token);
+    CHECK(backend.session->grant()->resume_point == 1);
+    CHECK(h.logged("session id=soc resumed at 1"));
+    CHECK(h.gateway->metrics().sessions_resumed >= 1);  // the agent may have come back too
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().inbox_messages == 0; }));
+}
+
+TEST_CASE("deliver_ack removes; what was not acknowledged comes again, within the replay window", "[session][durable]") {
+    Harness::Limits limits;
+    limits.replay_window = 2;
+    Harness h(limits);
+    auto& agent = h.client(h.agent_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected; }));
+    std::vector<std::string> texts = {"m1", "m2", "m3", "m4", "m5"};
+    {
+        RawClient raw(h.io, h.url(), h.backend_key, h.gateway_key.public_key());
+        REQUIRE(h.run_until([&] { return raw.records.has_value(); }));
+        aegis::protocol::Frame subscribe;
+        subscribe.type = aegis::protocol::FrameType::subscribe;
+        subscribe.request_id = 5;
+        subscribe.patterns = {"agent.host42.>"};
+        raw.send_frame(subscribe);
+        REQUIRE(h.run_until([&] { return raw.answer_to(5) != nullptr; }));
+        publish_all(h, agent, 10, texts);
+        auto deliveries = [&] {
+            std::vector<std::uint64_t> out;
+            for (const auto& frame : raw.frames)
+                if (frame.type == aegis::protocol::FrameType::deliver) out.push_back(frame.sequence);
+            return out;
+        };
+        h.run_for(200ms);
+        CHECK(deliveries() == std::vector<std::uint64_t>{1, 2});  // the window is full until an ack
+        aegis::protocol::Frame ack;
+        ack.type = aegis::protocol::FrameType::deliver_ack;
+        ack.sequence = 2;
+        raw.send_frame(ack);
+        REQUIRE(h.run_until([&] { return deliveries().size() == 4; }));
+        CHECK(deliveries() == std::vector<std::uint64_t>{1, 2, 3, 4});
+        REQUIRE(h.run_until([&] { return h.gateway->metrics().inbox_messages == 3; }));
+    }
+    // Gone without acknowledging 3 and 4: a new session gets them again, then 5.
+    auto& backend = h.client(h.backend_key);
+    backend.session->set_subscriptions(1, {"agent.host42.>"});
+    REQUIRE(h.run_until([&] { return backend.delivered.size() == 3; }));
+    CHECK(payloads(backend) == std::vector<std::string>{"m3", "m4", "m5"});
+    CHECK(backend.delivered.at(0).first == 3);
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().inbox_messages == 0; }));
+}
+
+TEST_CASE("an inbox over --inbox-max-messages drops its oldest and counts them", "[session][durable]") {
+    Harness::Limits limits;
+    limits.inbox_max_messages = 3;
+    Harness h(limits);
+    auto& agent = h.client(h.agent_key);
+    auto& backend = h.client(h.backend_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected && backend.state() == State::connected; }));
+    backend.session->set_subscriptions(1, {"agent.host42.>"});
+    REQUIRE(h.run_until([&] { return backend.subscribed(1); }));
+    backend.session->stop();
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 1; }));
+    publish_all(h, agent, 10, {"a", "b", "c", "d", "e"});
+    CHECK(h.gateway->metrics().dropped("full") == 2);
+    CHECK(h.gateway->metrics().inbox_messages == 3);
+    CHECK(h.logged("inbox of id=soc is full"));
+    CHECK(aegis::gateway::render_prometheus(h.gateway->metrics()).find("aegis_gateway_inbox_dropped_total{cause=\"full\"} 2") !=
+          std::string::npos);
+    backend.session->start();
+    REQUIRE(h.run_until([&] { return backend.delivered.size() == 3; }));
+    CHECK(payloads(backend) == std::vector<std::string>{"c", "d", "e"});
+}
+
+TEST_CASE("the replay rate paces a backlog: a burst of one second's worth, then one at a time", "[session][durable]") {
+    Harness::Limits limits;
+    limits.replay_rate = 5;
+    Harness h(limits);
+    auto& agent = h.client(h.agent_key);
+    auto& backend = h.client(h.backend_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected && backend.state() == State::connected; }));
+    backend.session->set_subscriptions(1, {"agent.host42.>"});
+    REQUIRE(h.run_until([&] { return backend.subscribed(1); }));
+    backend.session->stop();
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 1; }));
+    std::vector<std::string> texts;
+    for (int i = 0; i < 8; ++i) texts.push_back("r" + std::to_string(i));
+    publish_all(h, agent, 10, texts);
+
+    backend.session->start();
+    REQUIRE(h.run_until([&] { return backend.delivered.size() >= 5; }));
+    const auto burst_done = std::chrono::steady_clock::now();
+    CHECK(backend.delivered.size() <= 6);
+    REQUIRE(h.run_until([&] { return backend.delivered.size() == 8; }, 5000ms));
+    // Three more at five a second take about 0.6 s.
+    CHECK(std::chrono::steady_clock::now() - burst_done >= 350ms);
+    CHECK(payloads(backend) == texts);
+}
+
+TEST_CASE("stored messages past --inbox-max-age are pruned, logged and counted", "[session][durable]") {
+    Harness::Limits limits;
+    limits.inbox_max_age = 1s;
+    Harness h(limits);
+    auto& agent = h.client(h.agent_key);
+    auto& backend = h.client(h.backend_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected && backend.state() == State::connected; }));
+    backend.session->set_subscriptions(1, {"agent.host42.>"});
+    REQUIRE(h.run_until([&] { return backend.subscribed(1); }));
+    backend.session->stop();
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 1; }));
+    publish_all(h, agent, 10, {"stale 1", "stale 2"});
+    CHECK(h.gateway->metrics().inbox_messages == 2);
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().dropped("expired") == 2; }, 4000ms));
+    CHECK(h.gateway->metrics().inbox_messages == 0);
+    CHECK(h.logged("inbox of id=soc: 2 messages expired unacknowledged"));
+}
+
+TEST_CASE("a token kept by the caller resumes in a new ClientSession; a bogus one gets a fresh session", "[session][durable]") {
+    Harness h;
+    std::vector<aegis::protocol::SessionToken> announced;
+    auto options = h.options_for(h.backend_key);
+    aegis::session::SessionEvents events;
+    events.on_session_token = [&](const aegis::protocol::SessionToken& token) { announced.push_back(token); };
+    auto first = std::make_unique<aegis::session::ClientSession>(h.io, options, events);
+    first->start();
+    REQUIRE(h.run_until([&] { return first->stats().state == State::connected; }));
+    REQUIRE(announced.size() == 1);
+    CHECK(announced.at(0) == first->session_token());
+    first->stop();
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 0; }));
+
+    // What a broker that persisted the token does after its own restart.
+    options.resume_token = announced.at(0);
+    auto second = std::make_unique<aegis::session::ClientSession>(h.io, options, events);
+    second->start();
+    REQUIRE(h.run_until([&] { return second->stats().state == State::connected; }));
+    CHECK(announced.size() == 1);  // the same token: nothing new to keep
+    CHECK(second->session_token() == announced.at(0));
+    CHECK(h.logged("session id=soc resumed at 0"));
+    second->stop();
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 0; }));
+
+    options.resume_token.fill(0x5a);  // unknown to the gateway: not refused, a fresh session
+    auto third = std::make_unique<aegis::session::ClientSession>(h.io, options, events);
+    third->start();
+    REQUIRE(h.run_until([&] { return third->stats().state == State::connected; }));
+    REQUIRE(announced.size() == 2);
+    CHECK(announced.at(1) != announced.at(0));
+    CHECK(third->session_token() == announced.at(1));
+    CHECK(h.gateway->metrics().sessions_resumed == 1);
+    CHECK(h.gateway->metrics().sessions_fresh == 2);
 }

@@ -1,5 +1,6 @@
 // aegis-gateway: the backend hub. Parses options, runs lib/gateway, maps the result to an exit code.
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 
@@ -27,7 +28,7 @@ void log_line(std::string_view line) {
 
 po::options_description describe_options(aegis::gateway::GatewayOptions& options, std::string& identity,
                                          std::string& authorized, std::string& state_dir, unsigned& handshake_secs,
-                                         unsigned& skew_secs) {
+                                         unsigned& skew_secs, std::uint64_t& inbox_age_secs) {
     po::options_description described("Options");
     described.add_options()
         ("listen", po::value(&options.listen)->value_name("HOST:PORT")->default_value(options.listen),
@@ -46,6 +47,14 @@ po::options_description describe_options(aegis::gateway::GatewayOptions& options
          "time a client has to finish the handshake")
         ("clock-skew", po::value(&skew_secs)->value_name("SECS")->default_value(skew_secs),
          "accepted difference between the client's clock and ours")
+        ("inbox-max-messages", po::value(&options.inbox_max_messages)->value_name("N")->default_value(options.inbox_max_messages),
+         "messages stored per identity at most; past it the oldest are dropped")
+        ("inbox-max-age", po::value(&inbox_age_secs)->value_name("SECS")->default_value(inbox_age_secs),
+         "stored messages and session tokens expire after this")
+        ("replay-window", po::value(&options.replay_window)->value_name("N")->default_value(options.replay_window),
+         "deliveries in flight per session (the next goes out as acks come)")
+        ("replay-rate", po::value(&options.replay_rate)->value_name("N")->default_value(options.replay_rate),
+         "deliveries per second per session at most (0: no limit)")
         ("help,h", "show this help and exit")
         ("version,V", "show the version and exit");
     return described;
@@ -55,7 +64,9 @@ int run(int argc, char** argv) {
     aegis::gateway::GatewayOptions options;
     std::string identity, authorized, state_dir;
     unsigned handshake_secs = 10, skew_secs = 120;
-    const auto described = describe_options(options, identity, authorized, state_dir, handshake_secs, skew_secs);
+    std::uint64_t inbox_age_secs = static_cast<std::uint64_t>(options.inbox_max_age.count());
+    const auto described =
+        describe_options(options, identity, authorized, state_dir, handshake_secs, skew_secs, inbox_age_secs);
 
     po::variables_map given;
     po::store(po::command_line_parser(argc, argv).options(described).run(), given);
@@ -75,6 +86,7 @@ int run(int argc, char** argv) {
     options.state_dir = state_dir;
     options.handshake_timeout = std::chrono::seconds(handshake_secs);
     options.clock_skew = std::chrono::seconds(skew_secs);
+    options.inbox_max_age = std::chrono::seconds(static_cast<std::chrono::seconds::rep>(inbox_age_secs));
 
     auto outcome = aegis::gateway::run_gateway(options, log_line);
     if (!outcome) return aegis::cli::report(kTool, outcome.error());

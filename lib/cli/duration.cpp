@@ -1,0 +1,44 @@
+#include "cli/duration.h"
+
+#include <cmath>
+#include <string>
+
+namespace aegis::cli {
+
+namespace {
+
+// Milliseconds per unit; 0 for an unknown suffix.
+[[nodiscard]] double unit_ms(std::string_view unit) {
+    if (unit.empty() || unit == "s") return 1000;
+    if (unit == "ms") return 1;
+    if (unit == "m") return 60'000;
+    if (unit == "h") return 3'600'000;
+    return 0;
+}
+
+}  // namespace
+
+Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view option) {
+    const auto bad = [&] {
+        return make_error(ExitCode::usage, "{} needs a positive duration such as 250ms, 10s, 5m or 1h, not '{}'",
+                          option, text);
+    };
+    std::size_t digits = 0;
+    while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;
+    if (digits == 0) return bad();
+    const std::string number(text.substr(0, digits));
+    std::size_t used = 0;
+    double value = 0;
+    try {
+        value = std::stod(number, &used);
+    } catch (const std::exception&) {
+        return bad();
+    }
+    const double scale = unit_ms(text.substr(digits));
+    if (used != number.size() || scale == 0 || !(value > 0) || !std::isfinite(value)) return bad();
+    const double ms = std::ceil(value * scale);
+    if (ms > 1e15) return bad();
+    return std::chrono::milliseconds(static_cast<long long>(ms));
+}
+
+}  // namespace aegis::cli

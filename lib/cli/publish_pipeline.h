@@ -1,0 +1,44 @@
+#pragma once
+// Many publishes over one connection without a round trip each: up to `window` requests are
+// outstanding; the oldest answer is awaited before another is sent (back-pressure).
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "core/result.h"
+#include "ipc/client.h"
+
+namespace aegis::cli {
+
+class PublishPipeline {
+public:
+    // Called with (message id, channel) for each message the broker accepted, in order.
+    using OnQueued = std::function<void(const std::string&, const std::string&)>;
+
+    PublishPipeline(ipc::Client& client, std::size_t window, std::optional<std::chrono::milliseconds> timeout,
+                    OnQueued on_queued)
+        : client_(client), window_(window == 0 ? 1 : window), timeout_(timeout), on_queued_(std::move(on_queued)) {}
+
+    [[nodiscard]] Result<void> publish(const ipc::PublishRequest& request, ByteView payload);
+    // Waits for every outstanding answer.
+    [[nodiscard]] Result<void> finish();
+
+private:
+    [[nodiscard]] Result<void> settle_oldest();
+
+    struct Outstanding {
+        std::uint64_t request_id;
+        std::string channel;
+    };
+    ipc::Client& client_;
+    std::size_t window_;
+    std::optional<std::chrono::milliseconds> timeout_;
+    OnQueued on_queued_;
+    std::deque<Outstanding> outstanding_;
+};
+
+}  // namespace aegis::cli

@@ -1,0 +1,98 @@
+#include "cli/queue_report.h"
+
+#include <fmt/format.h>
+
+#include "cli/message_format.h"
+#include "cli/status_report.h"
+#include "crypto/primitives.h"
+
+namespace aegis::cli {
+
+namespace {
+
+using nlohmann::json;
+
+[[nodiscard]] std::string field(const json& object, const char* key) {
+    const auto found = object.find(key);
+    if (found == object.end() || found->is_null()) return "-";
+    return found->is_string() ? found->get<std::string>() : found->dump();
+}
+
+[[nodiscard]] std::string age(const json& object, const char* key, std::uint64_t now_ms) {
+    const auto found = object.find(key);
+    if (found == object.end() || !found->is_number() || found->get<double>() <= 0) return "-";
+    return short_duration((static_cast<double>(now_ms) - found->get<double>()) / 1000.0);
+}
+
+}  // namespace
+
+std::string queue_table(const json& messages, std::uint64_t now_ms) {
+    if (!messages.is_array() || messages.empty()) return "no messages\n";
+    std::string out = fmt::format("{:<32}  {:<9}  {:<8}  {:>8}  {:>6}  {:>8}  {}\n", "ID", "STATE", "PRIORITY",
+                                  "ATTEMPTS", "AGE", "BYTES", "CHANNEL");
+    for (const auto& m : messages) {
+        std::string channel = field(m, "channel");
+        if (m.contains("dead_reason") && m["dead_reason"].is_string())
+            channel += " (" + m["dead_reason"].get<std::string>() + ")";
+        out += fmt::format("{:<32}  {:<9}  {:<8}  {:>8}  {:>6}  {:>8}  {}\n", field(m, "message_id"), field(m, "state"),
+                           field(m, "priority"), field(m, "attempts"), age(m, "created_ms", now_ms), field(m, "bytes"),
+                           channel);
+    }
+    return out;
+}
+
+std::string queue_message_text(const json& message, ByteView payload, std::uint64_t now_ms) {
+    std::string out;
+    for (const char* key : {"message_id", "channel", "state", "priority", "kind", "attempts", "bytes", "dead_reason"}) {
+        out += fmt::format("{:<12} {}\n", std::string(key) + ":", field(message, key));
+    }
+    if (message.value("created_ms", 0.0) > 0) {
+        out += fmt::format("{:<12} {} ({} ago)\n", "created:", iso8601_utc(message["created_ms"].get<std::uint64_t>()),
+                           age(message, "created_ms", now_ms));
+    }
+    if (message.value("next_attempt_ms", 0.0) > 0) {
+        out += fmt::format("{:<12} {}\n", "next try:", iso8601_utc(message["next_attempt_ms"].get<std::uint64_t>()));
+    }
+    if (message.value("expires_ms", 0.0) > 0) {
+        out += fmt::format("{:<12} {}\n", "expires:", iso8601_utc(message["expires_ms"].get<std::uint64_t>()));
+    }
+    if (message.contains("headers") && message["headers"].is_object()) {
+        for (const auto& [key, value] : message["headers"].items()) {
+            out += fmt::format("{:<12} {}={}\n", "header:", key,
+                               value.is_string() ? value.get<std::string>() : value.dump());
+        }
+    }
+    const auto text = as_text(payload);
+    out += is_utf8(text)
+               ? fmt::format("\n{}\n", text)
+               : fmt::format("\n(payload, {} bytes, base64) {}\n", payload.size(), crypto::base64_encode(payload));
+    return out;
+}
+
+std::string queue_stats_text(const json& stats, std::uint64_t now_ms) {
+    std::string out;
+    for (const char* key : {"waiting", "in_flight", "dead", "bytes", "max_messages", "max_bytes"}) {
+        out += fmt::format("{:<14} {}\n", std::string(key) + ":", field(stats, key));
+    }
+    out += fmt::format("{:<14} {}\n", "oldest:", age(stats, "oldest_waiting_ms", now_ms));
+    return out;
+}
+
+json queue_message_json(json message, ByteView payload) {
+    const auto text = as_text(payload);
+    if (is_utf8(text)) {
+        message["payload"] = std::string(text);
+    } else {
+        message["payload_base64"] = crypto::base64_encode(payload);
+    }
+    return message;
+}
+
+Error explain_unsupported(Error error, std::string_view what) {
+    if (error.exit == ExitCode::usage && error.message.rfind("unknown op", 0) == 0) {
+        return make_error(ExitCode::failure, "this broker does not support {} ({})", what, error.message);
+    }
+    return error;
+}
+
+}  // namespace aegis::cli

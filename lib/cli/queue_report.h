@@ -1,0 +1,25 @@
+#pragma once
+// aegis-queue's tables: the broker's queue.list, queue.show and queue.stats answers as text.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/bytes.h"
+#include "core/result.h"
+
+namespace aegis::cli {
+
+// One line per message under a header line; "no messages" when empty.
+[[nodiscard]] std::string queue_table(const nlohmann::json& messages, std::uint64_t now_ms);
+// "field: value" lines, then the payload (as text, or hex when it is not text).
+[[nodiscard]] std::string queue_message_text(const nlohmann::json& message, ByteView payload, std::uint64_t now_ms);
+[[nodiscard]] std::string queue_stats_text(const nlohmann::json& stats, std::uint64_t now_ms);
+
+// The message of a queue.show answer with its payload added ("payload" or "payload_base64").
+[[nodiscard]] nlohmann::json queue_message_json(nlohmann::json message, ByteView payload);
+
+// A broker that does not know an op answers unknown_op; said plainly.
+[[nodiscard]] Error explain_unsupported(Error error, std::string_view what);
+
+}  // namespace aegis::cli

@@ -1,0 +1,334 @@
+#include "store/gateway_store.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace aegis::store {
+
+namespace {
+
+constexpr const char* kLabel = "Aegis gateway state file";
+
+// Inbox rows are keyed by (identity, sequence): the sequence is the identity's deliver number.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS identities (
+    key BLOB PRIMARY KEY,
+    id TEXT NOT NULL,
+    patterns TEXT NOT NULL DEFAULT '',
+    token BLOB,
+    token_used_ms INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    acked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    key BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    batch BLOB NOT NULL,
+    messages INTEGER NOT NULL,
+    stored_ms INTEGER NOT NULL,
+    PRIMARY KEY (key, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inbox_by_age ON inbox (stored_ms);
+)sql";
+
+ByteView view(const crypto::PublicKey& key) {
+    return {key.data(), key.size()};
+}
+
+crypto::PublicKey key_from(ByteView bytes) {
+    crypto::PublicKey key{};
+    if (bytes.size() == key.size()) std::memcpy(key.data(), bytes.data(), key.size());
+    return key;
+}
+
+// Patterns cannot contain a newline (channel grammar), so one line each.
+std::string join_patterns(const std::vector<std::string>& patterns) {
+    return fmt::format("{}", fmt::join(patterns, "\n"));
+}
+
+std::vector<std::string> split_patterns(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const auto end = std::min(text.find('\n', start), text.size());
+        if (end > start) out.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
+Error foreign(const Database& database) {
+    return make_error(ExitCode::bad_input, "{} is not an {} (it is another program's SQLite database)",
+                      database.path().string(), database.label());
+}
+
+// True: empty file, ours to initialise; false: an existing gateway file this build reads.
+Result<bool> check_identity(Database& database) {
+    auto application_id = database.query_int("PRAGMA application_id");
+    if (!application_id) return application_id.take_error();
+    auto version = database.query_int("PRAGMA user_version");
+    if (!version) return version.take_error();
+    if (*application_id == 0) {
+        auto objects = database.query_int("SELECT count(*) FROM sqlite_master");
+        if (!objects) return objects.take_error();
+        if (*objects != 0 || *version != 0) return foreign(database);
+        return true;
+    }
+    if (*application_id != kGatewayApplicationId) return foreign(database);
+    if (*version > kGatewaySchemaVersion)
+        return make_error(ExitCode::bad_input,
+                          "{} was written by a newer Aegis (schema {}; this version reads up to {})",
+                          database.path().string(), *version, kGatewaySchemaVersion);
+    if (*version < 1)
+        return make_error(ExitCode::bad_input, "{} is not an {} (or is corrupt): schema version {}",
+                          database.path().string(), database.label(), *version);
+    return false;
+}
+
+Result<void> initialise(Database& database) {
+    auto transaction = database.begin();
+    if (!transaction) return transaction.take_error();
+    auto fresh = check_identity(database);
+    if (!fresh) return fresh.take_error();
+    if (!*fresh) return {};
+    if (auto created = database.exec(kSchema); !created) return created;
+    if (auto tagged = database.exec(fmt::format("PRAGMA application_id = {}; PRAGMA user_version = {}",
+                                                kGatewayApplicationId, kGatewaySchemaVersion));
+        !tagged)
+        return tagged;
+    return transaction->commit();
+}
+
+}  // namespace
+
+GatewayStore::GatewayStore(std::unique_ptr<Database> database, GatewayLimits limits)
+    : database_(std::move(database)), limits_(limits) {}
+
+GatewayStore::~GatewayStore() = default;
+
+Result<std::unique_ptr<GatewayStore>> GatewayStore::open(const std::filesystem::path& file, GatewayLimits limits) {
+    auto opened = Database::open(file, OpenMode::read_write_create, kLabel);
+    if (!opened) return opened.take_error();
+    auto database = std::move(*opened);
+    auto fresh = check_identity(*database);
+    if (!fresh) return fresh.take_error();
+    // WAL with synchronous=FULL: a puback promises the batch survives power loss.
+    auto mode = database->prepare("PRAGMA journal_mode = WAL");
+    if (!mode) return mode.take_error();
+    auto row = mode->step();
+    if (!row) return row.take_error();
+    if (!*row || mode->column_text(0) != "wal")
+        return make_error(ExitCode::failure, "cannot use {}: the file system does not support write-ahead logging",
+                          file.string());
+    mode->reset();
+    if (auto sync = database->exec("PRAGMA synchronous = FULL"); !sync) return sync.take_error();
+    if (*fresh) {
+        if (auto initialised = initialise(*database); !initialised) return initialised.take_error();
+    }
+    std::unique_ptr<GatewayStore> store(new GatewayStore(std::move(database), limits));
+    if (auto loaded = store->reload(); !loaded) return loaded.take_error();
+    return store;
+}
+
+Result<void> GatewayStore::reload() {
+    identities_.clear();
+    auto rows = database_->prepare("SELECT key, id, patterns, token, token_used_ms, last_seq, acked FROM identities");
+    if (!rows) return rows.take_error();
+    for (;;) {
+        auto more = rows->step();
+        if (!more) return more.take_error();
+        if (!*more) break;
+        IdentityState state;
+        state.id = rows->column_text(1);
+        state.patterns = split_patterns(rows->column_text(2));
+        const auto token = rows->column_blob_view(3);
+        if (token.size() == state.token.size()) std::memcpy(state.token.data(), token.data(), token.size());
+        state.token_used_ms = rows->column_uint(4);
+        state.last_sequence = rows->column_uint(5);
+        state.acknowledged = rows->column_uint(6);
+        identities_[key_from(rows->column_blob_view(0))] = std::move(state);
+    }
+    auto pending = database_->prepare("SELECT key, sum(messages) FROM inbox GROUP BY key");
+    if (!pending) return pending.take_error();
+    for (;;) {
+        auto more = pending->step();
+        if (!more) return more.take_error();
+        if (!*more) break;
+        const auto found = identities_.find(key_from(pending->column_blob_view(0)));
+        if (found != identities_.end()) found->second.pending = pending->column_uint(1);
+    }
+    return {};
+}
+
+const IdentityState* GatewayStore::find(const crypto::PublicKey& key) const {
+    const auto found = identities_.find(key);
+    return found == identities_.end() ? nullptr : &found->second;
+}
+
+Result<Transaction> GatewayStore::begin() {
+    return database_->begin();
+}
+
+Result<void> GatewayStore::ensure_row(const crypto::PublicKey& key, const std::string& id) {
+    auto upsert =
+        database_->cached("INSERT INTO identities (key, id) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET id = ?2");
+    if (!upsert) return upsert.take_error();
+    (*upsert)->bind(1, view(key)).bind(2, std::string_view(id));
+    if (auto done = (*upsert)->run(); !done) return done;
+    identities_[key].id = id;
+    return {};
+}
+
+Result<void> GatewayStore::save_patterns(const crypto::PublicKey& key, const std::string& id,
+                                         const std::vector<std::string>& patterns) {
+    if (auto row = ensure_row(key, id); !row) return row;
+    auto update = database_->cached("UPDATE identities SET patterns = ?2 WHERE key = ?1");
+    if (!update) return update.take_error();
+    const auto joined = join_patterns(patterns);
+    (*update)->bind(1, view(key)).bind(2, std::string_view(joined));
+    if (auto done = (*update)->run(); !done) return done;
+    identities_[key].patterns = patterns;
+    return {};
+}
+
+Result<void> GatewayStore::save_token(const crypto::PublicKey& key, const std::string& id, const GatewayToken& token,
+                                      std::uint64_t now_ms) {
+    if (auto row = ensure_row(key, id); !row) return row;
+    auto update = database_->cached("UPDATE identities SET token = ?2, token_used_ms = ?3 WHERE key = ?1");
+    if (!update) return update.take_error();
+    (*update)->bind(1, view(key)).bind(2, ByteView(token.data(), token.size())).bind(3, now_ms);
+    if (auto done = (*update)->run(); !done) return done;
+    auto& state = identities_[key];
+    state.token = token;
+    state.token_used_ms = now_ms;
+    return {};
+}
+
+bool GatewayStore::token_valid(const crypto::PublicKey& key, const GatewayToken& token, std::uint64_t now_ms) const {
+    const auto* state = find(key);
+    if (state == nullptr || token == GatewayToken{} || state->token != token) return false;
+    return now_ms <= state->token_used_ms + limits_.max_age_ms;
+}
+
+Result<AppendOutcome> GatewayStore::append(const crypto::PublicKey& key, const std::string& channel, ByteView batch,
+                                           std::uint64_t messages, std::uint64_t now_ms) {
+    const auto found = identities_.find(key);
+    if (found == identities_.end()) return make_error(ExitCode::failure, "no inbox for this identity");
+    const auto sequence = found->second.last_sequence + 1;
+    auto insert = database_->cached(
+        "INSERT INTO inbox (key, seq, channel, batch, messages, stored_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!insert) return insert.take_error();
+    (*insert)
+        ->bind(1, view(key))
+        .bind(2, sequence)
+        .bind(3, std::string_view(channel))
+        .bind(4, batch)
+        .bind(5, messages)
+        .bind(6, now_ms);
+    if (auto done = (*insert)->run(); !done) return done.take_error();
+    auto bump = database_->cached("UPDATE identities SET last_seq = ?2 WHERE key = ?1");
+    if (!bump) return bump.take_error();
+    (*bump)->bind(1, view(key)).bind(2, sequence);
+    if (auto done = (*bump)->run(); !done) return done.take_error();
+    found->second.last_sequence = sequence;
+    found->second.pending += messages;
+    auto dropped = trim(key);
+    if (!dropped) return dropped.take_error();
+    return AppendOutcome{sequence, *dropped};
+}
+
+Result<std::uint64_t> GatewayStore::trim(const crypto::PublicKey& key) {
+    auto& state = identities_[key];
+    std::uint64_t dropped = 0;
+    while (state.pending > limits_.max_messages) {
+        auto oldest = database_->cached("SELECT seq, messages FROM inbox WHERE key = ?1 ORDER BY seq LIMIT 1");
+        if (!oldest) return oldest.take_error();
+        (*oldest)->bind(1, view(key));
+        auto row = (*oldest)->step();
+        if (!row) return row.take_error();
+        if (!*row) break;
+        const auto sequence = (*oldest)->column_uint(0);
+        const auto messages = (*oldest)->column_uint(1);
+        auto erase = database_->cached("DELETE FROM inbox WHERE key = ?1 AND seq = ?2");
+        if (!erase) return erase.take_error();
+        (*erase)->bind(1, view(key)).bind(2, sequence);
+        if (auto done = (*erase)->run(); !done) return done.take_error();
+        state.pending -= std::min(state.pending, messages);
+        dropped += messages;
+    }
+    return dropped;
+}
+
+Result<void> GatewayStore::acknowledge(const crypto::PublicKey& key, std::uint64_t sequence) {
+    const auto found = identities_.find(key);
+    if (found == identities_.end() || sequence <= found->second.acknowledged) return {};
+    sequence = std::min(sequence, found->second.last_sequence);  // never acknowledge what was not handed out
+    auto removed = database_->cached("SELECT coalesce(sum(messages), 0) FROM inbox WHERE key = ?1 AND seq <= ?2");
+    if (!removed) return removed.take_error();
+    (*removed)->bind(1, view(key)).bind(2, sequence);
+    auto row = (*removed)->step();
+    if (!row) return row.take_error();
+    const auto messages = *row ? (*removed)->column_uint(0) : 0;
+    auto erase = database_->cached("DELETE FROM inbox WHERE key = ?1 AND seq <= ?2");
+    if (!erase) return erase.take_error();
+    (*erase)->bind(1, view(key)).bind(2, sequence);
+    if (auto done = (*erase)->run(); !done) return done;
+    auto update = database_->cached("UPDATE identities SET acked = ?2 WHERE key = ?1");
+    if (!update) return update.take_error();
+    (*update)->bind(1, view(key)).bind(2, sequence);
+    if (auto done = (*update)->run(); !done) return done;
+    found->second.acknowledged = sequence;
+    found->second.pending -= std::min(found->second.pending, messages);
+    return {};
+}
+
+Result<std::vector<StoredBatch>> GatewayStore::read_after(const crypto::PublicKey& key, std::uint64_t after,
+                                                          std::size_t limit) const {
+    std::vector<StoredBatch> out;
+    auto rows = database_->cached(
+        "SELECT seq, channel, batch, messages, stored_ms FROM inbox WHERE key = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
+    if (!rows) return rows.take_error();
+    (*rows)->bind(1, view(key)).bind(2, after).bind(3, static_cast<std::uint64_t>(limit));
+    for (;;) {
+        auto more = (*rows)->step();
+        if (!more) return more.take_error();
+        if (!*more) break;
+        out.push_back(StoredBatch{(*rows)->column_uint(0), (*rows)->column_text(1), (*rows)->column_blob(2),
+                                  (*rows)->column_uint(3), (*rows)->column_uint(4)});
+    }
+    return out;
+}
+
+Result<std::map<std::string, std::uint64_t>> GatewayStore::expire(std::uint64_t now_ms) {
+    std::map<std::string, std::uint64_t> dropped;
+    if (now_ms <= limits_.max_age_ms) return dropped;
+    const auto cutoff = now_ms - limits_.max_age_ms;
+    std::vector<std::pair<crypto::PublicKey, std::uint64_t>> per_key;
+    {
+        auto old = database_->cached("SELECT key, sum(messages) FROM inbox WHERE stored_ms < ?1 GROUP BY key");
+        if (!old) return old.take_error();
+        (*old)->bind(1, cutoff);
+        for (;;) {
+            auto more = (*old)->step();
+            if (!more) return more.take_error();
+            if (!*more) break;
+            per_key.emplace_back(key_from((*old)->column_blob_view(0)), (*old)->column_uint(1));
+        }
+    }
+    if (per_key.empty()) return dropped;
+    auto erase = database_->cached("DELETE FROM inbox WHERE stored_ms < ?1");
+    if (!erase) return erase.take_error();
+    (*erase)->bind(1, cutoff);
+    if (auto done = (*erase)->run(); !done) return done.take_error();
+    for (const auto& [key, messages] : per_key) {
+        auto& state = identities_[key];
+        state.pending -= std::min(state.pending, messages);
+        dropped[state.id] += messages;
+    }
+    return dropped;
+}
+
+}  // namespace aegis::store

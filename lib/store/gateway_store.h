@@ -1,0 +1,107 @@
+#pragma once
+// The gateway's state file (gateway.db in --state-dir): per authorized identity, the
+// subscription set it last had, its session token and its inbox of routed batches it has not
+// acknowledged. Inbox sequence numbers are per identity and never go back, so they double as
+// the deliver sequence across reconnects and restarts. A mirror of the per-identity rows is
+// kept in memory for routing; the inbox rows themselves are read from the file.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/result.h"
+#include "crypto/primitives.h"
+#include "store/sqlite.h"
+
+namespace aegis::store {
+
+// "AEGG": PRAGMA application_id of the gateway's file (the broker's queue is "AEGQ").
+inline constexpr std::int32_t kGatewayApplicationId = 0x41454747;
+inline constexpr std::int64_t kGatewaySchemaVersion = 1;
+
+using GatewayToken = std::array<std::uint8_t, 32>;
+
+struct GatewayLimits {
+    std::uint64_t max_messages = 100'000;                // per identity; past it the oldest are dropped
+    std::uint64_t max_age_ms = 7ULL * 24 * 3600 * 1000;  // inbox entries and session tokens expire
+};
+
+// One identity's row, mirrored in memory.
+struct IdentityState {
+    std::string id;
+    std::vector<std::string> patterns;
+    GatewayToken token{};             // all zero: none issued
+    std::uint64_t token_used_ms = 0;  // last handshake or disconnect with it
+    std::uint64_t last_sequence = 0;  // highest inbox sequence handed out
+    std::uint64_t acknowledged = 0;   // highest deliver_ack
+    std::uint64_t pending = 0;        // messages waiting in the inbox
+};
+
+struct StoredBatch {
+    std::uint64_t sequence = 0;
+    std::string channel;
+    Bytes batch;
+    std::uint64_t messages = 0;
+    std::uint64_t stored_ms = 0;
+};
+
+struct AppendOutcome {
+    std::uint64_t sequence = 0;
+    std::uint64_t dropped = 0;  // older messages removed to stay within max_messages
+};
+
+class GatewayStore {
+public:
+    // Opens or creates FILE. A foreign SQLite file, a corrupt file or a newer schema fails with
+    // ExitCode::bad_input.
+    [[nodiscard]] static Result<std::unique_ptr<GatewayStore>> open(const std::filesystem::path& file,
+                                                                    GatewayLimits limits);
+
+    [[nodiscard]] const std::map<crypto::PublicKey, IdentityState>& identities() const { return identities_; }
+    [[nodiscard]] const IdentityState* find(const crypto::PublicKey& key) const;
+    [[nodiscard]] const GatewayLimits& limits() const { return limits_; }
+
+    // Writes below may be grouped in one transaction (begin ... commit); alone each commits itself.
+    [[nodiscard]] Result<Transaction> begin();
+
+    // Creates the identity's row when missing and records its id and subscription set.
+    [[nodiscard]] Result<void> save_patterns(const crypto::PublicKey& key, const std::string& id,
+                                             const std::vector<std::string>& patterns);
+    [[nodiscard]] Result<void> save_token(const crypto::PublicKey& key, const std::string& id,
+                                          const GatewayToken& token, std::uint64_t now_ms);
+    // True when TOKEN is the identity's and was used within max_age.
+    [[nodiscard]] bool token_valid(const crypto::PublicKey& key, const GatewayToken& token, std::uint64_t now_ms) const;
+    // Appends a batch to the identity's inbox (the identity must have a row).
+    [[nodiscard]] Result<AppendOutcome> append(const crypto::PublicKey& key, const std::string& channel, ByteView batch,
+                                               std::uint64_t messages, std::uint64_t now_ms);
+    // Everything up to SEQUENCE was received: deleted. Never goes back.
+    [[nodiscard]] Result<void> acknowledge(const crypto::PublicKey& key, std::uint64_t sequence);
+    // Up to LIMIT inbox entries after AFTER, in order.
+    [[nodiscard]] Result<std::vector<StoredBatch>> read_after(const crypto::PublicKey& key, std::uint64_t after,
+                                                              std::size_t limit) const;
+    // Deletes entries stored before now - max_age; returns the messages removed per identity id.
+    [[nodiscard]] Result<std::map<std::string, std::uint64_t>> expire(std::uint64_t now_ms);
+    // Re-reads the in-memory mirror (after a failed transaction).
+    [[nodiscard]] Result<void> reload();
+
+    GatewayStore(const GatewayStore&) = delete;
+    GatewayStore& operator=(const GatewayStore&) = delete;
+    ~GatewayStore();
+
+private:
+    GatewayStore(std::unique_ptr<Database> database, GatewayLimits limits);
+    [[nodiscard]] Result<void> ensure_row(const crypto::PublicKey& key, const std::string& id);
+    [[nodiscard]] Result<std::uint64_t> trim(const crypto::PublicKey& key);
+
+    std::unique_ptr<Database> database_;
+    GatewayLimits limits_;
+    std::map<crypto::PublicKey, IdentityState> identities_;
+};
+
+}  // namespace aegis::store

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# aegis-send and aegis-sub in full, against a real gateway and brokers on 127.0.0.1: streamed
+# lines in order, every output format, filters, time-outs, request and reply through --exec.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+gateway=$AEGIS_BIN/aegis-gateway
+connect=$AEGIS_BIN/aegis-connect
+send=$AEGIS_BIN/aegis-send
+sub=$AEGIS_BIN/aegis-sub
+stat=$AEGIS_BIN/aegis-stat
+keygen=$AEGIS_BIN/aegis-keygen
+python=$(command -v python3) || fail "python3 is needed"
+
+wait_for() { # wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 20 seconds
+    local what=$1 i
+    shift
+    for ((i = 0; i < 200; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    fail "timed out waiting for $what"
+}
+# subscribed SOCKET PATTERN: the broker's gateway subscription includes PATTERN
+subscribed() { "$stat" --json --socket "$1" | "$python" -c 'import json,sys; sys.exit(sys.argv[1] not in json.load(sys.stdin)["subscriptions"])' "$2"; }
+
+# --- keys, gateway, an agent broker (host42) and two backend brokers (soc, soc2) ------------------
+for who in gateway host42 soc soc2; do
+    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
+done
+fingerprint() { "$keygen" -l -f "$1" | cut -d' ' -f1; }
+soc_fp=$(fingerprint "$TEST_TMP/soc.pub")
+{
+    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
+    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
+    echo "role=backend,id=soc2 $(cat "$TEST_TMP/soc2.pub")"
+} >"$TEST_TMP/authorized"
+glog=$TEST_TMP/gateway.log
+"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
+    --state-dir "$TEST_TMP/gw-state" 2>>"$glog" &
+at_exit kill -KILL $!
+wait_for "the gateway to listen" grep -q "listening on 127.0.0.1:" "$glog"
+port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
+url="ws://127.0.0.1:$port/"
+start_broker() { # start_broker WHO
+    mkdir -p "$TEST_TMP/b-$1"
+    expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/$1" --backend-key "$TEST_TMP/gateway.pub" \
+        --socket "$TEST_TMP/b-$1/broker.sock" --state-dir "$TEST_TMP/b-$1/state" --backoff-min 0.2 --backoff-max 1 --timeout 20
+    at_exit "$connect" --stop --socket "$TEST_TMP/b-$1/broker.sock"
+}
+start_broker host42
+start_broker soc
+start_broker soc2
+a_sock=$TEST_TMP/b-host42/broker.sock
+b_sock=$TEST_TMP/b-soc/broker.sock
+b2_sock=$TEST_TMP/b-soc2/broker.sock
+
+# --- 1,000 lines streamed through -l arrive in order -----------------------------------------------
+"$sub" --socket "$a_sock" -C 1000 -W 40 backend.host42.lines >"$TEST_TMP/lines.out" 2>"$TEST_TMP/lines.err" &
+sub_pid=$!
+wait_for "the lines subscription" subscribed "$a_sock" backend.host42.lines
+seq 1 1000 >"$TEST_TMP/lines.in"
+expect_exit 0 "$send" --socket "$b_sock" -l backend.host42.lines <"$TEST_TMP/lines.in"
+wait "$sub_pid" || fail "aegis-sub -C 1000: exit $?: $(cat "$TEST_TMP/lines.err")"
+cmp -s "$TEST_TMP/lines.in" "$TEST_TMP/lines.out" || fail "the 1,000 lines differ: $(diff "$TEST_TMP/lines.in" "$TEST_TMP/lines.out" | head -5)"
+check_passed
+
+# --- --json: every field, the verified origin, headers and ttl; --print-id, --json and -n on send ------
+"$sub" --socket "$a_sock" -C 1 -W 20 --json backend.host42.json >"$TEST_TMP/json.out" &
+sub_pid=$!
+wait_for "the json subscription" subscribed "$a_sock" backend.host42.json
+expect_exit 0 "$send" --socket "$b_sock" --print-id -H trace=abc -H content-type=text/plain --ttl 5m \
+    -p high backend.host42.json -m 'payload "quoted"'
+sent_id=$out
+expect_match "$sent_id" '^[0-9a-f]{32}$' "--print-id"
+wait "$sub_pid" || fail "aegis-sub --json failed"
+"$python" - "$TEST_TMP/json.out" "$soc_fp" "$sent_id" <<'PY' || fail "the --json line is wrong: $(cat "$TEST_TMP/json.out")"
+import json, sys
+line = json.loads(open(sys.argv[1]).read())
+assert line["origin_fingerprint"] == sys.argv[2], line
+assert line["id"] == sys.argv[3], line
+assert line["origin_id"] == "soc" and line["verified"] is True
+assert line["channel"] == "backend.host42.json" and line["priority"] == "high" and line["kind"] == "event"
+assert line["headers"] == {"trace": "abc", "content-type": "text/plain"}, line["headers"]
+assert 290000 <= line["expires_ms"] - line["timestamp_ms"] <= 300000, line
+assert line["timestamp"].endswith("Z") and line["timestamp"][:2] == "20"
+assert line["payload"] == 'payload "quoted"'
+PY
+check_passed
+expect_exit 0 "$send" --socket "$b_sock" -n 3 --json backend.host42.nobody -m x
+expect_lines 3 "$out" "send --json"
+"$python" -c 'import json,sys; ids={json.loads(l)["id"] for l in sys.stdin}; assert len(ids)==3' <<<"$out" ||
+    fail "send -n 3 --json: $out"
+check_passed
+
+# --- -F with every directive and escape; -0 -----------------------------------------------------------------
+"$sub" --socket "$a_sock" -C 1 -W 20 -F '%c|%p|%i|%o|%f|%t|%x|%l|%k|%%\t\\\0<\n' backend.host42.fmt >"$TEST_TMP/fmt.out" &
+sub_pid=$!
+wait_for "the format subscription" subscribed "$a_sock" backend.host42.fmt
+expect_exit 0 "$send" --socket "$b_sock" --print-id backend.host42.fmt -m 'Hi'
+fmt_id=$out
+wait "$sub_pid" || fail "aegis-sub -F failed"
+"$python" - "$TEST_TMP/fmt.out" "$fmt_id" "$soc_fp" <<'PY' || fail "-F output: $(od -c "$TEST_TMP/fmt.out" | head)"
+import re, sys
+data = open(sys.argv[1], "rb").read()
+prefix = f"backend.host42.fmt|Hi|{sys.argv[2]}|soc|{sys.argv[3]}|".encode()
+assert data.startswith(prefix), data
+rest = data[len(prefix):]
+assert re.fullmatch(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\|4869\|2\|event\|%\t\\\x00<\n\n", rest), rest
+PY
+check_passed
+
+"$sub" --socket "$a_sock" -C 2 -W 20 -0 backend.host42.nul >"$TEST_TMP/nul.out" &
+sub_pid=$!
+wait_for "the -0 subscription" subscribed "$a_sock" backend.host42.nul
+printf 'one\ntwo lines\0second\0' | "$send" --socket "$b_sock" -0 backend.host42.nul || fail "send -0 failed"
+wait "$sub_pid" || fail "aegis-sub -0 failed"
+[[ $(od -An -c "$TEST_TMP/nul.out" | tr -s ' \n' ' ') == ' o n e \n t w o l i n e s \0 s e c o n d \0 ' ]] ||
+    fail "-0 output: $(od -c "$TEST_TMP/nul.out")"
+check_passed
+
+# --- -W time-outs and usage errors ------------------------------------------------------------------
+expect_error 5 "$sub" --socket "$a_sock" -W 300ms backend.host42.silence
+expect_error 5 "$sub" --socket "$a_sock" -C 2 -W 0.3 backend.host42.silence
+expect_error 2 "$sub" --socket "$a_sock" -W soon backend.host42.silence
+expect_error 2 "$sub" --socket "$a_sock" -F '%q' backend.host42.silence
+expect_error 2 "$sub" --socket "$a_sock" --drain backend.host42.silence
+expect_error 2 "$send" --socket "$b_sock" --ttl 0 backend.host42.x -m x
+expect_error 2 "$send" --socket "$b_sock" -H novalue backend.host42.x -m x
+expect_error 2 "$send" --socket "$b_sock" --request backend.x -m x
+expect_error 3 "$send" --socket "$TEST_TMP/none.sock" backend.host42.x -m x
+expect_error 4 "$send" --socket "$a_sock" --wait-ack backend.host42.x -m "an agent may not publish here"
+
+# --- --from keeps one signer's messages -------------------------------------------------------------
+"$sub" --socket "$a_sock" -C 1 -W 20 -v --from "$soc_fp" backend.host42.from >"$TEST_TMP/from.out" &
+sub_pid=$!
+wait_for "the --from subscription" subscribed "$a_sock" backend.host42.from
+expect_exit 0 "$send" --socket "$b2_sock" --wait-ack backend.host42.from -m "from soc2"
+expect_exit 0 "$send" --socket "$b_sock" --wait-ack backend.host42.from -m "from soc"
+wait "$sub_pid" || fail "aegis-sub --from failed"
+expect_eq "$(cat "$TEST_TMP/from.out")" "backend.host42.from from soc" "--from output"
+
+# --- a closed standard output ends aegis-sub quietly -------------------------------------------------------
+"$sub" --socket "$a_sock" -C 5 -W 20 backend.host42.pipe 2>"$TEST_TMP/pipe.err" > >(head -n 1 >"$TEST_TMP/pipe.out") &
+pipe_pid=$!
+wait_for "the pipe subscription" subscribed "$a_sock" backend.host42.pipe
+expect_exit 0 "$send" --socket "$b_sock" backend.host42.pipe -m a
+wait_for "head to read its line" test -s "$TEST_TMP/pipe.out"
+sleep 0.2
+expect_exit 0 "$send" --socket "$b_sock" backend.host42.pipe -m b
+wait "$pipe_pid" || fail "aegis-sub after its reader went away: exit $?"
+check_passed
+expect_eq "$(cat "$TEST_TMP/pipe.out")" "a" "head's line"
+expect_eq "$(cat "$TEST_TMP/pipe.err")" "" "aegis-sub's stderr after head closed the pipe"
+
+# --- request and reply: aegis-sub --exec answers aegis-send --request ----------------------------------------
+"$sub" --socket "$a_sock" --exec 'read -r x; if [ "$x" = fail ]; then echo "bad $AEGIS_KIND"; exit 3; fi; echo "$x $AEGIS_ORIGIN_ID $AEGIS_HEADER_TRACE" | tr a-z A-Z' \
+    backend.host42.exec 2>"$TEST_TMP/exec.err" &
+exec_pid=$!
+at_exit kill "$exec_pid"
+wait_for "the --exec subscription" subscribed "$a_sock" backend.host42.exec
+expect_exit 0 "$send" --socket "$b_sock" --request --timeout 20s -H trace=t1 backend.host42.exec -m hello
+expect_eq "$out" "HELLO SOC T1" "the reply"
+expect_exit 1 "$send" --socket "$b_sock" --request --timeout 20s backend.host42.exec -m fail
+expect_eq "$out" "bad request" "the error reply"
+expect_error 5 "$send" --socket "$b_sock" --request --timeout 1s backend.host42.nobody -m hello
+# A reply the broker refuses (host42 may not publish to agent.other.*) is a warning; the replier goes on.
+expect_error 5 "$send" --socket "$b_sock" --request --reply-to agent.other.x.reply --timeout 2s backend.host42.exec -m hello
+wait_for "the replier's warning" grep -q "^aegis-sub: warning: no reply to " "$TEST_TMP/exec.err"
+expect_exit 0 "$send" --socket "$b_sock" --request --timeout 20s -H trace=t2 backend.host42.exec -m again
+expect_eq "$out" "AGAIN SOC T2" "the reply after a refused one"
+
+# Two repliers on one broker: --replies 2 collects both.
+for n in 1 2; do
+    "$sub" --socket "$a_sock" --jobs 2 --exec "echo pong-$n" backend.host42.ping 2>/dev/null &
+    at_exit kill $!
+done
+# Each attempt is a new request: replies to an earlier one are not counted (correlation).
+for attempt in 1 2 3 4 5 6; do
+    run "$send" --socket "$b_sock" --request --replies 2 --reply-to agent.host42.pings --timeout 3s backend.host42.ping -m ping
+    [[ $status == 0 ]] && break
+done
+[[ $status == 0 ]] || fail "--replies 2 from two repliers"
+check_passed
+expect_eq "$(sort <<<"$out")" $'pong-1\npong-2' "two replies"
+
+summary

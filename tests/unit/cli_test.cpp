@@ -1,0 +1,277 @@
+// The tools' shared logic without processes or sockets: durations, output formats, the
+// request/reply convention, payload splitting, durable acknowledgements, status reports.
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <string>
+
+#include "cli/ack_tracker.h"
+#include "cli/duration.h"
+#include "cli/exec_command.h"
+#include "cli/message_format.h"
+#include "cli/payload_source.h"
+#include "cli/queue_report.h"
+#include "cli/request_reply.h"
+#include "cli/status_report.h"
+
+namespace cli = aegis::cli;
+namespace ipc = aegis::ipc;
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+namespace {
+
+[[nodiscard]] ipc::DeliveredMessage sample_message(std::string payload = "hi there") {
+    ipc::DeliveredMessage m;
+    for (std::size_t i = 0; i < m.id.size(); ++i) m.id[i] = static_cast<std::uint8_t>(i);
+    m.channel = "backend.host42.policies";
+    m.origin_id = "soc";
+    m.origin_fingerprint = "SHA256:abc";
+    m.verified = true;
+    m.timestamp_ms = 1'700'000'000'123;
+    m.kind = aegis::protocol::Kind::event;
+    m.headers = {{"content-type", "text/plain"}};
+    m.payload.assign(payload.begin(), payload.end());
+    return m;
+}
+
+[[nodiscard]] std::vector<std::string> read_all(const std::string& input, cli::Split split) {
+    std::FILE* in = ::fmemopen(const_cast<char*>(input.data()), input.size(), "r");
+    REQUIRE(in != nullptr);
+    cli::PayloadSource source(in, split, 1024);
+    std::vector<std::string> out;
+    for (;;) {
+        auto next = source.next();
+        REQUIRE(next);
+        if (!next->has_value()) break;
+        out.emplace_back(aegis::as_text(**next));
+    }
+    std::fclose(in);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("durations take ms, s, m, h and bare seconds", "[cli]") {
+    CHECK(*cli::parse_duration("250ms", "-W") == milliseconds(250));
+    CHECK(*cli::parse_duration("10s", "-W") == milliseconds(10'000));
+    CHECK(*cli::parse_duration("5m", "-W") == milliseconds(300'000));
+    CHECK(*cli::parse_duration("1h", "-W") == milliseconds(3'600'000));
+    CHECK(*cli::parse_duration("1.5", "-W") == milliseconds(1'500));
+    for (const char* bad : {"", "0", "-1", "10x", "s", "1.2.3", "ms10", "0ms"}) {
+        auto parsed = cli::parse_duration(bad, "--ttl");
+        INFO(bad);
+        REQUIRE_FALSE(parsed);
+        CHECK(parsed.error().exit == aegis::ExitCode::usage);
+        CHECK(parsed.error().message.find("--ttl") != std::string::npos);
+    }
+}
+
+TEST_CASE("format strings expand every directive and escape", "[cli]") {
+    const auto m = sample_message("A\n");
+    CHECK(cli::render_format(m, "%c|%p|%o|%f|%l|%k|%%") == "backend.host42.policies|A\n|soc|SHA256:abc|2|event|%");
+    CHECK(cli::render_format(m, "%x") == "410a");
+    CHECK(cli::render_format(m, "%i") == "000102030405060708090a0b0c0d0e0f");
+    CHECK(cli::render_format(m, "%t") == "2023-11-14T22:13:20.123Z");
+    CHECK(cli::render_format(m, "a\\tb\\nc\\\\") == "a\tb\nc\\");
+    CHECK(cli::render_format(m, "x\\0y") == std::string("x\0y", 3));
+    CHECK(cli::validate_format("%c %p \\n \\t \\0 %%"));
+    CHECK_FALSE(cli::validate_format("%q"));
+    CHECK_FALSE(cli::validate_format("\\q"));
+    CHECK_FALSE(cli::validate_format("trailing %"));
+}
+
+TEST_CASE("JSON output has every field; non-UTF-8 payloads go as base64", "[cli]") {
+    auto m = sample_message();
+    m.correlation = m.id;
+    const auto line = cli::message_json(m);
+    CHECK(line["channel"] == "backend.host42.policies");
+    CHECK(line["origin_fingerprint"] == "SHA256:abc");
+    CHECK(line["verified"] == true);
+    CHECK(line["timestamp"] == "2023-11-14T22:13:20.123Z");
+    CHECK(line["timestamp_ms"] == 1'700'000'000'123ULL);
+    CHECK(line["headers"]["content-type"] == "text/plain");
+    CHECK(line["correlation"] == "000102030405060708090a0b0c0d0e0f");
+    CHECK(line["payload"] == "hi there");
+    m.payload = {0xff, 0x00, 0xfe};
+    const auto binary = cli::message_json(m);
+    CHECK_FALSE(binary.contains("payload"));
+    CHECK(binary["payload_base64"] == "/wD+");
+    CHECK(cli::is_utf8("h\xc3\xa9llo"));
+    CHECK_FALSE(cli::is_utf8("\xc0\xaf"));      // overlong
+    CHECK_FALSE(cli::is_utf8("\xed\xa0\x80"));  // a surrogate
+    CHECK_FALSE(cli::is_utf8("\xe2\x82"));      // cut short
+}
+
+TEST_CASE("render_message ends each message with the terminator", "[cli]") {
+    const auto m = sample_message();
+    CHECK(cli::render_message(m, {cli::Style::payload, "", '\n'}) == "hi there\n");
+    CHECK(cli::render_message(m, {cli::Style::channel_and_payload, "", '\0'}) ==
+          std::string("backend.host42.policies hi there\0", 33));
+    CHECK(cli::render_message(m, {cli::Style::format, "%o:%p", '\n'}) == "soc:hi there\n");
+    CHECK(json::parse(cli::render_message(m, {cli::Style::json, "", '\n'}))["origin_id"] == "soc");
+}
+
+TEST_CASE("the default reply channel follows the convention", "[cli]") {
+    CHECK(*cli::default_reply_channel("backend.host42.exec") == "agent.host42.exec.reply");
+    CHECK(*cli::default_reply_channel("agent.host42.health.check") == "backend.host42.health.check.reply");
+    CHECK(cli::default_reply_channel("backend.host42").error().exit == aegis::ExitCode::usage);
+    CHECK_FALSE(cli::default_reply_channel("other.x.y"));
+}
+
+TEST_CASE("a request gets a correlated reply; a failure is flagged", "[cli]") {
+    auto request = sample_message();
+    CHECK_FALSE(cli::reply_for(request, 0));  // an event asks for no reply
+    request.kind = aegis::protocol::Kind::request;
+    CHECK_FALSE(cli::reply_for(request, 0));  // no reply-to
+    request.headers.emplace_back("reply-to", "agent.host42.exec.reply");
+    const auto ok = cli::reply_for(request, 0);
+    REQUIRE(ok);
+    CHECK(ok->channel == "agent.host42.exec.reply");
+    CHECK(ok->kind == aegis::protocol::Kind::reply);
+    CHECK(ok->correlation == request.id);
+    CHECK(ok->headers.empty());
+    const auto failed = cli::reply_for(request, 3);
+    REQUIRE(failed);
+    CHECK(cli::header_value(failed->headers, "error") == "exit 3");
+}
+
+TEST_CASE("payloads split by line or NUL, or whole", "[cli]") {
+    CHECK(read_all("a\nb\n\nc", cli::Split::lines) == std::vector<std::string>{"a", "b", "", "c"});
+    CHECK(read_all(std::string("x\0y z\0", 6), cli::Split::nul) == std::vector<std::string>{"x", "y z"});
+    CHECK(read_all("a\nb\n", cli::Split::whole) == std::vector<std::string>{"a\nb\n"});
+    CHECK(read_all("", cli::Split::whole) == std::vector<std::string>{""});
+    CHECK(read_all("", cli::Split::lines).empty());
+    std::string big(2000, 'x');
+    std::FILE* in = ::fmemopen(big.data(), big.size(), "r");
+    cli::PayloadSource source(in, cli::Split::whole, 1024);
+    auto next = source.next();
+    std::fclose(in);
+    REQUIRE_FALSE(next);
+    CHECK(next.error().exit == aegis::ExitCode::bad_input);
+    CHECK(cli::parse_header_option("a=b=c")->second == "b=c");
+    CHECK_FALSE(cli::parse_header_option("novalue"));
+    CHECK_FALSE(cli::parse_header_option("=x"));
+}
+
+TEST_CASE("durable acknowledgements advance over the handled prefix only", "[cli]") {
+    cli::AckTracker acks;
+    acks.received(1);
+    acks.received(2);
+    acks.received(3);
+    CHECK_FALSE(acks.handled(2));
+    CHECK(acks.handled(1) == 2u);
+    CHECK(acks.handled(3) == 3u);
+}
+
+TEST_CASE("commands get the payload and the message's environment", "[cli]") {
+    auto m = sample_message("input text");
+    auto result = cli::run_command("cat; echo \" $AEGIS_CHANNEL $AEGIS_ORIGIN_ID $AEGIS_HEADER_CONTENT_TYPE\"; exit 3",
+                                   "input text", cli::message_environment(m));
+    REQUIRE(result);
+    CHECK(result->exit_status == 3);
+    CHECK(result->output == "input text backend.host42.policies soc text/plain\n");
+}
+
+TEST_CASE("status: stable names, human text, Prometheus and checks", "[cli]") {
+    const std::uint64_t now = 1'700'000'100'000;
+    json status{{"state", "connected"},
+                {"url", "ws://127.0.0.1:1/"},
+                {"server_fingerprint", "SHA256:gw"},
+                {"assigned_id", "host42"},
+                {"role", "agent"},
+                {"session_age_s", 65},
+                {"reconnects", 1},
+                {"rekeys", 0},
+                {"rtt_ms", 2},
+                {"messages_in", 3},
+                {"messages_out", 4},
+                {"bytes_in", 100},
+                {"bytes_out", 2048},
+                {"queue", {{"waiting", 5}, {"in_flight", 1}}},
+                {"subscriptions", {"backend.host42.>"}}};
+    const auto stable = cli::stable_status(status, now);
+    CHECK(stable["backend_fingerprint"] == "SHA256:gw");
+    CHECK(stable["queue"]["dead"].is_null());
+    CHECK(stable["queue"]["oldest_age_s"].is_null());
+    const auto human = cli::human_status(stable);
+    CHECK(human.find("connected (session 1m05s)") != std::string::npos);
+    CHECK(human.find("5 waiting, 1 in flight, unknown dead, oldest unknown") != std::string::npos);
+    CHECK(human.find("backend.host42.>") != std::string::npos);
+    const auto metrics = cli::prometheus_status(stable);
+    CHECK(metrics.find("# TYPE aegis_broker_queue_waiting gauge\naegis_broker_queue_waiting 5\n") != std::string::npos);
+    CHECK(metrics.find("aegis_broker_rtt_seconds 0.002") != std::string::npos);
+    CHECK(metrics.find("aegis_broker_queue_dead") == std::string::npos);
+
+    cli::CheckThresholds t;
+    CHECK(cli::evaluate_check(stable, t).state == cli::CheckState::ok);
+    CHECK(cli::evaluate_check(stable, t).line.rfind("AEGIS OK - connected, queue 6 | queue=6;;;0", 0) == 0);
+    t.warn_queue = 5;
+    CHECK(cli::evaluate_check(stable, t).state == cli::CheckState::warning);
+    t.crit_queue = 5;
+    CHECK(cli::evaluate_check(stable, t).state == cli::CheckState::critical);
+
+    status["state"] = "backing_off";
+    status["last_heartbeat_ms"] = now - 30'000;
+    status["next_attempt_ms"] = now + 2'000;
+    status["queue"] = {{"waiting", 0}, {"in_flight", 0}, {"dead", 2}, {"oldest_waiting_ms", 0}};
+    auto no_heartbeat = status;
+    no_heartbeat.erase("last_heartbeat_ms");
+    cli::CheckThresholds strict;
+    strict.crit_disconnected_s = 1;
+    const auto unknown_time = cli::evaluate_check(cli::stable_status(no_heartbeat, now), strict);
+    CHECK(unknown_time.state == cli::CheckState::warning);
+    CHECK(unknown_time.line.find("backing_off for an unknown time") != std::string::npos);
+    const auto down = cli::stable_status(status, now);
+    CHECK(cli::human_status(down).find("backing off (next attempt in 2s)") != std::string::npos);
+    cli::CheckThresholds d;
+    CHECK(cli::evaluate_check(down, d).state == cli::CheckState::warning);
+    d.crit_disconnected_s = 60;
+    CHECK(cli::evaluate_check(down, d).state == cli::CheckState::warning);
+    d.crit_disconnected_s = 10;
+    CHECK(cli::evaluate_check(down, d).state == cli::CheckState::critical);
+    CHECK(cli::unknown_check("no broker").line == "AEGIS UNKNOWN - no broker");
+}
+
+TEST_CASE("queue reports and unsupported ops", "[cli]") {
+    json messages = json::array({{{"message_id", "00112233445566778899aabbccddeeff"},
+                                  {"channel", "agent.h.x"},
+                                  {"priority", "normal"},
+                                  {"attempts", 2},
+                                  {"state", "dead"},
+                                  {"dead_reason", "expired"},
+                                  {"bytes", 5},
+                                  {"created_ms", 1000}}});
+    const auto table = cli::queue_table(messages, 61'000);
+    CHECK(table.find("00112233445566778899aabbccddeeff") != std::string::npos);
+    CHECK(table.find("agent.h.x (expired)") != std::string::npos);
+    CHECK(cli::queue_table(json::array(), 0) == "no messages\n");
+    const aegis::Bytes binary{0xff, 0x01};
+    CHECK(cli::queue_message_json(json::object(), binary)["payload_base64"] == "/wE=");
+    const auto explained = cli::explain_unsupported(aegis::Error{aegis::ExitCode::usage, "unknown op 'queue.list'", 0},
+                                                    "queue operations");
+    CHECK(explained.exit == aegis::ExitCode::failure);
+    CHECK(explained.message.find("does not support queue operations") != std::string::npos);
+}
+
+TEST_CASE("the command pool runs each message's command and hands back every result", "[cli]") {
+    std::vector<cli::CommandPool::Finished> done;
+    {
+        cli::CommandPool pool("cat; echo \" $AEGIS_KIND\"", 2);
+        for (const char* payload : {"one", "two", "three"}) pool.start(sample_message(payload));
+        while (done.size() < 3) {
+            for (auto& finished : pool.take_finished(milliseconds(100))) done.push_back(std::move(finished));
+        }
+        CHECK(pool.running() == 0);
+    }
+    std::vector<std::string> outputs;
+    for (const auto& finished : done) {
+        REQUIRE(finished.result);
+        CHECK(finished.result->exit_status == 0);
+        CHECK(finished.result->output == std::string(aegis::as_text(finished.message.payload)) + " event\n");
+        outputs.push_back(finished.result->output);
+    }
+    std::sort(outputs.begin(), outputs.end());
+    CHECK(outputs == std::vector<std::string>{"one event\n", "three event\n", "two event\n"});
+}

@@ -1,0 +1,134 @@
+#include "options.h"
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <sstream>
+#include <vector>
+
+#include "channel/channel.h"
+#include "cli/duration.h"
+#include "cli/request_reply.h"
+
+namespace aegis::send {
+
+namespace po = boost::program_options;
+
+namespace {
+
+struct Raw {
+    std::string priority = "normal";
+    std::optional<std::string> ttl;
+    std::optional<std::string> timeout;
+    std::vector<std::string> headers;
+    bool lines = false;
+    bool nul = false;
+};
+
+[[nodiscard]] Result<void> check_and_fill(Options& options, const Raw& raw) {
+    auto& request = options.request;
+    if (request.channel.empty()) return make_error(ExitCode::usage, "a channel is required (see aegis-send --help)");
+    if (options.message && options.file) return make_error(ExitCode::usage, "-m and -f cannot be combined");
+    if (raw.lines && raw.nul) return make_error(ExitCode::usage, "-l and -0 cannot be combined");
+    if (options.message && (raw.lines || raw.nul))
+        return make_error(ExitCode::usage, "-l and -0 read a stream, not -m");
+    if (options.count == 0) return make_error(ExitCode::usage, "-n needs a positive count");
+    if (options.replies == 0) return make_error(ExitCode::usage, "--replies needs a positive count");
+    if (options.is_request && (raw.lines || raw.nul || options.count != 1)) {
+        return make_error(ExitCode::usage, "--request sends one message (no -l, -0 or -n)");
+    }
+    if (options.print_id && options.json)
+        return make_error(ExitCode::usage, "--print-id and --json cannot be combined");
+    if (!options.is_request && !options.reply_to.empty())
+        return make_error(ExitCode::usage, "--reply-to needs --request");
+    if (!options.message && !options.file && ::isatty(STDIN_FILENO)) {
+        return make_error(ExitCode::usage, "no payload: give -m TEXT or -f FILE, or pipe it into standard input");
+    }
+    if (auto valid = channel::validate_name(request.channel); !valid) return valid;
+    const auto priority = protocol::parse_priority(raw.priority);
+    if (!priority) {
+        return make_error(ExitCode::usage, "unknown priority '{}' (critical, high, normal or low)", raw.priority);
+    }
+    request.priority = *priority;
+    if (raw.ttl) {
+        auto ttl = cli::parse_duration(*raw.ttl, "--ttl");
+        if (!ttl) return ttl.take_error();
+        request.ttl_ms = static_cast<std::uint64_t>(ttl->count());
+    }
+    if (raw.timeout) {
+        auto timeout = cli::parse_duration(*raw.timeout, "--timeout");
+        if (!timeout) return timeout.take_error();
+        options.timeout = *timeout;
+    }
+    for (const auto& text : raw.headers) {
+        auto header = cli::parse_header_option(text);
+        if (!header) return header.take_error();
+        request.headers.push_back(std::move(*header));
+    }
+    options.split = raw.lines ? cli::Split::lines : raw.nul ? cli::Split::nul : cli::Split::whole;
+    if (options.is_request) {
+        if (options.reply_to.empty()) {
+            auto channel = cli::default_reply_channel(request.channel);
+            if (!channel) return channel.take_error();
+            options.reply_to = std::move(*channel);
+        }
+        if (auto valid = channel::validate_name(options.reply_to); !valid) return valid;
+        request.kind = protocol::Kind::request;
+        request.headers.emplace_back(std::string(cli::kReplyToHeader), options.reply_to);
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<Options> parse_options(int argc, char** argv) {
+    Options options;
+    Raw raw;
+    po::options_description visible(
+        "Usage: aegis-send [options] CHANNEL [-m TEXT | -f FILE]\n\n"
+        "Publishes messages to CHANNEL through the local broker (aegis-connect): TEXT, the bytes\n"
+        "of FILE, all of standard input, or one message per line (-l) or NUL-terminated record (-0).\n\n"
+        "Options");
+    // clang-format off
+    visible.add_options()
+        ("message,m", po::value<std::string>()->value_name("TEXT"), "the payload, as given (no newline added)")
+        ("file,f", po::value<std::string>()->value_name("FILE"), "read the payload from FILE ('-': standard input)")
+        ("lines,l", po::bool_switch(&raw.lines), "one message per line of the input (streamed)")
+        ("null,0", po::bool_switch(&raw.nul), "one message per NUL-terminated record of the input")
+        ("count,n", po::value(&options.count)->value_name("N"), "send each message N times")
+        ("priority,p", po::value(&raw.priority)->value_name("LEVEL"), "critical, high, normal (default) or low")
+        ("ttl", po::value<std::string>()->value_name("DURATION"), "drop the message if not delivered within DURATION (10s, 5m, 1h)")
+        ("header,H", po::value(&raw.headers)->value_name("KEY=VALUE"), "add a header (repeatable)")
+        ("print-id", po::bool_switch(&options.print_id), "print each message's id")
+        ("json", po::bool_switch(&options.json), "print {\"id\":..,\"channel\":..} per message")
+        ("wait-ack", po::bool_switch(&options.request.wait_ack), "return only once the gateway has stored each message")
+        ("request", po::bool_switch(&options.is_request), "send a request and print the reply")
+        ("reply-to", po::value(&options.reply_to)->value_name("CHANNEL"), "the channel replies come on (default: by convention)")
+        ("replies", po::value(&options.replies)->value_name("N"), "with --request: wait for N replies (default: 1)")
+        ("timeout", po::value<std::string>()->value_name("DURATION"), "give up after DURATION (default: 30s)")
+        ("socket", po::value(&options.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
+        ("help,h", po::bool_switch(&options.help), "show this help")
+        ("version,V", po::bool_switch(&options.version), "show the version");
+    // clang-format on
+    po::options_description hidden;
+    hidden.add_options()("channel", po::value(&options.request.channel));
+    po::options_description all;
+    all.add(visible).add(hidden);
+    po::positional_options_description positional;
+    positional.add("channel", 1);
+    po::variables_map values;
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
+    po::notify(values);
+    std::ostringstream text;
+    text << visible;
+    options.help_text = text.str();
+    if (options.help || options.version) return options;
+    if (values.count("message")) options.message = values["message"].as<std::string>();
+    if (values.count("file")) options.file = values["file"].as<std::string>();
+    if (values.count("ttl")) raw.ttl = values["ttl"].as<std::string>();
+    if (values.count("timeout")) raw.timeout = values["timeout"].as<std::string>();
+    if (auto checked = check_and_fill(options, raw); !checked) return checked.take_error();
+    return options;
+}
+
+}  // namespace aegis::send

@@ -1,0 +1,101 @@
+#include "options.h"
+
+#include <boost/program_options.hpp>
+#include <sstream>
+
+#include "channel/channel.h"
+#include "cli/duration.h"
+
+namespace aegis::sub {
+
+namespace po = boost::program_options;
+
+namespace {
+
+struct Raw {
+    std::optional<std::string> wait;
+    std::optional<std::string> format;
+    bool verbose = false;
+    bool json = false;
+    bool nul = false;
+};
+
+[[nodiscard]] Result<void> check_and_fill(Options& options, const Raw& raw) {
+    if (options.patterns.empty())
+        return make_error(ExitCode::usage, "a channel pattern is required (see aegis-sub --help)");
+    if (options.count && *options.count == 0) return make_error(ExitCode::usage, "-C needs a positive count");
+    if (options.jobs == 0) return make_error(ExitCode::usage, "--jobs needs a positive number");
+    if (options.drain && options.durable.empty()) return make_error(ExitCode::usage, "--drain needs --durable NAME");
+    if ((raw.json ? 1 : 0) + (raw.format ? 1 : 0) + (raw.verbose ? 1 : 0) > 1) {
+        return make_error(ExitCode::usage, "-v, --json and -F cannot be combined");
+    }
+    if (!options.exec.empty() && (raw.json || raw.format || raw.verbose || raw.nul)) {
+        return make_error(ExitCode::usage, "--exec prints the command's output, not -v, --json, -F or -0");
+    }
+    if (raw.wait) {
+        auto wait = cli::parse_duration(*raw.wait, "-W");
+        if (!wait) return wait.take_error();
+        options.wait = *wait;
+    }
+    if (raw.format) {
+        if (auto valid = cli::validate_format(*raw.format); !valid) return valid;
+        options.style.style = cli::Style::format;
+        options.style.format = *raw.format;
+    }
+    if (raw.json) options.style.style = cli::Style::json;
+    if (raw.verbose) options.style.style = cli::Style::channel_and_payload;
+    if (raw.nul) options.style.terminator = '\0';
+    for (const auto& pattern : options.patterns) {
+        if (auto valid = channel::validate_pattern(pattern); !valid) return valid;
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<Options> parse_options(int argc, char** argv) {
+    Options options;
+    Raw raw;
+    po::options_description visible(
+        "Usage: aegis-sub [options] PATTERN...\n\n"
+        "Subscribes to channel patterns through the local broker (aegis-connect) and prints\n"
+        "each message's payload on its own line. '*' matches one token, '>' the rest.\n\n"
+        "Options");
+    // clang-format off
+    visible.add_options()
+        ("count,C", po::value<std::uint64_t>()->value_name("N"), "exit 0 after N messages")
+        ("wait,W", po::value<std::string>()->value_name("SECS"), "stop after SECS (or 250ms, 5m); exit 5 if fewer than N (or no) messages came")
+        ("verbose,v", po::bool_switch(&raw.verbose), "prefix each payload with its channel and a space")
+        ("json", po::bool_switch(&raw.json), "one JSON object per message: every envelope field and the payload")
+        ("format,F", po::value<std::string>()->value_name("FORMAT"), "print FORMAT per message (%c %p %i %o %f %t %x %l %k %%, \\n \\t \\0)")
+        ("null,0", po::bool_switch(&raw.nul), "end each message with NUL instead of a newline")
+        ("from", po::value(&options.from)->value_name("FINGERPRINT"), "only messages signed by this identity")
+        ("durable", po::value(&options.durable)->value_name("NAME"), "durable subscription NAME: messages wait in the broker while away")
+        ("drain", po::bool_switch(&options.drain), "with --durable: exit once the stored backlog has been printed")
+        ("exec", po::value(&options.exec)->value_name("CMD"), "run CMD per message (payload on stdin); its output answers requests")
+        ("jobs", po::value(&options.jobs)->value_name("N"), "run up to N commands at once (default: 1)")
+        ("socket", po::value(&options.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
+        ("help,h", po::bool_switch(&options.help), "show this help")
+        ("version,V", po::bool_switch(&options.version), "show the version");
+    // clang-format on
+    po::options_description hidden;
+    hidden.add_options()("pattern", po::value(&options.patterns)->multitoken());
+    po::options_description all;
+    all.add(visible).add(hidden);
+    po::positional_options_description positional;
+    positional.add("pattern", -1);
+    po::variables_map values;
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
+    po::notify(values);
+    std::ostringstream text;
+    text << visible;
+    options.help_text = text.str();
+    if (options.help || options.version) return options;
+    if (values.count("count")) options.count = values["count"].as<std::uint64_t>();
+    if (values.count("wait")) raw.wait = values["wait"].as<std::string>();
+    if (values.count("format")) raw.format = values["format"].as<std::string>();
+    if (auto checked = check_and_fill(options, raw); !checked) return checked.take_error();
+    return options;
+}
+
+}  // namespace aegis::sub

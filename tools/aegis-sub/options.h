@@ -1,0 +1,33 @@
+#pragma once
+// aegis-sub's command line, checked.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/message_format.h"
+#include "core/result.h"
+
+namespace aegis::sub {
+
+struct Options {
+    std::string socket;
+    std::vector<std::string> patterns;
+    std::optional<std::uint64_t> count;
+    std::optional<std::chrono::milliseconds> wait;
+    cli::OutputStyle style;
+    std::string from;     // keep only messages signed by this fingerprint
+    std::string durable;  // cursor name
+    bool drain = false;
+    std::string exec;
+    std::size_t jobs = 1;
+    bool help = false;
+    bool version = false;
+    std::string help_text;
+};
+
+[[nodiscard]] Result<Options> parse_options(int argc, char** argv);
+
+}  // namespace aegis::sub

@@ -1,0 +1,145 @@
+#include "receiver.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "cli/request_reply.h"
+#include "cli/tool.h"
+
+namespace aegis::sub {
+
+namespace {
+
+constexpr std::string_view kTool = "aegis-sub";
+constexpr std::chrono::milliseconds kPoll{50};
+
+// Writes and flushes; false once standard output is closed (a pipeline reader went away).
+[[nodiscard]] bool write_out(std::string_view text) {
+    return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
+}
+
+[[nodiscard]] ipc::Deadline sooner(const ipc::Deadline& a, std::chrono::milliseconds from_now) {
+    const auto b = std::chrono::steady_clock::now() + from_now;
+    return a && *a < b ? a : ipc::Deadline(b);
+}
+
+}  // namespace
+
+Receiver::Receiver(ipc::Client& client, const Options& options) : client_(client), options_(options) {
+    if (!options.exec.empty()) pool_ = std::make_unique<cli::CommandPool>(options.exec, options.jobs);
+}
+
+bool Receiver::done() const {
+    return (options_.count && received_ >= *options_.count) || (options_.drain && caught_up_);
+}
+
+int Receiver::timed_out() const {
+    if (options_.count && received_ < *options_.count) {
+        return cli::report(
+            kTool, make_error(ExitCode::timeout, "{} of {} messages within the -W time", received_, *options_.count));
+    }
+    if (options_.drain && !caught_up_) {
+        return cli::report(kTool, make_error(ExitCode::timeout, "the backlog was not drained within the -W time"));
+    }
+    if (received_ == 0 && !options_.drain) {
+        return cli::report(kTool, make_error(ExitCode::timeout, "no message within the -W time"));
+    }
+    return 0;
+}
+
+int Receiver::run() {
+    const auto deadline = ipc::deadline_after(options_.wait);
+    for (;;) {
+        const bool busy = pool_ && pool_->running() > 0;
+        auto collected = collect_finished(done() && busy ? kPoll : std::chrono::milliseconds(0));
+        if (!collected) return cli::report(kTool, collected.error());
+        if (*collected == Step::stop) return 0;
+        if (done() && !busy) return 0;
+        if (done()) continue;  // the last commands are still running
+        auto frame = client_.next_event(busy ? sooner(deadline, kPoll) : deadline);
+        if (!frame) return cli::report(kTool, frame.error());
+        if (!frame->has_value()) {
+            if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+                pool_.reset();  // let running commands end
+                return timed_out();
+            }
+            continue;
+        }
+        auto& event = **frame;
+        const std::string kind = event.header.value("event", std::string());
+        if (kind == "caught_up") {
+            caught_up_ = true;
+            continue;
+        }
+        const std::uint64_t seq = event.header.value("cursor_seq", std::uint64_t{0});
+        auto message = ipc::parse_message_event(event.header, std::move(event.payload));
+        if (!message) continue;
+        auto step = on_message(std::move(*message), seq);
+        if (!step) return cli::report(kTool, step.error());
+        if (*step == Step::stop) return 0;
+    }
+}
+
+Result<Receiver::Step> Receiver::on_message(ipc::DeliveredMessage message, std::uint64_t cursor_seq) {
+    if (cursor_seq != 0) acks_.received(cursor_seq);
+    const bool wanted = options_.from.empty() || (message.verified && message.origin_fingerprint == options_.from);
+    if (!wanted || done()) {
+        if (auto acked = handled(cursor_seq); !acked) return acked.take_error();
+        return Step::go_on;
+    }
+    ++received_;
+    if (pool_) {
+        running_seq_[ipc::to_hex(message.id)] = cursor_seq;
+        pool_->start(std::move(message));
+        return Step::go_on;
+    }
+    if (!write_out(cli::render_message(message, options_.style))) return Step::stop;
+    if (auto acked = handled(cursor_seq); !acked) return acked.take_error();
+    return Step::go_on;
+}
+
+Result<Receiver::Step> Receiver::collect_finished(std::chrono::milliseconds wait) {
+    if (!pool_) return Step::go_on;
+    for (auto& finished : pool_->take_finished(wait)) {
+        auto step = on_finished(std::move(finished));
+        if (!step || *step == Step::stop) return step;
+    }
+    return Step::go_on;
+}
+
+Result<Receiver::Step> Receiver::on_finished(cli::CommandPool::Finished finished) {
+    if (!finished.result) return finished.result.take_error();
+    const auto& result = *finished.result;
+    if (auto reply = cli::reply_for(finished.message, result.exit_status)) {
+        auto sent = client_.publish(*reply, as_bytes(result.output), ipc::deadline_after(std::chrono::seconds(30)));
+        // A reply the broker refuses (a bad reply-to) must not stop a long-running replier.
+        const bool refused =
+            !sent && (sent.error().exit == ExitCode::refused || sent.error().exit == ExitCode::bad_input);
+        if (refused) {
+            fmt::print(stderr, "{}: warning: no reply to {}: {}\n", kTool, ipc::to_hex(finished.message.id),
+                       sent.error().message);
+        } else if (!sent) {
+            return sent.take_error();
+        }
+    } else if (!write_out(result.output)) {
+        return Step::stop;
+    }
+    const auto id = ipc::to_hex(finished.message.id);
+    const auto seq = running_seq_[id];
+    running_seq_.erase(id);
+    if (auto acked = handled(seq); !acked) return acked.take_error();
+    return Step::go_on;
+}
+
+Result<void> Receiver::handled(std::uint64_t cursor_seq) {
+    if (options_.durable.empty() || cursor_seq == 0) return {};
+    const auto position = acks_.handled(cursor_seq);
+    if (!position) return {};
+    nlohmann::json ack{{"op", "ack"}, {"durable", options_.durable}, {"cursor_seq", *position}};
+    auto answer = client_.call(std::move(ack), {}, ipc::deadline_after(std::chrono::seconds(30)));
+    if (!answer) return answer.take_error();
+    return {};
+}
+
+}  // namespace aegis::sub
