@@ -7,7 +7,7 @@
 #      foreign queue file, or an unusable state directory, fails at start with one line;
 #  (e) a full disk fails the publish cleanly and loses nothing queued before.
 # Each phase prints sent / received / duplicated / lost and requires lost = 0 and dup = 0.
-# AEGIS_FAULT_N sets the message count of (a) (default 5000).
+# AEGIS_FAULT_N sets the message count of (a) (default 20000, as in the issue).
 
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,7 +21,7 @@ for tool in "$gateway" "$connect" "$sub" "$send" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done
 python=$(command -v python3) || fail "python3 is needed"
-N=${AEGIS_FAULT_N:-5000}
+N=${AEGIS_FAULT_N:-20000}
 
 # A local-socket client (PROTOCOL.md §8): "status SOCK", "stats SOCK", or
 # "publish SOCK CHANNEL PREFIX FIRST COUNT PRIORITY OUT": pipelined publishes of payloads
