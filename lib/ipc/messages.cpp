@@ -333,11 +333,17 @@ std::optional<WireError> response_error(const json& header) {
     WireError out{"bad_request", "the broker sent a malformed response", ExitCode::failure};
     const auto error = header.find("error");
     if (error == header.end() || !error->is_object()) return out;
-    out.reason = error->value("reason", out.reason);
-    out.message = error->value("message", out.message);
-    const int code = error->value("exit", to_int(ExitCode::failure));
-    out.exit = (code >= 1 && code <= to_int(ExitCode::bad_input)) ? static_cast<ExitCode>(code) : ExitCode::failure;
-    return out;
+    try {
+        WireError parsed = out;
+        parsed.reason = error->value("reason", parsed.reason);
+        parsed.message = error->value("message", parsed.message);
+        const int code = error->value("exit", to_int(ExitCode::failure));
+        parsed.exit =
+            (code >= 1 && code <= to_int(ExitCode::bad_input)) ? static_cast<ExitCode>(code) : ExitCode::failure;
+        return parsed;
+    } catch (const json::exception&) {
+        return out;  // members of the wrong type: as malformed as no error object at all
+    }
 }
 
 json message_event(const protocol::Envelope& envelope) {
@@ -359,9 +365,9 @@ json message_event(const protocol::Envelope& envelope) {
 }
 
 std::optional<DeliveredMessage> parse_message_event(const json& header, Bytes payload) {
-    if (header.value("event", std::string()) != "message") return std::nullopt;
     DeliveredMessage out;
     try {
+        if (header.value("event", std::string()) != "message") return std::nullopt;
         const auto id = message_id_from_hex(header.at("id").get<std::string>());
         if (!id) return std::nullopt;
         out.id = *id;
