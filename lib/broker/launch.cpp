@@ -1,5 +1,6 @@
 #include "broker/launch.h"
 
+
 #include <fmt/format.h>
 #include <sys/stat.h>
 
@@ -10,6 +11,7 @@
 
 #include "broker/known_backends.h"
 #include "ipc/socket_path.h"
+#include "net/proxy_env.h"
 #include "net/websocket.h"
 
 namespace aegis::broker {
@@ -99,7 +101,9 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     BrokerConfig config;
     config.url_text = canonical_url(*url);
     config.session.url = *url;
-    config.session.transport.proxy = options.proxy;
+    // --proxy wins; otherwise https_proxy/http_proxy and no_proxy, as curl reads them.
+    config.session.transport.proxy =
+        options.proxy.empty() ? net::proxy_from_environment(*url, net::process_environment()) : options.proxy;
     config.ready_when_listening = options.no_wait;
     if (auto timings = apply_timings(options, config); !timings) return timings.take_error();
 
