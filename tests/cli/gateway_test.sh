@@ -2,48 +2,8 @@
 # aegis-gateway as a process: options, exit codes, the authorized file, /healthz and /metrics,
 # signals, and garbage on the WebSocket port.
 
-if [[ -f "$(dirname "${BASH_SOURCE[0]}")/lib.sh" ]]; then
-    # shellcheck source=tests/cli/lib.sh
-    source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-else
-    # Minimal stand-ins for the shared helpers, same names and meaning.
-    set -uo pipefail
-    : "${AEGIS_BIN:?AEGIS_BIN must name the directory holding the built tools}"
-    TEST_NAME=$(basename "$0" .sh)
-    TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/aegis-${TEST_NAME}.XXXXXX")
-    _exit_actions=()
-    _checks=0
-    at_exit() { _exit_actions+=("$(printf '%q ' "$@")"); }
-    _run_exit_actions() {
-        local i
-        for ((i = ${#_exit_actions[@]} - 1; i >= 0; i--)); do eval "${_exit_actions[i]}" >/dev/null 2>&1 || true; done
-        rm -rf "$TEST_TMP"
-    }
-    trap _run_exit_actions EXIT
-    fail() { echo "FAIL: $TEST_NAME: $*" >&2; [[ -n ${err:-} ]] && echo "  stderr: $err" >&2; exit 1; }
-    check_passed() { _checks=$((_checks + 1)); }
-    run() {
-        timeout --kill-after=5 60 "$@" >"$TEST_TMP/.out" 2>"$TEST_TMP/.err"
-        status=$?
-        out=$(cat "$TEST_TMP/.out")
-        err=$(cat "$TEST_TMP/.err")
-    }
-    expect_exit() {
-        local code=$1
-        shift
-        run "$@"
-        [[ $status == "$code" ]] || fail "$* exited $status, expected $code"
-        check_passed
-    }
-    expect_error() {
-        expect_exit "$@"
-        [[ $(grep -c . <<<"$err") == 1 && $err == *": error: "* ]] || fail "expected one error line, got: $err"
-        check_passed
-    }
-    expect_contains() { [[ $1 == *"$2"* ]] || fail "${3:-text} does not contain '$2'"; check_passed; }
-    expect_not_contains() { [[ $1 != *"$2"* ]] || fail "${3:-text} contains '$2'"; check_passed; }
-    summary() { echo "PASS: $TEST_NAME ($_checks checks)"; }
-fi
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 gateway=$AEGIS_BIN/aegis-gateway
 keygen=$AEGIS_BIN/aegis-keygen
