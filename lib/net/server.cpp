@@ -201,7 +201,11 @@ void on_socket(const std::shared_ptr<Listener>& listener, beast::error_code ec, 
     }
     if (*listener->live >= listener->options.max_connections) {
         socket.close(ec);
-    } else if (listener->tls) {
+        accept_next(listener);
+        return;
+    }
+    socket.set_option(tcp::no_delay(true), ec);  // small records should not wait for Nagle (as client.cpp)
+    if (listener->tls) {
         std::make_shared<Upgrade<TlsStream>>(std::move(socket), listener, make_lease(listener->live))->start();
     } else {
         std::make_shared<Upgrade<PlainStream>>(std::move(socket), listener, make_lease(listener->live))->start();
