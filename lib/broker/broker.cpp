@@ -1,4 +1,5 @@
 #include "broker/broker.h"
+#include "core/clock.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -15,12 +16,6 @@ namespace aegis::broker {
 
 namespace asio = boost::asio;
 using nlohmann::json;
-
-std::uint64_t now_ms() {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count());
-}
 
 namespace {
 
@@ -39,7 +34,7 @@ Broker::Impl::Impl(asio::io_context& io_context, BrokerConfig broker_config, Log
     : io(io_context),
       config(std::move(broker_config)),
       sink(std::move(log_sink)),
-      next_sequence(now_ms() * 1000),
+      next_sequence(unix_time_ms() * 1000),
       ready_timer(io_context),
       retry_timer(io_context),
       stop_timer(io_context),

@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "broker/broker_impl.h"
+#include "core/clock.h"
 #include "store/state_database.h"
 
 namespace aegis::broker {
@@ -86,7 +87,7 @@ void Broker::Impl::handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& pe
     }
     PendingSubscribe pending{waiter, peer->id(), request.patterns, request.durable, std::nullopt};
     if (const auto it = cursors.find(request.durable); it != cursors.end()) pending.previous = it->second;
-    if (auto created = inbox->create_cursor(request.durable, request.patterns, now_ms()); !created) {
+    if (auto created = inbox->create_cursor(request.durable, request.patterns, unix_time_ms()); !created) {
         fail(waiter, ipc::to_wire(created.error()));
         return;
     }
@@ -115,7 +116,7 @@ void Broker::Impl::refuse_durable(const PendingSubscribe& pending, const ipc::Wi
     // Keep no patterns the gateway refused: they would spoil every later subscription set.
     if (pending.previous) {
         cursors[pending.durable] = *pending.previous;
-        (void)inbox->create_cursor(pending.durable, *pending.previous, now_ms());
+        (void)inbox->create_cursor(pending.durable, *pending.previous, unix_time_ms());
     } else {
         cursors.erase(pending.durable);
         (void)inbox->remove_cursor(pending.durable);

@@ -204,6 +204,4 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::uint32_t request_counter = 0;
 };
 
-[[nodiscard]] std::uint64_t now_ms();
-
 }  // namespace aegis::broker

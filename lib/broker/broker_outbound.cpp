@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "broker/broker_impl.h"
+#include "core/clock.h"
 #include "protocol/reason.h"
 
 namespace aegis::broker {
@@ -75,7 +76,7 @@ void Broker::Impl::handle_publish(const std::shared_ptr<ipc::Peer>& peer, const 
         message.kind = request.kind;
         if (request.correlation) message.correlation = *request.correlation;
         message.headers = std::move(request.headers);
-        message.timestamp_ms = now_ms();
+        message.timestamp_ms = unix_time_ms();
         message.expires_ms = request.ttl_ms == 0 ? 0 : message.timestamp_ms + request.ttl_ms;
         message.payload = std::move(payload);
         pending_publish_bytes += message.payload.size();
@@ -164,7 +165,7 @@ void Broker::Impl::enqueue_heartbeat() {
     message.priority = protocol::Priority::low;
     message.kind = protocol::Kind::heartbeat;
     message.headers = {{"content-type", "application/json"}};
-    message.timestamp_ms = now_ms();
+    message.timestamp_ms = unix_time_ms();
     message.expires_ms =
         message.timestamp_ms + 2 * static_cast<std::uint64_t>(interval.count());  // stale ones are useless
     message.payload.assign(text.begin(), text.end());
@@ -179,7 +180,7 @@ void Broker::Impl::pump() {
     // A batch larger than the window still goes, alone.
     while (batches_in_flight.size() < kMaxBatchesInFlight && bytes_in_flight < kMaxBytesInFlight) {
         std::vector<OutboundMessage> expired;
-        auto taken = queue->take_batch_at(BatchLimits{}, now_ms(), expired);
+        auto taken = queue->take_batch_at(BatchLimits{}, unix_time_ms(), expired);
         report_expired(expired);
         if (!taken) {
             log(fmt::format("cannot read the queue: {}", taken.error().message));
@@ -246,7 +247,7 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
     }
     log(fmt::format("gateway deferred {} message(s) to {}: {}; will retry with backoff", flight.ids.size(),
                     flight.channel, error.message));
-    if (auto released = queue->release(flight.ids, now_ms()); !released) {
+    if (auto released = queue->release(flight.ids, unix_time_ms()); !released) {
         log(fmt::format("cannot release messages: {}", released.error().message));
     }
     schedule_retry();
@@ -265,7 +266,7 @@ void Broker::Impl::schedule_retry() {
 }
 
 void Broker::Impl::dead_letter(const std::vector<protocol::MessageId>& ids, const Error& cause) {
-    if (auto stored = queue->dead_letter(ids, cause.message, now_ms()); !stored) {
+    if (auto stored = queue->dead_letter(ids, cause.message, unix_time_ms()); !stored) {
         log(fmt::format("cannot keep dead letters: {}", stored.error().message));
     }
     dropped += ids.size();

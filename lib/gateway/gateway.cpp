@@ -1,4 +1,5 @@
 #include "gateway/gateway.h"
+#include "core/clock.h"
 
 #include <unistd.h>
 
@@ -61,12 +62,6 @@ Result<void> prepare_state_dir(const std::filesystem::path& dir) {
     if (::access(dir.c_str(), W_OK | X_OK) != 0)
         return make_error(ExitCode::bad_input, "state directory {} is not writable", dir.string());
     return {};
-}
-
-std::uint64_t now_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
 }
 
 // How often stored messages past --inbox-max-age are pruned.
@@ -178,7 +173,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             if (!transaction) return transaction.take_error();
             for (const auto& [key, sequence] : acks)
                 if (auto acked = stored->acknowledge(key, sequence); !acked) return acked;
-            const auto now = now_ms();
+            const auto now = unix_time_ms();
             for (const auto& publish : publishes) {
                 for (const auto& key : recipients(publish.channel, publish.origin)) {
                     auto appended = stored->append(key, publish.channel, publish.batch, publish.messages, now);
@@ -220,7 +215,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     }
 
     void expire() {
-        auto dropped = stored->expire(now_ms());
+        auto dropped = stored->expire(unix_time_ms());
         if (!dropped) {
             log(fmt::format("cannot prune expired messages: {}", dropped.error().message));
             return;
@@ -235,7 +230,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
 
     // SessionHost: storage
     Result<ResumeGrant> resume(const AuthorizedIdentity& who, const protocol::SessionToken& presented) override {
-        const auto now = now_ms();
+        const auto now = unix_time_ms();
         ResumeGrant grant;
         grant.resumed = stored->token_valid(who.key, presented, now);
         if (grant.resumed) {
@@ -311,7 +306,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             if (mine != session_of_key.end() && mine->second == session.handle()) {
                 session_of_key.erase(mine);
                 // Token expiry counts from the last disconnect.
-                if (auto saved = stored->save_token(session.identity().key, session.identity().id, session.token(), now_ms());
+                if (auto saved = stored->save_token(session.identity().key, session.identity().id, session.token(), unix_time_ms());
                     !saved)
                     log(fmt::format("cannot store the session token of id={}: {}", session.identity().id, saved.error().message));
             }

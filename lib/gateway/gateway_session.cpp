@@ -1,4 +1,5 @@
 #include "gateway/gateway_session.h"
+#include "core/clock.h"
 
 #include <algorithm>
 
@@ -9,12 +10,6 @@
 namespace aegis::gateway {
 
 namespace {
-
-std::uint64_t now_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
 
 template <std::size_t N>
 std::array<std::uint8_t, N> random_array() {
@@ -71,7 +66,7 @@ void GatewaySession::on_message(Bytes message) {
 }
 
 void GatewaySession::on_client_hello(ByteView message) {
-    auto reply = handshake_.on_client_hello(message, now_ms());
+    auto reply = handshake_.on_client_hello(message, unix_time_ms());
     if (!reply) {
         const auto reason = protocol::reason_of(reply.error());
         refuse_handshake(reason == protocol::Reason::none ? protocol::Reason::malformed : reason, reply.error().message);
@@ -116,7 +111,7 @@ void GatewaySession::on_client_auth(ByteView message) {
     grant.assigned_id = identity_.id;
     grant.role = identity_.role;
     send_raw(handshake_.accept(grant));
-    records_.emplace(handshake_.take_keys(), protocol::RekeyPolicy{}, now_ms());
+    records_.emplace(handshake_.take_keys(), protocol::RekeyPolicy{}, unix_time_ms());
     phase_ = Phase::established;
     handshake_timer_.cancel();
 
@@ -403,7 +398,7 @@ void GatewaySession::refuse_request(std::uint32_t request_id, protocol::Reason r
 
 void GatewaySession::send_frame(const protocol::Frame& frame) {
     if (!records_ || phase_ != Phase::established) return;
-    send_raw(records_->seal(protocol::encode_frame(frame), now_ms()));
+    send_raw(records_->seal(protocol::encode_frame(frame), unix_time_ms()));
 }
 
 void GatewaySession::send_raw(Bytes bytes) {

@@ -1,4 +1,5 @@
 #include "session/client_session.h"
+#include "core/clock.h"
 
 #include <algorithm>
 #include <map>
@@ -20,12 +21,6 @@ constexpr std::chrono::milliseconds kBackoffFloor{100};
 constexpr std::chrono::seconds kStableConnection{10};
 // Request id for the unsubscribe half of a set_subscriptions replacement (its suback is not reported).
 constexpr std::uint32_t kInternalRequest = 0;
-
-std::uint64_t now_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
 
 // Refusals a retry cannot fix: the session stops instead of backing off.
 bool stops_retrying(protocol::Reason reason) {
@@ -149,7 +144,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         handshake_options.resume_token = token;
         handshake.emplace(std::move(handshake_options));
         awaiting_finish = false;
-        send_raw(handshake->start(now_ms()));
+        send_raw(handshake->start(unix_time_ms()));
     }
 
     void on_message(Bytes message) {
@@ -177,7 +172,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         auto grant = handshake->on_server_finish(message);
         if (!grant) return fail(grant.take_error());
         const auto server_key = handshake->server_key();
-        records.emplace(handshake->take_keys(), options.rekey, now_ms());
+        records.emplace(handshake->take_keys(), options.rekey, unix_time_ms());
         handshake.reset();
         timer.cancel();
         granted = std::move(grant.value());
@@ -324,7 +319,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
 
     void send_frame(const protocol::Frame& frame) {
         if (!records) return;
-        send_raw(records->seal(protocol::encode_frame(frame), now_ms()));
+        send_raw(records->seal(protocol::encode_frame(frame), unix_time_ms()));
     }
 
     // Sends `patterns` as frames of at most kMaxPatternsPerFrame; only the last carries request_id,

@@ -1,4 +1,5 @@
 #include "store/outbound_store.h"
+#include "core/clock.h"
 
 #include <algorithm>
 #include <chrono>
@@ -108,12 +109,6 @@ constexpr const char* kListColumns =
     return out;
 }
 
-[[nodiscard]] std::uint64_t system_now_ms() {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count());
-}
-
 [[nodiscard]] std::uint64_t uniform_jitter(std::uint64_t cap) {
     thread_local std::mt19937_64 generator{std::random_device{}()};
     return std::uniform_int_distribution<std::uint64_t>(0, cap)(generator);
@@ -207,7 +202,7 @@ Result<void> SqliteOutboundQueue::load_counters() {
 }
 
 std::uint64_t SqliteOutboundQueue::now() const {
-    return options_.clock ? options_.clock() : system_now_ms();
+    return options_.clock ? options_.clock() : unix_time_ms();
 }
 
 std::uint64_t SqliteOutboundQueue::retry_delay(std::uint32_t attempts) const {

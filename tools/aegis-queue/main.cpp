@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/clock.h"
 #include "cli/duration.h"
 #include "cli/queue_report.h"
 #include "cli/tool.h"
@@ -76,12 +77,6 @@ Options parse_options(int argc, char** argv) {
     return o;
 }
 
-[[nodiscard]] std::uint64_t now_ms() {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count());
-}
-
 [[nodiscard]] aegis::Error usage(std::string_view what) {
     return aegis::make_error(ExitCode::usage, "{} (see {} --help)", what, kTool);
 }
@@ -132,7 +127,7 @@ Options parse_options(int argc, char** argv) {
 
 void print_answer(const Options& o, const ipc::Frame& answer) {
     const auto& h = answer.header;
-    const auto now = now_ms();
+    const auto now = aegis::unix_time_ms();
     if (o.command == "show") {
         const auto message = h.value("message", json::object());
         if (o.json) {

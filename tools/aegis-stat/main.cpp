@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/clock.h"
 #include "cli/duration.h"
 #include "cli/status_report.h"
 #include "cli/tool.h"
@@ -76,19 +77,13 @@ Options parse_options(int argc, char** argv) {
     return o;
 }
 
-[[nodiscard]] std::uint64_t now_ms() {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count());
-}
-
 [[nodiscard]] aegis::Result<nlohmann::json> fetch(const Options& options, std::chrono::milliseconds timeout) {
     const auto deadline = ipc::deadline_after(timeout);
     auto client = ipc::Client::connect(ipc::resolve_socket_path(options.socket), kTool, deadline);
     if (!client) return client.take_error();
     auto status = client->status(deadline);
     if (!status) return status.take_error();
-    return cli::stable_status(*status, now_ms());
+    return cli::stable_status(*status, aegis::unix_time_ms());
 }
 
 [[nodiscard]] std::string render(const Options& options, const nlohmann::json& stable) {
