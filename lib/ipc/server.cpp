@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 #include <deque>
 #include <unordered_map>
+#include <vector>
 
 #include "ipc/messages.h"
 
@@ -22,6 +23,7 @@ using Local = asio::local::stream_protocol;
 namespace {
 
 constexpr std::size_t kReadChunk = 256 * 1024;
+constexpr std::size_t kMaxGather = 512;  // frames in one write (writev takes at most 1024 buffers)
 constexpr std::chrono::seconds kCloseAfterWritesLimit{5};
 
 class PeerImpl;
@@ -126,16 +128,28 @@ private:
         read_more();
     }
 
+    // Everything queued goes out in one gathered write (up to a bound), so a turn that answers
+    // many pipelined requests, or fans out many messages, costs one system call, not one per frame.
     void write_next() {
-        asio::async_write(socket_, asio::buffer(*queue_.front()),
+        writing_.clear();
+        std::size_t bytes = 0;
+        for (const auto& frame : queue_) {
+            if (!writing_.empty() && (writing_.size() >= kMaxGather || bytes + frame->size() > kReadChunk)) break;
+            writing_.push_back(asio::buffer(*frame));
+            bytes += frame->size();
+        }
+        asio::async_write(socket_, writing_,
                           [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
                               if (!self->open_) return;
                               if (error) {
                                   self->shut_down();
                                   return;
                               }
-                              self->queued_bytes_ -= self->queue_.front()->size();
-                              self->queue_.pop_front();
+                              for (std::size_t i = 0; i < self->writing_.size(); ++i) {
+                                  self->queued_bytes_ -= self->queue_.front()->size();
+                                  self->queue_.pop_front();
+                              }
+                              self->writing_.clear();
                               if (!self->queue_.empty()) {
                                   self->write_next();
                               } else if (self->closing_) {
@@ -159,6 +173,7 @@ private:
     FrameReader reader_;
     std::array<std::uint8_t, kReadChunk> chunk_{};
     std::deque<std::shared_ptr<const Bytes>> queue_;
+    std::vector<asio::const_buffer> writing_;  // the front of queue_, being written
     std::size_t queued_bytes_ = 0;
     bool open_ = true;
     bool closing_ = false;
