@@ -150,6 +150,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::unique_ptr<store::DeliveredIds> delivered;
     std::unique_ptr<store::DurableInbox> inbox;
     std::vector<PendingPublish> pending_publishes;
+    std::size_t pending_publish_count = 0;  // of those, the ones not refused
     std::size_t pending_publish_bytes = 0;
     bool flush_posted = false;
     // Durable cursors (name -> patterns) and the clients attached to them.

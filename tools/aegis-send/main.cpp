@@ -23,7 +23,9 @@ using aegis::ExitCode;
 using aegis::send::Options;
 
 constexpr std::string_view kTool = "aegis-send";
-constexpr std::size_t kWindow = 64;  // outstanding publishes on one connection
+// Outstanding publishes on one connection: the broker commits what arrives meanwhile in one go.
+constexpr std::size_t kWindow = 4096;
+constexpr std::size_t kWindowBytes = 16 * 1024 * 1024;
 
 using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 
@@ -36,7 +38,7 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 
 // Every payload, each `count` times, through one pipelined connection.
 [[nodiscard]] aegis::Result<void> publish_all(ipc::Client& client, const Options& options) {
-    cli::PublishPipeline pipeline(client, kWindow, options.timeout,
+    cli::PublishPipeline pipeline(client, kWindow, kWindowBytes, options.timeout,
                                   [&](const std::string& id, const std::string& channel) {
                                       if (options.print_id) fmt::print("{}\n", id);
                                       if (options.json)
