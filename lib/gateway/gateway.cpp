@@ -169,7 +169,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         std::vector<crypto::PublicKey> touched;
         std::map<std::string, std::uint64_t> full;
         auto committed = [&]() -> Result<void> {
-            auto transaction = stored->begin();
+            // A puback promises the batch survives power loss; a lost ack only means a redelivery.
+            auto transaction =
+                stored->begin(publishes.empty() ? store::Durability::process_crash : store::Durability::power_loss);
             if (!transaction) return transaction.take_error();
             for (const auto& [key, sequence] : acks)
                 if (auto acked = stored->acknowledge(key, sequence); !acked) return acked;

@@ -168,8 +168,8 @@ const IdentityState* GatewayStore::find(const crypto::PublicKey& key) const {
     return found == identities_.end() ? nullptr : &found->second;
 }
 
-Result<Transaction> GatewayStore::begin() {
-    return database_->begin();
+Result<Transaction> GatewayStore::begin(Durability durability) {
+    return database_->begin(durability);
 }
 
 Result<void> GatewayStore::ensure_row(const crypto::PublicKey& key, const std::string& id) {

@@ -68,7 +68,7 @@ public:
     [[nodiscard]] const GatewayLimits& limits() const { return limits_; }
 
     // Writes below may be grouped in one transaction (begin ... commit); alone each commits itself.
-    [[nodiscard]] Result<Transaction> begin();
+    [[nodiscard]] Result<Transaction> begin(Durability durability = Durability::power_loss);
 
     // Creates the identity's row when missing and records its id and subscription set.
     [[nodiscard]] Result<void> save_patterns(const crypto::PublicKey& key, const std::string& id,

@@ -1,10 +1,10 @@
 #include "store/outbound_store.h"
-#include "core/clock.h"
 
 #include <algorithm>
 #include <chrono>
 #include <random>
 
+#include "core/clock.h"
 #include "core/wire.h"
 #include "store/sqlite.h"
 #include "store/state_database.h"
@@ -295,7 +295,7 @@ Result<std::vector<broker::OutboundMessage>> SqliteOutboundQueue::take_batch_at(
     std::uint64_t batch_bytes = 0;
     std::uint64_t expired_bytes = 0;
 
-    auto transaction = database_->begin();
+    auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
     bool done = false;
     while (!done) {
@@ -365,7 +365,7 @@ Result<void> SqliteOutboundQueue::remove_acknowledged(const std::vector<protocol
     if (ids.empty()) return {};
     std::size_t removed_waiting = 0, removed_in_flight = 0, removed_dead = 0;
     std::uint64_t removed_bytes = 0;
-    auto transaction = database_->begin();
+    auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
     for (const auto& id : ids) {
         auto lease = database_->cached("DELETE FROM messages WHERE id = ?1 RETURNING state, length(payload)");
@@ -402,7 +402,7 @@ Result<void> SqliteOutboundQueue::dead_letter(const std::vector<protocol::Messag
     if (ids.empty()) return {};
     std::size_t from_waiting = 0, from_in_flight = 0;
     std::uint64_t bytes = 0;
-    auto transaction = database_->begin();
+    auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
     for (const auto& id : ids) {
         auto current = row_state(*database_, id);
@@ -448,7 +448,7 @@ Result<void> SqliteOutboundQueue::release(const std::vector<protocol::MessageId>
     std::size_t released = 0, given_up = 0;
     std::uint64_t given_up_bytes = 0;
     const auto max_attempts = options_.backoff.max_attempts;
-    auto transaction = database_->begin();
+    auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
     for (const auto& id : ids) {
         auto current = row_state(*database_, id);

@@ -252,7 +252,14 @@ Result<std::int64_t> Database::query_int(std::string_view sql) {
     return statement->column_int(0);
 }
 
-Result<Transaction> Database::begin() {
+Result<Transaction> Database::begin(Durability durability) {
+    if (durability_ != durability) {
+        // FULL syncs the log at every commit; NORMAL only at checkpoints (PRAGMA synchronous).
+        auto set =
+            exec(durability == Durability::power_loss ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+        if (!set) return set.take_error();
+        durability_ = durability;
+    }
     if (auto started = exec("BEGIN IMMEDIATE"); !started) return started.take_error();
     return Transaction(this);
 }

@@ -100,6 +100,11 @@ private:
 
 enum class OpenMode { read_write_create, read_write, read_only };
 
+// What a committed transaction must survive. In WAL mode both survive the process being killed
+// (the commit is written to the log before COMMIT returns); only power_loss also survives the
+// machine losing power, at the price of an fsync per commit.
+enum class Durability { power_loss, process_crash };
+
 // One connection. Not thread-safe: a Database and its statements belong to one thread.
 class Database {
 public:
@@ -118,7 +123,7 @@ public:
     [[nodiscard]] Result<std::int64_t> query_int(std::string_view sql);
 
     // BEGIN IMMEDIATE: takes the write lock now, so the transaction cannot fail later with BUSY.
-    [[nodiscard]] Result<Transaction> begin();
+    [[nodiscard]] Result<Transaction> begin(Durability durability = Durability::power_loss);
 
     [[nodiscard]] std::int64_t last_insert_rowid() const;
     [[nodiscard]] int changes() const;
@@ -138,6 +143,7 @@ private:
     std::filesystem::path path_;
     std::string label_;
     std::map<std::string, Statement, std::less<>> cache_;
+    std::optional<Durability> durability_;  // the synchronous mode last set; none: the file's default
 };
 
 // The same wording without a connection (open failures, or a code from elsewhere).
