@@ -52,10 +52,10 @@ void Broker::Impl::handle_publish(const std::shared_ptr<ipc::Peer>& peer, const 
     if (auto valid = channel::validate_name(request.channel); !valid) {
         pending.refused = refusal("invalid_channel", valid.error().message, ExitCode::bad_input);
     } else if (payload.size() > protocol::kMaxPayloadBytes) {
-        pending.refused = refusal("too_large",
-                                  fmt::format("payload of {} bytes is over the limit of {}", payload.size(),
-                                              protocol::kMaxPayloadBytes),
-                                  ExitCode::refused);
+        pending.refused = refusal(
+            "too_large",
+            fmt::format("payload of {} bytes is over the limit of {}", payload.size(), protocol::kMaxPayloadBytes),
+            ExitCode::refused);
     } else if (policy && !policy->may_publish(request.channel)) {
         pending.refused = refusal("access_denied",
                                   fmt::format("access denied: {} ({}) may not publish to {}", policy->id(),
@@ -70,15 +70,16 @@ void Broker::Impl::handle_publish(const std::shared_ptr<ipc::Peer>& peer, const 
     }
     if (!pending.refused) {
         auto& message = pending.message;
-        message.id = protocol::new_message_id();
+        message.timestamp_ms = unix_time_ms();
+        message.id = protocol::new_message_id(message.timestamp_ms);
         message.channel = std::move(request.channel);
         message.priority = request.priority;
         message.kind = request.kind;
         if (request.correlation) message.correlation = *request.correlation;
         message.headers = std::move(request.headers);
-        message.timestamp_ms = unix_time_ms();
         message.expires_ms = request.ttl_ms == 0 ? 0 : message.timestamp_ms + request.ttl_ms;
         message.payload = std::move(payload);
+        ++pending_publish_count;
         pending_publish_bytes += message.payload.size();
     }
     pending_publishes.push_back(std::move(pending));
@@ -97,12 +98,8 @@ void Broker::Impl::handle_publish(const std::shared_ptr<ipc::Peer>& peer, const 
 
 std::optional<ipc::WireError> Broker::Impl::check_capacity(std::size_t bytes) const {
     const auto& limits = queue->limits();
-    std::size_t messages = queue->waiting() + queue->in_flight();
-    std::uint64_t stored = queue->live_bytes();
-    for (const auto& pending : pending_publishes) {
-        if (!pending.refused) ++messages;
-    }
-    stored += pending_publish_bytes;
+    const std::size_t messages = queue->waiting() + queue->in_flight() + pending_publish_count;
+    const std::uint64_t stored = queue->live_bytes() + pending_publish_bytes;
     if (messages + 1 > limits.max_messages || stored + bytes > limits.max_bytes) {
         return refusal("queue_full",
                        fmt::format("queue full ({} messages / {} bytes queued, limit {} messages / {} bytes); "
@@ -118,10 +115,12 @@ void Broker::Impl::flush_publishes() {
     if (pending_publishes.empty()) return;
     auto group = std::move(pending_publishes);
     pending_publishes.clear();
+    pending_publish_count = 0;
     pending_publish_bytes = 0;
     std::vector<OutboundMessage> messages;
-    for (const auto& pending : group) {
-        if (!pending.refused) messages.push_back(pending.message);
+    messages.reserve(group.size());
+    for (auto& pending : group) {
+        if (!pending.refused) messages.push_back(std::move(pending.message));  // the id stays behind
     }
     std::optional<ipc::WireError> store_failure;
     if (!messages.empty()) {
@@ -160,12 +159,12 @@ void Broker::Impl::enqueue_heartbeat() {
         {"reconnects", stats.reconnects}};
     const auto text = status.dump();
     OutboundMessage message;
-    message.id = protocol::new_message_id();
+    message.timestamp_ms = unix_time_ms();
+    message.id = protocol::new_message_id(message.timestamp_ms);
     message.channel = fmt::format("agent.{}.heartbeat", grant->assigned_id);
     message.priority = protocol::Priority::low;
     message.kind = protocol::Kind::heartbeat;
     message.headers = {{"content-type", "application/json"}};
-    message.timestamp_ms = unix_time_ms();
     message.expires_ms =
         message.timestamp_ms + 2 * static_cast<std::uint64_t>(interval.count());  // stale ones are useless
     message.payload.assign(text.begin(), text.end());
@@ -286,8 +285,8 @@ void Broker::Impl::report_expired(std::vector<OutboundMessage>& expired) {
             continue;
         }
         ++dropped;
-        log(fmt::format("message {} to {} expired before the gateway stored it; kept as a dead letter", ipc::to_hex(message.id),
-                        message.channel));
+        log(fmt::format("message {} to {} expired before the gateway stored it; kept as a dead letter",
+                        ipc::to_hex(message.id), message.channel));
         if (auto waiter = ack_waiters.find(message.id); waiter != ack_waiters.end()) {
             fail(waiter->second, ipc::to_wire(protocol::protocol_error(protocol::Reason::expired)));
             ack_waiters.erase(waiter);

@@ -61,7 +61,10 @@ struct SignedBatch {
     bool operator==(const SignedBatch&) const = default;
 };
 
-[[nodiscard]] MessageId new_message_id();
+// A fresh message id in the UUIDv7 layout (RFC 9562): the creation time `now_ms` (Unix ms, 48
+// bits) first, then 74 random bits. Ids made later sort later, so the stores that index them
+// append to their indexes instead of touching a random page per message.
+[[nodiscard]] MessageId new_message_id(std::uint64_t now_ms);
 
 // The bytes the origin signs: "aegis/1 batch" || the batch's canonical encoding without the
 // signature. Fails (Reason::malformed) when messages differ in channel, origin or origin id,

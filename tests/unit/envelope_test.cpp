@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <set>
+#include <vector>
 
 #include "protocol/envelope.h"
 #include "protocol/reason.h"
@@ -267,8 +268,18 @@ TEST_CASE("priorities and kinds have names", "[envelope]") {
     CHECK(to_string(Kind::request) == "request");
 }
 
-TEST_CASE("message ids are random", "[envelope]") {
+TEST_CASE("message ids are random within a millisecond", "[envelope]") {
     std::set<MessageId> ids;
-    for (int i = 0; i < 100; ++i) ids.insert(new_message_id());
+    for (int i = 0; i < 100; ++i) ids.insert(new_message_id(1731000000000));
     CHECK(ids.size() == 100);
+}
+
+TEST_CASE("message ids are UUIDv7: time first, so later ids sort later", "[envelope]") {
+    const auto id = new_message_id(0x0123456789ab);
+    CHECK(std::vector<std::uint8_t>(id.begin(), id.begin() + 6) ==
+          std::vector<std::uint8_t>{0x01, 0x23, 0x45, 0x67, 0x89, 0xab});
+    CHECK((id[6] & 0xf0) == 0x70);  // version 7
+    CHECK((id[8] & 0xc0) == 0x80);  // RFC 9562 variant
+    for (std::uint64_t ms = 1731000000000; ms < 1731000000100; ++ms)
+        CHECK(new_message_id(ms) < new_message_id(ms + 1));
 }

@@ -248,7 +248,7 @@ TEST_CASE("ipc: error responses carry reason, message and exit code, and read ba
 
 TEST_CASE("ipc: a message event carries every envelope field and reads back", "[ipc]") {
     aegis::protocol::Envelope envelope;
-    envelope.id = aegis::protocol::new_message_id();
+    envelope.id = aegis::protocol::new_message_id(1731000000000);
     envelope.channel = "agent.host42.anomalies";
     envelope.origin.fill(7);
     envelope.origin_id = "host42";

@@ -47,7 +47,7 @@ std::string public_line(const SigningKey& key) {
 aegis::protocol::SignedBatch make_batch(const SigningKey& key, const std::string& origin_id, const std::string& channel,
                                         const std::string& payload) {
     aegis::protocol::Envelope message;
-    message.id = aegis::protocol::new_message_id();
+    message.id = aegis::protocol::new_message_id(1731000000000);
     message.channel = channel;
     message.origin = key.public_key();
     message.origin_id = origin_id;
