@@ -176,14 +176,37 @@ bool Statement::column_is_null(int column) const {
 // ---- Transaction ----
 
 Transaction::~Transaction() {
-    if (database_ != nullptr) database_->rollback_if_open();
+    if (database_ == nullptr) return;
+    if (database_->depth_ > 1) {
+        --database_->depth_;
+        database_->abandoned_ = true;
+        return;
+    }
+    database_->depth_ = 0;
+    database_->rollback_if_open();
 }
 
 Result<void> Transaction::commit() {
     auto* database = std::exchange(database_, nullptr);
     if (database == nullptr) return make_error(ExitCode::failure, "transaction already finished");
+    if (database->depth_ > 1) {
+        --database->depth_;
+        return {};
+    }
+    database->depth_ = 0;
+    if (std::exchange(database->abandoned_, false)) {
+        database->rollback_if_open();
+        return make_error(ExitCode::failure, "{}: a step of the transaction failed; nothing was written",
+                          database->path().string());
+    }
     auto done = database->exec("COMMIT");
-    if (!done) database->rollback_if_open();  // a failed COMMIT may leave the transaction open
+    if (!done) {
+        database->rollback_if_open();  // a failed COMMIT may leave the transaction open
+        return done;
+    }
+    // A part that needed power_loss joined a relaxed transaction: a checkpoint syncs the log.
+    if (database->wanted_ == Durability::power_loss && database->durability_ != Durability::power_loss)
+        return database->exec("PRAGMA wal_checkpoint(PASSIVE)");
     return done;
 }
 
@@ -252,15 +275,25 @@ Result<std::int64_t> Database::query_int(std::string_view sql) {
     return statement->column_int(0);
 }
 
+Result<void> Database::set_durability(Durability durability) {
+    if (durability_ == durability) return {};
+    // FULL syncs the log at every commit; NORMAL only at checkpoints. Set outside transactions only.
+    auto set = exec(durability == Durability::power_loss ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    if (set) durability_ = durability;
+    return set;
+}
+
 Result<Transaction> Database::begin(Durability durability) {
-    if (durability_ != durability) {
-        // FULL syncs the log at every commit; NORMAL only at checkpoints (PRAGMA synchronous).
-        auto set =
-            exec(durability == Durability::power_loss ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-        if (!set) return set.take_error();
-        durability_ = durability;
+    if (depth_ > 0) {
+        ++depth_;
+        if (durability == Durability::power_loss) wanted_ = durability;
+        return Transaction(this);
     }
+    if (auto set = set_durability(durability); !set) return set.take_error();
     if (auto started = exec("BEGIN IMMEDIATE"); !started) return started.take_error();
+    depth_ = 1;
+    wanted_ = durability;
+    abandoned_ = false;
     return Transaction(this);
 }
 

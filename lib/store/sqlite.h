@@ -62,7 +62,11 @@ private:
     Result<void> bind_status_;  // the first failed bind, reported by step()
 };
 
-// An open transaction; rolled back on destruction unless committed.
+// An open transaction; rolled back on destruction unless committed. A transaction begun while
+// another is open joins it: its commit only marks its part done, and the outermost commit
+// writes everything at once, with the strongest durability any part asked for (a relaxed
+// outer transaction that a power_loss part joined is followed by a checkpoint). An inner part
+// that is not committed makes the outermost commit roll back and fail.
 class Transaction {
 public:
     Transaction(const Transaction&) = delete;
@@ -123,6 +127,7 @@ public:
     [[nodiscard]] Result<std::int64_t> query_int(std::string_view sql);
 
     // BEGIN IMMEDIATE: takes the write lock now, so the transaction cannot fail later with BUSY.
+    // Inside an open transaction: joins it (see Transaction).
     [[nodiscard]] Result<Transaction> begin(Durability durability = Durability::power_loss);
 
     [[nodiscard]] std::int64_t last_insert_rowid() const;
@@ -143,7 +148,12 @@ private:
     std::filesystem::path path_;
     std::string label_;
     std::map<std::string, Statement, std::less<>> cache_;
+    [[nodiscard]] Result<void> set_durability(Durability durability);
+
     std::optional<Durability> durability_;  // the synchronous mode last set; none: the file's default
+    int depth_ = 0;                          // open transactions, the outermost included
+    Durability wanted_ = Durability::process_crash;  // the strongest any open part asked for
+    bool abandoned_ = false;                 // an inner part was not committed
 };
 
 // The same wording without a connection (open failures, or a code from elsewhere).
