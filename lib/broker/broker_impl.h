@@ -106,6 +106,8 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
                         Bytes payload);
     void enqueue_heartbeat();
     void pump();
+    void take_and_send();
+    void schedule_flush();
     void on_publish_result(std::uint32_t request_id, const Result<void>& outcome);
     void report_expired(std::vector<OutboundMessage>& expired);
     void fail_waiters(const Error& cause);
@@ -172,6 +174,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     // Outbound: batches given to the session, and tools waiting for their puback.
     std::unordered_map<std::uint32_t, BatchInFlight> batches_in_flight;
     std::size_t bytes_in_flight = 0;
+    std::vector<protocol::MessageId> acknowledged_unremoved;  // stored by the gateway; removed next commit
     std::unordered_map<protocol::MessageId, Waiter, MessageIdHash> ack_waiters;
     std::uint64_t next_sequence = 0;
     bool retry_scheduled = false;

@@ -7,6 +7,7 @@
 #include "broker/broker_impl.h"
 #include "core/clock.h"
 #include "protocol/reason.h"
+#include "store/sqlite.h"
 
 namespace aegis::broker {
 
@@ -87,13 +88,16 @@ void Broker::Impl::handle_publish(const std::shared_ptr<ipc::Peer>& peer, const 
         flush_publishes();
         return;
     }
-    if (!flush_posted) {
-        flush_posted = true;
-        // Everything that arrives in this turn of the event loop is committed together.
-        boost::asio::post(io, [weak = weak_from_this()] {
-            if (auto self = weak.lock()) self->flush_publishes();
-        });
-    }
+    schedule_flush();
+}
+
+void Broker::Impl::schedule_flush() {
+    if (flush_posted) return;
+    flush_posted = true;
+    // Everything that arrives in this turn of the event loop is committed together.
+    boost::asio::post(io, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->flush_publishes();
+    });
 }
 
 std::optional<ipc::WireError> Broker::Impl::check_capacity(std::size_t bytes) const {
@@ -112,26 +116,42 @@ std::optional<ipc::WireError> Broker::Impl::check_capacity(std::size_t bytes) co
 
 void Broker::Impl::flush_publishes() {
     flush_posted = false;
-    if (pending_publishes.empty()) return;
+    if (pending_publishes.empty() && acknowledged_unremoved.empty()) return;
     auto group = std::move(pending_publishes);
     pending_publishes.clear();
     pending_publish_count = 0;
     pending_publish_bytes = 0;
+    auto acknowledged_ids = std::move(acknowledged_unremoved);
+    acknowledged_unremoved.clear();
     std::vector<OutboundMessage> messages;
     messages.reserve(group.size());
     for (auto& pending : group) {
         if (!pending.refused) messages.push_back(std::move(pending.message));  // the id stays behind
     }
+    const auto count = messages.size();
+    // One commit for the turn: the new messages (fsync'd: the answers promise them) and the
+    // removal of what the gateway acknowledged meanwhile.
+    auto committed = [&]() -> Result<void> {
+        auto transaction =
+            database->begin(messages.empty() ? store::Durability::process_crash : store::Durability::power_loss);
+        if (!transaction) return transaction.take_error();
+        if (auto pushed = queue->push_many(std::move(messages)); !pushed) return pushed;
+        if (auto removed = queue->remove_acknowledged(acknowledged_ids); !removed) return removed;
+        return transaction->commit();
+    }();
     std::optional<ipc::WireError> store_failure;
-    if (!messages.empty()) {
-        const auto count = messages.size();
-        if (auto pushed = queue->push_many(std::move(messages)); !pushed) {
-            log(fmt::format("cannot queue {} message(s): {}", count, pushed.error().message));
-            store_failure = refusal("store_failed", pushed.error().message, ExitCode::failure);
-            last_error = pushed.error();
-        } else {
-            published_local += count;
+    if (!committed) {
+        (void)queue->reload_counters();  // the transaction rolled back; the counters may have moved
+        if (count > 0) {
+            log(fmt::format("cannot queue {} message(s): {}", count, committed.error().message));
+            store_failure = refusal("store_failed", committed.error().message, ExitCode::failure);
+            last_error = committed.error();
         }
+        if (auto removed = queue->remove_acknowledged(acknowledged_ids); !removed) {
+            log(fmt::format("cannot remove acknowledged messages: {}", removed.error().message));
+        }
+    } else {
+        published_local += count;
     }
     for (auto& pending : group) {
         if (pending.refused) {
@@ -175,6 +195,22 @@ void Broker::Impl::enqueue_heartbeat() {
 
 void Broker::Impl::pump() {
     if (!connected() || !grant || config.session.identity == nullptr) return;
+    // Every batch taken in this call is marked in flight in one commit; nothing needs an fsync,
+    // since a restarted broker sends whatever was in flight again.
+    auto transaction = database->begin(store::Durability::process_crash);
+    if (!transaction) {
+        log(fmt::format("cannot read the queue: {}", transaction.error().message));
+        schedule_retry();
+        return;
+    }
+    take_and_send();
+    if (auto committed = transaction->commit(); !committed) {
+        log(fmt::format("cannot mark messages in flight: {}", committed.error().message));
+        (void)queue->reload_counters();
+    }
+}
+
+void Broker::Impl::take_and_send() {
     const auto& key = *config.session.identity;
     // A batch larger than the window still goes, alone.
     while (batches_in_flight.size() < kMaxBatchesInFlight && bytes_in_flight < kMaxBytesInFlight) {
@@ -223,9 +259,6 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
     batches_in_flight.erase(it);
     bytes_in_flight -= flight.bytes;
     if (outcome) {
-        if (auto removed = queue->remove_acknowledged(flight.ids); !removed) {
-            log(fmt::format("cannot remove acknowledged messages: {}", removed.error().message));
-        }
         acked += flight.ids.size();
         for (const auto& id : flight.ids) {
             if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
@@ -233,7 +266,9 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
                 ack_waiters.erase(waiter);
             }
         }
-        pump();
+        // Removed with this turn's commit; the window has room now, so the turn also sends more.
+        acknowledged_unremoved.insert(acknowledged_unremoved.end(), flight.ids.begin(), flight.ids.end());
+        schedule_flush();
         return;
     }
     const auto& error = outcome.error();

@@ -125,6 +125,9 @@ public:
     // Why the last interface method that cannot return an error (take_batch, acknowledge,
     // drop, release, release_all) failed; cleared by the next one that succeeds.
     [[nodiscard]] const std::optional<Error>& last_error() const { return last_error_; }
+    // Reads the counters again from the file, after a transaction around the methods above
+    // (Database::begin) rolled back.
+    [[nodiscard]] Result<void> reload_counters() { return load_counters(); }
 
     // ---- operator API (aegis-queue) ----
     // In send order (priority, then arrival); `state` empty: every state. limit 0: no limit.
