@@ -7,8 +7,9 @@
 #   loss       random drop of 10% of the packets each way (netem, else iptables statistic);
 #   delay      netem delay, else a tbf rate limit with a deep queue (queueing delay under load);
 #   reorder    netem only: said to be skipped without it, not faked;
-#   partition  every packet dropped until the agent's broker sees its session fail, and some
-#              seconds more, then healed: the broker must reconnect by itself.
+#   partition  every packet dropped, in the middle of a stream, until the agent's broker has
+#              lost its session and tried to connect again; then healed: the broker must
+#              reconnect by itself and send what was queued meanwhile.
 # Each fault prints one line of counts: sent, received, duplicated and lost, for each direction;
 # lost and duplicated must be 0, and after the partition aegis-stat must show the agent broker
 # connected again with reconnects >= 1.
@@ -16,9 +17,9 @@
 # The session fails in a partition when TCP gives up retransmitting or when the WebSocket
 # keep-alive (a fixed 60 s, not an option of the daemons) expires, whichever comes first. To
 # keep the test short, the partition lowers net.ipv4.tcp_retries2 in the agent's namespace
-# (about 6 s); AEGIS_NETFAULT_KEEPALIVE=1 leaves it alone, so only the keep-alive drops the
-# session (the test then takes about 2 minutes longer). AEGIS_NETFAULT_N sets the message
-# count per fault and direction (default 2000 up, a quarter of it down).
+# (the session then fails after about 10 s). AEGIS_NETFAULT_KEEPALIVE=1 leaves it alone, so
+# that only the keep-alive ends the session (the partition then lasts over a minute).
+# AEGIS_NETFAULT_N sets the message count up per fault (default 2000; a quarter of it down).
 #
 # Needs root and iproute2; elsewhere it prints one "SKIP:" line and exits 0, which ctest counts
 # as skipped.
@@ -98,7 +99,7 @@ for candidate in iptables iptables-legacy iptables-nft; do
 done
 echo "link: veth $gw_ip <-> $ag_ip; netem: ${have_netem:+yes}${have_netem:-no}; packet filter: ${fw:-none}"
 
-# ping_summary COUNT INTERVAL: "rtt avg X ms, loss Y%" from the agent's side of the link.
+# ping_summary COUNT INTERVAL: "loss X%, rtt min/avg/max A/B/C ms" from the agent's side of the link.
 ping_summary() {
     command -v ping >/dev/null || {
         echo "no ping to measure with"
@@ -203,14 +204,16 @@ count() {
     ((received == unique)) || fail "$prefix: $((received - unique)) message(s) delivered twice ($counts)"
     check_passed
 }
-# run_streams NAME [PACE]: N messages up and M down at once, waits until each arrived, then a
-# moment more so a late duplicate would show. Sets $up_counts and $down_counts.
+# run_streams NAME: N messages up and M down at once, the link measured with ping meanwhile
+# ($measured); waits until each arrived, then a moment more so a late duplicate would show.
+# Sets $up_counts and $down_counts.
 run_streams() {
-    local name=$1 pace=${2:-0} up_pid down_pid
-    stream "$a_sock" "$up_channel" "$name-up" "$N" "$pace" &
+    local name=$1 up_pid down_pid
+    stream "$a_sock" "$up_channel" "$name-up" "$N" &
     up_pid=$!
-    stream "$b_sock" "$down_channel" "$name-down" "$M" "$pace" &
+    stream "$b_sock" "$down_channel" "$name-down" "$M" &
     down_pid=$!
+    measured=$(ping_summary 50 0.04)
     wait "$up_pid" || fail "$name: aegis-send -l into the agent broker failed: $(tail -2 "$TEST_TMP/send.err")"
     wait "$down_pid" || fail "$name: aegis-send -l into the backend broker failed: $(tail -2 "$TEST_TMP/send.err")"
     finish_streams "$name"
@@ -251,9 +254,8 @@ else
     how=
 fi
 if [[ -n $how ]]; then
-    measured=$(ping_summary 100 0.01)
     run_streams loss
-    report loss "($how; ping $measured)" "$started"
+    report loss "($how; ping under load $measured)" "$started"
     if [[ -n $have_netem ]]; then
         on_both tc qdisc del dev DEV root
     else
@@ -274,14 +276,7 @@ else
     on_both tc qdisc add dev DEV root tbf rate 1mbit burst 4kb latency 1s || fail "cannot add tbf"
     how="tbf 1 Mbit/s, 1 s queue, each way"
 fi
-stream "$a_sock" "$up_channel" delay-up "$N" &
-up_pid=$!
-stream "$b_sock" "$down_channel" delay-down "$M" &
-down_pid=$!
-measured=$(ping_summary 10 0.2)
-wait "$up_pid" || fail "delay: aegis-send -l into the agent broker failed"
-wait "$down_pid" || fail "delay: aegis-send -l into the backend broker failed"
-finish_streams delay
+run_streams delay
 report delay "($how; ping under load $measured)" "$started"
 on_both tc qdisc del dev DEV root
 
@@ -291,7 +286,7 @@ if [[ -n $have_netem ]]; then
     started=$(now)
     on_both tc qdisc add dev DEV root netem delay 20ms reorder 25% 50% || fail "cannot add netem reorder"
     run_streams reorder
-    report reorder "(netem: 25% of the packets sent at once, the rest 20 ms late)" "$started"
+    report reorder "(netem: 25% of the packets sent at once, the rest 20 ms late; ping under load $measured)" "$started"
     on_both tc qdisc del dev DEV root
 else
     echo "reorder   SKIPPED: the kernel has no netem qdisc, and nothing else here reorders packets"
