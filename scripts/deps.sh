@@ -9,6 +9,7 @@ packages=(
   libssl-dev libsodium-dev nlohmann-json3-dev libfmt-dev catch2 libsqlite3-dev
   sqlite3 openssl python3 groff-base iproute2 util-linux procps psmisc
   mosquitto mosquitto-clients
+  iptables iputils-ping # tests/cli/netfault_test.sh: packet loss and partitions, and measuring them
 )
 
 missing=()

@@ -1,15 +1,39 @@
 #!/usr/bin/env bash
-# Installs, builds and runs every test with ctest. This is the README's test command and
-# what CI runs. Usage: scripts/test.sh [--sanitize] [ctest arguments...]
+# The README's test command and what CI runs (.ci/run): installs the packages, then builds and
+# runs every test with ctest twice: the normal build in build/, then the same suite built with
+# AddressSanitizer and UndefinedBehaviorSanitizer (Debug) in build-sanitize/. Stops at the first
+# suite that fails.
+# Usage: scripts/test.sh [--no-sanitize | --sanitize] [ctest arguments...]
+#   --no-sanitize  the normal build and suite only (the quick loop while developing)
+#   --sanitize     the sanitizer build and suite only
+# AEGIS_BUILD_DIR moves the normal build; the sanitizer build then goes to $AEGIS_BUILD_DIR-sanitize.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-build_args=()
-if [[ ${1:-} == --sanitize ]]; then
-  build_args+=(--sanitize)
-  shift
-fi
-build_dir=$("$root/scripts/build.sh" "${build_args[@]}" | tail -n 1)
+normal=1
+sanitize=1
+case ${1:-} in
+  --no-sanitize) sanitize= && shift ;;
+  --sanitize) normal= && shift ;;
+esac
 
-cd "$build_dir"
-ctest --output-on-failure -j "$(nproc)" "$@"
+# suite NAME [build.sh arguments...]: builds, then runs ctest with the script's arguments.
+ctest_args=("$@")
+suite() {
+  local name=$1 build_dir started=$SECONDS
+  shift
+  echo "test.sh: $name build and suite" >&2
+  build_dir=$("$root/scripts/build.sh" "$@" | tail -n 1)
+  (cd "$build_dir" && ctest --output-on-failure -j "$(nproc)" "${ctest_args[@]}")
+  echo "test.sh: $name build and suite passed in $((SECONDS - started)) s" >&2
+}
+
+if [[ -n $normal ]]; then
+  suite normal
+fi
+if [[ -n $sanitize ]]; then
+  if [[ -n ${AEGIS_BUILD_DIR:-} && -n $normal ]]; then
+    export AEGIS_BUILD_DIR=$AEGIS_BUILD_DIR-sanitize
+  fi
+  suite sanitizer --sanitize
+fi

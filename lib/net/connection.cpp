@@ -66,7 +66,10 @@ public:
             }
             return false;
         }
-        asio::dispatch(ws_.get_executor(), [self = this->shared_from_this(), message = std::move(message)]() mutable {
+        // Always posted, never run inline: a send from inside this strand (a read handler) must not
+        // overtake one posted from outside it before, since each record's nonce is its place in the
+        // stream and the peer fails any record out of order.
+        asio::post(ws_.get_executor(), [self = this->shared_from_this(), message = std::move(message)]() mutable {
             self->enqueue(std::move(message));
         });
         return true;
@@ -74,7 +77,8 @@ public:
 
     void close() override {
         if (closing_.exchange(true)) return;
-        asio::dispatch(ws_.get_executor(), [self = this->shared_from_this()] { self->begin_close(); });
+        // Posted like send(), so that it comes after every message queued before it.
+        asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->begin_close(); });
     }
 
     [[nodiscard]] std::string peer() const override { return settings_.peer; }
