@@ -118,6 +118,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     std::map<crypto::PublicKey, std::uint64_t> pending_acks;
     bool flush_posted = false;
     boost::asio::steady_timer expiry_timer;
+    std::chrono::steady_clock::time_point last_limit_line{};
+    std::uint64_t unlogged_limit_refusals = 0;
 
     void update_inbox_gauge() {
         std::uint64_t total = 0;
@@ -343,6 +345,33 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         session->start();
     }
 
+    // A connection the transport ended before it became a session. A flood over the connection
+    // limit is logged at most once a second, with the count of the ones not logged.
+    void on_transport_refused(std::string_view reason, std::string_view peer) {
+        counters.count_transport_refusal(reason);
+        if (reason == "connection_limit") {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_limit_line < std::chrono::seconds(1)) {
+                ++unlogged_limit_refusals;
+                return;
+            }
+            last_limit_line = now;
+            log(fmt::format("refused peer={} reason=connection_limit: {} connections open (limit {}){}", peer,
+                            server ? server->connections() : 0, options.max_sessions + kHandshakeHeadroom,
+                            unlogged_limit_refusals == 0
+                                ? std::string()
+                                : fmt::format(", {} more refused since the last line", unlogged_limit_refusals)));
+            unlogged_limit_refusals = 0;
+            return;
+        }
+        if (reason == "upgrade_timeout") {
+            log(fmt::format("refused peer={} reason=upgrade_timeout: no WebSocket upgrade within {} ms", peer,
+                            options.handshake_timeout.count()));
+            return;
+        }
+        log(fmt::format("refused peer={} reason={}: not a WebSocket upgrade", peer, reason));
+    }
+
     net::HttpResponse on_admin(std::string_view path) {
         if (path == "/healthz") return net::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
         if (path == "/metrics")
@@ -359,6 +388,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         server_options.limits.max_message_bytes = options.max_message_bytes + kFrameOverhead;
         server_options.max_connections = options.max_sessions + kHandshakeHeadroom;
         std::weak_ptr<Core> weak = weak_from_this();
+        server_options.on_refused = [weak](std::string_view reason, std::string_view peer) {
+            if (auto self = weak.lock()) self->on_transport_refused(reason, peer);
+        };
         auto listening = net::Server::listen(io, server_options, [weak](std::shared_ptr<net::Connection> connection) {
             if (auto self = weak.lock()) self->on_accept(std::move(connection));
             else connection->close();

@@ -77,6 +77,8 @@ private:
 
     void refuse_handshake(protocol::Reason reason, std::string_view detail);
     void refuse_request(std::uint32_t request_id, protocol::Reason reason, std::string text);
+    // access_denied for a publish or subscribe ("action"), counted by action.
+    void deny(std::uint32_t request_id, std::string_view action, std::string text);
     void send_frame(const protocol::Frame& frame);
     void send_raw(Bytes bytes);
     void log(std::string_view line);

@@ -77,6 +77,10 @@ struct ServerOptions {
     std::string tls_key_file;
     Limits limits;
     std::size_t max_connections = 20'000;   // beyond it new connections are closed at once
+    // A connection ended before it became a WebSocket: "connection_limit" (over max_connections),
+    // "upgrade_timeout" (no upgrade within limits.handshake_timeout) or "upgrade_failed"
+    // (not an upgrade request, a TLS failure, closed midway). Called on the connection's strand.
+    std::function<void(std::string_view reason, std::string_view peer)> on_refused;
 };
 
 class Server {
