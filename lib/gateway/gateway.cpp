@@ -334,6 +334,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         settings.clock_skew_ms = static_cast<std::uint64_t>(options.clock_skew.count());
         settings.handshake_timeout = options.handshake_timeout;
         settings.max_message_bytes = options.max_message_bytes;
+        settings.max_record_bytes = options.max_message_bytes + kFrameOverhead;
         settings.replay_window = options.replay_window;
         settings.replay_rate = options.replay_rate;
         const auto handle = next_handle++;

@@ -39,6 +39,8 @@ void GatewaySession::start() {
         if (ec) return;
         if (auto self = weak.lock()) self->on_handshake_timeout();
     });
+    // Until the handshake is done nobody is authenticated: no message may cost more than a handshake message.
+    connection_->limit_message_size(protocol::kMaxHandshakeMessageBytes);
     connection_->start(
         [weak](Bytes message) {
             if (auto self = weak.lock()) self->on_message(std::move(message));
@@ -112,6 +114,7 @@ void GatewaySession::on_client_auth(ByteView message) {
     grant.role = identity_.role;
     send_raw(handshake_.accept(grant));
     records_.emplace(handshake_.take_keys(), protocol::RekeyPolicy{}, unix_time_ms());
+    connection_->limit_message_size(settings_.max_record_bytes);
     phase_ = Phase::established;
     handshake_timer_.cancel();
 

@@ -30,6 +30,7 @@ struct SessionSettings {
     std::uint64_t clock_skew_ms = protocol::kDefaultClockSkewMs;
     std::chrono::milliseconds handshake_timeout{10'000};
     std::size_t max_message_bytes = 16 * 1024 * 1024;
+    std::size_t max_record_bytes = 17 * 1024 * 1024;  // one WebSocket message once the handshake is done
     std::size_t max_subscriptions = 1024;
     std::size_t replay_window = 64;  // deliver frames in flight (sent, not acknowledged) at most
     std::uint32_t replay_rate = 0;   // deliver frames per second at most; 0 = no limit

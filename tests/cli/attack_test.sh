@@ -150,6 +150,22 @@ expect_eq "$(grep -c "closing id=mallory peer=127.0.0.1:[0-9]*: record failed to
 expect_alive "$main_pid" "$main_admin" "record tampering"
 expect_roundtrip "record tampering"
 
+# --- 3a. oversized handshake messages, with the gateway's memory bounded -------------------------
+
+echo "3a. oversized handshake messages"
+# 64 connections each offer an unfinished 1 MiB handshake message (64 MiB in all): refused from
+# the first fragment over 2048 bytes, so the gateway's VmRSS may grow by 16 MiB at most.
+too_large=$(metric "$main_admin" 'aegis_gateway_handshakes_total{result="failed",reason="too_large"}')
+transport_large=$(metric "$main_admin" 'aegis_gateway_transport_refusals_total{reason="message_too_large"}')
+expect_exit 0 "$attack" oversize-handshake --port "$main_port" --gateway-pid "$main_pid" --connections 64 \
+    --bytes "$max_message_bytes" --max-rss-growth-mib 16
+echo "$out"
+expect_metric_delta "$main_admin" 'aegis_gateway_handshakes_total{result="failed",reason="too_large"}' "$too_large" 64
+expect_metric_delta "$main_admin" 'aegis_gateway_transport_refusals_total{reason="message_too_large"}' "$transport_large" 64
+expect_match "$(cat "$glog")" "refused peer=127\.0\.0\.1:[0-9]+ reason=too_large: .*message too large \(over 2048 bytes\)" \
+    "the gateway log"
+expect_alive "$main_pid" "$main_admin" "oversized handshake messages"
+
 # --- 3b. oversized messages and batches in a session ---------------------------------------------
 
 echo "3b. oversized messages in a session"
