@@ -388,6 +388,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         server_options.tls_key_file = options.tls_key_file;
         server_options.limits.max_message_bytes = options.max_message_bytes + kFrameOverhead;
         server_options.max_connections = options.max_sessions + kHandshakeHeadroom;
+        // The WebSocket upgrade gets the same time as the Aegis handshake after it.
+        server_options.limits.handshake_timeout = options.handshake_timeout;
         std::weak_ptr<Core> weak = weak_from_this();
         server_options.on_refused = [weak](std::string_view reason, std::string_view peer) {
             if (auto self = weak.lock()) self->on_transport_refused(reason, peer);

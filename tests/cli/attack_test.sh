@@ -185,6 +185,35 @@ expect_match "$(cat "$glog")" "closing id=mallory peer=127\.0\.0\.1:[0-9]+: conn
 expect_alive "$main_pid" "$main_admin" "oversized messages in a session"
 expect_roundtrip "oversized messages"
 
+# --- 4. connections that never finish the handshake ------------------------------------------------
+
+echo "4. hanging handshakes"
+# 200 of them: 100 bare TCP, 50 upgraded and silent, 50 with a ClientHello and no ClientAuth. A new
+# broker connects while they hang; each is closed after --handshake-timeout.
+upgrade_timeouts=$(metric "$main_admin" 'aegis_gateway_transport_refusals_total{reason="upgrade_timeout"}')
+timeouts=$(metric "$main_admin" 'aegis_gateway_handshakes_total{result="failed",reason="timeout"}')
+"$attack" hanging-handshakes --port "$main_port" --gateway-key "$TEST_TMP/gateway.pub" --tcp-connections 100 \
+    --connections 100 --hello-connections 50 --handshake-timeout "$handshake_timeout" \
+    --ready-file "$TEST_TMP/hanging.ready" >"$TEST_TMP/hanging.out" 2>&1 &
+hanging=$!
+wait_for "the hanging connections" test -e "$TEST_TMP/hanging.ready"
+c_sock=$TEST_TMP/host43.sock
+start_broker host43 "$main_port" "$c_sock"
+kill -0 "$hanging" 2>/dev/null || fail "the hanging connections ended before the new broker connected: $(cat "$TEST_TMP/hanging.out")"
+check_passed
+expect_exit 0 "$send" --socket "$c_sock" --wait-ack agent.host43.status -m "connected among 200 hanging handshakes"
+wait "$hanging" || fail "hanging-handshakes: $(cat "$TEST_TMP/hanging.out")"
+check_passed
+cat "$TEST_TMP/hanging.out"
+expect_metric_delta "$main_admin" 'aegis_gateway_transport_refusals_total{reason="upgrade_timeout"}' "$upgrade_timeouts" 100
+expect_metric_delta "$main_admin" 'aegis_gateway_handshakes_total{result="failed",reason="timeout"}' "$timeouts" 100
+expect_match "$(cat "$glog")" "refused peer=127\.0\.0\.1:[0-9]+ reason=upgrade_timeout: no WebSocket upgrade within 3000 ms" \
+    "the gateway log"
+expect_match "$(cat "$glog")" "refused peer=127\.0\.0\.1:[0-9]+ reason=timeout: handshake not finished within 3000 ms" \
+    "the gateway log"
+expect_alive "$main_pid" "$main_admin" "hanging handshakes"
+expect_roundtrip "hanging handshakes"
+
 # --- 6. a valid agent reaching for other identities' channels -----------------------------------------
 
 echo "6. channel access"
