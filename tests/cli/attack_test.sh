@@ -274,6 +274,42 @@ wait "$after_sub" || fail "aegis-sub after the flood failed"
 expect_eq "$(cat "$TEST_TMP/after-flood.out")" "after the flood" "what the backend received after the flood"
 expect_roundtrip "the connection flood (main gateway)"
 
+# --- 7. a hostile relay alters a signed batch ------------------------------------------------------------
+
+echo "7. hostile gateway"
+# It holds the real gateway's key (so the broker accepts it) and delivers a batch with its origin
+# signature altered, one with its payload altered, one that is no batch, then the genuine one.
+"$attack" hostile-gateway --identity "$TEST_TMP/gateway" --id host42 --other-identity "$TEST_TMP/soc" --other-id soc \
+    --port-file "$TEST_TMP/hostile.port" --timeout 60 >"$TEST_TMP/hostile.out" 2>&1 &
+hostile=$!
+at_exit kill -KILL "$hostile"
+wait_for "the hostile gateway" test -s "$TEST_TMP/hostile.port"
+hostile_port=$(cat "$TEST_TMP/hostile.port")
+h_sock=$TEST_TMP/host42-hostile.sock
+start_broker host42 "$hostile_port" "$h_sock"
+"$sub" --socket "$h_sock" -W 30 --json backend.host42.policies >"$TEST_TMP/hostile-sub.out" 2>"$TEST_TMP/hostile-sub.err" &
+hostile_sub=$!
+at_exit kill "$hostile_sub"
+wait "$hostile" || fail "hostile-gateway: $(cat "$TEST_TMP/hostile.out")"
+check_passed
+cat "$TEST_TMP/hostile.out"
+wait_for "the genuine batch at the subscriber" grep -q '"payload":"genuine"' "$TEST_TMP/hostile-sub.out"
+kill "$hostile_sub"
+wait "$hostile_sub" 2>/dev/null
+delivered=$(cat "$TEST_TMP/hostile-sub.out")
+expect_lines 1 "$delivered" "what the subscriber received through the hostile gateway"
+expect_contains "$delivered" '"verified":true' "the delivered message"
+expect_contains "$delivered" '"origin_id":"soc"' "the delivered message"
+broker_log=$(cat "$TEST_TMP/host42-$hostile_port-state/broker.log")
+for sequence in 1 2 3; do
+    expect_contains "$broker_log" "rejected delivery $sequence from the gateway: " "the broker log"
+done
+expect_contains "$broker_log" "batch signature does not verify for" "the broker log"
+expect_not_contains "$broker_log" "rejected delivery 4 " "the broker log"
+expect_exit 0 "$stat" --socket "$h_sock" --json
+expect_contains "$out" '"rejected": 3' "aegis-stat --json"
+expect_exit 0 "$connect" --stop --socket "$h_sock"
+
 # --- the end: every process still up, and nothing crashed -----------------------------------------------
 
 expect_alive "$main_pid" "$main_admin" "all attacks"
