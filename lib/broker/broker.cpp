@@ -86,6 +86,9 @@ Result<void> Broker::Impl::start(ReadyHandler handler) {
     events.on_deliver = [weak](std::uint64_t sequence, protocol::SignedBatch batch) {
         if (auto self = weak.lock()) self->on_deliver(sequence, std::move(batch));
     };
+    events.on_rejected = [weak](std::uint64_t sequence, const Error& why) {
+        if (auto self = weak.lock()) self->on_rejected(sequence, why);
+    };
     events.on_publish_result = [weak](std::uint32_t request_id, Result<void> outcome) {
         if (auto self = weak.lock()) self->on_publish_result(request_id, outcome);
     };
@@ -341,7 +344,8 @@ json Broker::Impl::status() const {
                {"acked", acked},
                {"dropped", dropped},
                {"delivered", delivered_local},
-               {"duplicates", duplicates}}},
+               {"duplicates", duplicates},
+               {"rejected", stats.rejected_batches}}},
              {"subscriptions", confirmed_set}};
     if (server_key) out["server_fingerprint"] = crypto::fingerprint(*server_key);
     if (grant) {

@@ -140,6 +140,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void send_change(std::vector<std::string> set, std::optional<PendingSubscribe> adding);
     void on_subscribe_result(std::uint32_t request_id, const Result<void>& outcome);
     void on_deliver(std::uint64_t sequence, protocol::SignedBatch batch);
+    void on_rejected(std::uint64_t sequence, const Error& why);
     void forget_subscriber(std::uint64_t peer_id);
 
     boost::asio::io_context& io;

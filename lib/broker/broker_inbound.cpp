@@ -170,4 +170,11 @@ void Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBatch batc
     for (const auto& name : names) send_backlog(name);
 }
 
+void Broker::Impl::on_rejected(std::uint64_t sequence, const Error& why) {
+    // A relay altered the batch, or forged it: subscribers never see it, and the session acknowledges
+    // it so that it is not delivered again forever.
+    log(fmt::format("rejected delivery {} from the gateway: {}; acknowledged, not passed to subscribers", sequence,
+                    why.message));
+}
+
 }  // namespace aegis::broker

@@ -118,6 +118,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     std::map<crypto::PublicKey, std::uint64_t> pending_acks;
     bool flush_posted = false;
     boost::asio::steady_timer expiry_timer;
+    std::chrono::steady_clock::time_point last_limit_line{};
+    std::uint64_t unlogged_limit_refusals = 0;
 
     void update_inbox_gauge() {
         std::uint64_t total = 0;
@@ -334,6 +336,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         settings.clock_skew_ms = static_cast<std::uint64_t>(options.clock_skew.count());
         settings.handshake_timeout = options.handshake_timeout;
         settings.max_message_bytes = options.max_message_bytes;
+        settings.max_record_bytes = options.max_message_bytes + kFrameOverhead;
         settings.replay_window = options.replay_window;
         settings.replay_rate = options.replay_rate;
         const auto handle = next_handle++;
@@ -343,6 +346,33 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         counters.connections = sessions.size();
         log(fmt::format("connect from {}", session->peer()));
         session->start();
+    }
+
+    // A connection the transport ended before it became a session. A flood over the connection
+    // limit is logged at most once a second, with the count of the ones not logged.
+    void on_transport_refused(std::string_view reason, std::string_view peer) {
+        counters.count_transport_refusal(reason);
+        if (reason == "connection_limit") {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_limit_line < std::chrono::seconds(1)) {
+                ++unlogged_limit_refusals;
+                return;
+            }
+            last_limit_line = now;
+            log(fmt::format("refused peer={} reason=connection_limit: {} connections open (limit {}){}", peer,
+                            server ? server->connections() : 0, options.max_sessions + kHandshakeHeadroom,
+                            unlogged_limit_refusals == 0
+                                ? std::string()
+                                : fmt::format(", {} more refused since the last line", unlogged_limit_refusals)));
+            unlogged_limit_refusals = 0;
+            return;
+        }
+        if (reason == "upgrade_timeout") {
+            log(fmt::format("refused peer={} reason=upgrade_timeout: no WebSocket upgrade within {} ms", peer,
+                            options.handshake_timeout.count()));
+            return;
+        }
+        log(fmt::format("refused peer={} reason={}: not a WebSocket upgrade", peer, reason));
     }
 
     net::HttpResponse on_admin(std::string_view path) {
@@ -360,7 +390,12 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         server_options.tls_key_file = options.tls_key_file;
         server_options.limits.max_message_bytes = options.max_message_bytes + kFrameOverhead;
         server_options.max_connections = options.max_sessions + kHandshakeHeadroom;
+        // The WebSocket upgrade gets the same time as the Aegis handshake after it.
+        server_options.limits.handshake_timeout = options.handshake_timeout;
         std::weak_ptr<Core> weak = weak_from_this();
+        server_options.on_refused = [weak](std::string_view reason, std::string_view peer) {
+            if (auto self = weak.lock()) self->on_transport_refused(reason, peer);
+        };
         auto listening = net::Server::listen(io, server_options, [weak](std::shared_ptr<net::Connection> connection) {
             if (auto self = weak.lock()) self->on_accept(std::move(connection));
             else connection->close();

@@ -39,6 +39,8 @@ void GatewaySession::start() {
         if (ec) return;
         if (auto self = weak.lock()) self->on_handshake_timeout();
     });
+    // Until the handshake is done nobody is authenticated: no message may cost more than a handshake message.
+    connection_->limit_message_size(protocol::kMaxHandshakeMessageBytes);
     connection_->start(
         [weak](Bytes message) {
             if (auto self = weak.lock()) self->on_message(std::move(message));
@@ -112,6 +114,7 @@ void GatewaySession::on_client_auth(ByteView message) {
     grant.role = identity_.role;
     send_raw(handshake_.accept(grant));
     records_.emplace(handshake_.take_keys(), protocol::RekeyPolicy{}, unix_time_ms());
+    connection_->limit_message_size(settings_.max_record_bytes);
     phase_ = Phase::established;
     handshake_timer_.cancel();
 
@@ -172,8 +175,22 @@ void GatewaySession::on_transport_closed(const Error& why) {
     handshake_timer_.cancel();
     auto host = host_.lock();
     if (!host) return;
-    if (during_handshake) host->metrics().count_handshake_failure("peer_closed");
     std::string reason = close_reason_;
+    if (why.exit == ExitCode::bad_input) {
+        // The transport refused a message over the limit (the handshake's while it is not done).
+        host->metrics().count_transport_refusal("message_too_large");
+        if (during_handshake) {
+            host->metrics().count_handshake_failure(protocol::name(protocol::Reason::too_large));
+            host->metrics().count_refusal(protocol::name(protocol::Reason::too_large));
+            host->log(fmt::format("refused peer={} reason=too_large: {}", peer_, why.message));
+        } else {
+            host->metrics().count_refusal(protocol::name(protocol::Reason::too_large));
+            host->log(fmt::format("closing id={} peer={}: {}", identity_.id, peer_, why.message));
+        }
+        if (reason.empty()) reason = "message too large";
+    } else if (during_handshake) {
+        host->metrics().count_handshake_failure("peer_closed");
+    }
     if (reason.empty()) reason = during_handshake ? "closed by peer during handshake" : why.message;
     if (reason.empty()) reason = "closed by peer";
     pump_timer_.cancel();
@@ -230,15 +247,14 @@ void GatewaySession::on_publish(const protocol::Frame& frame) {
         return refuse_request(frame.request_id, Reason::bad_signature, "batch signature does not verify");
 
     const auto& first = batch->messages.front();
-    if (first.origin != identity_.key)
-        return refuse_request(frame.request_id, Reason::access_denied, "batch is signed by another identity");
+    if (first.origin != identity_.key) return deny(frame.request_id, "publish", "batch is signed by another identity");
     if (first.origin_id != identity_.id)
-        return refuse_request(frame.request_id, Reason::access_denied,
-                              fmt::format("batch origin id '{}' is not this session's id '{}'", first.origin_id, identity_.id));
+        return deny(frame.request_id, "publish",
+                    fmt::format("batch origin id '{}' is not this session's id '{}'", first.origin_id, identity_.id));
     if (auto valid = channel::validate_name(first.channel); !valid)
         return refuse_request(frame.request_id, Reason::invalid_channel, valid.error().message);
     if (!policy_->may_publish(first.channel))
-        return refuse_request(frame.request_id, Reason::access_denied, fmt::format("may not publish to {}", first.channel));
+        return deny(frame.request_id, "publish", fmt::format("may not publish to {}", first.channel));
 
     auto host = host_.lock();
     if (!host) return;
@@ -269,7 +285,7 @@ void GatewaySession::on_subscribe(const protocol::Frame& frame) {
         if (auto valid = channel::validate_pattern(pattern); !valid)
             return refuse_request(frame.request_id, Reason::invalid_channel, valid.error().message);
         if (!policy_->may_subscribe(pattern))
-            return refuse_request(frame.request_id, Reason::access_denied, fmt::format("may not subscribe to {}", pattern));
+            return deny(frame.request_id, "subscribe", fmt::format("may not subscribe to {}", pattern));
     }
     auto host = host_.lock();
     if (!host) return;
@@ -394,6 +410,11 @@ void GatewaySession::refuse_request(std::uint32_t request_id, protocol::Reason r
     error.reason = reason;
     error.text = std::move(text);
     send_frame(error);
+}
+
+void GatewaySession::deny(std::uint32_t request_id, std::string_view action, std::string text) {
+    if (auto host = host_.lock()) host->metrics().count_access_denied(action);
+    refuse_request(request_id, protocol::Reason::access_denied, std::move(text));
 }
 
 void GatewaySession::send_frame(const protocol::Frame& frame) {

@@ -30,6 +30,7 @@ struct SessionSettings {
     std::uint64_t clock_skew_ms = protocol::kDefaultClockSkewMs;
     std::chrono::milliseconds handshake_timeout{10'000};
     std::size_t max_message_bytes = 16 * 1024 * 1024;
+    std::size_t max_record_bytes = 17 * 1024 * 1024;  // one WebSocket message once the handshake is done
     std::size_t max_subscriptions = 1024;
     std::size_t replay_window = 64;  // deliver frames in flight (sent, not acknowledged) at most
     std::uint32_t replay_rate = 0;   // deliver frames per second at most; 0 = no limit
@@ -77,6 +78,8 @@ private:
 
     void refuse_handshake(protocol::Reason reason, std::string_view detail);
     void refuse_request(std::uint32_t request_id, protocol::Reason reason, std::string text);
+    // access_denied for a publish or subscribe ("action"), counted by action.
+    void deny(std::uint32_t request_id, std::string_view action, std::string text);
     void send_frame(const protocol::Frame& frame);
     void send_raw(Bytes bytes);
     void log(std::string_view line);

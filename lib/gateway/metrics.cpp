@@ -43,6 +43,17 @@ std::string render_prometheus(const GatewayMetrics& m) {
     for (const auto& [reason, count] : m.refusals)
         out += fmt::format("aegis_gateway_refusals_total{{reason=\"{}\"}} {}\n", reason, count);
 
+    header(out, "aegis_gateway_transport_refusals_total", "counter",
+           "Connections ended by the transport, by reason (connection_limit, upgrade_timeout, upgrade_failed, "
+           "message_too_large).");
+    for (const auto* reason : {"connection_limit", "upgrade_timeout", "upgrade_failed", "message_too_large"})
+        out += fmt::format("aegis_gateway_transport_refusals_total{{reason=\"{}\"}} {}\n", reason,
+                           m.transport_refusals(reason));
+    header(out, "aegis_gateway_access_denied_total", "counter",
+           "Publishes and subscribes refused by the channel access rules, by action.");
+    for (const auto* action : {"publish", "subscribe"})
+        out += fmt::format("aegis_gateway_access_denied_total{{action=\"{}\"}} {}\n", action, m.access_denials(action));
+
     single(out, "aegis_gateway_messages_in_total", "counter", "Messages accepted from publishers.", m.messages_in);
     single(out, "aegis_gateway_messages_out_total", "counter", "Messages delivered to subscribers.", m.messages_out);
     single(out, "aegis_gateway_bytes_in_total", "counter", "WebSocket message bytes received.", m.bytes_in);

@@ -24,12 +24,21 @@ struct GatewayMetrics {
     std::uint64_t sessions_fresh = 0;
     std::uint64_t store_commits = 0;
     std::uint64_t store_failures = 0;
+    // Connections ended by the transport: connection_limit, upgrade_timeout, upgrade_failed, message_too_large.
+    std::map<std::string, std::uint64_t, std::less<>> transport_refused;
+    std::map<std::string, std::uint64_t, std::less<>> access_denied;  // by action: publish, subscribe
 
     void count_dropped(std::string_view cause, std::uint64_t messages) { entry(inbox_dropped, cause) += messages; }
     [[nodiscard]] std::uint64_t dropped(std::string_view cause) const { return value(inbox_dropped, cause); }
 
     void count_handshake_failure(std::string_view reason) { ++entry(handshakes_failed, reason); }
     void count_refusal(std::string_view reason) { ++entry(refusals, reason); }
+    void count_transport_refusal(std::string_view reason) { ++entry(transport_refused, reason); }
+    void count_access_denied(std::string_view action) { ++entry(access_denied, action); }
+    [[nodiscard]] std::uint64_t transport_refusals(std::string_view reason) const {
+        return value(transport_refused, reason);
+    }
+    [[nodiscard]] std::uint64_t access_denials(std::string_view action) const { return value(access_denied, action); }
     [[nodiscard]] std::uint64_t handshake_failures(std::string_view reason) const { return value(handshakes_failed, reason); }
     [[nodiscard]] std::uint64_t refusal_count(std::string_view reason) const { return value(refusals, reason); }
 

@@ -81,6 +81,13 @@ public:
         asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->begin_close(); });
     }
 
+    void limit_message_size(std::size_t max_bytes) override {
+        asio::dispatch(ws_.get_executor(), [self = this->shared_from_this(), max_bytes] {
+            self->settings_.limits.max_message_bytes = max_bytes;
+            self->ws_.read_message_max(max_bytes);
+        });
+    }
+
     [[nodiscard]] std::string peer() const override { return settings_.peer; }
     [[nodiscard]] std::size_t queued_bytes() const override { return queued_bytes_; }
     [[nodiscard]] std::chrono::microseconds last_rtt() const override { return std::chrono::microseconds(rtt_us_); }

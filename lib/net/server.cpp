@@ -116,7 +116,7 @@ private:
     }
 
     void on_secured(beast::error_code ec) {
-        if (ec || done_) return abandon();
+        if (ec || done_) return abandon("upgrade_failed");
         read_request();
     }
 
@@ -128,7 +128,7 @@ private:
     }
 
     void on_request(beast::error_code ec, std::size_t /*size*/) {
-        if (ec || done_) return abandon();
+        if (ec || done_) return abandon("upgrade_failed");
         request_ = parser_->release();
         if (!websocket::is_upgrade(request_)) return refuse();
         ws_.set_option(websocket::stream_base::decorator(
@@ -151,10 +151,10 @@ private:
                           beast::bind_front_handler(&Upgrade::on_refused, this->shared_from_this()));
     }
 
-    void on_refused(beast::error_code /*ec*/, std::size_t /*size*/) { abandon(); }
+    void on_refused(beast::error_code /*ec*/, std::size_t /*size*/) { abandon("upgrade_failed"); }
 
     void on_accepted(beast::error_code ec) {
-        if (ec || done_ || listener_->stopped) return abandon();
+        if (ec || done_ || listener_->stopped) return abandon("upgrade_failed");
         done_ = true;
         deadline_.cancel();
         auto connection = make_connection<Stream>(
@@ -164,15 +164,16 @@ private:
 
     void on_deadline(beast::error_code ec) {
         if (ec || done_) return;
-        abandon();
+        abandon("upgrade_timeout");
     }
 
-    void abandon() {
+    void abandon(std::string_view reason) {
         if (done_) return;
         done_ = true;
         deadline_.cancel();
         beast::get_lowest_layer(ws_).close();
         lease_.reset();
+        if (!listener_->stopped && listener_->options.on_refused) listener_->options.on_refused(reason, peer_);
     }
 
     std::string peer_;
@@ -200,6 +201,11 @@ void on_socket(const std::shared_ptr<Listener>& listener, beast::error_code ec, 
         return;
     }
     if (*listener->live >= listener->options.max_connections) {
+        if (listener->options.on_refused) {
+            const auto endpoint = socket.remote_endpoint(ec);
+            listener->options.on_refused("connection_limit",
+                                         ec ? std::string("unknown peer") : format_endpoint(endpoint));
+        }
         socket.close(ec);
         accept_next(listener);
         return;

@@ -53,6 +53,8 @@ public:
     virtual bool send(Bytes message) = 0;
     // Closes gracefully after queued messages are written (bounded by a timeout).
     virtual void close() = 0;
+    // Caps the messages read from now on: a handshake needs far less than a session.
+    virtual void limit_message_size(std::size_t max_bytes) = 0;
     [[nodiscard]] virtual std::string peer() const = 0;           // "127.0.0.1:40222"
     [[nodiscard]] virtual std::size_t queued_bytes() const = 0;
     [[nodiscard]] virtual std::chrono::microseconds last_rtt() const = 0;  // from ping/pong; 0 before one
@@ -77,6 +79,10 @@ struct ServerOptions {
     std::string tls_key_file;
     Limits limits;
     std::size_t max_connections = 20'000;   // beyond it new connections are closed at once
+    // A connection ended before it became a WebSocket: "connection_limit" (over max_connections),
+    // "upgrade_timeout" (no upgrade within limits.handshake_timeout) or "upgrade_failed"
+    // (not an upgrade request, a TLS failure, closed midway). Called on the connection's strand.
+    std::function<void(std::string_view reason, std::string_view peer)> on_refused;
 };
 
 class Server {

@@ -235,8 +235,10 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     void on_deliver(protocol::Frame& frame) {
         const auto generation = attempt_generation;
         auto batch = protocol::decode_batch(frame.batch);
-        if (!batch || !protocol::verify_batch(batch.value())) {
+        auto verified = batch ? protocol::verify_batch(batch.value()) : Result<void>(batch.error());
+        if (!verified) {
             ++counters.rejected_batches;  // never delivered: its origin cannot be trusted
+            if (events.on_rejected) events.on_rejected(frame.sequence, verified.error());
         } else {
             counters.messages_in += batch->messages.size();
             if (events.on_deliver) events.on_deliver(frame.sequence, std::move(batch.value()));

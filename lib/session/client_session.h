@@ -91,6 +91,9 @@ struct SessionEvents {
     // A batch from the gateway, its origin signature already verified. Acknowledged to the
     // gateway as soon as this returns: handle (or store) every message before returning.
     std::function<void(std::uint64_t sequence, protocol::SignedBatch batch)> on_deliver;
+    // A batch from the gateway that does not decode or whose origin signature does not verify:
+    // never given to on_deliver, acknowledged all the same (it will never become valid).
+    std::function<void(std::uint64_t sequence, const Error& why)> on_rejected;
     // The gateway gave a new session token (first handshake, or the old one was not valid any more).
     std::function<void(const protocol::SessionToken& token)> on_session_token;
     // The gateway's answer to publish(request_id) / subscribe(request_id).
