@@ -14,8 +14,8 @@ namespace {
 constexpr std::string_view kTool = "aegis-sub";
 constexpr std::chrono::milliseconds kPoll{50};
 constexpr std::chrono::seconds kAckTimeout{30};
-// Acks sent and not yet answered at most: what a broker crash can replay is bounded by it
-// (plus the message being written), while the broker commits the ones in flight together.
+// Messages written and not yet confirmed, at most (the one just written included): what a
+// broker crash can replay. The broker commits the acks in flight together.
 constexpr std::size_t kAcksInFlight = 16;
 
 // Writes and flushes; false once standard output is closed (a pipeline reader went away).
