@@ -95,9 +95,6 @@ Result<void> Broker::Impl::start(ReadyHandler handler) {
     events.on_heartbeat = [weak] {
         if (auto self = weak.lock()) self->enqueue_heartbeat();
     };
-    events.on_session_token = [weak](const protocol::SessionToken& token) {
-        if (auto self = weak.lock()) self->remember_session_token(token);
-    };
     session = std::make_unique<session::ClientSession>(io, config.session, std::move(events));
     state = session::State::connecting;
     log(fmt::format("connecting to {}", config.url_text));

@@ -1,8 +1,7 @@
-// The state file and durable subscriptions: the queue, the delivered ids, the gateway session
-// token and the inboxes of named cursors share one database. A cursor's patterns stay in the
-// gateway set while no client is attached; matching deliveries are stored in its inbox before
-// they are acknowledged, and an attached client gets the stored backlog, then live messages,
-// and advances with "ack".
+// The state file and durable subscriptions: the queue, the delivered ids and the inboxes of
+// named cursors share one database. A cursor's patterns stay in the gateway set while no client
+// is attached; matching deliveries are stored in its inbox before they are acknowledged, and
+// an attached client gets the stored backlog, then live messages, and advances with "ack".
 
 #include <fmt/format.h>
 
@@ -45,12 +44,6 @@ Result<void> Broker::Impl::open_state() {
     auto inboxes = store::DurableInbox::open(database);
     if (!inboxes) return inboxes.take_error();
     inbox = std::move(*inboxes);
-    auto tokens = store::SessionTokenStore::open(database);
-    if (!tokens) return tokens.take_error();
-    session_tokens = std::move(*tokens);
-    auto token = session_tokens->load();
-    if (!token) return token.take_error();
-    config.session.resume_token = *token;  // all zero when none: a fresh session
     auto known = inbox->cursors();
     if (!known) return known.take_error();
     for (auto& cursor : *known) cursors[cursor.name] = std::move(cursor.patterns);
@@ -191,14 +184,6 @@ void Broker::Impl::handle_ack(const Waiter& waiter, const ipc::AckRequest& reque
     boost::asio::post(io, [weak = weak_from_this()] {
         if (auto self = weak.lock()) self->commit_acks();
     });
-}
-
-void Broker::Impl::remember_session_token(const protocol::SessionToken& token) {
-    // Kept so that a restarted broker resumes this session (subscriptions, delivery point).
-    if (auto saved = session_tokens->save(token); !saved) {
-        log(fmt::format("cannot keep the session token in {}: {}; a restart will start a fresh session",
-                        config.state_file.string(), saved.error().message));
-    }
 }
 
 void Broker::Impl::commit_acks() {

@@ -25,7 +25,6 @@
 #include "store/dedup_store.h"
 #include "store/durable_inbox.h"
 #include "store/outbound_store.h"
-#include "store/session_token_store.h"
 
 namespace aegis::broker {
 
@@ -125,7 +124,6 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
                                   ipc::SubscribeRequest request);
     void handle_ack(const Waiter& waiter, const ipc::AckRequest& request);
     void commit_acks();
-    void remember_session_token(const protocol::SessionToken& token);
     void handle_cursor_delete(const Waiter& waiter, const ipc::CursorDeleteRequest& request);
     [[nodiscard]] Result<void> store_for_cursors(const std::vector<protocol::Envelope>& envelopes);
     void send_backlog(const std::string& name);
@@ -152,7 +150,6 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::unique_ptr<store::SqliteOutboundQueue> queue;
     std::unique_ptr<store::DeliveredIds> delivered;
     std::unique_ptr<store::DurableInbox> inbox;
-    std::unique_ptr<store::SessionTokenStore> session_tokens;
     std::vector<PendingPublish> pending_publishes;
     std::size_t pending_publish_bytes = 0;
     bool flush_posted = false;

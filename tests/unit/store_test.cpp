@@ -20,7 +20,6 @@
 #include "store/dedup_store.h"
 #include "store/durable_inbox.h"
 #include "store/outbound_store.h"
-#include "store/session_token_store.h"
 #include "store/sqlite.h"
 #include "store/state_database.h"
 
@@ -914,34 +913,6 @@ TEST_CASE("store: the delivered-id window keeps the newest ids, in memory and on
     CHECK_FALSE((*ids)->seen(id_of(899)));
     CHECK((*ids)->seen(id_of(900)));
     CHECK((*ids)->seen(id_of(999)));
-}
-
-TEST_CASE("store: the session token survives a restart and is replaced by a new one", "[store]") {
-    TempDir dir;
-    aegis::protocol::SessionToken token{};
-    token.fill(0x5a);
-    {
-        auto db = store::open_state_database(dir.file());
-        REQUIRE(db);
-        auto tokens = store::SessionTokenStore::open(*db);
-        REQUIRE(tokens);
-        auto none = (*tokens)->load();
-        REQUIRE(none);
-        CHECK(*none == aegis::protocol::SessionToken{});
-        REQUIRE((*tokens)->save(token));
-    }
-    auto db = store::open_state_database(dir.file());
-    REQUIRE(db);
-    auto tokens = store::SessionTokenStore::open(*db);
-    REQUIRE(tokens);
-    auto loaded = (*tokens)->load();
-    REQUIRE(loaded);
-    CHECK(*loaded == token);
-    token.fill(0x17);
-    REQUIRE((*tokens)->save(token));
-    loaded = (*tokens)->load();
-    REQUIRE(loaded);
-    CHECK(*loaded == token);
 }
 
 // ---------------------------------------------------------------------------------------------
