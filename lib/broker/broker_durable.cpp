@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "broker/broker_impl.h"
@@ -173,11 +174,32 @@ void Broker::Impl::handle_ack(const Waiter& waiter, const ipc::AckRequest& reque
         fail(waiter, no_cursor(request.durable));
         return;
     }
-    if (auto advanced = inbox->advance(request.durable, request.cursor_seq); !advanced) {
-        fail(waiter, ipc::to_wire(advanced.error()));
-        return;
+    // A client may pipeline its acks: those that arrive together are committed in one
+    // transaction at the end of this turn, and each is answered only after that commit.
+    auto& [position, waiters] = pending_acks[request.durable];
+    position = std::max(position, request.cursor_seq);
+    waiters.push_back(waiter);
+    if (acks_posted) return;
+    acks_posted = true;
+    boost::asio::post(io, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->commit_acks();
+    });
+}
+
+void Broker::Impl::commit_acks() {
+    acks_posted = false;
+    auto acks = std::move(pending_acks);
+    pending_acks.clear();
+    for (const auto& [name, ack] : acks) {
+        const auto advanced = inbox->advance(name, ack.first);
+        for (const auto& waiter : ack.second) {
+            if (advanced) {
+                answer(waiter, json::object());
+            } else {
+                fail(waiter, ipc::to_wire(advanced.error()));
+            }
+        }
     }
-    answer(waiter, json::object());
 }
 
 void Broker::Impl::handle_cursor_delete(const Waiter& waiter, const ipc::CursorDeleteRequest& request) {
@@ -207,7 +229,13 @@ Result<void> Broker::Impl::store_for_cursors(const std::vector<protocol::Envelop
                 envelope.id, envelope.channel, ipc::encode_frame(ipc::message_event(envelope), envelope.payload)});
         }
         if (entries.empty()) continue;
-        if (auto appended = inbox->append({name}, entries); !appended) return appended.take_error();
+        const auto before = inbox->pending(name);
+        auto appended = inbox->append({name}, entries);
+        if (!appended) return appended.take_error();
+        if (const auto kept = inbox->pending(name); before + *appended > kept) {
+            log(fmt::format("durable subscription {}: inbox full, {} oldest message(s) dropped", name,
+                            before + *appended - kept));
+        }
     }
     return {};
 }

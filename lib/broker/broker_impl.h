@@ -125,6 +125,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& peer, const Waiter& waiter,
                                   ipc::SubscribeRequest request);
     void handle_ack(const Waiter& waiter, const ipc::AckRequest& request);
+    void commit_acks();
     void handle_cursor_delete(const Waiter& waiter, const ipc::CursorDeleteRequest& request);
     [[nodiscard]] Result<void> store_for_cursors(const std::vector<protocol::Envelope>& envelopes);
     void send_backlog(const std::string& name);
@@ -159,6 +160,9 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     // Durable cursors (name -> patterns) and the clients attached to them.
     std::unordered_map<std::string, std::vector<std::string>> cursors;
     std::unordered_map<std::string, DurableAttachment> attached;
+    // Acks received in this turn of the event loop: cursor -> (position, who waits).
+    std::unordered_map<std::string, std::pair<std::uint64_t, std::vector<Waiter>>> pending_acks;
+    bool acks_posted = false;
 
     // Local clients by peer id.
     std::unordered_map<std::uint64_t, std::weak_ptr<ipc::Peer>> peers;

@@ -149,6 +149,7 @@ void Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBatch batc
     if (stored) stored = delivered->flush();
     if (!stored) {
         log(fmt::format("cannot store delivered messages: {}; not acknowledged", stored.error().message));
+        delivered->forget_pending();
         last_error = stored.error();
         return;
     }

@@ -80,6 +80,14 @@ Result<void> DeliveredIds::flush() {
     return {};
 }
 
+void DeliveredIds::forget_pending() {
+    if (pending_.empty()) return;
+    for (const auto& id : pending_) seen_.erase(id);
+    order_.erase(std::remove_if(order_.begin(), order_.end(), [&](const auto& id) { return seen_.count(id) == 0; }),
+                 order_.end());
+    pending_.clear();
+}
+
 Result<void> DeliveredIds::remember(const std::vector<protocol::MessageId>& ids) {
     if (auto stored = store(ids); !stored) return stored;
     for (const auto& id : ids) admit(id);

@@ -33,6 +33,9 @@ public:
     [[nodiscard]] bool seen(const protocol::MessageId& id) const { return seen_.count(id) != 0; }
     // Stores every id first_sight admitted since the last flush, in one transaction.
     [[nodiscard]] Result<void> flush();
+    // Un-admits the ids not flushed yet: their delivery could not be stored and is not
+    // acknowledged, so the gateway's redelivery must be taken, not dropped as a copy.
+    void forget_pending();
     // Stores these ids (admitting the ones not seen yet), in one transaction.
     [[nodiscard]] Result<void> remember(const std::vector<protocol::MessageId>& ids);
 

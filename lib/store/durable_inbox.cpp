@@ -129,6 +129,11 @@ Result<std::optional<CursorInfo>> DurableInbox::cursor(const std::string& name) 
     return std::optional<CursorInfo>{};
 }
 
+std::size_t DurableInbox::pending(const std::string& name) const {
+    const auto it = pending_.find(name);
+    return it == pending_.end() ? 0 : it->second;
+}
+
 Result<std::size_t> DurableInbox::append(const std::vector<std::string>& cursor_names,
                                          const std::vector<InboxEntry>& entries) {
     std::vector<std::string> targets;

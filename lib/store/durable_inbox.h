@@ -65,6 +65,8 @@ public:
     [[nodiscard]] Result<bool> remove_cursor(const std::string& name);
     [[nodiscard]] Result<std::vector<CursorInfo>> cursors() const;
     [[nodiscard]] Result<std::optional<CursorInfo>> cursor(const std::string& name) const;
+    // Messages waiting in the cursor's inbox (0 for an unknown cursor), without a query.
+    [[nodiscard]] std::size_t pending(const std::string& name) const;
 
     // Appends every entry to every named cursor in one transaction; unknown cursors are skipped.
     // Returns how many rows were added (duplicates of unconsumed messages are not).

@@ -14,6 +14,7 @@
 #include "cli/queue_report.h"
 #include "cli/request_reply.h"
 #include "cli/status_report.h"
+#include "cli/unconfirmed_writes.h"
 
 namespace cli = aegis::cli;
 namespace ipc = aegis::ipc;
@@ -163,6 +164,23 @@ TEST_CASE("durable acknowledgements advance over the handled prefix only", "[cli
     CHECK_FALSE(acks.handled(2));
     CHECK(acks.handled(1) == 2u);
     CHECK(acks.handled(3) == 3u);
+}
+
+TEST_CASE("written but unconfirmed messages are named until the broker confirms them", "[cli]") {
+    cli::UnconfirmedWrites writes;
+    CHECK(writes.empty());
+    writes.written(7, "aa");
+    CHECK(writes.describe() == "1 message (cursor_seq 7, id aa)");
+    writes.written(8, "bb");
+    writes.written(9, "cc");
+    CHECK(writes.describe() == "3 messages (cursor_seq 7-9, ids aa bb cc)");
+    writes.confirmed(8);
+    CHECK(writes.describe() == "1 message (cursor_seq 9, id cc)");
+    for (std::uint64_t seq = 10; seq < 30; ++seq) writes.written(seq, "id");
+    CHECK(writes.size() == 21);
+    CHECK(writes.describe() == "21 messages (cursor_seq 9-29)");
+    writes.confirmed(29);
+    CHECK(writes.empty());
 }
 
 TEST_CASE("commands get the payload and the message's environment", "[cli]") {

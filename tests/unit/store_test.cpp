@@ -871,6 +871,22 @@ TEST_CASE("store: delivered ids are remembered across a restart", "[store]") {
     CHECK((*ids)->first_sight(id_of(4)));
 }
 
+TEST_CASE("store: ids of a delivery that could not be stored are forgotten", "[store]") {
+    TempDir dir;
+    auto ids = store::DeliveredIds::open(dir.file(), 100);
+    REQUIRE(ids);
+    CHECK((*ids)->first_sight(id_of(1)));
+    REQUIRE((*ids)->flush());
+    CHECK((*ids)->first_sight(id_of(2)));
+    CHECK((*ids)->first_sight(id_of(3)));
+    (*ids)->forget_pending();
+    CHECK((*ids)->pending() == 0);
+    CHECK((*ids)->size() == 1);
+    CHECK((*ids)->seen(id_of(1)));
+    CHECK((*ids)->first_sight(id_of(2)));  // the redelivery is taken
+    CHECK((*ids)->first_sight(id_of(3)));
+}
+
 TEST_CASE("store: the delivered-id window keeps the newest ids, in memory and on disk", "[store]") {
     TempDir dir;
     {
@@ -1009,6 +1025,8 @@ TEST_CASE("store: a full inbox drops its oldest messages and counts them", "[sto
     REQUIRE((info && info->has_value()));
     CHECK((*info)->dropped == 3);
     CHECK((*info)->pending == 5);
+    CHECK(in.pending("slow") == 5);
+    CHECK(in.pending("nobody") == 0);
 }
 
 TEST_CASE("store: the queue, the id window and the inboxes share one database file", "[store]") {

@@ -13,6 +13,10 @@ namespace {
 
 constexpr std::string_view kTool = "aegis-sub";
 constexpr std::chrono::milliseconds kPoll{50};
+constexpr std::chrono::seconds kAckTimeout{30};
+// Messages written and not yet confirmed, at most (the one just written included): what a
+// broker crash can replay. The broker commits the acks in flight together.
+constexpr std::size_t kAcksInFlight = 16;
 
 // Writes and flushes; false once standard output is closed (a pipeline reader went away).
 [[nodiscard]] bool write_out(std::string_view text) {
@@ -48,20 +52,40 @@ int Receiver::timed_out() const {
     return 0;
 }
 
+int Receiver::fail(const Error& error) {
+    warn_unconfirmed();
+    return cli::report(kTool, error);
+}
+
+void Receiver::warn_unconfirmed() {
+    if (unconfirmed_.empty()) return;
+    fmt::print(stderr,
+               "{}: warning: durable subscription {}: {} written but not confirmed by the broker: may be "
+               "delivered again\n",
+               kTool, options_.durable, unconfirmed_.describe());
+}
+
+int Receiver::finish() {
+    if (auto confirmed = confirm_acks(0); !confirmed) return fail(confirmed.error());
+    warn_unconfirmed();
+    return 0;
+}
+
 int Receiver::run() {
     const auto deadline = ipc::deadline_after(options_.wait);
     for (;;) {
         const bool busy = pool_ && pool_->running() > 0;
         auto collected = collect_finished(done() && busy ? kPoll : std::chrono::milliseconds(0));
-        if (!collected) return cli::report(kTool, collected.error());
-        if (*collected == Step::stop) return 0;
-        if (done() && !busy) return 0;
+        if (!collected) return fail(collected.error());
+        if (*collected == Step::stop) return finish();
+        if (done() && !busy) return finish();
         if (done()) continue;  // the last commands are still running
         auto frame = client_.next_event(busy ? sooner(deadline, kPoll) : deadline);
-        if (!frame) return cli::report(kTool, frame.error());
+        if (!frame) return fail(frame.error());
         if (!frame->has_value()) {
             if (deadline && std::chrono::steady_clock::now() >= *deadline) {
                 pool_.reset();  // let running commands end
+                if (const int code = finish(); code != 0) return code;
                 return timed_out();
             }
             continue;
@@ -76,8 +100,8 @@ int Receiver::run() {
         auto message = ipc::parse_message_event(event.header, std::move(event.payload));
         if (!message) continue;
         auto step = on_message(std::move(*message), seq);
-        if (!step) return cli::report(kTool, step.error());
-        if (*step == Step::stop) return 0;
+        if (!step) return fail(step.error());
+        if (*step == Step::stop) return finish();
     }
 }
 
@@ -95,6 +119,7 @@ Result<Receiver::Step> Receiver::on_message(ipc::DeliveredMessage message, std::
         return Step::go_on;
     }
     if (!write_out(cli::render_message(message, options_.style))) return Step::stop;
+    written(cursor_seq, message.id);
     if (auto acked = handled(cursor_seq); !acked) return acked.take_error();
     return Step::go_on;
 }
@@ -128,6 +153,7 @@ Result<Receiver::Step> Receiver::on_finished(cli::CommandPool::Finished finished
     const auto id = ipc::to_hex(finished.message.id);
     const auto seq = running_seq_[id];
     running_seq_.erase(id);
+    written(seq, finished.message.id);
     if (auto acked = handled(seq); !acked) return acked.take_error();
     return Step::go_on;
 }
@@ -137,9 +163,31 @@ Result<void> Receiver::handled(std::uint64_t cursor_seq) {
     const auto position = acks_.handled(cursor_seq);
     if (!position) return {};
     nlohmann::json ack{{"op", "ack"}, {"durable", options_.durable}, {"cursor_seq", *position}};
-    auto answer = client_.call(std::move(ack), {}, ipc::deadline_after(std::chrono::seconds(30)));
-    if (!answer) return answer.take_error();
+    auto sent = client_.send(std::move(ack), {}, ipc::deadline_after(kAckTimeout));
+    if (!sent) return sent.take_error();
+    acks_in_flight_.push_back(AckInFlight{*sent, *position});
+    return confirm_acks(kAcksInFlight - 1);
+}
+
+Result<void> Receiver::confirm_acks(std::size_t at_most) {
+    while (!acks_in_flight_.empty()) {
+        const bool must_wait = acks_in_flight_.size() > at_most;
+        const auto deadline =
+            must_wait ? ipc::deadline_after(kAckTimeout) : ipc::Deadline(std::chrono::steady_clock::now());
+        // The broker answers once the new position is committed to its state file.
+        auto answer = client_.response(acks_in_flight_.front().request, deadline);
+        if (!answer) {
+            if (!must_wait && answer.error().exit == ExitCode::timeout) return {};
+            return answer.take_error();
+        }
+        unconfirmed_.confirmed(acks_in_flight_.front().position);
+        acks_in_flight_.pop_front();
+    }
     return {};
+}
+
+void Receiver::written(std::uint64_t cursor_seq, const protocol::MessageId& id) {
+    if (!options_.durable.empty() && cursor_seq != 0) unconfirmed_.written(cursor_seq, ipc::to_hex(id));
 }
 
 }  // namespace aegis::sub

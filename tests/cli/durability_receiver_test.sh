@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Durable delivery, receiver side, with real processes and real kill -9 on 127.0.0.1: an agent
+# publishes N messages (aegis-send -l) to a channel the backend broker keeps a durable cursor
+# for; while aegis-sub --durable --drain writes them to a file, the receiving broker is killed
+# with SIGKILL twice, at different points of the drain, and restarted, and the drain is resumed
+# until everything has arrived.
+#
+# aegis-sub writes a message, then acknowledges its cursor position, with at most 16 acks
+# waiting for the broker's commit; a kill inside that window replays those messages. aegis-sub
+# names them on stderr when the broker goes away, so the test requires: lost = 0, and every
+# duplicate is one aegis-sub announced (duplicated beyond the announced = 0).
+# AEGIS_FAULT_N sets the message count (default 20000).
+
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+gateway=$AEGIS_BIN/aegis-gateway
+connect=$AEGIS_BIN/aegis-connect
+sub=$AEGIS_BIN/aegis-sub
+send=$AEGIS_BIN/aegis-send
+stat=$AEGIS_BIN/aegis-stat
+keygen=$AEGIS_BIN/aegis-keygen
+for tool in "$gateway" "$connect" "$sub" "$send" "$stat" "$keygen"; do
+    [[ -x $tool ]] || fail "no $tool"
+done
+N=${AEGIS_FAULT_N:-20000}
+export LC_ALL=C # sort, comm and join must agree on the order
+started=$SECONDS
+
+wait_for() { # wait_for WHAT SECONDS COMMAND...
+    local what=$1 tries=$(($2 * 10)) i
+    shift 2
+    for ((i = 0; i < tries; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    tail -5 "$TEST_TMP"/*.log >&2 2>/dev/null
+    fail "timed out waiting for $what"
+}
+connected() { "$stat" --socket "$1" --json 2>/dev/null | grep -Eq '"state": *"connected"'; }
+lines_of() { wc -l <"$1"; }
+
+# --- keys, gateway, brokers -----------------------------------------------------------------------
+
+for who in gateway host42 soc; do
+    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
+done
+auth=$TEST_TMP/authorized
+{
+    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
+    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
+} >"$auth"
+glog=$TEST_TMP/gateway.log
+"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/gw-state" \
+    2>>"$glog" &
+at_exit kill -KILL $!
+wait_for "the gateway to listen" 20 grep -q "listening on 127.0.0.1:" "$glog"
+port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
+url="ws://127.0.0.1:$port/"
+
+a_sock=$TEST_TMP/a.sock
+b_sock=$TEST_TMP/b.sock
+timing=(--backoff-min 0.2 --backoff-max 0.5 --timeout 20 --heartbeat 0)
+"$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" --socket "$a_sock" \
+    --state-dir "$TEST_TMP/agent" "${timing[@]}" >/dev/null || fail "the agent broker did not start"
+at_exit "$connect" --stop --socket "$a_sock"
+
+# The receiving broker runs in the foreground, so its pid is the one to kill.
+receiver_pid=
+start_receiver() {
+    "$connect" "$url" --identity "$TEST_TMP/soc" --backend-key "$TEST_TMP/gateway.pub" --socket "$b_sock" \
+        --state-dir "$TEST_TMP/backend" --foreground "${timing[@]}" 2>>"$TEST_TMP/receiver.log" &
+    receiver_pid=$!
+    at_exit kill -KILL "$receiver_pid"
+    wait_for "the receiving broker" 30 connected "$b_sock"
+}
+start_receiver
+
+# The durable cursor exists before the first message is published.
+pattern='agent.host42.>'
+expect_exit 0 "$sub" --socket "$b_sock" --durable night --drain -W 20 "$pattern"
+expect_eq "$out" "" "a new cursor's first drain"
+
+# --- the stream ------------------------------------------------------------------------------------
+
+seq -f 'r-%.0f' 0 $((N - 1)) >"$TEST_TMP/sent"
+"$send" --socket "$a_sock" -l agent.host42.tests <"$TEST_TMP/sent" 2>"$TEST_TMP/send.err" &
+send_pid=$!
+at_exit kill "$send_pid"
+
+drained=$TEST_TMP/drained # "<message id> <payload>" per line, every drain appended
+: >"$drained"
+drains=0
+start_drain() {
+    drains=$((drains + 1))
+    "$sub" --socket "$b_sock" --durable night --drain -F '%i %p' "$pattern" >>"$drained" 2>"$TEST_TMP/drain-$drains.err" &
+    drain_pid=$!
+}
+distinct() { cut -d' ' -f2 "$drained" | sort -u | wc -l; }
+
+# kill_receiver_at LINES: lets drains run until LINES are written, then kills the receiving
+# broker under a running drain; the drain must end with the broker gone, not caught up.
+kills=0
+kill_receiver_at() {
+    local at=$1 deadline=$((SECONDS + 60)) before code
+    while :; do
+        ((SECONDS < deadline)) || fail "the drain did not reach $at lines: $(lines_of "$drained") written in $drains drains"
+        if ! kill -0 "$drain_pid" 2>/dev/null; then
+            wait "$drain_pid"
+            code=$?
+            # Caught up with what had arrived so far: drain again once more has come.
+            ((code == 0)) || fail "a drain failed (exit $code): $(cat "$TEST_TMP/drain-$drains.err")"
+            sleep 0.2
+            start_drain
+            continue
+        fi
+        (($(lines_of "$drained") >= at)) && break
+        sleep 0.02
+    done
+    before=$(lines_of "$drained")
+    kill -KILL "$receiver_pid"
+    wait "$receiver_pid" 2>/dev/null
+    wait "$drain_pid"
+    code=$?
+    if ((code == 0)); then
+        # It caught up just before the kill: the kill was not inside the stream; try again later.
+        start_receiver
+        start_drain
+        return 1
+    fi
+    kills=$((kills + 1))
+    echo "kill $kills: the receiving broker killed after $before lines drained, of $N ($((SECONDS - started)) s)"
+    expect_eq "$code" 3 "the exit status of a drain whose broker was killed"
+    expect_match "$(tail -1 "$TEST_TMP/drain-$drains.err")" "^aegis-sub: error: " "the drain's last stderr line"
+    ((before < N)) || fail "kill $kills came after everything was drained; it proved nothing"
+    check_passed
+    start_receiver
+    start_drain
+}
+
+start_drain
+for at in $((N / 4)) $((N * 3 / 5)); do
+    for ((try = 0; try < 5; try++)); do
+        kill_receiver_at $((at + try * N / 20)) && break
+    done
+done
+((kills == 2)) || fail "only $kills kill(s) landed inside a drain"
+
+wait "$send_pid" || fail "aegis-send failed: $(cat "$TEST_TMP/send.err")"
+echo "all $N queued by aegis-send ($((SECONDS - started)) s)"
+check_passed
+
+# Drain until every message has arrived.
+deadline=$((SECONDS + 90))
+while :; do
+    ((SECONDS < deadline)) || fail "only $(distinct) of $N messages arrived"
+    if ! kill -0 "$drain_pid" 2>/dev/null; then
+        wait "$drain_pid" || fail "a drain failed: $(cat "$TEST_TMP/drain-$drains.err")"
+        (($(distinct) < N)) || break
+        sleep 0.2
+        start_drain
+    fi
+    sleep 0.1
+done
+# One more drain: nothing is left, and a late duplicate would show up now.
+run "$sub" --socket "$b_sock" --durable night --drain -W 20 -F '%i %p' "$pattern"
+expect_eq "$status" 0 "the drain after everything arrived"
+cat "$RUN_STDOUT" >>"$drained"
+
+# --- counts -----------------------------------------------------------------------------------------
+
+# The ids each drain named as written but not confirmed when its broker went away.
+cat "$TEST_TMP"/drain-*.err | sed -n 's/^aegis-sub: warning: .* (cursor_seq [0-9-]*, ids\{0,1\} \([0-9a-f ]*\)) written but not confirmed.*/\1/p' |
+    tr ' ' '\n' | grep . | sort >"$TEST_TMP/announced"
+warnings=$(cat "$TEST_TMP"/drain-*.err | grep -c "^aegis-sub: warning: ")
+announced=$(lines_of "$TEST_TMP/announced")
+((warnings <= kills)) || fail "more warnings ($warnings) than kills ($kills)"
+received=$(lines_of "$drained")
+cut -d' ' -f2 "$drained" | sort | uniq -c | awk '$1 > 1' >"$TEST_TMP/dup-payloads"
+duplicated=$((received - $(distinct)))
+lost=$(comm -23 <(sort -u "$TEST_TMP/sent") <(cut -d' ' -f2 "$drained" | sort -u) | wc -l)
+# Each extra copy of an id must be matched by one announcement of it.
+beyond=$(cut -d' ' -f1 "$drained" | sort | uniq -c | awk '$1 > 1 {print $2, $1 - 1}' |
+    join -a1 - <(uniq -c "$TEST_TMP/announced" | awk '{print $2, $1}') |
+    awk '{extra = $2 - ($3 == "" ? 0 : $3); if (extra > 0) n += extra} END {print n + 0}')
+echo "receiver kill -9 x$kills: sent=$N received=$received duplicated=$duplicated announced=$announced" \
+    "lost=$lost duplicated_unannounced=$beyond ($drains drains, $((SECONDS - started)) s)"
+expect_eq "$lost" 0 "lost"
+expect_eq "$beyond" 0 "duplicates aegis-sub did not announce"
+expect_eq "$(grep -c . "$drained")" "$received" "complete output lines"
+# aegis-sub keeps at most 16 acks unanswered (the one being written included).
+((announced <= 16 * kills)) || fail "$announced messages announced for $kills kills: more than the ack window"
+check_passed
+
+summary
