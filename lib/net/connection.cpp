@@ -66,7 +66,10 @@ public:
             }
             return false;
         }
-        asio::dispatch(ws_.get_executor(), [self = this->shared_from_this(), message = std::move(message)]() mutable {
+        // Posted even from inside the strand: a dispatch would run at once and overtake a message
+        // posted earlier from outside it that still waits in the strand's queue, and records
+        // sealed in one order must be written in that order.
+        asio::post(ws_.get_executor(), [self = this->shared_from_this(), message = std::move(message)]() mutable {
             self->enqueue(std::move(message));
         });
         return true;
@@ -74,7 +77,8 @@ public:
 
     void close() override {
         if (closing_.exchange(true)) return;
-        asio::dispatch(ws_.get_executor(), [self = this->shared_from_this()] { self->begin_close(); });
+        // Posted, like send(), so the close frame stays behind every message queued before it.
+        asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->begin_close(); });
     }
 
     [[nodiscard]] std::string peer() const override { return settings_.peer; }
