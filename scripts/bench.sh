@@ -251,6 +251,8 @@ request_reply() {
     timed_request aegis "$i" "$bin/aegis-send" --socket "$work/agent.sock" --request agent.host42.rr -m x
     timed_request mosquitto "$i" mosquitto_rr -h 127.0.0.1 -p "$mq_port" -t rr/request -e rr/response -m x -W 5
   done
+  # A session drop in the middle costs a backoff and shows in the figures: say so.
+  cat "$work/agent.log" "$work/backend.log" | grep -c "session backing_off" >"$work/rr.drops" || true
 }
 timed_request() {  # timed_request SYSTEM I COMMAND...: one row, count 0 when no reply came
   local system=$1 i=$2 start end
@@ -309,7 +311,7 @@ if wants rr; then request_reply; fi
 if wants scale; then scale; fi
 
 python3 - "$results" "$messages" "$size" "$runs" "$oneshots" "$json_file" "$only" "$requests" "$sessions" \
-  "$work/rr.json" "$work/scale.json" <<'EOF'
+  "$work/rr.json" "$work/scale.json" "$work/rr.drops" <<'EOF'
 import json, os, statistics, sys
 path, json_file, only = sys.argv[1], sys.argv[6], sys.argv[7].split(",")
 messages, size, runs, oneshots, requests, sessions = (int(sys.argv[i]) for i in (2, 3, 4, 5, 8, 9))
@@ -357,6 +359,11 @@ if "rr" in only:
                      met=replies == requests and p99 is not None and p99 <= 2.0, received=replies))
     if replies != requests:
         incomplete.append(f"request/reply: {replies} of {requests} replies")
+    drops = int(open(sys.argv[12]).read().strip() or 0) if os.path.exists(sys.argv[12]) else 0
+    if rr is not None:
+        rr["broker_session_drops"] = drops
+    if drops:
+        incomplete.append(f"request/reply: the brokers' gateway sessions dropped {drops} times (see their logs)")
     one = {system: [1000 * float(r[3]) for r in rows if r[0] == "rr-oneshot" and r[1] == system and r[4] == "1"]
            for system in ("aegis", "mosquitto")}
     tried = len([r for r in rows if r[0] == "rr-oneshot" and r[1] == "aegis"])

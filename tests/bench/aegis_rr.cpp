@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
     described.add_options()
         ("socket", po::value(&options.socket), "the broker's socket")
         ("channel", po::value(&options.channel), "request: the request channel")
-        ("count", po::value(&options.count)->default_value(options.count), "timed requests (reply: answers; 0 = no end)")
+        ("count", po::value(&options.count)->default_value(options.count), "timed requests (reply: answers, default no end)")
         ("warmup", po::value(&options.warmup)->default_value(options.warmup), "untimed requests first")
         ("size", po::value(&options.size)->default_value(options.size), "request payload bytes")
         ("timeout", po::value(&options.timeout_s)->default_value(options.timeout_s), "seconds to wait for each reply")
@@ -136,7 +136,10 @@ int main(int argc, char** argv) {
                       << described;
             return 0;
         }
-        if (command == "reply" && given.count("pattern")) options.channel = given["pattern"].as<std::string>();
+        if (command == "reply") {
+            if (given.count("pattern")) options.channel = given["pattern"].as<std::string>();
+            if (given["count"].defaulted()) options.count = 0;  // a replier answers until stopped
+        }
     } catch (const po::error& e) {
         std::cerr << "aegis_rr: error: " << e.what() << '\n';
         return 2;

@@ -19,7 +19,7 @@ expect_contains "$out" "--sessions"
 expect_contains "$out" "--only"
 
 json="$TEST_TMP/bench.json"
-RUN_TIMEOUT=150 expect_exit 0 "$bench" --bin "$AEGIS_BIN" -n 300 -r 1 -m 3 --requests 10 --sessions 20 \
+RUN_TIMEOUT=150 expect_exit 0 "$bench" --bin "$AEGIS_BIN" -n 300 -r 1 -m 3 --requests 50 --sessions 20 \
     --heartbeat 1 --json "$json"
 for row in "pipeline vs mosquitto QoS 1" "pipeline vs mosquitto QoS 0" "one-shot send" \
     "request/reply p99 (ms, one connection)" "request/reply one-shot p50" "gateway handshakes/s (20 sessions" \
@@ -36,7 +36,7 @@ import json, sys
 report = json.load(open(sys.argv[1]))
 assert report["complete"] is True, report["incomplete"]
 rr, scale = report["request_reply"], report["scale"]
-assert rr["requests"] == 10 and rr["replies"] == 10, rr
+assert rr["requests"] == 50 and rr["replies"] == 50, rr
 assert rr["rr_p50_ms"] > 0 and rr["rr_p99_ms"] >= rr["rr_p50_ms"], rr
 assert scale["sessions"] == 20 and scale["established"] == 20 and scale["dropped"] == 0, scale
 assert scale["failures"] == 0, scale
