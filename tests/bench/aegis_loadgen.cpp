@@ -193,7 +193,6 @@ public:
     }
 
     [[nodiscard]] asio::io_context& io() { return io_; }
-    [[nodiscard]] const RunOptions& options() const { return options_; }
     [[nodiscard]] const net::Url& url() const { return url_; }
     [[nodiscard]] const crypto::PublicKey& gateway_key() const { return gateway_key_; }
     [[nodiscard]] bool finished() const { return finished_; }
