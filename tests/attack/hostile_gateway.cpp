@@ -31,7 +31,7 @@ struct Delivery {
 
 std::vector<Delivery> deliveries(const Options& options) {
     const auto channel = fmt::format("backend.{}.policies", options.agent_id);
-    const auto id = protocol::new_message_id();
+    const auto id = protocol::new_message_id(aegis::unix_time_ms());
     const auto genuine = signed_batch(*options.other_identity, options.other_id, channel, "genuine", &id);
     std::vector<Delivery> out;
     Bytes signature = genuine;

@@ -76,7 +76,7 @@ protocol::Frame publish_frame(std::uint32_t request_id, Bytes batch) {
 Bytes signed_batch(const crypto::SigningKey& signer, std::string origin_id, std::string channel, std::string payload,
                    const protocol::MessageId* id) {
     protocol::Envelope message;
-    message.id = id ? *id : protocol::new_message_id();
+    message.id = id ? *id : protocol::new_message_id(aegis::unix_time_ms());
     message.channel = std::move(channel);
     message.origin = signer.public_key();
     message.origin_id = std::move(origin_id);

@@ -401,7 +401,7 @@ void Agent::on_message(Bytes message) {
 // As the broker's heartbeat: low priority, kind heartbeat, a small JSON status, expiring.
 void Agent::send_heartbeat() {
     protocol::Envelope message;
-    message.id = protocol::new_message_id();
+    message.id = protocol::new_message_id(aegis::unix_time_ms());
     message.channel = fmt::format("agent.{}.heartbeat", assigned_id_);
     message.origin = key_.public_key();
     message.origin_id = assigned_id_;
