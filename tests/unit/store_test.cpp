@@ -209,6 +209,52 @@ TEST_CASE("store: the SQLite wrapper binds, steps, reads columns and rolls back 
     CHECK(bad.error().message.find("no such table") != std::string::npos);
 }
 
+TEST_CASE("store: a transaction begun inside another joins it; an unfinished part fails the whole", "[store]") {
+    TempDir dir;
+    auto opened = store::Database::open(dir.file("nested.db"), store::OpenMode::read_write_create);
+    REQUIRE(opened);
+    auto& db = **opened;
+    REQUIRE(db.exec("PRAGMA journal_mode = WAL"));
+    REQUIRE(db.exec("CREATE TABLE t (n INTEGER)"));
+    const auto rows = [&] {
+        auto count = db.query_int("SELECT count(*) FROM t");
+        REQUIRE(count);
+        return *count;
+    };
+    {
+        auto outer = db.begin(store::Durability::process_crash);
+        REQUIRE(outer);
+        {
+            auto inner = db.begin(store::Durability::power_loss);  // joins; a checkpoint follows the commit
+            REQUIRE(inner);
+            REQUIRE(db.exec("INSERT INTO t VALUES (1)"));
+            REQUIRE(inner->commit());
+        }
+        REQUIRE(db.exec("INSERT INTO t VALUES (2)"));
+        REQUIRE(outer->commit());
+    }
+    CHECK(rows() == 2);
+    {
+        auto outer = db.begin();
+        REQUIRE(outer);
+        REQUIRE(db.exec("INSERT INTO t VALUES (3)"));
+        {
+            auto inner = db.begin(store::Durability::process_crash);
+            REQUIRE(inner);
+            REQUIRE(db.exec("INSERT INTO t VALUES (4)"));
+        }  // not committed: the outer commit must roll everything back
+        auto committed = outer->commit();
+        REQUIRE_FALSE(committed);
+        CHECK(committed.error().message.find("nothing was written") != std::string::npos);
+    }
+    CHECK(rows() == 2);
+    auto after = db.begin();  // the connection is usable again
+    REQUIRE(after);
+    REQUIRE(db.exec("INSERT INTO t VALUES (5)"));
+    REQUIRE(after->commit());
+    CHECK(rows() == 3);
+}
+
 TEST_CASE("store: the SQLite wrapper reports a full database as 'disk full'", "[store]") {
     TempDir dir;
     auto opened = store::Database::open(dir.file("small.db"), store::OpenMode::read_write_create);
