@@ -209,7 +209,7 @@ TEST_CASE("store: the SQLite wrapper binds, steps, reads columns and rolls back 
     CHECK(bad.error().message.find("no such table") != std::string::npos);
 }
 
-TEST_CASE("store: a transaction begun inside another joins it; an unfinished part fails the whole", "[store]") {
+TEST_CASE("store: a transaction begun inside another joins it, and an unfinished part fails the whole", "[store]") {
     TempDir dir;
     auto opened = store::Database::open(dir.file("nested.db"), store::OpenMode::read_write_create);
     REQUIRE(opened);
