@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 
 #include "broker/broker_impl.h"
@@ -129,11 +131,13 @@ void Broker::Impl::flush_publishes() {
         if (!pending.refused) messages.push_back(std::move(pending.message));  // the id stays behind
     }
     const auto count = messages.size();
-    // One commit for the turn: the new messages (fsync'd: the answers promise them) and the
-    // removal of what the gateway acknowledged meanwhile.
+    // One commit for the turn: the new messages (fsync'd: the answers promise them, unless they
+    // are all requests and replies, protocol::bounded_by_requester) and the removal of what the
+    // gateway acknowledged meanwhile.
+    const bool fsync = std::any_of(messages.begin(), messages.end(),
+                                   [](const auto& message) { return !protocol::bounded_by_requester(message.kind); });
     auto committed = [&]() -> Result<void> {
-        auto transaction =
-            database->begin(messages.empty() ? store::Durability::process_crash : store::Durability::power_loss);
+        auto transaction = database->begin(fsync ? store::Durability::power_loss : store::Durability::process_crash);
         if (!transaction) return transaction.take_error();
         if (auto pushed = queue->push_many(std::move(messages)); !pushed) return pushed;
         if (auto removed = queue->remove_acknowledged(acknowledged_ids); !removed) return removed;

@@ -97,6 +97,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         std::string channel;
         Bytes batch;
         std::size_t messages = 0;
+        bool fsync = true;
     };
 
     boost::asio::io_context& io;
@@ -171,9 +172,10 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         std::vector<crypto::PublicKey> touched;
         std::map<std::string, std::uint64_t> full;
         auto committed = [&]() -> Result<void> {
-            // A puback promises the batch survives power loss; a lost ack only means a redelivery.
-            auto transaction =
-                stored->begin(publishes.empty() ? store::Durability::process_crash : store::Durability::power_loss);
+            // A puback promises the batch survives power loss, unless it holds only requests and
+            // replies (protocol::bounded_by_requester); a lost ack only means a redelivery.
+            const bool fsync = std::any_of(publishes.begin(), publishes.end(), [](const auto& p) { return p.fsync; });
+            auto transaction = stored->begin(fsync ? store::Durability::power_loss : store::Durability::process_crash);
             if (!transaction) return transaction.take_error();
             for (const auto& [key, sequence] : acks)
                 if (auto acked = stored->acknowledge(key, sequence); !acked) return acked;
@@ -253,9 +255,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     }
 
     void publish(const std::shared_ptr<GatewaySession>& from, std::uint32_t request_id, std::string channel, Bytes batch,
-                 std::size_t messages) override {
-        pending_publishes.push_back(
-            PendingPublish{from, from->identity().key, request_id, std::move(channel), std::move(batch), messages});
+                 std::size_t messages, bool fsync) override {
+        pending_publishes.push_back(PendingPublish{from, from->identity().key, request_id, std::move(channel),
+                                                   std::move(batch), messages, fsync});
         post_flush();
     }
 

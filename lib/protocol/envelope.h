@@ -23,6 +23,13 @@ using MessageId = std::array<std::uint8_t, 16>;
 enum class Priority : std::uint8_t { critical = 0, high = 1, normal = 2, low = 3 };
 enum class Kind : std::uint8_t { event = 0, request = 1, reply = 2, ack = 3, heartbeat = 4 };
 
+// A request or reply matters only while its requester waits (it may ask again after its timeout):
+// the stores commit these without an fsync, so they survive a killed process but not a power
+// loss, and a round trip waits for no disk (PROTOCOL.md §6).
+[[nodiscard]] constexpr bool bounded_by_requester(Kind kind) {
+    return kind == Kind::request || kind == Kind::reply;
+}
+
 [[nodiscard]] std::string_view to_string(Priority priority);
 [[nodiscard]] std::optional<Priority> parse_priority(std::string_view text);
 [[nodiscard]] std::string_view to_string(Kind kind);

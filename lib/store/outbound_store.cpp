@@ -239,7 +239,10 @@ Result<void> SqliteOutboundQueue::push_many(std::vector<broker::OutboundMessage>
         return make_error(ExitCode::failure, "queue full ({} messages / {} bytes, limit {} messages / {} bytes)", live,
                           live_bytes_, limits_.max_messages, limits_.max_bytes);
     }
-    auto transaction = database_->begin();
+    // Fsync'd unless every message is a request or reply (protocol::bounded_by_requester).
+    const bool fsync = std::any_of(messages.begin(), messages.end(),
+                                   [](const auto& message) { return !protocol::bounded_by_requester(message.kind); });
+    auto transaction = database_->begin(fsync ? Durability::power_loss : Durability::process_crash);
     if (!transaction) return transaction.take_error();
     auto lease = database_->cached(
         "INSERT INTO messages (id, channel, priority, kind, correlation, headers, timestamp_ms, expires_ms, payload) "
