@@ -81,6 +81,12 @@ struct BatchInFlight {
     std::size_t bytes = 0;
 };
 
+// A batch taken from the queue and signed, handed to the session once its transaction is committed.
+struct TakenBatch {
+    protocol::SignedBatch batch;
+    BatchInFlight flight;
+};
+
 struct Broker::Impl : std::enable_shared_from_this<Impl> {
     Impl(boost::asio::io_context& io_context, BrokerConfig broker_config, LogSink sink);
 
@@ -106,7 +112,10 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
                         Bytes payload);
     void enqueue_heartbeat();
     void pump();
-    void take_and_send();
+    // Takes and signs what the window allows, marking it in flight inside the caller's
+    // transaction; false when the queue could not be read (logged, retried later).
+    [[nodiscard]] bool take_batches(std::vector<TakenBatch>& taken);
+    void send_taken(std::vector<TakenBatch> taken);
     void schedule_flush();
     void on_publish_result(std::uint32_t request_id, const Result<void>& outcome);
     void report_expired(std::vector<OutboundMessage>& expired);

@@ -125,24 +125,37 @@ void Broker::Impl::flush_publishes() {
     pending_publish_bytes = 0;
     auto acknowledged_ids = std::move(acknowledged_unremoved);
     acknowledged_unremoved.clear();
-    std::vector<OutboundMessage> messages;
-    messages.reserve(group.size());
-    for (auto& pending : group) {
-        if (!pending.refused) messages.push_back(std::move(pending.message));  // the id stays behind
-    }
-    const auto count = messages.size();
     // One commit for the turn: the new messages (fsync'd: the answers promise them, unless they
-    // are all requests and replies, protocol::bounded_by_requester) and the removal of what the
-    // gateway acknowledged meanwhile.
-    const bool fsync = std::any_of(messages.begin(), messages.end(),
-                                   [](const auto& message) { return !protocol::bounded_by_requester(message.kind); });
-    auto committed = [&]() -> Result<void> {
+    // are all requests and replies, protocol::bounded_by_requester), the removal of what the
+    // gateway acknowledged meanwhile, and the batches taken to send (handed to the session once
+    // committed). A failure to take fails the whole turn, so the turn is tried once more without it.
+    std::size_t count = 0;
+    bool fsync = false;
+    for (const auto& pending : group) {
+        if (pending.refused) continue;
+        ++count;
+        fsync = fsync || !protocol::bounded_by_requester(pending.message.kind);
+    }
+    std::vector<TakenBatch> taken;
+    const auto run_turn = [&](bool take) -> Result<void> {
+        std::vector<OutboundMessage> messages;
+        messages.reserve(count);
+        for (const auto& pending : group) {
+            if (!pending.refused) messages.push_back(pending.message);
+        }
         auto transaction = database->begin(fsync ? store::Durability::power_loss : store::Durability::process_crash);
         if (!transaction) return transaction.take_error();
         if (auto pushed = queue->push_many(std::move(messages)); !pushed) return pushed;
         if (auto removed = queue->remove_acknowledged(acknowledged_ids); !removed) return removed;
+        if (take && !take_batches(taken)) return make_error(ExitCode::failure, "the queue could not be read");
         return transaction->commit();
-    }();
+    };
+    auto committed = run_turn(true);
+    if (!committed) {
+        taken.clear();  // rolled back: waiting again
+        (void)queue->reload_counters();
+        committed = run_turn(false);
+    }
     std::optional<ipc::WireError> store_failure;
     if (!committed) {
         (void)queue->reload_counters();  // the transaction rolled back; the counters may have moved
@@ -156,6 +169,7 @@ void Broker::Impl::flush_publishes() {
         }
     } else {
         published_local += count;
+        send_taken(std::move(taken));
     }
     for (auto& pending : group) {
         if (pending.refused) {
@@ -198,7 +212,8 @@ void Broker::Impl::enqueue_heartbeat() {
 }
 
 void Broker::Impl::pump() {
-    if (!connected() || !grant || config.session.identity == nullptr) return;
+    if (!connected() || !grant || config.session.identity == nullptr || queue->waiting() == 0) return;
+    if (batches_in_flight.size() >= kMaxBatchesInFlight || bytes_in_flight >= kMaxBytesInFlight) return;
     // Every batch taken in this call is marked in flight in one commit; nothing needs an fsync,
     // since a restarted broker sends whatever was in flight again.
     auto transaction = database->begin(store::Durability::process_crash);
@@ -207,30 +222,37 @@ void Broker::Impl::pump() {
         schedule_retry();
         return;
     }
-    take_and_send();
+    std::vector<TakenBatch> taken;
+    (void)take_batches(taken);
     if (auto committed = transaction->commit(); !committed) {
         log(fmt::format("cannot mark messages in flight: {}", committed.error().message));
         (void)queue->reload_counters();
+        schedule_retry();
+        return;
     }
+    send_taken(std::move(taken));
 }
 
-void Broker::Impl::take_and_send() {
+bool Broker::Impl::take_batches(std::vector<TakenBatch>& taken) {
+    if (!connected() || !grant || config.session.identity == nullptr) return true;
     const auto& key = *config.session.identity;
+    std::size_t batches = batches_in_flight.size();
+    std::size_t bytes = bytes_in_flight;
     // A batch larger than the window still goes, alone.
-    while (batches_in_flight.size() < kMaxBatchesInFlight && bytes_in_flight < kMaxBytesInFlight) {
+    while (batches < kMaxBatchesInFlight && bytes < kMaxBytesInFlight) {
         std::vector<OutboundMessage> expired;
-        auto taken = queue->take_batch_at(BatchLimits{}, unix_time_ms(), expired);
+        auto next = queue->take_batch_at(BatchLimits{}, unix_time_ms(), expired);
         report_expired(expired);
-        if (!taken) {
-            log(fmt::format("cannot read the queue: {}", taken.error().message));
-            last_error = taken.error();
+        if (!next) {
+            log(fmt::format("cannot read the queue: {}", next.error().message));
+            last_error = next.error();
             schedule_retry();
-            return;
+            return false;
         }
-        auto batch = std::move(*taken);
+        auto batch = std::move(*next);
         if (batch.empty()) {
             if (queue->waiting() > 0) schedule_retry();  // backing off: look again later
-            return;
+            return true;
         }
         BatchInFlight flight;
         flight.channel = batch.front().channel;
@@ -246,8 +268,17 @@ void Broker::Impl::take_and_send() {
             dead_letter(flight.ids, signed_batch.error());
             continue;
         }
+        ++batches;
+        bytes += flight.bytes;
+        taken.push_back(TakenBatch{std::move(*signed_batch), std::move(flight)});
+    }
+    return true;
+}
+
+void Broker::Impl::send_taken(std::vector<TakenBatch> taken) {
+    for (auto& [batch, flight] : taken) {
         const auto request_id = next_request_id();
-        if (!session->publish(request_id, *signed_batch)) {
+        if (!session || !session->publish(request_id, batch)) {
             queue->release_all();  // the session dropped meanwhile; sent after the next handshake
             return;
         }
