@@ -122,6 +122,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     std::chrono::steady_clock::time_point last_limit_line{};
     std::uint64_t unlogged_limit_refusals = 0;
 
+    // Walks every identity: run when the gauge is read (a scrape, the log), not per commit.
     void update_inbox_gauge() {
         std::uint64_t total = 0;
         for (const auto& [key, state] : stored->identities()) total += state.pending;
@@ -202,7 +203,6 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             log(fmt::format("inbox of id={} is full (--inbox-max-messages {}): dropped {} oldest messages", id,
                             options.inbox_max_messages, messages));
         }
-        update_inbox_gauge();
         for (const auto& publish : publishes)
             if (auto from = publish.from.lock()) from->publish_stored(publish.request_id, publish.messages, committed.ok());
         for (const auto& key : touched)
@@ -379,8 +379,10 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
 
     net::HttpResponse on_admin(std::string_view path) {
         if (path == "/healthz") return net::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
-        if (path == "/metrics")
+        if (path == "/metrics") {
+            update_inbox_gauge();
             return net::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", render_prometheus(counters)};
+        }
         return net::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
     }
 
@@ -518,7 +520,10 @@ void Gateway::shutdown() { core_->shutdown(); }
 std::uint16_t Gateway::port() const { return core_->server ? core_->server->port() : 0; }
 std::uint16_t Gateway::admin_port() const { return core_->admin ? core_->admin->port() : 0; }
 const crypto::PublicKey& Gateway::public_key() const { return core_->identity.public_key(); }
-const GatewayMetrics& Gateway::metrics() const { return core_->counters; }
+const GatewayMetrics& Gateway::metrics() const {
+    core_->update_inbox_gauge();
+    return core_->counters;
+}
 
 namespace {
 
