@@ -141,6 +141,10 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         std::vector<crypto::PublicKey> out;
         for (const auto& [key, state] : stored->identities()) {
             if (key == origin) continue;
+            // The cheap test first: most identities' patterns do not match at all.
+            if (std::none_of(state.patterns.begin(), state.patterns.end(),
+                             [&](const std::string& p) { return channel::matches(p, channel); }))
+                continue;
             const auto* now = authorized.find(key);
             if (now == nullptr || now->id != state.id) continue;  // revoked or renamed: routes nothing
             const channel::AccessPolicy policy(now->role, now->id, now->publish_narrowing, now->subscribe_narrowing);
