@@ -196,11 +196,16 @@ Result<void> GatewayStore::save_patterns(const crypto::PublicKey& key, const std
 
 Result<void> GatewayStore::save_token(const crypto::PublicKey& key, const std::string& id, const GatewayToken& token,
                                       std::uint64_t now_ms) {
+    // One commit, not synced: a token lost with the power only turns the next resumption
+    // into a fresh session (the inbox and its acknowledged position are stored apart).
+    auto transaction = database_->begin(Durability::process_crash);
+    if (!transaction) return transaction.take_error();
     if (auto row = ensure_row(key, id); !row) return row;
     auto update = database_->cached("UPDATE identities SET token = ?2, token_used_ms = ?3 WHERE key = ?1");
     if (!update) return update.take_error();
     (*update)->bind(1, view(key)).bind(2, ByteView(token.data(), token.size())).bind(3, now_ms);
     if (auto done = (*update)->run(); !done) return done;
+    if (auto committed = transaction->commit(); !committed) return committed;
     auto& state = identities_[key];
     state.token = token;
     state.token_used_ms = now_ms;
