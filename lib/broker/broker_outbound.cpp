@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include <boost/asio/post.hpp>
 
 #include "broker/broker_impl.h"
@@ -129,29 +127,29 @@ void Broker::Impl::flush_publishes() {
     // are all requests and replies, protocol::bounded_by_requester), the removal of what the
     // gateway acknowledged meanwhile, and the batches taken to send (handed to the session once
     // committed). A failure to take fails the whole turn, so the turn is tried once more without it.
-    std::size_t count = 0;
-    bool fsync = false;
-    for (const auto& pending : group) {
-        if (pending.refused) continue;
-        ++count;
-        fsync = fsync || !protocol::bounded_by_requester(pending.message.kind);
+    std::vector<OutboundMessage> messages;
+    messages.reserve(group.size());
+    for (auto& pending : group) {
+        if (!pending.refused) messages.push_back(std::move(pending.message));  // the id stays behind
     }
+    const auto count = messages.size();
+    const auto durability =
+        protocol::any_needs_fsync(messages) ? store::Durability::power_loss : store::Durability::process_crash;
     std::vector<TakenBatch> taken;
+    bool take_failed = false;
     const auto run_turn = [&](bool take) -> Result<void> {
-        std::vector<OutboundMessage> messages;
-        messages.reserve(count);
-        for (const auto& pending : group) {
-            if (!pending.refused) messages.push_back(pending.message);
-        }
-        auto transaction = database->begin(fsync ? store::Durability::power_loss : store::Durability::process_crash);
+        auto transaction = database->begin(durability);
         if (!transaction) return transaction.take_error();
-        if (auto pushed = queue->push_many(std::move(messages)); !pushed) return pushed;
+        if (auto pushed = queue->push_many(messages); !pushed) return pushed;
         if (auto removed = queue->remove_acknowledged(acknowledged_ids); !removed) return removed;
-        if (take && !take_batches(taken)) return make_error(ExitCode::failure, "the queue could not be read");
+        if (take && !take_batches(taken)) {
+            take_failed = true;
+            return make_error(ExitCode::failure, "the queue could not be read");
+        }
         return transaction->commit();
     };
     auto committed = run_turn(true);
-    if (!committed) {
+    if (!committed && take_failed) {
         taken.clear();  // rolled back: waiting again
         (void)queue->reload_counters();
         committed = run_turn(false);

@@ -260,9 +260,8 @@ void GatewaySession::on_publish(const protocol::Frame& frame) {
     if (!host) return;
     const auto count = batch->messages.size();
     host->metrics().messages_in += count;
-    const bool fsync = std::any_of(batch->messages.begin(), batch->messages.end(),
-                                   [](const auto& message) { return !protocol::bounded_by_requester(message.kind); });
-    host->publish(shared_from_this(), frame.request_id, first.channel, frame.batch, count, fsync);
+    host->publish(shared_from_this(), frame.request_id, first.channel, frame.batch, count,
+                  protocol::any_needs_fsync(batch->messages));
 }
 
 void GatewaySession::publish_stored(std::uint32_t request_id, std::size_t messages, bool stored) {

@@ -4,8 +4,10 @@
 // canonical encoding; a single message is a batch of one. The gateway relays batches
 // unchanged, so every receiver can check who wrote each message.
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +30,13 @@ enum class Kind : std::uint8_t { event = 0, request = 1, reply = 2, ack = 3, hea
 // loss, and a round trip waits for no disk (PROTOCOL.md §6).
 [[nodiscard]] constexpr bool bounded_by_requester(Kind kind) {
     return kind == Kind::request || kind == Kind::reply;
+}
+// True when any of `messages` (anything with a `kind`) is not bounded_by_requester: a commit
+// holding it is fsync'd.
+template <typename Messages>
+[[nodiscard]] bool any_needs_fsync(const Messages& messages) {
+    return std::any_of(std::begin(messages), std::end(messages),
+                       [](const auto& message) { return !bounded_by_requester(message.kind); });
 }
 
 [[nodiscard]] std::string_view to_string(Priority priority);

@@ -227,10 +227,10 @@ void SqliteOutboundQueue::note(const Result<void>& outcome) {
 Result<void> SqliteOutboundQueue::push(broker::OutboundMessage message) {
     std::vector<broker::OutboundMessage> one;
     one.push_back(std::move(message));
-    return push_many(std::move(one));
+    return push_many(one);
 }
 
-Result<void> SqliteOutboundQueue::push_many(std::vector<broker::OutboundMessage> messages) {
+Result<void> SqliteOutboundQueue::push_many(const std::vector<broker::OutboundMessage>& messages) {
     if (messages.empty()) return {};
     std::uint64_t bytes = 0;
     for (const auto& message : messages) bytes += message.payload.size();
@@ -240,9 +240,8 @@ Result<void> SqliteOutboundQueue::push_many(std::vector<broker::OutboundMessage>
                           live_bytes_, limits_.max_messages, limits_.max_bytes);
     }
     // Fsync'd unless every message is a request or reply (protocol::bounded_by_requester).
-    const bool fsync = std::any_of(messages.begin(), messages.end(),
-                                   [](const auto& message) { return !protocol::bounded_by_requester(message.kind); });
-    auto transaction = database_->begin(fsync ? Durability::power_loss : Durability::process_crash);
+    auto transaction = database_->begin(protocol::any_needs_fsync(messages) ? Durability::power_loss
+                                                                            : Durability::process_crash);
     if (!transaction) return transaction.take_error();
     auto lease = database_->cached(
         "INSERT INTO messages (id, channel, priority, kind, correlation, headers, timestamp_ms, expires_ms, payload) "

@@ -114,7 +114,7 @@ public:
     // ---- the same with explicit time and errors ----
     // All stored in one transaction (one fsync), or none: the group commit for aegis-send -l.
     // A message whose id is already stored is not stored twice.
-    [[nodiscard]] Result<void> push_many(std::vector<broker::OutboundMessage> messages);
+    [[nodiscard]] Result<void> push_many(const std::vector<broker::OutboundMessage>& messages);
     [[nodiscard]] Result<std::vector<broker::OutboundMessage>> take_batch_at(
         const broker::BatchLimits& limits, std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired);
     [[nodiscard]] Result<void> remove_acknowledged(const std::vector<protocol::MessageId>& ids);
