@@ -125,6 +125,7 @@ Result<std::unique_ptr<GatewayStore>> GatewayStore::open(const std::filesystem::
                           file.string());
     mode->reset();
     if (auto sync = database->exec("PRAGMA synchronous = FULL"); !sync) return sync.take_error();
+    if (auto copying = database->checkpoint_in_background(); !copying) return copying.take_error();
     if (*fresh) {
         if (auto initialised = initialise(*database); !initialised) return initialised.take_error();
     }

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include "store/background_checkpoint.h"
+
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -229,7 +231,11 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
     return std::unique_ptr<Database>(new Database(handle, file, std::move(label)));
 }
 
+Database::Database(sqlite3* handle, std::filesystem::path path, std::string label)
+    : handle_(handle), path_(std::move(path)), label_(std::move(label)) {}
+
 Database::~Database() {
+    checkpoint_.reset();  // its connection closes first: the last one to close checkpoints the rest
     cache_.clear();  // statements must be finalized before the connection closes
     sqlite3_close(handle_);
 }
@@ -295,6 +301,31 @@ Result<Transaction> Database::begin(Durability durability) {
     wanted_ = durability;
     abandoned_ = false;
     return Transaction(this);
+}
+
+Result<void> Database::checkpoint_in_background() {
+    if (checkpoint_) return {};
+    auto started = BackgroundCheckpoint::start(path_);
+    if (!started) return started.take_error();
+    checkpoint_ = std::move(*started);
+    // Replaces SQLite's automatic checkpoint, which is a hook of the same kind.
+    sqlite3_wal_hook(handle_, &Database::on_commit, this);
+    return {};
+}
+
+int Database::background_checkpoints() const {
+    return checkpoint_ ? checkpoint_->completed() : 0;
+}
+
+int Database::on_commit(void* self, sqlite3* handle, const char* schema, int frames) {
+    auto* database = static_cast<Database*>(self);
+    if (frames >= kForegroundCheckpointFrames) {
+        // Failure leaves the log as it is; the next commit tries again.
+        sqlite3_wal_checkpoint_v2(handle, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } else if (frames >= kBackgroundCheckpointFrames) {
+        database->checkpoint_->request();
+    }
+    return SQLITE_OK;
 }
 
 void Database::rollback_if_open() {

@@ -20,6 +20,7 @@ struct sqlite3_stmt;
 
 namespace aegis::store {
 
+class BackgroundCheckpoint;
 class Database;
 
 // One prepared statement. Parameters are numbered from 1, columns from 0 (as in SQLite).
@@ -130,6 +131,16 @@ public:
     // Inside an open transaction: joins it (see Transaction).
     [[nodiscard]] Result<Transaction> begin(Durability durability = Durability::power_loss);
 
+    // For a file in WAL mode: the log is copied back into the file by a thread of this
+    // connection's own (BackgroundCheckpoint) once it holds kBackgroundCheckpointFrames pages,
+    // instead of by the commit that passed SQLite's bound. The committing thread checkpoints
+    // only a log past kForegroundCheckpointFrames, which a busy writer can outrun the thread to.
+    [[nodiscard]] Result<void> checkpoint_in_background();
+    static constexpr int kBackgroundCheckpointFrames = 1000;
+    static constexpr int kForegroundCheckpointFrames = 10000;
+    // Checkpoints the thread has finished (for tests).
+    [[nodiscard]] int background_checkpoints() const;
+
     [[nodiscard]] std::int64_t last_insert_rowid() const;
     [[nodiscard]] int changes() const;
     [[nodiscard]] const std::filesystem::path& path() const { return path_; }
@@ -139,10 +150,10 @@ public:
     [[nodiscard]] Error error(int code) const;
 
 private:
-    Database(sqlite3* handle, std::filesystem::path path, std::string label)
-        : handle_(handle), path_(std::move(path)), label_(std::move(label)) {}
+    Database(sqlite3* handle, std::filesystem::path path, std::string label);
     friend class Transaction;
     void rollback_if_open();
+    static int on_commit(void* self, sqlite3* handle, const char* schema, int frames);
 
     sqlite3* handle_;
     std::filesystem::path path_;
@@ -154,6 +165,7 @@ private:
     int depth_ = 0;                          // open transactions, the outermost included
     Durability wanted_ = Durability::process_crash;  // the strongest any open part asked for
     bool abandoned_ = false;                 // an inner part was not committed
+    std::unique_ptr<BackgroundCheckpoint> checkpoint_;
 };
 
 // The same wording without a connection (open failures, or a code from elsewhere).

@@ -117,6 +117,7 @@ Result<std::shared_ptr<Database>> open_state_database(const std::filesystem::pat
     }
     mode->reset();
     if (auto sync = database->exec("PRAGMA synchronous = FULL"); !sync) return sync.take_error();
+    if (auto copying = database->checkpoint_in_background(); !copying) return copying.take_error();
     if (*fresh) {
         if (auto initialised = initialise(*database); !initialised) return initialised.take_error();
     }

@@ -16,6 +16,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "store/dedup_store.h"
 #include "store/durable_inbox.h"
@@ -253,6 +254,55 @@ TEST_CASE("store: a transaction begun inside another joins it, and an unfinished
     REQUIRE(db.exec("INSERT INTO t VALUES (5)"));
     REQUIRE(after->commit());
     CHECK(rows() == 3);
+}
+
+TEST_CASE("store: a state file's log is checkpointed by a thread of its own, and then reused", "[store]") {
+    TempDir dir;
+    const auto file = dir.file("state.db");
+    auto opened = store::open_state_database(file);
+    REQUIRE(opened);
+    auto& db = **opened;
+    REQUIRE(db.exec("CREATE TABLE filler (b BLOB)"));
+    const Bytes row(4000, 0x5a);  // a page of its own: every commit adds frames to the log
+    auto fill = [&](int commits) {
+        for (int i = 0; i < commits; ++i) {
+            auto transaction = db.begin(store::Durability::process_crash);
+            REQUIRE(transaction);
+            auto insert = db.cached("INSERT INTO filler VALUES (?1)");
+            REQUIRE(insert);
+            (*insert)->bind(1, aegis::ByteView(row));
+            REQUIRE((*insert)->run());
+            REQUIRE(transaction->commit());
+        }
+    };
+    // Waits until the thread has finished more than `before` checkpoints and then none for a while.
+    auto settle = [&](int before) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        int seen = -1;
+        while (std::chrono::steady_clock::now() < deadline) {
+            const int now = db.background_checkpoints();
+            if (now > before && now == seen) return now;
+            seen = now;
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+        return db.background_checkpoints();
+    };
+    const auto wal = std::filesystem::path(file.string() + "-wal");
+    const int commits = store::Database::kBackgroundCheckpointFrames;  // at least as many frames
+    fill(commits);
+    const int first = settle(0);
+    REQUIRE(first > 0);
+    const auto database_bytes = std::filesystem::file_size(file);
+    const auto log_bytes = std::filesystem::file_size(wal);
+    CHECK(database_bytes > static_cast<std::uintmax_t>(commits) * row.size());  // copied into the file
+    // The log was copied whole, so the next commits write it again from its start: it does not
+    // grow (a log nobody checkpoints would double).
+    fill(commits);
+    CHECK(settle(first) > first);
+    CHECK(std::filesystem::file_size(wal) < log_bytes + log_bytes / 4);
+    auto count = db.query_int("SELECT count(*) FROM filler");
+    REQUIRE(count);
+    CHECK(*count == 2 * commits);
 }
 
 TEST_CASE("store: the SQLite wrapper reports a full database as 'disk full'", "[store]") {
