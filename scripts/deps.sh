@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Aegis builds, tests and benchmarks with. Idempotent:
 # packages already present are not fetched again.
+# Usage: scripts/deps.sh [--clang]
+#   --clang  also clang and its sanitizer and libFuzzer runtimes (the sanitizer build, fuzzing)
 set -euo pipefail
 
 packages=(
@@ -11,6 +13,11 @@ packages=(
   mosquitto mosquitto-clients
   iptables iputils-ping # tests/cli/netfault_test.sh: packet loss and partitions, and measuring them
 )
+case ${1:-} in
+  "") ;;
+  --clang) packages+=(clang libclang-rt-14-dev) ;;
+  *) echo "deps.sh: error: unknown argument '$1' (usage: scripts/deps.sh [--clang])" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

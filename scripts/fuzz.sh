@@ -18,22 +18,7 @@ seconds=${1:-60}
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
 shift $(($# > 0 ? 1 : 0))
 
-"$root/scripts/deps.sh"
-fuzz_packages=(clang libclang-rt-14-dev)
-missing=()
-for p in "${fuzz_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "fuzz.sh: error: missing packages (${missing[*]}); run as root or install them" >&2
-    exit 1
-  fi
-  echo "fuzz.sh: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$root/scripts/deps.sh" --clang
 
 build_dir=${AEGIS_FUZZ_BUILD_DIR:-$root/build-fuzz}
 fuzz_dir=$root/tests/fuzz
