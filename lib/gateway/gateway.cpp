@@ -139,9 +139,12 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     // The identities whose stored set matches CHANNEL and who may still receive it, other than the origin.
     std::vector<crypto::PublicKey> recipients(const std::string& channel, const crypto::PublicKey& origin) {
         std::vector<crypto::PublicKey> out;
-        for (const auto& [key, state] : stored->identities()) {
+        for (const auto& key : stored->routing_candidates(channel)) {
             if (key == origin) continue;
-            // The cheap test first: most identities' patterns do not match at all.
+            const auto* stored_state = stored->find(key);
+            if (stored_state == nullptr) continue;
+            const auto& state = *stored_state;
+            // The cheap test first: a candidate's patterns need not match at all.
             if (std::none_of(state.patterns.begin(), state.patterns.end(),
                              [&](const std::string& p) { return channel::matches(p, channel); }))
                 continue;

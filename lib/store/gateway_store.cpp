@@ -136,6 +136,7 @@ Result<std::unique_ptr<GatewayStore>> GatewayStore::open(const std::filesystem::
 
 Result<void> GatewayStore::reload() {
     identities_.clear();
+    routes_.clear();
     auto rows = database_->prepare("SELECT key, id, patterns, token, token_used_ms, last_seq, acked FROM identities");
     if (!rows) return rows.take_error();
     for (;;) {
@@ -150,7 +151,9 @@ Result<void> GatewayStore::reload() {
         state.token_used_ms = rows->column_uint(4);
         state.last_sequence = rows->column_uint(5);
         state.acknowledged = rows->column_uint(6);
-        identities_[key_from(rows->column_blob_view(0))] = std::move(state);
+        const auto key = key_from(rows->column_blob_view(0));
+        routes_.set(key, state.patterns);
+        identities_[key] = std::move(state);
     }
     auto pending = database_->prepare("SELECT key, sum(messages) FROM inbox GROUP BY key");
     if (!pending) return pending.take_error();
@@ -192,6 +195,7 @@ Result<void> GatewayStore::save_patterns(const crypto::PublicKey& key, const std
     (*update)->bind(1, view(key)).bind(2, std::string_view(joined));
     if (auto done = (*update)->run(); !done) return done;
     identities_[key].patterns = patterns;
+    routes_.set(key, patterns);
     return {};
 }
 

@@ -12,8 +12,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "channel/pattern_index.h"
 #include "core/bytes.h"
 #include "core/result.h"
 #include "crypto/primitives.h"
@@ -65,6 +67,11 @@ public:
 
     [[nodiscard]] const std::map<crypto::PublicKey, IdentityState>& identities() const { return identities_; }
     [[nodiscard]] const IdentityState* find(const crypto::PublicKey& key) const;
+    // The identities whose stored patterns may match CHANNEL (channel::PatternIndex): a superset
+    // of those that match, found without walking every identity.
+    [[nodiscard]] std::vector<crypto::PublicKey> routing_candidates(std::string_view channel) const {
+        return routes_.candidates(channel);
+    }
     [[nodiscard]] const GatewayLimits& limits() const { return limits_; }
 
     // Writes below may be grouped in one transaction (begin ... commit); alone each commits itself.
@@ -102,6 +109,7 @@ private:
     std::unique_ptr<Database> database_;
     GatewayLimits limits_;
     std::map<crypto::PublicKey, IdentityState> identities_;
+    channel::PatternIndex<crypto::PublicKey> routes_;  // identities_' patterns, for routing
 };
 
 }  // namespace aegis::store

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "channel/channel.h"
+#include "channel/pattern_index.h"
 
 using namespace aegis;
 using channel::AccessPolicy;
@@ -714,4 +715,80 @@ TEST_CASE("access policies agree with brute force over small channels", "[channe
         CHECK(publish_allowed > 0);
         CHECK(subscribe_allowed > 0);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The routing index
+
+TEST_CASE("pattern index: the candidates for a channel include every key with a matching pattern", "[channel]") {
+    // Every pattern and name of up to three tokens over a small alphabet, so literal, `*` and `>`
+    // meet in every position; each key holds two patterns.
+    const std::vector<std::string> tokens{"a", "b", "*", ">"};
+    std::vector<std::string> patterns;
+    for (const auto& t1 : tokens) {
+        patterns.push_back(t1);
+        for (const auto& t2 : tokens) {
+            patterns.push_back(t1 + "." + t2);
+            for (const auto& t3 : tokens) patterns.push_back(t1 + "." + t2 + "." + t3);
+        }
+    }
+    std::erase_if(patterns, [](const std::string& p) { return !channel::validate_pattern(p).ok(); });
+    std::vector<std::string> names;
+    for (const auto& p : patterns)
+        if (channel::validate_name(p).ok()) names.push_back(p);
+    REQUIRE(names.size() == 2 + 4 + 8);
+
+    channel::PatternIndex<int> index;
+    std::vector<std::vector<std::string>> held;
+    for (std::size_t i = 0; i < patterns.size(); ++i) {
+        held.push_back({patterns[i], patterns[(i * 7 + 3) % patterns.size()]});
+        index.set(static_cast<int>(i), held.back());
+    }
+    std::size_t candidates_total = 0;
+    for (const auto& name : names) {
+        const auto candidates = index.candidates(name);
+        candidates_total += candidates.size();
+        CHECK(std::is_sorted(candidates.begin(), candidates.end()));
+        CHECK(std::adjacent_find(candidates.begin(), candidates.end()) == candidates.end());
+        for (std::size_t key = 0; key < held.size(); ++key) {
+            const bool match = std::any_of(held[key].begin(), held[key].end(),
+                                           [&](const std::string& p) { return channel::matches(p, name); });
+            if (match) {
+                INFO(name << " is matched by " << held[key][0] << " or " << held[key][1]);
+                CHECK(std::binary_search(candidates.begin(), candidates.end(), static_cast<int>(key)));
+            }
+        }
+    }
+    CHECK(candidates_total < held.size() * names.size());  // not every key for every name
+}
+
+TEST_CASE("pattern index: in a fleet a message to one agent has one candidate, not every agent", "[channel]") {
+    channel::PatternIndex<int> index;
+    for (int agent = 0; agent < 1000; ++agent)
+        index.set(agent, {"backend.host" + std::to_string(agent) + ".>", "backend.all.>"});
+    index.set(1000, {"agent.>"});
+    index.set(1001, {"agent.*.heartbeat"});
+    CHECK(index.candidates("backend.host7.policy") == std::vector<int>{7});
+    CHECK(index.candidates("agent.host7.heartbeat") == std::vector<int>{1000, 1001});
+    CHECK(index.candidates("backend.all.notice").size() == 1000);
+}
+
+TEST_CASE("pattern index: a key's patterns are replaced and erased", "[channel]") {
+    channel::PatternIndex<int> index;
+    index.set(1, {"backend.host42.>", "backend.all.>"});
+    index.set(2, {"agent.>"});
+    index.set(3, {"backend.host43.>"});
+    CHECK(index.candidates("backend.host42.policy") == std::vector<int>{1});
+    CHECK(index.candidates("backend.all.notice") == std::vector<int>{1});
+    CHECK(index.candidates("agent.host42.heartbeat") == std::vector<int>{2});
+    CHECK(index.candidates("audit").empty());
+    index.set(1, {"backend.host44.>"});
+    CHECK(index.candidates("backend.host42.policy").empty());
+    CHECK(index.candidates("backend.host44.x") == std::vector<int>{1});
+    index.set(4, {">"});
+    CHECK(index.candidates("audit") == std::vector<int>{4});
+    index.erase(2);
+    CHECK(index.candidates("agent.host42.heartbeat") == std::vector<int>{4});
+    index.clear();
+    CHECK(index.candidates("agent.host42.heartbeat").empty());
 }
