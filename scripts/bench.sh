@@ -114,6 +114,7 @@ with open(path, "w") as out:
     for i in range(n):
         out.write(f"{i:0{size - 1}d}\n")  # size bytes on the wire (payload size - 1 digits + newline)
 EOF
+  split -l 20000 -a 4 "$input" "$work/input.part."  # for mosquitto_pub -q 1 (pipeline_mosquitto)
 fi
 
 if $needs_brokers; then
@@ -207,8 +208,19 @@ pipeline_mosquitto() {  # pipeline_mosquitto QOS RUN
   mq_subs=$((mq_subs + 1))
   wait_for 5 subscribed_mosquitto bench "$mq_subs" || sleep 1
   start=$(now)
-  timeout "$run_limit" mosquitto_pub -h 127.0.0.1 -p "$mq_port" -t bench -q "$1" -l <"$input" ||
-    say "bench: mosquitto_pub failed"
+  if [[ $1 == 0 ]]; then
+    timeout "$run_limit" mosquitto_pub -h 127.0.0.1 -p "$mq_port" -t bench -q 0 -l <"$input" ||
+      say "bench: mosquitto_pub failed"
+  else
+    # mosquitto_pub 2.0.11 -q 1 -l exits at the end of its input without sending what it still
+    # holds: of 200,000 lines it delivered 3,398 from a file and 68,933 from a pipe, all of 50,000.
+    # So it is given the lines in parts of 20,000, one connection each (a connection costs a few
+    # milliseconds, counted in mosquitto's time).
+    for part in "$work"/input.part.*; do
+      timeout "$run_limit" mosquitto_pub -h 127.0.0.1 -p "$mq_port" -t bench -q 1 -l <"$part" ||
+        { say "bench: mosquitto_pub failed"; break; }
+    done
+  fi
   end=$(finish "$sub" "$out")
   record "pipeline-qos$1" mosquitto "$2" "$(elapsed "$start" "$end")" "$(lines_in "$out")"
 }
