@@ -2,11 +2,11 @@
 
 #include <sqlite3.h>
 
-#include "store/background_checkpoint.h"
-
 #include <cerrno>
 #include <cstring>
 #include <utility>
+
+#include "store/background_checkpoint.h"
 
 namespace aegis::store {
 
