@@ -88,17 +88,17 @@ Result<AuthorizedIdentity> parse_authorized_line(std::string_view line) {
 }
 
 std::optional<std::string> AuthorizedKeys::add(AuthorizedIdentity identity, std::string_view file_name) {
-    for (const auto& [key, existing] : by_key_) {
-        if (key != identity.key && existing.id == identity.id) {
-            return fmt::format("{}:{}: id '{}' already belongs to another key (line {}); line skipped", file_name,
-                               identity.line, identity.id, existing.line);
-        }
+    if (const auto owner = key_of_id_.find(identity.id); owner != key_of_id_.end() && owner->second != identity.key) {
+        return fmt::format("{}:{}: id '{}' already belongs to another key (line {}); line skipped", file_name,
+                           identity.line, identity.id, by_key_.at(owner->second).line);
     }
     std::optional<std::string> warning;
     if (const auto found = by_key_.find(identity.key); found != by_key_.end()) {
         warning = fmt::format("{}:{}: key {} already listed on line {}; this line replaces it", file_name, identity.line,
                               crypto::fingerprint(identity.key), found->second.line);
+        key_of_id_.erase(found->second.id);  // the key may come back under another id
     }
+    key_of_id_[identity.id] = identity.key;
     by_key_[identity.key] = std::move(identity);
     return warning;
 }

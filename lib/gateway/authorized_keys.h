@@ -46,6 +46,7 @@ public:
 
 private:
     std::map<crypto::PublicKey, AuthorizedIdentity> by_key_;
+    std::map<std::string, crypto::PublicKey, std::less<>> key_of_id_;  // each id's one key, for add()
 };
 
 // Parses one non-comment line (without its newline). ExitCode::bad_input saying what is wrong.

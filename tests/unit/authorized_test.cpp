@@ -144,6 +144,36 @@ TEST_CASE("an id already held by another key: the second line is refused", "[aut
     CHECK(mentions(keys.warnings[0], "id 'host42' already belongs to another key (line 1)"));
 }
 
+TEST_CASE("an id freed by a key listed again under another id can be taken by a new key", "[authorized]") {
+    const auto a = new_key(), b = new_key();
+    const std::string text = "role=agent,id=old " + key_text(a) + "\n" + "role=agent,id=new " + key_text(a) + "\n" +
+                             "role=agent,id=old " + key_text(b) + "\n" + "role=agent,id=new " + key_text(b) + "\n";
+    const auto keys = parse_authorized_keys(text, "auth");
+    CHECK(keys.size() == 2);
+    REQUIRE(keys.find(a) != nullptr);
+    REQUIRE(keys.find(b) != nullptr);
+    CHECK(keys.find(a)->id == "new");
+    CHECK(keys.find(b)->id == "old");  // line 4 refused: "new" is a's
+    REQUIRE(keys.warnings.size() == 2);
+    CHECK(mentions(keys.warnings[0], "this line replaces it"));
+    CHECK(mentions(keys.warnings[1], "auth:4: id 'new' already belongs to another key (line 2)"));
+}
+
+TEST_CASE("ten thousand identities load, and a duplicate id after them is still found", "[authorized]") {
+    std::string text;
+    std::vector<aegis::crypto::PublicKey> keys_made;
+    for (int i = 0; i < 10000; ++i) {
+        keys_made.push_back(new_key());
+        text += "role=agent,id=host" + std::to_string(i) + " " + key_text(keys_made.back()) + "\n";
+    }
+    text += "role=agent,id=host5 " + key_text(new_key()) + "\n";  // a duplicate id at the end is still found
+    const auto keys = parse_authorized_keys(text, "auth");
+    CHECK(keys.size() == 10000);
+    CHECK(keys.find(keys_made[9999])->id == "host9999");
+    REQUIRE(keys.warnings.size() == 1);
+    CHECK(mentions(keys.warnings[0], "auth:10001: id 'host5' already belongs to another key (line 6)"));
+}
+
 TEST_CASE("identities() lists entries in file order", "[authorized]") {
     const auto a = new_key(), b = new_key(), c = new_key();
     const std::string text = "role=agent,id=z " + key_text(a) + "\nrole=agent,id=y " + key_text(b) + "\nrole=agent,id=x " +
