@@ -6,7 +6,8 @@
 # broker, and the other way), each fault is put on the link and then taken off:
 #   loss       random drop of 10% of the packets each way (netem, else iptables statistic);
 #   delay      netem delay, else a tbf rate limit with a deep queue (queueing delay under load);
-#   reorder    netem only: said to be skipped without it, not faked;
+#   reorder    netem, else a random quarter of the packets sent through a narrow htb class
+#              (iptables CLASSIFY); TCP's own out-of-order counter must show it happened;
 #   partition  every packet dropped, in the middle of a stream, until the agent's broker has
 #              lost its session and tried to connect again; then healed: the broker must
 #              reconnect by itself and send what was queued meanwhile.
@@ -282,14 +283,37 @@ on_both tc qdisc del dev DEV root
 
 # --- reorder ----------------------------------------------------------------------------------------------
 
+# Segments TCP received out of order in NAMESPACE since it was made (the kernel's counter).
+out_of_order() { ip netns exec "$1" nstat -saz TcpExtTCPOFOQueue | awk '$1 == "TcpExtTCPOFOQueue" { print $2 }'; }
+reordered_before=$(($(out_of_order "$gw_ns") + $(out_of_order "$ag_ns")))
+started=$(now)
+how=
 if [[ -n $have_netem ]]; then
-    started=$(now)
     on_both tc qdisc add dev DEV root netem delay 20ms reorder 25% 50% || fail "cannot add netem reorder"
+    how="netem: 25% of the packets sent at once, the rest 20 ms late"
+elif [[ -n $fw ]] && on_both tc qdisc add dev DEV root handle 1: htb default 1 2>/dev/null; then
+    # No netem: a quarter of the packets, picked at random by the packet filter, take a narrow
+    # class of their own, so they arrive behind packets sent after them.
+    on_both tc class add dev DEV parent 1: classid 1:1 htb rate 1gbit 2>/dev/null || fail "cannot add the fast class"
+    on_both tc class add dev DEV parent 1: classid 1:2 htb rate 2mbit ceil 2mbit || fail "cannot add the slow class"
+    in_ag "$fw" -w -t mangle -A POSTROUTING -o "$ag_if" -m statistic --mode random --probability 0.25 \
+        -j CLASSIFY --set-class 1:2 || fail "cannot classify the agent's packets"
+    in_gw "$fw" -w -t mangle -A POSTROUTING -o "$gw_if" -m statistic --mode random --probability 0.25 \
+        -j CLASSIFY --set-class 1:2 || fail "cannot classify the gateway's packets"
+    how="htb: 25% of the packets each way through a 2 Mbit/s class"
+fi
+if [[ -n $how ]]; then
     run_streams reorder
-    report reorder "(netem: 25% of the packets sent at once, the rest 20 ms late; ping under load $measured)" "$started"
+    reordered=$(($(out_of_order "$gw_ns") + $(out_of_order "$ag_ns") - reordered_before))
+    ((reordered > 0)) || fail "reorder: TCP saw no segment out of order; the fault did not reorder"
+    check_passed
+    report reorder "($how; $reordered segments received out of order; ping under load $measured)" "$started"
     on_both tc qdisc del dev DEV root
+    if [[ -z $have_netem ]]; then
+        in_ag "$fw" -w -t mangle -F POSTROUTING && in_gw "$fw" -w -t mangle -F POSTROUTING
+    fi
 else
-    echo "reorder   SKIPPED: the kernel has no netem qdisc, and nothing else here reorders packets"
+    echo "reorder   SKIPPED: the kernel has neither netem nor htb with a working packet filter"
 fi
 
 # --- partition ---------------------------------------------------------------------------------------------
