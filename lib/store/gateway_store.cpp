@@ -116,16 +116,7 @@ Result<std::unique_ptr<GatewayStore>> GatewayStore::open(const std::filesystem::
     auto fresh = check_identity(*database);
     if (!fresh) return fresh.take_error();
     // WAL with synchronous=FULL: a puback promises the batch survives power loss.
-    auto mode = database->prepare("PRAGMA journal_mode = WAL");
-    if (!mode) return mode.take_error();
-    auto row = mode->step();
-    if (!row) return row.take_error();
-    if (!*row || mode->column_text(0) != "wal")
-        return make_error(ExitCode::failure, "cannot use {}: the file system does not support write-ahead logging",
-                          file.string());
-    mode->reset();
-    if (auto sync = database->exec("PRAGMA synchronous = FULL"); !sync) return sync.take_error();
-    if (auto copying = database->checkpoint_in_background(); !copying) return copying.take_error();
+    if (auto logged = database->use_write_ahead_log(); !logged) return logged.take_error();
     if (*fresh) {
         if (auto initialised = initialise(*database); !initialised) return initialised.take_error();
     }

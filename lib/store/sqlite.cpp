@@ -303,7 +303,17 @@ Result<Transaction> Database::begin(Durability durability) {
     return Transaction(this);
 }
 
-Result<void> Database::checkpoint_in_background() {
+Result<void> Database::use_write_ahead_log() {
+    auto mode = prepare("PRAGMA journal_mode = WAL");
+    if (!mode) return mode.take_error();
+    auto row = mode->step();
+    if (!row) return row.take_error();
+    if (!*row || mode->column_text(0) != "wal") {
+        return make_error(ExitCode::failure, "cannot use {}: the file system does not support write-ahead logging",
+                          path_.string());
+    }
+    mode->reset();
+    if (auto sync = exec("PRAGMA synchronous = FULL"); !sync) return sync.take_error();
     if (checkpoint_) return {};
     auto started = BackgroundCheckpoint::start(path_);
     if (!started) return started.take_error();

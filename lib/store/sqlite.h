@@ -131,11 +131,12 @@ public:
     // Inside an open transaction: joins it (see Transaction).
     [[nodiscard]] Result<Transaction> begin(Durability durability = Durability::power_loss);
 
-    // For a file in WAL mode: the log is copied back into the file by a thread of this
-    // connection's own (BackgroundCheckpoint) once it holds kBackgroundCheckpointFrames pages,
-    // instead of by the commit that passed SQLite's bound. The committing thread checkpoints
-    // only a log past kForegroundCheckpointFrames, which a busy writer can outrun the thread to.
-    [[nodiscard]] Result<void> checkpoint_in_background();
+    // Puts the file in WAL mode with synchronous=FULL (failing when the file system cannot hold
+    // a write-ahead log). The log is copied back into the file by a thread of this connection's
+    // own (BackgroundCheckpoint) once it holds kBackgroundCheckpointFrames pages, instead of by
+    // the commit that passed SQLite's bound. The committing thread checkpoints only a log past
+    // kForegroundCheckpointFrames, which a busy writer can outrun the thread to.
+    [[nodiscard]] Result<void> use_write_ahead_log();
     static constexpr int kBackgroundCheckpointFrames = 1000;
     static constexpr int kForegroundCheckpointFrames = 10000;
     // Checkpoints the thread has finished (for tests).

@@ -117,17 +117,7 @@ Result<std::shared_ptr<Database>> open_state_database(const std::filesystem::pat
     // WAL: readers never block the writer. synchronous=FULL: in WAL mode NORMAL may lose the
     // last commits on power loss, and a push that returned must survive that; group commit
     // pays for the extra fsync.
-    auto mode = database->prepare("PRAGMA journal_mode = WAL");
-    if (!mode) return mode.take_error();
-    auto row = mode->step();
-    if (!row) return row.take_error();
-    if (!*row || mode->column_text(0) != "wal") {
-        return make_error(ExitCode::failure, "cannot use {}: the file system does not support write-ahead logging",
-                          file.string());
-    }
-    mode->reset();
-    if (auto sync = database->exec("PRAGMA synchronous = FULL"); !sync) return sync.take_error();
-    if (auto copying = database->checkpoint_in_background(); !copying) return copying.take_error();
+    if (auto logged = database->use_write_ahead_log(); !logged) return logged.take_error();
     if (*fresh) {
         if (auto initialised = initialise(*database); !initialised) return initialised.take_error();
     }
