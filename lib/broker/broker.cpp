@@ -275,10 +275,7 @@ void Broker::Impl::on_state(session::State new_state, const Error* cause) {
     if (previous == session::State::connected && new_state != session::State::connected) {
         batches_in_flight.clear();
         bytes_in_flight = 0;
-        // Not known to be stored: sent again after the next handshake.
-        if (auto released = queue->release_in_flight(); !released) {
-            log(fmt::format("cannot release in-flight messages: {}", released.error().message));
-        }
+        queue->release_in_flight();  // not known to be stored: sent again after the next handshake
     }
     if (stopping) return;
     if (new_state == session::State::stopped && cause != nullptr) {

@@ -81,7 +81,7 @@ struct BatchInFlight {
     std::size_t bytes = 0;
 };
 
-// A batch taken from the queue and signed, handed to the session once its transaction is committed.
+// A batch taken from the queue and signed, to be handed to the session.
 struct TakenBatch {
     protocol::SignedBatch batch;
     BatchInFlight flight;
@@ -112,8 +112,8 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
                         Bytes payload);
     void enqueue_heartbeat();
     void pump();
-    // Takes and signs what the window allows, marking it in flight inside the caller's
-    // transaction; false when the queue could not be read (logged, retried later).
+    // Takes and signs what the window allows, marking it in flight (in memory: never inside a
+    // transaction that may roll back); false when the queue could not be read (logged, retried later).
     [[nodiscard]] bool take_batches(std::vector<TakenBatch>& taken);
     void send_taken(std::vector<TakenBatch> taken);
     void schedule_flush();

@@ -124,9 +124,9 @@ void Broker::Impl::flush_publishes() {
     auto acknowledged_ids = std::move(acknowledged_unremoved);
     acknowledged_unremoved.clear();
     // One commit for the turn: the new messages (fsync'd: the answers promise them, unless they
-    // are all requests and replies, protocol::bounded_by_requester), the removal of what the
-    // gateway acknowledged meanwhile, and the batches taken to send (handed to the session once
-    // committed). A failure to take fails the whole turn, so the turn is tried once more without it.
+    // are all requests and replies, protocol::bounded_by_requester) and the removal of what the
+    // gateway acknowledged meanwhile. The batches to send are taken afterwards, by pump(): taking
+    // only reads the queue, since what is in flight is kept in memory.
     std::vector<OutboundMessage> messages;
     messages.reserve(group.size());
     for (auto& pending : group) {
@@ -135,25 +135,13 @@ void Broker::Impl::flush_publishes() {
     const auto count = messages.size();
     const auto durability =
         protocol::any_needs_fsync(messages) ? store::Durability::power_loss : store::Durability::process_crash;
-    std::vector<TakenBatch> taken;
-    bool take_failed = false;
-    const auto run_turn = [&](bool take) -> Result<void> {
+    const auto committed = [&]() -> Result<void> {
         auto transaction = database->begin(durability);
         if (!transaction) return transaction.take_error();
         if (auto pushed = queue->push_many(messages); !pushed) return pushed;
         if (auto removed = queue->remove_acknowledged(acknowledged_ids); !removed) return removed;
-        if (take && !take_batches(taken)) {
-            take_failed = true;
-            return make_error(ExitCode::failure, "the queue could not be read");
-        }
         return transaction->commit();
-    };
-    auto committed = run_turn(true);
-    if (!committed && take_failed) {
-        taken.clear();  // rolled back: waiting again
-        (void)queue->reload_counters();
-        committed = run_turn(false);
-    }
+    }();
     std::optional<ipc::WireError> store_failure;
     if (!committed) {
         (void)queue->reload_counters();  // the transaction rolled back; the counters may have moved
@@ -167,7 +155,6 @@ void Broker::Impl::flush_publishes() {
         }
     } else {
         published_local += count;
-        send_taken(std::move(taken));
     }
     for (auto& pending : group) {
         if (pending.refused) {
@@ -212,22 +199,10 @@ void Broker::Impl::enqueue_heartbeat() {
 void Broker::Impl::pump() {
     if (!connected() || !grant || config.session.identity == nullptr || queue->waiting() == 0) return;
     if (batches_in_flight.size() >= kMaxBatchesInFlight || bytes_in_flight >= kMaxBytesInFlight) return;
-    // Every batch taken in this call is marked in flight in one commit; nothing needs an fsync,
-    // since a restarted broker sends whatever was in flight again.
-    auto transaction = database->begin(store::Durability::process_crash);
-    if (!transaction) {
-        log(fmt::format("cannot read the queue: {}", transaction.error().message));
-        schedule_retry();
-        return;
-    }
+    // Taking writes nothing (what is in flight is kept in memory), so it needs no transaction;
+    // it must not run inside one that could roll back, either: that would not un-take.
     std::vector<TakenBatch> taken;
     (void)take_batches(taken);
-    if (auto committed = transaction->commit(); !committed) {
-        log(fmt::format("cannot mark messages in flight: {}", committed.error().message));
-        (void)queue->reload_counters();
-        schedule_retry();
-        return;
-    }
     send_taken(std::move(taken));
 }
 

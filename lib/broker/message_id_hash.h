@@ -1,6 +1,7 @@
 #pragma once
-// Hashing 128-bit random message ids for unordered containers: the first 8 bytes are already
-// uniformly random, so they are the hash.
+// Hashing 128-bit message ids for unordered containers. Ids are UUIDv7 (the first 6 bytes are
+// the time in milliseconds, most of the rest random), so neither half alone is a good hash:
+// both are mixed.
 
 #include <cstddef>
 #include <cstdint>
@@ -12,9 +13,11 @@ namespace aegis::broker {
 
 struct MessageIdHash {
     std::size_t operator()(const protocol::MessageId& id) const noexcept {
-        std::uint64_t value = 0;
-        std::memcpy(&value, id.data(), sizeof(value));
-        return static_cast<std::size_t>(value);
+        std::uint64_t high = 0;
+        std::uint64_t low = 0;
+        std::memcpy(&high, id.data(), sizeof(high));
+        std::memcpy(&low, id.data() + sizeof(high), sizeof(low));
+        return static_cast<std::size_t>((high * 0x9e3779b97f4a7c15ull) ^ low);
     }
 };
 

@@ -166,8 +166,12 @@ Result<std::unique_ptr<SqliteOutboundQueue>> SqliteOutboundQueue::open(std::shar
                                                                        QueueLimits limits, QueueOptions options) {
     std::unique_ptr<SqliteOutboundQueue> queue(
         new SqliteOutboundQueue(std::move(database), limits, std::move(options)));
-    // A broker killed with messages in flight sends them again.
-    if (auto released = queue->release_in_flight(); !released) return released.take_error();
+    // Files written before in-flight state moved to memory may hold rows marked in flight:
+    // a broker killed with them in flight sends them again, like any other.
+    if (auto released = queue->database_->exec("UPDATE messages SET state = 'waiting' WHERE state = 'in_flight'");
+        !released) {
+        return released.take_error();
+    }
     if (auto loaded = queue->load_counters(); !loaded) return loaded.take_error();
     return queue;
 }
@@ -175,23 +179,21 @@ Result<std::unique_ptr<SqliteOutboundQueue>> SqliteOutboundQueue::open(std::shar
 Result<void> SqliteOutboundQueue::load_counters() {
     auto statement = database_->prepare("SELECT state, count(*), total(length(payload)) FROM messages GROUP BY state");
     if (!statement) return statement.take_error();
-    waiting_ = in_flight_ = dead_ = 0;
+    waiting_ = dead_ = 0;
     live_bytes_ = 0;
+    rewind_all();  // a rolled-back transaction may have left waiting rows behind the cursors
     for (;;) {
         auto row = statement->step();
         if (!row) return row.take_error();
-        if (!*row) return {};
+        if (!*row) break;
         const auto state = parse_state(statement->column_text(0));
         if (!state) return corrupt_row(*database_);
         const auto count = static_cast<std::size_t>(statement->column_int(1));
         const auto bytes = static_cast<std::uint64_t>(statement->column_int(2));
         switch (*state) {
             case MessageState::waiting:
-                waiting_ = count;
-                live_bytes_ += bytes;
-                break;
-            case MessageState::in_flight:
-                in_flight_ = count;
+            case MessageState::in_flight:  // none since open()
+                waiting_ += count;
                 live_bytes_ += bytes;
                 break;
             case MessageState::dead:
@@ -199,6 +201,19 @@ Result<void> SqliteOutboundQueue::load_counters() {
                 break;
         }
     }
+    // What is in flight is stored as waiting. Every entry has its row: entries go only after
+    // their row's removal commits, and a rollback that brings a row back leaves it waiting.
+    waiting_ -= std::min(waiting_, in_flight_.size());
+    return {};
+}
+
+void SqliteOutboundQueue::rewind(protocol::Priority priority, std::int64_t seq) {
+    auto& scan = scans_[static_cast<std::size_t>(priority)];
+    scan.cursor = std::min(scan.cursor, seq - 1);
+}
+
+void SqliteOutboundQueue::rewind_all() {
+    scans_.fill(Scan{});
 }
 
 std::uint64_t SqliteOutboundQueue::now() const {
@@ -234,7 +249,7 @@ Result<void> SqliteOutboundQueue::push_many(const std::vector<broker::OutboundMe
     if (messages.empty()) return {};
     std::uint64_t bytes = 0;
     for (const auto& message : messages) bytes += message.payload.size();
-    const auto live = waiting_ + in_flight_;
+    const auto live = waiting_ + in_flight_.size();
     if (live + messages.size() > limits_.max_messages || live_bytes_ + bytes > limits_.max_bytes) {
         return make_error(ExitCode::failure, "queue full ({} messages / {} bytes, limit {} messages / {} bytes)", live,
                           live_bytes_, limits_.max_messages, limits_.max_bytes);
@@ -265,6 +280,8 @@ Result<void> SqliteOutboundQueue::push_many(const std::vector<broker::OutboundMe
         if (database_->changes() > 0) {
             ++added;
             added_bytes += message.payload.size();
+            // A row id is reused after the newest row is deleted: it may be behind the cursor.
+            rewind(message.priority, database_->last_insert_rowid());
         }
     }
     if (auto committed = transaction->commit(); !committed) return committed;
@@ -290,71 +307,104 @@ std::vector<broker::OutboundMessage> SqliteOutboundQueue::take_batch(const broke
 Result<std::vector<broker::OutboundMessage>> SqliteOutboundQueue::take_batch_at(
     const broker::BatchLimits& limits, std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired) {
     std::vector<broker::OutboundMessage> batch;
-    std::vector<broker::OutboundMessage> newly_expired;
     if (waiting_ == 0) return batch;
     const std::size_t max_messages = std::max<std::size_t>(limits.max_messages, 1);
     const std::size_t chunk = max_messages + 16;
     std::uint64_t batch_bytes = 0;
-    std::uint64_t expired_bytes = 0;
+    std::vector<std::pair<std::int64_t, broker::OutboundMessage>> taken;
+    std::vector<std::pair<std::int64_t, broker::OutboundMessage>> newly_expired;
+    // The scans as they will be once the expired rows are marked; nothing changes before.
+    auto scans = scans_;
 
-    auto transaction = database_->begin(Durability::process_crash);
-    if (!transaction) return transaction.take_error();
-    bool done = false;
-    while (!done) {
-        // Read a chunk, then update: rows changed while a query is open might be seen twice.
-        std::vector<std::pair<std::int64_t, broker::OutboundMessage>> rows;
-        {
-            auto lease = database_->cached(fmt::format(
-                "SELECT {} FROM messages WHERE state = 'waiting' AND next_attempt_ms <= ?1 ORDER BY priority, seq "
-                "LIMIT ?2",
-                kEntryColumns));
-            if (!lease) return lease.take_error();
-            auto& select = **lease;
-            select.bind(1, now_ms).bind(2, static_cast<std::int64_t>(chunk));
-            for (;;) {
-                auto row = select.step();
-                if (!row) return row.take_error();
-                if (!*row) break;
-                auto stored = read_row(select, *database_);
-                if (!stored) return stored.take_error();
-                rows.emplace_back(select.column_int(15), std::move(stored->message));
-            }
+    for (std::size_t priority = 0; priority < kPriorities && taken.empty(); ++priority) {
+        auto& scan = scans[priority];
+        if (scan.deferred_due_ms <= now_ms) {  // a backoff is over: read those rows again
+            scan.cursor = std::min(scan.cursor, scan.deferred_from - 1);
+            scan.deferred_from = kNoRow;
+            scan.deferred_due_ms = std::numeric_limits<std::uint64_t>::max();
         }
-        done = rows.size() < chunk;
-        for (auto& [seq, message] : rows) {
-            const bool is_expired = message.expires_ms != 0 && message.expires_ms <= now_ms;
-            if (!is_expired && !batch.empty()) {
-                const bool same_stream =
-                    message.channel == batch.front().channel && message.priority == batch.front().priority;
-                if (!same_stream || batch.size() >= max_messages ||
-                    batch_bytes + message.payload.size() > limits.max_bytes) {
-                    done = true;
-                    break;
+        bool done = false;
+        while (!done) {
+            // Read a chunk, then decide: rows changed while a query is open might be seen twice.
+            std::vector<std::pair<std::int64_t, StoredMessage>> rows;
+            {
+                auto lease = database_->cached(fmt::format(
+                    "SELECT {} FROM messages WHERE state = 'waiting' AND priority = ?1 AND seq > ?2 ORDER BY seq "
+                    "LIMIT ?3",
+                    kEntryColumns));
+                if (!lease) return lease.take_error();
+                auto& select = **lease;
+                select.bind(1, static_cast<std::int64_t>(priority))
+                    .bind(2, scan.cursor)
+                    .bind(3, static_cast<std::int64_t>(chunk));
+                for (;;) {
+                    auto row = select.step();
+                    if (!row) return row.take_error();
+                    if (!*row) break;
+                    auto stored = read_row(select, *database_);
+                    if (!stored) return stored.take_error();
+                    rows.emplace_back(select.column_int(15), std::move(*stored));
                 }
             }
-            auto lease = database_->cached(
-                is_expired
-                    ? "UPDATE messages SET state = 'dead', dead_reason = 'expired', dead_at_ms = ?2 WHERE seq = ?1"
-                    : "UPDATE messages SET state = 'in_flight' WHERE seq = ?1");
-            if (!lease) return lease.take_error();
-            (*lease)->bind(1, seq);
-            if (is_expired) (*lease)->bind(2, now_ms);
-            if (auto updated = (*lease)->run(); !updated) return updated.take_error();
-            if (is_expired) {
-                expired_bytes += message.payload.size();
-                newly_expired.push_back(std::move(message));
-            } else {
+            done = rows.size() < chunk;
+            for (auto& [seq, stored] : rows) {
+                auto& message = stored.message;
+                if (in_flight_.count(message.id) != 0) {  // read again after a rewind
+                    scan.cursor = seq;
+                    continue;
+                }
+                if (message.expires_ms != 0 && message.expires_ms <= now_ms) {
+                    scan.cursor = seq;
+                    newly_expired.emplace_back(seq, std::move(message));
+                    continue;
+                }
+                if (stored.entry.next_attempt_ms > now_ms) {  // backing off: does not hold the others
+                    scan.cursor = seq;
+                    scan.deferred_from = std::min(scan.deferred_from, seq);
+                    scan.deferred_due_ms = std::min(scan.deferred_due_ms, stored.entry.next_attempt_ms);
+                    continue;
+                }
+                if (!taken.empty()) {
+                    const auto& first = taken.front().second;
+                    if (message.channel != first.channel || taken.size() >= max_messages ||
+                        batch_bytes + message.payload.size() > limits.max_bytes) {
+                        done = true;
+                        break;
+                    }
+                }
+                scan.cursor = seq;
                 batch_bytes += message.payload.size();
-                batch.push_back(std::move(message));
+                taken.emplace_back(seq, std::move(message));
             }
         }
     }
-    if (auto committed = transaction->commit(); !committed) return committed.take_error();
+
+    std::uint64_t expired_bytes = 0;
+    if (!newly_expired.empty()) {
+        auto transaction = database_->begin(Durability::process_crash);
+        if (!transaction) return transaction.take_error();
+        auto lease =
+            database_->cached("UPDATE messages SET state = 'dead', dead_reason = 'expired', dead_at_ms = ?2 WHERE seq = ?1");
+        if (!lease) return lease.take_error();
+        for (const auto& [seq, message] : newly_expired) {
+            auto& update = **lease;
+            update.reset();
+            update.bind(1, seq).bind(2, now_ms);
+            if (auto updated = update.run(); !updated) return updated.take_error();
+            expired_bytes += message.payload.size();
+        }
+        if (auto committed = transaction->commit(); !committed) return committed.take_error();
+    }
+    scans_ = scans;
+    batch.reserve(taken.size());
+    for (auto& [seq, message] : taken) {
+        in_flight_.emplace(message.id, InFlight{seq, message.priority, message.payload.size()});
+        batch.push_back(std::move(message));
+    }
     waiting_ -= batch.size() + newly_expired.size();
-    in_flight_ += batch.size();
     dead_ += newly_expired.size();
     live_bytes_ -= expired_bytes;
-    for (auto& message : newly_expired) expired.push_back(std::move(message));
+    for (auto& entry : newly_expired) expired.push_back(std::move(entry.second));
     if (dead_ > limits_.max_dead_letters) (void)prune_dead_letters();  // best effort; retried next time
     return batch;
 }
@@ -365,19 +415,31 @@ void SqliteOutboundQueue::acknowledge(const std::vector<protocol::MessageId>& id
 
 Result<void> SqliteOutboundQueue::remove_acknowledged(const std::vector<protocol::MessageId>& ids) {
     if (ids.empty()) return {};
-    std::size_t removed_waiting = 0, removed_in_flight = 0, removed_dead = 0;
+    std::size_t removed_waiting = 0, removed_dead = 0;
     std::uint64_t removed_bytes = 0;
+    std::vector<protocol::MessageId> removed_in_flight;
     auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
-    // A lookup then a delete by rowid: DELETE ... RETURNING builds a result table per row and
-    // cost more than twice as much.
-    auto find = database_->cached("SELECT seq, state, length(payload) FROM messages WHERE id = ?1");
-    if (!find) return find.take_error();
     auto erase = database_->cached("DELETE FROM messages WHERE seq = ?1");
     if (!erase) return erase.take_error();
+    const auto remove_row = [&](std::int64_t seq) {
+        auto& remove = **erase;
+        remove.reset();
+        remove.bind(1, seq);
+        return remove.run();
+    };
     for (const auto& id : ids) {
+        if (const auto flight = in_flight_.find(id); flight != in_flight_.end()) {  // the usual case
+            if (auto removed = remove_row(flight->second.seq); !removed) return removed;
+            removed_bytes += flight->second.payload_bytes;
+            removed_in_flight.push_back(id);
+            continue;
+        }
+        // A lookup then a delete by rowid: DELETE ... RETURNING builds a result table per row
+        // and cost more than twice as much.
+        auto find = database_->cached("SELECT seq, state, length(payload) FROM messages WHERE id = ?1");
+        if (!find) return find.take_error();
         auto& lookup = **find;
-        lookup.reset();
         lookup.bind(1, ByteView(id));
         auto row = lookup.step();
         if (!row) return row.take_error();
@@ -386,20 +448,17 @@ Result<void> SqliteOutboundQueue::remove_acknowledged(const std::vector<protocol
         const auto state = parse_state(lookup.column_text(1));
         const auto bytes = lookup.column_uint(2);
         lookup.reset();
-        auto& remove = **erase;
-        remove.reset();
-        remove.bind(1, seq);
-        if (auto removed = remove.run(); !removed) return removed;
+        if (auto removed = remove_row(seq); !removed) return removed;
         if (state == MessageState::dead) {
             ++removed_dead;
-            continue;
+        } else {
+            ++removed_waiting;
+            removed_bytes += bytes;
         }
-        (state == MessageState::waiting ? removed_waiting : removed_in_flight) += 1;
-        removed_bytes += bytes;
     }
     if (auto committed = transaction->commit(); !committed) return committed;
+    for (const auto& id : removed_in_flight) in_flight_.erase(id);
     waiting_ -= removed_waiting;
-    in_flight_ -= removed_in_flight;
     dead_ -= removed_dead;
     live_bytes_ -= removed_bytes;
     return {};
@@ -412,7 +471,8 @@ void SqliteOutboundQueue::drop(const std::vector<protocol::MessageId>& ids) {
 Result<void> SqliteOutboundQueue::dead_letter(const std::vector<protocol::MessageId>& ids, std::string_view reason,
                                               std::uint64_t now_ms) {
     if (ids.empty()) return {};
-    std::size_t from_waiting = 0, from_in_flight = 0;
+    std::size_t from_waiting = 0;
+    std::vector<protocol::MessageId> from_in_flight;
     std::uint64_t bytes = 0;
     auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
@@ -425,13 +485,17 @@ Result<void> SqliteOutboundQueue::dead_letter(const std::vector<protocol::Messag
         if (!lease) return lease.take_error();
         (*lease)->bind(1, ByteView(id)).bind(2, reason).bind(3, now_ms);
         if (auto updated = (*lease)->run(); !updated) return updated;
-        ((*current)->state == MessageState::waiting ? from_waiting : from_in_flight) += 1;
+        if (in_flight_.count(id) != 0) {
+            from_in_flight.push_back(id);
+        } else {
+            ++from_waiting;
+        }
         bytes += (*current)->payload_bytes;
     }
     if (auto committed = transaction->commit(); !committed) return committed;
+    for (const auto& id : from_in_flight) in_flight_.erase(id);
     waiting_ -= from_waiting;
-    in_flight_ -= from_in_flight;
-    dead_ += from_waiting + from_in_flight;
+    dead_ += from_waiting + from_in_flight.size();
     live_bytes_ -= bytes;
     if (dead_ > limits_.max_dead_letters) return prune_dead_letters();
     return {};
@@ -457,15 +521,16 @@ void SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids) {
 
 Result<void> SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms) {
     if (ids.empty()) return {};
-    std::size_t released = 0, given_up = 0;
+    std::vector<protocol::MessageId> released, given_up;
     std::uint64_t given_up_bytes = 0;
     const auto max_attempts = options_.backoff.max_attempts;
     auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
     for (const auto& id : ids) {
+        if (in_flight_.count(id) == 0) continue;
         auto current = row_state(*database_, id);
         if (!current) return current.take_error();
-        if (!*current || (*current)->state != MessageState::in_flight) continue;
+        if (!*current) continue;
         const std::uint32_t attempts = (*current)->attempts + 1;
         const bool give_up = max_attempts != 0 && attempts >= max_attempts;
         auto lease = database_->cached(
@@ -479,60 +544,72 @@ Result<void> SqliteOutboundQueue::release(const std::vector<protocol::MessageId>
                 .bind(4, std::string_view("dead"))
                 .bind(5, std::string_view(fmt::format("gave up after {} attempts", attempts)))
                 .bind(6, now_ms);
-            ++given_up;
+            given_up.push_back(id);
             given_up_bytes += (*current)->payload_bytes;
         } else {
             update.bind(3, now_ms + retry_delay(attempts))
                 .bind(4, std::string_view("waiting"))
                 .bind_null(5)
                 .bind_null(6);
-            ++released;
+            released.push_back(id);
         }
         if (auto updated = update.run(); !updated) return updated;
     }
     if (auto committed = transaction->commit(); !committed) return committed;
-    in_flight_ -= released + given_up;
-    waiting_ += released;
-    dead_ += given_up;
+    for (const auto& id : released) {
+        const auto flight = in_flight_.find(id);
+        rewind(flight->second.priority, flight->second.seq);
+        in_flight_.erase(flight);
+    }
+    for (const auto& id : given_up) in_flight_.erase(id);
+    waiting_ += released.size();
+    dead_ += given_up.size();
     live_bytes_ -= given_up_bytes;
     return {};
 }
 
 void SqliteOutboundQueue::release_all() {
-    note(release_in_flight());
+    release_in_flight();
+    last_error_.reset();
 }
 
-Result<void> SqliteOutboundQueue::release_in_flight() {
-    auto statement = database_->cached("UPDATE messages SET state = 'waiting' WHERE state = 'in_flight'");
-    if (!statement) return statement.take_error();
-    if (auto updated = (*statement)->run(); !updated) return updated;
-    const auto released = static_cast<std::size_t>(database_->changes());
-    waiting_ += released;
-    in_flight_ -= std::min(in_flight_, released);
-    return {};
+void SqliteOutboundQueue::release_in_flight() {
+    for (const auto& [id, flight] : in_flight_) rewind(flight.priority, flight.seq);
+    waiting_ += in_flight_.size();
+    in_flight_.clear();
 }
 
 // ---- operator API ----
 
+MessageState SqliteOutboundQueue::state_of(const QueueEntry& entry) const {
+    if (entry.state == MessageState::waiting && in_flight_.count(entry.id) != 0) return MessageState::in_flight;
+    return entry.state;
+}
+
 Result<std::vector<QueueEntry>> SqliteOutboundQueue::list(std::optional<MessageState> state, std::size_t limit) const {
+    // In flight is stored as waiting: those two are told apart here, so the limit is applied here.
+    std::optional<std::string_view> stored_state;
+    if (state) stored_state = to_string(*state == MessageState::in_flight ? MessageState::waiting : *state);
     auto statement = database_->prepare(fmt::format(
-        "SELECT {} FROM messages WHERE ?1 IS NULL OR state = ?1 ORDER BY priority, seq LIMIT ?2", kListColumns));
+        "SELECT {} FROM messages WHERE ?1 IS NULL OR state = ?1 ORDER BY priority, seq", kListColumns));
     if (!statement) return statement.take_error();
-    if (state) {
-        statement->bind(1, to_string(*state));
+    if (stored_state) {
+        statement->bind(1, *stored_state);
     } else {
         statement->bind_null(1);
     }
-    statement->bind(2, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
     std::vector<QueueEntry> out;
-    for (;;) {
+    while (limit == 0 || out.size() < limit) {
         auto row = statement->step();
         if (!row) return row.take_error();
-        if (!*row) return out;
+        if (!*row) break;
         auto stored = read_row(*statement, *database_);
         if (!stored) return stored.take_error();
+        stored->entry.state = state_of(stored->entry);
+        if (state && stored->entry.state != *state) continue;
         out.push_back(std::move(stored->entry));
     }
+    return out;
 }
 
 Result<std::optional<StoredMessage>> SqliteOutboundQueue::get(const protocol::MessageId& id) const {
@@ -544,6 +621,7 @@ Result<std::optional<StoredMessage>> SqliteOutboundQueue::get(const protocol::Me
     if (!*row) return std::optional<StoredMessage>{};
     auto stored = read_row(*statement, *database_);
     if (!stored) return stored.take_error();
+    stored->entry.state = state_of(stored->entry);
     return std::optional<StoredMessage>{std::move(*stored)};
 }
 
@@ -553,17 +631,27 @@ Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id) {
     auto current = row_state(*database_, id);
     if (!current) return current.take_error();
     if (!*current) return make_error(ExitCode::failure, "no message {} in the queue", hex(id));
-    if ((*current)->state == MessageState::in_flight) {
+    if (in_flight_.count(id) != 0) {
         return make_error(ExitCode::failure, "message {} is being sent; it is retried if the gateway does not store it",
                           hex(id));
     }
     auto statement = database_->prepare(
         "UPDATE messages SET state = 'waiting', attempts = 0, next_attempt_ms = 0, dead_reason = NULL, "
-        "dead_at_ms = NULL WHERE id = ?1");
+        "dead_at_ms = NULL WHERE id = ?1 RETURNING seq, priority");
     if (!statement) return statement.take_error();
     statement->bind(1, ByteView(id));
-    if (auto updated = statement->run(); !updated) return updated;
+    auto row = statement->step();
+    if (!row) return row.take_error();
+    if (!*row) return make_error(ExitCode::failure, "no message {} in the queue", hex(id));
+    const auto seq = statement->column_int(0);
+    const auto priority = statement->column_int(1);
+    if (auto rest = statement->step(); !rest) return rest.take_error();
     if (auto committed = transaction->commit(); !committed) return committed;
+    if (priority >= 0 && static_cast<std::size_t>(priority) < kPriorities) {
+        rewind(static_cast<protocol::Priority>(priority), seq);  // due now, and maybe behind the cursor
+    } else {
+        rewind_all();
+    }
     if ((*current)->state == MessageState::dead) {
         --dead_;
         ++waiting_;
@@ -592,6 +680,7 @@ Result<std::size_t> SqliteOutboundQueue::retry_dead() {
     dead_ -= count;
     waiting_ += count;
     live_bytes_ += bytes;
+    rewind_all();
     return count;
 }
 
@@ -612,7 +701,9 @@ Result<std::size_t> SqliteOutboundQueue::purge_dead() {
 Result<std::size_t> SqliteOutboundQueue::purge_all() {
     if (auto purged = database_->exec("DELETE FROM messages"); !purged) return purged.take_error();
     const auto count = static_cast<std::size_t>(database_->changes());
-    waiting_ = in_flight_ = dead_ = 0;
+    waiting_ = dead_ = 0;
+    in_flight_.clear();
+    rewind_all();
     live_bytes_ = 0;
     return count;
 }
@@ -620,15 +711,26 @@ Result<std::size_t> SqliteOutboundQueue::purge_all() {
 Result<QueueStats> SqliteOutboundQueue::stats() const {
     QueueStats out;
     out.waiting = waiting_;
-    out.in_flight = in_flight_;
+    out.in_flight = in_flight_.size();
     out.dead = dead_;
     out.bytes = live_bytes_;
     auto dead_bytes = database_->query_int("SELECT total(length(payload)) FROM messages WHERE state = 'dead'");
     if (!dead_bytes) return dead_bytes.take_error();
     out.dead_bytes = static_cast<std::uint64_t>(*dead_bytes);
-    auto oldest = database_->query_int("SELECT coalesce(min(timestamp_ms), 0) FROM messages WHERE state = 'waiting'");
-    if (!oldest) return oldest.take_error();
-    out.oldest_waiting_ms = static_cast<std::uint64_t>(*oldest);
+    {  // in flight is stored as waiting
+        auto oldest = database_->prepare("SELECT id, timestamp_ms FROM messages WHERE state = 'waiting'");
+        if (!oldest) return oldest.take_error();
+        for (;;) {
+            auto row = oldest->step();
+            if (!row) return row.take_error();
+            if (!*row) break;
+            protocol::MessageId id{};
+            if (!read_id(oldest->column_blob_view(0), id)) return corrupt_row(*database_);
+            if (in_flight_.count(id) != 0) continue;
+            const auto timestamp = oldest->column_uint(1);
+            if (out.oldest_waiting_ms == 0 || timestamp < out.oldest_waiting_ms) out.oldest_waiting_ms = timestamp;
+        }
+    }
     auto pages = database_->query_int("PRAGMA page_count");
     if (!pages) return pages.take_error();
     auto page_size = database_->query_int("PRAGMA page_size");

@@ -1,23 +1,33 @@
 #pragma once
 // The durable outbound queue: broker::OutboundQueue on SQLite (state_database.h). A push is
-// on disk (fsync'd) before it returns; messages taken for sending stay stored, in flight,
-// until acknowledged; released ones come back after an exponential backoff with full jitter;
-// expired and refused ones become dead letters with their reason. Opening the queue puts
-// whatever was in flight when the last broker died back in line, so it is sent again.
+// on disk (fsync'd) before it returns; messages taken for sending stay stored until
+// acknowledged; released ones come back after an exponential backoff with full jitter;
+// expired and refused ones become dead letters with their reason.
+//
+// Which stored messages are in flight is kept in memory only: taking a batch reads the file
+// and writes nothing (a row is written when pushed and deleted when acknowledged, and touched
+// in between only by a release, an expiry or a refusal). A broker that dies forgets what was
+// in flight, so everything not acknowledged is sent again after a restart, as it must be.
+// Taking reads on from a cursor per priority, so messages already in flight are not read
+// again; a release, a retry or a reused row id moves the cursor back.
 //
 // The operator API (list, get, retry, remove, purge, stats) is meant for the broker's own
-// instance (aegis-queue talks to the broker): waiting()/in_flight() are counters kept in
+// instance (aegis-queue talks to the broker): waiting()/in_flight() and the cursors live in
 // memory, so another process editing the file behind an open queue makes them stale.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "broker/message_id_hash.h"
 #include "broker/outbound_queue.h"
 #include "core/result.h"
 
@@ -103,10 +113,10 @@ public:
     // Waiting again after a backoff: attempts + 1, next attempt = now + jitter(min(max, base * 2^(attempts-1))).
     void release(const std::vector<protocol::MessageId>& ids) override;
     // Everything in flight waits again at once, without backoff: the session was lost, the
-    // messages were not refused.
+    // messages were not refused. Nothing is written.
     void release_all() override;
     [[nodiscard]] std::size_t waiting() const override { return waiting_; }
-    [[nodiscard]] std::size_t in_flight() const override { return in_flight_; }
+    [[nodiscard]] std::size_t in_flight() const override { return in_flight_.size(); }
     [[nodiscard]] std::size_t dead() const { return dead_; }
     [[nodiscard]] std::uint64_t live_bytes() const { return live_bytes_; }
     [[nodiscard]] const QueueLimits& limits() const { return limits_; }
@@ -121,12 +131,13 @@ public:
     [[nodiscard]] Result<void> dead_letter(const std::vector<protocol::MessageId>& ids, std::string_view reason,
                                            std::uint64_t now_ms);
     [[nodiscard]] Result<void> release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms);
-    [[nodiscard]] Result<void> release_in_flight();
+    void release_in_flight();
     // Why the last interface method that cannot return an error (take_batch, acknowledge,
     // drop, release, release_all) failed; cleared by the next one that succeeds.
     [[nodiscard]] const std::optional<Error>& last_error() const { return last_error_; }
-    // Reads the counters again from the file, after a transaction around the methods above
-    // (Database::begin) rolled back.
+    // Reads the counters again from the file and reads it from the start at the next take,
+    // after a transaction around the methods above (Database::begin) rolled back. Take no
+    // batch inside such a transaction: what it marks in flight is not rolled back.
     [[nodiscard]] Result<void> reload_counters() { return load_counters(); }
 
     // ---- operator API (aegis-queue) ----
@@ -143,8 +154,31 @@ public:
     [[nodiscard]] Result<QueueStats> stats() const;
 
 private:
+    static constexpr std::size_t kPriorities = static_cast<std::size_t>(protocol::Priority::low) + 1;
+    static constexpr std::int64_t kNoRow = std::numeric_limits<std::int64_t>::max();
+
+    // A stored message taken for sending (its row says 'waiting').
+    struct InFlight {
+        std::int64_t seq = 0;
+        protocol::Priority priority = protocol::Priority::normal;
+        std::uint64_t payload_bytes = 0;
+    };
+    // How far takes have read the waiting rows of one priority. Every row up to `cursor` that
+    // is not in flight waits out a backoff: the lowest of them is `deferred_from`, the first
+    // due at `deferred_due_ms`; from then on the rows are read again from there.
+    struct Scan {
+        std::int64_t cursor = 0;
+        std::int64_t deferred_from = kNoRow;
+        std::uint64_t deferred_due_ms = std::numeric_limits<std::uint64_t>::max();
+    };
+
     SqliteOutboundQueue(std::shared_ptr<Database> database, QueueLimits limits, QueueOptions options);
     [[nodiscard]] Result<void> load_counters();
+    // Rows from `seq` on are read again by the next take.
+    void rewind(protocol::Priority priority, std::int64_t seq);
+    void rewind_all();
+    // A listed row's state: in flight is stored as waiting.
+    [[nodiscard]] MessageState state_of(const QueueEntry& entry) const;
     [[nodiscard]] Result<void> prune_dead_letters();
     [[nodiscard]] std::uint64_t now() const;
     [[nodiscard]] std::uint64_t retry_delay(std::uint32_t attempts) const;
@@ -153,8 +187,9 @@ private:
     std::shared_ptr<Database> database_;
     QueueLimits limits_;
     QueueOptions options_;
-    std::size_t waiting_ = 0;
-    std::size_t in_flight_ = 0;
+    std::size_t waiting_ = 0;  // stored, not in flight, not dead
+    std::unordered_map<protocol::MessageId, InFlight, broker::MessageIdHash> in_flight_;
+    std::array<Scan, kPriorities> scans_{};
     std::size_t dead_ = 0;
     std::uint64_t live_bytes_ = 0;
     std::optional<Error> last_error_;

@@ -6,8 +6,10 @@ namespace {
 
 constexpr const char* kLabel = "Aegis queue";
 
-// messages.seq and delivered.seq only order the rows that exist, so a reused rowid is harmless;
-// inbox.seq is a cursor position and must never go back: AUTOINCREMENT.
+// messages.seq and delivered.seq only order the rows that exist (the outbound queue moves its
+// read cursor back when a row id is reused); inbox.seq is a cursor position and must never go
+// back: AUTOINCREMENT. messages.state 'in_flight' is no longer written (in flight is kept in
+// memory, store/outbound_store.h); files of earlier versions may hold it, and open() clears it.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY,

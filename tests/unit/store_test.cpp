@@ -364,10 +364,10 @@ TEST_CASE("store: a file with the first schema's index of every row by state get
     CHECK(names->column_text(0) == "messages_dead messages_waiting");
     // The query that takes messages reads them through the index of waiting ones, in order.
     auto plan = (*db)->prepare("EXPLAIN QUERY PLAN SELECT seq FROM messages WHERE state = 'waiting' "
-                               "AND next_attempt_ms <= 0 ORDER BY priority, seq LIMIT 1");
+                               "AND priority = 2 AND seq > 0 ORDER BY seq LIMIT 1");
     REQUIRE(plan);
     REQUIRE(plan->step());
-    CHECK(plan->column_text(3) == "SCAN messages USING INDEX messages_waiting");
+    CHECK(plan->column_text(3) == "SEARCH messages USING INDEX messages_waiting (priority=? AND seq>?)");
     CHECK(drain_one_by_one(*queue, 0) == std::vector<std::uint32_t>{1, 2, 3});
 }
 
@@ -584,6 +584,97 @@ TEST_CASE("store: messages in flight when the queue closed are waiting again at 
     CHECK(queue->in_flight() == 0);
     CHECK(queue->waiting() == 4);
     CHECK(drain_one_by_one(*queue, 0) == std::vector<std::uint32_t>{1, 2, 3, 4});
+}
+
+TEST_CASE("store: taking a batch writes nothing to the file, and acknowledging deletes the rows", "[store]") {
+    TempDir dir;
+    auto queue = open_queue(dir.file());
+    std::vector<broker::OutboundMessage> group;
+    for (std::uint32_t n = 1; n <= 600; ++n) group.push_back(message(n, n <= 300 ? "a.x" : "a.y"));
+    REQUIRE(queue->push_many(group));
+    // PRAGMA data_version changes for a connection when another one commits.
+    auto other = store::Database::open(dir.file(), store::OpenMode::read_write);
+    REQUIRE(other);
+    const auto version = [&] {
+        auto value = (*other)->query_int("PRAGMA data_version");
+        REQUIRE(value);
+        return *value;
+    };
+    const auto before = version();
+    std::vector<broker::OutboundMessage> expired;
+    std::vector<MessageId> taken;
+    for (;;) {
+        auto batch = queue->take_batch(broker::BatchLimits{256, 1 << 20}, 0, expired);
+        if (batch.empty()) break;
+        for (const auto& m : batch) taken.push_back(m.id);
+    }
+    CHECK(taken.size() == 600);
+    CHECK(queue->in_flight() == 600);
+    CHECK(queue->waiting() == 0);
+    CHECK(version() == before);  // nothing was committed
+    auto listed = queue->list(store::MessageState::in_flight, 0);
+    REQUIRE(listed);
+    CHECK(listed->size() == 600);
+    auto one = queue->get(id_of(5));
+    REQUIRE((one && one->has_value()));
+    CHECK((*one)->entry.state == store::MessageState::in_flight);
+
+    queue->acknowledge(taken);
+    CHECK_FALSE(queue->last_error());
+    CHECK(version() != before);
+    CHECK(queue->in_flight() == 0);
+    auto rows = (*other)->query_int("SELECT count(*) FROM messages");
+    REQUIRE(rows);
+    CHECK(*rows == 0);
+}
+
+TEST_CASE("store: a row id reused after the newest row was acknowledged is still taken", "[store]") {
+    TempDir dir;
+    auto queue = open_queue(dir.file());
+    std::vector<broker::OutboundMessage> expired;
+    for (std::uint32_t n = 1; n <= 3; ++n) {
+        REQUIRE(queue->push(message(n)));
+        auto batch = queue->take_batch(kLargeBatches, 0, expired);
+        REQUIRE(numbers(batch) == std::vector<std::uint32_t>{n});
+        queue->acknowledge({batch.front().id});  // the table is empty again: the next row is row 1 again
+    }
+    REQUIRE(queue->push(message(10, "a.x", Priority::low)));
+    REQUIRE(queue->push(message(11, "a.x", Priority::low)));
+    CHECK(numbers(queue->take_batch(kOneAtATime, 0, expired)) == std::vector<std::uint32_t>{10});
+    queue->acknowledge({id_of(11)});  // acknowledged while waiting (a resend of an earlier run)
+    CHECK(queue->waiting() == 0);
+    queue->acknowledge({id_of(10)});
+    REQUIRE(queue->push(message(12, "a.x", Priority::low)));
+    CHECK(numbers(queue->take_batch(kOneAtATime, 0, expired)) == std::vector<std::uint32_t>{12});
+}
+
+TEST_CASE("store: a rolled-back acknowledgement leaves its messages to be sent again", "[store]") {
+    TempDir dir;
+    auto database = store::open_state_database(dir.file());
+    REQUIRE(database);
+    auto opened = store::SqliteOutboundQueue::open(*database, {});
+    REQUIRE(opened);
+    auto& queue = **opened;
+    for (std::uint32_t n = 1; n <= 4; ++n) REQUIRE(queue.push(message(n)));
+    std::vector<broker::OutboundMessage> expired;
+    REQUIRE(queue.take_batch(kLargeBatches, 0, expired).size() == 4);
+    {
+        auto outer = (*database)->begin();
+        REQUIRE(outer);
+        REQUIRE(queue.remove_acknowledged({id_of(1), id_of(2)}));
+        {
+            auto unfinished = (*database)->begin();  // never committed: the outer commit rolls back
+            REQUIRE(unfinished);
+        }
+        REQUIRE_FALSE(outer->commit());
+    }
+    REQUIRE(queue.reload_counters());
+    // 1 and 2 are stored still, and no longer known to be in flight: taken again. 3 and 4 stay in flight.
+    CHECK(queue.waiting() == 2);
+    CHECK(queue.in_flight() == 2);
+    CHECK(drain_one_by_one(queue, 0) == std::vector<std::uint32_t>{1, 2});
+    queue.acknowledge({id_of(1), id_of(2), id_of(3), id_of(4)});
+    CHECK(queue.waiting() + queue.in_flight() == 0);
 }
 
 TEST_CASE("store: every push that returned survives kill -9 of the process", "[store]") {
