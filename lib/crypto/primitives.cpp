@@ -1,9 +1,11 @@
 #include "crypto/primitives.h"
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
 
+#include <pthread.h>
 #include <sodium.h>
 
 namespace aegis::crypto {
@@ -24,6 +26,43 @@ void init() {
 void random_bytes(std::span<std::uint8_t> out) {
     init();
     randombytes_buf(out.data(), out.size());
+}
+
+namespace {
+
+std::atomic<std::uint64_t> fork_generation{0};
+
+struct RandomBuffer {
+    std::array<std::uint8_t, 4096> bytes{};
+    std::size_t used = sizeof(bytes);  // empty
+    std::uint64_t generation = 0;
+    ~RandomBuffer() { secure_wipe(bytes.data(), bytes.size()); }
+};
+
+}  // namespace
+
+void random_bytes_buffered(std::span<std::uint8_t> out) {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        ::pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1, std::memory_order_relaxed); });
+    });
+    thread_local RandomBuffer buffer;
+    const auto generation = fork_generation.load(std::memory_order_relaxed);
+    if (buffer.generation != generation) {
+        buffer.used = buffer.bytes.size();  // the parent's: drawn by the parent too
+        buffer.generation = generation;
+    }
+    if (out.size() > buffer.bytes.size()) {
+        random_bytes(out);
+        return;
+    }
+    if (buffer.bytes.size() - buffer.used < out.size()) {
+        random_bytes(buffer.bytes);
+        buffer.used = 0;
+    }
+    std::memcpy(out.data(), buffer.bytes.data() + buffer.used, out.size());
+    secure_wipe(buffer.bytes.data() + buffer.used, out.size());  // handed out once
+    buffer.used += out.size();
 }
 
 bool constant_time_equal(ByteView a, ByteView b) {

@@ -28,6 +28,10 @@ using Hash = std::array<std::uint8_t, kHashSize>;               // BLAKE2b-256 o
 void init();
 
 void random_bytes(std::span<std::uint8_t> out);
+// For values that must be unpredictable and unique but are not secret (message ids): drawn
+// from a per-thread buffer that random_bytes refills 4 KiB at a time, so one costs no system
+// call. A forked child never draws what its parent's buffer held.
+void random_bytes_buffered(std::span<std::uint8_t> out);
 [[nodiscard]] bool constant_time_equal(ByteView a, ByteView b);
 
 // BLAKE2b with a 32-byte output (crypto_generichash), optionally keyed.

@@ -347,12 +347,24 @@ std::optional<WireError> response_error(const json& header) {
 }
 
 json message_event(const protocol::Envelope& envelope) {
+    // The messages of a batch share their origin: its two encodings are made once.
+    struct OriginText {
+        crypto::PublicKey key{};
+        std::string fingerprint;
+        std::string base64;
+    };
+    thread_local OriginText origin;
+    if (origin.fingerprint.empty() || origin.key != envelope.origin) {
+        origin.key = envelope.origin;
+        origin.fingerprint = crypto::fingerprint(envelope.origin);
+        origin.base64 = crypto::base64_encode(envelope.origin);
+    }
     json header{{"event", "message"},
                 {"id", to_hex(envelope.id)},
                 {"channel", envelope.channel},
                 {"origin_id", envelope.origin_id},
-                {"origin_fingerprint", crypto::fingerprint(envelope.origin)},
-                {"origin_key", crypto::base64_encode(envelope.origin)},
+                {"origin_fingerprint", origin.fingerprint},
+                {"origin_key", origin.base64},
                 {"verified", true},
                 {"sequence", envelope.sequence},
                 {"timestamp_ms", envelope.timestamp_ms},

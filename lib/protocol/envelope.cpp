@@ -146,7 +146,7 @@ std::string_view to_string(Kind kind) {
 
 MessageId new_message_id(std::uint64_t now_ms) {
     MessageId id{};
-    crypto::random_bytes(id);
+    crypto::random_bytes_buffered(id);
     for (std::size_t i = 0; i < 6; ++i) id[i] = static_cast<std::uint8_t>(now_ms >> (40 - 8 * i));
     id[6] = static_cast<std::uint8_t>(0x70 | (id[6] & 0x0f));  // version 7
     id[8] = static_cast<std::uint8_t>(0x80 | (id[8] & 0x3f));  // variant 0b10

@@ -1,4 +1,7 @@
 #include <catch2/catch.hpp>
+#include <set>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/wire.h"
 #include "crypto/primitives.h"
@@ -87,6 +90,43 @@ TEST_CASE("fingerprint is SHA256: and unpadded base64", "[crypto]") {
     CHECK(fp.rfind("SHA256:", 0) == 0);
     CHECK(fp.size() == 7 + 43);
     CHECK(fp.find('=') == std::string::npos);
+}
+
+TEST_CASE("buffered random bytes never repeat and a forked child draws its own", "[crypto]") {
+    std::set<std::array<std::uint8_t, 16>> seen;
+    for (int i = 0; i < 20'000; ++i) {  // many refills of the 4 KiB buffer
+        std::array<std::uint8_t, 16> value{};
+        crypto::random_bytes_buffered(value);
+        CHECK(seen.insert(value).second);
+    }
+    std::array<std::uint8_t, 16> probe{};
+    crypto::random_bytes_buffered(probe);  // the buffer is part-used now: a child could draw the rest
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(fds[0]);
+        for (int i = 0; i < 64; ++i) {
+            std::array<std::uint8_t, 16> value{};
+            crypto::random_bytes_buffered(value);
+            if (::write(fds[1], value.data(), value.size()) != static_cast<ssize_t>(value.size())) ::_exit(1);
+        }
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::vector<std::array<std::uint8_t, 16>> child;
+    std::array<std::uint8_t, 16> value{};
+    while (::read(fds[0], value.data(), value.size()) == static_cast<ssize_t>(value.size())) child.push_back(value);
+    ::close(fds[0]);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(child.size() == 64);
+    for (int i = 0; i < 64; ++i) {
+        crypto::random_bytes_buffered(value);
+        seen.insert(value);
+    }
+    for (const auto& drawn : child) CHECK(seen.count(drawn) == 0);  // none of the parent's next draws
 }
 
 TEST_CASE("wire reader never reads past its input", "[wire]") {
