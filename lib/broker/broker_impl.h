@@ -28,7 +28,10 @@
 
 namespace aegis::broker {
 
-inline constexpr std::size_t kMaxBatchesInFlight = 64;
+// Batches sent and not yet acknowledged. Few enough that, under load, messages gather into
+// large batches while the acknowledgements come back (one signature, one gateway commit per
+// batch); 64 made 200,000 messages go as batches of ~16, ~20% slower than this.
+inline constexpr std::size_t kMaxBatchesInFlight = 16;
 // Unacknowledged payload bytes given to the session; well under the transport's send-queue
 // bound (64 MiB), which closes the connection when exceeded.
 inline constexpr std::size_t kMaxBytesInFlight = 8 * 1024 * 1024;

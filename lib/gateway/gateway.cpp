@@ -176,7 +176,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         auto acks = std::move(pending_acks);
         pending_publishes.clear();
         pending_acks.clear();
-        if (publishes.empty() && acks.empty()) return;
+        if (publishes.empty() && acks.empty() && !stored->has_unsaved_tokens()) return;
         std::vector<crypto::PublicKey> touched;
         std::map<std::string, std::uint64_t> full;
         auto committed = [&]() -> Result<void> {
@@ -185,6 +185,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             const bool fsync = std::any_of(publishes.begin(), publishes.end(), [](const auto& p) { return p.fsync; });
             auto transaction = stored->begin(fsync ? store::Durability::power_loss : store::Durability::process_crash);
             if (!transaction) return transaction.take_error();
+            // The session tokens of this turn's handshakes first: a new identity's row with them.
+            if (auto saved = stored->save_tokens(); !saved) return saved;
             for (const auto& [key, sequence] : acks)
                 if (auto acked = stored->acknowledge(key, sequence); !acked) return acked;
             const auto now = unix_time_ms();
@@ -200,9 +202,12 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         }();
         if (!committed) {
             ++counters.store_failures;
-            log(fmt::format("cannot store {} batches: {}", publishes.size(), committed.error().message));
+            // Session tokens stay remembered and are tried again with the next commit.
+            log(fmt::format("cannot store {} batches, {} acknowledgements and the session tokens: {}", publishes.size(),
+                            acks.size(), committed.error().message));
             if (auto reloaded = stored->reload(); !reloaded) log(fmt::format("cannot re-read the state file: {}", reloaded.error().message));
         } else {
+            stored->tokens_saved();
             ++counters.store_commits;
         }
         for (const auto& [id, messages] : full) {
@@ -214,6 +219,20 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             if (auto from = publish.from.lock()) from->publish_stored(publish.request_id, publish.messages, committed.ok());
         for (const auto& key : touched)
             if (auto session = session_for(key)) session->pump();
+    }
+
+    void save_tokens_now() {
+        auto saved = [&]() -> Result<void> {
+            auto transaction = stored->begin(store::Durability::process_crash);
+            if (!transaction) return transaction.take_error();
+            if (auto written = stored->save_tokens(); !written) return written;
+            return transaction->commit();
+        }();
+        if (saved) {
+            stored->tokens_saved();
+        } else {
+            log(fmt::format("cannot store the session tokens: {}", saved.error().message));
+        }
     }
 
     void schedule_expiry() {
@@ -251,7 +270,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         } else {
             crypto::random_bytes(grant.token);
         }
-        if (auto saved = stored->save_token(who.key, who.id, grant.token, now); !saved) return saved.take_error();
+        stored->remember_token(who.key, who.id, grant.token, now);  // on file with the next group commit
+        post_flush();
         const auto* state = stored->find(who.key);
         // An ack of the previous session still waiting for the group commit counts too.
         const auto queued = pending_acks.find(who.key);
@@ -319,9 +339,12 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             if (mine != session_of_key.end() && mine->second == session.handle()) {
                 session_of_key.erase(mine);
                 // Token expiry counts from the last disconnect.
-                if (auto saved = stored->save_token(session.identity().key, session.identity().id, session.token(), unix_time_ms());
-                    !saved)
-                    log(fmt::format("cannot store the session token of id={}: {}", session.identity().id, saved.error().message));
+                stored->remember_token(session.identity().key, session.identity().id, session.token(), unix_time_ms());
+                if (stopping) {
+                    save_tokens_now();  // the event loop may not run the group commit any more
+                } else {
+                    post_flush();
+                }
             }
             if (counters.sessions > 0) --counters.sessions;
         }

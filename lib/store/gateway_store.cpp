@@ -155,6 +155,12 @@ Result<void> GatewayStore::reload() {
         const auto found = identities_.find(key_from(pending->column_blob_view(0)));
         if (found != identities_.end()) found->second.pending = pending->column_uint(1);
     }
+    for (const auto& [key, unsaved] : unsaved_tokens_) {  // newer than the file's
+        auto& state = identities_[key];
+        state.id = unsaved.id;
+        state.token = unsaved.token;
+        state.token_used_ms = unsaved.used_ms;
+    }
     return {};
 }
 
@@ -190,22 +196,29 @@ Result<void> GatewayStore::save_patterns(const crypto::PublicKey& key, const std
     return {};
 }
 
-Result<void> GatewayStore::save_token(const crypto::PublicKey& key, const std::string& id, const GatewayToken& token,
-                                      std::uint64_t now_ms) {
-    // One commit, not synced: a token lost with the power only turns the next resumption
-    // into a fresh session (the inbox and its acknowledged position are stored apart).
-    auto transaction = database_->begin(Durability::process_crash);
-    if (!transaction) return transaction.take_error();
-    if (auto row = ensure_row(key, id); !row) return row;
-    auto update = database_->cached("UPDATE identities SET token = ?2, token_used_ms = ?3 WHERE key = ?1");
-    if (!update) return update.take_error();
-    (*update)->bind(1, view(key)).bind(2, ByteView(token.data(), token.size())).bind(3, now_ms);
-    if (auto done = (*update)->run(); !done) return done;
-    if (auto committed = transaction->commit(); !committed) return committed;
+void GatewayStore::remember_token(const crypto::PublicKey& key, const std::string& id, const GatewayToken& token,
+                                  std::uint64_t now_ms) {
+    unsaved_tokens_[key] = UnsavedToken{id, token, now_ms};
     auto& state = identities_[key];
+    state.id = id;
     state.token = token;
     state.token_used_ms = now_ms;
-    return {};
+}
+
+Result<void> GatewayStore::save_tokens() {
+    if (unsaved_tokens_.empty()) return {};
+    auto transaction = database_->begin(Durability::process_crash);
+    if (!transaction) return transaction.take_error();
+    auto update = database_->cached("UPDATE identities SET token = ?2, token_used_ms = ?3 WHERE key = ?1");
+    if (!update) return update.take_error();
+    for (const auto& [key, unsaved] : unsaved_tokens_) {
+        if (auto row = ensure_row(key, unsaved.id); !row) return row;
+        auto& statement = **update;
+        statement.reset();
+        statement.bind(1, view(key)).bind(2, ByteView(unsaved.token.data(), unsaved.token.size())).bind(3, unsaved.used_ms);
+        if (auto done = statement.run(); !done) return done;
+    }
+    return transaction->commit();
 }
 
 bool GatewayStore::token_valid(const crypto::PublicKey& key, const GatewayToken& token, std::uint64_t now_ms) const {

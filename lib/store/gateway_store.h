@@ -80,8 +80,17 @@ public:
     // Creates the identity's row when missing and records its id and subscription set.
     [[nodiscard]] Result<void> save_patterns(const crypto::PublicKey& key, const std::string& id,
                                              const std::vector<std::string>& patterns);
-    [[nodiscard]] Result<void> save_token(const crypto::PublicKey& key, const std::string& id,
-                                          const GatewayToken& token, std::uint64_t now_ms);
+    // Records the identity's session token (and when it was used) in memory at once, creating
+    // the identity if new; the file gets it from save_tokens(), in the gateway's next group
+    // commit. A token lost with the process only turns the next resumption into a fresh session
+    // (the inbox and its acknowledged position are stored apart).
+    void remember_token(const crypto::PublicKey& key, const std::string& id, const GatewayToken& token,
+                        std::uint64_t now_ms);
+    [[nodiscard]] bool has_unsaved_tokens() const { return !unsaved_tokens_.empty(); }
+    // Writes the remembered tokens, inside the caller's transaction. They stay remembered (and
+    // reload() keeps them) until tokens_saved() says that transaction committed.
+    [[nodiscard]] Result<void> save_tokens();
+    void tokens_saved() { unsaved_tokens_.clear(); }
     // True when TOKEN is the identity's and was used within max_age.
     [[nodiscard]] bool token_valid(const crypto::PublicKey& key, const GatewayToken& token, std::uint64_t now_ms) const;
     // Appends a batch to the identity's inbox (the identity must have a row).
@@ -109,6 +118,12 @@ private:
     std::unique_ptr<Database> database_;
     GatewayLimits limits_;
     std::map<crypto::PublicKey, IdentityState> identities_;
+    struct UnsavedToken {
+        std::string id;
+        GatewayToken token{};
+        std::uint64_t used_ms = 0;
+    };
+    std::map<crypto::PublicKey, UnsavedToken> unsaved_tokens_;
     channel::PatternIndex<crypto::PublicKey> routes_;  // identities_' patterns, for routing
 };
 

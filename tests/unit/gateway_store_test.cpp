@@ -135,6 +135,45 @@ TEST_CASE("gateway store: a transaction groups writes and a rollback leaves noth
     CHECK(store->find(soc)->pending == 2);
 }
 
+TEST_CASE("gateway store: session tokens reach the file with a commit and outlive a rollback", "[gateway_store]") {
+    TempDir dir;
+    const auto file = dir.path / "gateway.db";
+    const auto fresh = key_of(5);  // no row yet: the first handshake of this identity
+    GatewayToken token{};
+    token.fill(9);
+    {
+        auto store = open_store(file);
+        store->remember_token(fresh, "host7", token, 1'000);
+        REQUIRE(store->find(fresh) != nullptr);
+        CHECK(store->find(fresh)->id == "host7");
+        CHECK(store->token_valid(fresh, token, 1'500));
+        {
+            auto transaction = store->begin();
+            REQUIRE(transaction.ok());
+            REQUIRE(store->save_tokens().ok());
+        }  // rolled back: not on file, still remembered
+        REQUIRE(store->reload().ok());
+        CHECK(store->has_unsaved_tokens());
+        CHECK(store->token_valid(fresh, token, 1'500));
+    }
+    {
+        auto store = open_store(file);  // the process died before a commit: gone, as documented
+        CHECK(store->find(fresh) == nullptr);
+        store->remember_token(fresh, "host7", token, 2'000);
+        auto transaction = store->begin();
+        REQUIRE(transaction.ok());
+        REQUIRE(store->save_tokens().ok());
+        REQUIRE(transaction->commit().ok());
+        store->tokens_saved();
+        CHECK_FALSE(store->has_unsaved_tokens());
+    }
+    auto store = open_store(file);
+    REQUIRE(store->find(fresh) != nullptr);
+    CHECK(store->find(fresh)->id == "host7");
+    CHECK(store->token_valid(fresh, token, 2'500));
+    CHECK(store->find(fresh)->token_used_ms == 2'000);
+}
+
 TEST_CASE("gateway store: bounded per identity, oldest dropped first", "[gateway_store]") {
     TempDir dir;
     GatewayLimits limits;
@@ -191,7 +230,8 @@ TEST_CASE("gateway store: entries and tokens expire after max_age", "[gateway_st
 
     GatewayToken token{};
     token.fill(7);
-    REQUIRE(store->save_token(soc, "soc", token, 20'000).ok());
+    store->remember_token(soc, "soc", token, 20'000);
+    CHECK(store->has_unsaved_tokens());
     CHECK(store->token_valid(soc, token, 20'500));
     CHECK_FALSE(store->token_valid(soc, token, 21'001));  // expired
     GatewayToken other{};
