@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <set>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <string>
+
+#include "child_process.h"
 
 #include "core/wire.h"
 #include "crypto/primitives.h"
@@ -101,32 +103,27 @@ TEST_CASE("buffered random bytes never repeat and a forked child draws its own",
     }
     std::array<std::uint8_t, 16> probe{};
     crypto::random_bytes_buffered(probe);  // the buffer is part-used now: a child could draw the rest
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::close(fds[0]);
+    const auto child = test::run_in_child([](int out) {
+        std::string drawn;
         for (int i = 0; i < 64; ++i) {
             std::array<std::uint8_t, 16> value{};
             crypto::random_bytes_buffered(value);
-            if (::write(fds[1], value.data(), value.size()) != static_cast<ssize_t>(value.size())) ::_exit(1);
+            drawn.append(reinterpret_cast<const char*>(value.data()), value.size());
         }
-        ::_exit(0);
-    }
-    ::close(fds[1]);
-    std::vector<std::array<std::uint8_t, 16>> child;
+        test::write_text(out, drawn);
+        return 0;
+    });
+    REQUIRE(WIFEXITED(child.status));
+    REQUIRE(child.output.size() == 64 * 16);
     std::array<std::uint8_t, 16> value{};
-    while (::read(fds[0], value.data(), value.size()) == static_cast<ssize_t>(value.size())) child.push_back(value);
-    ::close(fds[0]);
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    REQUIRE(child.size() == 64);
     for (int i = 0; i < 64; ++i) {
         crypto::random_bytes_buffered(value);
         seen.insert(value);
     }
-    for (const auto& drawn : child) CHECK(seen.count(drawn) == 0);  // none of the parent's next draws
+    for (std::size_t at = 0; at < child.output.size(); at += value.size()) {  // none of the parent's next draws
+        std::memcpy(value.data(), child.output.data() + at, value.size());
+        CHECK(seen.count(value) == 0);
+    }
 }
 
 TEST_CASE("wire reader never reads past its input", "[wire]") {

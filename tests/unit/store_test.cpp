@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "child_process.h"
 #include "store/dedup_store.h"
 #include "store/durable_inbox.h"
 #include "store/outbound_store.h"
@@ -31,6 +32,8 @@ using aegis::ExitCode;
 using aegis::protocol::Kind;
 using aegis::protocol::MessageId;
 using aegis::protocol::Priority;
+using aegis::test::run_in_child;
+using aegis::test::write_text;
 
 namespace {
 
@@ -119,43 +122,6 @@ const broker::BatchLimits kLargeBatches{1000, 1 << 20};
 [[nodiscard]] Bytes file_bytes(const std::filesystem::path& file) {
     std::ifstream in(file, std::ios::binary);
     return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-// Runs `body` in a child process; returns its exit status and what it wrote to `out`.
-struct ChildResult {
-    int status = 0;
-    std::string output;
-};
-
-ChildResult run_in_child(const std::function<int(int out)>& body) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::close(fds[0]);
-        ::_exit(body(fds[1]));
-    }
-    ::close(fds[1]);
-    ChildResult result;
-    char buffer[4096];
-    for (;;) {
-        const auto got = ::read(fds[0], buffer, sizeof(buffer));
-        if (got <= 0) break;
-        result.output.append(buffer, static_cast<std::size_t>(got));
-    }
-    ::close(fds[0]);
-    REQUIRE(::waitpid(pid, &result.status, 0) == pid);
-    return result;
-}
-
-void write_text(int fd, const std::string& text) {
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const auto wrote = ::write(fd, text.data() + done, text.size() - done);
-        if (wrote <= 0) return;
-        done += static_cast<std::size_t>(wrote);
-    }
 }
 
 }  // namespace
