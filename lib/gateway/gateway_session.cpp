@@ -128,7 +128,10 @@ void GatewaySession::on_client_auth(ByteView message) {
         if (policy_->may_subscribe(pattern)) kept.push_back(pattern);
     host->backplane().subscribe(handle_, kept);
     host->established(shared_from_this());
-    log(fmt::format("session id={} {} at {}", identity_.id, resumed->resumed ? "resumed" : "fresh", resumed->resume_point));
+    // One line per session: a connection that never gets here ends in a "refused" or "disconnect" line.
+    log(fmt::format("authenticated id={} role={} fingerprint={} peer={} session={} resume_point={}", identity_.id,
+                    to_string(identity_.role), crypto::fingerprint(identity_.key), peer_,
+                    resumed->resumed ? "resumed" : "fresh", resumed->resume_point));
     if (phase_ == Phase::established) pump();
 }
 

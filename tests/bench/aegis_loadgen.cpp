@@ -22,6 +22,7 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -68,25 +69,48 @@ struct ProcessSample {
     std::uint64_t rss_kib = 0;  // VmRSS
 };
 
+// Time on a CPU of every thread of PID, in nanoseconds (/proc/PID/task/*/schedstat), or nothing
+// when the kernel keeps no schedstat: a finer clock than stat's ticks of 10 ms, which are a few
+// per cent of a phase as short as opening 2,000 sessions.
+[[nodiscard]] std::optional<double> scheduled_cpu_s(long pid) {
+    std::error_code ec;
+    std::uint64_t nanoseconds = 0;
+    bool any = false;
+    for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+        std::ifstream schedstat(task.path() / "schedstat");
+        std::uint64_t on_cpu = 0;
+        if (schedstat >> on_cpu) {
+            nanoseconds += on_cpu;
+            any = true;
+        }
+    }
+    if (ec || !any) return std::nullopt;
+    return static_cast<double>(nanoseconds) / 1e9;
+}
+
 [[nodiscard]] ProcessSample sample_process(long pid) {
     ProcessSample out;
     if (pid <= 0) return out;
-    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    // Fields after the parenthesised command name, which may itself hold spaces.
-    const auto close = text.rfind(')');
-    if (close != std::string::npos) {
-        std::istringstream fields(text.substr(close + 2));
-        std::string field;
-        unsigned long utime = 0, stime = 0;
-        for (int i = 3; fields >> field; ++i) {
-            if (i == 14) utime = std::stoul(field);
-            if (i == 15) {
-                stime = std::stoul(field);
-                break;
+    if (auto scheduled = scheduled_cpu_s(pid)) {
+        out.cpu_s = *scheduled;
+    } else {
+        std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        // Fields after the parenthesised command name, which may itself hold spaces.
+        const auto close = text.rfind(')');
+        if (close != std::string::npos) {
+            std::istringstream fields(text.substr(close + 2));
+            std::string field;
+            unsigned long utime = 0, stime = 0;
+            for (int i = 3; fields >> field; ++i) {
+                if (i == 14) utime = std::stoul(field);
+                if (i == 15) {
+                    stime = std::stoul(field);
+                    break;
+                }
             }
+            out.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
         }
-        out.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
     }
     std::ifstream status(fmt::format("/proc/{}/status", pid));
     for (std::string line; std::getline(status, line);)

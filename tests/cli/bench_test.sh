@@ -22,7 +22,7 @@ json="$TEST_TMP/bench.json"
 RUN_TIMEOUT=150 expect_exit 0 "$bench" --bin "$AEGIS_BIN" -n 300 -r 1 -m 3 --requests 50 --sessions 20 \
     --heartbeat 1 --json "$json"
 for row in "pipeline vs mosquitto QoS 1" "pipeline vs mosquitto QoS 0" "one-shot send" \
-    "request/reply p99 (ms, one connection)" "request/reply one-shot p50" "gateway handshakes/s (20 sessions" \
+    "request/reply p99 (ms, one connection)" "request/reply one-shot p50" "gateway handshakes/s (20 sessions, wall)" \
     "gateway handshakes per gateway CPU-second" "gateway KiB per idle session (20 sessions)" "heartbeat answer p99" "gateway CPU during heartbeats"; do
     line=$(grep -F -- "$row" <<<"$out" | head -n 1)
     expect_match "$line" "  (yes|no|-)\$" "table row '$row'"

@@ -182,7 +182,8 @@ restart_gateway
 at_exit kill -KILL "$gateway_pid"
 wait "$pub_pid" || fail "the publishing client failed"
 wait "$sub_pid" || fail "the subscribing client failed"
-expect_contains "$(cat "$glog")" "session id=soc resumed" "the gateway log"
+grep -qE "authenticated id=soc role=backend .* session=resumed resume_point=[0-9]+$" "$glog" ||
+  fail "the gateway log has no resumed session of soc: $(cat "$glog")"
 counts "$TEST_TMP/a.sent" "$TEST_TMP/a.received" "(a) gateway killed mid-stream"
 expect_eq "$(grep -c . "$TEST_TMP/a.sent")" "$N" "(a) messages queued"
 

@@ -23,6 +23,7 @@
 #include "protocol/reason.h"
 #include "protocol/record.h"
 #include "session/client_session.h"
+#include "store/sqlite.h"
 
 namespace {
 
@@ -763,7 +764,7 @@ TEST_CASE("a gateway restarted on the same state dir delivers what it stored aft
     CHECK(backend.delivered.at(2).first == 3);
     CHECK(backend.session->session_token() == token);
     CHECK(backend.session->grant()->resume_point == 1);
-    CHECK(h.logged("session id=soc resumed at 1"));
+    CHECK(h.logged("session=resumed resume_point=1"));
     CHECK(h.gateway->metrics().sessions_resumed >= 1);  // the agent may have come back too
     REQUIRE(h.run_until([&] { return h.gateway->metrics().inbox_messages == 0; }));
 }
@@ -896,7 +897,7 @@ TEST_CASE("a token kept by the caller resumes in a new ClientSession; a bogus on
     REQUIRE(h.run_until([&] { return second->stats().state == State::connected; }));
     CHECK(announced.size() == 1);  // the same token: nothing new to keep
     CHECK(second->session_token() == announced.at(0));
-    CHECK(h.logged("session id=soc resumed at 0"));
+    CHECK(h.logged("session=resumed resume_point=0"));
     second->stop();
     REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 0; }));
 
@@ -909,4 +910,24 @@ TEST_CASE("a token kept by the caller resumes in a new ClientSession; a bogus on
     CHECK(third->session_token() == announced.at(1));
     CHECK(h.gateway->metrics().sessions_resumed == 1);
     CHECK(h.gateway->metrics().sessions_fresh == 2);
+}
+
+TEST_CASE("a session token reaches the state file soon after the handshake with no other traffic", "[session][durable]") {
+    Harness h;
+    auto& backend = h.client(h.backend_key);  // a backend sends no heartbeats: nothing else to commit
+    REQUIRE(h.run_until([&] { return backend.state() == State::connected; }));
+    const auto token = backend.session->session_token();
+    const auto commits = h.gateway->metrics().store_commits;
+    // What a gateway killed now would find on restart, read through a connection of its own.
+    const auto on_file = [&] {
+        auto db = aegis::store::Database::open(h.dir / "state" / "gateway.db", aegis::store::OpenMode::read_only);
+        REQUIRE(db.ok());
+        auto row = db.value()->prepare("SELECT token FROM identities WHERE id = 'soc'");
+        REQUIRE(row.ok());
+        auto stepped = row->step();
+        REQUIRE(stepped.ok());
+        return *stepped && row->column_blob(0) == aegis::Bytes(token.begin(), token.end());
+    };
+    REQUIRE(h.run_until(on_file, 2000ms));
+    CHECK(h.gateway->metrics().store_commits == commits + 1);  // one commit of its own, on the timer
 }
