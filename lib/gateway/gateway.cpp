@@ -30,9 +30,11 @@ namespace {
 constexpr std::size_t kFrameOverhead = 4096;
 // Connections still in their handshake beyond the session cap.
 constexpr std::size_t kHandshakeHeadroom = 64;
-// Session tokens wait at most this long for a group commit to carry them to the file; a burst
-// of handshakes then costs one commit, not one per event-loop turn.
-constexpr std::chrono::milliseconds kTokenSaveDelay{200};
+// Session tokens and deliver_acks wait at most this long for a group commit to carry them to the
+// file: a burst of handshakes, or a stream of acks between publishes, then costs one commit, not
+// one per event-loop turn. Neither needs to be on file before it is answered: a token lost in a
+// crash gives a fresh session, an ack lost gives a redelivery, which the receiver drops.
+constexpr std::chrono::milliseconds kLazyCommitDelay{200};
 
 Result<void> check_options(const GatewayOptions& options) {
     if (options.listen.rfind(':') == std::string::npos)
@@ -91,7 +93,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
           routes(make_local_backplane()),
           stored(std::move(state)),
           expiry_timer(io_context),
-          token_timer(io_context) {}
+          lazy_timer(io_context) {}
 
     // A publish waiting for this turn's group commit.
     struct PendingPublish {
@@ -123,8 +125,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     std::map<crypto::PublicKey, std::uint64_t> pending_acks;
     bool flush_posted = false;
     boost::asio::steady_timer expiry_timer;
-    boost::asio::steady_timer token_timer;
-    bool token_save_scheduled = false;
+    boost::asio::steady_timer lazy_timer;
+    bool lazy_commit_scheduled = false;
     std::chrono::steady_clock::time_point last_limit_line{};
     std::uint64_t unlogged_limit_refusals = 0;
 
@@ -174,19 +176,19 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         });
     }
 
-    // Tokens ride along with the next group commit; when none comes within kTokenSaveDelay, one
-    // is made for them.
-    void schedule_token_save() {
-        if (token_save_scheduled || stopping) return;
-        token_save_scheduled = true;
+    // Tokens and acks ride along with the next group commit; when none comes within
+    // kLazyCommitDelay, one is made for them.
+    void schedule_lazy_commit() {
+        if (lazy_commit_scheduled || stopping) return;
+        lazy_commit_scheduled = true;
         std::weak_ptr<Core> weak = weak_from_this();
-        token_timer.expires_after(kTokenSaveDelay);
-        token_timer.async_wait([weak](const boost::system::error_code& ec) {
+        lazy_timer.expires_after(kLazyCommitDelay);
+        lazy_timer.async_wait([weak](const boost::system::error_code& ec) {
             auto self = weak.lock();
             if (!self) return;
-            self->token_save_scheduled = false;
-            // Cancelled at shutdown, whose own flush() saves them.
-            if (!ec && self->stored->has_unsaved_tokens()) self->flush();
+            self->lazy_commit_scheduled = false;
+            // Cancelled at shutdown, whose own flush() stores them.
+            if (!ec && (self->stored->has_unsaved_tokens() || !self->pending_acks.empty())) self->flush();
         });
     }
 
@@ -228,7 +230,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             log(fmt::format("cannot store {} batches, {} acknowledgements and the session tokens: {}", publishes.size(),
                             acks.size(), committed.error().message));
             if (auto reloaded = stored->reload(); !reloaded) log(fmt::format("cannot re-read the state file: {}", reloaded.error().message));
-            if (stored->has_unsaved_tokens()) schedule_token_save();
+            if (stored->has_unsaved_tokens()) schedule_lazy_commit();
         } else {
             stored->tokens_saved();
             ++counters.store_commits;
@@ -270,6 +272,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     }
 
     void expire() {
+        if (!pending_acks.empty()) flush();  // what was acknowledged did not expire unacknowledged
         auto dropped = stored->expire(unix_time_ms());
         if (!dropped) {
             log(fmt::format("cannot prune expired messages: {}", dropped.error().message));
@@ -294,7 +297,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             crypto::random_bytes(grant.token);
         }
         stored->remember_token(who.key, who.id, grant.token, now);  // on file with a group commit soon
-        schedule_token_save();
+        schedule_lazy_commit();
         const auto* state = stored->find(who.key);
         // An ack of the previous session still waiting for the group commit counts too.
         const auto queued = pending_acks.find(who.key);
@@ -314,7 +317,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     void acknowledge(const crypto::PublicKey& key, std::uint64_t sequence) override {
         auto& highest = pending_acks[key];
         highest = std::max(highest, sequence);
-        post_flush();
+        schedule_lazy_commit();
     }
 
     void subscriptions_changed(const AuthorizedIdentity& who, const std::vector<std::string>& patterns) override {
@@ -326,6 +329,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
 
     Result<std::vector<store::StoredBatch>> inbox(const crypto::PublicKey& key, std::uint64_t after,
                                                   std::size_t limit) override {
+        // Nothing past AFTER was handed out: no read of the file (a pump after a delivery or an ack).
+        if (const auto* state = stored->find(key); state != nullptr && state->last_sequence <= after)
+            return std::vector<store::StoredBatch>{};
         return stored->read_after(key, after, limit);
     }
 
@@ -364,7 +370,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
                 if (stopping) {
                     save_tokens_now();  // the event loop may not run the group commit any more
                 } else {
-                    schedule_token_save();
+                    schedule_lazy_commit();
                 }
             }
             if (counters.sessions > 0) --counters.sessions;
@@ -515,7 +521,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         if (stopping) return;
         stopping = true;
         expiry_timer.cancel();
-        token_timer.cancel();
+        lazy_timer.cancel();
         flush();  // what was received is stored before the goodbye
         log(fmt::format("shutting down: closing {} connections", sessions.size()));
         if (server) server->stop();

@@ -201,7 +201,7 @@ Result<void> Transaction::commit() {
         return make_error(ExitCode::failure, "{}: a step of the transaction failed; nothing was written",
                           database->path().string());
     }
-    auto done = database->exec("COMMIT");
+    auto done = database->exec_cached("COMMIT");
     if (!done) {
         database->rollback_if_open();  // a failed COMMIT may leave the transaction open
         return done;
@@ -251,6 +251,12 @@ Result<void> Database::exec(std::string_view sql) {
     return {};
 }
 
+Result<void> Database::exec_cached(const std::string& sql) {
+    auto statement = cached(sql);
+    if (!statement) return statement.take_error();
+    return (*statement)->run();
+}
+
 Result<Statement> Database::prepare(std::string_view sql) {
     sqlite3_stmt* statement = nullptr;
     const int code = sqlite3_prepare_v3(handle_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
@@ -284,7 +290,7 @@ Result<std::int64_t> Database::query_int(std::string_view sql) {
 Result<void> Database::set_durability(Durability durability) {
     if (durability_ == durability) return {};
     // FULL syncs the log at every commit; NORMAL only at checkpoints. Set outside transactions only.
-    auto set = exec(durability == Durability::power_loss ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    auto set = exec_cached(durability == Durability::power_loss ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     if (set) durability_ = durability;
     return set;
 }
@@ -296,7 +302,7 @@ Result<Transaction> Database::begin(Durability durability) {
         return Transaction(this);
     }
     if (auto set = set_durability(durability); !set) return set.take_error();
-    if (auto started = exec("BEGIN IMMEDIATE"); !started) return started.take_error();
+    if (auto started = exec_cached("BEGIN IMMEDIATE"); !started) return started.take_error();
     depth_ = 1;
     wanted_ = durability;
     abandoned_ = false;

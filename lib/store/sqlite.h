@@ -121,6 +121,9 @@ public:
     ~Database();
 
     [[nodiscard]] Result<void> exec(std::string_view sql);
+    // One statement, prepared once and kept (see cached()): for the ones run at every
+    // transaction, BEGIN, COMMIT and the synchronous pragmas, which exec() would parse each time.
+    [[nodiscard]] Result<void> exec_cached(const std::string& sql);
     [[nodiscard]] Result<Statement> prepare(std::string_view sql);
     // A statement prepared once and kept for the life of the connection, ready to bind.
     [[nodiscard]] Result<StatementLease> cached(const std::string& sql);
