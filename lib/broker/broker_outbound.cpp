@@ -213,6 +213,7 @@ bool Broker::Impl::take_batches(std::vector<TakenBatch>& taken) {
     std::size_t bytes = bytes_in_flight;
     // A batch larger than the window still goes, alone.
     while (batches < kMaxBatchesInFlight && bytes < kMaxBytesInFlight) {
+        if (batches >= kEagerBatchesInFlight && queue->waiting() < BatchLimits{}.max_messages) break;
         std::vector<OutboundMessage> expired;
         auto next = queue->take_batch_at(BatchLimits{}, unix_time_ms(), expired);
         report_expired(expired);
