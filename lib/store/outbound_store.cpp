@@ -210,6 +210,7 @@ Result<void> SqliteOutboundQueue::load_counters() {
 void SqliteOutboundQueue::rewind(protocol::Priority priority, std::int64_t seq) {
     auto& scan = scans_[static_cast<std::size_t>(priority)];
     scan.cursor = std::min(scan.cursor, seq - 1);
+    scan.maybe_more = true;
 }
 
 void SqliteOutboundQueue::rewind_all() {
@@ -322,8 +323,10 @@ Result<std::vector<broker::OutboundMessage>> SqliteOutboundQueue::take_batch_at(
             scan.cursor = std::min(scan.cursor, scan.deferred_from - 1);
             scan.deferred_from = kNoRow;
             scan.deferred_due_ms = std::numeric_limits<std::uint64_t>::max();
+            scan.maybe_more = true;
         }
-        bool done = false;
+        bool done = !scan.maybe_more;
+        bool full = false;  // stopped at the batch limits, with rows left past the cursor
         while (!done) {
             // Read a chunk, then decide: rows changed while a query is open might be seen twice.
             std::vector<std::pair<std::int64_t, StoredMessage>> rows;
@@ -368,7 +371,7 @@ Result<std::vector<broker::OutboundMessage>> SqliteOutboundQueue::take_batch_at(
                     const auto& first = taken.front().second;
                     if (message.channel != first.channel || taken.size() >= max_messages ||
                         batch_bytes + message.payload.size() > limits.max_bytes) {
-                        done = true;
+                        done = full = true;
                         break;
                     }
                 }
@@ -377,6 +380,7 @@ Result<std::vector<broker::OutboundMessage>> SqliteOutboundQueue::take_batch_at(
                 taken.emplace_back(seq, std::move(message));
             }
         }
+        if (!full) scan.maybe_more = false;  // every row past the cursor was read
     }
 
     std::uint64_t expired_bytes = 0;

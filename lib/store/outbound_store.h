@@ -165,11 +165,14 @@ private:
     };
     // How far takes have read the waiting rows of one priority. Every row up to `cursor` that
     // is not in flight waits out a backoff: the lowest of them is `deferred_from`, the first
-    // due at `deferred_due_ms`; from then on the rows are read again from there.
+    // due at `deferred_due_ms`; from then on the rows are read again from there. `maybe_more` is
+    // false once a read found no row past the cursor, until a push, a rewind or a due backoff:
+    // a take then skips that priority without a query.
     struct Scan {
         std::int64_t cursor = 0;
         std::int64_t deferred_from = kNoRow;
         std::uint64_t deferred_due_ms = std::numeric_limits<std::uint64_t>::max();
+        bool maybe_more = true;
     };
 
     SqliteOutboundQueue(std::shared_ptr<Database> database, QueueLimits limits, QueueOptions options);

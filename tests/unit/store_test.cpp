@@ -594,6 +594,31 @@ TEST_CASE("store: taking a batch writes nothing to the file, and acknowledging d
     CHECK(*rows == 0);
 }
 
+TEST_CASE("store: a priority a take found empty is read again after a push, a release or a due backoff", "[store]") {
+    TempDir dir;
+    auto queue = open_queue(dir.file(), {}, fixed_backoff(1'000, 1'000));
+    std::vector<broker::OutboundMessage> expired;
+    REQUIRE(queue->push(message(1)));
+    CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{1});
+    CHECK(queue->take_batch(kLargeBatches, 0, expired).empty());  // every priority read to its end
+    REQUIRE(queue->push(message(2, "agent.a1.logs", Priority::critical)));
+    REQUIRE(queue->push(message(3, "agent.a1.logs", Priority::low)));
+    CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{2});
+    CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{3});
+    REQUIRE(queue->push(message(4)));
+    CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{4});
+    REQUIRE(queue->release({id_of(2)}, 0));  // backing off until 1,000
+    REQUIRE(queue->release({id_of(3), id_of(4)}, 0));
+    CHECK(queue->take_batch(kLargeBatches, 999, expired).empty());
+    CHECK(numbers(queue->take_batch(kLargeBatches, 1'000, expired)) == std::vector<std::uint32_t>{2});
+    CHECK(numbers(queue->take_batch(kLargeBatches, 1'000, expired)) == std::vector<std::uint32_t>{4});
+    CHECK(numbers(queue->take_batch(kLargeBatches, 1'000, expired)) == std::vector<std::uint32_t>{3});
+    CHECK(queue->take_batch(kLargeBatches, 1'000, expired).empty());
+    queue->release_in_flight();  // a dropped session: all of it again, in order
+    CHECK(drain_one_by_one(*queue, 5'000) == std::vector<std::uint32_t>{2, 1, 4, 3});
+    CHECK(expired.empty());
+}
+
 TEST_CASE("store: a row id reused after the newest row was acknowledged is still taken", "[store]") {
     TempDir dir;
     auto queue = open_queue(dir.file());
