@@ -9,7 +9,8 @@
 # Without --bin, builds first (scripts/build.sh); the drivers are taken from TOOLS_DIR/../tests/bench.
 # --quick: 20000 messages, one run, 50 one-shots, 100 requests, 500 sessions.
 # --limit: stop a pipeline run after SECS (default 60 + 1ms per message); a cut run counts what arrived.
-# --requests: timed request/reply round trips (default 500; a tenth of them as fresh processes).
+# --requests: timed request/reply round trips (default 2000, so that the p99 is not decided by
+#   five samples; a tenth of them as fresh processes).
 # --sessions: gateway sessions for the scale case (default 2000; --big: 10000); --heartbeat: each
 #   session's heartbeat interval during the scale case (default 5 s, for 2 intervals).
 # --only: a comma-separated subset of pipeline,oneshot,rr,scale.
@@ -23,7 +24,7 @@ oneshots=200
 json_file=""
 bin=""
 run_limit=""
-requests=500
+requests=2000
 sessions=2000
 heartbeat=5
 only="pipeline,oneshot,rr,scale"
