@@ -386,8 +386,22 @@ std::optional<DeliveredMessage> parse_message_event(const json& header, Bytes pa
         out.channel = header.at("channel").get<std::string>();
         out.origin_id = header.value("origin_id", std::string());
         out.origin_fingerprint = header.value("origin_fingerprint", std::string());
-        const auto key = crypto::base64_decode(header.value("origin_key", std::string()));
-        if (key && key->size() == out.origin.size()) std::copy(key->begin(), key->end(), out.origin.begin());
+        // The messages of a batch share their origin: its key is decoded once (as message_event encodes it).
+        struct OriginKey {
+            std::string text;
+            std::optional<crypto::PublicKey> key;
+        };
+        thread_local OriginKey origin;
+        if (auto text = header.value("origin_key", std::string()); origin.text.empty() || text != origin.text) {
+            const auto decoded = crypto::base64_decode(text);
+            origin.key.reset();
+            if (decoded && decoded->size() == out.origin.size()) {
+                origin.key.emplace();
+                std::copy(decoded->begin(), decoded->end(), origin.key->begin());
+            }
+            origin.text = std::move(text);
+        }
+        if (origin.key) out.origin = *origin.key;
         out.verified = header.value("verified", false);
         out.sequence = header.value("sequence", std::uint64_t{0});
         out.timestamp_ms = header.value("timestamp_ms", std::uint64_t{0});
