@@ -37,6 +37,7 @@ Broker::Impl::Impl(asio::io_context& io_context, BrokerConfig broker_config, Log
       next_sequence(unix_time_ms() * 1000),
       ready_timer(io_context),
       retry_timer(io_context),
+      removal_timer(io_context),
       stop_timer(io_context),
       signals(io_context) {}
 
@@ -140,6 +141,7 @@ void Broker::Impl::stop() {
     log("stopping");
     ready_timer.cancel();
     retry_timer.cancel();
+    removal_timer.cancel();
     boost::system::error_code ignored;
     signals.cancel(ignored);
     if (server) server->stop_accepting();
@@ -238,12 +240,14 @@ void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame f
                     handle_durable_subscribe(peer, waiter, std::move(body));
                 }
             } else if constexpr (std::is_same_v<Body, ipc::QueueRequest>) {
+                settle_removals();
                 handle_queue_op(waiter, body);
             } else if constexpr (std::is_same_v<Body, ipc::AckRequest>) {
                 handle_ack(waiter, body);
             } else if constexpr (std::is_same_v<Body, ipc::CursorDeleteRequest>) {
                 handle_cursor_delete(waiter, body);
             } else if constexpr (std::is_same_v<Body, ipc::StatusRequest>) {
+                settle_removals();
                 answer(waiter, json{{"status", status()}});
             } else if constexpr (std::is_same_v<Body, ipc::StopRequest>) {
                 log(fmt::format("stop requested by local client {} (pid {})", peer->id(), peer->pid()));
@@ -275,6 +279,8 @@ void Broker::Impl::on_state(session::State new_state, const Error* cause) {
     if (previous == session::State::connected && new_state != session::State::connected) {
         batches_in_flight.clear();
         bytes_in_flight = 0;
+        // What the gateway acknowledged goes first, or it would be released and sent again.
+        if (!acknowledged_unremoved.empty()) flush_publishes();
         queue->release_in_flight();  // not known to be stored: sent again after the next handshake
     }
     if (stopping) return;

@@ -39,6 +39,10 @@ inline constexpr std::size_t kEagerBatchesInFlight = 2;
 // bound (64 MiB), which closes the connection when exceeded.
 inline constexpr std::size_t kMaxBytesInFlight = 8 * 1024 * 1024;
 inline constexpr std::chrono::milliseconds kRetryDelay{1'000};
+// Acknowledged messages are removed from the file with the next commit of publishes, or after
+// this long: a request's removal then rides along with the next request's commit. Removal can
+// wait, since one that is lost (a crash) only sends the message again, which the receiver drops.
+inline constexpr std::chrono::milliseconds kRemovalDelay{20};
 // Publishes committed in one transaction at most; more wait for the next commit.
 inline constexpr std::size_t kMaxGroupCommit = 4096;
 inline constexpr std::chrono::milliseconds kStopGrace{3'000};
@@ -123,6 +127,12 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     [[nodiscard]] bool take_batches(std::vector<TakenBatch>& taken);
     void send_taken(std::vector<TakenBatch> taken);
     void schedule_flush();
+    void schedule_removal();
+    // Acknowledged messages still on file are removed now, so what an operator (or a
+    // heartbeat) is told counts only what still waits for the gateway.
+    void settle_removals() {
+        if (!acknowledged_unremoved.empty()) flush_publishes();
+    }
     void on_publish_result(std::uint32_t request_id, const Result<void>& outcome);
     void report_expired(std::vector<OutboundMessage>& expired);
     void fail_waiters(const Error& cause);
@@ -215,6 +225,8 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::chrono::steady_clock::time_point stop_started{};
     boost::asio::steady_timer ready_timer;
     boost::asio::steady_timer retry_timer;
+    boost::asio::steady_timer removal_timer;
+    bool removal_scheduled = false;
     boost::asio::steady_timer stop_timer;
     boost::asio::signal_set signals;
 

@@ -114,6 +114,18 @@ std::optional<ipc::WireError> Broker::Impl::check_capacity(std::size_t bytes) co
     return std::nullopt;
 }
 
+void Broker::Impl::schedule_removal() {
+    if (removal_scheduled || stopping) return;
+    removal_scheduled = true;
+    removal_timer.expires_after(kRemovalDelay);
+    removal_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& error) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->removal_scheduled = false;
+        if (!error && !self->acknowledged_unremoved.empty()) self->flush_publishes();
+    });
+}
+
 void Broker::Impl::flush_publishes() {
     flush_posted = false;
     if (pending_publishes.empty() && acknowledged_unremoved.empty()) return;
@@ -172,6 +184,7 @@ void Broker::Impl::flush_publishes() {
 
 void Broker::Impl::enqueue_heartbeat() {
     if (!grant || grant->role != Role::agent || stopping) return;  // backends have no heartbeat channel
+    settle_removals();
     const auto stats = session->stats();
     const auto interval = config.session.heartbeat_interval.count() > 0 ? config.session.heartbeat_interval
                                                                         : std::chrono::milliseconds(30'000);
@@ -275,9 +288,10 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
                 ack_waiters.erase(waiter);
             }
         }
-        // Removed with this turn's commit; the window has room now, so the turn also sends more.
+        // Removed with the next commit (schedule_removal); the window has room now for more.
         acknowledged_unremoved.insert(acknowledged_unremoved.end(), flight.ids.begin(), flight.ids.end());
-        schedule_flush();
+        schedule_removal();
+        pump();
         return;
     }
     const auto& error = outcome.error();

@@ -83,6 +83,18 @@ run timeout 1.5 "$stat" --watch 0.2 --socket "$a_sock"
 (($(grep -c 'state: ' <<<"$out") >= 2)) || fail "--watch did not redraw: $out"
 check_passed
 
+# --- acknowledged messages leave the state file by themselves --------------------------------------------
+# The backend broker sends no heartbeats, so nothing else commits: the removal must come on its own.
+rows_on_file() {
+    "$python" -c 'import sqlite3,sys
+c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+print(c.execute("select count(*) from messages where channel = ?", (sys.argv[2],)).fetchone()[0])' "$@"
+}
+none_left() { [[ $(rows_on_file "$TEST_TMP/b-soc/state/queue.db" backend.host42.removed) == 0 ]]; }
+for n in 1 2 3; do expect_exit 0 "$send" --socket "$b_sock" --wait-ack backend.host42.removed -m "r$n"; done
+wait_for "the acknowledged messages to leave the state file" none_left
+check_passed
+
 # --- durable subscriptions, when the broker has them --------------------------------------------------------
 run "$sub" --socket "$a_sock" --durable nightly --drain -W 10s backend.host42.durable
 if [[ $status == 1 && $err == *"does not support durable subscriptions"* ]] || [[ $err == *"unknown"* ]]; then
