@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 namespace aegis::store {
 
@@ -128,6 +129,7 @@ Result<std::unique_ptr<GatewayStore>> GatewayStore::open(const std::filesystem::
 Result<void> GatewayStore::reload() {
     identities_.clear();
     routes_.clear();
+    forget_all_recent();  // they may hold appends the failed transaction took back
     auto rows = database_->prepare("SELECT key, id, patterns, token, token_used_ms, last_seq, acked FROM identities");
     if (!rows) return rows.take_error();
     for (;;) {
@@ -249,6 +251,7 @@ Result<AppendOutcome> GatewayStore::append(const crypto::PublicKey& key, const s
     if (auto done = (*bump)->run(); !done) return done.take_error();
     found->second.last_sequence = sequence;
     found->second.pending += messages;
+    remember_recent(key, StoredBatch{sequence, channel, Bytes(batch.begin(), batch.end()), messages, now_ms});
     auto dropped = trim(key);
     if (!dropped) return dropped.take_error();
     return AppendOutcome{sequence, *dropped};
@@ -270,6 +273,7 @@ Result<std::uint64_t> GatewayStore::trim(const crypto::PublicKey& key) {
         if (!erase) return erase.take_error();
         (*erase)->bind(1, view(key)).bind(2, sequence);
         if (auto done = (*erase)->run(); !done) return done.take_error();
+        forget_recent(key, sequence);
         state.pending -= std::min(state.pending, messages);
         dropped += messages;
     }
@@ -296,12 +300,24 @@ Result<void> GatewayStore::acknowledge(const crypto::PublicKey& key, std::uint64
     if (auto done = (*update)->run(); !done) return done;
     found->second.acknowledged = sequence;
     found->second.pending -= std::min(found->second.pending, messages);
+    forget_recent(key, sequence);
     return {};
 }
 
 Result<std::vector<StoredBatch>> GatewayStore::read_after(const crypto::PublicKey& key, std::uint64_t after,
                                                           std::size_t limit) const {
     std::vector<StoredBatch> out;
+    if (const auto recent = recent_.find(key); recent != recent_.end()) {
+        const auto& batches = recent->second.batches;
+        // Served from memory only when it holds everything after AFTER (the back is the newest).
+        if (!batches.empty() && batches.front().sequence <= after + 1 && batches.back().sequence > after) {
+            for (const auto& batch : batches) {
+                if (out.size() >= limit) break;
+                if (batch.sequence > after) out.push_back(batch);
+            }
+            return out;
+        }
+    }
     auto rows = database_->cached(
         "SELECT seq, channel, batch, messages, stored_ms FROM inbox WHERE key = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
     if (!rows) return rows.take_error();
@@ -314,6 +330,41 @@ Result<std::vector<StoredBatch>> GatewayStore::read_after(const crypto::PublicKe
                                   (*rows)->column_uint(3), (*rows)->column_uint(4)});
     }
     return out;
+}
+
+void GatewayStore::remember_recent(const crypto::PublicKey& key, StoredBatch batch) {
+    // Kept only right after what is kept already and within the bounds; an inbox that falls out
+    // is served from the file until what it kept is acknowledged.
+    constexpr auto kAll = std::numeric_limits<std::uint64_t>::max();
+    if (const auto recent = recent_.find(key);
+        recent != recent_.end() && recent->second.batches.back().sequence + 1 != batch.sequence)
+        forget_recent(key, kAll);
+    if (recent_bytes_ + batch.batch.size() > kRecentBytes) {
+        forget_recent(key, kAll);
+        return;
+    }
+    auto& kept = recent_[key];
+    recent_bytes_ += batch.batch.size();
+    kept.bytes += batch.batch.size();
+    kept.batches.push_back(std::move(batch));
+    if (kept.batches.size() > kRecentPerInbox) forget_recent(key, kept.batches.front().sequence);
+}
+
+void GatewayStore::forget_recent(const crypto::PublicKey& key, std::uint64_t through_sequence) {
+    const auto recent = recent_.find(key);
+    if (recent == recent_.end()) return;
+    auto& [batches, bytes] = recent->second;
+    while (!batches.empty() && batches.front().sequence <= through_sequence) {
+        bytes -= batches.front().batch.size();
+        recent_bytes_ -= batches.front().batch.size();
+        batches.pop_front();
+    }
+    if (batches.empty()) recent_.erase(recent);
+}
+
+void GatewayStore::forget_all_recent() {
+    recent_.clear();
+    recent_bytes_ = 0;
 }
 
 Result<std::map<std::string, std::uint64_t>> GatewayStore::expire(std::uint64_t now_ms) {
@@ -337,6 +388,7 @@ Result<std::map<std::string, std::uint64_t>> GatewayStore::expire(std::uint64_t 
     if (!erase) return erase.take_error();
     (*erase)->bind(1, cutoff);
     if (auto done = (*erase)->run(); !done) return done.take_error();
+    forget_all_recent();
     for (const auto& [key, messages] : per_key) {
         auto& state = identities_[key];
         state.pending -= std::min(state.pending, messages);

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -98,13 +99,18 @@ public:
                                                std::uint64_t messages, std::uint64_t now_ms);
     // Everything up to SEQUENCE was received: deleted. Never goes back.
     [[nodiscard]] Result<void> acknowledge(const crypto::PublicKey& key, std::uint64_t sequence);
-    // Up to LIMIT inbox entries after AFTER, in order.
+    // Up to LIMIT inbox entries after AFTER, in order. What was appended since the last
+    // acknowledgement comes from memory (RecentBatches), the rest from the file.
     [[nodiscard]] Result<std::vector<StoredBatch>> read_after(const crypto::PublicKey& key, std::uint64_t after,
                                                               std::size_t limit) const;
     // Deletes entries stored before now - max_age; returns the messages removed per identity id.
     [[nodiscard]] Result<std::map<std::string, std::uint64_t>> expire(std::uint64_t now_ms);
-    // Re-reads the in-memory mirror (after a failed transaction).
+    // Re-reads the in-memory mirror (after a failed transaction); forgets the recent batches.
     [[nodiscard]] Result<void> reload();
+
+    // Bounds of the batches kept in memory after an append, per inbox and in all.
+    static constexpr std::size_t kRecentPerInbox = 64;
+    static constexpr std::uint64_t kRecentBytes = 8 * 1024 * 1024;
 
     GatewayStore(const GatewayStore&) = delete;
     GatewayStore& operator=(const GatewayStore&) = delete;
@@ -114,6 +120,9 @@ private:
     GatewayStore(std::unique_ptr<Database> database, GatewayLimits limits);
     [[nodiscard]] Result<void> ensure_row(const crypto::PublicKey& key, const std::string& id);
     [[nodiscard]] Result<std::uint64_t> trim(const crypto::PublicKey& key);
+    void remember_recent(const crypto::PublicKey& key, StoredBatch batch);
+    void forget_recent(const crypto::PublicKey& key, std::uint64_t through_sequence);
+    void forget_all_recent();
 
     std::unique_ptr<Database> database_;
     GatewayLimits limits_;
@@ -125,6 +134,14 @@ private:
     };
     std::map<crypto::PublicKey, UnsavedToken> unsaved_tokens_;
     channel::PatternIndex<crypto::PublicKey> routes_;  // identities_' patterns, for routing
+    // The newest entries of an inbox, consecutive, as they are on file: a session delivers what
+    // was just appended without reading it back. Only inboxes with entries are here.
+    struct RecentBatches {
+        std::deque<StoredBatch> batches;
+        std::uint64_t bytes = 0;
+    };
+    std::map<crypto::PublicKey, RecentBatches> recent_;
+    std::uint64_t recent_bytes_ = 0;
 };
 
 }  // namespace aegis::store

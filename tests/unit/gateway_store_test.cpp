@@ -135,6 +135,57 @@ TEST_CASE("gateway store: a transaction groups writes and a rollback leaves noth
     CHECK(store->find(soc)->pending == 2);
 }
 
+TEST_CASE("gateway store: reads after an append, from memory or from the file, give what the file holds", "[gateway_store]") {
+    TempDir dir;
+    const auto file = dir.path / "gateway.db";
+    const auto soc = key_of(1);
+    GatewayLimits limits;
+    limits.max_messages = 1000;
+    auto store = open_store(file, limits);
+    REQUIRE(store->save_patterns(soc, "soc", {"agent.>"}).ok());
+    const auto payloads = [](const std::vector<aegis::store::StoredBatch>& batches) {
+        std::vector<std::string> out;
+        for (const auto& batch : batches) out.push_back(payload(batch));
+        return out;
+    };
+    // What a fresh store (the file alone) gives for the same read.
+    const auto from_file = [&](std::uint64_t after, std::size_t limit) {
+        auto other = open_store(file, limits);
+        auto read = other->read_after(soc, after, limit);
+        REQUIRE(read.ok());
+        return payloads(*read);
+    };
+    const auto read = [&](std::uint64_t after, std::size_t limit) {
+        auto got = store->read_after(soc, after, limit);
+        REQUIRE(got.ok());
+        return payloads(*got);
+    };
+    const std::size_t total = GatewayStore::kRecentPerInbox + 6;  // more than memory keeps
+    for (std::size_t n = 1; n <= total; ++n) REQUIRE(store->append(soc, "agent.a.b", text(std::to_string(n)), 1, 1).ok());
+    for (const std::uint64_t after : {std::uint64_t{0}, std::uint64_t{3}, std::uint64_t{6}, std::uint64_t{7},
+                                      std::uint64_t{total - 1}, std::uint64_t{total}}) {
+        CHECK(read(after, 10) == from_file(after, 10));
+    }
+    CHECK(read(total - 2, 10) == std::vector<std::string>{std::to_string(total - 1), std::to_string(total)});
+    CHECK(read(total - 5, 2).size() == 2);
+
+    REQUIRE(store->acknowledge(soc, total - 2).ok());
+    CHECK(read(total - 3, 10) == from_file(total - 3, 10));
+    CHECK(read(0, 10) == std::vector<std::string>{std::to_string(total - 1), std::to_string(total)});
+
+    // An append a rollback took back is not read, from memory either, once the mirror is re-read.
+    {
+        auto transaction = store->begin();
+        REQUIRE(transaction.ok());
+        REQUIRE(store->append(soc, "agent.a.b", text("lost"), 1, 1).ok());
+    }
+    REQUIRE(store->reload().ok());
+    CHECK(read(total, 10).empty());
+    REQUIRE(store->append(soc, "agent.a.b", text("kept"), 1, 1).ok());
+    CHECK(read(total, 10) == std::vector<std::string>{"kept"});
+    CHECK(read(total, 10) == from_file(total, 10));
+}
+
 TEST_CASE("gateway store: session tokens reach the file with a commit and outlive a rollback", "[gateway_store]") {
     TempDir dir;
     const auto file = dir.path / "gateway.db";
