@@ -3,13 +3,14 @@
 // subscription set it last had, its session token and its inbox of routed batches it has not
 // acknowledged. Inbox sequence numbers are per identity and never go back, so they double as
 // the deliver sequence across reconnects and restarts. A mirror of the per-identity rows is
-// kept in memory for routing; the inbox rows themselves are read from the file.
+// kept in memory for routing; the inbox rows are read from the file, but for the newest ones,
+// kept in memory until acknowledged (RecentBatches).
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>

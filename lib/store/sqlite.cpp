@@ -290,7 +290,8 @@ Result<std::int64_t> Database::query_int(std::string_view sql) {
 Result<void> Database::set_durability(Durability durability) {
     if (durability_ == durability) return {};
     // FULL syncs the log at every commit; NORMAL only at checkpoints. Set outside transactions only.
-    auto set = exec_cached(durability == Durability::power_loss ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    auto set =
+        exec_cached(durability == Durability::power_loss ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     if (set) durability_ = durability;
     return set;
 }

@@ -135,7 +135,8 @@ TEST_CASE("gateway store: a transaction groups writes and a rollback leaves noth
     CHECK(store->find(soc)->pending == 2);
 }
 
-TEST_CASE("gateway store: reads after an append, from memory or from the file, give what the file holds", "[gateway_store]") {
+TEST_CASE("gateway store: reads after an append, from memory or from the file, give what the file holds",
+          "[gateway_store]") {
     TempDir dir;
     const auto file = dir.path / "gateway.db";
     const auto soc = key_of(1);
@@ -161,7 +162,8 @@ TEST_CASE("gateway store: reads after an append, from memory or from the file, g
         return payloads(*got);
     };
     const std::size_t total = GatewayStore::kRecentPerInbox + 6;  // more than memory keeps
-    for (std::size_t n = 1; n <= total; ++n) REQUIRE(store->append(soc, "agent.a.b", text(std::to_string(n)), 1, 1).ok());
+    for (std::size_t n = 1; n <= total; ++n)
+        REQUIRE(store->append(soc, "agent.a.b", text(std::to_string(n)), 1, 1).ok());
     for (const std::uint64_t after : {std::uint64_t{0}, std::uint64_t{3}, std::uint64_t{6}, std::uint64_t{7},
                                       std::uint64_t{total - 1}, std::uint64_t{total}}) {
         CHECK(read(after, 10) == from_file(after, 10));
