@@ -329,9 +329,6 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
 
     Result<std::vector<store::StoredBatch>> inbox(const crypto::PublicKey& key, std::uint64_t after,
                                                   std::size_t limit) override {
-        // Nothing past AFTER was handed out: no read of the file (a pump after a delivery or an ack).
-        if (const auto* state = stored->find(key); state != nullptr && state->last_sequence <= after)
-            return std::vector<store::StoredBatch>{};
         return stored->read_after(key, after, limit);
     }
 

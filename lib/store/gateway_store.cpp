@@ -307,8 +307,9 @@ Result<void> GatewayStore::acknowledge(const crypto::PublicKey& key, std::uint64
 Result<std::vector<StoredBatch>> GatewayStore::read_after(const crypto::PublicKey& key, std::uint64_t after,
                                                           std::size_t limit) const {
     std::vector<StoredBatch> out;
+    if (const auto* state = find(key); state != nullptr && state->last_sequence <= after) return out;
     if (const auto recent = recent_.find(key); recent != recent_.end()) {
-        const auto& batches = recent->second.batches;
+        const auto& batches = recent->second;
         // Served from memory only when it holds everything after AFTER (the back is the newest).
         if (!batches.empty() && batches.front().sequence <= after + 1 && batches.back().sequence > after) {
             for (const auto& batch : batches) {
@@ -337,7 +338,7 @@ void GatewayStore::remember_recent(const crypto::PublicKey& key, StoredBatch bat
     // is served from the file until what it kept is acknowledged.
     constexpr auto kAll = std::numeric_limits<std::uint64_t>::max();
     if (const auto recent = recent_.find(key);
-        recent != recent_.end() && recent->second.batches.back().sequence + 1 != batch.sequence)
+        recent != recent_.end() && recent->second.back().sequence + 1 != batch.sequence)
         forget_recent(key, kAll);
     if (recent_bytes_ + batch.batch.size() > kRecentBytes) {
         forget_recent(key, kAll);
@@ -345,17 +346,15 @@ void GatewayStore::remember_recent(const crypto::PublicKey& key, StoredBatch bat
     }
     auto& kept = recent_[key];
     recent_bytes_ += batch.batch.size();
-    kept.bytes += batch.batch.size();
-    kept.batches.push_back(std::move(batch));
-    if (kept.batches.size() > kRecentPerInbox) forget_recent(key, kept.batches.front().sequence);
+    kept.push_back(std::move(batch));
+    if (kept.size() > kRecentPerInbox) forget_recent(key, kept.front().sequence);
 }
 
 void GatewayStore::forget_recent(const crypto::PublicKey& key, std::uint64_t through_sequence) {
     const auto recent = recent_.find(key);
     if (recent == recent_.end()) return;
-    auto& [batches, bytes] = recent->second;
+    auto& batches = recent->second;
     while (!batches.empty() && batches.front().sequence <= through_sequence) {
-        bytes -= batches.front().batch.size();
         recent_bytes_ -= batches.front().batch.size();
         batches.pop_front();
     }

@@ -4,7 +4,7 @@
 // acknowledged. Inbox sequence numbers are per identity and never go back, so they double as
 // the deliver sequence across reconnects and restarts. A mirror of the per-identity rows is
 // kept in memory for routing; the inbox rows are read from the file, but for the newest ones,
-// kept in memory until acknowledged (RecentBatches).
+// kept in memory until acknowledged (recent_).
 
 #include <array>
 #include <cstddef>
@@ -100,8 +100,9 @@ public:
                                                std::uint64_t messages, std::uint64_t now_ms);
     // Everything up to SEQUENCE was received: deleted. Never goes back.
     [[nodiscard]] Result<void> acknowledge(const crypto::PublicKey& key, std::uint64_t sequence);
-    // Up to LIMIT inbox entries after AFTER, in order. What was appended since the last
-    // acknowledgement comes from memory (RecentBatches), the rest from the file.
+    // Up to LIMIT inbox entries after AFTER, in order. Nothing is read when nothing past AFTER
+    // was handed out; what was appended since the last acknowledgement comes from memory
+    // (recent_), the rest from the file.
     [[nodiscard]] Result<std::vector<StoredBatch>> read_after(const crypto::PublicKey& key, std::uint64_t after,
                                                               std::size_t limit) const;
     // Deletes entries stored before now - max_age; returns the messages removed per identity id.
@@ -135,14 +136,10 @@ private:
     };
     std::map<crypto::PublicKey, UnsavedToken> unsaved_tokens_;
     channel::PatternIndex<crypto::PublicKey> routes_;  // identities_' patterns, for routing
-    // The newest entries of an inbox, consecutive, as they are on file: a session delivers what
+    // The newest entries of each inbox, consecutive, as they are on file: a session delivers what
     // was just appended without reading it back. Only inboxes with entries are here.
-    struct RecentBatches {
-        std::deque<StoredBatch> batches;
-        std::uint64_t bytes = 0;
-    };
-    std::map<crypto::PublicKey, RecentBatches> recent_;
-    std::uint64_t recent_bytes_ = 0;
+    std::map<crypto::PublicKey, std::deque<StoredBatch>> recent_;
+    std::uint64_t recent_bytes_ = 0;  // their batches' bytes, bounded by kRecentBytes
 };
 
 }  // namespace aegis::store

@@ -183,6 +183,7 @@ TEST_CASE("gateway store: reads after an append, from memory or from the file, g
     }
     REQUIRE(store->reload().ok());
     CHECK(read(total, 10).empty());
+    CHECK(read(total - 2, 10) == from_file(total - 2, 10));
     REQUIRE(store->append(soc, "agent.a.b", text("kept"), 1, 1).ok());
     CHECK(read(total, 10) == std::vector<std::string>{"kept"});
     CHECK(read(total, 10) == from_file(total, 10));
