@@ -2,7 +2,8 @@
 // Where aegis-send's payloads come from: one message (text, a file or all of a stream), or one
 // per line or per NUL-terminated record of a stream, read as they come (never all at once).
 
-#include <cstdio>
+#include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -15,16 +16,30 @@ enum class Split { whole, lines, nul };
 
 class PayloadSource {
 public:
-    // Reads from `in` (not owned); `limit` is the largest payload allowed.
-    PayloadSource(std::FILE* in, Split split, std::size_t limit) : in_(in), split_(split), limit_(limit) {}
+    // Reads from the descriptor `fd` (not owned); `limit` is the largest payload allowed.
+    PayloadSource(int fd, Split split, std::size_t limit) : fd_(fd), split_(split), limit_(limit) {}
+
+    // Called when no whole record is buffered and the input has nothing to read right now,
+    // just before waiting for it: a writer flushes what it holds back (aegis-send -l sends
+    // what it coalesced, so a line typed or tailed is not kept waiting for the next one).
+    using BeforeWait = std::function<Result<void>()>;
+    void before_wait(BeforeWait hook) { before_wait_ = std::move(hook); }
+
     // The next payload; nullopt at the end. A whole stream is one payload, even when empty.
     [[nodiscard]] Result<std::optional<Bytes>> next();
 
 private:
-    std::FILE* in_;
+    // Reads more into the buffer; false at the end of the input.
+    [[nodiscard]] Result<bool> fill();
+
+    int fd_;
     Split split_;
     std::size_t limit_;
     bool whole_done_ = false;
+    bool ended_ = false;
+    Bytes buffer_;
+    std::size_t start_ = 0;  // consumed bytes at the front of buffer_
+    BeforeWait before_wait_;
 };
 
 // -H KEY=VALUE

@@ -7,11 +7,15 @@ Result<void> PublishPipeline::publish(const ipc::PublishRequest& request, ByteVi
            (outstanding_.size() >= window_ || outstanding_bytes_ + payload.size() > window_bytes_)) {
         if (auto settled = settle_oldest(); !settled) return settled;
     }
-    auto id = client_.send(ipc::to_header(request), payload, ipc::deadline_after(timeout_));
+    auto id = client_.send_later(ipc::to_header(request), payload, ipc::deadline_after(timeout_));
     if (!id) return id.take_error();
     outstanding_.push_back(Outstanding{*id, request.channel, payload.size()});
     outstanding_bytes_ += payload.size();
     return {};
+}
+
+Result<void> PublishPipeline::flush() {
+    return client_.flush(ipc::deadline_after(timeout_));
 }
 
 Result<void> PublishPipeline::finish() {

@@ -29,7 +29,10 @@ public:
           timeout_(timeout),
           on_queued_(std::move(on_queued)) {}
 
+    // Requests are coalesced into few writes (ipc::Client::send_later): call flush() before
+    // waiting for anything but the broker.
     [[nodiscard]] Result<void> publish(const ipc::PublishRequest& request, ByteView payload);
+    [[nodiscard]] Result<void> flush();
     // Waits for every outstanding answer.
     [[nodiscard]] Result<void> finish();
 

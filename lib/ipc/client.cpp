@@ -85,6 +85,27 @@ Result<void> Client::write_all(ByteView bytes, Deadline deadline) {
     return {};
 }
 
+Result<std::uint64_t> Client::send_later(nlohmann::json header, ByteView payload, Deadline deadline) {
+    const std::uint64_t id = next_id_++;
+    header["id"] = id;
+    append_frame(unsent_, header, payload);
+    if (unsent_.size() >= kCoalesceBytes) {
+        if (auto written = flush(deadline); !written) return written.take_error();
+    }
+    return id;
+}
+
+Result<void> Client::flush(Deadline deadline) {
+    if (unsent_.empty()) return {};
+    auto written = write_all(unsent_, deadline);
+    unsent_.clear();
+    return written;
+}
+
+bool Client::frame_ready() const {
+    return !events_.empty() || reader_.ready();
+}
+
 Result<std::optional<Frame>> Client::read_frame(Deadline deadline) {
     // Not zeroed: recv() fills what is used. Zeroing 64 KiB for every frame, most of which are
     // already buffered, was a tenth of aegis-sub's time in a stream.
@@ -95,6 +116,7 @@ Result<std::optional<Frame>> Client::read_frame(Deadline deadline) {
         if (auto* error = std::get_if<LocalError>(&decoded)) {
             return make_error(ExitCode::failure, "bad frame from the broker: {}", error->message);
         }
+        if (auto written = flush(deadline); !written) return written.take_error();
         pollfd watch{fd_.get(), POLLIN, 0};
         const int ready = ::poll(&watch, 1, poll_timeout(deadline));
         if (ready < 0 && errno == EINTR) continue;
@@ -123,6 +145,7 @@ Result<Frame> Client::call(nlohmann::json header, ByteView payload, Deadline dea
 }
 
 Result<std::uint64_t> Client::send(nlohmann::json header, ByteView payload, Deadline deadline) {
+    if (auto written = flush(deadline); !written) return written.take_error();  // in order
     const std::uint64_t id = next_id_++;
     header["id"] = id;
     if (auto written = write_all(encode_frame(header, payload), deadline); !written) return written.take_error();

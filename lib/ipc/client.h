@@ -55,6 +55,18 @@ public:
     [[nodiscard]] Result<std::uint64_t> send(nlohmann::json header, ByteView payload, Deadline deadline);
     [[nodiscard]] Result<Frame> response(std::uint64_t id, Deadline deadline);
 
+    // Coalesced writes, for a stream of requests: send_later() keeps the frame and returns its id;
+    // what is kept goes out in one write once it reaches kCoalesceBytes, at flush(), and before
+    // this connection waits to read anything (so no answer is awaited to a request not sent).
+    // A caller about to wait for something else (its input) flushes first.
+    [[nodiscard]] Result<std::uint64_t> send_later(nlohmann::json header, ByteView payload, Deadline deadline);
+    [[nodiscard]] Result<void> flush(Deadline deadline);
+    static constexpr std::size_t kCoalesceBytes = 64 * 1024;
+
+    // True when a frame (an event or an answer) is already here: reading it does not wait for
+    // the socket.
+    [[nodiscard]] bool frame_ready() const;
+
     // The next event frame of any kind ("message", "caught_up", ...); nullopt at the deadline.
     [[nodiscard]] Result<std::optional<Frame>> next_event(Deadline deadline);
 
@@ -66,6 +78,7 @@ private:
 
     UniqueFd fd_;
     FrameReader reader_;
+    Bytes unsent_;  // frames of send_later() not written yet
     std::deque<Frame> events_;
     std::map<std::uint64_t, Frame> early_responses_;
     nlohmann::json hello_;

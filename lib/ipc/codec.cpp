@@ -7,9 +7,14 @@
 namespace aegis::ipc {
 
 Bytes encode_frame(const nlohmann::json& header, ByteView payload) {
-    const std::string text = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     Bytes out;
-    out.reserve(kPrefixBytes + text.size() + payload.size());
+    append_frame(out, header, payload);
+    return out;
+}
+
+void append_frame(Bytes& out, const nlohmann::json& header, ByteView payload) {
+    const std::string text = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (out.empty()) out.reserve(kPrefixBytes + text.size() + payload.size());  // else it grows geometrically
     const auto put_u32 = [&out](std::uint32_t v) {
         for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
     };
@@ -17,7 +22,6 @@ Bytes encode_frame(const nlohmann::json& header, ByteView payload) {
     put_u32(static_cast<std::uint32_t>(text.size()));
     out.insert(out.end(), text.begin(), text.end());
     out.insert(out.end(), payload.begin(), payload.end());
-    return out;
 }
 
 FrameReader::FrameReader(std::uint32_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
@@ -79,6 +83,18 @@ Decoded FrameReader::next() {
         start_ = 0;
     }
     return decoded;
+}
+
+bool FrameReader::ready() const {
+    if (broken_) return true;
+    const ByteView pending(buffer_.data() + start_, buffer_.size() - start_);
+    WireReader reader(pending);
+    std::uint32_t total = 0;
+    if (!reader.u32(total)) return false;
+    if (total > max_frame_bytes_ || total < 4 || pending.size() >= 4 + std::size_t{total}) return true;
+    // A header length that does not fit is an error next() returns before the frame is whole.
+    std::uint32_t header_length = 0;
+    return reader.u32(header_length) && (header_length > total - 4 || header_length > kMaxHeaderBytes);
 }
 
 Decoded decode_frame(ByteView bytes, std::uint32_t max_frame_bytes) {

@@ -33,6 +33,8 @@ struct Frame {
 
 // The whole frame: prefixes, header and payload. The caller keeps within the limits.
 [[nodiscard]] Bytes encode_frame(const nlohmann::json& header, ByteView payload = {});
+// The same frame, added at the end of `out`.
+void append_frame(Bytes& out, const nlohmann::json& header, ByteView payload = {});
 
 // What FrameReader::next found: nothing yet (more bytes needed), a frame, or an error.
 using Decoded = std::variant<std::monostate, Frame, LocalError>;
@@ -47,6 +49,8 @@ public:
     [[nodiscard]] Decoded next();
     // Bytes of an unfinished frame (non-zero at end of stream means a truncated frame).
     [[nodiscard]] std::size_t buffered() const { return buffer_.size() - start_; }
+    // True when next() would return at once with a frame or an error, not ask for more bytes.
+    [[nodiscard]] bool ready() const;
     [[nodiscard]] bool broken() const { return broken_.has_value(); }
 
 private:

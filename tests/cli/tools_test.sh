@@ -64,6 +64,26 @@ wait "$sub_pid" || fail "aegis-sub -C 1000: exit $?: $(cat "$TEST_TMP/lines.err"
 cmp -s "$TEST_TMP/lines.in" "$TEST_TMP/lines.out" || fail "the 1,000 lines differ: $(diff "$TEST_TMP/lines.in" "$TEST_TMP/lines.out" | head -5)"
 check_passed
 
+# --- a line that comes alone is sent and printed at once: neither tool holds it for the next one -----
+# aegis-send -l coalesces requests and aegis-sub its output, each only while more is already there.
+mkfifo "$TEST_TMP/slow.in"
+"$sub" --socket "$a_sock" -W 60 backend.host42.slow >"$TEST_TMP/slow.out" 2>"$TEST_TMP/slow.err" &
+sub_pid=$!
+wait_for "the slow subscription" subscribed "$a_sock" backend.host42.slow
+"$send" --socket "$b_sock" -l backend.host42.slow <"$TEST_TMP/slow.in" &
+send_pid=$!
+exec {slow}>"$TEST_TMP/slow.in"
+echo first >&"$slow"
+wait_for "the first line while aegis-send's input stays open" grep -qx first "$TEST_TMP/slow.out"
+echo second >&"$slow"
+wait_for "the second line" grep -qx second "$TEST_TMP/slow.out"
+exec {slow}>&-
+wait "$send_pid" || fail "aegis-send -l from a pipe: exit $?"
+kill "$sub_pid" 2>/dev/null
+wait "$sub_pid" 2>/dev/null
+expect_eq "$(cat "$TEST_TMP/slow.out")" $'first\nsecond' "lines sent one at a time"
+check_passed
+
 # --- --json: every field, the verified origin, headers and ttl; --print-id, --json and -n on send ------
 "$sub" --socket "$a_sock" -C 1 -W 20 --json backend.host42.json >"$TEST_TMP/json.out" &
 sub_pid=$!

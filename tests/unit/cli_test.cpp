@@ -2,6 +2,8 @@
 // request/reply convention, payload splitting, durable acknowledgements, status reports.
 
 #include <algorithm>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
@@ -37,9 +39,17 @@ namespace {
     return m;
 }
 
+// The read end of a pipe that holds `input` (at most a pipe's buffer) and then ends.
+[[nodiscard]] int pipe_with(const std::string& input) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    REQUIRE(::write(fds[1], input.data(), input.size()) == static_cast<ssize_t>(input.size()));
+    ::close(fds[1]);
+    return fds[0];
+}
+
 [[nodiscard]] std::vector<std::string> read_all(const std::string& input, cli::Split split) {
-    std::FILE* in = ::fmemopen(const_cast<char*>(input.data()), input.size(), "r");
-    REQUIRE(in != nullptr);
+    const int in = pipe_with(input);
     cli::PayloadSource source(in, split, 1024);
     std::vector<std::string> out;
     for (;;) {
@@ -48,7 +58,7 @@ namespace {
         if (!next->has_value()) break;
         out.emplace_back(aegis::as_text(**next));
     }
-    std::fclose(in);
+    ::close(in);
     return out;
 }
 
@@ -144,16 +154,52 @@ TEST_CASE("payloads split by line or NUL, or whole", "[cli]") {
     CHECK(read_all("a\nb\n", cli::Split::whole) == std::vector<std::string>{"a\nb\n"});
     CHECK(read_all("", cli::Split::whole) == std::vector<std::string>{""});
     CHECK(read_all("", cli::Split::lines).empty());
-    std::string big(2000, 'x');
-    std::FILE* in = ::fmemopen(big.data(), big.size(), "r");
-    cli::PayloadSource source(in, cli::Split::whole, 1024);
-    auto next = source.next();
-    std::fclose(in);
-    REQUIRE_FALSE(next);
-    CHECK(next.error().exit == aegis::ExitCode::bad_input);
+    CHECK(read_all("last line has no newline", cli::Split::lines) == std::vector<std::string>{"last line has no newline"});
+    for (const auto split : {cli::Split::whole, cli::Split::lines}) {
+        const int in = pipe_with(std::string(2000, 'x'));  // over the limit of 1024
+        cli::PayloadSource source(in, split, 1024);
+        auto next = source.next();
+        ::close(in);
+        REQUIRE_FALSE(next);
+        CHECK(next.error().exit == aegis::ExitCode::bad_input);
+    }
     CHECK(cli::parse_header_option("a=b=c")->second == "b=c");
     CHECK_FALSE(cli::parse_header_option("novalue"));
     CHECK_FALSE(cli::parse_header_option("=x"));
+}
+
+TEST_CASE("payloads: before_wait runs only when no record is buffered and the input is quiet", "[cli]") {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    REQUIRE(::write(fds[1], "a\nb\n", 4) == 4);
+    cli::PayloadSource source(fds[0], cli::Split::lines, 1024);
+    int waits = 0;
+    source.before_wait([&]() -> aegis::Result<void> {
+        ++waits;
+        // The writer comes back only now, with the last line and the end.
+        REQUIRE(::write(fds[1], "c", 1) == 1);
+        ::close(fds[1]);
+        return {};
+    });
+    CHECK(aegis::as_text(**source.next()) == "a");
+    CHECK(aegis::as_text(**source.next()) == "b");
+    CHECK(waits == 0);  // both came in one read
+    CHECK(aegis::as_text(**source.next()) == "c");
+    CHECK(waits == 1);
+    auto end = source.next();
+    REQUIRE(end);
+    CHECK_FALSE(end->has_value());
+    CHECK(waits == 1);  // the end is readable: no wait
+    ::close(fds[0]);
+
+    REQUIRE(::pipe(fds) == 0);
+    cli::PayloadSource failing(fds[0], cli::Split::lines, 1024);
+    failing.before_wait([] { return aegis::Result<void>(aegis::make_error(aegis::ExitCode::unreachable, "gone")); });
+    auto failed = failing.next();  // the hook's error, not a wait for input that never comes
+    REQUIRE_FALSE(failed);
+    CHECK(failed.error().message == "gone");
+    ::close(fds[0]);
+    ::close(fds[1]);
 }
 
 TEST_CASE("durable acknowledgements advance over the handled prefix only", "[cli]") {

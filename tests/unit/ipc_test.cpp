@@ -76,7 +76,11 @@ TEST_CASE("ipc: the reader reassembles frames split anywhere and splits frames s
     std::vector<ipc::Frame> frames;
     for (const auto byte : stream) {
         reader.feed(ByteView(&byte, 1));
-        for (auto decoded = reader.next(); !std::holds_alternative<std::monostate>(decoded); decoded = reader.next()) {
+        for (;;) {
+            const bool ready = reader.ready();  // says what next() will do, byte by byte
+            auto decoded = reader.next();
+            REQUIRE(ready == !std::holds_alternative<std::monostate>(decoded));
+            if (!ready) break;
             frames.push_back(frame_of(decoded));
         }
     }
@@ -117,7 +121,9 @@ TEST_CASE("ipc: truncated frames are bad_frame, not a hang or a crash", "[ipc]")
 TEST_CASE("ipc: an oversized length prefix is refused before any payload is read", "[ipc]") {
     ipc::FrameReader reader;
     reader.feed(raw_frame(0xFFFFFFFFu, 2, "{}"));
+    CHECK(reader.ready());  // an error is ready at once, with no payload behind it
     CHECK(reason_of(reader.next()) == ipc::LocalReason::frame_too_large);
+    CHECK(reader.ready());
     CHECK(reader.broken());
     // Broken stays broken: the frame boundary is lost, a valid frame after it is not trusted.
     reader.feed(ipc::encode_frame(json{{"op", "status"}}));
@@ -133,6 +139,10 @@ TEST_CASE("ipc: an oversized length prefix is refused before any payload is read
 TEST_CASE("ipc: inconsistent length prefixes are bad_frame and break the stream", "[ipc]") {
     CHECK(reason_of(ipc::decode_frame(raw_frame(10, 7, "{}"))) == ipc::LocalReason::bad_frame);  // 7 > 10 - 4
     CHECK(reason_of(ipc::decode_frame(raw_frame(3, 0, ""))) == ipc::LocalReason::bad_frame);     // shorter than a field
+    ipc::FrameReader reader;
+    reader.feed(raw_frame(1000, 2000, ""));  // refused from the prefixes alone
+    CHECK(reader.ready());
+    CHECK(reason_of(reader.next()) == ipc::LocalReason::bad_frame);
     CHECK(ipc::breaks_framing(ipc::LocalReason::bad_frame));
     CHECK(ipc::breaks_framing(ipc::LocalReason::frame_too_large));
 }

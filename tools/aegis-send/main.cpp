@@ -57,7 +57,8 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
     }
     auto input = open_input(options);
     if (!input) return input.take_error();
-    cli::PayloadSource source(input->get(), options.split, ipc::kMaxPayloadBytes);
+    cli::PayloadSource source(::fileno(input->get()), options.split, ipc::kMaxPayloadBytes);
+    source.before_wait([&] { return pipeline.flush(); });  // a line that came alone goes out alone
     for (;;) {
         auto payload = source.next();
         if (!payload) return payload.take_error();
@@ -79,7 +80,7 @@ int request(ipc::Client& client, const Options& options) {
     } else {
         auto input = open_input(options);
         if (!input) return cli::report(kTool, input.error());
-        auto read = cli::PayloadSource(input->get(), cli::Split::whole, ipc::kMaxPayloadBytes).next();
+        auto read = cli::PayloadSource(::fileno(input->get()), cli::Split::whole, ipc::kMaxPayloadBytes).next();
         if (!read) return cli::report(kTool, read.error());
         payload = std::move(**read);
     }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "cli/request_reply.h"
@@ -17,10 +19,16 @@ constexpr std::chrono::seconds kAckTimeout{30};
 // Messages written and not yet confirmed, at most (the one just written included): what a
 // broker crash can replay. The broker commits the acks in flight together.
 constexpr std::size_t kAcksInFlight = 16;
+constexpr std::size_t kHeldOutputBytes = 64 * 1024;
 
 // Writes and flushes; false once standard output is closed (a pipeline reader went away).
 [[nodiscard]] bool write_out(std::string_view text) {
     return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
+}
+
+// Writes without flushing (run() flushes before it waits for the broker); false as above.
+[[nodiscard]] bool write_held(std::string_view text) {
+    return std::fwrite(text.data(), 1, text.size(), stdout) == text.size();
 }
 
 [[nodiscard]] ipc::Deadline sooner(const ipc::Deadline& a, std::chrono::milliseconds from_now) {
@@ -32,6 +40,11 @@ constexpr std::size_t kAcksInFlight = 16;
 
 Receiver::Receiver(ipc::Client& client, const Options& options) : client_(client), options_(options) {
     if (!options.exec.empty()) pool_ = std::make_unique<cli::CommandPool>(options.exec, options.jobs);
+    // Messages of a plain subscription that arrive together are written together: what the
+    // broker sent in one go is flushed once, before waiting for more (never later). A durable
+    // subscription flushes each message before it is acknowledged.
+    hold_output_ = options.durable.empty() && !pool_;
+    if (hold_output_ && ::isatty(STDOUT_FILENO) == 0) std::setvbuf(stdout, nullptr, _IOFBF, kHeldOutputBytes);
 }
 
 bool Receiver::done() const {
@@ -66,6 +79,7 @@ void Receiver::warn_unconfirmed() {
 }
 
 int Receiver::finish() {
+    (void)std::fflush(stdout);  // a reader that went away is no error
     if (auto confirmed = confirm_acks(0); !confirmed) return fail(confirmed.error());
     warn_unconfirmed();
     return 0;
@@ -80,6 +94,7 @@ int Receiver::run() {
         if (*collected == Step::stop) return finish();
         if (done() && !busy) return finish();
         if (done()) continue;  // the last commands are still running
+        if (hold_output_ && !client_.frame_ready() && std::fflush(stdout) != 0) return finish();
         auto frame = client_.next_event(busy ? sooner(deadline, kPoll) : deadline);
         if (!frame) return fail(frame.error());
         if (!frame->has_value()) {
@@ -118,7 +133,8 @@ Result<Receiver::Step> Receiver::on_message(ipc::DeliveredMessage message, std::
         pool_->start(std::move(message));
         return Step::go_on;
     }
-    if (!write_out(cli::render_message(message, options_.style))) return Step::stop;
+    const auto text = cli::render_message(message, options_.style);
+    if (!(hold_output_ ? write_held(text) : write_out(text))) return Step::stop;
     written(cursor_seq, message.id);
     if (auto acked = handled(cursor_seq); !acked) return acked.take_error();
     return Step::go_on;

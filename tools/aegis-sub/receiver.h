@@ -52,6 +52,7 @@ private:
     std::map<std::string, std::uint64_t> running_seq_;  // message id -> cursor position
     std::uint64_t received_ = 0;
     bool caught_up_ = false;
+    bool hold_output_ = false;  // messages written without a flush each (see the constructor)
 };
 
 }  // namespace aegis::sub
