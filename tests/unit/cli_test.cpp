@@ -1,9 +1,9 @@
 // The tools' shared logic without processes or sockets: durations, output formats, the
 // request/reply convention, payload splitting, durable acknowledgements, status reports.
 
-#include <algorithm>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
@@ -154,7 +154,8 @@ TEST_CASE("payloads split by line or NUL, or whole", "[cli]") {
     CHECK(read_all("a\nb\n", cli::Split::whole) == std::vector<std::string>{"a\nb\n"});
     CHECK(read_all("", cli::Split::whole) == std::vector<std::string>{""});
     CHECK(read_all("", cli::Split::lines).empty());
-    CHECK(read_all("last line has no newline", cli::Split::lines) == std::vector<std::string>{"last line has no newline"});
+    CHECK(read_all("last line has no newline", cli::Split::lines) ==
+          std::vector<std::string>{"last line has no newline"});
     for (const auto split : {cli::Split::whole, cli::Split::lines}) {
         const int in = pipe_with(std::string(2000, 'x'));  // over the limit of 1024
         cli::PayloadSource source(in, split, 1024);

@@ -333,8 +333,7 @@ TEST_CASE("ipc: bad queue operations get typed errors", "[ipc]") {
     CHECK(request_error(json{{"op", "queue.drop"}, {"message_id", "xyz"}}) == ipc::LocalReason::invalid_field);
     CHECK(request_error(json{{"op", "queue.retry"}}) == ipc::LocalReason::missing_field);
     CHECK(request_error(json{{"op", "queue.purge"}}) == ipc::LocalReason::invalid_field);
-    CHECK(request_error(json{{"op", "queue.purge"}, {"dead", true}, {"all", true}}) ==
-          ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "queue.purge"}, {"dead", true}, {"all", true}}) == ipc::LocalReason::invalid_field);
     CHECK(request_error(json{{"op", "queue.list"}, {"state", "gone"}}) == ipc::LocalReason::invalid_field);
     CHECK(request_error(json{{"op", "queue.list"}, {"limit", -1}}) == ipc::LocalReason::invalid_field);
     CHECK(request_error(json{{"op", "queue.explode"}}) == ipc::LocalReason::unknown_op);

@@ -1,7 +1,6 @@
 #include "receiver.h"
 
 #include <fmt/format.h>
-
 #include <unistd.h>
 
 #include <cstdio>
