@@ -1,5 +1,4 @@
 #include "broker/broker.h"
-#include "core/clock.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -9,6 +8,7 @@
 
 #include "broker/broker_impl.h"
 #include "broker/known_backends.h"
+#include "core/clock.h"
 #include "crypto/primitives.h"
 #include "protocol/reason.h"
 
@@ -216,6 +216,7 @@ void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame f
                             {"versions", json::array({ipc::kVersion})},
                             {"broker", fmt::format("aegis-connect {}", AEGIS_VERSION)},
                             {"pid", static_cast<long>(::getpid())},
+                            {"features", json::array({ipc::kPublishBatchFeature})},
                             {"state", session::to_string(state)}});
         return;
     }
@@ -233,6 +234,8 @@ void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame f
             using Body = std::decay_t<decltype(body)>;
             if constexpr (std::is_same_v<Body, ipc::PublishRequest>) {
                 handle_publish(peer, request.id, std::move(body), std::move(frame.payload));
+            } else if constexpr (std::is_same_v<Body, ipc::PublishBatchRequest>) {
+                handle_publish_batch(peer, request.id, std::move(body), std::move(frame.payload));
             } else if constexpr (std::is_same_v<Body, ipc::SubscribeRequest>) {
                 if (body.durable.empty()) {
                     handle_subscribe(peer, request.id, std::move(body));
@@ -359,9 +362,8 @@ json Broker::Impl::status() const {
     if (state == session::State::connected) {
         const auto age = std::chrono::system_clock::now() - stats.connected_since;
         out["session_age_s"] = std::chrono::duration<double>(age).count();
-        out["connected_since_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        stats.connected_since.time_since_epoch())
-                                        .count();
+        out["connected_since_ms"] =
+            std::chrono::duration_cast<std::chrono::milliseconds>(stats.connected_since.time_since_epoch()).count();
     }
     if (state == session::State::backing_off && stats.next_attempt.time_since_epoch().count() != 0) {
         out["next_attempt_ms"] =

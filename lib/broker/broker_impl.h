@@ -72,8 +72,9 @@ struct SubscriptionChange {
 struct PendingPublish {
     Waiter waiter;
     bool wait_ack = false;
+    bool several = false;                   // a publish_batch: answered with every message id
     std::optional<ipc::WireError> refused;  // answered in turn, so responses keep their order
-    OutboundMessage message;
+    std::vector<OutboundMessage> messages;  // one, or a batch's; empty when refused
 };
 
 // A local client attached to a durable cursor.
@@ -120,6 +121,12 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     // broker_outbound.cpp
     void handle_publish(const std::shared_ptr<ipc::Peer>& peer, const nlohmann::json& id, ipc::PublishRequest request,
                         Bytes payload);
+    void handle_publish_batch(const std::shared_ptr<ipc::Peer>& peer, const nlohmann::json& id,
+                              ipc::PublishBatchRequest request, Bytes payload);
+    [[nodiscard]] std::optional<ipc::WireError> publish_refusal(const ipc::PublishRequest& request, std::size_t largest,
+                                                                std::size_t count, std::uint64_t bytes) const;
+    [[nodiscard]] OutboundMessage new_message(const ipc::PublishRequest& request, Bytes payload) const;
+    void add_pending(PendingPublish pending);
     void enqueue_heartbeat();
     void pump();
     // Takes and signs what the window allows, marking it in flight (in memory: never inside a
@@ -139,7 +146,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void schedule_retry();
     void flush_publishes();
     void dead_letter(const std::vector<protocol::MessageId>& ids, const Error& cause);
-    [[nodiscard]] std::optional<ipc::WireError> check_capacity(std::size_t bytes) const;
+    [[nodiscard]] std::optional<ipc::WireError> check_capacity(std::size_t count, std::uint64_t bytes) const;
 
     // broker_queue_ops.cpp
     void handle_queue_op(const Waiter& waiter, const ipc::QueueRequest& request);

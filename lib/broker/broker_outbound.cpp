@@ -45,46 +45,91 @@ namespace {
 
 }  // namespace
 
+// The first local check a publish of `count` messages fails (in the order PROTOCOL.md §8.3.2
+// gives), if any: the same for one message or a batch, which is refused or queued whole.
+std::optional<ipc::WireError> Broker::Impl::publish_refusal(const ipc::PublishRequest& request, std::size_t largest,
+                                                            std::size_t count, std::uint64_t bytes) const {
+    if (auto valid = channel::validate_name(request.channel); !valid)
+        return refusal("invalid_channel", valid.error().message, ExitCode::bad_input);
+    if (largest > protocol::kMaxPayloadBytes) {
+        return refusal("too_large",
+                       fmt::format("payload of {} bytes is over the limit of {}", largest, protocol::kMaxPayloadBytes),
+                       ExitCode::refused);
+    }
+    if (policy && !policy->may_publish(request.channel)) {
+        return refusal("access_denied",
+                       fmt::format("access denied: {} ({}) may not publish to {}", policy->id(),
+                                   to_string(policy->role()), request.channel),
+                       ExitCode::refused);
+    }
+    if (request.wait_ack && state == session::State::stopped && last_error)
+        return ipc::to_wire(*last_error);  // e.g. revoked: no ack will ever come
+    if (stopping) return refusal("shutting_down", "the broker is stopping", ExitCode::failure);
+    return check_capacity(count, bytes);
+}
+
+OutboundMessage Broker::Impl::new_message(const ipc::PublishRequest& request, Bytes payload) const {
+    OutboundMessage message;
+    message.timestamp_ms = unix_time_ms();
+    message.id = protocol::new_message_id(message.timestamp_ms);
+    message.channel = request.channel;
+    message.priority = request.priority;
+    message.kind = request.kind;
+    if (request.correlation) message.correlation = *request.correlation;
+    message.headers = request.headers;
+    message.expires_ms = request.ttl_ms == 0 ? 0 : message.timestamp_ms + request.ttl_ms;
+    message.payload = std::move(payload);
+    return message;
+}
+
 void Broker::Impl::handle_publish(const std::shared_ptr<ipc::Peer>& peer, const json& id, ipc::PublishRequest request,
                                   Bytes payload) {
     PendingPublish pending;
     pending.waiter = Waiter{peer, id};
     pending.wait_ack = request.wait_ack;
-    if (auto valid = channel::validate_name(request.channel); !valid) {
-        pending.refused = refusal("invalid_channel", valid.error().message, ExitCode::bad_input);
-    } else if (payload.size() > protocol::kMaxPayloadBytes) {
-        pending.refused = refusal(
-            "too_large",
-            fmt::format("payload of {} bytes is over the limit of {}", payload.size(), protocol::kMaxPayloadBytes),
-            ExitCode::refused);
-    } else if (policy && !policy->may_publish(request.channel)) {
-        pending.refused = refusal("access_denied",
-                                  fmt::format("access denied: {} ({}) may not publish to {}", policy->id(),
-                                              to_string(policy->role()), request.channel),
-                                  ExitCode::refused);
-    } else if (request.wait_ack && state == session::State::stopped && last_error) {
-        pending.refused = ipc::to_wire(*last_error);  // e.g. revoked: no ack will ever come
-    } else if (stopping) {
-        pending.refused = refusal("shutting_down", "the broker is stopping", ExitCode::failure);
+    pending.refused = publish_refusal(request, payload.size(), 1, payload.size());
+    if (!pending.refused) pending.messages.push_back(new_message(request, std::move(payload)));
+    add_pending(std::move(pending));
+}
+
+void Broker::Impl::handle_publish_batch(const std::shared_ptr<ipc::Peer>& peer, const json& id,
+                                        ipc::PublishBatchRequest request, Bytes payload) {
+    PendingPublish pending;
+    pending.waiter = Waiter{peer, id};
+    pending.several = true;
+    std::uint64_t total = 0;
+    std::size_t largest = 0;
+    for (const auto length : request.lengths) {
+        total += length;
+        largest = std::max<std::size_t>(largest, length);
+    }
+    if (total != payload.size()) {
+        pending.refused =
+            refusal("invalid_field",
+                    fmt::format("field 'lengths' adds up to {} bytes, but the payload has {}", total, payload.size()),
+                    ExitCode::usage);
     } else {
-        pending.refused = check_capacity(payload.size());
+        pending.refused = publish_refusal(request.fields, largest, request.lengths.size(), total);
     }
     if (!pending.refused) {
-        auto& message = pending.message;
-        message.timestamp_ms = unix_time_ms();
-        message.id = protocol::new_message_id(message.timestamp_ms);
-        message.channel = std::move(request.channel);
-        message.priority = request.priority;
-        message.kind = request.kind;
-        if (request.correlation) message.correlation = *request.correlation;
-        message.headers = std::move(request.headers);
-        message.expires_ms = request.ttl_ms == 0 ? 0 : message.timestamp_ms + request.ttl_ms;
-        message.payload = std::move(payload);
+        pending.messages.reserve(request.lengths.size());
+        std::size_t at = 0;
+        for (const auto length : request.lengths) {
+            const auto from = payload.begin() + static_cast<std::ptrdiff_t>(at);
+            pending.messages.push_back(new_message(request.fields, Bytes(from, from + length)));
+            at += length;
+        }
+    }
+    add_pending(std::move(pending));
+}
+
+void Broker::Impl::add_pending(PendingPublish pending) {
+    for (const auto& message : pending.messages) {
         ++pending_publish_count;
         pending_publish_bytes += message.payload.size();
     }
     pending_publishes.push_back(std::move(pending));
-    if (pending_publishes.size() >= kMaxGroupCommit) {
+    if (pending_publish_count >= kMaxGroupCommit || pending_publishes.size() >= kMaxGroupCommit) {
         flush_publishes();
         return;
     }
@@ -100,11 +145,11 @@ void Broker::Impl::schedule_flush() {
     });
 }
 
-std::optional<ipc::WireError> Broker::Impl::check_capacity(std::size_t bytes) const {
+std::optional<ipc::WireError> Broker::Impl::check_capacity(std::size_t count, std::uint64_t bytes) const {
     const auto& limits = queue->limits();
     const std::size_t messages = queue->waiting() + queue->in_flight() + pending_publish_count;
     const std::uint64_t stored = queue->live_bytes() + pending_publish_bytes;
-    if (messages + 1 > limits.max_messages || stored + bytes > limits.max_bytes) {
+    if (messages + count > limits.max_messages || stored + bytes > limits.max_bytes) {
         return refusal("queue_full",
                        fmt::format("queue full ({} messages / {} bytes queued, limit {} messages / {} bytes); "
                                    "nothing was dropped",
@@ -142,7 +187,8 @@ void Broker::Impl::flush_publishes() {
     std::vector<OutboundMessage> messages;
     messages.reserve(group.size());
     for (auto& pending : group) {
-        if (!pending.refused) messages.push_back(std::move(pending.message));  // the id stays behind
+        if (pending.refused) continue;
+        for (auto& message : pending.messages) messages.push_back(std::move(message));  // the id stays behind
     }
     const auto count = messages.size();
     const auto durability =
@@ -173,10 +219,14 @@ void Broker::Impl::flush_publishes() {
             fail(pending.waiter, *pending.refused);
         } else if (store_failure) {
             fail(pending.waiter, *store_failure);
+        } else if (pending.several) {
+            json ids = json::array();
+            for (const auto& message : pending.messages) ids.push_back(ipc::to_hex(message.id));
+            answer(pending.waiter, json{{"message_ids", std::move(ids)}});
         } else if (pending.wait_ack) {
-            ack_waiters.emplace(pending.message.id, pending.waiter);
+            ack_waiters.emplace(pending.messages.front().id, pending.waiter);
         } else {
-            answer(pending.waiter, json{{"message_id", ipc::to_hex(pending.message.id)}});
+            answer(pending.waiter, json{{"message_id", ipc::to_hex(pending.messages.front().id)}});
         }
     }
     pump();
@@ -205,7 +255,7 @@ void Broker::Impl::enqueue_heartbeat() {
         message.timestamp_ms + 2 * static_cast<std::uint64_t>(interval.count());  // stale ones are useless
     message.payload.assign(text.begin(), text.end());
     last_heartbeat_ms = message.timestamp_ms;
-    if (check_capacity(message.payload.size())) return;  // a full queue keeps its room for the tools
+    if (check_capacity(1, message.payload.size())) return;  // a full queue keeps its room for the tools
     if (queue->push(std::move(message))) pump();
 }
 

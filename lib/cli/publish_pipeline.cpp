@@ -1,24 +1,84 @@
 #include "cli/publish_pipeline.h"
 
+#include <algorithm>
+
 namespace aegis::cli {
 
-Result<void> PublishPipeline::publish(const ipc::PublishRequest& request, ByteView payload) {
-    while (!outstanding_.empty() &&
-           (outstanding_.size() >= window_ || outstanding_bytes_ + payload.size() > window_bytes_)) {
-        if (auto settled = settle_oldest(); !settled) return settled;
+namespace {
+
+[[nodiscard]] bool takes_batches(const nlohmann::json& hello) {
+    const auto features = hello.find("features");
+    if (features == hello.end() || !features->is_array()) return false;
+    return std::any_of(features->begin(), features->end(), [](const nlohmann::json& feature) {
+        return feature.is_string() && feature.get_ref<const std::string&>() == ipc::kPublishBatchFeature;
+    });
+}
+
+}  // namespace
+
+PublishPipeline::PublishPipeline(ipc::Client& client, ipc::PublishRequest request, std::size_t window,
+                                 std::size_t window_bytes, std::optional<std::chrono::milliseconds> timeout,
+                                 OnQueued on_queued)
+    : client_(client),
+      request_(std::move(request)),
+      batches_(!request_.wait_ack && takes_batches(client.hello())),
+      window_(window == 0 ? 1 : window),
+      window_bytes_(window_bytes),
+      timeout_(timeout),
+      on_queued_(std::move(on_queued)) {}
+
+Result<void> PublishPipeline::publish(ByteView payload) {
+    if (batches_ && payload.size() <= kBatchBytes) {
+        if (gathered_.size() + payload.size() > kBatchBytes) {
+            if (auto sent = send_gathered(); !sent) return sent;
+        }
+        lengths_.push_back(static_cast<std::uint32_t>(payload.size()));
+        gathered_.insert(gathered_.end(), payload.begin(), payload.end());
+        if (lengths_.size() >= kBatchMessages) return send_gathered();
+        return {};
     }
-    auto id = client_.send_later(ipc::to_header(request), payload, ipc::deadline_after(timeout_));
+    if (auto sent = send_gathered(); !sent) return sent;  // in order
+    if (auto room = make_room(1, payload.size()); !room) return room;
+    auto id = client_.send_later(ipc::to_header(request_), payload, ipc::deadline_after(timeout_));
     if (!id) return id.take_error();
-    outstanding_.push_back(Outstanding{*id, request.channel, payload.size()});
+    outstanding_.push_back(Outstanding{*id, 1, payload.size(), false});
+    outstanding_messages_ += 1;
     outstanding_bytes_ += payload.size();
     return {};
 }
 
+Result<void> PublishPipeline::send_gathered() {
+    if (lengths_.empty()) return {};
+    const auto messages = lengths_.size();
+    const auto bytes = gathered_.size();
+    if (auto room = make_room(messages, bytes); !room) return room;
+    const auto header = messages == 1 ? ipc::to_header(request_)
+                                      : ipc::to_header(ipc::PublishBatchRequest{request_, std::move(lengths_)});
+    auto id = client_.send_later(header, gathered_, ipc::deadline_after(timeout_));
+    lengths_.clear();
+    gathered_.clear();
+    if (!id) return id.take_error();
+    outstanding_.push_back(Outstanding{*id, messages, bytes, messages > 1});
+    outstanding_messages_ += messages;
+    outstanding_bytes_ += bytes;
+    return {};
+}
+
+Result<void> PublishPipeline::make_room(std::size_t messages, std::size_t bytes) {
+    while (!outstanding_.empty() &&
+           (outstanding_messages_ + messages > window_ || outstanding_bytes_ + bytes > window_bytes_)) {
+        if (auto settled = settle_oldest(); !settled) return settled;
+    }
+    return {};
+}
+
 Result<void> PublishPipeline::flush() {
+    if (auto sent = send_gathered(); !sent) return sent;
     return client_.flush(ipc::deadline_after(timeout_));
 }
 
 Result<void> PublishPipeline::finish() {
+    if (auto sent = send_gathered(); !sent) return sent;
     while (!outstanding_.empty()) {
         if (auto settled = settle_oldest(); !settled) return settled;
     }
@@ -28,10 +88,18 @@ Result<void> PublishPipeline::finish() {
 Result<void> PublishPipeline::settle_oldest() {
     const Outstanding oldest = outstanding_.front();
     outstanding_.pop_front();
+    outstanding_messages_ -= oldest.messages;
     outstanding_bytes_ -= oldest.bytes;
     auto answer = client_.response(oldest.request_id, ipc::deadline_after(timeout_));
     if (!answer) return answer.take_error();
-    if (on_queued_) on_queued_(answer->header.value("message_id", std::string()), oldest.channel);
+    if (!on_queued_) return {};
+    if (!oldest.batch) {
+        on_queued_(answer->header.value("message_id", std::string()), request_.channel);
+        return {};
+    }
+    const auto ids = answer->header.find("message_ids");
+    if (ids == answer->header.end() || !ids->is_array()) return {};
+    for (const auto& id : *ids) on_queued_(id.is_string() ? id.get<std::string>() : std::string(), request_.channel);
     return {};
 }
 

@@ -141,6 +141,27 @@ constexpr std::size_t kMaxCursorName = 128;
     return publish;
 }
 
+[[nodiscard]] std::variant<RequestBody, FieldError> parse_publish_batch(const json& header) {
+    auto fields = parse_publish(header);
+    if (auto* error = std::get_if<FieldError>(&fields)) return *error;
+    PublishBatchRequest batch;
+    batch.fields = std::get<PublishRequest>(std::get<RequestBody>(std::move(fields)));
+    if (batch.fields.wait_ack) return invalid("wait_ack", "false in publish_batch (publish each message to wait)");
+    const auto it = header.find("lengths");
+    if (it == header.end()) return missing("lengths");
+    const auto expected = fmt::format("an array of 1 to {} payload lengths", kMaxBatchMessages);
+    if (!it->is_array() || it->empty() || it->size() > kMaxBatchMessages) return invalid("lengths", expected);
+    batch.lengths.reserve(it->size());
+    for (const auto& length : *it) {
+        const bool non_negative =
+            length.is_number_unsigned() || (length.is_number_integer() && length.get<std::int64_t>() >= 0);
+        if (!non_negative || length.get<std::uint64_t>() > protocol::kMaxPayloadBytes)
+            return invalid("lengths", expected);
+        batch.lengths.push_back(length.get<std::uint32_t>());
+    }
+    return batch;
+}
+
 [[nodiscard]] std::variant<RequestBody, FieldError> parse_subscribe(const json& header) {
     const auto it = header.find("patterns");
     if (it == header.end()) return missing("patterns");
@@ -233,6 +254,8 @@ std::variant<Request, RequestError> parse_request(const json& header) {
         parsed = parse_hello(header);
     } else if (op == "publish") {
         parsed = parse_publish(header);
+    } else if (op == "publish_batch") {
+        parsed = parse_publish_batch(header);
     } else if (op == "subscribe") {
         parsed = parse_subscribe(header);
     } else if (op == "status") {
@@ -271,6 +294,14 @@ json to_header(const PublishRequest& request) {
     return header;
 }
 
+json to_header(const PublishBatchRequest& request) {
+    json header = to_header(request.fields);
+    header["op"] = "publish_batch";
+    header.erase("wait_ack");
+    header["lengths"] = request.lengths;
+    return header;
+}
+
 json to_header(const SubscribeRequest& request) {
     json header{{"op", "subscribe"}, {"patterns", request.patterns}};
     if (!request.durable.empty()) header["durable"] = request.durable;
@@ -279,10 +310,14 @@ json to_header(const SubscribeRequest& request) {
 
 std::string_view to_string(QueueStateFilter state) {
     switch (state) {
-        case QueueStateFilter::waiting: return "waiting";
-        case QueueStateFilter::in_flight: return "in_flight";
-        case QueueStateFilter::dead: return "dead";
-        case QueueStateFilter::all: break;
+        case QueueStateFilter::waiting:
+            return "waiting";
+        case QueueStateFilter::in_flight:
+            return "in_flight";
+        case QueueStateFilter::dead:
+            return "dead";
+        case QueueStateFilter::all:
+            break;
     }
     return "all";
 }

@@ -35,6 +35,16 @@ struct PublishRequest {
     bool wait_ack = false;  // answer once the gateway stored it, not once it is queued
 };
 
+// Several messages with the same fields in one frame (publish_batch): the frame's payload is
+// their payloads back to back, `lengths` says where each ends. Brokers that take it say so in
+// their hello answer (kPublishBatchFeature); a batch never waits for the gateway's ack.
+struct PublishBatchRequest {
+    PublishRequest fields;  // wait_ack is false
+    std::vector<std::uint32_t> lengths;
+};
+inline constexpr std::size_t kMaxBatchMessages = 4096;
+inline constexpr std::string_view kPublishBatchFeature = "publish_batch";
+
 struct SubscribeRequest {
     std::vector<std::string> patterns;
     std::string durable;  // a durable cursor's name; empty: a live subscription
@@ -50,10 +60,10 @@ enum class QueueStateFilter : std::uint8_t { waiting, in_flight, dead, all };
 struct QueueRequest {
     QueueOp op = QueueOp::stats;
     QueueStateFilter state = QueueStateFilter::all;  // list
-    std::uint64_t limit = 0;                          // list; 0: no limit
-    std::optional<protocol::MessageId> message_id;    // show, retry, drop
-    bool dead = false;                                // retry, purge: every dead letter
-    bool all = false;                                 // purge: everything
+    std::uint64_t limit = 0;                         // list; 0: no limit
+    std::optional<protocol::MessageId> message_id;   // show, retry, drop
+    bool dead = false;                               // retry, purge: every dead letter
+    bool all = false;                                // purge: everything
 };
 
 // The client wrote every message of cursor `durable` up to `cursor_seq`.
@@ -66,8 +76,8 @@ struct CursorDeleteRequest {
     std::string durable;
 };
 
-using RequestBody = std::variant<HelloRequest, PublishRequest, SubscribeRequest, StatusRequest, StopRequest,
-                                 QueueRequest, AckRequest, CursorDeleteRequest>;
+using RequestBody = std::variant<HelloRequest, PublishRequest, PublishBatchRequest, SubscribeRequest, StatusRequest,
+                                 StopRequest, QueueRequest, AckRequest, CursorDeleteRequest>;
 
 struct Request {
     nlohmann::json id;  // echoed in the response; null when the request had none
@@ -84,6 +94,7 @@ struct RequestError {
 
 [[nodiscard]] nlohmann::json to_header(const HelloRequest& request);
 [[nodiscard]] nlohmann::json to_header(const PublishRequest& request);
+[[nodiscard]] nlohmann::json to_header(const PublishBatchRequest& request);
 [[nodiscard]] nlohmann::json to_header(const SubscribeRequest& request);
 [[nodiscard]] nlohmann::json to_header(const StatusRequest& request);
 [[nodiscard]] nlohmann::json to_header(const StopRequest& request);

@@ -99,8 +99,21 @@ elif action == "malformed":
     answer, _ = read(s); out.append(f"invalid-channel={reason(answer)} exit={answer['error']['exit']}")
     s.sendall(frame({"op": "publish", "id": 9, "channel": "agent.host42.binary"}, bytes(range(256)) * 4))
     answer, _ = read(s); out.append(f"binary-publish={reason(answer)} id={answer['id']} message_id={len(answer.get('message_id', ''))}")
+    # Several messages in one frame (publish_batch), which the hello answer offers.
+    s.sendall(frame({"op": "hello", "v": 1, "id": 20}))
+    out.append(f"features={read(s)[0].get('features')}")
+    s.sendall(frame({"op": "publish_batch", "id": 21, "channel": "agent.host42.batch", "lengths": [3, 0, 5]}, b"abcdefgh"))
+    answer, _ = read(s); ids = answer.get("message_ids", [])
+    out.append(f"batch={reason(answer)} ids={len(ids)} distinct={len(set(ids))} each={sorted({len(i) for i in ids})}")
+    s.sendall(frame({"op": "publish_batch", "id": 22, "channel": "agent.host42.batch", "lengths": [3, 3]}, b"abcde"))
+    answer, _ = read(s); out.append(f"batch-lengths={reason(answer)} exit={answer['error']['exit']}")
+    s.sendall(frame({"op": "publish_batch", "id": 23, "channel": "agent.host42.batch", "lengths": [1], "wait_ack": True}, b"x"))
+    out.append(f"batch-wait-ack={reason(read(s)[0])}")
+    s.sendall(frame({"op": "publish_batch", "id": 24, "channel": "agent..x", "lengths": [1]}, b"x"))
+    out.append(f"batch-channel={reason(read(s)[0])}")
     s.sendall(frame({"op": "status", "id": 10}))
-    out.append(f"still-open={reason(read(s)[0])}")
+    answer, _ = read(s)
+    out.append(f"still-open={reason(answer)} waiting={answer['status']['queue']['waiting']}")
     # Framing that cannot be trusted: an error frame, then the connection is closed.
     for name, junk in (("huge-length", struct.pack(">II", 0xFFFFFFFF, 2) + b"{}"),
                        ("bad-header-length", struct.pack(">II", 10, 100) + b"x" * 10),
@@ -259,7 +272,12 @@ expect_contains "$answers" "missing-field=missing_field"
 expect_contains "$answers" "invalid-field=invalid_field"
 expect_contains "$answers" "invalid-channel=invalid_channel exit=6"
 expect_contains "$answers" "binary-publish=ok id=9 message_id=32"
-expect_contains "$answers" "still-open=ok"
+expect_contains "$answers" "features=['publish_batch']"
+expect_contains "$answers" "batch=ok ids=3 distinct=3 each=[32]"
+expect_contains "$answers" "batch-lengths=invalid_field exit=2"
+expect_contains "$answers" "batch-wait-ack=invalid_field"
+expect_contains "$answers" "batch-channel=invalid_channel"
+expect_contains "$answers" "still-open=ok waiting=7"  # 3 before, the binary publish, the batch of 3
 expect_contains "$answers" "huge-length=frame_too_large closed=True"
 expect_contains "$answers" "bad-header-length=bad_frame closed=True"
 expect_contains "$answers" "garbage=frame_too_large closed=True"
@@ -308,6 +326,26 @@ check_passed
 expect_exit 0 "$connect" "$url" "${common[@]}" --no-wait
 expect_exit 0 "$send" --socket "$sock" agent.host42.anomalies -m "after a stale socket"
 expect_exit 0 "$connect" --stop --socket "$sock"
+
+# A full queue refuses a publish (exit 1, nothing dropped); lines that came together are queued
+# or refused as one batch, so a refused batch leaves nothing of itself behind.
+full_sock=$TEST_TMP/run/full.sock
+expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/agent" --backend-key "$TEST_TMP/gateway.pub" \
+    --state-dir "$TEST_TMP/full-state" --socket "$full_sock" --no-wait --queue-max-messages 5
+at_exit "$connect" --stop --socket "$full_sock"
+seq 1 3 >"$TEST_TMP/three"  # from a file: read at once, so the lines come together
+seq 4 5 >"$TEST_TMP/two"
+expect_exit 0 "$send" --socket "$full_sock" -l agent.host42.full <"$TEST_TMP/three"
+queued() { $python "$ipc" "$full_sock" status | $python -c 'import json, sys; print(json.load(sys.stdin)["queue"]["waiting"])'; }
+expect_eq "$(queued)" 3 "messages queued after 3 lines"
+expect_error 1 "$send" --socket "$full_sock" -l agent.host42.full <"$TEST_TMP/three"
+expect_contains "$err" "aegis-send: error: queue full"
+expect_contains "$err" "nothing was dropped"
+expect_eq "$(queued)" 3 "messages queued after a refused batch of 3"
+expect_exit 0 "$send" --socket "$full_sock" -l agent.host42.full <"$TEST_TMP/two"
+expect_eq "$(queued)" 5 "messages queued after 2 more lines"
+expect_error 1 "$send" --socket "$full_sock" agent.host42.full -m one-more
+expect_exit 0 "$connect" --stop --socket "$full_sock"
 
 # Not connected within --timeout: exit 5 naming the last error, and the broker is gone.
 started=$SECONDS

@@ -54,14 +54,24 @@ a_sock=$TEST_TMP/b-host42/broker.sock
 b_sock=$TEST_TMP/b-soc/broker.sock
 b2_sock=$TEST_TMP/b-soc2/broker.sock
 
-# --- 1,000 lines streamed through -l arrive in order -----------------------------------------------
-"$sub" --socket "$a_sock" -C 1000 -W 40 backend.host42.lines >"$TEST_TMP/lines.out" 2>"$TEST_TMP/lines.err" &
+# --- 1,003 lines streamed through -l arrive in order -----------------------------------------------
+# aegis-send gathers lines into publish_batch requests; an empty line is a message, and a line
+# too long for a batch (300,000 bytes) goes alone, between two batches, in its place.
+"$sub" --socket "$a_sock" -C 1003 -W 40 backend.host42.lines >"$TEST_TMP/lines.out" 2>"$TEST_TMP/lines.err" &
 sub_pid=$!
 wait_for "the lines subscription" subscribed "$a_sock" backend.host42.lines
-seq 1 1000 >"$TEST_TMP/lines.in"
-expect_exit 0 "$send" --socket "$b_sock" -l backend.host42.lines <"$TEST_TMP/lines.in"
-wait "$sub_pid" || fail "aegis-sub -C 1000: exit $?: $(cat "$TEST_TMP/lines.err")"
-cmp -s "$TEST_TMP/lines.in" "$TEST_TMP/lines.out" || fail "the 1,000 lines differ: $(diff "$TEST_TMP/lines.in" "$TEST_TMP/lines.out" | head -5)"
+{
+    seq 1 500
+    echo
+    head -c 300000 /dev/zero | tr '\0' x
+    echo
+    echo
+    seq 501 1000
+} >"$TEST_TMP/lines.in"
+expect_exit 0 "$send" --socket "$b_sock" --print-id -l backend.host42.lines <"$TEST_TMP/lines.in"
+expect_eq "$(sort -u <<<"$out" | grep -cE '^[0-9a-f]{32}$')" 1003 "distinct ids printed by --print-id"
+wait "$sub_pid" || fail "aegis-sub -C 1003: exit $?: $(cat "$TEST_TMP/lines.err")"
+cmp -s "$TEST_TMP/lines.in" "$TEST_TMP/lines.out" || fail "the 1,003 lines differ: $(diff "$TEST_TMP/lines.in" "$TEST_TMP/lines.out" | cut -c1-80 | head -5)"
 check_passed
 
 # --- a line that comes alone is sent and printed at once: neither tool holds it for the next one -----

@@ -212,6 +212,51 @@ TEST_CASE("ipc: the typed request builders parse back to what they were built fr
     CHECK(std::holds_alternative<ipc::HelloRequest>(request(ipc::to_header(ipc::HelloRequest{})).body));
 }
 
+TEST_CASE("ipc: publish_batch carries a publish's fields and each payload's length", "[ipc]") {
+    const auto parsed = request(json{{"op", "publish_batch"},
+                                     {"id", 4},
+                                     {"channel", "agent.host42.lines"},
+                                     {"priority", "high"},
+                                     {"headers", {{"k", "v"}}},
+                                     {"lengths", {3, 0, 5}}});
+    REQUIRE(std::holds_alternative<ipc::PublishBatchRequest>(parsed.body));
+    const auto& batch = std::get<ipc::PublishBatchRequest>(parsed.body);
+    CHECK(batch.fields.channel == "agent.host42.lines");
+    CHECK(batch.fields.priority == aegis::protocol::Priority::high);
+    CHECK(batch.fields.headers.size() == 1);
+    CHECK(batch.lengths == std::vector<std::uint32_t>{3, 0, 5});
+
+    ipc::PublishBatchRequest built;
+    built.fields.channel = "backend.host42.x";
+    built.fields.kind = aegis::protocol::Kind::reply;
+    built.lengths = {1, 2};
+    const auto header = ipc::to_header(built);
+    CHECK(header["op"] == "publish_batch");
+    const auto back = std::get<ipc::PublishBatchRequest>(request(json::parse(header.dump())).body);
+    CHECK(back.fields.channel == built.fields.channel);
+    CHECK(back.fields.kind == built.fields.kind);
+    CHECK(back.lengths == built.lengths);
+
+    const json base{{"op", "publish_batch"}, {"channel", "a.b"}};
+    const auto with = [&](const json& extra) {
+        auto out = base;
+        out.update(extra);
+        return request_error(out);
+    };
+    CHECK(request_error(base) == ipc::LocalReason::missing_field);  // no lengths
+    CHECK(with({{"lengths", json::array()}}) == ipc::LocalReason::invalid_field);
+    CHECK(with({{"lengths", 3}}) == ipc::LocalReason::invalid_field);
+    CHECK(with({{"lengths", {1, -1}}}) == ipc::LocalReason::invalid_field);
+    CHECK(with({{"lengths", {1, "2"}}}) == ipc::LocalReason::invalid_field);
+    CHECK(with({{"lengths", {ipc::kMaxPayloadBytes + 1}}}) == ipc::LocalReason::invalid_field);
+    CHECK(with({{"lengths", std::vector<int>(ipc::kMaxBatchMessages + 1, 1)}}) == ipc::LocalReason::invalid_field);
+    auto most = base;
+    most["lengths"] = std::vector<int>(ipc::kMaxBatchMessages, 1);
+    CHECK(std::holds_alternative<ipc::Request>(ipc::parse_request(most)));
+    CHECK(with({{"lengths", {1}}, {"wait_ack", true}}) == ipc::LocalReason::invalid_field);
+    CHECK(with({{"lengths", {1}}, {"priority", "urgent"}}) == ipc::LocalReason::invalid_field);  // publish's checks
+}
+
 TEST_CASE("ipc: bad requests get typed errors", "[ipc]") {
     CHECK(request_error(json{{"v", 1}}) == ipc::LocalReason::missing_field);
     CHECK(request_error(json{{"op", 5}}) == ipc::LocalReason::invalid_field);

@@ -38,7 +38,7 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 
 // Every payload, each `count` times, through one pipelined connection.
 [[nodiscard]] aegis::Result<void> publish_all(ipc::Client& client, const Options& options) {
-    cli::PublishPipeline pipeline(client, kWindow, kWindowBytes, options.timeout,
+    cli::PublishPipeline pipeline(client, options.request, kWindow, kWindowBytes, options.timeout,
                                   [&](const std::string& id, const std::string& channel) {
                                       if (options.print_id) fmt::print("{}\n", id);
                                       if (options.json)
@@ -47,7 +47,7 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
                                   });
     const auto send_each = [&](aegis::ByteView payload) -> aegis::Result<void> {
         for (std::uint64_t i = 0; i < options.count; ++i) {
-            if (auto sent = pipeline.publish(options.request, payload); !sent) return sent;
+            if (auto sent = pipeline.publish(payload); !sent) return sent;
         }
         return {};
     };
