@@ -226,20 +226,41 @@ pipeline_mosquitto() {  # pipeline_mosquitto QOS RUN
   record "pipeline-qos$1" mosquitto "$2" "$(elapsed "$start" "$end")" "$(lines_in "$out")"
 }
 
+# The one-shot loops run each tool directly, as cron does: a wrapper process per call (timeout)
+# would add a millisecond to both sides. One watchdog per loop stops a hung call instead.
+# start_watchdog SECONDS NAME...: after SECONDS, stops this shell's children with those names.
+watchdog=""
+start_watchdog() {
+  local seconds=$1
+  shift
+  (
+    sleep "$seconds" &
+    wait $!
+    for name; do pkill -P $$ -x "$name"; done
+  ) >/dev/null 2>&1 &
+  watchdog=$!
+}
+stop_watchdog() {
+  pkill -P "$watchdog" 2>/dev/null || true
+  kill "$watchdog" 2>/dev/null || true
+  wait "$watchdog" 2>/dev/null || true
+}
+
 oneshot() {  # oneshot SYSTEM RUN
   local start end i
+  start_watchdog $((30 + oneshots / 10)) aegis-send mosquitto_pub
   start=$(now)
   for ((i = 0; i < oneshots; i++)); do
     if [[ $1 == aegis ]]; then
-      timeout 10 "$bin/aegis-send" --socket "$work/agent.sock" --wait-ack agent.host42.oneshot -m x >/dev/null
+      "$bin/aegis-send" --socket "$work/agent.sock" --timeout 10 --wait-ack agent.host42.oneshot -m x >/dev/null
     else
-      timeout 10 mosquitto_pub -h 127.0.0.1 -p "$mq_port" -q 1 -t oneshot -m x
-    fi || die "$1 one-shot send failed"
+      mosquitto_pub -h 127.0.0.1 -p "$mq_port" -q 1 -t oneshot -m x
+    fi || { stop_watchdog; die "$1 one-shot send failed"; }
   done
   end=$(now)
+  stop_watchdog
   record oneshot "$1" "$2" "$(elapsed "$start" "$end")" "$oneshots"
 }
-
 
 # Request/reply: a replier on the backend answers requests from the agent, through the gateway.
 # Timed twice: from one long-lived connection (the round trip itself) and with a fresh process
@@ -260,10 +281,12 @@ request_reply() {
   mosquitto_pub -h 127.0.0.1 -p "$mq_port" -t rr/response -l <"$fifo" &
   pids+=($!)
   wait_for 10 subscribed_mosquitto rr/request 1 || die "the mosquitto replier did not subscribe"
+  start_watchdog $((30 + rr_oneshots)) aegis-send mosquitto_rr
   for ((i = 0; i < rr_oneshots; i++)); do
-    timed_request aegis "$i" "$bin/aegis-send" --socket "$work/agent.sock" --request agent.host42.rr -m x
+    timed_request aegis "$i" "$bin/aegis-send" --socket "$work/agent.sock" --timeout 5 --request agent.host42.rr -m x
     timed_request mosquitto "$i" mosquitto_rr -h 127.0.0.1 -p "$mq_port" -t rr/request -e rr/response -m x -W 5
   done
+  stop_watchdog
   # A session drop in the middle costs a backoff and shows in the figures: say so.
   cat "$work/agent.log" "$work/backend.log" | grep -c "session backing_off" >"$work/rr.drops" || true
 }
@@ -271,7 +294,7 @@ timed_request() {  # timed_request SYSTEM I COMMAND...: one row, count 0 when no
   local system=$1 i=$2 start end
   shift 2
   start=$(now)
-  if timeout 10 "$@" >/dev/null; then
+  if "$@" >/dev/null; then
     end=$(now)
     record rr-oneshot "$system" "$i" "$(elapsed "$start" "$end")" 1
   else
