@@ -3,6 +3,7 @@
 // is killed with SIGKILL or runs out of file size, and the parent reopens what it left.
 
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -176,6 +177,16 @@ TEST_CASE("store: the SQLite wrapper binds, steps, reads columns and rolls back 
     CHECK(bad.error().message.find("no such table") != std::string::npos);
 }
 
+TEST_CASE("store: SQLite keeps no memory statistics (a global mutex at every allocation)", "[store]") {
+    TempDir dir;
+    auto opened = store::Database::open(dir.file("plain.db"), store::OpenMode::read_write_create);
+    REQUIRE(opened);
+    REQUIRE((*opened)->exec("CREATE TABLE t (b BLOB)"));
+    REQUIRE((*opened)->exec("INSERT INTO t VALUES (randomblob(100000))"));
+    // The connection holds a page cache and a schema, yet nothing was counted.
+    CHECK(sqlite3_memory_used() == 0);
+}
+
 TEST_CASE("store: a transaction begun inside another joins it, and an unfinished part fails the whole", "[store]") {
     TempDir dir;
     auto opened = store::Database::open(dir.file("nested.db"), store::OpenMode::read_write_create);
@@ -316,21 +327,24 @@ TEST_CASE("store: a file with the first schema's index of every row by state get
     {
         auto db = store::open_state_database(dir.file());
         REQUIRE(db);
-        REQUIRE((*db)->exec("DROP INDEX messages_waiting; DROP INDEX messages_dead; "
-                            "CREATE INDEX messages_by_state ON messages (state, priority, seq)"));
+        REQUIRE(
+            (*db)->exec("DROP INDEX messages_waiting; DROP INDEX messages_dead; "
+                        "CREATE INDEX messages_by_state ON messages (state, priority, seq)"));
     }
     auto queue = open_queue(dir.file());
     auto db = store::open_state_database(dir.file());
     REQUIRE(db);
-    auto names = (*db)->prepare("SELECT group_concat(name, ' ') FROM "
-                                "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' "
-                                "AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name)");
+    auto names = (*db)->prepare(
+        "SELECT group_concat(name, ' ') FROM "
+        "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' "
+        "AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name)");
     REQUIRE(names);
     REQUIRE(names->step());
     CHECK(names->column_text(0) == "messages_dead messages_waiting");
     // The query that takes messages reads them through the index of waiting ones, in order.
-    auto plan = (*db)->prepare("EXPLAIN QUERY PLAN SELECT seq FROM messages WHERE state = 'waiting' "
-                               "AND priority = 2 AND seq > 0 ORDER BY seq LIMIT 1");
+    auto plan = (*db)->prepare(
+        "EXPLAIN QUERY PLAN SELECT seq FROM messages WHERE state = 'waiting' "
+        "AND priority = 2 AND seq > 0 ORDER BY seq LIMIT 1");
     REQUIRE(plan);
     REQUIRE(plan->step());
     CHECK(plan->column_text(3) == "SEARCH messages USING INDEX messages_waiting (priority=? AND seq>?)");
