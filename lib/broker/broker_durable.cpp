@@ -49,8 +49,7 @@ Result<void> Broker::Impl::open_state() {
     for (auto& cursor : *known) cursors[cursor.name] = std::move(cursor.patterns);
     subscriptions_dirty = !cursors.empty();  // the gateway must know them before anyone attaches
     log(fmt::format("state in {}: {} message(s) queued, {} dead letter(s), {} durable subscription(s)",
-                    config.state_file.string(), queue->waiting() + queue->in_flight(), queue->dead(),
-                    cursors.size()));
+                    config.state_file.string(), queue->waiting() + queue->in_flight(), queue->dead(), cursors.size()));
     return {};
 }
 
@@ -225,8 +224,7 @@ Result<void> Broker::Impl::store_for_cursors(const std::vector<protocol::Envelop
                 return channel::matches(pattern, envelope.channel);
             });
             if (!wanted) continue;
-            entries.push_back(store::InboxEntry{
-                envelope.id, envelope.channel, ipc::encode_frame(ipc::message_event(envelope), envelope.payload)});
+            entries.push_back(store::InboxEntry{envelope.id, envelope.channel, ipc::message_frame(envelope)});
         }
         if (entries.empty()) continue;
         const auto before = inbox->pending(name);

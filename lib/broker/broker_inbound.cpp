@@ -157,8 +157,7 @@ void Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBatch batc
         const auto subscribers = confirmed.subscribers_for(envelope.channel);
         if (subscribers.empty()) continue;
         // Encoded once, shared by every subscriber's write queue.
-        const auto frame =
-            std::make_shared<const Bytes>(ipc::encode_frame(ipc::message_event(envelope), envelope.payload));
+        const auto frame = std::make_shared<const Bytes>(ipc::message_frame(envelope));
         for (const auto subscriber : subscribers) {
             const auto it = peers.find(subscriber);
             if (it == peers.end()) continue;

@@ -130,6 +130,8 @@ struct DeliveredMessage {
 
 // {"event": "message", "id": hex, "channel", ...}; the payload goes in the frame's payload.
 [[nodiscard]] nlohmann::json message_event(const protocol::Envelope& envelope);
+// The event's whole frame (header and payload), as a broker sends it to its subscribers.
+[[nodiscard]] Bytes message_frame(const protocol::Envelope& envelope);
 // The event as a subscriber reads it; nullopt when the header is not a message event.
 [[nodiscard]] std::optional<DeliveredMessage> parse_message_event(const nlohmann::json& header, Bytes payload);
 

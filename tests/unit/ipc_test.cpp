@@ -339,6 +339,48 @@ TEST_CASE("ipc: a message event carries every envelope field and reads back", "[
     CHECK_FALSE(ipc::parse_message_event(json{{"id", 1}, {"ok", true}}, {}).has_value());
 }
 
+TEST_CASE("ipc: message frames made one after another carry each message's fields alone", "[ipc]") {
+    // message_frame fills one header in place: nothing of a message may stay for the next.
+    std::vector<aegis::protocol::Envelope> envelopes(4);
+    for (std::size_t i = 0; i < envelopes.size(); ++i) {
+        auto& e = envelopes[i];
+        e.id = aegis::protocol::new_message_id(1731000000000 + i);
+        e.channel = i % 2 == 0 ? "agent.host42.anomalies" : "agent.host7.x";
+        e.origin.fill(static_cast<std::uint8_t>(i < 2 ? 7 : 9));
+        e.origin_id = i < 2 ? "host42" : "host7";
+        e.sequence = 100 + i;
+        e.timestamp_ms = 1'700'000'000'000 + i;
+        e.payload = Bytes(i, static_cast<std::uint8_t>('a' + i));
+    }
+    envelopes[0].expires_ms = 1'700'000'060'000;
+    envelopes[0].correlation.fill(0x11);
+    envelopes[0].headers = {{"x", "1"}, {"y", "2"}};
+    envelopes[0].priority = aegis::protocol::Priority::critical;
+    envelopes[0].kind = aegis::protocol::Kind::reply;
+    envelopes[2].headers = {{"z", "3"}};
+    for (const auto& envelope : envelopes) {
+        const auto frame = frame_of(ipc::decode_frame(ipc::message_frame(envelope)));
+        CHECK(frame.header == ipc::message_event(envelope));
+        CHECK(frame.payload == envelope.payload);
+        const auto message = ipc::parse_message_event(frame.header, frame.payload);
+        REQUIRE(message.has_value());
+        CHECK(message->id == envelope.id);
+        CHECK(message->origin == envelope.origin);
+        CHECK(message->origin_id == envelope.origin_id);
+        CHECK(message->channel == envelope.channel);
+        CHECK(message->sequence == envelope.sequence);
+        CHECK(message->expires_ms == envelope.expires_ms);
+        CHECK(message->correlation.has_value() == (envelope.correlation != aegis::protocol::MessageId{}));
+        CHECK(message->headers == envelope.headers);
+        CHECK(message->priority == envelope.priority);
+        CHECK(message->kind == envelope.kind);
+    }
+    const auto fresh = ipc::message_event(envelopes[1]);
+    CHECK_FALSE(fresh.contains("expires_ms"));
+    CHECK_FALSE(fresh.contains("correlation"));
+    CHECK(fresh["headers"] == json::array());
+}
+
 TEST_CASE("ipc: queue operations parse into one typed request", "[ipc]") {
     const std::string id(32, 'b');
     const auto list = request(json{{"op", "queue.list"}, {"state", "dead"}, {"limit", 10}});
