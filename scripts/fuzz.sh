@@ -26,7 +26,7 @@ fuzz_dir=$root/tests/fuzz
 # libFuzzer's main. No -Werror: clang's warnings differ from g++'s and must not stop fuzzing.
 sanitize="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CC=clang CXX=clang++ cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
-  -DAEGIS_FUZZ=ON -DAEGIS_WERROR=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$sanitize" >/dev/null
+  -DAEGIS_FUZZ=ON -DAEGIS_STATIC_RUNTIME=OFF -DAEGIS_WERROR=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$sanitize" >/dev/null
 build_start=$(date +%s)
 cmake --build "$build_dir" -j "$(nproc)" --target aegis_fuzz_targets
 echo "fuzz.sh: fuzz build took $(($(date +%s) - build_start)) s" >&2

@@ -98,7 +98,10 @@ Result<void> PublishPipeline::settle_oldest() {
         return {};
     }
     const auto ids = answer->header.find("message_ids");
-    if (ids == answer->header.end() || !ids->is_array()) return {};
+    if (ids == answer->header.end() || !ids->is_array() || ids->size() != oldest.messages) {
+        return make_error(ExitCode::failure, "the broker's answer to a batch of {} messages has no id for each",
+                          oldest.messages);
+    }
     for (const auto& id : *ids) on_queued_(id.is_string() ? id.get<std::string>() : std::string(), request_.channel);
     return {};
 }
