@@ -74,6 +74,16 @@ wait "$sub_pid" || fail "aegis-sub -C 1003: exit $?: $(cat "$TEST_TMP/lines.err"
 cmp -s "$TEST_TMP/lines.in" "$TEST_TMP/lines.out" || fail "the 1,003 lines differ: $(diff "$TEST_TMP/lines.in" "$TEST_TMP/lines.out" | cut -c1-80 | head -5)"
 check_passed
 
+# --- -l --wait-ack: each line its own publish, each acknowledged by the gateway -----------------------
+"$sub" --socket "$a_sock" -C 3 -W 40 backend.host42.acked >"$TEST_TMP/acked.out" 2>"$TEST_TMP/acked.err" &
+sub_pid=$!
+wait_for "the acked subscription" subscribed "$a_sock" backend.host42.acked
+expect_exit 0 "$send" --socket "$b_sock" --wait-ack --print-id -l backend.host42.acked < <(printf 'a\n\nc\n')
+expect_eq "$(sort -u <<<"$out" | grep -cE '^[0-9a-f]{32}$')" 3 "distinct ids printed by -l --wait-ack"
+wait "$sub_pid" || fail "aegis-sub -C 3: exit $?: $(cat "$TEST_TMP/acked.err")"
+expect_eq "$(cat "$TEST_TMP/acked.out")" $'a\n\nc' "lines sent with --wait-ack"
+check_passed
+
 # --- a line that comes alone is sent and printed at once: neither tool holds it for the next one -----
 # aegis-send -l coalesces requests and aegis-sub its output, each only while more is already there.
 mkfifo "$TEST_TMP/slow.in"
