@@ -256,8 +256,8 @@ Result<void> SqliteOutboundQueue::push_many(const std::vector<broker::OutboundMe
                           live_bytes_, limits_.max_messages, limits_.max_bytes);
     }
     // Fsync'd unless every message is a request or reply (protocol::bounded_by_requester).
-    auto transaction = database_->begin(protocol::any_needs_fsync(messages) ? Durability::power_loss
-                                                                            : Durability::process_crash);
+    auto transaction =
+        database_->begin(protocol::any_needs_fsync(messages) ? Durability::power_loss : Durability::process_crash);
     if (!transaction) return transaction.take_error();
     auto lease = database_->cached(
         "INSERT INTO messages (id, channel, priority, kind, correlation, headers, timestamp_ms, expires_ms, payload) "
@@ -387,8 +387,8 @@ Result<std::vector<broker::OutboundMessage>> SqliteOutboundQueue::take_batch_at(
     if (!newly_expired.empty()) {
         auto transaction = database_->begin(Durability::process_crash);
         if (!transaction) return transaction.take_error();
-        auto lease =
-            database_->cached("UPDATE messages SET state = 'dead', dead_reason = 'expired', dead_at_ms = ?2 WHERE seq = ?1");
+        auto lease = database_->cached(
+            "UPDATE messages SET state = 'dead', dead_reason = 'expired', dead_at_ms = ?2 WHERE seq = ?1");
         if (!lease) return lease.take_error();
         for (const auto& [seq, message] : newly_expired) {
             auto& update = **lease;
@@ -424,21 +424,41 @@ Result<void> SqliteOutboundQueue::remove_acknowledged(const std::vector<protocol
     std::vector<protocol::MessageId> removed_in_flight;
     auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
-    auto erase = database_->cached("DELETE FROM messages WHERE seq = ?1");
+    auto erase = database_->cached("DELETE FROM messages WHERE seq BETWEEN ?1 AND ?2");
     if (!erase) return erase.take_error();
-    const auto remove_row = [&](std::int64_t seq) {
+    const auto remove_rows = [&](std::int64_t first, std::int64_t last) {
         auto& remove = **erase;
         remove.reset();
-        remove.bind(1, seq);
+        remove.bind(1, first).bind(2, last);
         return remove.run();
     };
+    // The usual case: the messages were in flight, and a batch's rows have consecutive row ids.
+    // Each run of consecutive ones goes in one statement: no other row lies between them.
+    struct Row {
+        std::int64_t seq;
+        const InFlight* flight;
+        const protocol::MessageId* id;
+    };
+    std::vector<Row> rows;
     for (const auto& id : ids) {
-        if (const auto flight = in_flight_.find(id); flight != in_flight_.end()) {  // the usual case
-            if (auto removed = remove_row(flight->second.seq); !removed) return removed;
-            removed_bytes += flight->second.payload_bytes;
-            removed_in_flight.push_back(id);
-            continue;
-        }
+        if (const auto flight = in_flight_.find(id); flight != in_flight_.end())
+            rows.push_back(Row{flight->second.seq, &flight->second, &flight->first});
+    }
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.seq < b.seq; });
+    rows.erase(std::unique(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.seq == b.seq; }),
+               rows.end());  // an id acknowledged twice in one list counts once
+    for (std::size_t first = 0; first < rows.size();) {
+        std::size_t last = first;
+        while (last + 1 < rows.size() && rows[last + 1].seq == rows[last].seq + 1) ++last;
+        if (auto removed = remove_rows(rows[first].seq, rows[last].seq); !removed) return removed;
+        first = last + 1;
+    }
+    for (const auto& row : rows) {
+        removed_bytes += row.flight->payload_bytes;
+        removed_in_flight.push_back(*row.id);
+    }
+    for (const auto& id : ids) {
+        if (in_flight_.count(id) != 0) continue;
         // A lookup then a delete by rowid: DELETE ... RETURNING builds a result table per row
         // and cost more than twice as much.
         auto find = database_->cached("SELECT seq, state, length(payload) FROM messages WHERE id = ?1");
@@ -452,7 +472,7 @@ Result<void> SqliteOutboundQueue::remove_acknowledged(const std::vector<protocol
         const auto state = parse_state(lookup.column_text(1));
         const auto bytes = lookup.column_uint(2);
         lookup.reset();
-        if (auto removed = remove_row(seq); !removed) return removed;
+        if (auto removed = remove_rows(seq, seq); !removed) return removed;
         if (state == MessageState::dead) {
             ++removed_dead;
         } else {
@@ -594,8 +614,8 @@ Result<std::vector<QueueEntry>> SqliteOutboundQueue::list(std::optional<MessageS
     // In flight is stored as waiting: those two are told apart here, so the limit is applied here.
     std::optional<std::string_view> stored_state;
     if (state) stored_state = to_string(*state == MessageState::in_flight ? MessageState::waiting : *state);
-    auto statement = database_->prepare(fmt::format(
-        "SELECT {} FROM messages WHERE ?1 IS NULL OR state = ?1 ORDER BY priority, seq", kListColumns));
+    auto statement = database_->prepare(
+        fmt::format("SELECT {} FROM messages WHERE ?1 IS NULL OR state = ?1 ORDER BY priority, seq", kListColumns));
     if (!statement) return statement.take_error();
     if (stored_state) {
         statement->bind(1, *stored_state);

@@ -551,6 +551,37 @@ TEST_CASE("store: acknowledged messages are gone for good", "[store]") {
     CHECK_FALSE(gone->has_value());
 }
 
+TEST_CASE("store: an acknowledgement deletes exactly its rows, and an id listed twice counts once", "[store]") {
+    // In-flight rows are deleted by runs of consecutive row ids: the rows between two runs stay.
+    TempDir dir;
+    {
+        auto queue = open_queue(dir.file());
+        for (std::uint32_t n = 1; n <= 8; ++n) REQUIRE(queue->push(message(n, "agent.a1.logs", Priority::normal, n)));
+        std::vector<broker::OutboundMessage> expired;
+        REQUIRE(queue->take_batch(broker::BatchLimits{8, 1 << 20}, 0, expired).size() == 8);
+        REQUIRE(queue->push(message(9, "agent.a1.logs", Priority::normal, 9)));
+        CHECK(queue->live_bytes() == 45);  // 1 + 2 + ... + 9
+        queue->acknowledge({id_of(8), id_of(1), id_of(2), id_of(3), id_of(5), id_of(6), id_of(2), id_of(42)});
+        CHECK_FALSE(queue->last_error());
+        CHECK(queue->in_flight() == 2);  // 4 and 7
+        CHECK(queue->waiting() == 1);    // 9
+        CHECK(queue->live_bytes() == 4 + 7 + 9);
+        for (const std::uint32_t n : {4U, 7U}) {
+            auto kept = queue->get(id_of(n));
+            REQUIRE((kept && kept->has_value()));
+            CHECK((*kept)->entry.state == store::MessageState::in_flight);
+        }
+        for (const std::uint32_t n : {1U, 3U, 5U, 6U, 8U}) {
+            auto gone = queue->get(id_of(n));
+            REQUIRE(gone);
+            CHECK_FALSE(gone->has_value());
+        }
+    }
+    auto queue = open_queue(dir.file());
+    CHECK(queue->live_bytes() == 4 + 7 + 9);
+    CHECK(drain_one_by_one(*queue, 0) == std::vector<std::uint32_t>{4, 7, 9});
+}
+
 TEST_CASE("store: messages in flight when the queue closed are waiting again at reopen", "[store]") {
     TempDir dir;
     {
