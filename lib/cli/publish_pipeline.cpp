@@ -38,29 +38,27 @@ Result<void> PublishPipeline::publish(ByteView payload) {
         return {};
     }
     if (auto sent = send_gathered(); !sent) return sent;  // in order
-    if (auto room = make_room(1, payload.size()); !room) return room;
-    auto id = client_.send_later(ipc::to_header(request_), payload, ipc::deadline_after(timeout_));
-    if (!id) return id.take_error();
-    outstanding_.push_back(Outstanding{*id, 1, payload.size(), false});
-    outstanding_messages_ += 1;
-    outstanding_bytes_ += payload.size();
-    return {};
+    return send(ipc::to_header(request_), payload, 1);
 }
 
 Result<void> PublishPipeline::send_gathered() {
     if (lengths_.empty()) return {};
     const auto messages = lengths_.size();
-    const auto bytes = gathered_.size();
-    if (auto room = make_room(messages, bytes); !room) return room;
-    const auto header = messages == 1 ? ipc::to_header(request_)
-                                      : ipc::to_header(ipc::PublishBatchRequest{request_, std::move(lengths_)});
-    auto id = client_.send_later(header, gathered_, ipc::deadline_after(timeout_));
+    auto header = messages == 1 ? ipc::to_header(request_)
+                                : ipc::to_header(ipc::PublishBatchRequest{request_, std::move(lengths_)});
+    auto sent = send(std::move(header), gathered_, messages);
     lengths_.clear();
     gathered_.clear();
+    return sent;
+}
+
+Result<void> PublishPipeline::send(nlohmann::json header, ByteView payload, std::size_t messages) {
+    if (auto room = make_room(messages, payload.size()); !room) return room;
+    auto id = client_.send_later(std::move(header), payload, ipc::deadline_after(timeout_));
     if (!id) return id.take_error();
-    outstanding_.push_back(Outstanding{*id, messages, bytes, messages > 1});
+    outstanding_.push_back(Outstanding{*id, messages, payload.size()});
     outstanding_messages_ += messages;
-    outstanding_bytes_ += bytes;
+    outstanding_bytes_ += payload.size();
     return {};
 }
 
@@ -93,7 +91,7 @@ Result<void> PublishPipeline::settle_oldest() {
     auto answer = client_.response(oldest.request_id, ipc::deadline_after(timeout_));
     if (!answer) return answer.take_error();
     if (!on_queued_) return {};
-    if (!oldest.batch) {
+    if (oldest.messages == 1) {  // a plain publish: a batch carries two or more
         on_queued_(answer->header.value("message_id", std::string()), request_.channel);
         return {};
     }

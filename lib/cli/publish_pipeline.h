@@ -42,14 +42,15 @@ public:
 
 private:
     [[nodiscard]] Result<void> send_gathered();
+    // Sends one request of `messages` messages once the window has room for it.
+    [[nodiscard]] Result<void> send(nlohmann::json header, ByteView payload, std::size_t messages);
     [[nodiscard]] Result<void> make_room(std::size_t messages, std::size_t bytes);
     [[nodiscard]] Result<void> settle_oldest();
 
     struct Outstanding {
         std::uint64_t request_id;
-        std::size_t messages;
+        std::size_t messages;  // two or more: a publish_batch, answered with "message_ids"
         std::size_t bytes;
-        bool batch;  // answered with "message_ids"
     };
     ipc::Client& client_;
     ipc::PublishRequest request_;

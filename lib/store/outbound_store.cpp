@@ -434,31 +434,31 @@ Result<void> SqliteOutboundQueue::remove_acknowledged(const std::vector<protocol
     };
     // The usual case: the messages were in flight, and a batch's rows have consecutive row ids.
     // Each run of consecutive ones goes in one statement: no other row lies between them.
-    struct Row {
-        std::int64_t seq;
-        const InFlight* flight;
-        const protocol::MessageId* id;
-    };
-    std::vector<Row> rows;
+    using Entry = decltype(in_flight_)::value_type;
+    std::vector<const Entry*> rows;  // in flight, by row id
+    std::vector<const protocol::MessageId*> others;
     for (const auto& id : ids) {
-        if (const auto flight = in_flight_.find(id); flight != in_flight_.end())
-            rows.push_back(Row{flight->second.seq, &flight->second, &flight->first});
+        if (const auto flight = in_flight_.find(id); flight != in_flight_.end()) {
+            rows.push_back(&*flight);
+        } else {
+            others.push_back(&id);
+        }
     }
-    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.seq < b.seq; });
-    rows.erase(std::unique(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.seq == b.seq; }),
-               rows.end());  // an id acknowledged twice in one list counts once
+    const auto row_id = [](const Entry* entry) { return entry->second.seq; };
+    std::sort(rows.begin(), rows.end(), [&](const Entry* a, const Entry* b) { return row_id(a) < row_id(b); });
+    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());  // an id acknowledged twice counts once
     for (std::size_t first = 0; first < rows.size();) {
         std::size_t last = first;
-        while (last + 1 < rows.size() && rows[last + 1].seq == rows[last].seq + 1) ++last;
-        if (auto removed = remove_rows(rows[first].seq, rows[last].seq); !removed) return removed;
+        while (last + 1 < rows.size() && row_id(rows[last + 1]) == row_id(rows[last]) + 1) ++last;
+        if (auto removed = remove_rows(row_id(rows[first]), row_id(rows[last])); !removed) return removed;
         first = last + 1;
     }
-    for (const auto& row : rows) {
-        removed_bytes += row.flight->payload_bytes;
-        removed_in_flight.push_back(*row.id);
+    for (const auto* entry : rows) {
+        removed_bytes += entry->second.payload_bytes;
+        removed_in_flight.push_back(entry->first);
     }
-    for (const auto& id : ids) {
-        if (in_flight_.count(id) != 0) continue;
+    for (const auto* other : others) {
+        const auto& id = *other;
         // A lookup then a delete by rowid: DELETE ... RETURNING builds a result table per row
         // and cost more than twice as much.
         auto find = database_->cached("SELECT seq, state, length(payload) FROM messages WHERE id = ?1");
