@@ -347,7 +347,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         const auto& who = session->identity();
         if (const auto old = session_of_key.find(who.key); old != session_of_key.end()) {
             if (const auto previous = sessions.find(old->second); previous != sessions.end())
-                previous->second->close_with(protocol::Reason::none, "replaced by a newer session of this identity");
+                previous->second->close_with(protocol::Reason::replaced, "a newer session of this identity logged in");
         }
         session_of_key[who.key] = session->handle();
         ++counters.sessions;

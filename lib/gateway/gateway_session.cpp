@@ -238,6 +238,8 @@ void GatewaySession::on_frame(const protocol::Frame& frame) {
 
 void GatewaySession::on_publish(const protocol::Frame& frame) {
     using protocol::Reason;
+    // Its puback would read as "not tied to a request" (§6); nothing of it is stored.
+    if (frame.request_id == 0) return refuse_request(0, Reason::malformed, "a publish needs a non-zero request id");
     if (frame.batch.size() > settings_.max_message_bytes) {
         refuse_request(frame.request_id, Reason::too_large,
                        fmt::format("batch of {} bytes is over the limit of {}", frame.batch.size(), settings_.max_message_bytes));

@@ -28,6 +28,7 @@ enum class Reason : std::uint16_t {
     expired = 14,              // the message's TTL passed before it could be delivered
     internal = 15,             // the peer failed; not the sender's fault
     shutting_down = 16,        // the peer is stopping; reconnect later
+    replaced = 17,             // a newer session of the same identity took this one's place
 };
 
 // The longest human-readable text a refusal, error or goodbye carries on the wire.

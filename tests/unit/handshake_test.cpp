@@ -533,7 +533,7 @@ TEST_CASE("reasons map to names, descriptions and exit codes", "[reason]") {
     CHECK(exit_code_for(Reason::timeout) == ExitCode::timeout);
     CHECK(exit_code_for(Reason::invalid_channel) == ExitCode::bad_input);
     CHECK(exit_code_for(Reason::malformed) == ExitCode::bad_input);
-    for (const auto r : {Reason::busy, Reason::shutting_down, Reason::internal}) {
+    for (const auto r : {Reason::busy, Reason::shutting_down, Reason::internal, Reason::replaced}) {
         CHECK(exit_code_for(r) == ExitCode::failure);
         CHECK_FALSE(is_permanent(r));
     }
@@ -541,13 +541,13 @@ TEST_CASE("reasons map to names, descriptions and exit codes", "[reason]") {
                                      Reason::expired,       Reason::malformed,        Reason::unknown_identity,
                                      Reason::revoked};
     std::set<std::string_view> names;
-    for (std::uint16_t value = 0; value <= static_cast<std::uint16_t>(Reason::shutting_down); ++value) {
+    for (std::uint16_t value = 0; value <= static_cast<std::uint16_t>(Reason::replaced); ++value) {
         const auto r = static_cast<Reason>(value);
         CHECK(is_permanent(r) == (permanent.count(r) == 1));
         CHECK(exit_code_for(r) != ExitCode::ok);
         names.insert(name(r));
     }
-    CHECK(names.size() == 17);  // every name distinct
+    CHECK(names.size() == 18);  // every name distinct
 
     const auto error = protocol_error(Reason::access_denied, "agent.x.> is not yours");
     CHECK(error.message == "access denied: agent.x.> is not yours");

@@ -8,6 +8,7 @@
 
 #include "core/wire.h"
 #include "protocol/envelope.h"
+#include "protocol/frame.h"
 #include "protocol/handshake.h"
 #include "protocol/reason.h"
 #include "protocol/record.h"
@@ -97,6 +98,11 @@ const std::string kBatchWire =
     "00018bcfe652db0100000000000000000000000000000000000001000c636f6e74656e742d747970650000000a746578"
     "742f706c61696e000000026f6ba06bb4ff5b1dd48388493928d182c4ac8461159538372456ab0f58ee76656d7c50ece3"
     "ec674a9853d259d5c206b109097d4038f82f49e4926562d0a066795e06";
+// Session frames of §12 "Session frames": the plaintext of a record (§6).
+const std::string kFrameGoodbyeReplaced = "15001100087265706c61636564";
+const std::string kFrameErrorRequestZero = "14000000000001000469642030";
+const std::string kFramePuback = "11000000070000000000000001";
+const std::string kFrameDeliverAck = "040000000000000005";
 
 struct Inputs {
     crypto::SigningKey client = crypto::SigningKey::from_seed(filled<32>(0x01));
@@ -377,6 +383,38 @@ TEST_CASE("envelope batch test vector", "[vectors]") {
     CHECK(decode_batch(wire).value() == *batch);
 }
 
+TEST_CASE("session frame test vectors", "[vectors]") {
+    Frame goodbye;
+    goodbye.type = FrameType::goodbye;
+    goodbye.reason = Reason::replaced;
+    goodbye.text = "replaced";
+    Frame refused;
+    refused.type = FrameType::error;
+    refused.request_id = 0;
+    refused.reason = Reason::malformed;
+    refused.text = "id 0";
+    Frame puback;
+    puback.type = FrameType::puback;
+    puback.request_id = 7;
+    puback.sequence = 1;
+    Frame ack;
+    ack.type = FrameType::deliver_ack;
+    ack.sequence = 5;
+    const std::pair<const Frame*, const std::string*> cases[] = {
+        {&goodbye, &kFrameGoodbyeReplaced}, {&refused, &kFrameErrorRequestZero}, {&puback, &kFramePuback}, {&ack, &kFrameDeliverAck}};
+    for (const auto& [frame, expected] : cases) {
+        INFO(*expected);
+        CHECK(hex(encode_frame(*frame)) == *expected);
+        const auto decoded = decode_frame(unhex(*expected));
+        REQUIRE(decoded.ok());
+        CHECK(decoded->type == frame->type);
+        CHECK(decoded->request_id == frame->request_id);
+        CHECK(decoded->sequence == frame->sequence);
+        CHECK(decoded->reason == frame->reason);
+        CHECK(decoded->text == frame->text);
+    }
+}
+
 TEST_CASE("key file example of section 2", "[vectors]") {
     Inputs in;
     WireWriter seed_and_key;
@@ -397,7 +435,8 @@ TEST_CASE("PROTOCOL.md carries the same test vectors", "[vectors]") {
                                &kMsg3, &kMsg4, &kMsg4Refusal, &kThA, &kThB, &kThC, &kSharedSecret, &kHandshakeSecret,
                                &kHsS2c, &kHsC2s, &kTrafficSecret, &kC2s, &kS2c, &kC2sRekeyed, &kClientRecord,
                                &kServerRecord, &kBatchSignature, &kBatchWire, &kSecretKeyBase64, &kPublicKeyBase64,
-                               &kFingerprint}) {
+                               &kFingerprint, &kFrameGoodbyeReplaced, &kFrameErrorRequestZero, &kFramePuback,
+                               &kFrameDeliverAck}) {
         INFO(*vector);
         CHECK(doc.find(*vector) != std::string::npos);
     }

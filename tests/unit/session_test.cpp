@@ -171,6 +171,12 @@ struct RawClient {
             if (frame.request_id == request_id && frame.type != aegis::protocol::FrameType::deliver) return &frame;
         return nullptr;
     }
+    [[nodiscard]] std::vector<const aegis::protocol::Frame*> answers_to(std::uint32_t request_id) const {
+        std::vector<const aegis::protocol::Frame*> out;
+        for (const auto& frame : frames)
+            if (frame.request_id == request_id && frame.type != aegis::protocol::FrameType::deliver) out.push_back(&frame);
+        return out;
+    }
 };
 
 struct Harness {
@@ -474,6 +480,7 @@ TEST_CASE("a second session of one identity replaces the first", "[session]") {
     REQUIRE(h.run_until([&] { return second.state() == State::connected && first.state() == State::backing_off; }));
     REQUIRE(first.last_cause.has_value());
     CHECK(first.last_cause->message.find("replaced") != std::string::npos);
+    CHECK(first.cause() == Reason::replaced);
     first.session->stop();
     h.run_for(100ms);
     CHECK(h.gateway->metrics().sessions == 1);
@@ -499,6 +506,10 @@ TEST_CASE("forged batches and unreadable frames are answered, never delivered", 
 
     raw.send_plaintext(Bytes{0xee, 0x01, 0x02});  // authentic record, undecodable frame
 
+    publish.request_id = 0;  // reserved: its puback would mean "not tied to a request"
+    publish.batch = aegis::protocol::encode_batch(make_batch(h.agent_key, "host42", "agent.host42.anomalies", "unnumbered"));
+    raw.send_frame(publish);
+
     publish.request_id = 42;
     publish.batch = aegis::protocol::encode_batch(make_batch(h.agent_key, "host42", "agent.host42.anomalies", "genuine"));
     raw.send_frame(publish);
@@ -520,7 +531,13 @@ TEST_CASE("forged batches and unreadable frames are answered, never delivered", 
     CHECK(backend.delivered.size() == 1);
     CHECK_FALSE(raw.closed);
     CHECK(h.gateway->metrics().refusal_count("bad_signature") == 1);
-    CHECK(h.gateway->metrics().refusal_count("malformed") == 1);
+    CHECK(h.gateway->metrics().refusal_count("malformed") == 2);
+    const auto unnumbered = raw.answers_to(0);
+    CHECK(unnumbered.size() == 2);  // the undecodable frame and the publish with request id 0
+    for (const auto* answer : unnumbered) {
+        CHECK(answer->type == aegis::protocol::FrameType::error);
+        CHECK(answer->reason == Reason::malformed);
+    }
 }
 
 TEST_CASE("a connection that never finishes the handshake is closed on time", "[session]") {
