@@ -55,9 +55,9 @@ struct Authority {
         if (close == std::string_view::npos) return make_error(ExitCode::usage, "{}: missing ']' after IPv6 address", what);
         const auto inside = authority.substr(1, close - 1);
         boost::system::error_code ec;
-        boost::asio::ip::make_address_v6(std::string(inside), ec);
+        const auto address = boost::asio::ip::make_address_v6(std::string(inside), ec);
         if (inside.empty() || ec) return make_error(ExitCode::usage, "{}: '{}' is not an IPv6 address", what, inside);
-        out.host = lower(inside);
+        out.host = address.to_string();  // RFC 5952 form: one spelling per address in server_name
         out.host_written = fmt::format("[{}]", out.host);
         rest = authority.substr(close + 1);
         if (!rest.empty() && rest.front() != ':')
@@ -116,7 +116,7 @@ Result<Url> parse_url(std::string_view text) {
     }
     const auto path = std::string_view(url.target).substr(0, url.target.find('?'));
     url.server_name = authority->host_written;
-    if (!authority->port_written.empty()) url.server_name += ":" + authority->port_written;
+    if (!authority->port_written.empty()) url.server_name += ":" + url.port;
     if (path != "/") url.server_name += path;
     return url;
 }

@@ -24,7 +24,8 @@ struct Url {
     std::string port;         // "80"/"443" when the URL gives none
     std::string target = "/"; // path and query
     std::string server_name;  // host[:port][/path] as bound into the handshake transcript
-                              // (host lower-cased, port as written, path without query, a lone "/" dropped)
+                              // (PROTOCOL.md §3.1: host lower-cased, IPv6 in RFC 5952 form, the port
+                              // only when written, in decimal; the path without query, a lone "/" dropped)
 };
 
 // ws://HOST[:PORT][/PATH] or wss://... ; ExitCode::usage with a clear message otherwise.
