@@ -457,10 +457,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             if (auto self = weak.lock()) self->on_accept(std::move(connection));
             else connection->close();
         });
-        if (!listening) {
-            auto error = listening.take_error();
-            return Error{ExitCode::failure, fmt::format("cannot listen on {}: {}", options.listen, error.message), 0};
-        }
+        // Each error names its address or file and carries its own exit code (usage, bad input, failure).
+        if (!listening) return listening.take_error();
         server = std::move(listening.value());
 
         if (!options.admin.empty()) {
@@ -470,8 +468,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             });
             if (!admin_listening) {
                 server->stop();
-                return Error{ExitCode::failure,
-                             fmt::format("cannot listen on {} (admin): {}", options.admin, admin_listening.error().message), 0};
+                auto error = admin_listening.take_error();
+                error.message = fmt::format("admin endpoint: {}", error.message);
+                return error;
             }
             admin = std::move(admin_listening.value());
         }

@@ -126,6 +126,18 @@ expect_contains "$(http_get /nope)" "404" "an unknown admin path"
 expect_error 1 "$gateway" --listen "127.0.0.1:$port" --identity "$TEST_TMP/gateway" --authorized "$auth" \
     --state-dir "$TEST_TMP/state"
 expect_contains "$err" "$port"
+expect_eq "$(grep -o "cannot listen" <<<"$err" | wc -l)" 1 "times 'cannot listen' is said"
+expect_error 1 "$gateway" --listen 127.0.0.1:0 --admin "127.0.0.1:$port" --identity "$TEST_TMP/gateway" \
+    --authorized "$auth" --state-dir "$TEST_TMP/state"
+expect_match "$err" "admin endpoint: cannot listen on 127.0.0.1:$port: bind: " "a taken admin port"
+# A port out of range is a usage error; an unreadable TLS certificate or key is bad input.
+expect_error 2 "$gateway" --listen 127.0.0.1:99999 --identity "$TEST_TMP/gateway" --authorized "$auth" \
+    --state-dir "$TEST_TMP/state"
+expect_contains "$err" "99999"
+expect_error 6 "$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$auth" \
+    --state-dir "$TEST_TMP/state" --tls-cert "$TEST_TMP/no-cert.pem" --tls-key "$TEST_TMP/no-key.pem"
+expect_contains "$err" "no-cert.pem"
+expect_contains "$err" "No such file or directory"
 
 # --- garbage on the WebSocket port -------------------------------------------------------------
 
