@@ -1,4 +1,6 @@
 #include "gateway/gateway.h"
+
+#include "core/log_throttle.h"
 #include "core/clock.h"
 
 #include <unistd.h>
@@ -93,7 +95,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
           routes(make_local_backplane()),
           stored(std::move(state)),
           expiry_timer(io_context),
-          lazy_timer(io_context) {}
+          lazy_timer(io_context),
+          full_lines(options.drop_log_interval),
+          full_timer(io_context) {}
 
     // A publish waiting for this turn's group commit.
     struct PendingPublish {
@@ -127,6 +131,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     boost::asio::steady_timer expiry_timer;
     boost::asio::steady_timer lazy_timer;
     bool lazy_commit_scheduled = false;
+    LogThrottle full_lines;  // "inbox full", per identity id
+    boost::asio::steady_timer full_timer;
+    bool full_timer_scheduled = false;
     std::chrono::steady_clock::time_point last_limit_line{};
     std::uint64_t unlogged_limit_refusals = 0;
 
@@ -235,15 +242,48 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             stored->tokens_saved();
             ++counters.store_commits;
         }
-        for (const auto& [id, messages] : full) {
-            counters.count_dropped("full", messages);
-            log(fmt::format("inbox of id={} is full (--inbox-max-messages {}): dropped {} oldest messages", id,
-                            options.inbox_max_messages, messages));
-        }
+        for (const auto& [id, messages] : full) report_full(id, messages);
         for (const auto& publish : publishes)
             if (auto from = publish.from.lock()) from->publish_stored(publish.request_id, publish.messages, committed.ok());
         for (const auto& key : touched)
             if (auto session = session_for(key)) session->pump();
+    }
+
+    // A full inbox drops at every commit while its owner is away: one line per identity per
+    // interval, the drops in between counted into the next line (or reported when it is over).
+    void report_full(const std::string& id, std::uint64_t messages) {
+        counters.count_dropped("full", messages);
+        if (const auto total = full_lines.note(id, messages, std::chrono::steady_clock::now())) {
+            log(fmt::format("inbox of id={} is full (--inbox-max-messages {}): dropped {} oldest messages", id,
+                            options.inbox_max_messages, *total));
+        }
+        schedule_full_report();
+    }
+
+    void schedule_full_report() {
+        const auto due = full_lines.next_due();
+        if (!due || full_timer_scheduled || stopping) return;
+        full_timer_scheduled = true;
+        std::weak_ptr<Core> weak = weak_from_this();
+        full_timer.expires_at(*due);
+        full_timer.async_wait([weak](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (!self) return;
+            self->full_timer_scheduled = false;
+            if (ec) return;
+            self->report_held_full(std::chrono::steady_clock::now());
+            self->schedule_full_report();
+        });
+    }
+
+    // The drops held back whose interval has passed by `as_of`.
+    void report_held_full(std::chrono::steady_clock::time_point as_of) {
+        const auto seconds = std::chrono::duration<double>(full_lines.interval()).count();
+        for (const auto& [id, messages] : full_lines.due(as_of)) {
+            log(fmt::format("inbox of id={} is full (--inbox-max-messages {}): dropped {} more oldest messages in the "
+                            "last {:g} s",
+                            id, options.inbox_max_messages, messages, seconds));
+        }
     }
 
     void save_tokens_now() {
@@ -518,7 +558,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         stopping = true;
         expiry_timer.cancel();
         lazy_timer.cancel();
+        full_timer.cancel();
         flush();  // what was received is stored before the goodbye
+        report_held_full(std::chrono::steady_clock::now() + full_lines.interval());  // every count held back
         log(fmt::format("shutting down: closing {} connections", sessions.size()));
         if (server) server->stop();
         if (admin) admin->stop();

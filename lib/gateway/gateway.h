@@ -36,6 +36,7 @@ struct GatewayOptions {
     std::chrono::seconds inbox_max_age{7 * 24 * 3600};       // stored messages and session tokens
     std::size_t replay_window = 64;                          // deliver frames in flight per session
     std::uint32_t replay_rate = 0;                           // deliver frames per second per session; 0: no limit
+    std::chrono::milliseconds drop_log_interval{60'000};     // "inbox full" lines: at most one per identity per interval
 };
 
 // One line, without a timestamp or newline (the tool adds those).

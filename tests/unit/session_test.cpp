@@ -2,6 +2,7 @@
 // keys made in memory, every wait bounded.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -187,6 +188,7 @@ struct Harness {
         std::size_t replay_window = 64;
         std::uint32_t replay_rate = 0;
         std::chrono::seconds inbox_max_age{3600};
+        std::chrono::milliseconds drop_log_interval{60'000};
     };
 
     boost::asio::io_context io;
@@ -235,6 +237,7 @@ struct Harness {
         options.replay_window = limits.replay_window;
         options.replay_rate = limits.replay_rate;
         options.inbox_max_age = limits.inbox_max_age;
+        options.drop_log_interval = limits.drop_log_interval;
         auto started = aegis::gateway::Gateway::start(io, options, clone(gateway_key),
                                                       [this](std::string_view line) { log.emplace_back(line); });
         REQUIRE(started.ok());
@@ -289,10 +292,10 @@ struct Harness {
         return *clients.back();
     }
 
-    bool logged(const std::string& part) const {
-        for (const auto& line : log)
-            if (line.find(part) != std::string::npos) return true;
-        return false;
+    bool logged(const std::string& part) const { return count_logged(part) > 0; }
+    [[nodiscard]] std::size_t count_logged(const std::string& part) const {
+        return static_cast<std::size_t>(
+            std::count_if(log.begin(), log.end(), [&](const std::string& line) { return line.find(part) != std::string::npos; }));
     }
 
     std::vector<std::unique_ptr<Client>> clients;
@@ -831,6 +834,7 @@ TEST_CASE("deliver_ack removes; what was not acknowledged comes again, within th
 TEST_CASE("an inbox over --inbox-max-messages drops its oldest and counts them", "[session][durable]") {
     Harness::Limits limits;
     limits.inbox_max_messages = 3;
+    limits.drop_log_interval = 1500ms;
     Harness h(limits);
     auto& agent = h.client(h.agent_key);
     auto& backend = h.client(h.backend_key);
@@ -840,14 +844,20 @@ TEST_CASE("an inbox over --inbox-max-messages drops its oldest and counts them",
     backend.session->stop();
     REQUIRE(h.run_until([&] { return h.gateway->metrics().sessions == 1; }));
     publish_all(h, agent, 10, {"a", "b", "c", "d", "e"});
-    CHECK(h.gateway->metrics().dropped("full") == 2);
+    publish_all(h, agent, 20, {"f", "g"});  // separate commits, each dropping one
+    CHECK(h.gateway->metrics().dropped("full") == 4);
     CHECK(h.gateway->metrics().inbox_messages == 3);
-    CHECK(h.logged("inbox of id=soc is full"));
-    CHECK(aegis::gateway::render_prometheus(h.gateway->metrics()).find("aegis_gateway_inbox_dropped_total{cause=\"full\"} 2") !=
+    // One line for the burst at once, then one for the rest once the interval is over.
+    CHECK(h.count_logged("inbox of id=soc is full") == 1);
+    REQUIRE(h.run_until([&] { return h.count_logged("inbox of id=soc is full") == 2; }));
+    CHECK(h.logged("more oldest messages in the last 1.5 s"));
+    h.run_for(1600ms);  // nothing more was dropped: no further line
+    CHECK(h.count_logged("inbox of id=soc is full") == 2);
+    CHECK(aegis::gateway::render_prometheus(h.gateway->metrics()).find("aegis_gateway_inbox_dropped_total{cause=\"full\"} 4") !=
           std::string::npos);
     backend.session->start();
     REQUIRE(h.run_until([&] { return backend.delivered.size() == 3; }));
-    CHECK(payloads(backend) == std::vector<std::string>{"c", "d", "e"});
+    CHECK(payloads(backend) == std::vector<std::string>{"e", "f", "g"});
 }
 
 TEST_CASE("the replay rate paces a backlog: a burst of one second's worth, then one at a time", "[session][durable]") {
