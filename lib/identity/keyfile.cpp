@@ -380,6 +380,23 @@ Result<PublicIdentity> load_public_key(const fs::path& path) {
     return parse_public(file.text, fmt::format("key file '{}'", path.string()));
 }
 
+namespace {
+
+// A key named to pin or trust is read from a public key file only: a secret key file given
+// there is a mistake (it would have to be readable wherever the option is written).
+Result<PublicIdentity> load_pinned_key(const fs::path& path) {
+    KeyFile file;
+    const WipeOnExit wipe_text(file.text);
+    if (auto read = read_key_file(path, file); !read) return read.take_error();
+    if (split_line(file.text).type == kSecretKeyType) {
+        return make_error(ExitCode::bad_input, "'{}' is a secret key file; give its public key, '{}'", path.string(),
+                          public_key_path(path).string());
+    }
+    return parse_public(file.text, fmt::format("key file '{}'", path.string()));
+}
+
+}  // namespace
+
 Result<PublicIdentity> resolve_public_key(std::string_view path_or_key) {
     const auto given = trim(path_or_key);
     if (given.empty()) return make_error(ExitCode::bad_input, "no public key given");
@@ -391,7 +408,7 @@ Result<PublicIdentity> resolve_public_key(std::string_view path_or_key) {
             "a secret key was given where a public key is needed (never put a secret key on a command line)");
     }
     const fs::path path(path_or_key);
-    if (exists_here(path)) return load_public_key(path);
+    if (exists_here(path)) return load_pinned_key(path);
     if (given.find_first_of(kBlank) == std::string_view::npos) {
         if (const auto bare = crypto::base64_decode(given); bare && bare->size() == crypto::kPublicKeySize) {
             PublicIdentity out;
@@ -399,7 +416,7 @@ Result<PublicIdentity> resolve_public_key(std::string_view path_or_key) {
             return out;
         }
     }
-    return load_public_key(path);
+    return load_pinned_key(path);
 }
 
 Result<PublicIdentity> parse_public_key_line(std::string_view line) { return parse_public(line, "public key line"); }

@@ -43,8 +43,8 @@ inline constexpr std::size_t kMaxKeyFileSize = 16 * 1024;
 [[nodiscard]] Result<Identity> load_secret_key(const std::filesystem::path& path);
 // Reads a public key file, or derives the public key from a secret key file.
 [[nodiscard]] Result<PublicIdentity> load_public_key(const std::filesystem::path& path);
-// A key given on the command line: a path to a key file, or an "aegis-ed25519 <base64> [comment]"
-// line, or the bare base64 key.
+// A key given on the command line: a path to a public key file, or an "aegis-ed25519 <base64>
+// [comment]" line, or the bare base64 key. A secret key file is refused (bad_input, naming its .pub).
 [[nodiscard]] Result<PublicIdentity> resolve_public_key(std::string_view path_or_key);
 
 // Surrounding whitespace (a trailing newline) is ignored; ExitCode::bad_input otherwise.

@@ -204,6 +204,11 @@ expect_error 6 "$connect" "$url" --identity "$TEST_TMP/agent-open" --backend-key
 expect_error 6 "$connect" "$url" --identity "$TEST_TMP/agent" --backend-key "aegis-ed25519 not-base64!" --socket "$sock"
 expect_contains "$err" "--backend-key"
 expect_error 6 "$connect" "$url" --identity "$TEST_TMP/agent" --backend-key "$TEST_TMP/no-such.pub" --socket "$sock"
+expect_contains "$err" "No such file or directory"
+# The gateway's secret key file where its public key belongs: refused, naming the .pub.
+expect_error 6 "$connect" "$url" --identity "$TEST_TMP/agent" --backend-key "$TEST_TMP/gateway" --socket "$sock"
+expect_contains "$err" "secret key file"
+expect_contains "$err" "$TEST_TMP/gateway.pub"
 [[ ! -e $sock ]] || fail "a failed start left a socket behind"
 check_passed
 

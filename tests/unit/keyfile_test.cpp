@@ -383,7 +383,7 @@ TEST_CASE("format_public_key_line and parse_public_key_line round-trip", "[ident
     CHECK(identity::format_public_key_line(key, "") == "aegis-ed25519 " + crypto::base64_encode(key));
 }
 
-TEST_CASE("resolve_public_key takes a key file, a public key line or a bare key", "[identity]") {
+TEST_CASE("resolve_public_key takes a public key file, a public key line or a bare key", "[identity]") {
     const TempDir dir;
     const auto path = dir.path() / "backend";
     const auto made = make_identity("backend-1");
@@ -391,7 +391,7 @@ TEST_CASE("resolve_public_key takes a key file, a public key line or a bare key"
     const auto& key = made.key.public_key();
 
     for (const std::string& given :
-         std::vector<std::string>{identity::public_key_path(path).string(), path.string(),
+         std::vector<std::string>{identity::public_key_path(path).string(),
                                   identity::format_public_key_line(key, "backend-1"),
                                   identity::format_public_key_line(key, "backend-1") + "\n"}) {
         CAPTURE(given);
@@ -400,6 +400,13 @@ TEST_CASE("resolve_public_key takes a key file, a public key line or a bare key"
         CHECK(resolved->key == key);
         CHECK(resolved->comment == "backend-1");
     }
+    // The secret key file is refused, naming the public key file to give instead.
+    const auto secret = identity::resolve_public_key(path.string());
+    REQUIRE_FALSE(secret.ok());
+    CHECK(secret.error().exit == ExitCode::bad_input);
+    CHECK(secret.error().message.find("secret key") != std::string::npos);
+    CHECK(secret.error().message.find(identity::public_key_path(path).string()) != std::string::npos);
+
     const auto bare = identity::resolve_public_key(crypto::base64_encode(key));
     REQUIRE(bare.ok());
     CHECK(bare->key == key);
