@@ -445,7 +445,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
 
     // A connection the transport ended before it became a session. A flood over the connection
     // limit is logged at most once a second, with the count of the ones not logged.
-    void on_transport_refused(std::string_view reason, std::string_view peer) {
+    void on_transport_refused(std::string_view reason, std::string_view peer, std::string_view detail) {
         counters.count_transport_refusal(reason);
         if (reason == "connection_limit") {
             const auto now = std::chrono::steady_clock::now();
@@ -467,7 +467,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
                             options.handshake_timeout.count()));
             return;
         }
-        log(fmt::format("refused peer={} reason={}: not a WebSocket upgrade", peer, reason));
+        log(fmt::format("refused peer={} reason={}: {}", peer, reason, detail.empty() ? "closed before the upgrade" : detail));
     }
 
     net::HttpResponse on_admin(std::string_view path) {
@@ -490,8 +490,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         // The WebSocket upgrade gets the same time as the Aegis handshake after it.
         server_options.limits.handshake_timeout = options.handshake_timeout;
         std::weak_ptr<Core> weak = weak_from_this();
-        server_options.on_refused = [weak](std::string_view reason, std::string_view peer) {
-            if (auto self = weak.lock()) self->on_transport_refused(reason, peer);
+        server_options.on_refused = [weak](std::string_view reason, std::string_view peer, std::string_view detail) {
+            if (auto self = weak.lock()) self->on_transport_refused(reason, peer, detail);
         };
         auto listening = net::Server::listen(io, server_options, [weak](std::shared_ptr<net::Connection> connection) {
             if (auto self = weak.lock()) self->on_accept(std::move(connection));
@@ -528,11 +528,23 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         authorized = std::move(keys);
     }
 
+    // Whole or not at all: a file that does not load leaves the authorized keys and the TLS pair
+    // in force, as they were.
     Result<void> reload() {
         auto loaded = load_authorized_keys(options.authorized_file);
         if (!loaded) {
-            log(fmt::format("reload failed, keeping the previous authorized keys: {}", loaded.error().message));
+            log(fmt::format("reload failed, keeping the previous authorized keys and TLS certificate: {}",
+                            loaded.error().message));
             return loaded.take_error();
+        }
+        if (server) {
+            if (auto tls = server->reload_tls(); !tls) {
+                log(fmt::format("reload failed, keeping the previous authorized keys and TLS certificate: {}",
+                                tls.error().message));
+                return tls.take_error();
+            }
+            if (!options.tls_cert_file.empty())
+                log(fmt::format("reloaded TLS certificate {} and key {}", options.tls_cert_file, options.tls_key_file));
         }
         adopt(std::move(loaded.value()));
         log(fmt::format("reloaded {}: {} identities", options.authorized_file.string(), authorized.size()));

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -204,7 +206,30 @@ private:
             return fail(make_error(ExitCode::unreachable, "cannot reach {}: proxy {}: {}", authority_,
                                    format_authority(proxy_->host, proxy_->port), describe(ec)));
         }
+        if (auto mismatch = scheme_mismatch(ec)) return fail(std::move(*mismatch));
         fail(connect_error(authority_, ec));
+    }
+
+    // A ws:// URL on a wss:// port ends at the upgrade (the server reads the HTTP request as a
+    // broken TLS record and hangs up); a wss:// URL on a ws:// port ends in the TLS handshake.
+    [[nodiscard]] std::optional<Error> scheme_mismatch(const beast::error_code& ec) const {
+        const bool closed = ec == asio::error::eof || ec == http::error::end_of_stream ||
+                            ec == asio::error::connection_reset || ec == ssl::error::stream_truncated;
+        if (!url_.tls && stage_ == "WebSocket upgrade" && closed) {
+            return make_error(ExitCode::unreachable,
+                              "cannot reach {}: the server closed the connection at the WebSocket upgrade "
+                              "(is it a wss:// server? then use wss://)",
+                              authority_);
+        }
+        if (url_.tls && stage_ == "TLS handshake") {
+            const bool ssl_error = ec.category() == asio::error::get_ssl_category();
+            const auto reason = ssl_error ? ERR_GET_REASON(static_cast<unsigned long>(ec.value())) : 0;
+            if (closed || reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG) {
+                return make_error(ExitCode::unreachable, "cannot reach {}: {} (is it a ws:// server? then use ws://)",
+                                  authority_, describe(ec));
+            }
+        }
+        return std::nullopt;
     }
 
     void fail(Error error) {

@@ -88,7 +88,8 @@ class Upgrade : public std::enable_shared_from_this<Upgrade<Stream>> {
 public:
     Upgrade(tcp::socket socket, std::shared_ptr<Listener> listener, std::shared_ptr<void> lease)
         : peer_(peer_of(socket)),
-          ws_(make_server_stream<Stream>(std::move(socket), listener->tls.get())),
+          tls_(listener->tls),
+          ws_(make_server_stream<Stream>(std::move(socket), tls_.get())),
           deadline_(ws_.get_executor()),
           listener_(std::move(listener)),
           lease_(std::move(lease)) {}
@@ -116,8 +117,16 @@ private:
     }
 
     void on_secured(beast::error_code ec) {
-        if (ec || done_) return abandon("upgrade_failed");
+        if (ec || done_) return abandon(ec ? "tls_failed" : "upgrade_failed", ec ? tls_failure(ec) : std::string());
         read_request();
+    }
+
+    // "TLS handshake failed: <what OpenSSL says>", naming the usual causes plainly.
+    static std::string tls_failure(const beast::error_code& ec) {
+        const auto what = describe(ec);
+        if (what.find("http request") != std::string::npos)
+            return fmt::format("TLS handshake failed: {} (a ws:// client on the wss:// port?)", what);
+        return fmt::format("TLS handshake failed: {}", what);
     }
 
     void read_request() {
@@ -128,7 +137,7 @@ private:
     }
 
     void on_request(beast::error_code ec, std::size_t /*size*/) {
-        if (ec || done_) return abandon("upgrade_failed");
+        if (ec || done_) return abandon("upgrade_failed", ec ? describe(ec) : std::string());
         request_ = parser_->release();
         if (!websocket::is_upgrade(request_)) return refuse();
         ws_.set_option(websocket::stream_base::decorator(
@@ -151,32 +160,33 @@ private:
                           beast::bind_front_handler(&Upgrade::on_refused, this->shared_from_this()));
     }
 
-    void on_refused(beast::error_code /*ec*/, std::size_t /*size*/) { abandon("upgrade_failed"); }
+    void on_refused(beast::error_code /*ec*/, std::size_t /*size*/) { abandon("upgrade_failed", "not a WebSocket upgrade"); }
 
     void on_accepted(beast::error_code ec) {
-        if (ec || done_ || listener_->stopped) return abandon("upgrade_failed");
+        if (ec || done_ || listener_->stopped) return abandon("upgrade_failed", ec ? describe(ec) : std::string());
         done_ = true;
         deadline_.cancel();
-        auto connection = make_connection<Stream>(
-            std::move(ws_), ConnectionSettings{listener_->options.limits, peer_, listener_->tls, std::move(lease_)});
+        auto connection = make_connection<Stream>(std::move(ws_),
+                                                  ConnectionSettings{listener_->options.limits, peer_, tls_, std::move(lease_)});
         listener_->on_accept(std::move(connection));
     }
 
     void on_deadline(beast::error_code ec) {
         if (ec || done_) return;
-        abandon("upgrade_timeout");
+        abandon("upgrade_timeout", {});
     }
 
-    void abandon(std::string_view reason) {
+    void abandon(std::string_view reason, std::string detail) {
         if (done_) return;
         done_ = true;
         deadline_.cancel();
         beast::get_lowest_layer(ws_).close();
         lease_.reset();
-        if (!listener_->stopped && listener_->options.on_refused) listener_->options.on_refused(reason, peer_);
+        if (!listener_->stopped && listener_->options.on_refused) listener_->options.on_refused(reason, peer_, detail);
     }
 
     std::string peer_;
+    std::shared_ptr<ssl::context> tls_;  // the pair this connection started with, even after a reload
     WsStream<Stream> ws_;
     asio::steady_timer deadline_;
     std::shared_ptr<Listener> listener_;
@@ -204,7 +214,7 @@ void on_socket(const std::shared_ptr<Listener>& listener, beast::error_code ec, 
         if (listener->options.on_refused) {
             const auto endpoint = socket.remote_endpoint(ec);
             listener->options.on_refused("connection_limit",
-                                         ec ? std::string("unknown peer") : format_endpoint(endpoint));
+                                         ec ? std::string("unknown peer") : format_endpoint(endpoint), {});
         }
         socket.close(ec);
         accept_next(listener);
@@ -236,6 +246,16 @@ public:
 
     [[nodiscard]] std::uint16_t port() const override { return listener_->port; }
     [[nodiscard]] std::size_t connections() const override { return *listener_->live; }
+
+    Result<void> reload_tls() override {
+        if (!listener_->tls) return {};
+        auto fresh = make_server_tls(listener_->options);
+        if (!fresh) return fresh.take_error();
+        // Swapped on the acceptor's executor, where new connections read it.
+        asio::dispatch(listener_->acceptor.get_executor(),
+                       [listener = listener_, tls = std::move(*fresh)]() mutable { listener->tls = std::move(tls); });
+        return {};
+    }
 
     void stop() override {
         if (listener_->stopped.exchange(true)) return;

@@ -81,9 +81,12 @@ struct ServerOptions {
     Limits limits;
     std::size_t max_connections = 20'000;   // beyond it new connections are closed at once
     // A connection ended before it became a WebSocket: "connection_limit" (over max_connections),
-    // "upgrade_timeout" (no upgrade within limits.handshake_timeout) or "upgrade_failed"
-    // (not an upgrade request, a TLS failure, closed midway). Called on the connection's strand.
-    std::function<void(std::string_view reason, std::string_view peer)> on_refused;
+    // "upgrade_timeout" (no upgrade within limits.handshake_timeout), "tls_failed" (the TLS
+    // handshake failed: the client's alert, or a client that does not speak TLS) or
+    // "upgrade_failed" (not an upgrade request, closed midway). `detail` says what happened, for
+    // the log; `reason` is one of the fixed words above (a metrics label). Called on the
+    // connection's strand.
+    std::function<void(std::string_view reason, std::string_view peer, std::string_view detail)> on_refused;
 };
 
 class Server {
@@ -95,6 +98,10 @@ public:
                                                                 AcceptHandler on_accept);
     [[nodiscard]] virtual std::uint16_t port() const = 0;
     [[nodiscard]] virtual std::size_t connections() const = 0;
+    // Loads the TLS certificate and key files again: connections accepted afterwards use the new
+    // pair, open ones keep theirs. bad_input when they do not load (the pair in use stays);
+    // nothing to do without TLS.
+    [[nodiscard]] virtual Result<void> reload_tls() = 0;
     virtual void stop() = 0;  // stops accepting; existing connections are the caller's to close
 };
 

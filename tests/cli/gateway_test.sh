@@ -228,7 +228,8 @@ check_passed
 
 # --- wss:// with a certificate ---------------------------------------------------------------------
 
-if command -v openssl >/dev/null; then
+command -v openssl >/dev/null || fail "no openssl command (scripts/deps.sh installs it)"
+{
     openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout "$TEST_TMP/tls.key" \
         -out "$TEST_TMP/tls.crt" >/dev/null 2>&1 || fail "openssl could not make a test certificate"
     echo "role=agent,id=host42 $agent_pub" >"$TEST_TMP/auth-tls"
@@ -257,13 +258,65 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as raw
         assert b" 101 " in answer.split(b"\r\n")[0], answer
 PY
     check_passed
+
+    # A plain HTTP client on the TLS port is logged as the TLS failure it is.
+    python3 - "$tls_port" <<'PY' || fail "plain client on the TLS port"
+import socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as s:
+    s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\r\n")
+    try:
+        s.recv(4096)
+    except OSError:
+        pass
+PY
+    for ((i = 0; i < 100; i++)); do
+        grep -q "reason=tls_failed" "$tls_log" && break
+        sleep 0.1
+    done
+    expect_match "$(cat "$tls_log")" "refused peer=127\.0\.0\.1:[0-9]+ reason=tls_failed: TLS handshake failed: .*http request" \
+        "the TLS gateway log"
+
+    # SIGHUP re-reads the certificate and key: new connections get the new pair.
+    served_cert() { # the SHA-256 of the certificate the TLS port serves now
+        python3 - "$tls_port" <<'PY'
+import hashlib, socket, ssl, sys
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as raw:
+    with context.wrap_socket(raw, server_hostname="localhost") as s:
+        print(hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest())
+PY
+    }
+    cert_hash() { openssl x509 -in "$1" -outform DER | sha256sum | cut -d' ' -f1; }
+    expect_eq "$(served_cert)" "$(cert_hash "$TEST_TMP/tls.crt")" "the certificate served at start"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=renewed -keyout "$TEST_TMP/tls2.key" \
+        -out "$TEST_TMP/tls2.crt" >/dev/null 2>&1 || fail "openssl could not make a second certificate"
+    cp "$TEST_TMP/tls2.crt" "$TEST_TMP/tls.crt"
+    cp "$TEST_TMP/tls2.key" "$TEST_TMP/tls.key"
+    kill -HUP "$tls_pid"
+    for ((i = 0; i < 100; i++)); do
+        grep -q "reloaded TLS certificate" "$tls_log" && break
+        sleep 0.1
+    done
+    expect_contains "$(cat "$tls_log")" "reloaded TLS certificate $TEST_TMP/tls.crt" "the TLS gateway log"
+    expect_eq "$(served_cert)" "$(cert_hash "$TEST_TMP/tls2.crt")" "the certificate served after SIGHUP"
+    # A key that does not load: the reload is refused whole, the pair in use stays.
+    echo "not a key" >"$TEST_TMP/tls.key"
+    kill -HUP "$tls_pid"
+    for ((i = 0; i < 100; i++)); do
+        grep -q "reload failed" "$tls_log" && break
+        sleep 0.1
+    done
+    expect_contains "$(cat "$tls_log")" "reload failed, keeping the previous authorized keys and TLS certificate" \
+        "the TLS gateway log"
+    expect_eq "$(served_cert)" "$(cert_hash "$TEST_TMP/tls2.crt")" "the certificate served after a failed reload"
+
     kill -TERM "$tls_pid"
     wait "$tls_pid"
     [[ $? == 0 ]] || fail "TLS gateway: SIGTERM did not exit 0"
     check_passed
-else
-    echo "SKIP: $TEST_NAME: no openssl command; wss:// not checked"
-fi
+}
 
 # --- SIGTERM: graceful stop, exit 0 ---------------------------------------------------------------
 

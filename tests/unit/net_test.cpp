@@ -95,8 +95,14 @@ struct TestServer {
     std::vector<std::unique_ptr<Peer>> peers;  // stable addresses for the handlers
     bool start = true;
     bool echo = true;
+    std::vector<std::pair<std::string, std::string>> refused;  // (reason, detail) of on_refused
 
-    std::optional<Error> try_listen(asio::io_context& io, const net::ServerOptions& options) {
+    std::optional<Error> try_listen(asio::io_context& io, net::ServerOptions options) {
+        if (!options.on_refused) {
+            options.on_refused = [this](std::string_view reason, std::string_view, std::string_view detail) {
+                refused.emplace_back(reason, detail);
+            };
+        }
         auto result = net::Server::listen(io, options, [this](std::shared_ptr<net::Connection> connection) {
             auto& peer = *peers.emplace_back(std::make_unique<Peer>());
             peer.echo = echo;
@@ -579,13 +585,24 @@ TEST_CASE("wss with a self-signed certificate", "[net]") {
         REQUIRE(client.connected());
         require_echo(io, client, {pattern(10, 1)});
     }
-    SECTION("a plain ws client cannot talk to the TLS port") {
+    SECTION("a plain ws client cannot talk to the TLS port, and both sides say why") {
         Peer client;
         net::ClientOptions client_options;
         client_options.limits.handshake_timeout = milliseconds(2000);
         dial(io, client, server.url("ws"), client_options);
-        REQUIRE(run_until(io, [&] { return client.settled(); }));
-        CHECK_FALSE(client.connected());
+        REQUIRE(run_until(io, [&] { return client.settled() && !server.refused.empty(); }));
+        REQUIRE(client.connect_error);
+        CHECK(client.connect_error->exit == ExitCode::unreachable);
+        CHECK_THAT(client.connect_error->message, Catch::Contains("use wss://"));
+        CHECK(server.refused.at(0).first == "tls_failed");
+        CHECK_THAT(server.refused.at(0).second, Catch::Contains("TLS handshake failed") && Catch::Contains("ws://"));
+    }
+    SECTION("a client that does not trust the certificate: the server logs the client's alert") {
+        Peer client;
+        dial(io, client, server.url("wss", "localhost"));
+        REQUIRE(run_until(io, [&] { return client.settled() && !server.refused.empty(); }));
+        CHECK(server.refused.at(0).first == "tls_failed");
+        CHECK_THAT(server.refused.at(0).second, Catch::Contains("TLS handshake failed") && Catch::Contains("alert"));
     }
     SECTION("a missing CA file is bad input naming the file") {
         Peer client;
@@ -597,6 +614,62 @@ TEST_CASE("wss with a self-signed certificate", "[net]") {
         CHECK(client.connect_error->exit == ExitCode::bad_input);
         CHECK_THAT(client.connect_error->message, Catch::Contains("missing.pem"));
     }
+}
+
+TEST_CASE("a wss client on a plain ws port is told to use ws://", "[net]") {
+    asio::io_context io;
+    TestServer server;
+    server.listen(io, local_server());
+    Peer client;
+    net::ClientOptions client_options;
+    client_options.tls_verify = false;
+    dial(io, client, server.url("wss"), client_options);
+    REQUIRE(run_until(io, [&] { return client.settled(); }));
+    REQUIRE(client.connect_error);
+    CHECK(client.connect_error->exit == ExitCode::unreachable);
+    CHECK_THAT(client.connect_error->message, Catch::Contains("use ws://"));
+}
+
+TEST_CASE("reload_tls: new connections get the new certificate, a bad file keeps the old one", "[net]") {
+    auto first = TestCertificate::make();
+    auto second = TestCertificate::make();
+    if (!first || !second) {
+        WARN("openssl command not found (or failed): wss tests skipped");
+        return;
+    }
+    asio::io_context io;
+    TestServer server;
+    auto options = local_server();
+    const auto live_cert = first->dir / "live-cert.pem";
+    const auto live_key = first->dir / "live-key.pem";
+    std::filesystem::copy_file(first->cert, live_cert);
+    std::filesystem::copy_file(first->key, live_key);
+    options.tls_cert_file = live_cert.string();
+    options.tls_key_file = live_key.string();
+    server.listen(io, options);
+
+    const auto connects_trusting = [&](const TestCertificate& ca) {
+        Peer client;
+        net::ClientOptions client_options;
+        client_options.tls_ca_file = ca.cert.string();
+        dial(io, client, server.url("wss", "localhost"), client_options);
+        REQUIRE(run_until(io, [&] { return client.settled(); }));
+        return client.connected();
+    };
+    CHECK(connects_trusting(*first));
+    CHECK_FALSE(connects_trusting(*second));
+
+    std::filesystem::copy_file(second->cert, live_cert, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(second->key, live_key, std::filesystem::copy_options::overwrite_existing);
+    REQUIRE(server.server->reload_tls().ok());
+    CHECK(connects_trusting(*second));
+    CHECK_FALSE(connects_trusting(*first));
+
+    std::filesystem::remove(live_key);  // a reload that cannot load keeps the pair in use
+    const auto failed = server.server->reload_tls();
+    REQUIRE_FALSE(failed.ok());
+    CHECK(failed.error().exit == ExitCode::bad_input);
+    CHECK(connects_trusting(*second));
 }
 
 TEST_CASE("server TLS files that cannot be loaded are bad input", "[net]") {
