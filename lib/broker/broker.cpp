@@ -66,12 +66,8 @@ Result<void> Broker::Impl::start(ReadyHandler handler) {
 
     signals.add(SIGINT);
     signals.add(SIGTERM);
-    signals.async_wait([weak](const boost::system::error_code& error, int number) {
-        auto self = weak.lock();
-        if (error || !self) return;
-        self->log(fmt::format("received {}; stopping", number == SIGINT ? "SIGINT" : "SIGTERM"));
-        self->stop();
-    });
+    signals.add(SIGHUP);
+    wait_for_signal();
 
     session::SessionEvents events;
     events.on_state = [weak](session::State new_state, const Error* cause) {
@@ -84,8 +80,10 @@ Result<void> Broker::Impl::start(ReadyHandler handler) {
     events.on_authenticated = [weak](const protocol::Accepted& accepted, const crypto::PublicKey& key) {
         if (auto self = weak.lock()) self->on_authenticated(accepted, key);
     };
-    events.on_deliver = [weak](std::uint64_t sequence, protocol::SignedBatch batch) {
-        if (auto self = weak.lock()) self->on_deliver(sequence, std::move(batch));
+    events.on_deliver = [weak](std::uint64_t sequence, protocol::SignedBatch batch) -> Result<void> {
+        auto self = weak.lock();
+        if (!self) return make_error(ExitCode::failure, "the broker is gone");
+        return self->on_deliver(sequence, std::move(batch));
     };
     events.on_rejected = [weak](std::uint64_t sequence, const Error& why) {
         if (auto self = weak.lock()) self->on_rejected(sequence, why);
@@ -120,6 +118,32 @@ Result<void> Broker::Impl::start(ReadyHandler handler) {
         });
     }
     return {};
+}
+
+// SIGINT and SIGTERM stop the broker; SIGHUP reopens the log file and waits again.
+void Broker::Impl::wait_for_signal() {
+    signals.async_wait([weak = weak_from_this()](const boost::system::error_code& error, int number) {
+        auto self = weak.lock();
+        if (error || !self) return;
+        if (number == SIGHUP) {
+            self->reload();
+            self->wait_for_signal();
+            return;
+        }
+        self->log(fmt::format("received {}; stopping", number == SIGINT ? "SIGINT" : "SIGTERM"));
+        self->stop();
+    });
+}
+
+void Broker::Impl::reload() {
+    if (!config.reopen_log) {
+        log("received SIGHUP; nothing to reload (logging to stderr)");
+        return;
+    }
+    auto reopened = config.reopen_log();
+    // The line goes to the new file, or, when it cannot be opened, to the old one.
+    log(reopened ? "received SIGHUP; log file reopened"
+                 : fmt::format("received SIGHUP; cannot reopen the log file: {}", reopened.error().message));
 }
 
 void Broker::Impl::report_ready(const Result<Ready>& outcome) {
@@ -217,7 +241,8 @@ void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame f
                             {"broker", fmt::format("aegis-connect {}", AEGIS_VERSION)},
                             {"pid", static_cast<long>(::getpid())},
                             {"features", json::array({ipc::kPublishBatchFeature})},
-                            {"state", session::to_string(state)}});
+                            {"state", session::to_string(state)},
+                            {"refusal", refusal_json()}});
         return;
     }
     if (!greeted[peer->id()]) {
@@ -287,6 +312,14 @@ void Broker::Impl::on_state(session::State new_state, const Error* cause) {
         queue->release_in_flight();  // not known to be stored: sent again after the next handshake
     }
     if (stopping) return;
+    if (new_state == session::State::refused && cause != nullptr && ready_reported) {
+        // The session tries again at its maximum backoff; meanwhile nothing comes or goes.
+        const auto wire = refusal_error();
+        for (const auto& [id, waiter] : ack_waiters) fail(waiter, wire);  // their messages stay queued
+        ack_waiters.clear();
+        drop_live_subscribers(wire);
+        return;
+    }
     if (new_state == session::State::stopped && cause != nullptr) {
         fail_waiters(*cause);  // a session that will not come back cannot ack them
         if (!ready_reported) report_ready(*cause);
@@ -365,18 +398,56 @@ json Broker::Impl::status() const {
         out["connected_since_ms"] =
             std::chrono::duration_cast<std::chrono::milliseconds>(stats.connected_since.time_since_epoch()).count();
     }
-    if (state == session::State::backing_off && stats.next_attempt.time_since_epoch().count() != 0) {
+    if ((state == session::State::backing_off || state == session::State::refused) &&
+        stats.next_attempt.time_since_epoch().count() != 0) {
         out["next_attempt_ms"] =
             std::chrono::duration_cast<std::chrono::milliseconds>(stats.next_attempt.time_since_epoch()).count();
     }
     out["last_heartbeat_ms"] = last_heartbeat_ms;
     out["durable_cursors"] = cursors.size();
+    if (state == session::State::refused) out["refusal"] = refusal_json();
+    if (store_error) {
+        out["store_error"] = {{"message", store_error->message}, {"since_ms", store_error_since_ms}};
+    }
     if (last_error) {
         const auto reason = protocol::reason_of(*last_error);
         out["last_error"] = {{"reason", reason == protocol::Reason::none ? "failed" : protocol::name(reason)},
                              {"message", last_error->message}};
     }
     return out;
+}
+
+ipc::WireError Broker::Impl::refusal_error() const {
+    const auto reason = last_error ? protocol::reason_of(*last_error) : protocol::Reason::revoked;
+    return ipc::WireError{
+        std::string(protocol::name(reason)),
+        fmt::format("the gateway refuses this broker's identity ({}: {}); nothing is delivered until it is "
+                    "authorized again",
+                    protocol::name(reason), last_error ? last_error->message : "refused"),
+        ExitCode::refused};
+}
+
+json Broker::Impl::refusal_json() const {
+    if (state != session::State::refused) return nullptr;
+    const auto wire = refusal_error();
+    return json{{"reason", wire.reason}, {"message", wire.message}};
+}
+
+void Broker::Impl::drop_live_subscribers(const ipc::WireError& why) {
+    for (auto& pending : pending_subscribes) {
+        if (pending.durable.empty()) fail(pending.waiter, why);
+    }
+    std::erase_if(pending_subscribes, [](const PendingSubscribe& pending) { return pending.durable.empty(); });
+    // Collected first: a peer that closes at once leaves `peers` (on_peer_closed).
+    std::vector<std::shared_ptr<ipc::Peer>> subscribers;
+    for (const auto& [id, weak] : peers) {
+        if (!confirmed.contains(id)) continue;
+        if (auto peer = weak.lock()) subscribers.push_back(std::move(peer));
+    }
+    for (const auto& peer : subscribers) {
+        peer->send(ipc::error_response(nullptr, why));
+        peer->close_after_writes();
+    }
 }
 
 Broker::Broker(asio::io_context& io, BrokerConfig config, LogSink log)

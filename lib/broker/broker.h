@@ -32,6 +32,8 @@ struct BrokerConfig {
     // The state file (outbound queue, delivered ids, durable inboxes); opened by start().
     std::filesystem::path state_file;
     store::QueueLimits queue_limits;
+    // SIGHUP: reopens the log file (detached); empty when logging to stderr.
+    std::function<Result<void>()> reopen_log;
 };
 
 // Opens the state file as start() will, and closes it again: a foreign, corrupt or unwritable
@@ -54,7 +56,8 @@ public:
     // Listens on the socket and starts the session. `on_ready` is called exactly once: when the
     // first handshake succeeds (or the socket is up, for ready_when_listening), or with the
     // reason it cannot: a refusal (ExitCode::refused), no connection within ready_timeout
-    // (ExitCode::timeout; the broker then stops). SIGINT and SIGTERM stop the broker gracefully.
+    // (ExitCode::timeout; the broker then stops). SIGINT and SIGTERM stop the broker gracefully;
+    // SIGHUP reopens the log file (BrokerConfig::reopen_log) and never stops it.
     [[nodiscard]] Result<void> start(ReadyHandler on_ready);
     // Graceful stop; the io_context runs out of work shortly after.
     void stop();

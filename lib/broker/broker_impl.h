@@ -117,6 +117,12 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void answer(const Waiter& waiter, const nlohmann::json& fields) const;
     void fail(const Waiter& waiter, const ipc::WireError& error) const;
     void check_stopped();
+    void wait_for_signal();
+    void reload();
+    // While the gateway refuses this identity: the error local clients get, and its status object.
+    [[nodiscard]] ipc::WireError refusal_error() const;
+    [[nodiscard]] nlohmann::json refusal_json() const;
+    void drop_live_subscribers(const ipc::WireError& why);
 
     // broker_outbound.cpp
     void handle_publish(const std::shared_ptr<ipc::Peer>& peer, const nlohmann::json& id, ipc::PublishRequest request,
@@ -172,7 +178,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void advance_subscriptions();
     void send_change(std::vector<std::string> set, std::optional<PendingSubscribe> adding);
     void on_subscribe_result(std::uint32_t request_id, const Result<void>& outcome);
-    void on_deliver(std::uint64_t sequence, protocol::SignedBatch batch);
+    [[nodiscard]] Result<void> on_deliver(std::uint64_t sequence, protocol::SignedBatch batch);
     void on_rejected(std::uint64_t sequence, const Error& why);
     void forget_subscriber(std::uint64_t peer_id);
 
@@ -221,6 +227,8 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::optional<channel::AccessPolicy> policy;
     std::optional<crypto::PublicKey> server_key;
     std::optional<Error> last_error;
+    std::optional<Error> store_error;  // delivered messages cannot be stored (until one batch can)
+    std::uint64_t store_error_since_ms = 0;
     std::uint64_t last_heartbeat_ms = 0;
     session::State state = session::State::stopped;
 

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "broker/broker_impl.h"
+#include "core/clock.h"
 #include "protocol/reason.h"
 
 namespace aegis::broker {
@@ -46,6 +47,10 @@ void Broker::Impl::handle_subscribe(const std::shared_ptr<ipc::Peer>& peer, cons
             fail(waiter, access_denied(*policy, *refused));
             return;
         }
+    }
+    if (state == session::State::refused) {
+        fail(waiter, refusal_error());  // nothing would come: say why instead of waiting forever
+        return;
     }
     pending_subscribes.push_back(PendingSubscribe{waiter, peer->id(), std::move(request.patterns)});
     advance_subscriptions();
@@ -134,7 +139,7 @@ void Broker::Impl::forget_subscriber(std::uint64_t peer_id) {
     advance_subscriptions();
 }
 
-void Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBatch batch) {
+Result<void> Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBatch batch) {
     std::vector<protocol::Envelope> fresh;
     for (auto& envelope : batch.messages) {
         if (!delivered->first_sight(envelope.id)) {
@@ -148,10 +153,20 @@ void Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBatch batc
     auto stored = store_for_cursors(fresh);
     if (stored) stored = delivered->flush();
     if (!stored) {
-        log(fmt::format("cannot store delivered messages: {}; not acknowledged", stored.error().message));
+        // The session does not acknowledge it and reconnects after its backoff; the gateway then
+        // delivers it again, which must not be taken for a duplicate.
+        auto error = stored.take_error();
+        error.message = fmt::format("cannot store delivered messages: {}", error.message);
+        log(fmt::format("{} (delivery {}); not acknowledged, delivered again after the backoff", error.message,
+                        sequence));
         delivered->forget_pending();
-        last_error = stored.error();
-        return;
+        if (!store_error) store_error_since_ms = unix_time_ms();
+        store_error = error;
+        return error;
+    }
+    if (store_error) {
+        log("delivered messages are stored again");
+        store_error.reset();
     }
     for (const auto& envelope : fresh) {
         const auto subscribers = confirmed.subscribers_for(envelope.channel);
@@ -164,10 +179,10 @@ void Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBatch batc
             if (auto peer = it->second.lock(); peer && peer->send(frame)) ++delivered_local;
         }
     }
-    session->acknowledge(sequence);
     std::vector<std::string> names;
     for (const auto& [name, attachment] : attached) names.push_back(name);
     for (const auto& name : names) send_backlog(name);
+    return {};  // the session acknowledges it
 }
 
 void Broker::Impl::on_rejected(std::uint64_t sequence, const Error& why) {

@@ -62,8 +62,9 @@ std::optional<ipc::WireError> Broker::Impl::publish_refusal(const ipc::PublishRe
                                    to_string(policy->role()), request.channel),
                        ExitCode::refused);
     }
+    if (request.wait_ack && state == session::State::refused) return refusal_error();  // no ack while refused
     if (request.wait_ack && state == session::State::stopped && last_error)
-        return ipc::to_wire(*last_error);  // e.g. revoked: no ack will ever come
+        return ipc::to_wire(*last_error);  // no ack will ever come
     if (stopping) return refusal("shutting_down", "the broker is stopping", ExitCode::failure);
     return check_capacity(count, bytes);
 }

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <string_view>
 
@@ -41,6 +42,17 @@ void become_daemon(int log_fd) {
 }
 
 }  // namespace
+
+Result<void> reopen_log_file(const std::filesystem::path& log_file) {
+    const int log_fd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (log_fd < 0)
+        return make_error(ExitCode::failure, "cannot open log file {}: {}", log_file.string(), std::strerror(errno));
+    std::fflush(nullptr);
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    ::close(log_fd);
+    return {};
+}
 
 Result<Daemon> Daemon::detach(const std::filesystem::path& log_file) {
     const int log_fd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);

@@ -12,6 +12,9 @@
 
 namespace aegis::broker {
 
+// After a rotation (SIGHUP): opens `log_file` again (0600, appended) as stdout and stderr.
+[[nodiscard]] Result<void> reopen_log_file(const std::filesystem::path& log_file);
+
 class Daemon {
 public:
     enum class Side { parent, daemon };

@@ -109,6 +109,8 @@ json stable_status(const json& status, std::uint64_t now_ms) {
           {"oldest_age_s", oldest_age}}},
         {"subscriptions", subscriptions},
         {"last_error", member(status, "last_error")},
+        {"refusal", member(status, "refusal")},
+        {"store_error", member(status, "store_error")},
         {"local", member(status, "local")},
     };
 }
@@ -117,6 +119,8 @@ std::string human_status(const json& s) {
     std::string state = s["state"].get<std::string>();
     if (state == "connected" && s["session_age_s"].is_number()) {
         state += fmt::format(" (session {})", short_duration(s["session_age_s"].get<double>()));
+    } else if (state == "refused" && s["refusal"].is_object()) {
+        state += fmt::format(" ({}; retried at the maximum backoff)", text_or(member(s["refusal"], "reason")));
     } else if (state == "backing_off") {
         state = "backing off";
         if (s["next_attempt_in_s"].is_number()) {
@@ -139,6 +143,10 @@ std::string human_status(const json& s) {
     std::string patterns;
     for (const auto& pattern : s["subscriptions"]) patterns += (patterns.empty() ? "" : " ") + text_or(pattern);
     out += fmt::format("subscriptions:  {}\n", patterns.empty() ? "none" : patterns);
+    if (s["store_error"].is_object()) {
+        out += fmt::format("store error:    {} (deliveries not acknowledged, retried)\n",
+                           text_or(member(s["store_error"], "message"), "unknown"));
+    }
     if (s["last_error"].is_object()) {
         out += fmt::format("last error:     {}: {}\n", text_or(member(s["last_error"], "reason")),
                            text_or(member(s["last_error"], "message"), ""));
@@ -191,6 +199,10 @@ CheckOutcome evaluate_check(const json& s, const CheckThresholds& t) {
     const bool connected = s["state"] == "connected";
     if (connected) {
         notes.push_back("connected");
+    } else if (s["state"] == "refused") {
+        // Not a passing outage: nothing moves until an operator authorizes the identity again.
+        notes.push_back(fmt::format("refused: {}", text_or(member(s["refusal"], "message"), "identity refused")));
+        raise(CheckState::critical);
     } else {
         const json& down = s["disconnected_s"];
         const std::string since =
@@ -198,6 +210,10 @@ CheckOutcome evaluate_check(const json& s, const CheckThresholds& t) {
         notes.push_back(fmt::format("{}{}", s["state"].get<std::string>(), since));
         const bool too_long = t.crit_disconnected_s && down.is_number() && down.get<double>() > *t.crit_disconnected_s;
         raise(too_long ? CheckState::critical : CheckState::warning);
+    }
+    if (s["store_error"].is_object()) {
+        notes.push_back(fmt::format("cannot store deliveries: {}", text_or(member(s["store_error"], "message"))));
+        raise(CheckState::critical);
     }
     const json& q = s["queue"];
     std::string perf;

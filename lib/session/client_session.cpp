@@ -25,8 +25,13 @@ constexpr std::uint32_t kInternalRequest = 0;
 // Refusals a retry cannot fix: the session stops instead of backing off.
 bool stops_retrying(protocol::Reason reason) {
     using protocol::Reason;
-    return reason == Reason::unknown_identity || reason == Reason::server_key_mismatch || reason == Reason::revoked ||
-           reason == Reason::unsupported_version;
+    return reason == Reason::server_key_mismatch || reason == Reason::unsupported_version;
+}
+
+// The gateway refused this identity: an operator may authorize it again, so it is retried, slowly.
+bool identity_refused(protocol::Reason reason) {
+    using protocol::Reason;
+    return reason == Reason::unknown_identity || reason == Reason::revoked;
 }
 
 }  // namespace
@@ -36,6 +41,7 @@ std::string_view to_string(State state) {
         case State::connecting: return "connecting";
         case State::connected: return "connected";
         case State::backing_off: return "backing_off";
+        case State::refused: return "refused";
         case State::stopped: return "stopped";
     }
     return "unknown";
@@ -102,7 +108,8 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
 
     void attempt() {
         const auto generation = ++attempt_generation;
-        set_state(State::connecting, nullptr);
+        // Refused stays refused until this attempt succeeds or fails for another reason.
+        if (counters.state != State::refused) set_state(State::connecting, nullptr);
         std::weak_ptr<Impl> weak = weak_from_this();
         net::connect(io, options.url, options.transport, [weak, generation](Result<std::shared_ptr<net::Connection>> made) {
             auto self = weak.lock();
@@ -241,7 +248,14 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
             if (events.on_rejected) events.on_rejected(frame.sequence, verified.error());
         } else {
             counters.messages_in += batch->messages.size();
-            if (events.on_deliver) events.on_deliver(frame.sequence, std::move(batch.value()));
+            auto handled =
+                events.on_deliver ? events.on_deliver(frame.sequence, std::move(batch.value())) : Result<void>{};
+            if (!handled) {
+                // Not acknowledged, and nothing after it either (deliver_ack is cumulative): the
+                // connection ends, and the gateway delivers again from the last acknowledged point.
+                if (generation == attempt_generation) fail(handled.take_error());
+                return;
+            }
         }
         // Handled (or worthless): the gateway may forget it. Not on a connection that ended meanwhile.
         if (generation == attempt_generation) acknowledge(frame.sequence);
@@ -287,10 +301,11 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
             return;
         }
         if (stable) failures = 0;
-        const auto delay = next_delay();
+        const bool refused = identity_refused(protocol::reason_of(why));
+        const auto delay = refused ? refused_delay() : next_delay();
         ++failures;
         counters.next_attempt = std::chrono::system_clock::now() + delay;
-        set_state(State::backing_off, &why);
+        set_state(refused ? State::refused : State::backing_off, &why);
         if (!running) return;  // the handler stopped the session
         const auto generation = attempt_generation;
         std::weak_ptr<Impl> weak = weak_from_this();
@@ -310,6 +325,13 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         for (std::uint32_t i = 0; i < failures && ceiling < high; ++i) ceiling *= 2;
         ceiling = std::min(ceiling, high);
         std::uniform_int_distribution<std::int64_t> pick(0, ceiling.count());
+        return std::max(std::chrono::milliseconds(pick(random)), kBackoffFloor);
+    }
+
+    // A refused identity is asked about again at the maximum backoff, jittered over its upper half.
+    std::chrono::milliseconds refused_delay() {
+        const auto high = std::max({options.backoff_max, options.backoff_min, kBackoffFloor});
+        std::uniform_int_distribution<std::int64_t> pick(high.count() / 2, high.count());
         return std::max(std::chrono::milliseconds(pick(random)), kBackoffFloor);
     }
 

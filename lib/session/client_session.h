@@ -5,9 +5,12 @@
 //
 // Retrying: after a drop the next attempt waits uniform(0, min(backoff_max, backoff_min * 2^n))
 // (full jitter; n = failed attempts in a row), never less than 100 ms; n resets once a connection
-// has lasted 10 s. Refusals a retry cannot fix stop the session (State::stopped with the error):
-// unknown_identity, server_key_mismatch, revoked, unsupported_version. Everything else
-// (unreachable, timeout, busy, shutting_down, stale_timestamp, a goodbye) backs off and retries.
+// has lasted 10 s. A refusal of this identity (unknown_identity, revoked) is State::refused: the
+// session tries again after uniform(backoff_max / 2, backoff_max), so a key authorized again
+// comes back by itself, and stays refused through those attempts until one succeeds or fails
+// otherwise. Refusals a retry cannot fix stop the session (State::stopped with the error):
+// server_key_mismatch, unsupported_version. Everything else (unreachable, timeout, busy,
+// shutting_down, stale_timestamp, a goodbye) backs off and retries.
 // Publish and subscribe requests still unanswered when a connection drops get no result: the
 // caller re-sends after on_authenticated. Request id 0 is reserved (frames not tied to a request).
 //
@@ -17,10 +20,12 @@
 // resumption across its own restarts persists it (on_session_token) and passes it back in
 // ClientSessionOptions::resume_token.
 //
-// Acknowledging: each deliver is acknowledged (deliver_ack) right after on_deliver returns, so
-// on_deliver must have handled the batch by then — handed every message to its local subscribers
-// or stored it — because the gateway deletes what was acknowledged. Deliveries may repeat after a
-// reconnect (at least once): the receiver drops duplicates by message id.
+// Acknowledging: on_deliver decides. A deliver is acknowledged (deliver_ack) once on_deliver has
+// returned success, because the gateway deletes what was acknowledged. On an error it is not, and
+// the connection ends (backing off with that error): deliver_ack is cumulative, so acknowledging a
+// later deliver would give the failed one up too. After the backoff the gateway delivers again
+// from the last acknowledged point. Deliveries may repeat after a reconnect (at least once): the
+// receiver drops duplicates by message id.
 
 #include <chrono>
 #include <cstdint>
@@ -45,6 +50,7 @@ enum class State : std::uint8_t {
     connecting,   // TCP/TLS/WebSocket and the Aegis handshake under way
     connected,    // authenticated; frames flow
     backing_off,  // waiting before the next attempt
+    refused,      // the gateway refused this identity (unknown_identity, revoked); tried again at backoff_max
     stopped,      // stop() was called, or a refusal that retrying cannot fix
 };
 
@@ -88,9 +94,10 @@ struct SessionEvents {
     std::function<bool(const crypto::PublicKey& server_key)> on_server_key;
     // After each successful handshake (first connect and every reconnect).
     std::function<void(const protocol::Accepted& grant, const crypto::PublicKey& server_key)> on_authenticated;
-    // A batch from the gateway, its origin signature already verified. Acknowledged to the
-    // gateway as soon as this returns: handle (or store) every message before returning.
-    std::function<void(std::uint64_t sequence, protocol::SignedBatch batch)> on_deliver;
+    // A batch from the gateway, its origin signature already verified. Success: acknowledged to
+    // the gateway (handle or store every message before returning it). An error: not
+    // acknowledged; the connection ends with that error and the batch comes again after the backoff.
+    std::function<Result<void>(std::uint64_t sequence, protocol::SignedBatch batch)> on_deliver;
     // A batch from the gateway that does not decode or whose origin signature does not verify:
     // never given to on_deliver, acknowledged all the same (it will never become valid).
     std::function<void(std::uint64_t sequence, const Error& why)> on_rejected;
@@ -118,7 +125,7 @@ public:
     // Replaces the subscription set; it is sent now if connected and again after each reconnect.
     void set_subscriptions(std::uint32_t request_id, std::vector<std::string> patterns);
     // Tells the gateway everything up to `sequence` was received (delivery resume point). Done
-    // by the session itself after each on_deliver; calling it again is harmless.
+    // by the session itself after each successful on_deliver; calling it again is harmless.
     void acknowledge(std::uint64_t sequence);
     // The token the next handshake presents (all zero before the first one).
     [[nodiscard]] const protocol::SessionToken& session_token() const;

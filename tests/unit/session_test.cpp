@@ -71,6 +71,8 @@ struct Client {
     std::optional<Error> last_cause;
     int authenticated = 0;
     std::vector<std::pair<std::uint64_t, aegis::protocol::SignedBatch>> delivered;
+    int refuse_deliveries = 0;  // this many deliveries are answered with an error (not taken)
+    std::vector<std::uint64_t> refused_sequences;
     std::map<std::uint32_t, aegis::Result<void>> publish_results;
     std::vector<std::pair<std::uint32_t, aegis::Result<void>>> subscribe_results;
     std::unique_ptr<aegis::session::ClientSession> session;
@@ -82,8 +84,14 @@ struct Client {
             if (cause) last_cause = *cause;
         };
         events.on_authenticated = [this](const aegis::protocol::Accepted&, const aegis::crypto::PublicKey&) { ++authenticated; };
-        events.on_deliver = [this](std::uint64_t sequence, aegis::protocol::SignedBatch batch) {
+        events.on_deliver = [this](std::uint64_t sequence, aegis::protocol::SignedBatch batch) -> aegis::Result<void> {
+            if (refuse_deliveries > 0) {
+                --refuse_deliveries;
+                refused_sequences.push_back(sequence);
+                return aegis::make_error(aegis::ExitCode::failure, "cannot store: disk full");
+            }
             delivered.emplace_back(sequence, std::move(batch));
+            return {};
         };
         events.on_publish_result = [this](std::uint32_t id, aegis::Result<void> outcome) {
             publish_results.insert_or_assign(id, std::move(outcome));
@@ -351,19 +359,48 @@ TEST_CASE("agent and backend exchange signed batches through the gateway", "[ses
     CHECK(backend.session->stats().messages_in == 2);
 }
 
-TEST_CASE("an unknown key is refused for good with unknown_identity", "[session]") {
+TEST_CASE("an unknown key is refused with unknown_identity and asked about again at the maximum backoff", "[session]") {
     Harness h;
     auto& stranger = h.client(h.stranger_key);
-    REQUIRE(h.run_until([&] { return stranger.state() == State::stopped; }));
+    REQUIRE(h.run_until([&] { return stranger.state() == State::refused; }));
     CHECK(stranger.cause() == Reason::unknown_identity);
     CHECK(stranger.last_cause->exit == aegis::ExitCode::refused);
     CHECK(stranger.authenticated == 0);
     CHECK(h.gateway->metrics().handshake_failures("unknown_identity") == 1);
     CHECK(h.gateway->metrics().refusal_count("unknown_identity") == 1);
     CHECK(h.logged("refused peer=127.0.0.1:"));
-    // Stopped means no further attempts.
-    h.run_for(400ms);
+    // Not before half the maximum backoff (150 ms), and again within the maximum (300 ms).
+    h.run_for(100ms);
     CHECK(h.gateway->metrics().handshake_failures("unknown_identity") == 1);
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().handshake_failures("unknown_identity") >= 3; }, 2000ms));
+    // It stays refused through the attempts: never "connecting" in between.
+    CHECK(stranger.state() == State::refused);
+    CHECK(std::count(stranger.states.begin(), stranger.states.end(), State::connecting) == 1);
+}
+
+TEST_CASE("a delivery the handler cannot take is not acknowledged and comes again", "[session][durable]") {
+    Harness h;
+    auto& agent = h.client(h.agent_key);
+    auto& backend = h.client(h.backend_key);
+    REQUIRE(h.run_until([&] { return agent.state() == State::connected && backend.state() == State::connected; }));
+    backend.session->set_subscriptions(1, {"agent.host42.>"});
+    REQUIRE(h.run_until([&] { return backend.subscribed(1); }));
+    backend.refuse_deliveries = 2;
+
+    REQUIRE(agent.session->publish(2, make_batch(h.agent_key, "host42", "agent.host42.logs", "one")));
+    REQUIRE(agent.session->publish(3, make_batch(h.agent_key, "host42", "agent.host42.logs", "two")));
+    // Refused twice (each ending the connection with the handler's error), then taken, in order.
+    REQUIRE(h.run_until([&] { return backend.delivered.size() == 2; }, 8000ms));
+    CHECK(backend.refused_sequences == std::vector<std::uint64_t>{1, 1});
+    CHECK(payload_of(backend.delivered.at(0).second) == "one");
+    CHECK(payload_of(backend.delivered.at(1).second) == "two");
+    CHECK(backend.delivered.at(0).first == 1);
+    CHECK(std::count(backend.states.begin(), backend.states.end(), State::backing_off) == 2);
+    REQUIRE(backend.last_cause.has_value());
+    CHECK(backend.last_cause->message == "cannot store: disk full");
+    REQUIRE(h.run_until([&] { return h.gateway->metrics().inbox_messages == 0; }));
+    h.run_for(200ms);
+    CHECK(backend.delivered.size() == 2);  // acknowledged once taken: not delivered a third time
 }
 
 TEST_CASE("a wrong pinned gateway key stops before the client reveals itself", "[session]") {
@@ -463,7 +500,7 @@ TEST_CASE("reload revokes a removed identity and refuses its reconnect", "[sessi
 
     h.write_authorized(false);
     REQUIRE(h.gateway->reload().ok());
-    REQUIRE(h.run_until([&] { return agent.state() == State::stopped; }));
+    REQUIRE(h.run_until([&] { return agent.state() == State::refused; }));
     CHECK(agent.cause() == Reason::revoked);
     CHECK(h.logged("revoked id=host42"));
     h.run_for(100ms);
@@ -471,8 +508,14 @@ TEST_CASE("reload revokes a removed identity and refuses its reconnect", "[sessi
     CHECK(h.gateway->metrics().sessions == 1);
 
     auto& again = h.client(h.agent_key);
-    REQUIRE(h.run_until([&] { return again.state() == State::stopped; }));
-    CHECK(again.cause() == Reason::unknown_identity);
+    REQUIRE(h.run_until([&] { return again.state() == State::refused && again.cause() == Reason::unknown_identity; }));
+
+    // Authorized again: a refused session comes back by itself at its next attempt.
+    agent.session->stop();  // one session per identity
+    h.write_authorized(true);
+    REQUIRE(h.gateway->reload().ok());
+    REQUIRE(h.run_until([&] { return again.state() == State::connected; }, 3000ms));
+    CHECK(again.authenticated == 1);
 }
 
 TEST_CASE("a second session of one identity replaces the first", "[session]") {
@@ -563,7 +606,7 @@ TEST_CASE("a connection that never finishes the handshake is closed on time", "[
 TEST_CASE("metrics render as Prometheus text", "[session]") {
     Harness h;
     auto& stranger = h.client(h.stranger_key);
-    REQUIRE(h.run_until([&] { return stranger.state() == State::stopped; }));
+    REQUIRE(h.run_until([&] { return stranger.state() == State::refused; }));
     const auto text = aegis::gateway::render_prometheus(h.gateway->metrics());
     CHECK(text.find("# TYPE aegis_gateway_sessions gauge\naegis_gateway_sessions 0\n") != std::string::npos);
     CHECK(text.find("aegis_gateway_handshakes_total{result=\"ok\"} 0\n") != std::string::npos);

@@ -56,6 +56,7 @@ int run_detached(broker::PreparedBroker& prepared, const aegis::connect::Options
         fmt::print("{}\n", *ready);
         return 0;
     }
+    prepared.config.reopen_log = [log_file = prepared.log_file] { return broker::reopen_log_file(log_file); };
     auto ran = broker::run_broker(prepared.config, log_line,
                                   [&daemon](const aegis::Result<broker::Ready>& outcome) { daemon->report(outcome); });
     if (!ran) {

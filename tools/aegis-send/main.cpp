@@ -124,6 +124,11 @@ int run(int argc, char** argv) {
     if (!client) return cli::report(kTool, client.error());
     if (options->is_request) return request(*client, *options);
     if (auto sent = publish_all(*client, *options); !sent) return cli::report(kTool, sent.error());
+    // Queued all the same (sent once the identity is authorized again), but the caller should know.
+    if (const auto& refusal = client->hello().value("refusal", nlohmann::json()); refusal.is_object()) {
+        fmt::print(stderr, "{}: warning: queued; {}\n", kTool,
+                   refusal.value("message", std::string("identity refused")));
+    }
     return 0;
 }
 

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# SIGHUP never stops the broker: detached, it reopens its log file (log rotation: the old file
+# moved away, a new one started) and says so there; in the foreground it logs a line and goes
+# on. A broker that died anyway leaves a stale socket, which is no obstacle to the next start,
+# while a live broker on the socket still is.
+
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+gateway=$AEGIS_BIN/aegis-gateway
+connect=$AEGIS_BIN/aegis-connect
+send=$AEGIS_BIN/aegis-send
+stat=$AEGIS_BIN/aegis-stat
+keygen=$AEGIS_BIN/aegis-keygen
+for tool in "$gateway" "$connect" "$send" "$stat" "$keygen"; do
+    [[ -x $tool ]] || fail "no $tool"
+done
+
+wait_for() { # wait_for WHAT SECONDS COMMAND...
+    local what=$1 tries=$(($2 * 10)) i
+    shift 2
+    for ((i = 0; i < tries; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    tail -5 "$TEST_TMP"/*.log >&2 2>/dev/null
+    fail "timed out waiting for $what"
+}
+connected() { "$stat" --socket "$1" --json 2>/dev/null | grep -Eq '"state": *"connected"'; }
+pid_of() { "$stat" --socket "$1" --json | sed -n 's/^ *"pid": *\([0-9][0-9]*\).*/\1/p'; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+for who in gateway host42; do
+    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
+done
+echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")" >"$TEST_TMP/authorized"
+glog=$TEST_TMP/gateway.log
+"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
+    --state-dir "$TEST_TMP/gw-state" 2>>"$glog" &
+at_exit kill -KILL $!
+wait_for "the gateway to listen" 20 grep -q "listening on 127.0.0.1:" "$glog"
+port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
+url="ws://127.0.0.1:$port/"
+sock=$TEST_TMP/a.sock
+log=$TEST_TMP/state/broker.log # the default: STATE_DIR/broker.log
+common=("$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" --socket "$sock"
+    --state-dir "$TEST_TMP/state" --backoff-min 0.2 --backoff-max 0.5 --heartbeat 0)
+
+# --- detached: SIGHUP reopens the log file ------------------------------------------------------------
+
+expect_exit 0 "$connect" "${common[@]}"
+at_exit "$connect" --stop --socket "$sock"
+pid=$(pid_of "$sock")
+[[ -n $pid ]] || fail "no pid in the broker's status"
+mv "$log" "$log.1"
+kill -HUP "$pid"
+wait_for "the reopened log file" 10 grep -q "received SIGHUP; log file reopened" "$log"
+kill -0 "$pid" 2>/dev/null || fail "the broker died on SIGHUP"
+check_passed
+expect_exit 0 "$stat" --socket "$sock" --check
+expect_exit 0 "$send" --socket "$sock" --wait-ack agent.host42.tests -m "after SIGHUP"
+expect_not_contains "$(cat "$log.1")" "SIGHUP" "the rotated log file"
+kill -HUP "$pid" # and again: the handler stays armed
+wait_for "the second SIGHUP" 10 eval '(($(grep -c "received SIGHUP" "$log") == 2))'
+kill -0 "$pid" 2>/dev/null || fail "the broker died on a second SIGHUP"
+check_passed
+
+# --- a stale socket: a dead broker's is removed, a live one's is not --------------------------------
+
+expect_error 1 "$connect" "${common[@]}"
+expect_contains "$err" "a broker is already running" "a second broker on a live socket"
+kill -KILL "$pid"
+wait_for "the broker to die" 10 gone "$pid"
+[[ -S $sock ]] || fail "expected the killed broker's socket to stay behind"
+check_passed
+expect_exit 0 "$connect" "${common[@]}"
+expect_exit 0 "$send" --socket "$sock" --wait-ack agent.host42.tests -m "after a stale socket"
+expect_exit 0 "$connect" --stop --socket "$sock"
+
+# --- foreground: SIGHUP logs a line, the broker goes on ---------------------------------------------
+
+"$connect" "${common[@]}" --foreground 2>"$TEST_TMP/foreground.log" &
+fg_pid=$!
+at_exit kill -KILL "$fg_pid"
+wait_for "the foreground broker" 20 connected "$sock"
+kill -HUP "$fg_pid"
+wait_for "the SIGHUP line" 10 grep -q "received SIGHUP" "$TEST_TMP/foreground.log"
+kill -0 "$fg_pid" 2>/dev/null || fail "the foreground broker died on SIGHUP"
+check_passed
+expect_exit 0 "$send" --socket "$sock" --wait-ack agent.host42.tests -m "foreground after SIGHUP"
+expect_exit 0 "$connect" --stop --socket "$sock"
+wait "$fg_pid"
+code=$?
+expect_eq "$code" 0 "the foreground broker's exit status after --stop"
+
+summary
