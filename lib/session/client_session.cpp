@@ -232,7 +232,9 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
             case FrameType::suback: return answer(frame.request_id, Result<void>{});
             case FrameType::error: return answer(frame.request_id, protocol::protocol_error(frame.reason, frame.text));
             case FrameType::goodbye: {
-                auto why = protocol::protocol_error(frame.reason, frame.text.empty() ? "gateway closed the session" : frame.text);
+                // Gateways before reason 17 said "replaced" with reason 0 (PROTOCOL.md §6 Goodbye).
+                const auto reason = frame.reason == protocol::Reason::none ? protocol::Reason::replaced : frame.reason;
+                auto why = protocol::protocol_error(reason, frame.text.empty() ? "gateway closed the session" : frame.text);
                 return fail(std::move(why));
             }
             default: counters.last_error = protocol::protocol_error(protocol::Reason::malformed, "unexpected frame from the gateway");
@@ -302,7 +304,9 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         }
         if (stable) failures = 0;
         const bool refused = identity_refused(protocol::reason_of(why));
-        const auto delay = refused ? refused_delay() : next_delay();
+        // Replaced: another process holds this identity; coming straight back would knock it off in turn.
+        const bool replaced = protocol::reason_of(why) == protocol::Reason::replaced;
+        const auto delay = refused || replaced ? longest_delay() : next_delay();
         ++failures;
         counters.next_attempt = std::chrono::system_clock::now() + delay;
         set_state(refused ? State::refused : State::backing_off, &why);
@@ -328,8 +332,8 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         return std::max(std::chrono::milliseconds(pick(random)), kBackoffFloor);
     }
 
-    // A refused identity is asked about again at the maximum backoff, jittered over its upper half.
-    std::chrono::milliseconds refused_delay() {
+    // A refused or replaced identity tries again at the maximum backoff, jittered over its upper half.
+    std::chrono::milliseconds longest_delay() {
         const auto high = std::max({options.backoff_max, options.backoff_min, kBackoffFloor});
         std::uniform_int_distribution<std::int64_t> pick(high.count() / 2, high.count());
         return std::max(std::chrono::milliseconds(pick(random)), kBackoffFloor);

@@ -8,9 +8,11 @@
 // has lasted 10 s. A refusal of this identity (unknown_identity, revoked) is State::refused: the
 // session tries again after uniform(backoff_max / 2, backoff_max), so a key authorized again
 // comes back by itself, and stays refused through those attempts until one succeeds or fails
-// otherwise. Refusals a retry cannot fix stop the session (State::stopped with the error):
-// server_key_mismatch, unsupported_version. Everything else (unreachable, timeout, busy,
-// shutting_down, stale_timestamp, a goodbye) backs off and retries.
+// otherwise. A goodbye `replaced` (another session of this identity logged in: a second process
+// with the same key) waits the same uniform(backoff_max / 2, backoff_max), so two such processes
+// do not knock each other off at every reconnect. Refusals a retry cannot fix stop the session
+// (State::stopped with the error): server_key_mismatch, unsupported_version. Everything else
+// (unreachable, timeout, busy, shutting_down, stale_timestamp, another goodbye) backs off and retries.
 // Publish and subscribe requests still unanswered when a connection drops get no result: the
 // caller re-sends after on_authenticated. Request id 0 is reserved (frames not tied to a request).
 //

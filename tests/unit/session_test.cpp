@@ -520,13 +520,21 @@ TEST_CASE("reload revokes a removed identity and refuses its reconnect", "[sessi
 
 TEST_CASE("a second session of one identity replaces the first", "[session]") {
     Harness h;
-    auto& first = h.client(h.agent_key);
+    auto options = h.options_for(h.agent_key);
+    options.backoff_max = 4000ms;
+    auto& first = h.client(options);
     REQUIRE(h.run_until([&] { return first.state() == State::connected; }));
     auto& second = h.client(h.agent_key);
+    const auto replaced_at = std::chrono::system_clock::now();
     REQUIRE(h.run_until([&] { return second.state() == State::connected && first.state() == State::backing_off; }));
     REQUIRE(first.last_cause.has_value());
     CHECK(first.last_cause->message.find("replaced") != std::string::npos);
     CHECK(first.cause() == Reason::replaced);
+    // It waits its longest backoff (over its upper half), not the short first delay, before it
+    // would take the identity back.
+    CHECK(first.session->stats().next_attempt - replaced_at >= 2000ms);
+    h.run_for(500ms);
+    CHECK(second.state() == State::connected);
     first.session->stop();
     h.run_for(100ms);
     CHECK(h.gateway->metrics().sessions == 1);
