@@ -213,9 +213,10 @@ Result<void> Transaction::commit() {
         database->rollback_if_open();  // a failed COMMIT may leave the transaction open
         return done;
     }
-    // A part that needed power_loss joined a relaxed transaction: a checkpoint syncs the log.
+    // A part that needed power_loss joined a relaxed transaction: its frames are in the log but
+    // not yet on disk, so the log is synced as synchronous=FULL would have at this COMMIT.
     if (database->wanted_ == Durability::power_loss && database->durability_ != Durability::power_loss)
-        return database->exec("PRAGMA wal_checkpoint(PASSIVE)");
+        return database->sync_log();
     return done;
 }
 
@@ -351,6 +352,20 @@ int Database::on_commit(void* self, sqlite3* handle, const char* schema, int fra
         database->checkpoint_->request();
     }
     return SQLITE_OK;
+}
+
+// Not a checkpoint: a passive one syncs the log only when it can copy frames back, and a
+// reader whose snapshot predates them keeps it from copying any (SQLite's walCheckpoint).
+Result<void> Database::sync_log() {
+    sqlite3_file* log = nullptr;
+    const int found = sqlite3_file_control(handle_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &log);
+    if (found != SQLITE_OK || log == nullptr || log->pMethods == nullptr) {
+        return sqlite_error(SQLITE_IOERR_FSYNC, path_, label_, "the write-ahead log is not open");
+    }
+    if (const int synced = log->pMethods->xSync(log, SQLITE_SYNC_NORMAL); synced != SQLITE_OK) {
+        return sqlite_error(synced, path_, label_, "cannot sync the write-ahead log", errno);
+    }
+    return {};
 }
 
 void Database::rollback_if_open() {

@@ -66,7 +66,7 @@ private:
 // An open transaction; rolled back on destruction unless committed. A transaction begun while
 // another is open joins it: its commit only marks its part done, and the outermost commit
 // writes everything at once, with the strongest durability any part asked for (a relaxed
-// outer transaction that a power_loss part joined is followed by a checkpoint). An inner part
+// outer transaction that a power_loss part joined syncs the log after its COMMIT). An inner part
 // that is not committed makes the outermost commit roll back and fail.
 class Transaction {
 public:
@@ -157,6 +157,7 @@ private:
     Database(sqlite3* handle, std::filesystem::path path, std::string label);
     friend class Transaction;
     void rollback_if_open();
+    [[nodiscard]] Result<void> sync_log();
     static int on_commit(void* self, sqlite3* handle, const char* schema, int frames);
 
     sqlite3* handle_;
