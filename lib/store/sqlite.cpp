@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "store/background_checkpoint.h"
+#include "store/private_files.h"
 
 namespace aegis::store {
 
@@ -224,6 +225,14 @@ Result<void> Transaction::commit() {
 
 Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file, OpenMode mode, std::string label) {
     configure_sqlite_once();
+    // Made 0600 here, so SQLite (which would use 0644 less the umask) gives its log the same.
+    if (mode == OpenMode::read_write_create) {
+        if (auto created = create_private_file(file); !created) return created.take_error();
+    }
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        if (auto private_file = check_private_file(file.string() + suffix); !private_file)
+            return private_file.take_error();
+    }
     sqlite3* handle = nullptr;
     const int code = sqlite3_open_v2(file.c_str(), &handle, open_flags(mode) | SQLITE_OPEN_NOMUTEX, nullptr);
     if (code != SQLITE_OK) {

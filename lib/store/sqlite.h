@@ -114,6 +114,8 @@ enum class Durability { power_loss, process_crash };
 class Database {
 public:
     // `label` names the kind of file in errors ("FILE is not an <label> (or is corrupt)").
+    // The file and its -wal and -shm must be private (store/private_files.h); a file it
+    // creates is made 0600, and SQLite gives the -wal and -shm files the same mode.
     [[nodiscard]] static Result<std::unique_ptr<Database>> open(const std::filesystem::path& file, OpenMode mode,
                                                                 std::string label = "Aegis database");
     Database(const Database&) = delete;
