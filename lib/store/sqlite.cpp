@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -14,6 +15,8 @@ namespace aegis::store {
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
+// What an operator does with a file Aegis refuses to use: it is never reset behind their back.
+constexpr const char* kMoveAside = "move it aside with its -wal and -shm files (the next start makes an empty one)";
 
 [[nodiscard]] int open_flags(OpenMode mode) {
     switch (mode) {
@@ -54,7 +57,7 @@ Error sqlite_error(int code, const std::filesystem::path& file, std::string_view
             return make_error(ExitCode::failure, "cannot use {}: I/O error", name);
         case SQLITE_NOTADB:
         case SQLITE_CORRUPT:
-            return make_error(ExitCode::bad_input, "{} is not an {} (or is corrupt)", name, label);
+            return make_error(ExitCode::bad_input, "{} is not an {} or is corrupt; {}", name, label, kMoveAside);
         case SQLITE_CANTOPEN:
             return make_error(ExitCode::failure, "cannot open {}: {} (does the directory exist and is it writable?)",
                               name, detail);
@@ -361,6 +364,19 @@ int Database::on_commit(void* self, sqlite3* handle, const char* schema, int fra
         database->checkpoint_->request();
     }
     return SQLITE_OK;
+}
+
+Result<void> Database::check_integrity() {
+    auto check = prepare("PRAGMA quick_check(1)");
+    if (!check) return check.take_error();
+    auto row = check->step();
+    if (!row) return row.take_error();  // SQLITE_CORRUPT itself: the wording above
+    std::string verdict = *row ? check->column_text(0) : "no answer";
+    if (verdict == "ok") return {};
+    // One line: SQLite may start the first problem with "*** in database main ***" and a newline.
+    if (const auto header = verdict.find("***\n"); header != std::string::npos) verdict.erase(0, header + 4);
+    std::replace(verdict.begin(), verdict.end(), '\n', ' ');
+    return make_error(ExitCode::bad_input, "{} is corrupt ({}); {}", path_.string(), verdict, kMoveAside);
 }
 
 // Not a checkpoint: a passive one syncs the log only when it can copy frames back, and a

@@ -113,7 +113,7 @@ enum class Durability { power_loss, process_crash };
 // One connection. Not thread-safe: a Database and its statements belong to one thread.
 class Database {
 public:
-    // `label` names the kind of file in errors ("FILE is not an <label> (or is corrupt)").
+    // `label` names the kind of file in errors ("FILE is not an <label> or is corrupt; ...").
     // The file and its -wal and -shm must be private (store/private_files.h); a file it
     // creates is made 0600, and SQLite gives the -wal and -shm files the same mode.
     [[nodiscard]] static Result<std::unique_ptr<Database>> open(const std::filesystem::path& file, OpenMode mode,
@@ -146,6 +146,11 @@ public:
     static constexpr int kForegroundCheckpointFrames = 10000;
     // Checkpoints the thread has finished (for tests).
     [[nodiscard]] int background_checkpoints() const;
+
+    // PRAGMA quick_check: every page and b-tree of the file and its log is well formed (index
+    // contents are not compared with their tables). A damaged file fails with
+    // ExitCode::bad_input, naming it and what to do; it is never repaired or reset.
+    [[nodiscard]] Result<void> check_integrity();
 
     [[nodiscard]] std::int64_t last_insert_rowid() const;
     [[nodiscard]] int changes() const;

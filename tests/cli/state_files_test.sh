@@ -4,7 +4,10 @@
 #      gateway and the broker write there (gateway.db, queue.db, their -wal and -shm,
 #      known_backends, broker.log) is 0600;
 #  (b) an existing state directory or state file open to the group or others, or (as root)
-#      owned by another user, is refused at start: exit 6, one line naming it and the fix.
+#      owned by another user, is refused at start: exit 6, one line naming it and the fix;
+#  (c) a state file with damaged pages, even pages the daemon would not read before serving,
+#      is refused at start: exit 6, one line naming it and saying to move it aside; the file
+#      is left as it was.
 
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -16,6 +19,7 @@ keygen=$AEGIS_BIN/aegis-keygen
 for tool in "$gateway" "$connect" "$send" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done
+python=$(command -v python3) || fail "python3 is needed"
 
 # wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 30 seconds.
 wait_for() {
@@ -130,6 +134,73 @@ fi
 
 # Put right, both start again on what they made.
 start_gateway
+mapfile -d '' -t start_agent < <(connect_args)
+expect_exit 0 "${start_agent[@]}"
+expect_exit 0 "$connect" --stop --socket "$sock"
+stop_gateway
+
+# --- (c) a damaged state file -------------------------------------------------------------------
+
+# damage FILE INDEX: overwrites the page header of the root page of INDEX in FILE (a b-tree the
+# daemons do not read at start, so only a check of the whole file finds it).
+damage() {
+    "$python" - "$1" "$2" <<'PY'
+import sqlite3, sys
+path, index = sys.argv[1], sys.argv[2]
+c = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+page_size = c.execute("PRAGMA page_size").fetchone()[0]
+root = c.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (index,)).fetchone()[0]
+c.close()
+with open(path, "r+b") as f:
+    f.seek((root - 1) * page_size)
+    f.write(b"\xff" * 12)
+PY
+}
+# refused_corrupt DAEMON FILE: starting DAEMON fails with exit 6 and one line naming FILE and
+# what to do, and leaves FILE as it was.
+refused_corrupt() {
+    local daemon=$1 file=$2
+    cp "$file" "$TEST_TMP/before"
+    if [[ $daemon == gateway ]]; then
+        RUN_TIMEOUT=20 expect_error 6 "$gateway" --listen 127.0.0.1:0 "${gateway_args[@]}"
+    else
+        RUN_TIMEOUT=20 expect_error 6 "${start_agent[@]}" --no-wait
+    fi
+    expect_contains "$err" "$file is corrupt" "the refusal of a damaged file"
+    expect_contains "$err" "move it aside" "what to do with a damaged file"
+    cmp -s "$file" "$TEST_TMP/before" || fail "the refused $file was changed"
+    check_passed
+}
+
+# The broker holds messages while the gateway is away, so its queue has rows and indexes.
+start_gateway
+mapfile -d '' -t start_agent < <(connect_args)
+expect_exit 0 "${start_agent[@]}"
+stop_gateway
+seq 1 300 | sed 's/^/queued while the gateway is away /' >"$TEST_TMP/lines"
+expect_exit 0 "$send" --socket "$sock" -l agent.host42.logs <"$TEST_TMP/lines"
+expect_exit 0 "$connect" --stop --socket "$sock"
+[[ ! -e $agent_state/queue.db-wal ]] || fail "the broker left its log behind"
+cp "$agent_state/queue.db" "$TEST_TMP/queue.good"
+
+damage "$agent_state/queue.db" sqlite_autoindex_messages_1
+refused_corrupt broker "$agent_state/queue.db"
+cp "$TEST_TMP/queue.good" "$agent_state/queue.db"
+size=$(stat -c %s "$agent_state/queue.db")
+((size > 8192)) || fail "queue.db is only $size bytes"
+dd if=/dev/urandom of="$agent_state/queue.db" bs=4096 seek=1 count=$((size / 4096 - 1)) conv=notrunc 2>/dev/null
+refused_corrupt broker "$agent_state/queue.db"
+
+damage "$gw_state/gateway.db" sqlite_autoindex_identities_1
+refused_corrupt gateway "$gw_state/gateway.db"
+size=$(stat -c %s "$gw_state/gateway.db")
+dd if=/dev/urandom of="$gw_state/gateway.db" bs=4096 seek=1 count=$((size / 4096 - 1)) conv=notrunc 2>/dev/null
+refused_corrupt gateway "$gw_state/gateway.db"
+
+# Moved aside as told, each starts again with an empty file; the good queue, put back, is whole.
+mv "$gw_state/gateway.db" "$TEST_TMP/gateway.db.corrupt"
+start_gateway
+cp "$TEST_TMP/queue.good" "$agent_state/queue.db"
 mapfile -d '' -t start_agent < <(connect_args)
 expect_exit 0 "${start_agent[@]}"
 expect_exit 0 "$connect" --stop --socket "$sock"

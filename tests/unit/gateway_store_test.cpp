@@ -312,6 +312,7 @@ TEST_CASE("gateway store: foreign and corrupt files are refused as bad input", "
         auto opened = GatewayStore::open(file, {});
         REQUIRE_FALSE(opened.ok());
         CHECK(opened.error().exit == aegis::ExitCode::bad_input);
+        CHECK(opened.error().message.find("move it aside") != std::string::npos);
     }
     SECTION("the gateway's own file opens again") {
         const auto file = dir.path / "gateway.db";

@@ -426,7 +426,9 @@ TEST_CASE("store: a file that is not SQLite at all is refused as bad input", "[s
     auto queue = store::SqliteOutboundQueue::open(file, {});
     REQUIRE_FALSE(queue);
     CHECK(queue.error().exit == ExitCode::bad_input);
-    CHECK(queue.error().message == file.string() + " is not an Aegis queue (or is corrupt)");
+    CHECK(queue.error().message == file.string() +
+                                       " is not an Aegis queue or is corrupt; move it aside with its -wal and -shm "
+                                       "files (the next start makes an empty one)");
     CHECK(file_bytes(file) == before);
 }
 
