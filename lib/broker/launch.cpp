@@ -2,17 +2,15 @@
 
 
 #include <fmt/format.h>
-#include <sys/stat.h>
 
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 
 #include "broker/known_backends.h"
 #include "ipc/socket_path.h"
 #include "net/proxy_env.h"
 #include "net/websocket.h"
+#include "store/private_files.h"
 
 namespace aegis::broker {
 
@@ -78,19 +76,6 @@ std::filesystem::path default_state_dir() {
     return std::filesystem::path(home != nullptr && home[0] != '\0' ? home : "/") / ".local" / "state" / "aegis";
 }
 
-Result<void> ensure_private_directory(const std::filesystem::path& directory) {
-    std::error_code error;
-    const bool created = std::filesystem::create_directories(directory, error);
-    if (error) {
-        return make_error(ExitCode::failure, "cannot create directory {}: {}", directory.string(), error.message());
-    }
-    if (created && ::chmod(directory.c_str(), 0700) != 0) {
-        return make_error(ExitCode::failure, "cannot set mode 0700 on {}: {}", directory.string(),
-                          std::strerror(errno));
-    }
-    return {};
-}
-
 Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& options) {
     if (options.backend_key.empty() && !options.accept_new) {
         return make_error(ExitCode::usage, "--backend-key or --accept-new is required");
@@ -111,7 +96,12 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     if (!loaded) return loaded.take_error();
 
     const auto state_dir = options.state_dir.empty() ? default_state_dir() : std::filesystem::path(options.state_dir);
-    if (auto made = ensure_private_directory(state_dir); !made) return made.take_error();
+    if (auto made = store::prepare_state_directory(state_dir); !made) return made.take_error();
+    // The other files the broker writes there; queue.db and its log are checked as they are opened.
+    if (auto known = store::check_private_file(state_dir / "known_backends"); !known) return known.take_error();
+    if (options.log_file.empty()) {
+        if (auto log = store::check_private_file(state_dir / "broker.log"); !log) return log.take_error();
+    }
     if (auto trust = choose_backend_trust(options, state_dir, config); !trust) return trust.take_error();
     if (options.queue_max_messages == 0 || options.queue_max_bytes == 0) {
         return make_error(ExitCode::usage, "--queue-max-messages and --queue-max-bytes must be positive");

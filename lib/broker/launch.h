@@ -43,8 +43,6 @@ struct PreparedBroker {
 
 // $XDG_STATE_HOME/aegis, else ~/.local/state/aegis.
 [[nodiscard]] std::filesystem::path default_state_dir();
-// Creates `directory` (and missing parents) with mode 0700.
-[[nodiscard]] Result<void> ensure_private_directory(const std::filesystem::path& directory);
 
 // Usage errors exit 2 (bad URL, bad numbers, neither --backend-key nor --accept-new), key files
 // and a corrupt or foreign STATE_DIR/queue.db exit 6, an unwritable state directory and a

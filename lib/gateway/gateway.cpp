@@ -23,6 +23,7 @@
 #include "net/websocket.h"
 #include "protocol/reason.h"
 #include "store/gateway_store.h"
+#include "store/private_files.h"
 
 namespace aegis::gateway {
 
@@ -53,21 +54,6 @@ Result<void> check_options(const GatewayOptions& options) {
     if (options.inbox_max_messages == 0) return make_error(ExitCode::usage, "--inbox-max-messages must be at least 1");
     if (options.inbox_max_age.count() <= 0) return make_error(ExitCode::usage, "--inbox-max-age must be positive");
     if (options.replay_window == 0) return make_error(ExitCode::usage, "--replay-window must be at least 1");
-    return {};
-}
-
-// Creates DIR 0700 when missing; it must end up a directory this process can write.
-Result<void> prepare_state_dir(const std::filesystem::path& dir) {
-    std::error_code ec;
-    if (!std::filesystem::exists(dir, ec)) {
-        std::filesystem::create_directories(dir, ec);
-        if (ec) return make_error(ExitCode::bad_input, "cannot create state directory {}: {}", dir.string(), ec.message());
-        std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
-    }
-    if (!std::filesystem::is_directory(dir, ec))
-        return make_error(ExitCode::bad_input, "state directory {} is not a directory", dir.string());
-    if (::access(dir.c_str(), W_OK | X_OK) != 0)
-        return make_error(ExitCode::bad_input, "state directory {} is not writable", dir.string());
     return {};
 }
 
@@ -601,7 +587,7 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     if (auto valid = check_options(options); !valid) return valid.take_error();
     auto authorized = load_authorized_keys(options.authorized_file);
     if (!authorized) return authorized.take_error();
-    if (auto state = prepare_state_dir(options.state_dir); !state) return state.take_error();
+    if (auto state = store::prepare_state_directory(options.state_dir); !state) return state.take_error();
     store::GatewayLimits limits;
     limits.max_messages = options.inbox_max_messages;
     limits.max_age_ms = static_cast<std::uint64_t>(options.inbox_max_age.count()) * 1000;

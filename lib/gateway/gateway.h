@@ -24,7 +24,7 @@ struct GatewayOptions {
     std::string listen = "127.0.0.1:8443";  // HOST:PORT; port 0 picks a free one
     std::filesystem::path identity_file;    // the gateway's secret key
     std::filesystem::path authorized_file;
-    std::filesystem::path state_dir;        // created 0700 when missing
+    std::filesystem::path state_dir;        // created 0700 when missing; refused when not private
     std::string admin;                      // HOST:PORT for /metrics and /healthz; empty: none
     std::string tls_cert_file;              // both set: wss://
     std::string tls_key_file;

@@ -116,6 +116,9 @@ Result<std::unique_ptr<GatewayStore>> GatewayStore::open(const std::filesystem::
     auto database = std::move(*opened);
     auto fresh = check_identity(*database);
     if (!fresh) return fresh.take_error();
+    if (!*fresh) {
+        if (auto sound = database->check_integrity(); !sound) return sound.take_error();
+    }
     // WAL with synchronous=FULL: a puback promises the batch survives power loss.
     if (auto logged = database->use_write_ahead_log(); !logged) return logged.take_error();
     if (*fresh) {

@@ -62,8 +62,8 @@ struct AppendOutcome {
 
 class GatewayStore {
 public:
-    // Opens or creates FILE. A foreign SQLite file, a corrupt file or a newer schema fails with
-    // ExitCode::bad_input.
+    // Opens or creates FILE. A foreign SQLite file, a corrupt file (Database::check_integrity) or
+    // a newer schema fails with ExitCode::bad_input.
     [[nodiscard]] static Result<std::unique_ptr<GatewayStore>> open(const std::filesystem::path& file,
                                                                     GatewayLimits limits);
 

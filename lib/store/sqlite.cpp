@@ -2,17 +2,21 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
 #include "store/background_checkpoint.h"
+#include "store/private_files.h"
 
 namespace aegis::store {
 
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
+// What an operator does with a file Aegis refuses to use: it is never reset behind their back.
+constexpr const char* kMoveAside = "move it aside with its -wal and -shm files (the next start makes an empty one)";
 
 [[nodiscard]] int open_flags(OpenMode mode) {
     switch (mode) {
@@ -53,7 +57,7 @@ Error sqlite_error(int code, const std::filesystem::path& file, std::string_view
             return make_error(ExitCode::failure, "cannot use {}: I/O error", name);
         case SQLITE_NOTADB:
         case SQLITE_CORRUPT:
-            return make_error(ExitCode::bad_input, "{} is not an {} (or is corrupt)", name, label);
+            return make_error(ExitCode::bad_input, "{} is not an {} or is corrupt; {}", name, label, kMoveAside);
         case SQLITE_CANTOPEN:
             return make_error(ExitCode::failure, "cannot open {}: {} (does the directory exist and is it writable?)",
                               name, detail);
@@ -213,9 +217,10 @@ Result<void> Transaction::commit() {
         database->rollback_if_open();  // a failed COMMIT may leave the transaction open
         return done;
     }
-    // A part that needed power_loss joined a relaxed transaction: a checkpoint syncs the log.
+    // A part that needed power_loss joined a relaxed transaction: its frames are in the log but
+    // not yet on disk, so the log is synced as synchronous=FULL would have at this COMMIT.
     if (database->wanted_ == Durability::power_loss && database->durability_ != Durability::power_loss)
-        return database->exec("PRAGMA wal_checkpoint(PASSIVE)");
+        return database->sync_log();
     return done;
 }
 
@@ -223,6 +228,14 @@ Result<void> Transaction::commit() {
 
 Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file, OpenMode mode, std::string label) {
     configure_sqlite_once();
+    // Made 0600 here, so SQLite (which would use 0644 less the umask) gives its log the same.
+    if (mode == OpenMode::read_write_create) {
+        if (auto created = create_private_file(file); !created) return created.take_error();
+    }
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        if (auto private_file = check_private_file(file.string() + suffix); !private_file)
+            return private_file.take_error();
+    }
     sqlite3* handle = nullptr;
     const int code = sqlite3_open_v2(file.c_str(), &handle, open_flags(mode) | SQLITE_OPEN_NOMUTEX, nullptr);
     if (code != SQLITE_OK) {
@@ -351,6 +364,33 @@ int Database::on_commit(void* self, sqlite3* handle, const char* schema, int fra
         database->checkpoint_->request();
     }
     return SQLITE_OK;
+}
+
+Result<void> Database::check_integrity() {
+    auto check = prepare("PRAGMA quick_check(1)");
+    if (!check) return check.take_error();
+    auto row = check->step();
+    if (!row) return row.take_error();  // SQLITE_CORRUPT itself: the wording above
+    std::string verdict = *row ? check->column_text(0) : "no answer";
+    if (verdict == "ok") return {};
+    // One line: SQLite may start the first problem with "*** in database main ***" and a newline.
+    if (const auto header = verdict.find("***\n"); header != std::string::npos) verdict.erase(0, header + 4);
+    std::replace(verdict.begin(), verdict.end(), '\n', ' ');
+    return make_error(ExitCode::bad_input, "{} is corrupt ({}); {}", path_.string(), verdict, kMoveAside);
+}
+
+// Not a checkpoint: a passive one syncs the log only when it can copy frames back, and a
+// reader whose snapshot predates them keeps it from copying any (SQLite's walCheckpoint).
+Result<void> Database::sync_log() {
+    sqlite3_file* log = nullptr;
+    const int found = sqlite3_file_control(handle_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &log);
+    if (found != SQLITE_OK || log == nullptr || log->pMethods == nullptr) {
+        return sqlite_error(SQLITE_IOERR_FSYNC, path_, label_, "the write-ahead log is not open");
+    }
+    if (const int synced = log->pMethods->xSync(log, SQLITE_SYNC_NORMAL); synced != SQLITE_OK) {
+        return sqlite_error(synced, path_, label_, "cannot sync the write-ahead log", errno);
+    }
+    return {};
 }
 
 void Database::rollback_if_open() {

@@ -66,7 +66,7 @@ private:
 // An open transaction; rolled back on destruction unless committed. A transaction begun while
 // another is open joins it: its commit only marks its part done, and the outermost commit
 // writes everything at once, with the strongest durability any part asked for (a relaxed
-// outer transaction that a power_loss part joined is followed by a checkpoint). An inner part
+// outer transaction that a power_loss part joined syncs the log after its COMMIT). An inner part
 // that is not committed makes the outermost commit roll back and fail.
 class Transaction {
 public:
@@ -113,7 +113,9 @@ enum class Durability { power_loss, process_crash };
 // One connection. Not thread-safe: a Database and its statements belong to one thread.
 class Database {
 public:
-    // `label` names the kind of file in errors ("FILE is not an <label> (or is corrupt)").
+    // `label` names the kind of file in errors ("FILE is not an <label> or is corrupt; ...").
+    // The file and its -wal and -shm must be private (store/private_files.h); a file it
+    // creates is made 0600, and SQLite gives the -wal and -shm files the same mode.
     [[nodiscard]] static Result<std::unique_ptr<Database>> open(const std::filesystem::path& file, OpenMode mode,
                                                                 std::string label = "Aegis database");
     Database(const Database&) = delete;
@@ -145,6 +147,11 @@ public:
     // Checkpoints the thread has finished (for tests).
     [[nodiscard]] int background_checkpoints() const;
 
+    // PRAGMA quick_check: every page and b-tree of the file and its log is well formed (index
+    // contents are not compared with their tables). A damaged file fails with
+    // ExitCode::bad_input, naming it and what to do; it is never repaired or reset.
+    [[nodiscard]] Result<void> check_integrity();
+
     [[nodiscard]] std::int64_t last_insert_rowid() const;
     [[nodiscard]] int changes() const;
     [[nodiscard]] const std::filesystem::path& path() const { return path_; }
@@ -157,6 +164,7 @@ private:
     Database(sqlite3* handle, std::filesystem::path path, std::string label);
     friend class Transaction;
     void rollback_if_open();
+    [[nodiscard]] Result<void> sync_log();
     static int on_commit(void* self, sqlite3* handle, const char* schema, int frames);
 
     sqlite3* handle_;

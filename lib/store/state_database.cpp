@@ -116,6 +116,9 @@ Result<std::shared_ptr<Database>> open_state_database(const std::filesystem::pat
 
     auto fresh = check_identity(*database);
     if (!fresh) return fresh.take_error();
+    if (!*fresh) {
+        if (auto sound = database->check_integrity(); !sound) return sound.take_error();
+    }
     // WAL: readers never block the writer. synchronous=FULL: in WAL mode NORMAL may lose the
     // last commits on power loss, and a push that returned must survive that; group commit
     // pays for the extra fsync.

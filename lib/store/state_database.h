@@ -19,8 +19,9 @@ inline constexpr std::int32_t kApplicationId = 0x41454751;
 inline constexpr std::int64_t kSchemaVersion = 1;
 
 // Opens (creating if missing) an Aegis state file: checks it is one, turns on WAL with full
-// sync, and creates the tables. A foreign SQLite file, a file from a newer Aegis, or a
-// file that is not SQLite at all fails with ExitCode::bad_input.
+// sync, and creates the tables. A foreign SQLite file, a file from a newer Aegis, a file
+// that is not SQLite at all, or a damaged one (Database::check_integrity) fails with
+// ExitCode::bad_input.
 [[nodiscard]] Result<std::shared_ptr<Database>> open_state_database(const std::filesystem::path& file);
 
 }  // namespace aegis::store

@@ -387,13 +387,15 @@ wait "$agent_pid" 2>/dev/null
 bad=$TEST_TMP/bad
 start_bad=("$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub"
     --socket "$TEST_TMP/bad.sock" --state-dir "$bad" "${timing[@]}")
-mkdir -p "$bad"
+mkdir -m 700 "$bad"
 head -c 65536 /dev/urandom >"$bad/queue.db"
+chmod 600 "$bad/queue.db"
 expect_error 6 "${start_bad[@]}"
 expect_contains "$err" "queue.db" "the error for a garbage queue file"
 expect_no_crash
 rm -f "$bad"/queue.db*
 "$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("create table t(x)"); c.commit()' "$bad/queue.db"
+chmod 600 "$bad/queue.db"
 expect_error 6 "${start_bad[@]}"
 expect_contains "$err" "another program" "the error for a foreign SQLite file"
 expect_eq "$("$python" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select name from sqlite_master").fetchall())' "$bad/queue.db")" "[('t',)]" "the foreign file after the refusal"

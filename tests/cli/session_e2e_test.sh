@@ -231,6 +231,7 @@ expect_eq "$(grep -c "^$url " "$backend/state/known_backends")" 1 "known_backend
 # A known_backends key that differs from the gateway's is refused like a wrong --backend-key.
 mkdir -m 700 "$TEST_TMP/tofu-state"
 echo "$url $(cat "$TEST_TMP/impostor.pub")" >"$TEST_TMP/tofu-state/known_backends"
+chmod 600 "$TEST_TMP/tofu-state/known_backends" # private, or it is refused for that
 expect_error 4 "$connect" "$url" --identity "$TEST_TMP/soc" --accept-new --socket "$TEST_TMP/tofu.sock" \
     --state-dir "$TEST_TMP/tofu-state" "${timing[@]}"
 expect_contains "$err" "pinned"

@@ -308,9 +308,11 @@ TEST_CASE("gateway store: foreign and corrupt files are refused as bad input", "
     SECTION("not SQLite at all") {
         const auto file = dir.path / "gateway.db";
         std::ofstream(file) << std::string(4096, 'x');
+        std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
         auto opened = GatewayStore::open(file, {});
         REQUIRE_FALSE(opened.ok());
         CHECK(opened.error().exit == aegis::ExitCode::bad_input);
+        CHECK(opened.error().message.find("move it aside") != std::string::npos);
     }
     SECTION("the gateway's own file opens again") {
         const auto file = dir.path / "gateway.db";

@@ -351,6 +351,43 @@ TEST_CASE("store: a file with the first schema's index of every row by state get
     CHECK(drain_one_by_one(*queue, 0) == std::vector<std::uint32_t>{1, 2, 3});
 }
 
+TEST_CASE("store: a state file is made 0600 with its log, and one open to others is refused", "[store]") {
+    TempDir dir;
+    const auto file = dir.file();
+    const auto mode_of = [](const std::string& name) {
+        struct stat info {};
+        REQUIRE(::stat(name.c_str(), &info) == 0);
+        return info.st_mode & 07777;
+    };
+    const auto old_mask = ::umask(022);  // the common one: SQLite alone would make 0644 files
+    {
+        auto db = store::open_state_database(file);
+        ::umask(old_mask);
+        REQUIRE(db);
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+            INFO(suffix);
+            CHECK(mode_of(file.string() + suffix) == 0600);
+        }
+    }
+    SECTION("the file") {
+        ::chmod(file.c_str(), 0640);
+        auto refused = store::open_state_database(file);
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().exit == ExitCode::bad_input);
+        CHECK(refused.error().message ==
+              fmt::format("state file {0} is open to the group or others (mode 0640); chmod 600 {0}", file.string()));
+    }
+    SECTION("a log left behind") {
+        const auto log = file.string() + "-wal";
+        std::ofstream{log};
+        ::chmod(log.c_str(), 0604);
+        auto refused = store::open_state_database(file);
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().exit == ExitCode::bad_input);
+        CHECK(refused.error().message.find("chmod 600 " + log) != std::string::npos);
+    }
+}
+
 TEST_CASE("store: another program's SQLite file is refused and left untouched", "[store]") {
     TempDir dir;
     const auto file = dir.file("other.db");
@@ -384,11 +421,14 @@ TEST_CASE("store: a file that is not SQLite at all is refused as bad input", "[s
         std::ofstream out(file, std::ios::binary);
         for (int i = 0; i < 200; ++i) out << "this is not a database, it is a text file line " << i << "\n";
     }
+    ::chmod(file.c_str(), 0600);  // private, as a state file must be: refused for what it holds
     const auto before = file_bytes(file);
     auto queue = store::SqliteOutboundQueue::open(file, {});
     REQUIRE_FALSE(queue);
     CHECK(queue.error().exit == ExitCode::bad_input);
-    CHECK(queue.error().message == file.string() + " is not an Aegis queue (or is corrupt)");
+    CHECK(queue.error().message == file.string() +
+                                       " is not an Aegis queue or is corrupt; move it aside with its -wal and -shm "
+                                       "files (the next start makes an empty one)");
     CHECK(file_bytes(file) == before);
 }
 
@@ -434,9 +474,13 @@ TEST_CASE("store: a queue in a missing or unwritable directory fails with the pa
     }
     ::chmod(dir.path.c_str(), 0755);
     ::chmod(locked.c_str(), 0555);
-    ::chmod(dir.file().c_str(), 0644);
-    ::chmod((dir.file().string() + "-wal").c_str(), 0644);
-    ::chmod((dir.file().string() + "-shm").c_str(), 0644);
+    // The unprivileged user's own files, private but read-only to it.
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        const auto name = dir.file().string() + suffix;
+        if (!std::filesystem::exists(name)) continue;
+        if (::geteuid() == 0) REQUIRE(::chown(name.c_str(), 65534, 65534) == 0);
+        ::chmod(name.c_str(), 0400);
+    }
     auto child = run_in_child([&](int out) {
         if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) return 99;
         auto in_locked = store::SqliteOutboundQueue::open(locked / "queue.db", {});
