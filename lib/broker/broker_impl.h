@@ -222,6 +222,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::optional<crypto::PublicKey> server_key;
     std::optional<Error> last_error;
     std::uint64_t last_heartbeat_ms = 0;
+    std::uint64_t disconnected_since_ms = 0;  // when the last session was lost; 0: never lost
     session::State state = session::State::stopped;
 
     // Start-up and shutdown.
