@@ -305,6 +305,7 @@ void Broker::Impl::on_state(session::State new_state, const Error* cause) {
         log(fmt::format("session {}", session::to_string(new_state)));
     }
     if (previous == session::State::connected && new_state != session::State::connected) {
+        disconnected_since_ms = unix_time_ms();
         batches_in_flight.clear();
         bytes_in_flight = 0;
         // What the gateway acknowledged goes first, or it would be released and sent again.
@@ -404,6 +405,9 @@ json Broker::Impl::status() const {
             std::chrono::duration_cast<std::chrono::milliseconds>(stats.next_attempt.time_since_epoch()).count();
     }
     out["last_heartbeat_ms"] = last_heartbeat_ms;
+    if (state != session::State::connected && disconnected_since_ms != 0) {
+        out["disconnected_since_ms"] = disconnected_since_ms;
+    }
     out["durable_cursors"] = cursors.size();
     if (state == session::State::refused) out["refusal"] = refusal_json();
     if (store_error) {

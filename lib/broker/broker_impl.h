@@ -230,6 +230,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::optional<Error> store_error;  // delivered messages cannot be stored (until one batch can)
     std::uint64_t store_error_since_ms = 0;
     std::uint64_t last_heartbeat_ms = 0;
+    std::uint64_t disconnected_since_ms = 0;  // when the last session was lost; 0: never lost
     session::State state = session::State::stopped;
 
     // Start-up and shutdown.

@@ -225,6 +225,13 @@ void Broker::Impl::flush_publishes() {
             for (const auto& message : pending.messages) ids.push_back(ipc::to_hex(message.id));
             answer(pending.waiter, json{{"message_ids", std::move(ids)}});
         } else if (pending.wait_ack) {
+            // Queued now, acknowledged later: said at once, so that a tool that stops waiting for
+            // the ack can name the message, which stays queued and is still delivered.
+            if (auto peer = pending.waiter.peer.lock()) {
+                peer->send(json{{"event", "queued"},
+                                {"request", pending.waiter.request_id},
+                                {"message_id", ipc::to_hex(pending.messages.front().id)}});
+            }
             ack_waiters.emplace(pending.messages.front().id, pending.waiter);
         } else {
             answer(pending.waiter, json{{"message_id", ipc::to_hex(pending.messages.front().id)}});

@@ -18,10 +18,19 @@ namespace {
 
 }  // namespace
 
-Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view option) {
+std::string duration_text(std::chrono::milliseconds duration) {
+    const auto ms = duration.count();
+    if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+    if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+    if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+    return std::to_string(ms) + "ms";
+}
+
+Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view option,
+                                                 std::chrono::milliseconds min, std::chrono::milliseconds max) {
     const auto bad = [&] {
-        return make_error(ExitCode::usage, "{} needs a positive duration such as 250ms, 10s, 5m or 1h, not '{}'",
-                          option, text);
+        return make_error(ExitCode::usage, "{} needs a duration from {} to {} (such as 250ms, 10s, 5m or 1h), not '{}'",
+                          option, duration_text(min), duration_text(max), text);
     };
     std::size_t digits = 0;
     while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;
@@ -37,7 +46,7 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::str
     const double scale = unit_ms(text.substr(digits));
     if (used != number.size() || scale == 0 || !(value > 0) || !std::isfinite(value)) return bad();
     const double ms = std::ceil(value * scale);
-    if (ms > 1e15) return bad();
+    if (ms < static_cast<double>(min.count()) || ms > static_cast<double>(max.count())) return bad();
     return std::chrono::milliseconds(static_cast<long long>(ms));
 }
 

@@ -2,13 +2,19 @@
 // Durations on the command line: "250ms", "10s", "5m", "1h", or a bare number of seconds ("1.5").
 
 #include <chrono>
+#include <string>
 #include <string_view>
 
 #include "core/result.h"
 
 namespace aegis::cli {
 
-// A positive duration; ExitCode::usage for anything else, naming `option` in the message.
-[[nodiscard]] Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view option);
+// A duration in [min, max]; ExitCode::usage for anything else, naming `option` and the range.
+[[nodiscard]] Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view option,
+                                                               std::chrono::milliseconds min,
+                                                               std::chrono::milliseconds max);
+
+// The shortest way to write a duration with the units above: "250ms", "10s", "5m", "24h".
+[[nodiscard]] std::string duration_text(std::chrono::milliseconds duration);
 
 }  // namespace aegis::cli

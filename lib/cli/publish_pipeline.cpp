@@ -89,6 +89,20 @@ Result<void> PublishPipeline::settle_oldest() {
     outstanding_messages_ -= oldest.messages;
     outstanding_bytes_ -= oldest.bytes;
     auto answer = client_.response(oldest.request_id, ipc::deadline_after(timeout_));
+    const auto queued = request_.wait_ack ? client_.take_queued(oldest.request_id) : std::nullopt;
+    if (!answer && answer.error().exit == ExitCode::timeout && request_.wait_ack) {
+        // A script that sends again on a timeout must know the first one is not lost.
+        if (queued) {
+            return make_error(ExitCode::timeout,
+                              "no acknowledgement from the gateway within the timeout; message {} stays queued in "
+                              "the broker and will be delivered later (sending it again would deliver it twice)",
+                              *queued);
+        }
+        return make_error(ExitCode::timeout,
+                          "timed out waiting for the broker to queue the message (request {}); it may be queued "
+                          "and delivered later",
+                          oldest.request_id);
+    }
     if (!answer) return answer.take_error();
     if (!on_queued_) return {};
     if (oldest.messages == 1) {  // a plain publish: a batch carries two or more

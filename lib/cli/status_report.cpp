@@ -66,8 +66,10 @@ json stable_status(const json& status, std::uint64_t now_ms) {
     const std::string state = text_or(member(status, "state"));
     json disconnected_s = nullptr;
     if (state != "connected") {
-        // Since the last sign of life; unknown when the broker does not say.
-        disconnected_s = age_of(member(status, "last_heartbeat_ms"), now_ms);
+        // Since the session was lost (a heartbeat may be older: it is sent every 30 s); from the
+        // last sign of life when the broker does not say.
+        disconnected_s = age_of(member(status, "disconnected_since_ms"), now_ms);
+        if (disconnected_s.is_null()) disconnected_s = age_of(member(status, "last_heartbeat_ms"), now_ms);
         if (disconnected_s.is_null() && member(status, "connected_since_ms").is_null() &&
             member(status, "server_fingerprint").is_null()) {
             disconnected_s = member(status, "uptime_s");  // never connected
@@ -156,16 +158,31 @@ std::string human_status(const json& s) {
     return out;
 }
 
+namespace {
+
+[[nodiscard]] std::string metric_text(std::string_view name, std::string_view type, std::string_view help,
+                                      double number) {
+    return fmt::format("# HELP aegis_broker_{} {}\n# TYPE aegis_broker_{} {}\naegis_broker_{} {}\n", name, help, name,
+                       type, name, number);
+}
+
+constexpr std::string_view kUpHelp = "1 when the broker answered.";
+
+}  // namespace
+
+std::string prometheus_broker_down() {
+    return metric_text("up", "gauge", kUpHelp, 0);
+}
+
 std::string prometheus_status(const json& s) {
     std::string out;
     const auto metric = [&](std::string_view name, std::string_view type, std::string_view help, const json& value,
                             double scale = 1) {
         if (!value.is_number() && !value.is_boolean()) return;
         const double number = value.is_boolean() ? (value.get<bool>() ? 1.0 : 0.0) : value.get<double>() * scale;
-        out += fmt::format("# HELP aegis_broker_{} {}\n# TYPE aegis_broker_{} {}\naegis_broker_{} {}\n", name, help,
-                           name, type, name, number);
+        out += metric_text(name, type, help, number);
     };
-    metric("up", "gauge", "1 when the broker answered.", json(1));
+    metric("up", "gauge", kUpHelp, json(1));
     metric("connected", "gauge", "1 while the session to the gateway is up.", json(s["state"] == "connected"));
     metric("uptime_seconds", "gauge", "Seconds since the broker started.", s["uptime_s"]);
     metric("session_age_seconds", "gauge", "Seconds since the current session was authenticated.", s["session_age_s"]);
@@ -184,6 +201,18 @@ std::string prometheus_status(const json& s) {
     metric("queue_oldest_age_seconds", "gauge", "Age of the oldest waiting message.", q["oldest_age_s"]);
     metric("subscriptions", "gauge", "Patterns the gateway accepted.", json(s["subscriptions"].size()));
     return out;
+}
+
+Result<void> validate_thresholds(const CheckThresholds& t) {
+    const auto above = [](const auto& warn, const auto& crit) { return warn && crit && *warn > *crit; };
+    if (above(t.warn_queue, t.crit_queue))
+        return make_error(ExitCode::usage, "--warn-queue ({}) is above --crit-queue ({})", *t.warn_queue,
+                          *t.crit_queue);
+    if (above(t.warn_dead, t.crit_dead))
+        return make_error(ExitCode::usage, "--warn-dead ({}) is above --crit-dead ({})", *t.warn_dead, *t.crit_dead);
+    if (above(t.warn_age_s, t.crit_age_s))
+        return make_error(ExitCode::usage, "--warn-age ({}) is above --crit-age ({})", *t.warn_age_s, *t.crit_age_s);
+    return {};
 }
 
 CheckOutcome evaluate_check(const json& s, const CheckThresholds& t) {
@@ -238,8 +267,14 @@ CheckOutcome evaluate_check(const json& s, const CheckThresholds& t) {
         notes.push_back("oldest unknown");
     }
     if (q["dead"].is_number()) {
-        notes.push_back(fmt::format("dead {}", q["dead"].get<std::uint64_t>()));
-        perf += fmt::format(" dead={};;;0", q["dead"].get<std::uint64_t>());
+        const auto dead = q["dead"].get<std::uint64_t>();
+        notes.push_back(fmt::format("dead {}", dead));
+        if (t.crit_dead && dead > *t.crit_dead) raise(CheckState::critical);
+        if (t.warn_dead && dead > *t.warn_dead) raise(CheckState::warning);
+        perf += fmt::format(" dead={};{};{};0", dead, limit(t.warn_dead), limit(t.crit_dead));
+    } else if (t.warn_dead || t.crit_dead) {
+        notes.push_back("dead unknown");
+        raise(CheckState::unknown);
     }
     if (s["rtt_ms"].is_number()) perf += fmt::format(" rtt={}ms;;;0", s["rtt_ms"].get<double>());
     if (s["reconnects"].is_number()) perf += fmt::format(" reconnects={}c;;;0", s["reconnects"].get<std::uint64_t>());

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "core/result.h"
+
 namespace aegis::cli {
 
 // The documented field names of aegis-stat --json; a field the broker does not report is null.
@@ -17,14 +19,21 @@ namespace aegis::cli {
 
 // Prometheus text exposition (aegis_broker_* with HELP and TYPE); fields not reported are left out.
 [[nodiscard]] std::string prometheus_status(const nlohmann::json& stable);
+// The exposition for a broker that cannot be asked: aegis_broker_up 0.
+[[nodiscard]] std::string prometheus_broker_down();
 
 struct CheckThresholds {
     std::optional<std::uint64_t> warn_queue;
     std::optional<std::uint64_t> crit_queue;
+    std::optional<std::uint64_t> warn_dead;
+    std::optional<std::uint64_t> crit_dead;
     std::optional<double> warn_age_s;
     std::optional<double> crit_age_s;
     std::optional<double> crit_disconnected_s;
 };
+
+// A warning threshold above its critical one is a usage error.
+[[nodiscard]] Result<void> validate_thresholds(const CheckThresholds& thresholds);
 
 enum class CheckState { ok = 0, warning = 1, critical = 2, unknown = 3 };
 

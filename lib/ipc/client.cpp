@@ -201,6 +201,20 @@ Result<std::optional<Frame>> Client::next_event(Deadline deadline) {
     }
 }
 
+std::optional<std::string> Client::take_queued(std::uint64_t request_id) {
+    for (auto event = events_.begin(); event != events_.end(); ++event) {
+        const auto& header = event->header;
+        if (header.value("event", std::string()) != "queued") continue;
+        const auto request = header.find("request");
+        if (request == header.end() || !request->is_number_unsigned() || request->get<std::uint64_t>() != request_id)
+            continue;
+        auto id = header.value("message_id", std::string());
+        events_.erase(event);
+        return id;
+    }
+    return std::nullopt;
+}
+
 Result<std::string> Client::publish(const PublishRequest& request, ByteView payload, Deadline deadline) {
     auto answer = call(to_header(request), payload, deadline);
     if (!answer) return answer.take_error();

@@ -70,6 +70,10 @@ public:
     // The next event frame of any kind ("message", "caught_up", ...); nullopt at the deadline.
     [[nodiscard]] Result<std::optional<Frame>> next_event(Deadline deadline);
 
+    // The id of the message that the wait_ack publish `request_id` queued, from the broker's
+    // "queued" event, which is removed; nullopt when that event has not been read.
+    [[nodiscard]] std::optional<std::string> take_queued(std::uint64_t request_id);
+
 private:
     explicit Client(UniqueFd fd) : fd_(std::move(fd)) {}
     [[nodiscard]] Result<void> write_all(ByteView bytes, Deadline deadline);

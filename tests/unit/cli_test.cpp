@@ -1,17 +1,22 @@
 // The tools' shared logic without processes or sockets: durations, output formats, the
 // request/reply convention, payload splitting, durable acknowledgements, status reports.
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "cli/ack_tracker.h"
 #include "cli/duration.h"
 #include "cli/exec_command.h"
 #include "cli/message_format.h"
+#include "cli/number_option.h"
 #include "cli/payload_source.h"
 #include "cli/queue_report.h"
 #include "cli/request_reply.h"
@@ -65,18 +70,74 @@ namespace {
 }  // namespace
 
 TEST_CASE("durations take ms, s, m, h and bare seconds", "[cli]") {
-    CHECK(*cli::parse_duration("250ms", "-W") == milliseconds(250));
-    CHECK(*cli::parse_duration("10s", "-W") == milliseconds(10'000));
-    CHECK(*cli::parse_duration("5m", "-W") == milliseconds(300'000));
-    CHECK(*cli::parse_duration("1h", "-W") == milliseconds(3'600'000));
-    CHECK(*cli::parse_duration("1.5", "-W") == milliseconds(1'500));
-    for (const char* bad : {"", "0", "-1", "10x", "s", "1.2.3", "ms10", "0ms"}) {
-        auto parsed = cli::parse_duration(bad, "--ttl");
+    const auto parse = [](std::string_view text, std::string_view option = "-W") {
+        return cli::parse_duration(text, option, milliseconds(1), milliseconds(3'600'000));
+    };
+    CHECK(*parse("250ms") == milliseconds(250));
+    CHECK(*parse("10s") == milliseconds(10'000));
+    CHECK(*parse("5m") == milliseconds(300'000));
+    CHECK(*parse("1h") == milliseconds(3'600'000));
+    CHECK(*parse("1.5") == milliseconds(1'500));
+    for (const char* bad : {"", "0", "-1", "10x", "s", "1.2.3", "ms10", "0ms", "61m", "1e9", "99999999999999999999"}) {
+        auto parsed = parse(bad, "--ttl");
         INFO(bad);
         REQUIRE_FALSE(parsed);
         CHECK(parsed.error().exit == aegis::ExitCode::usage);
-        CHECK(parsed.error().message.find("--ttl") != std::string::npos);
+        CHECK(parsed.error().message.find("--ttl needs a duration from 1ms to 1h") != std::string::npos);
     }
+    CHECK(cli::duration_text(milliseconds(250)) == "250ms");
+    CHECK(cli::duration_text(milliseconds(90'000)) == "90s");
+    CHECK(cli::duration_text(milliseconds(720 * 3'600'000LL)) == "720h");
+}
+
+TEST_CASE("whole numbers and seconds are range-checked, never wrapped", "[cli]") {
+    CHECK(*cli::parse_whole_number("1", "-n", 1, 10) == 1);
+    CHECK(*cli::parse_whole_number("10", "-n", 1, 10) == 10);
+    CHECK(*cli::parse_whole_number("18446744073709551615", "-n", 0, UINT64_MAX) == UINT64_MAX);
+    for (const char* bad : {"", "-1", "0", "11", "+1", " 1", "1 ", "1.0", "0x1", "x", "18446744073709551616"}) {
+        auto parsed = cli::parse_whole_number(bad, "--count", 1, 10);
+        INFO(bad);
+        REQUIRE_FALSE(parsed);
+        CHECK(parsed.error().exit == aegis::ExitCode::usage);
+        CHECK(parsed.error().message == fmt::format("--count needs a whole number from 1 to 10, not '{}'", bad));
+    }
+    CHECK(*cli::parse_seconds("0", "--heartbeat", 0, 60) == 0);
+    CHECK(*cli::parse_seconds("0.5", "--heartbeat", 0, 60) == 0.5);
+    CHECK(*cli::parse_seconds(".5", "--heartbeat", 0, 60) == 0.5);
+    CHECK(*cli::parse_seconds("60", "--heartbeat", 0, 60) == 60);
+    for (const char* bad : {"", "-1", "60.5", "1e3", "inf", "nan", "1.", ".", "1..2", "0x10", "2s"}) {
+        auto parsed = cli::parse_seconds(bad, "--heartbeat", 0, 60);
+        INFO(bad);
+        REQUIRE_FALSE(parsed);
+        CHECK(parsed.error().message ==
+              fmt::format("--heartbeat needs a number of seconds from 0 to 60, not '{}'", bad));
+    }
+}
+
+TEST_CASE("a ranged option stops the command line with its name and range", "[cli]") {
+    namespace po = boost::program_options;
+    std::uint64_t count = 7;
+    double wait = 0;
+    po::options_description options;
+    options.add_options()("count,n", cli::whole_number(&count, 1, 100))("wait", cli::seconds(&wait, 0.5, 10));
+    const auto parse = [&](std::vector<const char*> args) {
+        args.insert(args.begin(), "tool");
+        po::variables_map values;
+        po::store(po::parse_command_line(static_cast<int>(args.size()), args.data(), options), values);
+        po::notify(values);
+    };
+    parse({"-n", "42", "--wait", "2.5"});
+    CHECK(count == 42);
+    CHECK(wait == 2.5);
+    try {
+        parse({"-n", "-1"});
+        FAIL("-n -1 was taken");
+    } catch (const po::error& e) {
+        CHECK(std::string(e.what()) == "--count needs a whole number from 1 to 100, not '-1'");
+    }
+    CHECK_THROWS_AS(parse({"--count=101"}), po::error);
+    CHECK_THROWS_AS(parse({"--wait", "0.1"}), po::error);
+    CHECK_THROWS_AS(parse({"--wait", "x"}), po::error);
 }
 
 TEST_CASE("format strings expand every directive and escape", "[cli]") {
@@ -297,6 +358,53 @@ TEST_CASE("status: stable names, human text, Prometheus and checks", "[cli]") {
     d.crit_disconnected_s = 10;
     CHECK(cli::evaluate_check(down, d).state == cli::CheckState::critical);
     CHECK(cli::unknown_check("no broker").line == "AEGIS UNKNOWN - no broker");
+}
+
+TEST_CASE("status: disconnected since the session was lost, dead-letter thresholds, broker down", "[cli]") {
+    const std::uint64_t now = 1'700'000'100'000;
+    json status{{"state", "backing_off"},
+                {"last_heartbeat_ms", now - 60'000},  // the heartbeat is older than the disconnect
+                {"disconnected_since_ms", now - 2'000},
+                {"queue", {{"waiting", 0}, {"in_flight", 0}, {"dead", 2}, {"oldest_waiting_ms", 0}}}};
+    const auto down = cli::stable_status(status, now);
+    CHECK(down["disconnected_s"] == 2.0);
+    cli::CheckThresholds t;
+    t.crit_disconnected_s = 10;
+    auto outcome = cli::evaluate_check(down, t);
+    CHECK(outcome.state == cli::CheckState::warning);
+    CHECK(outcome.line.rfind("AEGIS WARNING - backing_off for 2s, queue 0, oldest 0s, dead 2 |", 0) == 0);
+    status.erase("disconnected_since_ms");  // a broker that does not say: from the last heartbeat
+    CHECK(cli::stable_status(status, now)["disconnected_s"] == 60.0);
+
+    status["state"] = "connected";
+    const auto up = cli::stable_status(status, now);
+    cli::CheckThresholds dead;
+    CHECK(cli::evaluate_check(up, dead).state == cli::CheckState::ok);
+    dead.warn_dead = 2;
+    CHECK(cli::evaluate_check(up, dead).state == cli::CheckState::ok);
+    dead.warn_dead = 1;
+    outcome = cli::evaluate_check(up, dead);
+    CHECK(outcome.state == cli::CheckState::warning);
+    CHECK(outcome.line.find(" dead=2;1;;0") != std::string::npos);
+    dead.crit_dead = 1;
+    CHECK(cli::evaluate_check(up, dead).state == cli::CheckState::critical);
+    json no_dead = status;
+    no_dead["queue"].erase("dead");
+    CHECK(cli::evaluate_check(cli::stable_status(no_dead, now), dead).state == cli::CheckState::unknown);
+
+    CHECK(cli::validate_thresholds(dead));
+    dead.warn_dead = 3;
+    REQUIRE_FALSE(cli::validate_thresholds(dead));
+    CHECK(cli::validate_thresholds(dead).error().message == "--warn-dead (3) is above --crit-dead (1)");
+    cli::CheckThresholds age;
+    age.warn_age_s = 10;
+    age.crit_age_s = 5;
+    CHECK(cli::validate_thresholds(age).error().message == "--warn-age (10) is above --crit-age (5)");
+    age.crit_age_s = 10;
+    CHECK(cli::validate_thresholds(age));
+
+    CHECK(cli::prometheus_broker_down() ==
+          "# HELP aegis_broker_up 1 when the broker answered.\n# TYPE aegis_broker_up gauge\naegis_broker_up 0\n");
 }
 
 TEST_CASE("queue reports and unsupported ops", "[cli]") {

@@ -3,6 +3,9 @@
 #include <boost/program_options.hpp>
 #include <sstream>
 
+#include "cli/number_option.h"
+#include "cli/tool.h"
+
 namespace aegis::connect {
 
 namespace po = boost::program_options;
@@ -26,13 +29,13 @@ Options parse_options(int argc, char** argv) {
         ("state-dir", po::value(&c.state_dir)->value_name("DIR"), "state directory (default: $XDG_STATE_HOME/aegis)")
         ("foreground", po::bool_switch(&options.foreground), "do not detach; log to stderr (for systemd)")
         ("no-wait", po::bool_switch(&c.no_wait), "return once the local socket is up; connect in the background")
-        ("timeout", po::value(&c.timeout_s)->value_name("SECS"), "give up when not connected within SECS (default: 30)")
-        ("backoff-min", po::value(&c.backoff_min_s)->value_name("SECS"), "first reconnect delay (default: 5)")
-        ("backoff-max", po::value(&c.backoff_max_s)->value_name("SECS"), "longest reconnect delay (default: 60)")
-        ("heartbeat", po::value(&c.heartbeat_s)->value_name("SECS"), "application heartbeat interval, 0 to disable (default: 30)")
+        ("timeout", cli::seconds(&c.timeout_s, 0.1, 86'400)->value_name("SECS"), "give up when not connected within SECS (0.1-86400, default: 30)")
+        ("backoff-min", cli::seconds(&c.backoff_min_s, 0.01, 3'600)->value_name("SECS"), "first reconnect delay (0.01-3600, default: 5)")
+        ("backoff-max", cli::seconds(&c.backoff_max_s, 0.01, 86'400)->value_name("SECS"), "longest reconnect delay (0.01-86400, default: 60)")
+        ("heartbeat", cli::seconds(&c.heartbeat_s, 0, 86'400)->value_name("SECS"), "application heartbeat interval, 0 to disable (0-86400, default: 30)")
         ("proxy", po::value(&c.proxy)->value_name("URL"), "HTTP CONNECT proxy (http://HOST:PORT)")
-        ("queue-max-messages", po::value(&c.queue_max_messages)->value_name("N"), "refuse publishes while N messages are queued (default: 1000000)")
-        ("queue-max-bytes", po::value(&c.queue_max_bytes)->value_name("N"), "refuse publishes while N payload bytes are queued (default: 1073741824)")
+        ("queue-max-messages", cli::whole_number(&c.queue_max_messages, 1, 1'000'000'000)->value_name("N"), "refuse publishes while N messages are queued (1-1000000000, default: 1000000)")
+        ("queue-max-bytes", cli::whole_number(&c.queue_max_bytes, 1'024, 1ULL << 40)->value_name("N"), "refuse publishes while N payload bytes are queued (1024-1099511627776, default: 1073741824)")
         ("log", po::value(&c.log_file)->value_name("FILE"), "log file when detached (default: STATE_DIR/broker.log)")
         ("stop", po::bool_switch(&options.stop), "stop the broker on the socket and wait for it to exit")
         ("help,h", po::bool_switch(&options.help), "show this help")
@@ -49,7 +52,7 @@ Options parse_options(int argc, char** argv) {
     po::notify(values);
     if (!identity.empty()) c.identity = identity;
     std::ostringstream text;
-    text << visible;
+    text << cli::help_table(visible);
     options.help_text = text.str();
     return options;
 }

@@ -5,6 +5,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "cli/tool.h"
 #include "identity/keyfile.h"
 
 namespace aegis::keygen {
@@ -83,7 +84,7 @@ std::string help_text() {
            "       aegis-keygen -y [-f FILE]\n"
            "       aegis-keygen -l [--json] [-f FILE]\n"
            "Make, show and check Aegis Ed25519 identity key files.\n\n"
-        << describe()
+        << cli::help_table(describe())
         << "\nFILE defaults to $XDG_CONFIG_HOME/aegis/id_ed25519, else ~/.config/aegis/id_ed25519.\n"
            "Exit status: 0 success, 2 usage error, 6 bad or existing key file, 1 other failure.\n"
            "See aegis-keygen(1).\n";

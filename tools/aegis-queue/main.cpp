@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "cli/duration.h"
+#include "cli/number_option.h"
 #include "cli/queue_report.h"
 #include "cli/tool.h"
 #include "ipc/client.h"
@@ -52,12 +53,12 @@ Options parse_options(int argc, char** argv) {
     // clang-format off
     visible.add_options()
         ("state", po::value(&o.state)->value_name("STATE"), "ls: waiting, in_flight, dead or all (default)")
-        ("limit", po::value(&o.limit)->value_name("N"), "ls: at most N messages (default: 100)")
+        ("limit", cli::whole_number(&o.limit, 1, 100'000)->value_name("N"), "ls: at most N messages (1-100000, default: 100)")
         ("dead", po::bool_switch(&o.dead), "retry or purge every dead message")
         ("all", po::bool_switch(&o.all), "purge every message")
         ("yes,y", po::bool_switch(&o.yes), "purge without asking")
         ("json", po::bool_switch(&o.json), "print the broker's answer as JSON")
-        ("timeout", po::value(&o.timeout)->value_name("DURATION"), "give up after DURATION (default: 10s)")
+        ("timeout", po::value(&o.timeout)->value_name("DURATION"), "give up after DURATION (1ms-1h, default: 10s)")
         ("socket", po::value(&o.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
         ("help,h", po::bool_switch(&o.help), "show this help")
         ("version,V", po::bool_switch(&o.version), "show the version");
@@ -72,7 +73,7 @@ Options parse_options(int argc, char** argv) {
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
     po::notify(values);
     std::ostringstream text;
-    text << visible;
+    text << cli::help_table(visible);
     o.help_text = text.str();
     return o;
 }
@@ -166,7 +167,8 @@ int run(int argc, char** argv) {
         fmt::print("{}\n", cli::version_line(kTool));
         return 0;
     }
-    auto timeout = cli::parse_duration(options.timeout, "--timeout");
+    auto timeout =
+        cli::parse_duration(options.timeout, "--timeout", std::chrono::milliseconds(1), std::chrono::hours(1));
     if (!timeout) return cli::report(kTool, timeout.error());
     auto request = request_for(options);
     if (!request) return cli::report(kTool, request.error());

@@ -36,6 +36,16 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
     return FilePtr(file, &std::fclose);
 }
 
+[[nodiscard]] bool reads_stdin(const Options& options) {
+    return !options.message && (!options.file || *options.file == "-");
+}
+
+// An empty standard input is what cron and `</dev/null` give: never taken for an empty message.
+[[nodiscard]] aegis::Error empty_stdin() {
+    return aegis::make_error(ExitCode::bad_input,
+                             "standard input is empty; nothing sent (give -m '' to send an empty message)");
+}
+
 // Every payload, each `count` times, through one pipelined connection.
 [[nodiscard]] aegis::Result<void> publish_all(ipc::Client& client, const Options& options) {
     cli::PublishPipeline pipeline(client, options.request, kWindow, kWindowBytes, options.timeout,
@@ -63,6 +73,7 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
         auto payload = source.next();
         if (!payload) return payload.take_error();
         if (!payload->has_value()) break;
+        if (options.split == cli::Split::whole && (*payload)->empty() && reads_stdin(options)) return empty_stdin();
         if (auto sent = send_each(**payload); !sent) return sent;
     }
     return pipeline.finish();
@@ -83,6 +94,7 @@ int request(ipc::Client& client, const Options& options) {
         auto read = cli::PayloadSource(::fileno(input->get()), cli::Split::whole, ipc::kMaxPayloadBytes).next();
         if (!read) return cli::report(kTool, read.error());
         payload = std::move(**read);
+        if (payload.empty() && reads_stdin(options)) return cli::report(kTool, empty_stdin());
     }
     auto sent = client.publish(options.request, payload, deadline);
     if (!sent) return cli::report(kTool, sent.error());
@@ -90,21 +102,31 @@ int request(ipc::Client& client, const Options& options) {
     if (!request_id) return cli::report(kTool, aegis::make_error(ExitCode::failure, "the broker gave no message id"));
     if (options.print_id) fmt::print("{}\n", *sent);
     if (options.json) fmt::print("{{\"id\":\"{}\",\"channel\":\"{}\"}}\n", *sent, options.request.channel);
-    bool any_error = false;
+    std::size_t errors = 0;
+    std::string first_error;
     auto got =
         cli::await_replies(client, *request_id, options.replies, deadline, [&](const ipc::DeliveredMessage& reply) {
             const auto text = aegis::as_text(reply.payload);
             std::fwrite(text.data(), 1, text.size(), stdout);
             if (!text.empty() && text.back() != '\n') std::fputc('\n', stdout);
             std::fflush(stdout);
-            any_error = any_error || cli::header_value(reply.headers, cli::kErrorHeader).has_value();
+            if (auto error = cli::header_value(reply.headers, cli::kErrorHeader)) {
+                if (errors++ == 0) first_error = *error;
+            }
         });
     if (!got) return cli::report(kTool, got.error());
     if (*got < options.replies) {
         return cli::report(kTool, aegis::make_error(ExitCode::timeout, "{} of {} replies on {} within the timeout",
                                                     *got, options.replies, options.reply_to));
     }
-    return any_error ? aegis::to_int(ExitCode::failure) : 0;
+    if (errors == 1 && options.replies == 1) {
+        return cli::report(kTool, aegis::make_error(ExitCode::failure, "the reply is an error: {}", first_error));
+    }
+    if (errors > 0) {
+        return cli::report(kTool, aegis::make_error(ExitCode::failure, "{} of {} replies are errors (the first: {})",
+                                                    errors, *got, first_error));
+    }
+    return 0;
 }
 
 int run(int argc, char** argv) {

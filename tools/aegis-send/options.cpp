@@ -8,11 +8,15 @@
 
 #include "channel/channel.h"
 #include "cli/duration.h"
+#include "cli/number_option.h"
 #include "cli/request_reply.h"
+#include "cli/tool.h"
 
 namespace aegis::send {
 
 namespace po = boost::program_options;
+using std::chrono::hours;
+using std::chrono::milliseconds;
 
 namespace {
 
@@ -32,8 +36,6 @@ struct Raw {
     if (raw.lines && raw.nul) return make_error(ExitCode::usage, "-l and -0 cannot be combined");
     if (options.message && (raw.lines || raw.nul))
         return make_error(ExitCode::usage, "-l and -0 read a stream, not -m");
-    if (options.count == 0) return make_error(ExitCode::usage, "-n needs a positive count");
-    if (options.replies == 0) return make_error(ExitCode::usage, "--replies needs a positive count");
     if (options.is_request && (raw.lines || raw.nul || options.count != 1)) {
         return make_error(ExitCode::usage, "--request sends one message (no -l, -0 or -n)");
     }
@@ -51,12 +53,12 @@ struct Raw {
     }
     request.priority = *priority;
     if (raw.ttl) {
-        auto ttl = cli::parse_duration(*raw.ttl, "--ttl");
+        auto ttl = cli::parse_duration(*raw.ttl, "--ttl", milliseconds(1), hours(720));
         if (!ttl) return ttl.take_error();
         request.ttl_ms = static_cast<std::uint64_t>(ttl->count());
     }
     if (raw.timeout) {
-        auto timeout = cli::parse_duration(*raw.timeout, "--timeout");
+        auto timeout = cli::parse_duration(*raw.timeout, "--timeout", milliseconds(1), hours(24));
         if (!timeout) return timeout.take_error();
         options.timeout = *timeout;
     }
@@ -95,17 +97,17 @@ Result<Options> parse_options(int argc, char** argv) {
         ("file,f", po::value<std::string>()->value_name("FILE"), "read the payload from FILE ('-': standard input)")
         ("lines,l", po::bool_switch(&raw.lines), "one message per line of the input (streamed)")
         ("null,0", po::bool_switch(&raw.nul), "one message per NUL-terminated record of the input")
-        ("count,n", po::value(&options.count)->value_name("N"), "send each message N times")
+        ("count,n", cli::whole_number(&options.count, 1, 1'000'000)->value_name("N"), "send each message N times (1-1000000)")
         ("priority,p", po::value(&raw.priority)->value_name("LEVEL"), "critical, high, normal (default) or low")
-        ("ttl", po::value<std::string>()->value_name("DURATION"), "drop the message if not delivered within DURATION (10s, 5m, 1h)")
+        ("ttl", po::value<std::string>()->value_name("DURATION"), "drop the message if not delivered within DURATION (1ms-720h)")
         ("header,H", po::value(&raw.headers)->value_name("KEY=VALUE"), "add a header (repeatable)")
         ("print-id", po::bool_switch(&options.print_id), "print each message's id")
         ("json", po::bool_switch(&options.json), "print {\"id\":..,\"channel\":..} per message")
         ("wait-ack", po::bool_switch(&options.request.wait_ack), "return only once the gateway has stored each message")
         ("request", po::bool_switch(&options.is_request), "send a request and print the reply")
         ("reply-to", po::value(&options.reply_to)->value_name("CHANNEL"), "the channel replies come on (default: by convention)")
-        ("replies", po::value(&options.replies)->value_name("N"), "with --request: wait for N replies (default: 1)")
-        ("timeout", po::value<std::string>()->value_name("DURATION"), "give up after DURATION (default: 30s)")
+        ("replies", cli::whole_number(&options.replies, 1, 10'000)->value_name("N"), "with --request: wait for N replies (1-10000, default: 1)")
+        ("timeout", po::value<std::string>()->value_name("DURATION"), "give up after DURATION (1ms-24h, default: 30s)")
         ("socket", po::value(&options.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
         ("help,h", po::bool_switch(&options.help), "show this help")
         ("version,V", po::bool_switch(&options.version), "show the version");
@@ -120,7 +122,7 @@ Result<Options> parse_options(int argc, char** argv) {
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
     po::notify(values);
     std::ostringstream text;
-    text << visible;
+    text << cli::help_table(visible);
     options.help_text = text.str();
     if (options.help || options.version) return options;
     if (values.count("message")) options.message = values["message"].as<std::string>();

@@ -2,6 +2,7 @@
 // Prometheus (--prometheus) and Nagios-style monitoring (--check).
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -11,6 +12,7 @@
 
 #include "core/clock.h"
 #include "cli/duration.h"
+#include "cli/number_option.h"
 #include "cli/status_report.h"
 #include "cli/tool.h"
 #include "ipc/client.h"
@@ -24,6 +26,8 @@ namespace cli = aegis::cli;
 using aegis::ExitCode;
 
 constexpr std::string_view kTool = "aegis-stat";
+constexpr std::uint64_t kMaxCount = 1'000'000'000;
+constexpr double kMaxSeconds = 31'536'000;  // a year
 
 volatile std::sig_atomic_t interrupted = 0;
 
@@ -50,14 +54,16 @@ Options parse_options(int argc, char** argv) {
     visible.add_options()
         ("json", po::bool_switch(&o.json), "print the status as one JSON object")
         ("prometheus", po::bool_switch(&o.prometheus), "print Prometheus text exposition (aegis_broker_*)")
-        ("watch", po::value<std::string>()->value_name("SECS"), "redraw every SECS until interrupted")
+        ("watch", po::value<std::string>()->value_name("SECS"), "redraw every SECS (100ms-1h) until interrupted")
         ("check", po::bool_switch(&o.check), "one Nagios-style line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
-        ("warn-queue", po::value<std::uint64_t>()->value_name("N"), "--check: WARNING above N queued messages")
-        ("crit-queue", po::value<std::uint64_t>()->value_name("N"), "--check: CRITICAL above N queued messages")
-        ("warn-age", po::value<double>()->value_name("SECS"), "--check: WARNING when the oldest waits over SECS")
-        ("crit-age", po::value<double>()->value_name("SECS"), "--check: CRITICAL when the oldest waits over SECS")
-        ("crit-disconnected", po::value<double>()->value_name("SECS"), "--check: CRITICAL when disconnected over SECS")
-        ("timeout", po::value(&o.timeout)->value_name("DURATION"), "give up on the broker after DURATION (default: 5s)")
+        ("warn-queue", cli::whole_number(nullptr, 0, kMaxCount)->value_name("N"), "--check: WARNING above N queued messages (0-1000000000)")
+        ("crit-queue", cli::whole_number(nullptr, 0, kMaxCount)->value_name("N"), "--check: CRITICAL above N queued messages (0-1000000000)")
+        ("warn-dead", cli::whole_number(nullptr, 0, kMaxCount)->value_name("N"), "--check: WARNING above N dead letters (0-1000000000)")
+        ("crit-dead", cli::whole_number(nullptr, 0, kMaxCount)->value_name("N"), "--check: CRITICAL above N dead letters (0-1000000000)")
+        ("warn-age", cli::seconds(nullptr, 0, kMaxSeconds)->value_name("SECS"), "--check: WARNING when the oldest waits over SECS (0-31536000)")
+        ("crit-age", cli::seconds(nullptr, 0, kMaxSeconds)->value_name("SECS"), "--check: CRITICAL when the oldest waits over SECS (0-31536000)")
+        ("crit-disconnected", cli::seconds(nullptr, 0, kMaxSeconds)->value_name("SECS"), "--check: CRITICAL when disconnected over SECS (0-31536000)")
+        ("timeout", po::value(&o.timeout)->value_name("DURATION"), "give up on the broker after DURATION (1ms-1h, default: 5s)")
         ("socket", po::value(&o.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
         ("help,h", po::bool_switch(&o.help), "show this help")
         ("version,V", po::bool_switch(&o.version), "show the version");
@@ -68,11 +74,13 @@ Options parse_options(int argc, char** argv) {
     if (values.count("watch")) o.watch = values["watch"].as<std::string>();
     if (values.count("warn-queue")) o.thresholds.warn_queue = values["warn-queue"].as<std::uint64_t>();
     if (values.count("crit-queue")) o.thresholds.crit_queue = values["crit-queue"].as<std::uint64_t>();
+    if (values.count("warn-dead")) o.thresholds.warn_dead = values["warn-dead"].as<std::uint64_t>();
+    if (values.count("crit-dead")) o.thresholds.crit_dead = values["crit-dead"].as<std::uint64_t>();
     if (values.count("warn-age")) o.thresholds.warn_age_s = values["warn-age"].as<double>();
     if (values.count("crit-age")) o.thresholds.crit_age_s = values["crit-age"].as<double>();
     if (values.count("crit-disconnected")) o.thresholds.crit_disconnected_s = values["crit-disconnected"].as<double>();
     std::ostringstream text;
-    text << visible;
+    text << cli::help_table(visible);
     o.help_text = text.str();
     return o;
 }
@@ -95,9 +103,11 @@ Options parse_options(int argc, char** argv) {
 int watch(const Options& options, std::chrono::milliseconds timeout, std::chrono::milliseconds every) {
     std::signal(SIGINT, [](int) { interrupted = 1; });
     std::signal(SIGTERM, [](int) { interrupted = 1; });
+    const bool terminal = ::isatty(STDOUT_FILENO) == 1;
     while (interrupted == 0) {
         auto stable = fetch(options, timeout);
-        std::string screen = "\033[H\033[2J";
+        // Clearing the screen is for a terminal; a pipe or a file gets one report after another.
+        std::string screen = terminal ? "\033[H\033[2J" : "";
         screen += stable ? render(options, *stable) : fmt::format("{}: error: {}\n", kTool, stable.error().message);
         fmt::print("{}", screen);
         std::fflush(stdout);
@@ -109,8 +119,30 @@ int watch(const Options& options, std::chrono::milliseconds timeout, std::chrono
     return 0;
 }
 
+// Under --check a usage error is reported as monitoring plugins do: an UNKNOWN line, exit 3.
+[[nodiscard]] bool asks_check(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--check") return true;
+    }
+    return false;
+}
+
+int usage_failure(bool check, const aegis::Error& error) {
+    if (!check) return cli::report(kTool, error);
+    const auto outcome = cli::unknown_check(error.message);
+    fmt::print("{}\n", outcome.line);
+    return static_cast<int>(outcome.state);
+}
+
 int run(int argc, char** argv) {
-    const auto options = parse_options(argc, argv);
+    const bool check = asks_check(argc, argv);
+    Options options;
+    try {
+        options = parse_options(argc, argv);
+    } catch (const po::error& e) {
+        if (!check) throw;
+        return usage_failure(check, aegis::make_error(ExitCode::usage, "{}", e.what()));
+    }
     if (options.help) {
         fmt::print("{}", options.help_text);
         return 0;
@@ -120,16 +152,19 @@ int run(int argc, char** argv) {
         return 0;
     }
     if ((options.json ? 1 : 0) + (options.prometheus ? 1 : 0) + (options.check ? 1 : 0) > 1) {
-        return cli::report(kTool,
-                           aegis::make_error(ExitCode::usage, "--json, --prometheus and --check cannot be combined"));
+        return usage_failure(check,
+                             aegis::make_error(ExitCode::usage, "--json, --prometheus and --check cannot be combined"));
     }
-    auto timeout = cli::parse_duration(options.timeout, "--timeout");
-    if (!timeout) return cli::report(kTool, timeout.error());
+    auto timeout =
+        cli::parse_duration(options.timeout, "--timeout", std::chrono::milliseconds(1), std::chrono::hours(1));
+    if (!timeout) return usage_failure(check, timeout.error());
+    if (auto valid = cli::validate_thresholds(options.thresholds); !valid) return usage_failure(check, valid.error());
     if (options.watch) {
-        auto every = cli::parse_duration(*options.watch, "--watch");
+        auto every =
+            cli::parse_duration(*options.watch, "--watch", std::chrono::milliseconds(100), std::chrono::hours(1));
         if (!every) return cli::report(kTool, every.error());
         if (options.check)
-            return cli::report(kTool, aegis::make_error(ExitCode::usage, "--watch and --check cannot be combined"));
+            return usage_failure(check, aegis::make_error(ExitCode::usage, "--watch and --check cannot be combined"));
         return watch(options, *timeout, *every);
     }
     auto stable = fetch(options, *timeout);
@@ -138,6 +173,10 @@ int run(int argc, char** argv) {
             stable ? cli::evaluate_check(*stable, options.thresholds) : cli::unknown_check(stable.error().message);
         fmt::print("{}\n", outcome.line);
         return static_cast<int>(outcome.state);
+    }
+    if (!stable && options.prometheus) {
+        fmt::print("{}", cli::prometheus_broker_down());  // a textfile collector sees the broker down
+        return 0;
     }
     if (!stable) return cli::report(kTool, stable.error());
     fmt::print("{}", render(options, *stable));

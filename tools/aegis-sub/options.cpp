@@ -5,6 +5,8 @@
 
 #include "channel/channel.h"
 #include "cli/duration.h"
+#include "cli/number_option.h"
+#include "cli/tool.h"
 
 namespace aegis::sub {
 
@@ -23,8 +25,6 @@ struct Raw {
 [[nodiscard]] Result<void> check_and_fill(Options& options, const Raw& raw) {
     if (options.patterns.empty())
         return make_error(ExitCode::usage, "a channel pattern is required (see aegis-sub --help)");
-    if (options.count && *options.count == 0) return make_error(ExitCode::usage, "-C needs a positive count");
-    if (options.jobs == 0) return make_error(ExitCode::usage, "--jobs needs a positive number");
     if (options.drain && options.durable.empty()) return make_error(ExitCode::usage, "--drain needs --durable NAME");
     if ((raw.json ? 1 : 0) + (raw.format ? 1 : 0) + (raw.verbose ? 1 : 0) > 1) {
         return make_error(ExitCode::usage, "-v, --json and -F cannot be combined");
@@ -33,7 +33,7 @@ struct Raw {
         return make_error(ExitCode::usage, "--exec prints the command's output, not -v, --json, -F or -0");
     }
     if (raw.wait) {
-        auto wait = cli::parse_duration(*raw.wait, "-W");
+        auto wait = cli::parse_duration(*raw.wait, "-W", std::chrono::milliseconds(1), std::chrono::hours(720));
         if (!wait) return wait.take_error();
         options.wait = *wait;
     }
@@ -63,8 +63,8 @@ Result<Options> parse_options(int argc, char** argv) {
         "Options");
     // clang-format off
     visible.add_options()
-        ("count,C", po::value<std::uint64_t>()->value_name("N"), "exit 0 after N messages")
-        ("wait,W", po::value<std::string>()->value_name("SECS"), "stop after SECS (or 250ms, 5m); exit 5 if fewer than N (or no) messages came")
+        ("count,C", cli::whole_number(nullptr, 1, 1'000'000'000)->value_name("N"), "exit 0 after N messages (1-1000000000)")
+        ("wait,W", po::value<std::string>()->value_name("SECS"), "stop after SECS (or 250ms, 5m; 1ms-720h); exit 5 if fewer than N (or no) messages came")
         ("verbose,v", po::bool_switch(&raw.verbose), "prefix each payload with its channel and a space")
         ("json", po::bool_switch(&raw.json), "one JSON object per message: every envelope field and the payload")
         ("format,F", po::value<std::string>()->value_name("FORMAT"), "print FORMAT per message (%c %p %i %o %f %t %x %l %k %%, \\n \\t \\0)")
@@ -73,7 +73,7 @@ Result<Options> parse_options(int argc, char** argv) {
         ("durable", po::value(&options.durable)->value_name("NAME"), "durable subscription NAME: messages wait in the broker while away")
         ("drain", po::bool_switch(&options.drain), "with --durable: exit once the stored backlog has been printed")
         ("exec", po::value(&options.exec)->value_name("CMD"), "run CMD per message (payload on stdin); its output answers requests")
-        ("jobs", po::value(&options.jobs)->value_name("N"), "run up to N commands at once (default: 1)")
+        ("jobs", cli::whole_number(&options.jobs, 1, 256)->value_name("N"), "run up to N commands at once (1-256, default: 1)")
         ("socket", po::value(&options.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
         ("help,h", po::bool_switch(&options.help), "show this help")
         ("version,V", po::bool_switch(&options.version), "show the version");
@@ -88,7 +88,7 @@ Result<Options> parse_options(int argc, char** argv) {
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
     po::notify(values);
     std::ostringstream text;
-    text << visible;
+    text << cli::help_table(visible);
     options.help_text = text.str();
     if (options.help || options.version) return options;
     if (values.count("count")) options.count = values["count"].as<std::uint64_t>();

@@ -22,7 +22,7 @@ struct Options {
     std::string durable;  // cursor name
     bool drain = false;
     std::string exec;
-    std::size_t jobs = 1;
+    std::uint64_t jobs = 1;
     bool help = false;
     bool version = false;
     std::string help_text;
