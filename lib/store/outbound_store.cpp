@@ -367,16 +367,18 @@ Result<std::vector<broker::OutboundMessage>> SqliteOutboundQueue::take_batch_at(
                     scan.deferred_due_ms = std::min(scan.deferred_due_ms, stored.entry.next_attempt_ms);
                     continue;
                 }
+                // Headers count too: a batch must fit protocol::kMaxBatchBytes once encoded.
+                const auto message_bytes = protocol::encoded_message_bytes(message.headers, message.payload.size());
                 if (!taken.empty()) {
                     const auto& first = taken.front().second;
                     if (message.channel != first.channel || taken.size() >= max_messages ||
-                        batch_bytes + message.payload.size() > limits.max_bytes) {
+                        batch_bytes + message_bytes > limits.max_bytes) {
                         done = full = true;
                         break;
                     }
                 }
                 scan.cursor = seq;
-                batch_bytes += message.payload.size();
+                batch_bytes += message_bytes;
                 taken.emplace_back(seq, std::move(message));
             }
         }

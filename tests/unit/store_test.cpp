@@ -515,9 +515,10 @@ TEST_CASE("store: a batch is consecutive messages of one channel and priority, w
     REQUIRE(queue->push(message(9, "a.x", Priority::normal, 100)));
     REQUIRE(queue->push(message(10, "a.x", Priority::normal, 100)));
     std::vector<broker::OutboundMessage> expired;
-    const broker::BatchLimits three{3, 25};
+    const auto encoded = aegis::protocol::encoded_message_bytes({}, 10);  // a message of 10 bytes in a batch
+    const broker::BatchLimits three{3, 2 * encoded + 5};
     CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{8});
-    CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{1, 2});  // 25 bytes
+    CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{1, 2});  // two fit, not three
     CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{3, 4, 5});
     CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{6});
     CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{7});
@@ -526,6 +527,19 @@ TEST_CASE("store: a batch is consecutive messages of one channel and priority, w
     CHECK(queue->take_batch(three, 0, expired).empty());
     CHECK(expired.empty());
     CHECK(queue->in_flight() == 10);
+}
+
+TEST_CASE("store: headers count toward a batch's byte limit", "[store]") {
+    TempDir dir;
+    auto queue = open_queue(dir.file());
+    REQUIRE(queue->push(message(1, "a.x")));
+    auto with_headers = message(2, "a.x");
+    with_headers.headers = {{"x-note", std::string(1000, 'v')}};
+    REQUIRE(queue->push(with_headers));
+    std::vector<broker::OutboundMessage> expired;
+    const broker::BatchLimits limits{256, 500};  // both payloads would fit; the headers do not
+    CHECK(numbers(queue->take_batch(limits, 0, expired)) == std::vector<std::uint32_t>{1});
+    CHECK(numbers(queue->take_batch(limits, 0, expired)) == std::vector<std::uint32_t>{2});
 }
 
 TEST_CASE("store: acknowledged messages are gone for good", "[store]") {
