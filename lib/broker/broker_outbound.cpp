@@ -409,6 +409,14 @@ void Broker::Impl::report_expired(std::vector<OutboundMessage>& expired) {
     }
 }
 
+void Broker::Impl::expire_due() {
+    std::vector<OutboundMessage> expired;
+    if (auto done = queue->expire_due(unix_time_ms(), expired); !done) {
+        log(fmt::format("cannot expire messages: {}", done.error().message));
+    }
+    report_expired(expired);
+}
+
 void Broker::Impl::fail_waiters(const Error& cause) {
     const auto wire = ipc::to_wire(cause);
     for (const auto& [id, waiter] : ack_waiters) fail(waiter, wire);

@@ -605,6 +605,57 @@ void SqliteOutboundQueue::release_in_flight() {
     in_flight_.clear();
 }
 
+Result<void> SqliteOutboundQueue::expire_due(std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired) {
+    if (waiting_ == 0) return {};
+    std::vector<std::pair<std::int64_t, broker::OutboundMessage>> due;
+    std::uint64_t due_bytes = 0;
+    {
+        auto lease = database_->cached(
+            "SELECT seq, id, channel, kind, length(payload) FROM messages "
+            "WHERE state = 'waiting' AND expires_ms != 0 AND expires_ms <= ?1");
+        if (!lease) return lease.take_error();
+        auto& select = **lease;
+        select.bind(1, now_ms);
+        for (;;) {
+            auto row = select.step();
+            if (!row) return row.take_error();
+            if (!*row) break;
+            broker::OutboundMessage message;
+            const auto kind = select.column_int(3);
+            if (!read_id(select.column_blob_view(1), message.id) || kind < 0 ||
+                kind > static_cast<int>(protocol::Kind::heartbeat)) {
+                return corrupt_row(*database_);
+            }
+            if (in_flight_.count(message.id) != 0) continue;  // its answer decides
+            message.channel = select.column_text(2);
+            message.kind = static_cast<protocol::Kind>(kind);
+            due_bytes += select.column_uint(4);
+            due.emplace_back(select.column_int(0), std::move(message));
+        }
+    }
+    if (due.empty()) return {};
+    auto transaction = database_->begin(Durability::process_crash);
+    if (!transaction) return transaction.take_error();
+    {
+        auto lease = database_->cached(
+            "UPDATE messages SET state = 'dead', dead_reason = 'expired', dead_at_ms = ?2 WHERE seq = ?1");
+        if (!lease) return lease.take_error();
+        for (const auto& [seq, message] : due) {
+            auto& update = **lease;
+            update.reset();
+            update.bind(1, seq).bind(2, now_ms);
+            if (auto updated = update.run(); !updated) return updated.take_error();
+        }
+    }
+    if (auto committed = transaction->commit(); !committed) return committed;
+    waiting_ -= due.size();
+    dead_ += due.size();
+    live_bytes_ -= due_bytes;
+    for (auto& entry : due) expired.push_back(std::move(entry.second));
+    if (dead_ > limits_.max_dead_letters) (void)prune_dead_letters();
+    return {};
+}
+
 // ---- operator API ----
 
 MessageState SqliteOutboundQueue::state_of(const QueueEntry& entry) const {
@@ -651,7 +702,8 @@ Result<std::optional<StoredMessage>> SqliteOutboundQueue::get(const protocol::Me
     return std::optional<StoredMessage>{std::move(*stored)};
 }
 
-Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id) {
+Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id, std::uint64_t now_ms,
+                                        std::uint64_t fresh_ttl_ms) {
     auto transaction = database_->begin();
     if (!transaction) return transaction.take_error();
     auto current = row_state(*database_, id);
@@ -661,11 +713,28 @@ Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id) {
         return make_error(ExitCode::failure, "message {} is being sent; it is retried if the gateway does not store it",
                           hex(id));
     }
+    std::uint64_t expires_ms = 0;
+    {
+        auto lease = database_->cached("SELECT expires_ms FROM messages WHERE id = ?1");
+        if (!lease) return lease.take_error();
+        auto& select = **lease;
+        select.bind(1, ByteView(id));
+        auto row = select.step();
+        if (!row) return row.take_error();
+        if (*row) expires_ms = select.column_uint(0);
+    }
+    const bool expired = expires_ms != 0 && expires_ms <= now_ms;
+    if (expired && fresh_ttl_ms == 0) {
+        return make_error(ExitCode::refused,
+                          "message {} expired {} ms ago: it would expire again at once, so it is not retried "
+                          "(give it a fresh TTL to send it)",
+                          hex(id), now_ms - expires_ms);
+    }
     auto statement = database_->prepare(
         "UPDATE messages SET state = 'waiting', attempts = 0, next_attempt_ms = 0, dead_reason = NULL, "
-        "dead_at_ms = NULL WHERE id = ?1 RETURNING seq, priority");
+        "dead_at_ms = NULL, expires_ms = ?2 WHERE id = ?1 RETURNING seq, priority");
     if (!statement) return statement.take_error();
-    statement->bind(1, ByteView(id));
+    statement->bind(1, ByteView(id)).bind(2, expired ? now_ms + fresh_ttl_ms : expires_ms);
     auto row = statement->step();
     if (!row) return row.take_error();
     if (!*row) return make_error(ExitCode::failure, "no message {} in the queue", hex(id));
@@ -686,11 +755,24 @@ Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id) {
     return {};
 }
 
-Result<std::size_t> SqliteOutboundQueue::retry_dead() {
+Result<SqliteOutboundQueue::Retried> SqliteOutboundQueue::retry_dead(std::uint64_t now_ms, std::uint64_t fresh_ttl_ms) {
+    Retried out;
+    if (fresh_ttl_ms == 0) {
+        auto expired = database_->prepare(
+            "SELECT count(*) FROM messages WHERE state = 'dead' AND expires_ms != 0 AND expires_ms <= ?1");
+        if (!expired) return expired.take_error();
+        expired->bind(1, now_ms);
+        auto row = expired->step();
+        if (!row) return row.take_error();
+        out.expired = *row ? static_cast<std::size_t>(expired->column_int(0)) : 0;
+    }
+    // ?2 = 0: expired ones stay dead; otherwise they get the fresh expiry ?2.
     auto statement = database_->prepare(
         "UPDATE messages SET state = 'waiting', attempts = 0, next_attempt_ms = 0, dead_reason = NULL, "
-        "dead_at_ms = NULL WHERE state = 'dead' RETURNING length(payload)");
+        "dead_at_ms = NULL, expires_ms = CASE WHEN expires_ms != 0 AND expires_ms <= ?1 THEN ?2 ELSE expires_ms END "
+        "WHERE state = 'dead' AND (?2 != 0 OR expires_ms = 0 OR expires_ms > ?1) RETURNING length(payload)");
     if (!statement) return statement.take_error();
+    statement->bind(1, now_ms).bind(2, fresh_ttl_ms == 0 ? std::uint64_t{0} : now_ms + fresh_ttl_ms);
     std::size_t count = 0;
     std::uint64_t bytes = 0;
     for (;;) {
@@ -707,7 +789,8 @@ Result<std::size_t> SqliteOutboundQueue::retry_dead() {
     waiting_ += count;
     live_bytes_ += bytes;
     rewind_all();
-    return count;
+    out.count = count;
+    return out;
 }
 
 Result<void> SqliteOutboundQueue::remove(const protocol::MessageId& id) {
