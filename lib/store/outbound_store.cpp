@@ -215,6 +215,7 @@ void SqliteOutboundQueue::rewind(protocol::Priority priority, std::int64_t seq) 
 
 void SqliteOutboundQueue::rewind_all() {
     scans_.fill(Scan{});
+    next_expiry_ms_ = 0;
 }
 
 std::uint64_t SqliteOutboundQueue::now() const {
@@ -288,6 +289,9 @@ Result<void> SqliteOutboundQueue::push_many(const std::vector<broker::OutboundMe
     if (auto committed = transaction->commit(); !committed) return committed;
     waiting_ += added;
     live_bytes_ += added_bytes;
+    for (const auto& message : messages) {
+        if (message.expires_ms != 0) next_expiry_ms_ = std::min(next_expiry_ms_, message.expires_ms);
+    }
     return {};
 }
 
@@ -547,6 +551,7 @@ void SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids) {
 
 Result<void> SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms) {
     if (ids.empty()) return {};
+    next_expiry_ms_ = 0;  // waiting again, with their expiry
     std::vector<protocol::MessageId> released, given_up;
     std::uint64_t given_up_bytes = 0;
     const auto max_attempts = options_.backoff.max_attempts;
@@ -600,15 +605,28 @@ void SqliteOutboundQueue::release_all() {
 }
 
 void SqliteOutboundQueue::release_in_flight() {
+    if (!in_flight_.empty()) next_expiry_ms_ = 0;
     for (const auto& [id, flight] : in_flight_) rewind(flight.priority, flight.seq);
     waiting_ += in_flight_.size();
     in_flight_.clear();
 }
 
 Result<void> SqliteOutboundQueue::expire_due(std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired) {
-    if (waiting_ == 0) return {};
+    if (waiting_ == 0 || now_ms < next_expiry_ms_) return {};
     std::vector<std::pair<std::int64_t, broker::OutboundMessage>> due;
     std::uint64_t due_bytes = 0;
+    bool due_in_flight = false;
+    std::uint64_t next_expiry = std::numeric_limits<std::uint64_t>::max();
+    {
+        auto lease =
+            database_->cached("SELECT min(expires_ms) FROM messages WHERE state = 'waiting' AND expires_ms > ?1");
+        if (!lease) return lease.take_error();
+        auto& select = **lease;
+        select.bind(1, now_ms);
+        auto row = select.step();
+        if (!row) return row.take_error();
+        if (*row && !select.column_is_null(0)) next_expiry = select.column_uint(0);
+    }
     {
         auto lease = database_->cached(
             "SELECT seq, id, channel, kind, length(payload) FROM messages "
@@ -626,14 +644,20 @@ Result<void> SqliteOutboundQueue::expire_due(std::uint64_t now_ms, std::vector<b
                 kind > static_cast<int>(protocol::Kind::heartbeat)) {
                 return corrupt_row(*database_);
             }
-            if (in_flight_.count(message.id) != 0) continue;  // its answer decides
+            if (in_flight_.count(message.id) != 0) {  // its answer decides
+                due_in_flight = true;
+                continue;
+            }
             message.channel = select.column_text(2);
             message.kind = static_cast<protocol::Kind>(kind);
             due_bytes += select.column_uint(4);
             due.emplace_back(select.column_int(0), std::move(message));
         }
     }
-    if (due.empty()) return {};
+    if (due.empty()) {
+        next_expiry_ms_ = due_in_flight ? 0 : next_expiry;
+        return {};
+    }
     auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
     {
@@ -651,6 +675,7 @@ Result<void> SqliteOutboundQueue::expire_due(std::uint64_t now_ms, std::vector<b
     waiting_ -= due.size();
     dead_ += due.size();
     live_bytes_ -= due_bytes;
+    next_expiry_ms_ = due_in_flight ? 0 : next_expiry;
     for (auto& entry : due) expired.push_back(std::move(entry.second));
     if (dead_ > limits_.max_dead_letters) (void)prune_dead_letters();
     return {};
@@ -730,6 +755,7 @@ Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id, std::uint
                           "(give it a fresh TTL to send it)",
                           hex(id), now_ms - expires_ms);
     }
+    next_expiry_ms_ = 0;
     auto statement = database_->prepare(
         "UPDATE messages SET state = 'waiting', attempts = 0, next_attempt_ms = 0, dead_reason = NULL, "
         "dead_at_ms = NULL, expires_ms = ?2 WHERE id = ?1 RETURNING seq, priority");

@@ -212,6 +212,9 @@ private:
     std::array<Scan, kPriorities> scans_{};
     std::size_t dead_ = 0;
     std::uint64_t live_bytes_ = 0;
+    // No waiting message expires before this (0: not known), so expire_due() reads the file
+    // only when one may have: a status request does not scan a long queue each time.
+    std::uint64_t next_expiry_ms_ = 0;
     std::optional<Error> last_error_;
 };
 
