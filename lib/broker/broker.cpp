@@ -274,8 +274,11 @@ void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame f
                 handle_ack(waiter, body);
             } else if constexpr (std::is_same_v<Body, ipc::CursorDeleteRequest>) {
                 handle_cursor_delete(waiter, body);
+            } else if constexpr (std::is_same_v<Body, ipc::CursorListRequest>) {
+                handle_cursor_list(waiter);
             } else if constexpr (std::is_same_v<Body, ipc::StatusRequest>) {
                 settle_removals();
+                expire_due();
                 answer(waiter, json{{"status", status()}});
             } else if constexpr (std::is_same_v<Body, ipc::StopRequest>) {
                 log(fmt::format("stop requested by local client {} (pid {})", peer->id(), peer->pid()));

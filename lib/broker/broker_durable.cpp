@@ -4,6 +4,7 @@
 // an attached client gets the stored backlog, then live messages, and advances with "ack".
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
@@ -26,6 +27,22 @@ constexpr std::chrono::milliseconds kBacklogPoll{20};
 
 [[nodiscard]] ipc::WireError no_cursor(const std::string& name) {
     return ipc::WireError{"not_found", fmt::format("no durable subscription named {}", name), ExitCode::failure};
+}
+
+[[nodiscard]] std::vector<std::string> as_set(std::vector<std::string> patterns) {
+    std::sort(patterns.begin(), patterns.end());
+    patterns.erase(std::unique(patterns.begin(), patterns.end()), patterns.end());
+    return patterns;
+}
+
+[[nodiscard]] std::optional<ipc::WireError> busy(const std::string& name, const DurableAttachment* attachment) {
+    if (attachment == nullptr) return std::nullopt;
+    auto other = attachment->peer.lock();
+    if (!other || !other->is_open()) return std::nullopt;
+    return ipc::WireError{
+        "cursor_busy",
+        fmt::format("durable subscription {} is already attached to another client (pid {})", name, other->pid()),
+        ExitCode::failure};
 }
 
 }  // namespace
@@ -75,15 +92,22 @@ void Broker::Impl::handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& pe
         }
     }
     if (const auto it = attached.find(request.durable); it != attached.end()) {
-        if (auto other = it->second.peer.lock(); other && other->is_open()) {
-            fail(waiter, ipc::WireError{"cursor_busy",
-                                        fmt::format("durable subscription {} is already attached to another client "
-                                                    "(pid {})",
-                                                    request.durable, other->pid()),
-                                        ExitCode::failure});
+        if (auto refused = busy(request.durable, &it->second)) {
+            fail(waiter, *refused);
             return;
         }
         attached.erase(it);
+    }
+    // A changed set would silently miss what matched only the old patterns: changed on request only.
+    if (const auto it = cursors.find(request.durable);
+        it != cursors.end() && !request.reset && as_set(it->second) != as_set(request.patterns)) {
+        fail(waiter,
+             ipc::WireError{"patterns_differ",
+                            fmt::format("durable subscription {} has the patterns {}; reset it to replace them "
+                                        "with {}",
+                                        request.durable, fmt::join(it->second, " "), fmt::join(request.patterns, " ")),
+                            ExitCode::usage});
+        return;
     }
     PendingSubscribe pending{waiter, peer->id(), request.patterns, request.durable, std::nullopt};
     if (const auto it = cursors.find(request.durable); it != cursors.end()) pending.previous = it->second;
@@ -201,7 +225,34 @@ void Broker::Impl::commit_acks() {
     }
 }
 
+void Broker::Impl::handle_cursor_list(const Waiter& waiter) {
+    auto known = inbox->cursors();
+    if (!known) {
+        fail(waiter, ipc::to_wire(known.error()));
+        return;
+    }
+    json list = json::array();
+    for (const auto& cursor : *known) {
+        const auto it = attached.find(cursor.name);
+        list.push_back(json{{"name", cursor.name},
+                            {"patterns", cursor.patterns},
+                            {"pending", cursor.pending},
+                            {"dropped", cursor.dropped},
+                            {"position", cursor.position},
+                            {"created_ms", cursor.created_ms},
+                            {"attached", busy(cursor.name, it == attached.end() ? nullptr : &it->second).has_value()}});
+    }
+    answer(waiter, json{{"cursors", std::move(list)}});
+}
+
 void Broker::Impl::handle_cursor_delete(const Waiter& waiter, const ipc::CursorDeleteRequest& request) {
+    // Its client would wait on, unanswered, for messages that no longer come.
+    if (const auto it = attached.find(request.durable); it != attached.end()) {
+        if (auto refused = busy(request.durable, &it->second)) {
+            fail(waiter, *refused);
+            return;
+        }
+    }
     auto removed = inbox->remove_cursor(request.durable);
     if (!removed) {
         fail(waiter, ipc::to_wire(removed.error()));

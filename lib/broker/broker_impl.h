@@ -148,6 +148,8 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     }
     void on_publish_result(std::uint32_t request_id, const Result<void>& outcome);
     void report_expired(std::vector<OutboundMessage>& expired);
+    // Waiting messages past their expiry become dead letters now, connected or not.
+    void expire_due();
     void fail_waiters(const Error& cause);
     void schedule_retry();
     void flush_publishes();
@@ -156,6 +158,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
 
     // broker_queue_ops.cpp
     void handle_queue_op(const Waiter& waiter, const ipc::QueueRequest& request);
+    void fail_dropped(const std::vector<protocol::MessageId>& ids);
     [[nodiscard]] nlohmann::json queue_status() const;
 
     // broker_durable.cpp
@@ -165,6 +168,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void handle_ack(const Waiter& waiter, const ipc::AckRequest& request);
     void commit_acks();
     void handle_cursor_delete(const Waiter& waiter, const ipc::CursorDeleteRequest& request);
+    void handle_cursor_list(const Waiter& waiter);
     [[nodiscard]] Result<void> store_for_cursors(const std::vector<protocol::Envelope>& envelopes);
     void send_backlog(const std::string& name);
     void attach_durable(const PendingSubscribe& pending);

@@ -56,6 +56,13 @@ std::optional<ipc::WireError> Broker::Impl::publish_refusal(const ipc::PublishRe
                        fmt::format("payload of {} bytes is over the limit of {}", largest, protocol::kMaxPayloadBytes),
                        ExitCode::refused);
     }
+    // Refused now rather than queued and then refused by the gateway (a dead letter).
+    if (!protocol::fits_one_batch(request.headers, largest)) {
+        return refusal("too_large",
+                       fmt::format("payload of {} bytes with its headers is over the batch limit of {} bytes", largest,
+                                   protocol::kMaxBatchBytes),
+                       ExitCode::refused);
+    }
     if (policy && !policy->may_publish(request.channel)) {
         return refusal("access_denied",
                        fmt::format("access denied: {} ({}) may not publish to {}", policy->id(),
@@ -408,6 +415,14 @@ void Broker::Impl::report_expired(std::vector<OutboundMessage>& expired) {
             ack_waiters.erase(waiter);
         }
     }
+}
+
+void Broker::Impl::expire_due() {
+    std::vector<OutboundMessage> expired;
+    if (auto done = queue->expire_due(unix_time_ms(), expired); !done) {
+        log(fmt::format("cannot expire messages: {}", done.error().message));
+    }
+    report_expired(expired);
 }
 
 void Broker::Impl::fail_waiters(const Error& cause) {

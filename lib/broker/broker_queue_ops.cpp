@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "broker/broker_impl.h"
+#include "core/clock.h"
 #include "store/state_database.h"
 
 namespace aegis::broker {
@@ -46,6 +47,19 @@ namespace {
 
 }  // namespace
 
+// A removed message will never be acknowledged: whoever waits for its ack is told at once.
+void Broker::Impl::fail_dropped(const std::vector<protocol::MessageId>& ids) {
+    for (const auto& id : ids) {
+        if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
+            fail(waiter->second,
+                 ipc::WireError{"dropped",
+                                fmt::format("message {} was dropped from the queue by the operator", ipc::to_hex(id)),
+                                ExitCode::refused});
+            ack_waiters.erase(waiter);
+        }
+    }
+}
+
 json Broker::Impl::queue_status() const {
     json out{{"waiting", queue->waiting()},
              {"in_flight", queue->in_flight()},
@@ -60,6 +74,8 @@ json Broker::Impl::queue_status() const {
 
 void Broker::Impl::handle_queue_op(const Waiter& waiter, const ipc::QueueRequest& request) {
     const auto failed = [&](const Error& error) { fail(waiter, ipc::to_wire(error)); };
+    expire_due();  // what the operator is shown is as it is now, session or not
+    const auto now = unix_time_ms();
     switch (request.op) {
         case ipc::QueueOp::list: {
             auto entries = queue->list(state_of(request.state), static_cast<std::size_t>(request.limit));
@@ -85,15 +101,25 @@ void Broker::Impl::handle_queue_op(const Waiter& waiter, const ipc::QueueRequest
         }
         case ipc::QueueOp::retry: {
             if (request.dead) {
-                auto count = queue->retry_dead();
-                if (!count) return failed(count.error());
+                auto retried = queue->retry_dead(now, request.ttl_ms);
+                if (!retried) return failed(retried.error());
                 pump();
-                return answer(waiter, json{{"count", *count}});
+                return answer(waiter, json{{"count", retried->count}, {"expired", retried->expired}});
             }
             auto existing = queue->get(*request.message_id);
             if (!existing) return failed(existing.error());
             if (!*existing) return fail(waiter, not_found(*request.message_id));
-            if (auto retried = queue->retry(*request.message_id); !retried) return failed(retried.error());
+            const auto expires_ms = (*existing)->entry.expires_ms;
+            if (expires_ms != 0 && expires_ms <= now && request.ttl_ms == 0) {
+                return fail(waiter,
+                            ipc::WireError{"expired",
+                                           fmt::format("message {} expired {} s ago: retried, it would only "
+                                                       "expire again",
+                                                       ipc::to_hex(*request.message_id), (now - expires_ms) / 1000),
+                                           ExitCode::refused});
+            }
+            if (auto retried = queue->retry(*request.message_id, now, request.ttl_ms); !retried)
+                return failed(retried.error());
             pump();
             return answer(waiter, json{{"count", 1}});
         }
@@ -103,6 +129,7 @@ void Broker::Impl::handle_queue_op(const Waiter& waiter, const ipc::QueueRequest
             if (!*existing) return fail(waiter, not_found(*request.message_id));
             if (auto removed = queue->remove(*request.message_id); !removed) return failed(removed.error());
             log(fmt::format("message {} dropped by the operator", ipc::to_hex(*request.message_id)));
+            fail_dropped({*request.message_id});
             return answer(waiter, json{{"count", 1}});
         }
         case ipc::QueueOp::purge: {
@@ -112,6 +139,9 @@ void Broker::Impl::handle_queue_op(const Waiter& waiter, const ipc::QueueRequest
                 // Nothing in flight is known any more: its pubacks are ignored.
                 batches_in_flight.clear();
                 bytes_in_flight = 0;
+                std::vector<protocol::MessageId> ids;
+                for (const auto& [id, ack_waiter] : ack_waiters) ids.push_back(id);
+                fail_dropped(ids);
             }
             log(fmt::format("{} message(s) purged by the operator", *count));
             return answer(waiter, json{{"count", *count}});

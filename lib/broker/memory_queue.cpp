@@ -38,12 +38,13 @@ public:
                 it = waiting_.erase(it);
                 continue;
             }
+            const auto message_bytes = protocol::encoded_message_bytes(message.headers, message.payload.size());
             if (!batch.empty()) {
                 const bool same_stream =
                     message.channel == batch.front().channel && message.priority == batch.front().priority;
-                if (!same_stream || bytes + message.payload.size() > limits.max_bytes) break;
+                if (!same_stream || bytes + message_bytes > limits.max_bytes) break;
             }
-            bytes += message.payload.size();
+            bytes += message_bytes;
             batch.push_back(message);
             in_flight_.emplace(message.id, std::make_pair(it->first, std::move(message)));
             it = waiting_.erase(it);

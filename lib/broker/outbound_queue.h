@@ -33,7 +33,7 @@ struct OutboundMessage {
 
 struct BatchLimits {
     std::size_t max_messages = 256;
-    std::size_t max_bytes = 1024 * 1024;  // payload bytes; a single larger message goes alone
+    std::size_t max_bytes = 1024 * 1024;  // encoded message bytes; a single larger message goes alone
 };
 
 class OutboundQueue {

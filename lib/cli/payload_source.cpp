@@ -1,6 +1,7 @@
 #include "cli/payload_source.h"
 
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,7 +14,7 @@ namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
 
-[[nodiscard]] Error too_large(std::size_t size, std::size_t limit) {
+[[nodiscard]] Error too_large(std::uint64_t size, std::size_t limit) {
     return make_error(ExitCode::bad_input, "payload of {} bytes is over the limit of {}", size, limit);
 }
 
@@ -22,6 +23,23 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 }
 
 }  // namespace
+
+std::uint64_t PayloadSource::whole_size() {
+    std::uint64_t size = buffer_.size() - start_;
+    struct stat info {};
+    if (::fstat(fd_, &info) == 0 && S_ISREG(info.st_mode)) {
+        const auto at = ::lseek(fd_, 0, SEEK_CUR);
+        if (at >= 0 && info.st_size >= at) return size + static_cast<std::uint64_t>(info.st_size - at);
+    }
+    Bytes discard(kReadChunk);
+    for (;;) {
+        const auto got = ::read(fd_, discard.data(), discard.size());
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        size += static_cast<std::uint64_t>(got);
+    }
+    return size;
+}
 
 Result<bool> PayloadSource::fill() {
     if (ended_) return false;
@@ -59,7 +77,7 @@ Result<std::optional<Bytes>> PayloadSource::next() {
         if (whole_done_) return std::optional<Bytes>();
         whole_done_ = true;
         for (;;) {
-            if (buffer_.size() - start_ > limit_) return too_large(buffer_.size() - start_, limit_);
+            if (buffer_.size() - start_ > limit_) return too_large(whole_size(), limit_);
             auto more = fill();
             if (!more) return more.take_error();
             if (!*more) break;

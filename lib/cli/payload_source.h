@@ -3,6 +3,7 @@
 // per line or per NUL-terminated record of a stream, read as they come (never all at once).
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -31,6 +32,9 @@ public:
 private:
     // Reads more into the buffer; false at the end of the input.
     [[nodiscard]] Result<bool> fill();
+    // The size of all of the input not yet consumed, once it is over the limit: a regular file
+    // says it; a stream is read to its end and counted, keeping nothing more.
+    [[nodiscard]] std::uint64_t whole_size();
 
     int fd_;
     Split split_;

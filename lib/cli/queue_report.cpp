@@ -88,6 +88,23 @@ json queue_message_json(json message, ByteView payload) {
     return message;
 }
 
+std::string cursor_table(const json& cursors, std::uint64_t now_ms) {
+    if (!cursors.is_array() || cursors.empty()) return "no durable subscriptions\n";
+    std::string out = fmt::format("{:<24}  {:>8}  {:>8}  {:>6}  {:<8}  {}\n", "NAME", "PENDING", "DROPPED", "AGE",
+                                  "ATTACHED", "PATTERNS");
+    for (const auto& c : cursors) {
+        std::string patterns;
+        for (const auto& pattern : c.value("patterns", json::array())) {
+            if (!patterns.empty()) patterns += ' ';
+            patterns += pattern.is_string() ? pattern.get<std::string>() : pattern.dump();
+        }
+        out += fmt::format("{:<24}  {:>8}  {:>8}  {:>6}  {:<8}  {}\n", field(c, "name"), field(c, "pending"),
+                           field(c, "dropped"), age(c, "created_ms", now_ms), c.value("attached", false) ? "yes" : "no",
+                           patterns);
+    }
+    return out;
+}
+
 Error explain_unsupported(Error error, std::string_view what) {
     if (error.exit == ExitCode::usage && error.message.rfind("unknown op", 0) == 0) {
         return make_error(ExitCode::failure, "this broker does not support {} ({})", what, error.message);

@@ -15,6 +15,8 @@ namespace aegis::cli {
 // "field: value" lines, then the payload (as text, or hex when it is not text).
 [[nodiscard]] std::string queue_message_text(const nlohmann::json& message, ByteView payload, std::uint64_t now_ms);
 [[nodiscard]] std::string queue_stats_text(const nlohmann::json& stats, std::uint64_t now_ms);
+// The broker's durable subscriptions (cursor.list), one line each; "no durable subscriptions" when none.
+[[nodiscard]] std::string cursor_table(const nlohmann::json& cursors, std::uint64_t now_ms);
 
 // The message of a queue.show answer with its payload added ("payload" or "payload_base64").
 [[nodiscard]] nlohmann::json queue_message_json(nlohmann::json message, ByteView payload);

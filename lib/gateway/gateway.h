@@ -17,6 +17,7 @@
 #include "core/result.h"
 #include "crypto/primitives.h"
 #include "gateway/metrics.h"
+#include "protocol/envelope.h"
 
 namespace aegis::gateway {
 
@@ -29,7 +30,7 @@ struct GatewayOptions {
     std::string tls_cert_file;              // both set: wss://
     std::string tls_key_file;
     std::size_t max_sessions = 10'000;
-    std::size_t max_message_bytes = 16 * 1024 * 1024;  // one published batch
+    std::size_t max_message_bytes = protocol::kMaxBatchBytes;  // one published batch
     std::chrono::milliseconds handshake_timeout{10'000};
     std::chrono::milliseconds clock_skew{120'000};
     std::uint64_t inbox_max_messages = 100'000;              // per identity

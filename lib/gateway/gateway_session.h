@@ -17,6 +17,7 @@
 #include "gateway/authorized_keys.h"
 #include "gateway/backplane.h"
 #include "net/websocket.h"
+#include "protocol/envelope.h"
 #include "protocol/frame.h"
 #include "protocol/handshake.h"
 #include "protocol/record.h"
@@ -29,8 +30,8 @@ struct SessionSettings {
     const crypto::SigningKey* identity = nullptr;
     std::uint64_t clock_skew_ms = protocol::kDefaultClockSkewMs;
     std::chrono::milliseconds handshake_timeout{10'000};
-    std::size_t max_message_bytes = 16 * 1024 * 1024;
-    std::size_t max_record_bytes = 17 * 1024 * 1024;  // one WebSocket message once the handshake is done
+    std::size_t max_message_bytes = protocol::kMaxBatchBytes;
+    std::size_t max_record_bytes = protocol::kMaxBatchBytes + 4096;  // one WebSocket message once the handshake is done
     std::size_t max_subscriptions = 1024;
     std::size_t replay_window = 64;  // deliver frames in flight (sent, not acknowledged) at most
     std::uint32_t replay_rate = 0;   // deliver frames per second at most; 0 = no limit

@@ -174,6 +174,7 @@ constexpr std::size_t kMaxCursorName = 128;
     }
     if (auto error = read_string(header, "durable", subscribe.durable, false)) return *error;
     if (header.contains("durable") && !valid_cursor_name(subscribe.durable)) return invalid_cursor_name();
+    if (auto error = read_bool(header, "reset", subscribe.reset)) return *error;
     return subscribe;
 }
 
@@ -182,6 +183,7 @@ constexpr std::size_t kMaxCursorName = 128;
     if (auto error = read_bool(header, "dead", queue.dead)) return *error;
     if (auto error = read_bool(header, "all", queue.all)) return *error;
     if (auto error = read_unsigned(header, "limit", queue.limit)) return *error;
+    if (auto error = read_unsigned(header, "ttl_ms", queue.ttl_ms)) return *error;
     std::string text;
     if (auto error = read_string(header, "state", text, false)) return *error;
     if (!text.empty()) {
@@ -269,6 +271,8 @@ std::variant<Request, RequestError> parse_request(const json& header) {
         parsed = parse_ack(header);
     } else if (op == "cursor.delete") {
         parsed = parse_cursor_delete(header);
+    } else if (op == "cursor.list") {
+        parsed = RequestBody{CursorListRequest{}};
     } else {
         return RequestError{id, {LocalReason::unknown_op, fmt::format("unknown op '{}'", op)}};
     }
@@ -305,6 +309,7 @@ json to_header(const PublishBatchRequest& request) {
 json to_header(const SubscribeRequest& request) {
     json header{{"op", "subscribe"}, {"patterns", request.patterns}};
     if (!request.durable.empty()) header["durable"] = request.durable;
+    if (request.reset) header["reset"] = true;
     return header;
 }
 
@@ -333,6 +338,7 @@ json to_header(const QueueRequest& request) {
     if (request.message_id) header["message_id"] = to_hex(*request.message_id);
     if (request.dead) header["dead"] = true;
     if (request.all) header["all"] = true;
+    if (request.ttl_ms != 0) header["ttl_ms"] = request.ttl_ms;
     return header;
 }
 
@@ -342,6 +348,10 @@ json to_header(const AckRequest& request) {
 
 json to_header(const CursorDeleteRequest& request) {
     return json{{"op", "cursor.delete"}, {"durable", request.durable}};
+}
+
+json to_header(const CursorListRequest& /*request*/) {
+    return json{{"op", "cursor.list"}};
 }
 json to_header(const StatusRequest&) {
     return json{{"op", "status"}};

@@ -48,6 +48,7 @@ inline constexpr std::string_view kPublishBatchFeature = "publish_batch";
 struct SubscribeRequest {
     std::vector<std::string> patterns;
     std::string durable;  // a durable cursor's name; empty: a live subscription
+    bool reset = false;   // durable: replace the cursor's stored patterns when they differ
 };
 
 struct StatusRequest {};
@@ -64,6 +65,7 @@ struct QueueRequest {
     std::optional<protocol::MessageId> message_id;   // show, retry, drop
     bool dead = false;                               // retry, purge: every dead letter
     bool all = false;                                // purge: everything
+    std::uint64_t ttl_ms = 0;                        // retry: a fresh TTL for expired messages; 0: none
 };
 
 // The client wrote every message of cursor `durable` up to `cursor_seq`.
@@ -76,8 +78,11 @@ struct CursorDeleteRequest {
     std::string durable;
 };
 
+// Every durable cursor of the state file (cursor.list).
+struct CursorListRequest {};
+
 using RequestBody = std::variant<HelloRequest, PublishRequest, PublishBatchRequest, SubscribeRequest, StatusRequest,
-                                 StopRequest, QueueRequest, AckRequest, CursorDeleteRequest>;
+                                 StopRequest, QueueRequest, AckRequest, CursorDeleteRequest, CursorListRequest>;
 
 struct Request {
     nlohmann::json id;  // echoed in the response; null when the request had none
@@ -101,6 +106,7 @@ struct RequestError {
 [[nodiscard]] nlohmann::json to_header(const QueueRequest& request);
 [[nodiscard]] nlohmann::json to_header(const AckRequest& request);
 [[nodiscard]] nlohmann::json to_header(const CursorDeleteRequest& request);
+[[nodiscard]] nlohmann::json to_header(const CursorListRequest& request);
 [[nodiscard]] std::string_view to_string(QueueStateFilter state);
 
 // {"id": id, "ok": true, ...fields}

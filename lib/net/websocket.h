@@ -32,7 +32,8 @@ struct Url {
 [[nodiscard]] Result<Url> parse_url(std::string_view text);
 
 struct Limits {
-    std::size_t max_message_bytes = 17 * 1024 * 1024;  // one WebSocket message (a record)
+    // One WebSocket message (a record): the largest batch (17 MiB) with its frame and record around it.
+    std::size_t max_message_bytes = 17 * 1024 * 1024 + 4096;
     std::size_t max_queued_bytes = 64 * 1024 * 1024;   // unsent bytes per connection before it is closed
     std::chrono::milliseconds handshake_timeout{10'000}; // TCP + TLS + WebSocket upgrade
     std::chrono::milliseconds ping_interval{20'000};     // WebSocket ping when idle

@@ -11,7 +11,6 @@ namespace {
 
 constexpr std::string_view kBatchSignatureLabel = "aegis/1 batch";
 constexpr std::uint8_t kBatchFormatVersion = 1;
-constexpr std::size_t kMaxOriginIdBytes = 255;
 constexpr std::size_t kMaxCanonicalBytes = kMaxBatchBytes - crypto::kSignatureSize;
 
 Error malformed(std::string_view what) { return protocol_error(Reason::malformed, what); }
@@ -115,6 +114,14 @@ bool read_message(WireReader& in, Envelope& message) {
 }
 
 }  // namespace
+
+std::size_t encoded_message_bytes(const std::vector<std::pair<std::string, std::string>>& headers,
+                                  std::size_t payload_bytes) {
+    // id, sequence, timestamp, expiry, priority, kind, correlation, header count; payload length
+    std::size_t bytes = 16 + 8 + 8 + 8 + 1 + 1 + 16 + 2 + 4 + payload_bytes;
+    for (const auto& [key, value] : headers) bytes += 2 + key.size() + 4 + value.size();
+    return bytes;
+}
 
 std::string_view to_string(Priority priority) {
     switch (priority) {

@@ -51,6 +51,21 @@ inline constexpr std::size_t kMaxHeaderKeyBytes = 255;
 inline constexpr std::size_t kMaxHeaderValueBytes = 64 * 1024;
 // A whole encoded batch: one largest payload plus room for the rest.
 inline constexpr std::size_t kMaxBatchBytes = kMaxPayloadBytes + 1024 * 1024;
+inline constexpr std::size_t kMaxOriginIdBytes = 255;
+// A batch's bytes besides its messages, at most: format version, channel, origin, origin id,
+// count and signature (§5 of PROTOCOL.md).
+inline constexpr std::size_t kMaxBatchFixedBytes =
+    1 + 2 + kMaxChannelBytes + crypto::kPublicKeySize + 1 + kMaxOriginIdBytes + 2 + crypto::kSignatureSize;
+
+// One message's bytes in an encoded batch: its fixed fields, its headers and its payload.
+[[nodiscard]] std::size_t encoded_message_bytes(const std::vector<std::pair<std::string, std::string>>& headers,
+                                                std::size_t payload_bytes);
+// Whether a batch of this one message fits kMaxBatchBytes, whatever the channel and origin id.
+[[nodiscard]] inline bool fits_one_batch(const std::vector<std::pair<std::string, std::string>>& headers,
+                                         std::size_t payload_bytes) {
+    return payload_bytes <= kMaxPayloadBytes &&
+           kMaxBatchFixedBytes + encoded_message_bytes(headers, payload_bytes) <= kMaxBatchBytes;
+}
 
 // One message. `channel`, `origin` and `origin_id` are shared by every message of a batch.
 struct Envelope {

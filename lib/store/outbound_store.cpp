@@ -215,6 +215,7 @@ void SqliteOutboundQueue::rewind(protocol::Priority priority, std::int64_t seq) 
 
 void SqliteOutboundQueue::rewind_all() {
     scans_.fill(Scan{});
+    next_expiry_ms_ = 0;
 }
 
 std::uint64_t SqliteOutboundQueue::now() const {
@@ -288,6 +289,9 @@ Result<void> SqliteOutboundQueue::push_many(const std::vector<broker::OutboundMe
     if (auto committed = transaction->commit(); !committed) return committed;
     waiting_ += added;
     live_bytes_ += added_bytes;
+    for (const auto& message : messages) {
+        if (message.expires_ms != 0) next_expiry_ms_ = std::min(next_expiry_ms_, message.expires_ms);
+    }
     return {};
 }
 
@@ -367,16 +371,18 @@ Result<std::vector<broker::OutboundMessage>> SqliteOutboundQueue::take_batch_at(
                     scan.deferred_due_ms = std::min(scan.deferred_due_ms, stored.entry.next_attempt_ms);
                     continue;
                 }
+                // Headers count too: a batch must fit protocol::kMaxBatchBytes once encoded.
+                const auto message_bytes = protocol::encoded_message_bytes(message.headers, message.payload.size());
                 if (!taken.empty()) {
                     const auto& first = taken.front().second;
                     if (message.channel != first.channel || taken.size() >= max_messages ||
-                        batch_bytes + message.payload.size() > limits.max_bytes) {
+                        batch_bytes + message_bytes > limits.max_bytes) {
                         done = full = true;
                         break;
                     }
                 }
                 scan.cursor = seq;
-                batch_bytes += message.payload.size();
+                batch_bytes += message_bytes;
                 taken.emplace_back(seq, std::move(message));
             }
         }
@@ -545,6 +551,7 @@ void SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids) {
 
 Result<void> SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms) {
     if (ids.empty()) return {};
+    next_expiry_ms_ = 0;  // waiting again, with their expiry
     std::vector<protocol::MessageId> released, given_up;
     std::uint64_t given_up_bytes = 0;
     const auto max_attempts = options_.backoff.max_attempts;
@@ -598,9 +605,80 @@ void SqliteOutboundQueue::release_all() {
 }
 
 void SqliteOutboundQueue::release_in_flight() {
+    if (!in_flight_.empty()) next_expiry_ms_ = 0;
     for (const auto& [id, flight] : in_flight_) rewind(flight.priority, flight.seq);
     waiting_ += in_flight_.size();
     in_flight_.clear();
+}
+
+Result<void> SqliteOutboundQueue::expire_due(std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired) {
+    if (waiting_ == 0 || now_ms < next_expiry_ms_) return {};
+    std::vector<std::pair<std::int64_t, broker::OutboundMessage>> due;
+    std::uint64_t due_bytes = 0;
+    bool due_in_flight = false;
+    std::uint64_t next_expiry = std::numeric_limits<std::uint64_t>::max();
+    {
+        auto lease =
+            database_->cached("SELECT min(expires_ms) FROM messages WHERE state = 'waiting' AND expires_ms > ?1");
+        if (!lease) return lease.take_error();
+        auto& select = **lease;
+        select.bind(1, now_ms);
+        auto row = select.step();
+        if (!row) return row.take_error();
+        if (*row && !select.column_is_null(0)) next_expiry = select.column_uint(0);
+    }
+    {
+        auto lease = database_->cached(
+            "SELECT seq, id, channel, kind, length(payload) FROM messages "
+            "WHERE state = 'waiting' AND expires_ms != 0 AND expires_ms <= ?1");
+        if (!lease) return lease.take_error();
+        auto& select = **lease;
+        select.bind(1, now_ms);
+        for (;;) {
+            auto row = select.step();
+            if (!row) return row.take_error();
+            if (!*row) break;
+            broker::OutboundMessage message;
+            const auto kind = select.column_int(3);
+            if (!read_id(select.column_blob_view(1), message.id) || kind < 0 ||
+                kind > static_cast<int>(protocol::Kind::heartbeat)) {
+                return corrupt_row(*database_);
+            }
+            if (in_flight_.count(message.id) != 0) {  // its answer decides
+                due_in_flight = true;
+                continue;
+            }
+            message.channel = select.column_text(2);
+            message.kind = static_cast<protocol::Kind>(kind);
+            due_bytes += select.column_uint(4);
+            due.emplace_back(select.column_int(0), std::move(message));
+        }
+    }
+    if (due.empty()) {
+        next_expiry_ms_ = due_in_flight ? 0 : next_expiry;
+        return {};
+    }
+    auto transaction = database_->begin(Durability::process_crash);
+    if (!transaction) return transaction.take_error();
+    {
+        auto lease = database_->cached(
+            "UPDATE messages SET state = 'dead', dead_reason = 'expired', dead_at_ms = ?2 WHERE seq = ?1");
+        if (!lease) return lease.take_error();
+        for (const auto& [seq, message] : due) {
+            auto& update = **lease;
+            update.reset();
+            update.bind(1, seq).bind(2, now_ms);
+            if (auto updated = update.run(); !updated) return updated.take_error();
+        }
+    }
+    if (auto committed = transaction->commit(); !committed) return committed;
+    waiting_ -= due.size();
+    dead_ += due.size();
+    live_bytes_ -= due_bytes;
+    next_expiry_ms_ = due_in_flight ? 0 : next_expiry;
+    for (auto& entry : due) expired.push_back(std::move(entry.second));
+    if (dead_ > limits_.max_dead_letters) (void)prune_dead_letters();
+    return {};
 }
 
 // ---- operator API ----
@@ -649,7 +727,8 @@ Result<std::optional<StoredMessage>> SqliteOutboundQueue::get(const protocol::Me
     return std::optional<StoredMessage>{std::move(*stored)};
 }
 
-Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id) {
+Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id, std::uint64_t now_ms,
+                                        std::uint64_t fresh_ttl_ms) {
     auto transaction = database_->begin();
     if (!transaction) return transaction.take_error();
     auto current = row_state(*database_, id);
@@ -659,11 +738,29 @@ Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id) {
         return make_error(ExitCode::failure, "message {} is being sent; it is retried if the gateway does not store it",
                           hex(id));
     }
+    std::uint64_t expires_ms = 0;
+    {
+        auto lease = database_->cached("SELECT expires_ms FROM messages WHERE id = ?1");
+        if (!lease) return lease.take_error();
+        auto& select = **lease;
+        select.bind(1, ByteView(id));
+        auto row = select.step();
+        if (!row) return row.take_error();
+        if (*row) expires_ms = select.column_uint(0);
+    }
+    const bool expired = expires_ms != 0 && expires_ms <= now_ms;
+    if (expired && fresh_ttl_ms == 0) {
+        return make_error(ExitCode::refused,
+                          "message {} expired {} ms ago: it would expire again at once, so it is not retried "
+                          "(give it a fresh TTL to send it)",
+                          hex(id), now_ms - expires_ms);
+    }
+    next_expiry_ms_ = 0;
     auto statement = database_->prepare(
         "UPDATE messages SET state = 'waiting', attempts = 0, next_attempt_ms = 0, dead_reason = NULL, "
-        "dead_at_ms = NULL WHERE id = ?1 RETURNING seq, priority");
+        "dead_at_ms = NULL, expires_ms = ?2 WHERE id = ?1 RETURNING seq, priority");
     if (!statement) return statement.take_error();
-    statement->bind(1, ByteView(id));
+    statement->bind(1, ByteView(id)).bind(2, expired ? now_ms + fresh_ttl_ms : expires_ms);
     auto row = statement->step();
     if (!row) return row.take_error();
     if (!*row) return make_error(ExitCode::failure, "no message {} in the queue", hex(id));
@@ -684,11 +781,24 @@ Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id) {
     return {};
 }
 
-Result<std::size_t> SqliteOutboundQueue::retry_dead() {
+Result<SqliteOutboundQueue::Retried> SqliteOutboundQueue::retry_dead(std::uint64_t now_ms, std::uint64_t fresh_ttl_ms) {
+    Retried out;
+    if (fresh_ttl_ms == 0) {
+        auto expired = database_->prepare(
+            "SELECT count(*) FROM messages WHERE state = 'dead' AND expires_ms != 0 AND expires_ms <= ?1");
+        if (!expired) return expired.take_error();
+        expired->bind(1, now_ms);
+        auto row = expired->step();
+        if (!row) return row.take_error();
+        out.expired = *row ? static_cast<std::size_t>(expired->column_int(0)) : 0;
+    }
+    // ?2 = 0: expired ones stay dead; otherwise they get the fresh expiry ?2.
     auto statement = database_->prepare(
         "UPDATE messages SET state = 'waiting', attempts = 0, next_attempt_ms = 0, dead_reason = NULL, "
-        "dead_at_ms = NULL WHERE state = 'dead' RETURNING length(payload)");
+        "dead_at_ms = NULL, expires_ms = CASE WHEN expires_ms != 0 AND expires_ms <= ?1 THEN ?2 ELSE expires_ms END "
+        "WHERE state = 'dead' AND (?2 != 0 OR expires_ms = 0 OR expires_ms > ?1) RETURNING length(payload)");
     if (!statement) return statement.take_error();
+    statement->bind(1, now_ms).bind(2, fresh_ttl_ms == 0 ? std::uint64_t{0} : now_ms + fresh_ttl_ms);
     std::size_t count = 0;
     std::uint64_t bytes = 0;
     for (;;) {
@@ -705,7 +815,8 @@ Result<std::size_t> SqliteOutboundQueue::retry_dead() {
     waiting_ += count;
     live_bytes_ += bytes;
     rewind_all();
-    return count;
+    out.count = count;
+    return out;
 }
 
 Result<void> SqliteOutboundQueue::remove(const protocol::MessageId& id) {

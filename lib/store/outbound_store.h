@@ -132,6 +132,10 @@ public:
                                            std::uint64_t now_ms);
     [[nodiscard]] Result<void> release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms);
     void release_in_flight();
+    // Waiting messages (not in flight) whose expiry has passed become dead letters ("expired")
+    // now, as the next take would make them, so the operator sees them as they are while no
+    // session takes anything. Appended to `expired` without their payload.
+    [[nodiscard]] Result<void> expire_due(std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired);
     // Why the last interface method that cannot return an error (take_batch, acknowledge,
     // drop, release, release_all) failed; cleared by the next one that succeeds.
     [[nodiscard]] const std::optional<Error>& last_error() const { return last_error_; }
@@ -145,9 +149,22 @@ public:
     [[nodiscard]] Result<std::vector<QueueEntry>> list(std::optional<MessageState> state, std::size_t limit) const;
     [[nodiscard]] Result<std::optional<StoredMessage>> get(const protocol::MessageId& id) const;
     // A dead or waiting message waits again, due now, attempts reset. In flight: refused.
-    [[nodiscard]] Result<void> retry(const protocol::MessageId& id);
-    // Every dead letter waits again; returns how many.
-    [[nodiscard]] Result<std::size_t> retry_dead();
+    // One whose expiry has passed by `now_ms` is refused too (it would only expire again),
+    // unless `fresh_ttl_ms` (non-zero) gives it a new expiry, `now_ms` + `fresh_ttl_ms`.
+    [[nodiscard]] Result<void> retry(const protocol::MessageId& id, std::uint64_t now_ms = 0,
+                                     std::uint64_t fresh_ttl_ms = 0);
+    struct Retried {
+        std::size_t count = 0;    // waiting again
+        std::size_t expired = 0;  // left dead: their expiry has passed (no fresh TTL given)
+    };
+    // Every dead letter waits again, except those expired by `now_ms` unless `fresh_ttl_ms`
+    // gives them a new expiry.
+    [[nodiscard]] Result<Retried> retry_dead(std::uint64_t now_ms, std::uint64_t fresh_ttl_ms = 0);
+    [[nodiscard]] Result<std::size_t> retry_dead() {
+        auto retried = retry_dead(0);
+        if (!retried) return retried.take_error();
+        return retried->count;
+    }
     [[nodiscard]] Result<void> remove(const protocol::MessageId& id);
     [[nodiscard]] Result<std::size_t> purge_dead();
     [[nodiscard]] Result<std::size_t> purge_all();
@@ -195,6 +212,9 @@ private:
     std::array<Scan, kPriorities> scans_{};
     std::size_t dead_ = 0;
     std::uint64_t live_bytes_ = 0;
+    // No waiting message expires before this (0: not known), so expire_due() reads the file
+    // only when one may have: a status request does not scan a long queue each time.
+    std::uint64_t next_expiry_ms_ = 0;
     std::optional<Error> last_error_;
 };
 

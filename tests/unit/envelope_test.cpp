@@ -283,3 +283,29 @@ TEST_CASE("message ids are UUIDv7: time first, so later ids sort later", "[envel
     for (std::uint64_t ms = 1731000000000; ms < 1731000000100; ++ms)
         CHECK(new_message_id(ms) < new_message_id(ms + 1));
 }
+
+TEST_CASE("the largest payload with its envelope fits one batch; encoded_message_bytes is exact", "[envelope]") {
+    auto messages = sample_messages();
+    messages.resize(1);
+    auto& message = messages.front();
+    message.channel = "agent." + std::string(kMaxChannelBytes - 6, 'c');
+    message.origin_id = std::string(kMaxOriginIdBytes, 'o');
+    message.headers.clear();
+    message.payload.assign(kMaxPayloadBytes, 0x5a);
+    REQUIRE(fits_one_batch(message.headers, message.payload.size()));
+    auto largest = sign_batch(messages, origin_key());
+    REQUIRE(largest.ok());
+    CHECK(encode_batch(*largest).size() == kMaxBatchFixedBytes + encoded_message_bytes({}, kMaxPayloadBytes));
+    CHECK(encode_batch(*largest).size() <= kMaxBatchBytes);
+
+    // Headers that take the largest payload past the batch limit are told apart before signing.
+    message.headers.assign(kMaxHeaders, {"k", std::string(kMaxHeaderValueBytes, 'v')});
+    CHECK_FALSE(fits_one_batch(message.headers, message.payload.size()));
+    CHECK_FALSE(sign_batch(messages, origin_key()).ok());
+    message.payload.resize(1024);
+    REQUIRE(fits_one_batch(message.headers, message.payload.size()));
+    auto with_headers = sign_batch(messages, origin_key());
+    REQUIRE(with_headers.ok());
+    CHECK(encode_batch(*with_headers).size() ==
+          kMaxBatchFixedBytes + encoded_message_bytes(message.headers, message.payload.size()));
+}

@@ -445,3 +445,20 @@ TEST_CASE("ipc: durable subscribe, ack and cursor.delete parse and check the cur
     CHECK(request_error(json{{"op", "ack"}, {"cursor_seq", 1}}) == ipc::LocalReason::missing_field);
     CHECK(request_error(json{{"op", "cursor.delete"}}) == ipc::LocalReason::missing_field);
 }
+
+TEST_CASE("ipc: a durable reset, cursor.list and a retry's fresh TTL round-trip", "[ipc]") {
+    const auto reset = request(ipc::to_header(ipc::SubscribeRequest{{"backend.host42.>"}, "cron-1", true}));
+    CHECK(std::get<ipc::SubscribeRequest>(reset.body).reset);
+    CHECK_FALSE(
+        std::get<ipc::SubscribeRequest>(request(ipc::to_header(ipc::SubscribeRequest{{"a.b"}, "cron-1"})).body).reset);
+    CHECK(std::holds_alternative<ipc::CursorListRequest>(request(ipc::to_header(ipc::CursorListRequest{})).body));
+    ipc::QueueRequest retry;
+    retry.op = ipc::QueueOp::retry;
+    retry.dead = true;
+    retry.ttl_ms = 60'000;
+    CHECK(std::get<ipc::QueueRequest>(request(ipc::to_header(retry)).body).ttl_ms == 60'000);
+    CHECK(request_error(json{{"op", "subscribe"}, {"patterns", {"a.b"}}, {"durable", "x"}, {"reset", "yes"}}) ==
+          ipc::LocalReason::invalid_field);
+    CHECK(request_error(json{{"op", "queue.retry"}, {"dead", true}, {"ttl_ms", -1}}) ==
+          ipc::LocalReason::invalid_field);
+}

@@ -559,9 +559,10 @@ TEST_CASE("store: a batch is consecutive messages of one channel and priority, w
     REQUIRE(queue->push(message(9, "a.x", Priority::normal, 100)));
     REQUIRE(queue->push(message(10, "a.x", Priority::normal, 100)));
     std::vector<broker::OutboundMessage> expired;
-    const broker::BatchLimits three{3, 25};
+    const auto encoded = aegis::protocol::encoded_message_bytes({}, 10);  // a message of 10 bytes in a batch
+    const broker::BatchLimits three{3, 2 * encoded + 5};
     CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{8});
-    CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{1, 2});  // 25 bytes
+    CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{1, 2});  // two fit, not three
     CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{3, 4, 5});
     CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{6});
     CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{7});
@@ -570,6 +571,51 @@ TEST_CASE("store: a batch is consecutive messages of one channel and priority, w
     CHECK(queue->take_batch(three, 0, expired).empty());
     CHECK(expired.empty());
     CHECK(queue->in_flight() == 10);
+}
+
+TEST_CASE("store: expire_due makes expired waiting messages dead letters without a take", "[store]") {
+    TempDir dir;
+    auto queue = open_queue(dir.file());
+    REQUIRE(queue->push(message(1, "a.x", Priority::normal, 10, 500)));
+    REQUIRE(queue->push(message(2, "a.x", Priority::normal, 10, 5'000)));
+    REQUIRE(queue->push(message(3, "a.x")));
+    std::vector<broker::OutboundMessage> expired;
+    REQUIRE(queue->expire_due(1'000, expired));
+    CHECK(numbers(expired) == std::vector<std::uint32_t>{1});
+    CHECK(queue->waiting() == 2);
+    CHECK(queue->dead() == 1);
+    expired.clear();
+    REQUIRE(queue->expire_due(2'000, expired));
+    CHECK(expired.empty());
+    REQUIRE(queue->expire_due(6'000, expired));
+    CHECK(numbers(expired) == std::vector<std::uint32_t>{2});
+    CHECK(queue->waiting() == 1);
+
+    // An expired dead letter is not retried, unless with a fresh expiry.
+    CHECK_FALSE(queue->retry(id_of(1), 6'000));
+    auto retried = queue->retry_dead(6'000);
+    REQUIRE(retried);
+    CHECK(retried->count == 0);
+    CHECK(retried->expired == 2);
+    REQUIRE(queue->retry(id_of(1), 6'000, 60'000));
+    CHECK(queue->waiting() == 2);
+    auto stored = queue->get(id_of(1));
+    REQUIRE(stored);
+    REQUIRE(*stored);
+    CHECK((*stored)->entry.expires_ms == 66'000);
+}
+
+TEST_CASE("store: headers count toward a batch's byte limit", "[store]") {
+    TempDir dir;
+    auto queue = open_queue(dir.file());
+    REQUIRE(queue->push(message(1, "a.x")));
+    auto with_headers = message(2, "a.x");
+    with_headers.headers = {{"x-note", std::string(1000, 'v')}};
+    REQUIRE(queue->push(with_headers));
+    std::vector<broker::OutboundMessage> expired;
+    const broker::BatchLimits limits{256, 500};  // both payloads would fit; the headers do not
+    CHECK(numbers(queue->take_batch(limits, 0, expired)) == std::vector<std::uint32_t>{1});
+    CHECK(numbers(queue->take_batch(limits, 0, expired)) == std::vector<std::uint32_t>{2});
 }
 
 TEST_CASE("store: acknowledged messages are gone for good", "[store]") {

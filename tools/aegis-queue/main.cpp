@@ -16,6 +16,7 @@
 #include "cli/tool.h"
 #include "ipc/client.h"
 #include "ipc/socket_path.h"
+#include "protocol/reason.h"
 
 namespace {
 
@@ -37,6 +38,7 @@ struct Options {
     bool all = false;
     bool yes = false;
     bool json = false;
+    std::string ttl;  // retry: a fresh TTL for expired messages
     std::string timeout = "10s";
     bool help = false;
     bool version = false;
@@ -46,9 +48,10 @@ struct Options {
 Options parse_options(int argc, char** argv) {
     Options o;
     po::options_description visible(
-        "Usage: aegis-queue [options] COMMAND [ID]\n\n"
-        "Commands: ls, show ID, retry ID|--dead, drop ID, purge --dead|--all, stats.\n"
-        "Manages the outbound queue of the local broker (aegis-connect).\n\n"
+        "Usage: aegis-queue [options] COMMAND [ID|NAME]\n\n"
+        "Commands: ls, show ID, retry ID|--dead, drop ID, purge --dead|--all, stats,\n"
+        "cursors, cursor-rm NAME.\n"
+        "Manages the outbound queue and the durable subscriptions of the local broker (aegis-connect).\n\n"
         "Options");
     // clang-format off
     visible.add_options()
@@ -56,6 +59,7 @@ Options parse_options(int argc, char** argv) {
         ("limit", cli::whole_number(&o.limit, 1, 100'000)->value_name("N"), "ls: at most N messages (1-100000, default: 100)")
         ("dead", po::bool_switch(&o.dead), "retry or purge every dead message")
         ("all", po::bool_switch(&o.all), "purge every message")
+        ("ttl", po::value(&o.ttl)->value_name("DURATION"), "retry: give expired messages a fresh TTL of DURATION")
         ("yes,y", po::bool_switch(&o.yes), "purge without asking")
         ("json", po::bool_switch(&o.json), "print the broker's answer as JSON")
         ("timeout", po::value(&o.timeout)->value_name("DURATION"), "give up after DURATION (1ms-1h, default: 10s)")
@@ -85,10 +89,16 @@ Options parse_options(int argc, char** argv) {
 // The request for a command; the purge confirmation is asked by the caller.
 [[nodiscard]] aegis::Result<json> request_for(const Options& o) {
     const auto& c = o.command;
+    if (c == "cursor-rm") {
+        if (o.args.size() != 1) return usage("cursor-rm needs one durable subscription NAME");
+        return ipc::to_header(ipc::CursorDeleteRequest{o.args[0]});
+    }
     const std::size_t want_args = (c == "show" || c == "drop" || (c == "retry" && !o.dead)) ? 1 : 0;
     if (o.args.size() != want_args) {
         return usage(want_args ? fmt::format("{} needs one message ID", c) : fmt::format("{} takes no argument", c));
     }
+    if (!o.ttl.empty() && c != "retry") return usage("--ttl goes with retry");
+    if (c == "cursors") return ipc::to_header(ipc::CursorListRequest{});
     if (c == "ls") {
         if (o.state != "waiting" && o.state != "in_flight" && o.state != "dead" && o.state != "all") {
             return usage(fmt::format("unknown state '{}' (waiting, in_flight, dead or all)", o.state));
@@ -99,8 +109,15 @@ Options parse_options(int argc, char** argv) {
         if (!o.args.empty() && !ipc::message_id_from_hex(o.args[0])) {
             return aegis::make_error(ExitCode::bad_input, "'{}' is not a message id (32 hex digits)", o.args[0]);
         }
-        if (c == "retry" && o.dead) return json{{"op", "queue.retry"}, {"dead", true}};
-        return json{{"op", "queue." + c}, {"message_id", o.args[0]}};
+        json request = c == "retry" && o.dead ? json{{"op", "queue.retry"}, {"dead", true}}
+                                              : json{{"op", "queue." + c}, {"message_id", o.args[0]}};
+        if (!o.ttl.empty()) {
+            auto ttl = cli::parse_duration(o.ttl, "--ttl");
+            if (!ttl) return ttl.take_error();
+            if (ttl->count() <= 0) return usage("--ttl needs a positive duration");
+            request["ttl_ms"] = static_cast<std::uint64_t>(ttl->count());
+        }
+        return request;
     }
     if (c == "purge") {
         if (o.dead == o.all) return usage("purge needs --dead or --all");
@@ -141,6 +158,15 @@ void print_answer(const Options& o, const ipc::Frame& answer) {
     json body = h;
     body.erase("id");
     body.erase("ok");
+    if (o.command == "cursors") {
+        const auto cursors = body.value("cursors", json::array());
+        fmt::print("{}", o.json ? cursors.dump(2) + "\n" : cli::cursor_table(cursors, now));
+        return;
+    }
+    if (o.command == "cursor-rm" && !o.json) {
+        fmt::print("removed durable subscription {}\n", o.args[0]);
+        return;
+    }
     if (o.json) {
         fmt::print("{}\n", (o.command == "ls" ? body.value("messages", json::array()) : body).dump(2));
     } else if (o.command == "ls") {
@@ -154,6 +180,10 @@ void print_answer(const Options& o, const ipc::Frame& answer) {
                    : o.command == "drop" ? "dropped"
                                          : "purged",
                    count, count == 1 ? "" : "s");
+        if (const auto expired = body.value("expired", 0ULL); expired > 0) {
+            fmt::print("{} expired message{} not retried: {} would expire again at once (give --ttl DURATION)\n",
+                       expired, expired == 1 ? "" : "s", expired == 1 ? "it" : "they");
+        }
     }
 }
 
@@ -181,7 +211,19 @@ int run(int argc, char** argv) {
         if (!*confirmed) return cli::report(kTool, aegis::make_error(ExitCode::failure, "not purged"));
     }
     auto answer = client->call(std::move(*request), {}, deadline);
-    if (!answer) return cli::report(kTool, cli::explain_unsupported(answer.take_error(), "queue operations"));
+    if (!answer) {
+        auto error = answer.take_error();
+        if (error.reason == static_cast<std::uint16_t>(aegis::protocol::Reason::expired)) {
+            error.message += "; give --ttl DURATION to send it with a fresh TTL";
+        }
+        return cli::report(kTool, cli::explain_unsupported(std::move(error), options.command.rfind("cursor", 0) == 0
+                                                                                 ? "durable subscription listing"
+                                                                                 : "queue operations"));
+    }
+    if (options.command == "cursor-rm" && !answer->header.value("deleted", false)) {
+        return cli::report(kTool,
+                           aegis::make_error(ExitCode::failure, "no durable subscription named {}", options.args[0]));
+    }
     print_answer(options, *answer);
     return 0;
 }

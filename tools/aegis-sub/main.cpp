@@ -23,8 +23,7 @@ constexpr std::string_view kTool = "aegis-sub";
 // (a broker without durable subscriptions ignores the member and gives none).
 [[nodiscard]] aegis::Result<void> subscribe(ipc::Client& client, const aegis::sub::Options& options,
                                             const ipc::Deadline& deadline) {
-    nlohmann::json request = ipc::to_header(ipc::SubscribeRequest{options.patterns});
-    if (!options.durable.empty()) request["durable"] = options.durable;
+    nlohmann::json request = ipc::to_header(ipc::SubscribeRequest{options.patterns, options.durable, options.reset});
     auto answer = client.call(std::move(request), {}, deadline);
     if (!answer) return answer.take_error();
     if (!options.durable.empty() && !answer->header.contains("backlog")) {

@@ -26,6 +26,7 @@ struct Raw {
     if (options.patterns.empty())
         return make_error(ExitCode::usage, "a channel pattern is required (see aegis-sub --help)");
     if (options.drain && options.durable.empty()) return make_error(ExitCode::usage, "--drain needs --durable NAME");
+    if (options.reset && options.durable.empty()) return make_error(ExitCode::usage, "--reset needs --durable NAME");
     if ((raw.json ? 1 : 0) + (raw.format ? 1 : 0) + (raw.verbose ? 1 : 0) > 1) {
         return make_error(ExitCode::usage, "-v, --json and -F cannot be combined");
     }
@@ -72,6 +73,7 @@ Result<Options> parse_options(int argc, char** argv) {
         ("from", po::value(&options.from)->value_name("FINGERPRINT"), "only messages signed by this identity")
         ("durable", po::value(&options.durable)->value_name("NAME"), "durable subscription NAME: messages wait in the broker while away")
         ("drain", po::bool_switch(&options.drain), "with --durable: exit once the stored backlog has been printed")
+        ("reset", po::bool_switch(&options.reset), "with --durable: replace the subscription's stored patterns")
         ("exec", po::value(&options.exec)->value_name("CMD"), "run CMD per message (payload on stdin); its output answers requests")
         ("jobs", cli::whole_number(&options.jobs, 1, 256)->value_name("N"), "run up to N commands at once (1-256, default: 1)")
         ("socket", po::value(&options.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")

@@ -21,6 +21,7 @@ struct Options {
     std::string from;     // keep only messages signed by this fingerprint
     std::string durable;  // cursor name
     bool drain = false;
+    bool reset = false;  // replace the cursor's stored patterns
     std::string exec;
     std::uint64_t jobs = 1;
     bool help = false;
