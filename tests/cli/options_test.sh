@@ -25,6 +25,7 @@ aegis-sub|--wait|1ms|720h|721h|3|$sub_ctx
 aegis-sub|--jobs|1|256|257|3|$sub_ctx
 aegis-queue|--limit|1|100000|100001|3|$queue_ctx
 aegis-queue|--timeout|1ms|1h|61m|3|$queue_ctx
+aegis-queue|--ttl|1ms|720h|721h|3|--socket $nosock retry 0123456789abcdef0123456789abcdef
 aegis-stat|--warn-queue|0|1000000000|1000000001|3|$stat_ctx
 aegis-stat|--crit-queue|0|1000000000|1000000001|3|$stat_ctx
 aegis-stat|--warn-dead|0|1000000000|1000000001|3|$stat_ctx

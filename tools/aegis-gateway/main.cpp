@@ -45,7 +45,7 @@ po::options_description describe_options(aegis::gateway::GatewayOptions& options
         ("tls-key", po::value(&options.tls_key_file)->value_name("FILE"), "TLS private key (PEM)")
         ("max-sessions", cli::whole_number(&options.max_sessions, 1, 1'000'000)->value_name("N")->default_value(options.max_sessions),
          "authenticated sessions at most (1-1000000); more are refused busy")
-        ("max-message-bytes", cli::whole_number(&options.max_message_bytes, 1'024, protocol::kMaxBatchBytes)->value_name("N")->default_value(options.max_message_bytes),
+        ("max-message-bytes", cli::whole_number(&options.max_message_bytes, 1'024, aegis::protocol::kMaxBatchBytes)->value_name("N")->default_value(options.max_message_bytes),
          "largest published batch accepted (1024-67108864)")
         ("handshake-timeout", cli::whole_number(&handshake_secs, 1, 300)->value_name("SECS")->default_value(handshake_secs),
          "time a client has to finish the handshake (1-300)")

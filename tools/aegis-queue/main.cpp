@@ -39,6 +39,7 @@ struct Options {
     bool yes = false;
     bool json = false;
     std::string ttl;  // retry: a fresh TTL for expired messages
+    bool ttl_given = false;  // even an empty one, which is then refused
     std::string timeout = "10s";
     bool help = false;
     bool version = false;
@@ -59,7 +60,7 @@ Options parse_options(int argc, char** argv) {
         ("limit", cli::whole_number(&o.limit, 1, 100'000)->value_name("N"), "ls: at most N messages (1-100000, default: 100)")
         ("dead", po::bool_switch(&o.dead), "retry or purge every dead message")
         ("all", po::bool_switch(&o.all), "purge every message")
-        ("ttl", po::value(&o.ttl)->value_name("DURATION"), "retry: give expired messages a fresh TTL of DURATION")
+        ("ttl", po::value(&o.ttl)->value_name("DURATION")->notifier([&o](const std::string&) { o.ttl_given = true; }), "retry: give expired messages a fresh TTL of DURATION (1ms-720h)")
         ("yes,y", po::bool_switch(&o.yes), "purge without asking")
         ("json", po::bool_switch(&o.json), "print the broker's answer as JSON")
         ("timeout", po::value(&o.timeout)->value_name("DURATION"), "give up after DURATION (1ms-1h, default: 10s)")
@@ -97,7 +98,7 @@ Options parse_options(int argc, char** argv) {
     if (o.args.size() != want_args) {
         return usage(want_args ? fmt::format("{} needs one message ID", c) : fmt::format("{} takes no argument", c));
     }
-    if (!o.ttl.empty() && c != "retry") return usage("--ttl goes with retry");
+    if (o.ttl_given && c != "retry") return usage("--ttl goes with retry");
     if (c == "cursors") return ipc::to_header(ipc::CursorListRequest{});
     if (c == "ls") {
         if (o.state != "waiting" && o.state != "in_flight" && o.state != "dead" && o.state != "all") {
@@ -111,10 +112,9 @@ Options parse_options(int argc, char** argv) {
         }
         json request = c == "retry" && o.dead ? json{{"op", "queue.retry"}, {"dead", true}}
                                               : json{{"op", "queue." + c}, {"message_id", o.args[0]}};
-        if (!o.ttl.empty()) {
-            auto ttl = cli::parse_duration(o.ttl, "--ttl");
+        if (o.ttl_given) {
+            auto ttl = cli::parse_duration(o.ttl, "--ttl", std::chrono::milliseconds(1), std::chrono::hours(720));
             if (!ttl) return ttl.take_error();
-            if (ttl->count() <= 0) return usage("--ttl needs a positive duration");
             request["ttl_ms"] = static_cast<std::uint64_t>(ttl->count());
         }
         return request;
