@@ -95,7 +95,9 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     auto loaded = identity::load_secret_key(options.identity.value_or(identity::default_key_path()));
     if (!loaded) return loaded.take_error();
 
-    const auto state_dir = options.state_dir.empty() ? default_state_dir() : std::filesystem::path(options.state_dir);
+    // Absolute: the detached broker changes to "/", where a relative path would name another file.
+    const auto state_dir =
+        std::filesystem::absolute(options.state_dir.empty() ? default_state_dir() : std::filesystem::path(options.state_dir));
     if (auto made = store::prepare_state_directory(state_dir); !made) return made.take_error();
     // The other files the broker writes there; queue.db and its log are checked as they are opened.
     if (auto known = store::check_private_file(state_dir / "known_backends"); !known) return known.take_error();
@@ -112,13 +114,13 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     // Checked here, in the foreground, so a bad file fails the command instead of the daemon.
     if (auto usable = check_state_file(config.state_file); !usable) return usable.take_error();
 
-    config.socket = ipc::resolve_socket_path(options.socket);
+    config.socket = std::filesystem::absolute(ipc::resolve_socket_path(options.socket));
     if (auto ready = ipc::prepare_socket_directory(config.socket); !ready) return ready.take_error();
     if (auto claimed = ipc::claim_socket_path(config.socket); !claimed) return claimed.take_error();
 
     auto prepared = std::make_unique<PreparedBroker>(
         PreparedBroker{std::move(*loaded), std::move(config), state_dir,
-                       options.log_file.empty() ? state_dir / "broker.log" : std::filesystem::path(options.log_file)});
+                       options.log_file.empty() ? state_dir / "broker.log" : std::filesystem::absolute(options.log_file)});
     prepared->config.session.identity = &prepared->identity.key;
     return prepared;
 }

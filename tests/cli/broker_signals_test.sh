@@ -77,6 +77,22 @@ expect_exit 0 "$connect" "${common[@]}"
 expect_exit 0 "$send" --socket "$sock" --wait-ack agent.host42.tests -m "after a stale socket"
 expect_exit 0 "$connect" --stop --socket "$sock"
 
+# --- relative paths: a detached broker changes to "/", they still name the files given ----------------
+
+mkdir -m 700 "$TEST_TMP/cwd"
+(
+    cd "$TEST_TMP/cwd" || exit 1
+    "$connect" "$url" --identity ../host42 --backend-key ../gateway.pub --socket rel.sock --state-dir rel-state \
+        --log rel.log --heartbeat 0
+) >"$TEST_TMP/rel.out" 2>&1 || fail "a broker with relative paths did not start: $(cat "$TEST_TMP/rel.out")"
+check_passed
+at_exit "$connect" --stop --socket "$TEST_TMP/cwd/rel.sock"
+[[ -S $TEST_TMP/cwd/rel.sock && -s $TEST_TMP/cwd/rel-state/queue.db && -s $TEST_TMP/cwd/rel.log ]] ||
+    fail "the relative socket, state dir or log file is not where it was named: $(ls -R "$TEST_TMP/cwd")"
+check_passed
+expect_exit 0 "$send" --socket "$TEST_TMP/cwd/rel.sock" --wait-ack agent.host42.tests -m "relative paths"
+expect_exit 0 "$connect" --stop --socket "$TEST_TMP/cwd/rel.sock"
+
 # --- foreground: SIGHUP logs a line, the broker goes on ---------------------------------------------
 
 "$connect" "${common[@]}" --foreground 2>"$TEST_TMP/foreground.log" &
