@@ -126,4 +126,19 @@ for page in "$man_dir"/*.[1-8]; do
     check_passed
 done
 
+# What is encrypted is said exactly: per hop, signed end to end; the gateway reads payloads.
+# No page may call the channel "end-to-end encrypted" (it is not), and the overview pages say
+# what the gateway can read.
+for doc in "$AEGIS_SOURCE_DIR/README.md" "$man_dir"/*.1 "$man_dir"/*.7; do
+    text=$(if [[ $doc == *.md ]]; then cat "$doc"; else rendered_text "$doc"; fi)
+    if grep -Eiq 'end-to-end encrypted|encrypted end to end|end-to-end encryption' <<<"$text" &&
+        ! grep -Eiq 'not encrypted end to end|no end-to-end encryption|payloads are not encrypted end' <<<"$text"; then
+        fail "$(basename "$doc") claims end-to-end encryption"
+    fi
+    check_passed
+done
+expect_contains "$(cat "$AEGIS_SOURCE_DIR/README.md")" "payloads are not encrypted end to end" "README.md"
+expect_contains "$(rendered_text "$man_dir/aegis.7" | tr '\n' ' ')" "Payloads are signed end to end, not encrypted end to end" "aegis(7)"
+expect_contains "$(cat "$AEGIS_SOURCE_DIR/PROTOCOL.md")" "No end-to-end encryption." "PROTOCOL.md §11"
+
 summary
