@@ -8,6 +8,7 @@
 
 #include "broker/known_backends.h"
 #include "ipc/socket_path.h"
+#include "net/address.h"
 #include "net/proxy_env.h"
 #include "net/websocket.h"
 #include "store/private_files.h"
@@ -89,6 +90,18 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     // --proxy wins; otherwise https_proxy/http_proxy and no_proxy, as curl reads them.
     config.session.transport.proxy =
         options.proxy.empty() ? net::proxy_from_environment(*url, net::process_environment()) : options.proxy;
+    // A proxy that cannot be used is a usage error now, not a retry until --timeout.
+    if (!config.session.transport.proxy.empty()) {
+        if (auto proxy = net::parse_proxy_url(config.session.transport.proxy); !proxy) {
+            auto error = proxy.take_error();
+            error.message = fmt::format("{}: {}", options.proxy.empty() ? "https_proxy/http_proxy" : "--proxy", error.message);
+            return error;
+        }
+    }
+    if (!options.ca_file.empty()) {
+        if (!url->tls) return make_error(ExitCode::usage, "--ca-file is for wss:// URLs; {} is ws://", options.url);
+        config.session.transport.tls_ca_file = std::filesystem::absolute(options.ca_file).string();
+    }
     config.ready_when_listening = options.no_wait;
     if (auto timings = apply_timings(options, config); !timings) return timings.take_error();
 

@@ -25,6 +25,7 @@ struct ConnectOptions {
     std::string state_dir;  // empty: default_state_dir()
     std::string log_file;   // empty: STATE_DIR/broker.log (when detached)
     std::string proxy;
+    std::string ca_file;  // a PEM CA trusted for wss:// besides the system's (SSL_CERT_FILE, SSL_CERT_DIR)
     double backoff_min_s = 5;
     double backoff_max_s = 60;
     double heartbeat_s = 30;

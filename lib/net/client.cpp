@@ -160,7 +160,8 @@ private:
             if constexpr (is_tls_v<Stream>) {
                 const auto verify = SSL_get_verify_result(ws_.next_layer().native_handle());
                 if (verify != X509_V_OK && !timed_out_) {
-                    return fail(make_error(ExitCode::unreachable, "cannot reach {}: TLS certificate verify failed ({})",
+                    // Refused: no retry makes an untrusted certificate trusted (aegis-connect fails at once).
+                    return fail(make_error(ExitCode::refused, "cannot reach {}: TLS certificate verify failed ({})",
                                            authority_, X509_verify_cert_error_string(verify)));
                 }
             }
@@ -210,22 +211,24 @@ private:
         fail(connect_error(authority_, ec));
     }
 
-    // A ws:// URL on a wss:// port ends at the upgrade (the server reads the HTTP request as a
-    // broken TLS record and hangs up); a wss:// URL on a ws:// port ends in the TLS handshake.
+    // A wss:// URL on a ws:// port: the gateway answers the TLS ClientHello with a plain HTTP 400,
+    // which OpenSSL reports as a wrong version number. That is certain, so it is refused (no retry
+    // makes it work: aegis-connect fails at once). A ws:// URL on a wss:// port only sees the
+    // connection closed at the upgrade, as when a server is over its connection limit, so that
+    // is retried, with a hint.
     [[nodiscard]] std::optional<Error> scheme_mismatch(const beast::error_code& ec) const {
         const bool closed = ec == asio::error::eof || ec == http::error::end_of_stream ||
                             ec == asio::error::connection_reset || ec == ssl::error::stream_truncated;
         if (!url_.tls && stage_ == "WebSocket upgrade" && closed) {
             return make_error(ExitCode::unreachable,
                               "cannot reach {}: the server closed the connection at the WebSocket upgrade "
-                              "(is it a wss:// server? then use wss://)",
+                              "(a wss:// server? then use wss://)",
                               authority_);
         }
-        if (url_.tls && stage_ == "TLS handshake") {
-            const bool ssl_error = ec.category() == asio::error::get_ssl_category();
-            const auto reason = ssl_error ? ERR_GET_REASON(static_cast<unsigned long>(ec.value())) : 0;
-            if (closed || reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG) {
-                return make_error(ExitCode::unreachable, "cannot reach {}: {} (is it a ws:// server? then use ws://)",
+        if (url_.tls && stage_ == "TLS handshake" && ec.category() == asio::error::get_ssl_category()) {
+            const auto reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+            if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG) {
+                return make_error(ExitCode::refused, "cannot reach {}: {} (the server does not speak TLS: use ws://)",
                                   authority_, describe(ec));
             }
         }

@@ -137,6 +137,10 @@ private:
     }
 
     void on_request(beast::error_code ec, std::size_t /*size*/) {
+        if (ec && !done_ && ec.category() == http::make_error_code(http::error::bad_method).category() &&
+            ec != http::error::end_of_stream && ec != http::error::partial_message) {
+            return answer_garbage(ec);
+        }
         if (ec || done_) return abandon("upgrade_failed", ec ? describe(ec) : std::string());
         request_ = parser_->release();
         if (!websocket::is_upgrade(request_)) return refuse();
@@ -161,6 +165,23 @@ private:
     }
 
     void on_refused(beast::error_code /*ec*/, std::size_t /*size*/) { abandon("upgrade_failed", "not a WebSocket upgrade"); }
+
+    // Bytes that are not HTTP (a TLS ClientHello from a wss:// client, most often): a plain 400,
+    // which such a client's TLS layer reports as "wrong version number", so it can tell the user
+    // to use ws:// instead of retrying (a bare close would look like an overloaded server).
+    void answer_garbage(const beast::error_code& ec) {
+        garbage_ = describe(ec);
+        refusal_.result(http::status::bad_request);
+        refusal_.version(11);
+        refusal_.set(http::field::server, product_name());
+        refusal_.set(http::field::content_type, "text/plain; charset=utf-8");
+        refusal_.body() = "Not an HTTP request. This is a WebSocket endpoint (ws://).\n";
+        refusal_.keep_alive(false);
+        refusal_.prepare_payload();
+        http::async_write(ws_.next_layer(), refusal_, [self = this->shared_from_this()](beast::error_code, std::size_t) {
+            self->abandon("upgrade_failed", fmt::format("not HTTP ({}; a wss:// client on the ws:// port?)", self->garbage_));
+        });
+    }
 
     void on_accepted(beast::error_code ec) {
         if (ec || done_ || listener_->stopped) return abandon("upgrade_failed", ec ? describe(ec) : std::string());
@@ -195,6 +216,7 @@ private:
     std::optional<http::request_parser<http::empty_body>> parser_;
     http::request<http::empty_body> request_;
     http::response<http::string_body> refusal_;
+    std::string garbage_;  // what the parser said of bytes that were not HTTP
     bool done_ = false;
 };
 

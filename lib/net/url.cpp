@@ -129,8 +129,18 @@ Result<HostPort> parse_listen_address(std::string_view text) {
     return HostPort{authority->host, normalised_port(authority->port_written)};
 }
 
+// The URL with any user:password@ replaced by "***@", for messages: a proxy password is a secret.
+[[nodiscard]] static std::string without_user_info(std::string_view text) {
+    const auto scheme = text.find("://");
+    const auto start = scheme == std::string_view::npos ? 0 : scheme + 3;
+    const auto at = text.find('@', start);
+    if (at == std::string_view::npos || text.substr(start, at - start).find('/') != std::string_view::npos)
+        return std::string(text);
+    return fmt::format("{}***{}", text.substr(0, start), text.substr(at));
+}
+
 Result<HostPort> parse_proxy_url(std::string_view text) {
-    const auto what = fmt::format("proxy '{}'", text);
+    const auto what = fmt::format("proxy '{}'", without_user_info(text));
     if (!starts_with_nocase(text, "http://"))
         return make_error(ExitCode::usage, "{}: expected http://HOST:PORT (an HTTP CONNECT proxy)", what);
     auto rest = text.substr(7);

@@ -72,7 +72,9 @@ struct ClientOptions {
 using ConnectHandler = std::function<void(Result<std::shared_ptr<Connection>>)>;
 
 // Resolves, connects (through the proxy if any), does TLS for wss and the WebSocket upgrade.
-// Errors: ExitCode::unreachable (refused, DNS, proxy), ExitCode::timeout.
+// Errors: ExitCode::unreachable (connection refused, DNS, proxy), ExitCode::timeout,
+// ExitCode::refused (a TLS certificate that does not verify, ws:// against a wss:// port or the
+// reverse), ExitCode::bad_input (a CA file that does not load).
 void connect(boost::asio::io_context& io, const Url& url, const ClientOptions& options, ConnectHandler handler);
 
 struct ServerOptions {

@@ -20,6 +20,7 @@
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
+#include "net/address.h"
 #include "net/websocket.h"
 
 namespace {
@@ -332,6 +333,20 @@ TEST_CASE("parse_url accepts ws and wss URLs", "[net]") {
     }
 }
 
+TEST_CASE("a proxy URL it cannot use is a usage error that shows no password", "[net]") {
+    CHECK(net::parse_proxy_url("http://proxy.example:3128").ok());
+    for (const char* text : {"127.0.0.1:18888", "https://127.0.0.1:18888", "http://user:secret@127.0.0.1:18888",
+                             "http://127.0.0.1:18888/path", "http://127.0.0.1:0"}) {
+        INFO(text);
+        const auto parsed = net::parse_proxy_url(text);
+        REQUIRE_FALSE(parsed.ok());
+        CHECK(parsed.error().exit == ExitCode::usage);
+        CHECK(parsed.error().message.find("secret") == std::string::npos);
+    }
+    CHECK_THAT(net::parse_proxy_url("http://user:secret@127.0.0.1:18888").error().message,
+               Catch::Contains("http://***@127.0.0.1:18888"));
+}
+
 TEST_CASE("parse_url rejects what it cannot connect to", "[net]") {
     struct Case {
         const char* text;
@@ -572,9 +587,10 @@ TEST_CASE("wss with a self-signed certificate", "[net]") {
         dial(io, client, server.url("wss", "localhost"));
         REQUIRE(run_until(io, [&] { return client.settled(); }));
         REQUIRE(client.connect_error);
-        CHECK(client.connect_error->exit == ExitCode::unreachable);
-        CHECK_THAT(client.connect_error->message,
-                   Catch::Contains("TLS certificate verify failed") && Catch::Contains("localhost:"));
+        CHECK(client.connect_error->exit == ExitCode::refused);
+        CHECK_THAT(client.connect_error->message, Catch::Contains("TLS certificate verify failed") &&
+                                                      Catch::Contains("self-signed certificate") &&
+                                                      Catch::Contains("localhost:"));
     }
     SECTION("verification off accepts any certificate") {
         Peer client;
@@ -592,7 +608,7 @@ TEST_CASE("wss with a self-signed certificate", "[net]") {
         dial(io, client, server.url("ws"), client_options);
         REQUIRE(run_until(io, [&] { return client.settled() && !server.refused.empty(); }));
         REQUIRE(client.connect_error);
-        CHECK(client.connect_error->exit == ExitCode::unreachable);
+        CHECK(client.connect_error->exit == ExitCode::unreachable);  // as a server over its limit: retried
         CHECK_THAT(client.connect_error->message, Catch::Contains("use wss://"));
         CHECK(server.refused.at(0).first == "tls_failed");
         CHECK_THAT(server.refused.at(0).second, Catch::Contains("TLS handshake failed") && Catch::Contains("ws://"));
@@ -626,7 +642,7 @@ TEST_CASE("a wss client on a plain ws port is told to use ws://", "[net]") {
     dial(io, client, server.url("wss"), client_options);
     REQUIRE(run_until(io, [&] { return client.settled(); }));
     REQUIRE(client.connect_error);
-    CHECK(client.connect_error->exit == ExitCode::unreachable);
+    CHECK(client.connect_error->exit == ExitCode::refused);
     CHECK_THAT(client.connect_error->message, Catch::Contains("use ws://"));
 }
 

@@ -34,6 +34,7 @@ Options parse_options(int argc, char** argv) {
         ("backoff-max", cli::seconds(&c.backoff_max_s, 0.01, 86'400)->value_name("SECS"), "longest reconnect delay (0.01-86400, default: 60)")
         ("heartbeat", cli::seconds(&c.heartbeat_s, 0, 86'400)->value_name("SECS"), "application heartbeat interval, 0 to disable (0-86400, default: 30)")
         ("proxy", po::value(&c.proxy)->value_name("URL"), "HTTP CONNECT proxy (http://HOST:PORT)")
+        ("ca-file", po::value(&c.ca_file)->value_name("FILE"), "for wss://, also trust the CA certificates of this PEM file")
         ("queue-max-messages", cli::whole_number(&c.queue_max_messages, 1, 1'000'000'000)->value_name("N"), "refuse publishes while N messages are queued (1-1000000000, default: 1000000)")
         ("queue-max-bytes", cli::whole_number(&c.queue_max_bytes, 1'024, 1ULL << 40)->value_name("N"), "refuse publishes while N payload bytes are queued (1024-1099511627776, default: 1073741824)")
         ("log", po::value(&c.log_file)->value_name("FILE"), "log file when detached (default: STATE_DIR/broker.log)")
