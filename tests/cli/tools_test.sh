@@ -168,6 +168,9 @@ expect_error 2 "$send" --socket "$b_sock" --ttl 0 backend.host42.x -m x
 expect_error 2 "$send" --socket "$b_sock" -H novalue backend.host42.x -m x
 expect_error 2 "$send" --socket "$b_sock" --request backend.x -m x
 expect_error 3 "$send" --socket "$TEST_TMP/none.sock" backend.host42.x -m x
+# A payload file that cannot be read is bad input, with the reason, before any broker is asked.
+expect_error 6 "$send" --socket "$TEST_TMP/none.sock" backend.host42.x -f "$TEST_TMP/no-such-file"
+expect_contains "$err" "no-such-file: No such file or directory"
 expect_error 4 "$send" --socket "$a_sock" --wait-ack backend.host42.x -m "an agent may not publish here"
 
 # --- --from keeps one signer's messages -------------------------------------------------------------

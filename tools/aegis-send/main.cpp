@@ -3,8 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "cli/payload_source.h"
@@ -32,7 +34,8 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 [[nodiscard]] aegis::Result<FilePtr> open_input(const Options& options) {
     if (!options.file || *options.file == "-") return FilePtr(stdin, [](std::FILE*) { return 0; });
     std::FILE* file = std::fopen(options.file->c_str(), "rb");
-    if (file == nullptr) return aegis::make_error(ExitCode::bad_input, "cannot read {}", *options.file);
+    if (file == nullptr)
+        return aegis::make_error(ExitCode::bad_input, "cannot read {}: {}", *options.file, std::strerror(errno));
     return FilePtr(file, &std::fclose);
 }
 
@@ -47,7 +50,7 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 }
 
 // Every payload, each `count` times, through one pipelined connection.
-[[nodiscard]] aegis::Result<void> publish_all(ipc::Client& client, const Options& options) {
+[[nodiscard]] aegis::Result<void> publish_all(ipc::Client& client, const Options& options, std::FILE* input) {
     cli::PublishPipeline pipeline(client, options.request, kWindow, kWindowBytes, options.timeout,
                                   [&](const std::string& id, const std::string& channel) {
                                       if (options.print_id) fmt::print("{}\n", id);
@@ -65,9 +68,7 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
         if (auto sent = send_each(aegis::as_bytes(*options.message)); !sent) return sent;
         return pipeline.finish();
     }
-    auto input = open_input(options);
-    if (!input) return input.take_error();
-    cli::PayloadSource source(::fileno(input->get()), options.split, ipc::kMaxPayloadBytes);
+    cli::PayloadSource source(::fileno(input), options.split, ipc::kMaxPayloadBytes);
     source.before_wait([&] { return pipeline.flush(); });  // a line that came alone goes out alone
     for (;;) {
         auto payload = source.next();
@@ -80,7 +81,7 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 }
 
 // Subscribes to the reply channel first, so no reply can be missed, then publishes the request.
-int request(ipc::Client& client, const Options& options) {
+int request(ipc::Client& client, const Options& options, std::FILE* input) {
     const auto deadline = ipc::deadline_after(options.timeout);
     if (auto subscribed = client.subscribe(ipc::SubscribeRequest{{options.reply_to}}, deadline); !subscribed) {
         return cli::report(kTool, subscribed.error());
@@ -89,9 +90,7 @@ int request(ipc::Client& client, const Options& options) {
     if (options.message) {
         payload.assign(options.message->begin(), options.message->end());
     } else {
-        auto input = open_input(options);
-        if (!input) return cli::report(kTool, input.error());
-        auto read = cli::PayloadSource(::fileno(input->get()), cli::Split::whole, ipc::kMaxPayloadBytes).next();
+        auto read = cli::PayloadSource(::fileno(input), cli::Split::whole, ipc::kMaxPayloadBytes).next();
         if (!read) return cli::report(kTool, read.error());
         payload = std::move(**read);
         if (payload.empty() && reads_stdin(options)) return cli::report(kTool, empty_stdin());
@@ -141,11 +140,14 @@ int run(int argc, char** argv) {
         return 0;
     }
     std::signal(SIGPIPE, SIG_IGN);
+    // The input first: a file that cannot be read is bad input (exit 6) whether a broker runs or not.
+    auto input = options->message ? aegis::Result<FilePtr>(FilePtr(nullptr, &std::fclose)) : open_input(*options);
+    if (!input) return cli::report(kTool, input.error());
     auto client =
         ipc::Client::connect(ipc::resolve_socket_path(options->socket), kTool, ipc::deadline_after(options->timeout));
     if (!client) return cli::report(kTool, client.error());
-    if (options->is_request) return request(*client, *options);
-    if (auto sent = publish_all(*client, *options); !sent) return cli::report(kTool, sent.error());
+    if (options->is_request) return request(*client, *options, input->get());
+    if (auto sent = publish_all(*client, *options, input->get()); !sent) return cli::report(kTool, sent.error());
     // Queued all the same (sent once the identity is authorized again), but the caller should know.
     if (const auto& refusal = client->hello().value("refusal", nlohmann::json()); refusal.is_object()) {
         fmt::print(stderr, "{}: warning: queued; {}\n", kTool,
