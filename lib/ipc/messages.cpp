@@ -75,19 +75,6 @@ using FieldError = LocalError;
     return std::nullopt;
 }
 
-constexpr std::size_t kMaxCursorName = 128;
-
-// A cursor name is a file-name-like token, so it shows cleanly in logs and listings.
-[[nodiscard]] bool valid_cursor_name(std::string_view name) {
-    if (name.empty() || name.size() > kMaxCursorName) return false;
-    for (const char c : name) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                        c == '-' || c == '.';
-        if (!ok) return false;
-    }
-    return true;
-}
-
 [[nodiscard]] FieldError invalid_cursor_name() {
     return invalid("durable", fmt::format("a name of 1 to {} characters [A-Za-z0-9_.-]", kMaxCursorName));
 }
@@ -519,6 +506,16 @@ std::optional<protocol::Kind> parse_kind(std::string_view text) {
         if (protocol::to_string(kind) == text) return kind;
     }
     return std::nullopt;
+}
+
+bool valid_cursor_name(std::string_view name) {
+    if (name.empty() || name.size() > kMaxCursorName) return false;
+    for (const char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                        c == '-' || c == '.';
+        if (!ok) return false;
+    }
+    return true;
 }
 
 }  // namespace aegis::ipc

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -19,6 +20,11 @@
 namespace aegis::ipc {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// A durable cursor's name: 1 to kMaxCursorName characters of [A-Za-z0-9_.-], a file-name-like
+// token, so it shows cleanly in logs and listings.
+inline constexpr std::size_t kMaxCursorName = 128;
+[[nodiscard]] bool valid_cursor_name(std::string_view name);
 
 struct HelloRequest {
     int version = kVersion;

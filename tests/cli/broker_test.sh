@@ -180,6 +180,10 @@ expect_contains "$err" "agent..x"
 expect_error 6 "$send" 'agent.*.x' -m x
 expect_error 2 "$sub" -C 0 backend.host42.x
 expect_error 2 "$sub" -W -1 backend.host42.x
+# A durable name that cannot be: the option is named (not a request field), before any broker.
+expect_error 2 "$sub" --socket "$TEST_TMP/none.sock" --durable 'bad name!' backend.host42.x
+expect_contains "$err" "--durable needs a name of 1 to 128 characters"
+expect_not_contains "$err" "field"
 expect_error 6 "$sub" 'backend.>.x'
 
 # --- keys ---------------------------------------------------------------------------------------

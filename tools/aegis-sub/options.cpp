@@ -7,6 +7,7 @@
 #include "cli/duration.h"
 #include "cli/number_option.h"
 #include "cli/tool.h"
+#include "ipc/messages.h"
 
 namespace aegis::sub {
 
@@ -27,6 +28,10 @@ struct Raw {
         return make_error(ExitCode::usage, "a channel pattern is required (see aegis-sub --help)");
     if (options.drain && options.durable.empty()) return make_error(ExitCode::usage, "--drain needs --durable NAME");
     if (options.reset && options.durable.empty()) return make_error(ExitCode::usage, "--reset needs --durable NAME");
+    if (!options.durable.empty() && !ipc::valid_cursor_name(options.durable)) {
+        return make_error(ExitCode::usage, "--durable needs a name of 1 to {} characters of [A-Za-z0-9_.-], not '{}'",
+                          ipc::kMaxCursorName, options.durable);
+    }
     if ((raw.json ? 1 : 0) + (raw.format ? 1 : 0) + (raw.verbose ? 1 : 0) > 1) {
         return make_error(ExitCode::usage, "-v, --json and -F cannot be combined");
     }
