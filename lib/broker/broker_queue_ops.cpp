@@ -146,8 +146,7 @@ void Broker::Impl::handle_queue_op(const Waiter& waiter, const ipc::QueueRequest
             log(fmt::format("{} message(s) purged by the operator", *count));
             return answer(waiter, json{{"count", *count}});
         }
-        case ipc::QueueOp::stats:
-            return answer(waiter, json{{"stats", queue_status()}});
+        case ipc::QueueOp::stats: return answer(waiter, json{{"stats", queue_status()}});
     }
 }
 

@@ -1,6 +1,5 @@
 #include "broker/launch.h"
 
-
 #include <fmt/format.h>
 
 #include <cmath>
@@ -94,7 +93,8 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     if (!config.session.transport.proxy.empty()) {
         if (auto proxy = net::parse_proxy_url(config.session.transport.proxy); !proxy) {
             auto error = proxy.take_error();
-            error.message = fmt::format("{}: {}", options.proxy.empty() ? "https_proxy/http_proxy" : "--proxy", error.message);
+            error.message =
+                fmt::format("{}: {}", options.proxy.empty() ? "https_proxy/http_proxy" : "--proxy", error.message);
             return error;
         }
     }
@@ -109,8 +109,8 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     if (!loaded) return loaded.take_error();
 
     // Absolute: the detached broker changes to "/", where a relative path would name another file.
-    const auto state_dir =
-        std::filesystem::absolute(options.state_dir.empty() ? default_state_dir() : std::filesystem::path(options.state_dir));
+    const auto state_dir = std::filesystem::absolute(
+        options.state_dir.empty() ? default_state_dir() : std::filesystem::path(options.state_dir));
     if (auto made = store::prepare_state_directory(state_dir); !made) return made.take_error();
     // The other files the broker writes there; queue.db and its log are checked as they are opened.
     if (auto known = store::check_private_file(state_dir / "known_backends"); !known) return known.take_error();
@@ -131,9 +131,9 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     if (auto ready = ipc::prepare_socket_directory(config.socket); !ready) return ready.take_error();
     if (auto claimed = ipc::claim_socket_path(config.socket); !claimed) return claimed.take_error();
 
-    auto prepared = std::make_unique<PreparedBroker>(
-        PreparedBroker{std::move(*loaded), std::move(config), state_dir,
-                       options.log_file.empty() ? state_dir / "broker.log" : std::filesystem::absolute(options.log_file)});
+    auto prepared = std::make_unique<PreparedBroker>(PreparedBroker{
+        std::move(*loaded), std::move(config), state_dir,
+        options.log_file.empty() ? state_dir / "broker.log" : std::filesystem::absolute(options.log_file)});
     prepared->config.session.identity = &prepared->identity.key;
     return prepared;
 }

@@ -1,12 +1,12 @@
 // Who may publish and subscribe where: the defaults of DESIGN.md §4, optionally narrowed.
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "channel/channel.h"
 

@@ -1,11 +1,11 @@
 // Channel names and patterns: validation, matching and pattern containment (DESIGN.md §4).
 
+#include <fmt/format.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "channel/channel.h"
 
@@ -24,7 +24,9 @@ enum class Kind { name, pattern };
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-[[nodiscard]] bool is_printable_ascii(unsigned char c) { return c >= 0x20 && c < 0x7f; }
+[[nodiscard]] bool is_printable_ascii(unsigned char c) {
+    return c >= 0x20 && c < 0x7f;
+}
 
 // Quotes untrusted text for an error message: control and non-ASCII bytes become \xNN.
 [[nodiscard]] std::string printable(std::string_view text) {
@@ -47,8 +49,7 @@ enum class Kind { name, pattern };
 [[nodiscard]] std::string describe_bad_char(char c, std::size_t offset) {
     const auto byte = static_cast<unsigned char>(c);
     if (is_printable_ascii(byte)) {
-        return fmt::format("character '{}' at offset {} is not allowed (tokens use {})", c, offset,
-                           kAllowedCharacters);
+        return fmt::format("character '{}' at offset {} is not allowed (tokens use {})", c, offset, kAllowedCharacters);
     }
     return fmt::format("byte 0x{:02x} at offset {} is not allowed (tokens use {})", byte, offset, kAllowedCharacters);
 }
@@ -95,7 +96,9 @@ enum class Kind { name, pattern };
     }
 }
 
-[[nodiscard]] bool is_valid(std::string_view text, Kind kind) { return !find_problem(text, kind).has_value(); }
+[[nodiscard]] bool is_valid(std::string_view text, Kind kind) {
+    return !find_problem(text, kind).has_value();
+}
 
 // Walks the tokens of an already validated name or pattern without allocating.
 class TokenCursor {

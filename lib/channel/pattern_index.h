@@ -76,9 +76,8 @@ private:
         if (!literal(first)) return std::string(1, kWildcard);
         if (first_end == std::string_view::npos) return std::string(1, kFirstToken) + std::string(first);
         const auto second_end = pattern.find('.', first_end + 1);
-        const auto second = pattern.substr(first_end + 1, second_end == std::string_view::npos
-                                                              ? std::string_view::npos
-                                                              : second_end - first_end - 1);
+        const auto second = pattern.substr(
+            first_end + 1, second_end == std::string_view::npos ? std::string_view::npos : second_end - first_end - 1);
         if (!literal(second)) return std::string(1, kFirstToken) + std::string(first);
         return std::string(1, kTwoTokens) + std::string(pattern.substr(0, second_end));
     }

@@ -20,43 +20,27 @@ namespace {
 // The text a directive stands for; nullopt for an unknown one.
 [[nodiscard]] std::optional<std::string> directive(const ipc::DeliveredMessage& message, char letter) {
     switch (letter) {
-        case 'c':
-            return message.channel;
-        case 'p':
-            return std::string(as_text(message.payload));
-        case 'i':
-            return ipc::to_hex(message.id);
-        case 'o':
-            return message.origin_id;
-        case 'f':
-            return message.origin_fingerprint;
-        case 't':
-            return iso8601_utc(message.timestamp_ms);
-        case 'x':
-            return hex_of(message.payload);
-        case 'l':
-            return std::to_string(message.payload.size());
-        case 'k':
-            return std::string(protocol::to_string(message.kind));
-        case '%':
-            return std::string("%");
-        default:
-            return std::nullopt;
+        case 'c': return message.channel;
+        case 'p': return std::string(as_text(message.payload));
+        case 'i': return ipc::to_hex(message.id);
+        case 'o': return message.origin_id;
+        case 'f': return message.origin_fingerprint;
+        case 't': return iso8601_utc(message.timestamp_ms);
+        case 'x': return hex_of(message.payload);
+        case 'l': return std::to_string(message.payload.size());
+        case 'k': return std::string(protocol::to_string(message.kind));
+        case '%': return std::string("%");
+        default: return std::nullopt;
     }
 }
 
 [[nodiscard]] std::optional<char> escape(char letter) {
     switch (letter) {
-        case 'n':
-            return '\n';
-        case 't':
-            return '\t';
-        case '0':
-            return '\0';
-        case '\\':
-            return '\\';
-        default:
-            return std::nullopt;
+        case 'n': return '\n';
+        case 't': return '\t';
+        case '0': return '\0';
+        case '\\': return '\\';
+        default: return std::nullopt;
     }
 }
 
@@ -176,16 +160,12 @@ std::string render_message(const ipc::DeliveredMessage& message, const OutputSty
         case Style::json:
             out = message_json(message).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
             break;
-        case Style::format:
-            out = render_format(message, style.format);
-            break;
+        case Style::format: out = render_format(message, style.format); break;
         case Style::channel_and_payload:
             out = message.channel + ' ';
             out.append(as_text(message.payload));
             break;
-        case Style::payload:
-            out.append(as_text(message.payload));
-            break;
+        case Style::payload: out.append(as_text(message.payload)); break;
     }
     out += style.terminator;
     return out;

@@ -72,6 +72,8 @@ std::string help_table(const boost::program_options::options_description& option
     return out;
 }
 
-std::string version_line(std::string_view tool) { return fmt::format("{} (Aegis) {}", tool, AEGIS_VERSION); }
+std::string version_line(std::string_view tool) {
+    return fmt::format("{} (Aegis) {}", tool, AEGIS_VERSION);
+}
 
 }  // namespace aegis::cli

@@ -13,6 +13,8 @@ enum class ExitCode : int {
     bad_input = 6,    // bad input data or file (key, config, channel name)
 };
 
-[[nodiscard]] constexpr int to_int(ExitCode code) { return static_cast<int>(code); }
+[[nodiscard]] constexpr int to_int(ExitCode code) {
+    return static_cast<int>(code);
+}
 
 }  // namespace aegis

@@ -2,12 +2,12 @@
 // Errors as values: the library returns Result<T>; only a tool's main turns an Error into
 // a line on stderr and an exit code.
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
-
-#include <fmt/format.h>
 
 #include "core/exit_code.h"
 
@@ -28,7 +28,7 @@ template <typename... Args>
 template <typename T>
 class [[nodiscard]] Result {
 public:
-    Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+    Result(T value) : state_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
     Result(Error error) : state_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
     [[nodiscard]] bool ok() const { return state_.index() == 0; }

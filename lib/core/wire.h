@@ -19,11 +19,22 @@ public:
     void u64(std::uint64_t v) { put_be(v, 8); }
     void raw(ByteView bytes) { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
     template <std::size_t N>
-    void raw(const std::array<std::uint8_t, N>& bytes) { raw(ByteView(bytes)); }
+    void raw(const std::array<std::uint8_t, N>& bytes) {
+        raw(ByteView(bytes));
+    }
     // Length-prefixed fields; the caller guarantees the length fits the prefix.
-    void bytes8(ByteView b) { u8(static_cast<std::uint8_t>(b.size())); raw(b); }
-    void bytes16(ByteView b) { u16(static_cast<std::uint16_t>(b.size())); raw(b); }
-    void bytes32(ByteView b) { u32(static_cast<std::uint32_t>(b.size())); raw(b); }
+    void bytes8(ByteView b) {
+        u8(static_cast<std::uint8_t>(b.size()));
+        raw(b);
+    }
+    void bytes16(ByteView b) {
+        u16(static_cast<std::uint16_t>(b.size()));
+        raw(b);
+    }
+    void bytes32(ByteView b) {
+        u32(static_cast<std::uint32_t>(b.size()));
+        raw(b);
+    }
     void text8(std::string_view s) { bytes8(as_bytes(s)); }
     void text16(std::string_view s) { bytes16(as_bytes(s)); }
 
@@ -59,9 +70,18 @@ public:
         pos_ += n;
         return true;
     }
-    [[nodiscard]] bool bytes8(ByteView& out) { std::uint8_t n = 0; return u8(n) && raw(n, out); }
-    [[nodiscard]] bool bytes16(ByteView& out) { std::uint16_t n = 0; return u16(n) && raw(n, out); }
-    [[nodiscard]] bool bytes32(ByteView& out) { std::uint32_t n = 0; return u32(n) && raw(n, out); }
+    [[nodiscard]] bool bytes8(ByteView& out) {
+        std::uint8_t n = 0;
+        return u8(n) && raw(n, out);
+    }
+    [[nodiscard]] bool bytes16(ByteView& out) {
+        std::uint16_t n = 0;
+        return u16(n) && raw(n, out);
+    }
+    [[nodiscard]] bool bytes32(ByteView& out) {
+        std::uint32_t n = 0;
+        return u32(n) && raw(n, out);
+    }
     [[nodiscard]] bool text8(std::string& out) { return text_from(bytes8(view_), out); }
     [[nodiscard]] bool text16(std::string& out) { return text_from(bytes16(view_), out); }
     [[nodiscard]] bool rest(ByteView& out) { return raw(remaining(), out); }

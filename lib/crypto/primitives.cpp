@@ -1,12 +1,12 @@
 #include "crypto/primitives.h"
 
+#include <pthread.h>
+#include <sodium.h>
+
 #include <atomic>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
-
-#include <pthread.h>
-#include <sodium.h>
 
 namespace aegis::crypto {
 
@@ -14,7 +14,9 @@ static_assert(sizeof(crypto_generichash_state) <= 384, "Blake2b state buffer too
 static_assert(crypto_sign_PUBLICKEYBYTES == kPublicKeySize && crypto_sign_BYTES == kSignatureSize);
 static_assert(crypto_scalarmult_BYTES == 32 && crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12);
 
-void secure_wipe(void* data, std::size_t size) { sodium_memzero(data, size); }
+void secure_wipe(void* data, std::size_t size) {
+    sodium_memzero(data, size);
+}
 
 void init() {
     static std::once_flag once;
@@ -69,7 +71,9 @@ bool constant_time_equal(ByteView a, ByteView b) {
     return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-Hash blake2b(ByteView data) { return blake2b_keyed({}, data); }
+Hash blake2b(ByteView data) {
+    return blake2b_keyed({}, data);
+}
 
 Hash blake2b_keyed(ByteView key, ByteView data) {
     init();
@@ -193,7 +197,9 @@ std::optional<Bytes> aead_open(const SymmetricKey& key, std::uint64_t counter, B
 }
 
 namespace {
-int variant(bool padded) { return padded ? sodium_base64_VARIANT_ORIGINAL : sodium_base64_VARIANT_ORIGINAL_NO_PADDING; }
+int variant(bool padded) {
+    return padded ? sodium_base64_VARIANT_ORIGINAL : sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
+}
 }  // namespace
 
 std::string base64_encode(ByteView data, bool padded) {
@@ -209,7 +215,8 @@ std::optional<Bytes> base64_decode(std::string_view text, bool padded) {
     Bytes out(text.size() / 4 * 3 + 3);
     std::size_t len = 0;
     const char* end = nullptr;
-    if (sodium_base642bin(out.data(), out.size(), text.data(), text.size(), nullptr, &len, &end, variant(padded)) != 0 ||
+    if (sodium_base642bin(out.data(), out.size(), text.data(), text.size(), nullptr, &len, &end, variant(padded)) !=
+            0 ||
         end != text.data() + text.size()) {
         return std::nullopt;
     }
@@ -239,6 +246,8 @@ std::optional<Bytes> hex_decode(std::string_view text) {
     return out;
 }
 
-std::string fingerprint(const PublicKey& key) { return "SHA256:" + base64_encode(sha256(key), false); }
+std::string fingerprint(const PublicKey& key) {
+    return "SHA256:" + base64_encode(sha256(key), false);
+}
 
 }  // namespace aegis::crypto

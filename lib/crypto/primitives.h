@@ -20,9 +20,9 @@ inline constexpr std::size_t kSignatureSize = 64;
 inline constexpr std::size_t kHashSize = 32;
 inline constexpr std::size_t kAeadTagSize = 16;
 
-using PublicKey = std::array<std::uint8_t, kPublicKeySize>;     // Ed25519 or X25519 public key
-using Signature = std::array<std::uint8_t, kSignatureSize>;     // Ed25519 signature
-using Hash = std::array<std::uint8_t, kHashSize>;               // BLAKE2b-256 or SHA-256 digest
+using PublicKey = std::array<std::uint8_t, kPublicKeySize>;  // Ed25519 or X25519 public key
+using Signature = std::array<std::uint8_t, kSignatureSize>;  // Ed25519 signature
+using Hash = std::array<std::uint8_t, kHashSize>;            // BLAKE2b-256 or SHA-256 digest
 
 // Initialises libsodium once; every function here calls it, so callers need not.
 void init();

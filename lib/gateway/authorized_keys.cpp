@@ -22,13 +22,16 @@ std::string_view trim(std::string_view text) {
     return text.substr(first, last - first + 1);
 }
 
-Error bad_line(std::string message) { return Error{ExitCode::bad_input, std::move(message), 0}; }
+Error bad_line(std::string message) {
+    return Error{ExitCode::bad_input, std::move(message), 0};
+}
 
 // Applies one "name=value" option to `identity`; `seen` catches an option given twice.
 Result<void> apply_option(std::string_view option, AuthorizedIdentity& identity, std::vector<std::string>& seen) {
     const auto equals = option.find('=');
     if (option.empty()) return bad_line("empty option (stray comma)");
-    if (equals == std::string_view::npos) return bad_line(fmt::format("option '{}' has no value (expected name=value)", option));
+    if (equals == std::string_view::npos)
+        return bad_line(fmt::format("option '{}' has no value (expected name=value)", option));
     const std::string name(option.substr(0, equals));
     const std::string_view value = option.substr(equals + 1);
     if (std::find(seen.begin(), seen.end(), name) != seen.end())
@@ -65,14 +68,16 @@ Result<AuthorizedIdentity> parse_authorized_line(std::string_view line) {
     const std::string_view options = line.substr(0, blank);
     if (options.rfind("aegis-ed25519", 0) == 0)
         return bad_line("missing options before the key (expected role=...,id=...)");
-    if (blank == std::string_view::npos) return bad_line("missing key (expected options then 'aegis-ed25519 <base64>')");
+    if (blank == std::string_view::npos)
+        return bad_line("missing key (expected options then 'aegis-ed25519 <base64>')");
 
     AuthorizedIdentity identity;
     std::vector<std::string> seen;
     std::size_t start = 0;
     while (true) {
         const auto comma = options.find(',', start);
-        const auto option = options.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+        const auto option =
+            options.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
         if (auto applied = apply_option(option, identity, seen); !applied) return applied.take_error();
         if (comma == std::string_view::npos) break;
         start = comma + 1;
@@ -94,8 +99,8 @@ std::optional<std::string> AuthorizedKeys::add(AuthorizedIdentity identity, std:
     }
     std::optional<std::string> warning;
     if (const auto found = by_key_.find(identity.key); found != by_key_.end()) {
-        warning = fmt::format("{}:{}: key {} already listed on line {}; this line replaces it", file_name, identity.line,
-                              crypto::fingerprint(identity.key), found->second.line);
+        warning = fmt::format("{}:{}: key {} already listed on line {}; this line replaces it", file_name,
+                              identity.line, crypto::fingerprint(identity.key), found->second.line);
         key_of_id_.erase(found->second.id);  // the key may come back under another id
     }
     key_of_id_[identity.id] = identity.key;
@@ -130,7 +135,8 @@ AuthorizedKeys parse_authorized_keys(std::string_view text, std::string_view fil
         if (line.empty() || line.front() == '#') continue;
         auto parsed = parse_authorized_line(line);
         if (!parsed) {
-            keys.warnings.push_back(fmt::format("{}:{}: {}; line skipped", file_name, line_number, parsed.error().message));
+            keys.warnings.push_back(
+                fmt::format("{}:{}: {}; line skipped", file_name, line_number, parsed.error().message));
             continue;
         }
         parsed->line = line_number;
@@ -144,7 +150,9 @@ Result<AuthorizedKeys> load_authorized_keys(const std::filesystem::path& file) {
     if (std::filesystem::is_directory(file, ec))
         return make_error(ExitCode::bad_input, "cannot read authorized file {}: is a directory", file.string());
     std::ifstream in(file, std::ios::binary);
-    if (!in) return make_error(ExitCode::bad_input, "cannot read authorized file {}: {}", file.string(), std::strerror(errno));
+    if (!in)
+        return make_error(ExitCode::bad_input, "cannot read authorized file {}: {}", file.string(),
+                          std::strerror(errno));
     std::ostringstream text;
     text << in.rdbuf();
     if (in.bad()) return make_error(ExitCode::bad_input, "cannot read authorized file {}", file.string());

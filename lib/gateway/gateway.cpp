@@ -1,20 +1,18 @@
 #include "gateway/gateway.h"
 
-#include "core/log_throttle.h"
-#include "core/clock.h"
-
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <map>
 #include <optional>
 #include <vector>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-
+#include "core/clock.h"
+#include "core/log_throttle.h"
 #include "gateway/authorized_keys.h"
 #include "gateway/backplane.h"
 #include "gateway/gateway_session.h"
@@ -49,8 +47,10 @@ Result<void> check_options(const GatewayOptions& options) {
     if (options.authorized_file.empty()) return make_error(ExitCode::usage, "--authorized FILE is required");
     if (options.state_dir.empty()) return make_error(ExitCode::usage, "--state-dir DIR is required");
     if (options.max_sessions == 0) return make_error(ExitCode::usage, "--max-sessions must be at least 1");
-    if (options.max_message_bytes < 1024) return make_error(ExitCode::usage, "--max-message-bytes must be at least 1024");
-    if (options.handshake_timeout.count() <= 0) return make_error(ExitCode::usage, "--handshake-timeout must be positive");
+    if (options.max_message_bytes < 1024)
+        return make_error(ExitCode::usage, "--max-message-bytes must be at least 1024");
+    if (options.handshake_timeout.count() <= 0)
+        return make_error(ExitCode::usage, "--handshake-timeout must be positive");
     if (options.inbox_max_messages == 0) return make_error(ExitCode::usage, "--inbox-max-messages must be at least 1");
     if (options.inbox_max_age.count() <= 0) return make_error(ExitCode::usage, "--inbox-max-age must be positive");
     if (options.replay_window == 0) return make_error(ExitCode::usage, "--replay-window must be at least 1");
@@ -222,7 +222,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             // Session tokens stay remembered and are tried again with the next commit.
             log(fmt::format("cannot store {} batches, {} acknowledgements and the session tokens: {}", publishes.size(),
                             acks.size(), committed.error().message));
-            if (auto reloaded = stored->reload(); !reloaded) log(fmt::format("cannot re-read the state file: {}", reloaded.error().message));
+            if (auto reloaded = stored->reload(); !reloaded)
+                log(fmt::format("cannot re-read the state file: {}", reloaded.error().message));
             if (stored->has_unsaved_tokens()) schedule_lazy_commit();
         } else {
             stored->tokens_saved();
@@ -230,7 +231,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         }
         for (const auto& [id, messages] : full) report_full(id, messages);
         for (const auto& publish : publishes)
-            if (auto from = publish.from.lock()) from->publish_stored(publish.request_id, publish.messages, committed.ok());
+            if (auto from = publish.from.lock())
+                from->publish_stored(publish.request_id, publish.messages, committed.ok());
         for (const auto& key : touched)
             if (auto session = session_for(key)) session->pump();
     }
@@ -266,7 +268,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     void report_held_full(std::chrono::steady_clock::time_point as_of) {
         const auto seconds = std::chrono::duration<double>(full_lines.interval()).count();
         for (const auto& [id, messages] : full_lines.due(as_of)) {
-            log(fmt::format("inbox of id={} is full (--inbox-max-messages {}): dropped {} more oldest messages in the "
+            log(
+                fmt::format("inbox of id={} is full (--inbox-max-messages {}): dropped {} more oldest messages in the "
                             "last {:g} s",
                             id, options.inbox_max_messages, messages, seconds));
         }
@@ -333,8 +336,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         return grant;
     }
 
-    void publish(const std::shared_ptr<GatewaySession>& from, std::uint32_t request_id, std::string channel, Bytes batch,
-                 std::size_t messages, bool fsync) override {
+    void publish(const std::shared_ptr<GatewaySession>& from, std::uint32_t request_id, std::string channel,
+                 Bytes batch, std::size_t messages, bool fsync) override {
         pending_publishes.push_back(PendingPublish{from, from->identity().key, request_id, std::move(channel),
                                                    std::move(batch), messages, fsync});
         post_flush();
@@ -362,7 +365,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     Result<AuthorizedIdentity> admit(const crypto::PublicKey& key) override {
         if (stopping) return protocol::protocol_error(protocol::Reason::shutting_down);
         const auto* found = authorized.find(key);
-        if (!found) return protocol::protocol_error(protocol::Reason::unknown_identity, "key not in the authorized file");
+        if (!found)
+            return protocol::protocol_error(protocol::Reason::unknown_identity, "key not in the authorized file");
         const bool replaces = session_of_key.count(key) != 0;
         if (!replaces && counters.sessions >= options.max_sessions)
             return protocol::protocol_error(protocol::Reason::busy, fmt::format("{} sessions open", counters.sessions));
@@ -453,7 +457,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
                             options.handshake_timeout.count()));
             return;
         }
-        log(fmt::format("refused peer={} reason={}: {}", peer, reason, detail.empty() ? "closed before the upgrade" : detail));
+        log(fmt::format("refused peer={} reason={}: {}", peer, reason,
+                        detail.empty() ? "closed before the upgrade" : detail));
     }
 
     net::HttpResponse on_admin(std::string_view path) {
@@ -480,8 +485,10 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             if (auto self = weak.lock()) self->on_transport_refused(reason, peer, detail);
         };
         auto listening = net::Server::listen(io, server_options, [weak](std::shared_ptr<net::Connection> connection) {
-            if (auto self = weak.lock()) self->on_accept(std::move(connection));
-            else connection->close();
+            if (auto self = weak.lock())
+                self->on_accept(std::move(connection));
+            else
+                connection->close();
         });
         // Each error names its address or file and carries its own exit code (usage, bad input, failure).
         if (!listening) return listening.take_error();
@@ -506,7 +513,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     void announce() {
         log(fmt::format("listening on {} ({}) as {}", with_port(options.listen, server->port()),
                         options.tls_cert_file.empty() ? "ws" : "wss", crypto::fingerprint(identity.public_key())));
-        if (admin) log(fmt::format("admin endpoint on {} (/metrics, /healthz)", with_port(options.admin, admin->port())));
+        if (admin)
+            log(fmt::format("admin endpoint on {} (/metrics, /healthz)", with_port(options.admin, admin->port())));
     }
 
     void adopt(AuthorizedKeys keys) {
@@ -574,7 +582,8 @@ Gateway::~Gateway() {
     if (core_) core_->shutdown();
 }
 
-Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, const GatewayOptions& options, LogSink log) {
+Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, const GatewayOptions& options,
+                                                LogSink log) {
     if (auto valid = check_options(options); !valid) return valid.take_error();
     if (options.identity_file.empty()) return make_error(ExitCode::usage, "--identity KEY is required");
     auto identity = identity::load_secret_key(options.identity_file);
@@ -597,7 +606,8 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     auto core = std::make_shared<Core>(io, options, std::move(identity), std::move(log), std::move(stored.value()));
     if (auto listening = core->listen(); !listening) return listening.take_error();
     core->adopt(std::move(authorized.value()));
-    core->log(fmt::format("{} authorized identities from {}", core->authorized.size(), options.authorized_file.string()));
+    core->log(
+        fmt::format("{} authorized identities from {}", core->authorized.size(), options.authorized_file.string()));
     core->expire();
     core->update_inbox_gauge();
     if (core->counters.inbox_messages > 0)
@@ -608,11 +618,21 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     return std::unique_ptr<Gateway>(new Gateway(std::move(core)));
 }
 
-Result<void> Gateway::reload() { return core_->reload(); }
-void Gateway::shutdown() { core_->shutdown(); }
-std::uint16_t Gateway::port() const { return core_->server ? core_->server->port() : 0; }
-std::uint16_t Gateway::admin_port() const { return core_->admin ? core_->admin->port() : 0; }
-const crypto::PublicKey& Gateway::public_key() const { return core_->identity.public_key(); }
+Result<void> Gateway::reload() {
+    return core_->reload();
+}
+void Gateway::shutdown() {
+    core_->shutdown();
+}
+std::uint16_t Gateway::port() const {
+    return core_->server ? core_->server->port() : 0;
+}
+std::uint16_t Gateway::admin_port() const {
+    return core_->admin ? core_->admin->port() : 0;
+}
+const crypto::PublicKey& Gateway::public_key() const {
+    return core_->identity.public_key();
+}
 const GatewayMetrics& Gateway::metrics() const {
     core_->update_inbox_gauge();
     return core_->counters;

@@ -3,6 +3,7 @@
 // against the authorized-keys file, enforces channel access and routes signed batches.
 // Runs on the caller's io_context; logs through a sink, one line per event, never a secret.
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -11,8 +12,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <boost/asio/io_context.hpp>
 
 #include "core/result.h"
 #include "crypto/primitives.h"
@@ -25,19 +24,19 @@ struct GatewayOptions {
     std::string listen = "127.0.0.1:8443";  // HOST:PORT; port 0 picks a free one
     std::filesystem::path identity_file;    // the gateway's secret key
     std::filesystem::path authorized_file;
-    std::filesystem::path state_dir;        // created 0700 when missing; refused when not private
-    std::string admin;                      // HOST:PORT for /metrics and /healthz; empty: none
-    std::string tls_cert_file;              // both set: wss://
+    std::filesystem::path state_dir;  // created 0700 when missing; refused when not private
+    std::string admin;                // HOST:PORT for /metrics and /healthz; empty: none
+    std::string tls_cert_file;        // both set: wss://
     std::string tls_key_file;
     std::size_t max_sessions = 10'000;
     std::size_t max_message_bytes = protocol::kMaxBatchBytes;  // one published batch
     std::chrono::milliseconds handshake_timeout{10'000};
     std::chrono::milliseconds clock_skew{120'000};
-    std::uint64_t inbox_max_messages = 100'000;              // per identity
-    std::chrono::seconds inbox_max_age{7 * 24 * 3600};       // stored messages and session tokens
-    std::size_t replay_window = 64;                          // deliver frames in flight per session
-    std::uint32_t replay_rate = 0;                           // deliver frames per second per session; 0: no limit
-    std::chrono::milliseconds drop_log_interval{60'000};     // "inbox full" lines: at most one per identity per interval
+    std::uint64_t inbox_max_messages = 100'000;           // per identity
+    std::chrono::seconds inbox_max_age{7 * 24 * 3600};    // stored messages and session tokens
+    std::size_t replay_window = 64;                       // deliver frames in flight per session
+    std::uint32_t replay_rate = 0;                        // deliver frames per second per session; 0: no limit
+    std::chrono::milliseconds drop_log_interval{60'000};  // "inbox full" lines: at most one per identity per interval
 };
 
 // One line, without a timestamp or newline (the tool adds those).
@@ -48,10 +47,11 @@ public:
     // Checks the options, loads the identity and authorized files, prepares the state
     // directory and starts listening. ExitCode::usage for bad options, bad_input for an
     // unreadable file or directory, failure when a port cannot be bound.
-    [[nodiscard]] static Result<std::unique_ptr<Gateway>> start(boost::asio::io_context& io, const GatewayOptions& options,
-                                                                LogSink log);
+    [[nodiscard]] static Result<std::unique_ptr<Gateway>> start(boost::asio::io_context& io,
+                                                                const GatewayOptions& options, LogSink log);
     // The same with the identity given in memory (options.identity_file is ignored).
-    [[nodiscard]] static Result<std::unique_ptr<Gateway>> start(boost::asio::io_context& io, const GatewayOptions& options,
+    [[nodiscard]] static Result<std::unique_ptr<Gateway>> start(boost::asio::io_context& io,
+                                                                const GatewayOptions& options,
                                                                 crypto::SigningKey identity, LogSink log);
     ~Gateway();
     Gateway(const Gateway&) = delete;

@@ -1,8 +1,8 @@
 #include "gateway/gateway_session.h"
-#include "core/clock.h"
 
 #include <algorithm>
 
+#include "core/clock.h"
 #include "gateway/session_host.h"
 #include "protocol/envelope.h"
 #include "protocol/reason.h"
@@ -71,7 +71,8 @@ void GatewaySession::on_client_hello(ByteView message) {
     auto reply = handshake_.on_client_hello(message, unix_time_ms());
     if (!reply) {
         const auto reason = protocol::reason_of(reply.error());
-        refuse_handshake(reason == protocol::Reason::none ? protocol::Reason::malformed : reason, reply.error().message);
+        refuse_handshake(reason == protocol::Reason::none ? protocol::Reason::malformed : reason,
+                         reply.error().message);
         return;
     }
     phase_ = Phase::awaiting_auth;
@@ -84,13 +85,15 @@ void GatewaySession::on_client_auth(ByteView message) {
     auto claim = handshake_.on_client_auth(message);
     if (!claim) {
         const auto reason = protocol::reason_of(claim.error());
-        refuse_handshake(reason == protocol::Reason::none ? protocol::Reason::malformed : reason, claim.error().message);
+        refuse_handshake(reason == protocol::Reason::none ? protocol::Reason::malformed : reason,
+                         claim.error().message);
         return;
     }
     auto admitted = host->admit(claim->key);
     if (!admitted) {
         const auto reason = protocol::reason_of(admitted.error());
-        refuse_handshake(reason, fmt::format("{} (fingerprint {})", admitted.error().message, crypto::fingerprint(claim->key)));
+        refuse_handshake(reason,
+                         fmt::format("{} (fingerprint {})", admitted.error().message, crypto::fingerprint(claim->key)));
         return;
     }
     identity_ = std::move(admitted.value());
@@ -98,7 +101,8 @@ void GatewaySession::on_client_auth(ByteView message) {
 
     auto resumed = host->resume(identity_, claim->resume_token);
     if (!resumed) {
-        refuse_handshake(protocol::Reason::internal, fmt::format("cannot store the session: {}", resumed.error().message));
+        refuse_handshake(protocol::Reason::internal,
+                         fmt::format("cannot store the session: {}", resumed.error().message));
         return;
     }
     token_ = resumed->token;
@@ -241,8 +245,9 @@ void GatewaySession::on_publish(const protocol::Frame& frame) {
     // Its puback would read as "not tied to a request" (§6); nothing of it is stored.
     if (frame.request_id == 0) return refuse_request(0, Reason::malformed, "a publish needs a non-zero request id");
     if (frame.batch.size() > settings_.max_message_bytes) {
-        refuse_request(frame.request_id, Reason::too_large,
-                       fmt::format("batch of {} bytes is over the limit of {}", frame.batch.size(), settings_.max_message_bytes));
+        refuse_request(
+            frame.request_id, Reason::too_large,
+            fmt::format("batch of {} bytes is over the limit of {}", frame.batch.size(), settings_.max_message_bytes));
         return;
     }
     auto batch = protocol::decode_batch(frame.batch);

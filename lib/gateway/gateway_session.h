@@ -3,15 +3,14 @@
 // carrying frames (publish, subscribe, unsubscribe, deliver_ack) checked against the
 // identity's access policy.
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "channel/channel.h"
 #include "gateway/authorized_keys.h"
@@ -40,7 +39,8 @@ struct SessionSettings {
 class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
 public:
     GatewaySession(boost::asio::io_context& io, std::shared_ptr<net::Connection> connection, SessionHandle handle,
-                   const SessionSettings& settings, protocol::ReplayCache& replay_cache, std::weak_ptr<SessionHost> host);
+                   const SessionSettings& settings, protocol::ReplayCache& replay_cache,
+                   std::weak_ptr<SessionHost> host);
 
     void start();
     // Says goodbye (or refuses a handshake in progress) with `reason`, then closes.
@@ -98,7 +98,7 @@ private:
     AuthorizedIdentity identity_;
     std::optional<channel::AccessPolicy> policy_;
     protocol::SessionToken token_{};
-    bool delivering_ = false;         // resumed, or subscribed since a fresh handshake
+    bool delivering_ = false;  // resumed, or subscribed since a fresh handshake
     bool subscribed_since_handshake_ = false;
     std::uint64_t sent_ = 0;          // highest inbox sequence sent on this connection
     std::uint64_t acknowledged_ = 0;  // highest deliver_ack

@@ -31,7 +31,9 @@ public:
         const auto found = sessions_.find(session);
         if (found == sessions_.end()) return;
         auto& mine = found->second.patterns;
-        std::erase_if(mine, [&](const std::string& p) { return std::find(patterns.begin(), patterns.end(), p) != patterns.end(); });
+        std::erase_if(mine, [&](const std::string& p) {
+            return std::find(patterns.begin(), patterns.end(), p) != patterns.end();
+        });
     }
 
     std::vector<std::string> subscriptions(SessionHandle session) const override {
@@ -62,6 +64,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Backplane> make_local_backplane() { return std::make_unique<LocalBackplane>(); }
+std::unique_ptr<Backplane> make_local_backplane() {
+    return std::make_unique<LocalBackplane>();
+}
 
 }  // namespace aegis::gateway

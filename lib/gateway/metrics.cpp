@@ -21,7 +21,8 @@ void header(std::string& out, std::string_view name, std::string_view type, std:
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
-void single(std::string& out, std::string_view name, std::string_view type, std::string_view help, std::uint64_t value) {
+void single(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+            std::uint64_t value) {
     header(out, name, type, help);
     out += fmt::format("{} {}\n", name, value);
 }
@@ -31,7 +32,8 @@ void single(std::string& out, std::string_view name, std::string_view type, std:
 std::string render_prometheus(const GatewayMetrics& m) {
     std::string out;
     single(out, "aegis_gateway_sessions", "gauge", "Authenticated sessions open.", m.sessions);
-    single(out, "aegis_gateway_connections", "gauge", "WebSocket connections open, authenticated or not.", m.connections);
+    single(out, "aegis_gateway_connections", "gauge", "WebSocket connections open, authenticated or not.",
+           m.connections);
 
     header(out, "aegis_gateway_handshakes_total", "counter", "Handshakes by result (and reason when failed).");
     out += fmt::format("aegis_gateway_handshakes_total{{result=\"ok\"}} {}\n", m.handshakes_ok);
@@ -64,7 +66,8 @@ std::string render_prometheus(const GatewayMetrics& m) {
            "Stored messages dropped unacknowledged, by cause (full: over --inbox-max-messages; expired).");
     out += fmt::format("aegis_gateway_inbox_dropped_total{{cause=\"full\"}} {}\n", m.dropped("full"));
     out += fmt::format("aegis_gateway_inbox_dropped_total{{cause=\"expired\"}} {}\n", m.dropped("expired"));
-    header(out, "aegis_gateway_session_starts_total", "counter", "Handshakes by kind (resumed with a valid token, or fresh).");
+    header(out, "aegis_gateway_session_starts_total", "counter",
+           "Handshakes by kind (resumed with a valid token, or fresh).");
     out += fmt::format("aegis_gateway_session_starts_total{{kind=\"resumed\"}} {}\n", m.sessions_resumed);
     out += fmt::format("aegis_gateway_session_starts_total{{kind=\"fresh\"}} {}\n", m.sessions_fresh);
     single(out, "aegis_gateway_store_commits_total", "counter", "Group commits of the state file.", m.store_commits);

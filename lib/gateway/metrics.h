@@ -18,8 +18,8 @@ struct GatewayMetrics {
     std::uint64_t messages_out = 0;
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
-    std::uint64_t inbox_messages = 0;                                    // stored, not yet acknowledged
-    std::map<std::string, std::uint64_t, std::less<>> inbox_dropped;   // by cause: full, expired
+    std::uint64_t inbox_messages = 0;                                 // stored, not yet acknowledged
+    std::map<std::string, std::uint64_t, std::less<>> inbox_dropped;  // by cause: full, expired
     std::uint64_t sessions_resumed = 0;
     std::uint64_t sessions_fresh = 0;
     std::uint64_t store_commits = 0;
@@ -39,7 +39,9 @@ struct GatewayMetrics {
         return value(transport_refused, reason);
     }
     [[nodiscard]] std::uint64_t access_denials(std::string_view action) const { return value(access_denied, action); }
-    [[nodiscard]] std::uint64_t handshake_failures(std::string_view reason) const { return value(handshakes_failed, reason); }
+    [[nodiscard]] std::uint64_t handshake_failures(std::string_view reason) const {
+        return value(handshakes_failed, reason);
+    }
     [[nodiscard]] std::uint64_t refusal_count(std::string_view reason) const { return value(refusals, reason); }
 
 private:

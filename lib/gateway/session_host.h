@@ -48,10 +48,11 @@ public:
     // deliver_ack: stored with the next group commit (losing it only means a redelivery).
     virtual void acknowledge(const crypto::PublicKey& key, std::uint64_t sequence) = 0;
     // The session's subscription set changed: it becomes the identity's stored set.
-    virtual void subscriptions_changed(const AuthorizedIdentity& identity, const std::vector<std::string>& patterns) = 0;
+    virtual void subscriptions_changed(const AuthorizedIdentity& identity,
+                                       const std::vector<std::string>& patterns) = 0;
     // The identity's inbox after `after`, at most `limit` entries.
-    [[nodiscard]] virtual Result<std::vector<store::StoredBatch>> inbox(const crypto::PublicKey& key, std::uint64_t after,
-                                                                        std::size_t limit) = 0;
+    [[nodiscard]] virtual Result<std::vector<store::StoredBatch>> inbox(const crypto::PublicKey& key,
+                                                                        std::uint64_t after, std::size_t limit) = 0;
     virtual Backplane& backplane() = 0;
     virtual GatewayMetrics& metrics() = 0;
     virtual void log(std::string_view line) = 0;

@@ -1,6 +1,7 @@
 #include "identity/keyfile.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,8 +13,6 @@
 #include <optional>
 #include <system_error>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace aegis::identity {
 namespace {
@@ -419,7 +418,9 @@ Result<PublicIdentity> resolve_public_key(std::string_view path_or_key) {
     return load_pinned_key(path);
 }
 
-Result<PublicIdentity> parse_public_key_line(std::string_view line) { return parse_public(line, "public key line"); }
+Result<PublicIdentity> parse_public_key_line(std::string_view line) {
+    return parse_public(line, "public key line");
+}
 
 std::string format_public_key_line(const crypto::PublicKey& key, std::string_view comment) {
     const auto trimmed = trim(comment);

@@ -6,46 +6,29 @@ namespace aegis::ipc {
 
 std::string_view name(LocalReason reason) {
     switch (reason) {
-        case LocalReason::bad_frame:
-            return "bad_frame";
-        case LocalReason::frame_too_large:
-            return "frame_too_large";
-        case LocalReason::bad_json:
-            return "bad_json";
-        case LocalReason::bad_request:
-            return "bad_request";
-        case LocalReason::unknown_op:
-            return "unknown_op";
-        case LocalReason::missing_field:
-            return "missing_field";
-        case LocalReason::invalid_field:
-            return "invalid_field";
-        case LocalReason::version_mismatch:
-            return "version_mismatch";
-        case LocalReason::hello_required:
-            return "hello_required";
-        case LocalReason::permission_denied:
-            return "permission_denied";
-        case LocalReason::not_connected:
-            return "not_connected";
-        case LocalReason::overloaded:
-            return "overloaded";
+        case LocalReason::bad_frame: return "bad_frame";
+        case LocalReason::frame_too_large: return "frame_too_large";
+        case LocalReason::bad_json: return "bad_json";
+        case LocalReason::bad_request: return "bad_request";
+        case LocalReason::unknown_op: return "unknown_op";
+        case LocalReason::missing_field: return "missing_field";
+        case LocalReason::invalid_field: return "invalid_field";
+        case LocalReason::version_mismatch: return "version_mismatch";
+        case LocalReason::hello_required: return "hello_required";
+        case LocalReason::permission_denied: return "permission_denied";
+        case LocalReason::not_connected: return "not_connected";
+        case LocalReason::overloaded: return "overloaded";
     }
     return "bad_request";
 }
 
 ExitCode exit_code_for(LocalReason reason) {
     switch (reason) {
-        case LocalReason::permission_denied:
-            return ExitCode::unreachable;
-        case LocalReason::not_connected:
-            return ExitCode::unreachable;
-        case LocalReason::overloaded:
-            return ExitCode::failure;
-        case LocalReason::version_mismatch:
-            return ExitCode::failure;
-        default:
-            return ExitCode::usage;
+        case LocalReason::permission_denied: return ExitCode::unreachable;
+        case LocalReason::not_connected: return ExitCode::unreachable;
+        case LocalReason::overloaded: return ExitCode::failure;
+        case LocalReason::version_mismatch: return ExitCode::failure;
+        default: return ExitCode::usage;
     }
 }
 

@@ -302,14 +302,10 @@ json to_header(const SubscribeRequest& request) {
 
 std::string_view to_string(QueueStateFilter state) {
     switch (state) {
-        case QueueStateFilter::waiting:
-            return "waiting";
-        case QueueStateFilter::in_flight:
-            return "in_flight";
-        case QueueStateFilter::dead:
-            return "dead";
-        case QueueStateFilter::all:
-            break;
+        case QueueStateFilter::waiting: return "waiting";
+        case QueueStateFilter::in_flight: return "in_flight";
+        case QueueStateFilter::dead: return "dead";
+        case QueueStateFilter::all: break;
     }
     return "all";
 }

@@ -38,13 +38,10 @@ Result<UniqueFd> connect_unix(const std::filesystem::path& path) {
         case ENOENT:
             return make_error(ExitCode::unreachable,
                               "no broker running (no socket at {}; start one with aegis-connect)", path.string());
-        case ECONNREFUSED:
-            return make_error(ExitCode::unreachable, "no broker listening on {}", path.string());
+        case ECONNREFUSED: return make_error(ExitCode::unreachable, "no broker listening on {}", path.string());
         case EACCES:
-        case EPERM:
-            return make_error(ExitCode::unreachable, "permission denied on {}", path.string());
-        case ENAMETOOLONG:
-            return make_error(ExitCode::unreachable, "socket path too long: {}", path.string());
+        case EPERM: return make_error(ExitCode::unreachable, "permission denied on {}", path.string());
+        case ENAMETOOLONG: return make_error(ExitCode::unreachable, "socket path too long: {}", path.string());
         default:
             return make_error(ExitCode::unreachable, "cannot connect to {}: {}", path.string(), std::strerror(error));
     }

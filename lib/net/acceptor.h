@@ -1,11 +1,10 @@
 #pragma once
 // A bound, listening TCP acceptor for HOST:PORT (internal to lib/net).
 
-#include <string>
-#include <string_view>
-
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <string>
+#include <string_view>
 
 #include "core/result.h"
 

@@ -2,8 +2,6 @@
 // closes. Requests are small and bounded in size and time.
 
 #include <atomic>
-#include <optional>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -13,6 +11,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <optional>
 
 #include "net/acceptor.h"
 #include "net/stream.h"
@@ -27,7 +26,10 @@ constexpr std::chrono::seconds request_timeout{10};
 
 struct AdminListener {
     AdminListener(asio::io_context& context, tcp::acceptor bound, AdminServer::Handler admin_handler)
-        : io(context), acceptor(std::move(bound)), handler(std::move(admin_handler)), port(acceptor.local_endpoint().port()) {}
+        : io(context),
+          acceptor(std::move(bound)),
+          handler(std::move(admin_handler)),
+          port(acceptor.local_endpoint().port()) {}
 
     asio::io_context& io;
     tcp::acceptor acceptor;
@@ -50,7 +52,8 @@ private:
         stream_.expires_after(request_timeout);
         parser_.header_limit(max_request_bytes);
         parser_.body_limit(max_request_bytes);
-        http::async_read(stream_, buffer_, parser_, beast::bind_front_handler(&AdminExchange::on_request, shared_from_this()));
+        http::async_read(stream_, buffer_, parser_,
+                         beast::bind_front_handler(&AdminExchange::on_request, shared_from_this()));
     }
 
     void on_request(beast::error_code ec, std::size_t /*size*/) {
@@ -60,7 +63,8 @@ private:
         const auto& request = parser_.get();
         if (request.method() != http::verb::get) {
             response_.set(http::field::allow, "GET");
-            return respond(HttpResponse{405, "text/plain; charset=utf-8", "only GET is supported\n"}, request.version());
+            return respond(HttpResponse{405, "text/plain; charset=utf-8", "only GET is supported\n"},
+                           request.version());
         }
         const std::string_view target(request.target().data(), request.target().size());
         const auto path = target.substr(0, target.find('?'));
@@ -75,7 +79,8 @@ private:
         response_.body() = answer.body;
         response_.keep_alive(false);
         response_.prepare_payload();
-        http::async_write(stream_, response_, beast::bind_front_handler(&AdminExchange::on_written, shared_from_this()));
+        http::async_write(stream_, response_,
+                          beast::bind_front_handler(&AdminExchange::on_written, shared_from_this()));
     }
 
     void on_written(beast::error_code /*ec*/, std::size_t /*size*/) {
@@ -92,11 +97,12 @@ private:
 };
 
 void accept_admin(const std::shared_ptr<AdminListener>& listener) {
-    listener->acceptor.async_accept(asio::make_strand(listener->io), [listener](beast::error_code ec, tcp::socket socket) {
-        if (listener->stopped || ec == asio::error::operation_aborted) return;
-        if (!ec) std::make_shared<AdminExchange>(std::move(socket), listener)->start();
-        accept_admin(listener);
-    });
+    listener->acceptor.async_accept(asio::make_strand(listener->io),
+                                    [listener](beast::error_code ec, tcp::socket socket) {
+                                        if (listener->stopped || ec == asio::error::operation_aborted) return;
+                                        if (!ec) std::make_shared<AdminExchange>(std::move(socket), listener)->start();
+                                        accept_admin(listener);
+                                    });
 }
 
 class AdminServerImpl final : public AdminServer {

@@ -1,7 +1,9 @@
 // connect(): resolve, TCP, optional HTTP CONNECT proxy, TLS for wss, then the WebSocket upgrade,
 // all under one deadline (Limits::handshake_timeout).
 
-#include <optional>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -14,9 +16,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
+#include <optional>
 
 #include "net/address.h"
 #include "net/stream.h"
@@ -44,7 +44,9 @@ using Strand = asio::strand<asio::io_context::executor_type>;
     context->set_default_verify_paths(ec);  // an empty system store is not an error: tls_ca_file may be all there is
     if (!options.tls_ca_file.empty()) {
         context->load_verify_file(options.tls_ca_file, ec);
-        if (ec) return make_error(ExitCode::bad_input, "cannot load TLS CA file '{}': {}", options.tls_ca_file, describe(ec));
+        if (ec)
+            return make_error(ExitCode::bad_input, "cannot load TLS CA file '{}': {}", options.tls_ca_file,
+                              describe(ec));
     }
     return context;
 }
@@ -91,7 +93,8 @@ private:
     void on_resolved(beast::error_code ec, const tcp::resolver::results_type& endpoints) {
         if (ec || timed_out_) return fail(ec);
         stage_ = "connecting";
-        lowest().async_connect(endpoints, beast::bind_front_handler(&ClientConnect::on_connected, this->shared_from_this()));
+        lowest().async_connect(endpoints,
+                               beast::bind_front_handler(&ClientConnect::on_connected, this->shared_from_this()));
     }
 
     void on_connected(beast::error_code ec, const tcp::endpoint& /*endpoint*/) {
@@ -128,8 +131,9 @@ private:
         }
         proxy_passed_ = true;
         if (buffer_.size() != 0) {
-            return fail(make_error(ExitCode::unreachable, "cannot reach {}: proxy {} sent data before the tunnel opened",
-                                   authority_, format_authority(proxy_->host, proxy_->port)));
+            return fail(make_error(ExitCode::unreachable,
+                                   "cannot reach {}: proxy {} sent data before the tunnel opened", authority_,
+                                   format_authority(proxy_->host, proxy_->port)));
         }
         secure();
     }
@@ -140,7 +144,8 @@ private:
             auto& tls = ws_.next_layer();
             // SNI carries names only, never address literals (RFC 6066).
             if (!is_ip_literal(url_.host) && SSL_set_tlsext_host_name(tls.native_handle(), url_.host.c_str()) != 1) {
-                return fail(make_error(ExitCode::unreachable, "cannot reach {}: cannot set TLS server name", authority_));
+                return fail(
+                    make_error(ExitCode::unreachable, "cannot reach {}: cannot set TLS server name", authority_));
             }
             if (options_.tls_verify) {
                 tls.set_verify_mode(ssl::verify_peer);
@@ -180,14 +185,16 @@ private:
 
     void on_upgraded(beast::error_code ec) {
         if (ec == websocket::error::upgrade_declined && !timed_out_) {
-            return fail(make_error(ExitCode::unreachable, "cannot reach {}: server answered HTTP {} to the WebSocket upgrade",
-                                   authority_, upgrade_response_.result_int()));
+            return fail(make_error(ExitCode::unreachable,
+                                   "cannot reach {}: server answered HTTP {} to the WebSocket upgrade", authority_,
+                                   upgrade_response_.result_int()));
         }
         if (ec || timed_out_) return fail(ec);
         if (done_) return;
         done_ = true;
         deadline_.cancel();
-        auto connection = make_connection<Stream>(std::move(ws_), ConnectionSettings{options_.limits, authority_, tls_, {}});
+        auto connection =
+            make_connection<Stream>(std::move(ws_), ConnectionSettings{options_.limits, authority_, tls_, {}});
         handler_(std::move(connection));
     }
 

@@ -3,15 +3,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
-#include <optional>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <deque>
+#include <optional>
 
 #include "net/stream.h"
 #include "net/transport_error.h"
@@ -45,9 +44,10 @@ public:
     }
 
     void start(MessageHandler on_message, CloseHandler on_close) override {
-        asio::dispatch(ws_.get_executor(),
-                       [self = this->shared_from_this(), on_message = std::move(on_message),
-                        on_close = std::move(on_close)]() mutable { self->begin(std::move(on_message), std::move(on_close)); });
+        asio::dispatch(ws_.get_executor(), [self = this->shared_from_this(), on_message = std::move(on_message),
+                                            on_close = std::move(on_close)]() mutable {
+            self->begin(std::move(on_message), std::move(on_close));
+        });
     }
 
     bool send(Bytes message) override {
@@ -98,7 +98,8 @@ private:
         started_ = true;
         if (finished_) {
             if (on_close && final_error_)
-                asio::post(ws_.get_executor(), [on_close = std::move(on_close), why = *final_error_] { on_close(why); });
+                asio::post(ws_.get_executor(),
+                           [on_close = std::move(on_close), why = *final_error_] { on_close(why); });
             return;
         }
         on_message_ = std::move(on_message);
@@ -221,7 +222,8 @@ private:
         const auto& reason = ws_.reason();
         if (reason.code == websocket::close_code::none) return {};
         if (reason.reason.empty()) return fmt::format("close code {}", static_cast<unsigned>(reason.code));
-        return fmt::format("close code {}: {}", static_cast<unsigned>(reason.code), std::string_view(reason.reason.data(), reason.reason.size()));
+        return fmt::format("close code {}: {}", static_cast<unsigned>(reason.code),
+                           std::string_view(reason.reason.data(), reason.reason.size()));
     }
 
     void drop_queue() {

@@ -64,7 +64,8 @@ EnvironmentLookup process_environment() {
 std::string proxy_from_environment(const Url& url, const EnvironmentLookup& environment) {
     const auto host = lower(url.host);
     if (is_loopback(host)) return {};
-    if (auto no_proxy = first_set(environment, {"no_proxy", "NO_PROXY"}); no_proxy && excluded(host, *no_proxy)) return {};
+    if (auto no_proxy = first_set(environment, {"no_proxy", "NO_PROXY"}); no_proxy && excluded(host, *no_proxy))
+        return {};
     const auto proxy = url.tls ? first_set(environment, {"https_proxy", "HTTPS_PROXY"})
                                : first_set(environment, {"http_proxy", "HTTP_PROXY"});
     return proxy.value_or(std::string{});

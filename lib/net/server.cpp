@@ -2,8 +2,6 @@
 // Limits::handshake_timeout, and hands each upgraded connection to the caller.
 
 #include <atomic>
-#include <optional>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -15,6 +13,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <optional>
 
 #include "net/acceptor.h"
 #include "net/stream.h"
@@ -38,7 +37,9 @@ constexpr std::chrono::milliseconds accept_retry_delay{100};
                          ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
     boost::system::error_code ec;
     context->use_certificate_chain_file(options.tls_cert_file, ec);
-    if (ec) return make_error(ExitCode::bad_input, "cannot load TLS certificate '{}': {}", options.tls_cert_file, describe(ec));
+    if (ec)
+        return make_error(ExitCode::bad_input, "cannot load TLS certificate '{}': {}", options.tls_cert_file,
+                          describe(ec));
     context->use_private_key_file(options.tls_key_file, ssl::context::pem, ec);
     if (ec) return make_error(ExitCode::bad_input, "cannot load TLS key '{}': {}", options.tls_key_file, describe(ec));
     return context;
@@ -164,7 +165,9 @@ private:
                           beast::bind_front_handler(&Upgrade::on_refused, this->shared_from_this()));
     }
 
-    void on_refused(beast::error_code /*ec*/, std::size_t /*size*/) { abandon("upgrade_failed", "not a WebSocket upgrade"); }
+    void on_refused(beast::error_code /*ec*/, std::size_t /*size*/) {
+        abandon("upgrade_failed", "not a WebSocket upgrade");
+    }
 
     // Bytes that are not HTTP (a TLS ClientHello from a wss:// client, most often): a plain 400,
     // which such a client's TLS layer reports as "wrong version number", so it can tell the user
@@ -178,17 +181,19 @@ private:
         refusal_.body() = "Not an HTTP request. This is a WebSocket endpoint (ws://).\n";
         refusal_.keep_alive(false);
         refusal_.prepare_payload();
-        http::async_write(ws_.next_layer(), refusal_, [self = this->shared_from_this()](beast::error_code, std::size_t) {
-            self->abandon("upgrade_failed", fmt::format("not HTTP ({}; a wss:// client on the ws:// port?)", self->garbage_));
-        });
+        http::async_write(
+            ws_.next_layer(), refusal_, [self = this->shared_from_this()](beast::error_code, std::size_t) {
+                self->abandon("upgrade_failed",
+                              fmt::format("not HTTP ({}; a wss:// client on the ws:// port?)", self->garbage_));
+            });
     }
 
     void on_accepted(beast::error_code ec) {
         if (ec || done_ || listener_->stopped) return abandon("upgrade_failed", ec ? describe(ec) : std::string());
         done_ = true;
         deadline_.cancel();
-        auto connection = make_connection<Stream>(std::move(ws_),
-                                                  ConnectionSettings{listener_->options.limits, peer_, tls_, std::move(lease_)});
+        auto connection = make_connection<Stream>(
+            std::move(ws_), ConnectionSettings{listener_->options.limits, peer_, tls_, std::move(lease_)});
         listener_->on_accept(std::move(connection));
     }
 
@@ -253,10 +258,9 @@ void on_socket(const std::shared_ptr<Listener>& listener, beast::error_code ec, 
 
 void accept_next(const std::shared_ptr<Listener>& listener) {
     // Each connection gets its own strand.
-    listener->acceptor.async_accept(asio::make_strand(listener->io),
-                                    [listener](beast::error_code ec, tcp::socket socket) {
-                                        on_socket(listener, ec, std::move(socket));
-                                    });
+    listener->acceptor.async_accept(
+        asio::make_strand(listener->io),
+        [listener](beast::error_code ec, tcp::socket socket) { on_socket(listener, ec, std::move(socket)); });
 }
 
 class ServerImpl final : public Server {

@@ -2,15 +2,14 @@
 // The two transport stacks (plain TCP and TLS over TCP) under a WebSocket, and the one
 // connection implementation templated over them (internal to lib/net).
 
-#include <memory>
-#include <string>
-#include <type_traits>
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <memory>
+#include <string>
+#include <type_traits>
 
 #include "net/websocket.h"
 
@@ -44,6 +43,8 @@ extern template std::shared_ptr<Connection> make_connection<PlainStream>(WsStrea
 extern template std::shared_ptr<Connection> make_connection<TlsStream>(WsStream<TlsStream>, ConnectionSettings);
 
 // "aegis/<version>", sent as User-Agent and Server.
-[[nodiscard]] inline std::string product_name() { return std::string("aegis/") + AEGIS_VERSION; }
+[[nodiscard]] inline std::string product_name() {
+    return std::string("aegis/") + AEGIS_VERSION;
+}
 
 }  // namespace aegis::net

@@ -2,13 +2,14 @@
 
 #include "net/transport_error.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/websocket/error.hpp>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 namespace aegis::net {
 namespace {
@@ -33,14 +34,12 @@ std::string describe(const boost::system::error_code& ec) {
     if (ec == asio::error::connection_reset) return "connection reset by peer";
     if (ec == asio::error::host_unreachable) return "host unreachable";
     if (ec == asio::error::network_unreachable) return "network unreachable";
-    if (ec == asio::error::host_not_found || ec == asio::error::host_not_found_try_again ||
-        ec == asio::error::no_data)
+    if (ec == asio::error::host_not_found || ec == asio::error::host_not_found_try_again || ec == asio::error::no_data)
         return "host name not found";
     if (ec == asio::error::eof || ec == boost::beast::http::error::end_of_stream) return "connection closed by peer";
     if (ec == websocket::error::closed) return "closed by peer";
     if (ec == websocket::error::upgrade_declined) return "server declined the WebSocket upgrade";
-    if (ec == websocket::error::message_too_big || ec == websocket::error::buffer_overflow)
-        return "message too large";
+    if (ec == websocket::error::message_too_big || ec == websocket::error::buffer_overflow) return "message too large";
     if (is_timeout(ec)) return "timed out";
     return ec.message();
 }

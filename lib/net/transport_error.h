@@ -1,10 +1,9 @@
 #pragma once
 // Turning Asio/Beast error codes into typed Errors (internal to lib/net).
 
+#include <boost/system/error_code.hpp>
 #include <string>
 #include <string_view>
-
-#include <boost/system/error_code.hpp>
 
 #include "core/result.h"
 

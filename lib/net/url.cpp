@@ -1,11 +1,10 @@
 // Parsing of ws:// and wss:// URLs, listen addresses and proxy URLs.
 
 #include <algorithm>
+#include <boost/asio/ip/address_v6.hpp>
 #include <cctype>
 #include <charconv>
 #include <optional>
-
-#include <boost/asio/ip/address_v6.hpp>
 
 #include "net/address.h"
 #include "net/websocket.h"
@@ -30,9 +29,8 @@ struct Authority {
 }
 
 [[nodiscard]] bool is_host_name(std::string_view host) {
-    return std::all_of(host.begin(), host.end(), [](unsigned char c) {
-        return std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_';
-    });
+    return std::all_of(host.begin(), host.end(),
+                       [](unsigned char c) { return std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_'; });
 }
 
 [[nodiscard]] std::optional<unsigned> parse_port(std::string_view text) {
@@ -52,7 +50,8 @@ struct Authority {
     std::string_view rest;
     if (!authority.empty() && authority.front() == '[') {
         const auto close = authority.find(']');
-        if (close == std::string_view::npos) return make_error(ExitCode::usage, "{}: missing ']' after IPv6 address", what);
+        if (close == std::string_view::npos)
+            return make_error(ExitCode::usage, "{}: missing ']' after IPv6 address", what);
         const auto inside = authority.substr(1, close - 1);
         boost::system::error_code ec;
         const auto address = boost::asio::ip::make_address_v6(std::string(inside), ec);
@@ -81,7 +80,9 @@ struct Authority {
     return out;
 }
 
-[[nodiscard]] std::string normalised_port(std::string_view written) { return std::to_string(*parse_port(written)); }
+[[nodiscard]] std::string normalised_port(std::string_view written) {
+    return std::to_string(*parse_port(written));
+}
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 // lib/net/*.cpp; callers see binary messages, a bounded send queue and typed errors.
 // Everything runs on the caller's io_context thread: handlers are never called concurrently.
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -11,21 +12,19 @@
 #include <string>
 #include <string_view>
 
-#include <boost/asio/io_context.hpp>
-
 #include "core/bytes.h"
 #include "core/result.h"
 
 namespace aegis::net {
 
 struct Url {
-    bool tls = false;         // wss://
-    std::string host;         // without brackets for IPv6
-    std::string port;         // "80"/"443" when the URL gives none
-    std::string target = "/"; // path and query
-    std::string server_name;  // host[:port][/path] as bound into the handshake transcript
-                              // (PROTOCOL.md §3.1: host lower-cased, IPv6 in RFC 5952 form, the port
-                              // only when written, in decimal; the path without query, a lone "/" dropped)
+    bool tls = false;          // wss://
+    std::string host;          // without brackets for IPv6
+    std::string port;          // "80"/"443" when the URL gives none
+    std::string target = "/";  // path and query
+    std::string server_name;   // host[:port][/path] as bound into the handshake transcript
+                               // (PROTOCOL.md §3.1: host lower-cased, IPv6 in RFC 5952 form, the port
+                               // only when written, in decimal; the path without query, a lone "/" dropped)
 };
 
 // ws://HOST[:PORT][/PATH] or wss://... ; ExitCode::usage with a clear message otherwise.
@@ -34,10 +33,10 @@ struct Url {
 struct Limits {
     // One WebSocket message (a record): the largest batch (17 MiB) with its frame and record around it.
     std::size_t max_message_bytes = 17 * 1024 * 1024 + 4096;
-    std::size_t max_queued_bytes = 64 * 1024 * 1024;   // unsent bytes per connection before it is closed
-    std::chrono::milliseconds handshake_timeout{10'000}; // TCP + TLS + WebSocket upgrade
-    std::chrono::milliseconds ping_interval{20'000};     // WebSocket ping when idle
-    std::chrono::milliseconds idle_timeout{60'000};      // no pong / no traffic: closed
+    std::size_t max_queued_bytes = 64 * 1024 * 1024;      // unsent bytes per connection before it is closed
+    std::chrono::milliseconds handshake_timeout{10'000};  // TCP + TLS + WebSocket upgrade
+    std::chrono::milliseconds ping_interval{20'000};      // WebSocket ping when idle
+    std::chrono::milliseconds idle_timeout{60'000};       // no pong / no traffic: closed
 };
 
 // One WebSocket connection carrying binary messages.
@@ -57,16 +56,16 @@ public:
     virtual void close() = 0;
     // Caps the messages read from now on: a handshake needs far less than a session.
     virtual void limit_message_size(std::size_t max_bytes) = 0;
-    [[nodiscard]] virtual std::string peer() const = 0;           // "127.0.0.1:40222"
+    [[nodiscard]] virtual std::string peer() const = 0;  // "127.0.0.1:40222"
     [[nodiscard]] virtual std::size_t queued_bytes() const = 0;
     [[nodiscard]] virtual std::chrono::microseconds last_rtt() const = 0;  // from ping/pong; 0 before one
 };
 
 struct ClientOptions {
     Limits limits;
-    std::string proxy;           // http://HOST:PORT for HTTP CONNECT; empty: direct
-    std::string tls_ca_file;     // extra CA for wss; empty: the system store
-    bool tls_verify = true;      // wss certificate check (Aegis security does not depend on it)
+    std::string proxy;        // http://HOST:PORT for HTTP CONNECT; empty: direct
+    std::string tls_ca_file;  // extra CA for wss; empty: the system store
+    bool tls_verify = true;   // wss certificate check (Aegis security does not depend on it)
 };
 
 using ConnectHandler = std::function<void(Result<std::shared_ptr<Connection>>)>;
@@ -82,7 +81,7 @@ struct ServerOptions {
     std::string tls_cert_file;              // both set: wss
     std::string tls_key_file;
     Limits limits;
-    std::size_t max_connections = 20'000;   // beyond it new connections are closed at once
+    std::size_t max_connections = 20'000;  // beyond it new connections are closed at once
     // A connection ended before it became a WebSocket: "connection_limit" (over max_connections),
     // "upgrade_timeout" (no upgrade within limits.handshake_timeout), "tls_failed" (the TLS
     // handshake failed: the client's alert, or a client that does not speak TLS) or
@@ -97,8 +96,8 @@ public:
     using AcceptHandler = std::function<void(std::shared_ptr<Connection>)>;
     virtual ~Server() = default;
     // Binds and starts accepting; each upgraded WebSocket goes to on_accept (not yet started).
-    [[nodiscard]] static Result<std::unique_ptr<Server>> listen(boost::asio::io_context& io, const ServerOptions& options,
-                                                                AcceptHandler on_accept);
+    [[nodiscard]] static Result<std::unique_ptr<Server>> listen(boost::asio::io_context& io,
+                                                                const ServerOptions& options, AcceptHandler on_accept);
     [[nodiscard]] virtual std::uint16_t port() const = 0;
     [[nodiscard]] virtual std::size_t connections() const = 0;
     // Loads the TLS certificate and key files again: connections accepted afterwards use the new
@@ -119,8 +118,8 @@ class AdminServer {
 public:
     using Handler = std::function<HttpResponse(std::string_view path)>;
     virtual ~AdminServer() = default;
-    [[nodiscard]] static Result<std::unique_ptr<AdminServer>> listen(boost::asio::io_context& io, std::string_view host_port,
-                                                                     Handler handler);
+    [[nodiscard]] static Result<std::unique_ptr<AdminServer>> listen(boost::asio::io_context& io,
+                                                                     std::string_view host_port, Handler handler);
     [[nodiscard]] virtual std::uint16_t port() const = 0;
     virtual void stop() = 0;
 };

@@ -13,10 +13,16 @@ constexpr std::string_view kBatchSignatureLabel = "aegis/1 batch";
 constexpr std::uint8_t kBatchFormatVersion = 1;
 constexpr std::size_t kMaxCanonicalBytes = kMaxBatchBytes - crypto::kSignatureSize;
 
-Error malformed(std::string_view what) { return protocol_error(Reason::malformed, what); }
+Error malformed(std::string_view what) {
+    return protocol_error(Reason::malformed, what);
+}
 
-bool valid_priority(std::uint8_t value) { return value <= static_cast<std::uint8_t>(Priority::low); }
-bool valid_kind(std::uint8_t value) { return value <= static_cast<std::uint8_t>(Kind::heartbeat); }
+bool valid_priority(std::uint8_t value) {
+    return value <= static_cast<std::uint8_t>(Priority::low);
+}
+bool valid_kind(std::uint8_t value) {
+    return value <= static_cast<std::uint8_t>(Kind::heartbeat);
+}
 
 Result<void> check_message(const Envelope& message, const Envelope& first) {
     if (message.channel != first.channel) return malformed("a batch goes to one channel");
@@ -183,9 +189,8 @@ Result<void> verify_batch(const SignedBatch& batch) {
     auto input = signing_input(batch.messages);
     if (!input) return input.take_error();
     if (!crypto::verify(batch.messages.front().origin, *input, batch.signature)) {
-        return protocol_error(Reason::bad_signature,
-                              fmt::format("batch signature does not verify for {}",
-                                          crypto::fingerprint(batch.messages.front().origin)));
+        return protocol_error(Reason::bad_signature, fmt::format("batch signature does not verify for {}",
+                                                                 crypto::fingerprint(batch.messages.front().origin)));
     }
     return {};
 }

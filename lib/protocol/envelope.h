@@ -46,7 +46,7 @@ template <typename Messages>
 inline constexpr std::size_t kMaxHeaders = 64;
 inline constexpr std::size_t kMaxPayloadBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxBatchMessages = 4096;
-inline constexpr std::size_t kMaxChannelBytes = 255;          // as channel::kMaxNameLength
+inline constexpr std::size_t kMaxChannelBytes = 255;  // as channel::kMaxNameLength
 inline constexpr std::size_t kMaxHeaderKeyBytes = 255;
 inline constexpr std::size_t kMaxHeaderValueBytes = 64 * 1024;
 // A whole encoded batch: one largest payload plus room for the rest.
@@ -69,16 +69,16 @@ inline constexpr std::size_t kMaxBatchFixedBytes =
 
 // One message. `channel`, `origin` and `origin_id` are shared by every message of a batch.
 struct Envelope {
-    MessageId id{};                      // 128-bit random
+    MessageId id{};  // 128-bit random
     std::string channel;
-    crypto::PublicKey origin{};          // the signer's Ed25519 key
-    std::string origin_id;               // the signer's id as the gateway assigned it
-    std::uint64_t sequence = 0;          // per-origin, increasing
-    std::uint64_t timestamp_ms = 0;      // Unix time the origin created it
-    std::uint64_t expires_ms = 0;        // Unix time after which it is dropped; 0 = never
+    crypto::PublicKey origin{};      // the signer's Ed25519 key
+    std::string origin_id;           // the signer's id as the gateway assigned it
+    std::uint64_t sequence = 0;      // per-origin, increasing
+    std::uint64_t timestamp_ms = 0;  // Unix time the origin created it
+    std::uint64_t expires_ms = 0;    // Unix time after which it is dropped; 0 = never
     Priority priority = Priority::normal;
     Kind kind = Kind::event;
-    MessageId correlation{};             // the request a reply answers; zero when none
+    MessageId correlation{};                                   // the request a reply answers; zero when none
     std::vector<std::pair<std::string, std::string>> headers;  // in the order given
     Bytes payload;
 

@@ -1,9 +1,9 @@
 #include "protocol/frame.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "core/wire.h"
 #include "protocol/envelope.h"
@@ -15,7 +15,9 @@ namespace {
 constexpr std::size_t kMaxPatternBytes = kMaxChannelBytes;
 constexpr std::size_t kU16Max = std::numeric_limits<std::uint16_t>::max();
 
-Error malformed(std::string_view what) { return protocol_error(Reason::malformed, what); }
+Error malformed(std::string_view what) {
+    return protocol_error(Reason::malformed, what);
+}
 
 // Writes at most what the length fields can frame; anything over the limits is refused by the
 // peer's decode_frame rather than corrupting the frame.

@@ -19,11 +19,11 @@ enum class FrameType : std::uint8_t {
     unsubscribe = 0x03,  // request_id, patterns        -> suback
     deliver_ack = 0x04,  // sequence: everything up to it is safely received
     // gateway -> broker
-    puback = 0x11,       // request_id, sequence (number of messages stored)
-    suback = 0x12,       // request_id
-    deliver = 0x13,      // sequence (per-session delivery number), batch
-    error = 0x14,        // request_id (0: not tied to a request), reason, text
-    goodbye = 0x15,      // reason, text: the gateway is closing this session
+    puback = 0x11,   // request_id, sequence (number of messages stored)
+    suback = 0x12,   // request_id
+    deliver = 0x13,  // sequence (per-session delivery number), batch
+    error = 0x14,    // request_id (0: not tied to a request), reason, text
+    goodbye = 0x15,  // reason, text: the gateway is closing this session
 };
 
 struct Frame {

@@ -58,7 +58,9 @@ Bytes concat(std::string_view label, std::initializer_list<ByteView> parts) {
     return out.take();
 }
 
-Bytes server_signed_bytes(const crypto::Hash& th_a) { return concat(kServerSignatureLabel, {th_a}); }
+Bytes server_signed_bytes(const crypto::Hash& th_a) {
+    return concat(kServerSignatureLabel, {th_a});
+}
 
 Bytes client_signed_bytes(const crypto::Hash& th_b, const crypto::PublicKey& key, std::string_view requested_id,
                           const SessionToken& token) {
@@ -90,7 +92,9 @@ TrafficKeys derive_traffic_keys(const crypto::SymmetricKey& hs, const crypto::Ha
     return {crypto::kdf(app.view(), kTrafficC2sLabel, {}), crypto::kdf(app.view(), kTrafficS2cLabel, {})};
 }
 
-void wipe(crypto::SymmetricKey& key) { key = crypto::SymmetricKey{}; }
+void wipe(crypto::SymmetricKey& key) {
+    key = crypto::SymmetricKey{};
+}
 
 crypto::SymmetricKey random_key() {
     crypto::SymmetricKey key;
@@ -98,9 +102,13 @@ crypto::SymmetricKey random_key() {
     return key;
 }
 
-SessionKeys unusable_keys() { return SessionKeys{random_key(), random_key(), crypto::Hash{}}; }
+SessionKeys unusable_keys() {
+    return SessionKeys{random_key(), random_key(), crypto::Hash{}};
+}
 
-Error malformed(std::string_view what) { return protocol_error(Reason::malformed, what); }
+Error malformed(std::string_view what) {
+    return protocol_error(Reason::malformed, what);
+}
 
 Error out_of_order(std::string_view call) {
     return make_error(ExitCode::failure, "handshake used out of order: {} at this point", call);
@@ -122,8 +130,8 @@ Error refusal_error(Reason reason, std::string_view text) {
     // A server that passes its own protocol_error message as the text would repeat describe().
     const auto repeated = std::string(describe(reason)) + ": ";
     if (text.starts_with(repeated)) text.remove_prefix(repeated.size());
-    return protocol_error(reason, text.empty() ? std::string("refused by the server")
-                                               : "refused by the server: " + std::string(text));
+    return protocol_error(
+        reason, text.empty() ? std::string("refused by the server") : "refused by the server: " + std::string(text));
 }
 
 // The server's reason from an Alert (unauthenticated: it can only end a handshake, never grant one).
@@ -138,7 +146,6 @@ Error read_alert(ByteView message) {
     }
     return refusal_error(static_cast<Reason>(reason), text);
 }
-
 
 }  // namespace
 
@@ -239,9 +246,9 @@ Result<Bytes> ClientHandshake::on_server_hello(ByteView message) {
     }
     if (!in.u8(version)) return st.fail(malformed("ServerHello truncated"));
     if (version != kProtocolVersion) {
-        return st.fail(protocol_error(Reason::unsupported_version,
-                                      fmt::format("server answered with version {}, expected {}", version,
-                                                  kProtocolVersion)));
+        return st.fail(
+            protocol_error(Reason::unsupported_version,
+                           fmt::format("server answered with version {}, expected {}", version, kProtocolVersion)));
     }
     if (!in.raw(server_ephemeral) || !in.raw(server_random) || !in.bytes32(sealed) || !in.at_end() ||
         sealed.size() != kServerProofBytes + crypto::kAeadTagSize) {
@@ -269,12 +276,11 @@ Result<Bytes> ClientHandshake::on_server_hello(ByteView message) {
     }
     server_key_ = server_key;
     // Checked before message 3 exists: a wrong server never sees the client's identity.
-    if (options_.pinned_server_key &&
-        !crypto::constant_time_equal(*options_.pinned_server_key, server_key)) {
-        return st.fail(protocol_error(Reason::server_key_mismatch,
-                                      fmt::format("server presented {}, pinned key is {}",
-                                                  crypto::fingerprint(server_key),
-                                                  crypto::fingerprint(*options_.pinned_server_key))));
+    if (options_.pinned_server_key && !crypto::constant_time_equal(*options_.pinned_server_key, server_key)) {
+        return st.fail(
+            protocol_error(Reason::server_key_mismatch,
+                           fmt::format("server presented {}, pinned key is {}", crypto::fingerprint(server_key),
+                                       crypto::fingerprint(*options_.pinned_server_key))));
     }
     st.transcript.add(message.subspan(kServerHelloClearBytes));
     const auto th_b = st.transcript.snapshot();
@@ -394,7 +400,9 @@ bool ReplayCache::remember(const HandshakeRandom& random, std::uint64_t now_ms) 
     return true;
 }
 
-bool ReplayCache::full() const { return impl_->seen.size() >= impl_->max_entries; }
+bool ReplayCache::full() const {
+    return impl_->seen.size() >= impl_->max_entries;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Server
@@ -460,9 +468,9 @@ Result<Bytes> ServerHandshake::on_client_hello(ByteView message, std::uint64_t n
     }
     if (!in.u8(version)) return st.fail(malformed("ClientHello truncated"));
     if (version != kProtocolVersion) {
-        return st.fail(protocol_error(Reason::unsupported_version,
-                                      fmt::format("client speaks version {}, this server speaks {}", version,
-                                                  kProtocolVersion)));
+        return st.fail(
+            protocol_error(Reason::unsupported_version,
+                           fmt::format("client speaks version {}, this server speaks {}", version, kProtocolVersion)));
     }
     if (!in.raw(client_ephemeral) || !in.raw(client_random) || !in.u64(timestamp_ms) || !in.text16(server_name) ||
         !in.at_end() || server_name.size() > kMaxServerNameBytes) {
@@ -470,14 +478,14 @@ Result<Bytes> ServerHandshake::on_client_hello(ByteView message, std::uint64_t n
     }
     const auto skew = options_.max_clock_skew_ms;
     if (timestamp_ms > now_ms && timestamp_ms - now_ms > skew) {
-        return st.fail(protocol_error(Reason::stale_timestamp,
-                                      fmt::format("client clock is {} ms ahead of the server's, tolerance {} ms",
-                                                  timestamp_ms - now_ms, skew)));
+        return st.fail(protocol_error(
+            Reason::stale_timestamp,
+            fmt::format("client clock is {} ms ahead of the server's, tolerance {} ms", timestamp_ms - now_ms, skew)));
     }
     if (now_ms > timestamp_ms && now_ms - timestamp_ms > skew) {
-        return st.fail(protocol_error(Reason::stale_timestamp,
-                                      fmt::format("client clock is {} ms behind the server's, tolerance {} ms",
-                                                  now_ms - timestamp_ms, skew)));
+        return st.fail(protocol_error(
+            Reason::stale_timestamp,
+            fmt::format("client clock is {} ms behind the server's, tolerance {} ms", now_ms - timestamp_ms, skew)));
     }
     if (!replay_cache_.remember(client_random, now_ms)) {
         if (replay_cache_.full()) return st.fail(protocol_error(Reason::busy, "too many handshakes in progress"));

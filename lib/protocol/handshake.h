@@ -53,7 +53,7 @@ struct SessionKeys {
 // What the server grants in ServerFinish.
 struct Accepted {
     SessionId session_id{};
-    SessionToken session_token{};  // presented on reconnect to resume (0 = fresh session)
+    SessionToken session_token{};    // presented on reconnect to resume (0 = fresh session)
     std::uint64_t resume_point = 0;  // last delivery sequence the server knows the client has
     std::string assigned_id;         // the id the gateway's authorized file gives this identity
     Role role = Role::agent;
@@ -70,8 +70,8 @@ struct ClientOptions {
     // The gateway key the client insists on; nullopt accepts any key and leaves the decision
     // to the caller (trust on first use), who reads server_key() after on_server_hello.
     std::optional<crypto::PublicKey> pinned_server_key;
-    std::string requested_id;  // optional; the gateway's authorized file decides
-    std::string server_name;   // host[:port][/path] of the URL, bound into the transcript
+    std::string requested_id;     // optional; the gateway's authorized file decides
+    std::string server_name;      // host[:port][/path] of the URL, bound into the transcript
     SessionToken resume_token{};  // all zero for a fresh session
 };
 

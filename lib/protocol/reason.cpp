@@ -24,8 +24,8 @@ constexpr std::array<ReasonInfo, 18> kReasons{{
     {Reason::replayed, "replayed", "replayed handshake", ExitCode::failure, false},
     {Reason::bad_signature, "bad_signature", "bad signature or authentication tag", ExitCode::refused, false},
     {Reason::unknown_identity, "unknown_identity", "unknown identity", ExitCode::refused, true},
-    {Reason::server_key_mismatch, "server_key_mismatch", "server key does not match the pinned key",
-     ExitCode::refused, false},
+    {Reason::server_key_mismatch, "server_key_mismatch", "server key does not match the pinned key", ExitCode::refused,
+     false},
     {Reason::access_denied, "access_denied", "access denied", ExitCode::refused, true},
     {Reason::too_large, "too_large", "too large", ExitCode::refused, true},
     {Reason::busy, "busy", "peer busy, try again later", ExitCode::failure, false},
@@ -56,13 +56,21 @@ const ReasonInfo& info(Reason reason) {
 
 }  // namespace
 
-std::string_view describe(Reason reason) { return info(reason).description; }
+std::string_view describe(Reason reason) {
+    return info(reason).description;
+}
 
-std::string_view name(Reason reason) { return info(reason).name; }
+std::string_view name(Reason reason) {
+    return info(reason).name;
+}
 
-ExitCode exit_code_for(Reason reason) { return info(reason).exit; }
+ExitCode exit_code_for(Reason reason) {
+    return info(reason).exit;
+}
 
-bool is_permanent(Reason reason) { return info(reason).permanent; }
+bool is_permanent(Reason reason) {
+    return info(reason).permanent;
+}
 
 Error protocol_error(Reason reason, std::string_view detail) {
     std::string message(describe(reason));
@@ -77,7 +85,9 @@ Error protocol_error(Reason reason, std::string_view detail) {
     return Error{exit_code_for(reason), std::move(message), static_cast<std::uint16_t>(reason)};
 }
 
-Reason reason_of(const Error& error) { return static_cast<Reason>(error.reason); }
+Reason reason_of(const Error& error) {
+    return static_cast<Reason>(error.reason);
+}
 
 std::string_view clip_reason_text(std::string_view text) {
     if (text.size() <= kMaxReasonTextBytes) return text;

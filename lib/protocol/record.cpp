@@ -14,7 +14,9 @@ constexpr std::uint8_t kKeyUpdateFlag = 0x01;
 // Far below 2^64, so a counter never wraps even if a policy asks for "never".
 constexpr std::uint64_t kHardMaxRecordsPerKey = 1ULL << 48;
 
-void ratchet(crypto::SymmetricKey& key) { key = crypto::kdf(key.view(), kRekeyLabel, {}); }
+void ratchet(crypto::SymmetricKey& key) {
+    key = crypto::kdf(key.view(), kRekeyLabel, {});
+}
 
 }  // namespace
 

@@ -13,8 +13,8 @@
 namespace aegis::protocol {
 
 struct RekeyPolicy {
-    std::uint64_t max_records = 1ULL << 20;   // per key, per direction
-    std::uint64_t max_age_ms = 3'600'000;     // per key, per direction
+    std::uint64_t max_records = 1ULL << 20;  // per key, per direction
+    std::uint64_t max_age_ms = 3'600'000;    // per key, per direction
 };
 
 class RecordLayer {

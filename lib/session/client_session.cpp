@@ -1,13 +1,12 @@
 #include "session/client_session.h"
-#include "core/clock.h"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <random>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-
+#include "core/clock.h"
 #include "protocol/frame.h"
 #include "protocol/reason.h"
 
@@ -81,7 +80,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     std::uint32_t subscriptions_request = 0;
     bool subscriptions_sent = false;  // on the current connection
     std::map<std::uint32_t, RequestKind> pending;
-    std::uint64_t past_rekeys = 0;  // from connections that have ended
+    std::uint64_t past_rekeys = 0;   // from connections that have ended
     protocol::SessionToken token{};  // presented on the next handshake
     SessionStats counters;
 
@@ -111,15 +110,16 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         // Refused stays refused until this attempt succeeds or fails for another reason.
         if (counters.state != State::refused) set_state(State::connecting, nullptr);
         std::weak_ptr<Impl> weak = weak_from_this();
-        net::connect(io, options.url, options.transport, [weak, generation](Result<std::shared_ptr<net::Connection>> made) {
-            auto self = weak.lock();
-            if (!self || generation != self->attempt_generation) {
-                if (made) made.value()->close();
-                return;
-            }
-            if (!made) return self->fail(made.take_error());
-            self->on_connected(std::move(made.value()));
-        });
+        net::connect(io, options.url, options.transport,
+                     [weak, generation](Result<std::shared_ptr<net::Connection>> made) {
+                         auto self = weak.lock();
+                         if (!self || generation != self->attempt_generation) {
+                             if (made) made.value()->close();
+                             return;
+                         }
+                         if (!made) return self->fail(made.take_error());
+                         self->on_connected(std::move(made.value()));
+                     });
     }
 
     void on_connected(std::shared_ptr<net::Connection> made) {
@@ -167,9 +167,9 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         if (!reply) return fail(reply.take_error());
         // Unpinned: the caller decides; with nobody to decide, the key is not trusted.
         if (!options.pinned_server_key && !(events.on_server_key && events.on_server_key(handshake->server_key()))) {
-            return fail(protocol::protocol_error(protocol::Reason::server_key_mismatch,
-                                                 fmt::format("gateway key {} not accepted",
-                                                             crypto::fingerprint(handshake->server_key()))));
+            return fail(protocol::protocol_error(
+                protocol::Reason::server_key_mismatch,
+                fmt::format("gateway key {} not accepted", crypto::fingerprint(handshake->server_key()))));
         }
         awaiting_finish = true;
         send_raw(std::move(reply.value()));
@@ -234,10 +234,13 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
             case FrameType::goodbye: {
                 // Gateways before reason 17 said "replaced" with reason 0 (PROTOCOL.md §6 Goodbye).
                 const auto reason = frame.reason == protocol::Reason::none ? protocol::Reason::replaced : frame.reason;
-                auto why = protocol::protocol_error(reason, frame.text.empty() ? "gateway closed the session" : frame.text);
+                auto why =
+                    protocol::protocol_error(reason, frame.text.empty() ? "gateway closed the session" : frame.text);
                 return fail(std::move(why));
             }
-            default: counters.last_error = protocol::protocol_error(protocol::Reason::malformed, "unexpected frame from the gateway");
+            default:
+                counters.last_error =
+                    protocol::protocol_error(protocol::Reason::malformed, "unexpected frame from the gateway");
         }
     }
 
@@ -271,7 +274,8 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         }
         const auto kind = found->second;
         pending.erase(found);
-        if (kind == RequestKind::publish && events.on_publish_result) events.on_publish_result(request_id, std::move(outcome));
+        if (kind == RequestKind::publish && events.on_publish_result)
+            events.on_publish_result(request_id, std::move(outcome));
         if (kind == RequestKind::subscribe && events.on_subscribe_result)
             events.on_subscribe_result(request_id, std::move(outcome));
     }
@@ -391,7 +395,8 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         if (records && !removed.empty()) {
             // The gateway's suback to the unsubscribe answers the request when nothing is left to add.
             if (subscriptions.empty()) pending[request_id] = RequestKind::subscribe;
-            send_patterns(protocol::FrameType::unsubscribe, subscriptions.empty() ? request_id : kInternalRequest, removed);
+            send_patterns(protocol::FrameType::unsubscribe, subscriptions.empty() ? request_id : kInternalRequest,
+                          removed);
             if (subscriptions.empty()) return;
         }
         if (subscriptions.empty()) return answer_later(request_id);  // nothing to tell the gateway
@@ -430,17 +435,29 @@ ClientSession::~ClientSession() {
     impl_->stop();
 }
 
-void ClientSession::start() { impl_->start(); }
-void ClientSession::stop() { impl_->stop(); }
+void ClientSession::start() {
+    impl_->start();
+}
+void ClientSession::stop() {
+    impl_->stop();
+}
 bool ClientSession::publish(std::uint32_t request_id, const protocol::SignedBatch& batch) {
     return impl_->publish(request_id, batch);
 }
 void ClientSession::set_subscriptions(std::uint32_t request_id, std::vector<std::string> patterns) {
     impl_->set_subscriptions(request_id, std::move(patterns));
 }
-void ClientSession::acknowledge(std::uint64_t sequence) { impl_->acknowledge(sequence); }
-const protocol::SessionToken& ClientSession::session_token() const { return impl_->token; }
-SessionStats ClientSession::stats() const { return impl_->stats(); }
-const protocol::Accepted* ClientSession::grant() const { return impl_->granted ? &*impl_->granted : nullptr; }
+void ClientSession::acknowledge(std::uint64_t sequence) {
+    impl_->acknowledge(sequence);
+}
+const protocol::SessionToken& ClientSession::session_token() const {
+    return impl_->token;
+}
+SessionStats ClientSession::stats() const {
+    return impl_->stats();
+}
+const protocol::Accepted* ClientSession::grant() const {
+    return impl_->granted ? &*impl_->granted : nullptr;
+}
 
 }  // namespace aegis::session

@@ -29,6 +29,7 @@
 // from the last acknowledged point. Deliveries may repeat after a reconnect (at least once): the
 // receiver drops duplicates by message id.
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -36,8 +37,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "core/result.h"
 #include "crypto/primitives.h"

@@ -220,7 +220,9 @@ Result<void> GatewayStore::save_tokens() {
         if (auto row = ensure_row(key, unsaved.id); !row) return row;
         auto& statement = **update;
         statement.reset();
-        statement.bind(1, view(key)).bind(2, ByteView(unsaved.token.data(), unsaved.token.size())).bind(3, unsaved.used_ms);
+        statement.bind(1, view(key))
+            .bind(2, ByteView(unsaved.token.data(), unsaved.token.size()))
+            .bind(3, unsaved.used_ms);
         if (auto done = statement.run(); !done) return done;
     }
     return transaction->commit();

@@ -138,12 +138,9 @@ struct RowState {
 
 std::string_view to_string(MessageState state) {
     switch (state) {
-        case MessageState::waiting:
-            return "waiting";
-        case MessageState::in_flight:
-            return "in_flight";
-        case MessageState::dead:
-            return "dead";
+        case MessageState::waiting: return "waiting";
+        case MessageState::in_flight: return "in_flight";
+        case MessageState::dead: return "dead";
     }
     return "unknown";
 }
@@ -196,9 +193,7 @@ Result<void> SqliteOutboundQueue::load_counters() {
                 waiting_ += count;
                 live_bytes_ += bytes;
                 break;
-            case MessageState::dead:
-                dead_ = count;
-                break;
+            case MessageState::dead: dead_ = count; break;
         }
     }
     // What is in flight is stored as waiting. Every entry has its row: entries go only after

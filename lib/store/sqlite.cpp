@@ -20,12 +20,9 @@ constexpr const char* kMoveAside = "move it aside with its -wal and -shm files (
 
 [[nodiscard]] int open_flags(OpenMode mode) {
     switch (mode) {
-        case OpenMode::read_write_create:
-            return SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-        case OpenMode::read_write:
-            return SQLITE_OPEN_READWRITE;
-        case OpenMode::read_only:
-            return SQLITE_OPEN_READONLY;
+        case OpenMode::read_write_create: return SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        case OpenMode::read_write: return SQLITE_OPEN_READWRITE;
+        case OpenMode::read_only: return SQLITE_OPEN_READONLY;
     }
     return SQLITE_OPEN_READONLY;
 }
@@ -43,8 +40,7 @@ Error sqlite_error(int code, const std::filesystem::path& file, std::string_view
                    int system_errno) {
     const auto name = file.string();
     switch (code & 0xff) {
-        case SQLITE_FULL:
-            return make_error(ExitCode::failure, "cannot write {}: disk full", name);
+        case SQLITE_FULL: return make_error(ExitCode::failure, "cannot write {}: disk full", name);
         case SQLITE_IOERR:
             // SQLite reports only ENOSPC as SQLITE_FULL; a quota is the same thing to an operator.
             if (system_errno == ENOSPC || system_errno == EDQUOT) {
@@ -65,12 +61,9 @@ Error sqlite_error(int code, const std::filesystem::path& file, std::string_view
         case SQLITE_PERM:
             return make_error(ExitCode::failure, "cannot write {}: the file or its directory is read-only", name);
         case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-            return make_error(ExitCode::failure, "{} is locked by another process", name);
-        case SQLITE_NOMEM:
-            return make_error(ExitCode::failure, "out of memory using {}", name);
-        default:
-            return make_error(ExitCode::failure, "{}: {}", name, detail);
+        case SQLITE_LOCKED: return make_error(ExitCode::failure, "{} is locked by another process", name);
+        case SQLITE_NOMEM: return make_error(ExitCode::failure, "out of memory using {}", name);
+        default: return make_error(ExitCode::failure, "{}: {}", name, detail);
     }
 }
 

@@ -173,10 +173,10 @@ private:
     std::map<std::string, Statement, std::less<>> cache_;
     [[nodiscard]] Result<void> set_durability(Durability durability);
 
-    std::optional<Durability> durability_;  // the synchronous mode last set; none: the file's default
-    int depth_ = 0;                          // open transactions, the outermost included
+    std::optional<Durability> durability_;           // the synchronous mode last set; none: the file's default
+    int depth_ = 0;                                  // open transactions, the outermost included
     Durability wanted_ = Durability::process_crash;  // the strongest any open part asked for
-    bool abandoned_ = false;                 // an inner part was not committed
+    bool abandoned_ = false;                         // an inner part was not committed
     std::unique_ptr<BackgroundCheckpoint> checkpoint_;
 };
 

@@ -15,14 +15,10 @@ enum class Tamper : std::uint8_t { replay, reorder, truncate, flip };
 
 std::string_view name(Tamper tamper) {
     switch (tamper) {
-        case Tamper::replay:
-            return "replayed";
-        case Tamper::reorder:
-            return "reordered";
-        case Tamper::truncate:
-            return "truncated";
-        case Tamper::flip:
-            return "bit-flipped";
+        case Tamper::replay: return "replayed";
+        case Tamper::reorder: return "reordered";
+        case Tamper::truncate: return "truncated";
+        case Tamper::flip: return "bit-flipped";
     }
     return "?";
 }
@@ -47,9 +43,7 @@ int record_tampering(const Options& options) {
 
         Bytes attack;
         switch (tamper) {
-            case Tamper::replay:
-                attack = first;
-                break;
+            case Tamper::replay: attack = first; break;
             case Tamper::reorder: {
                 (void)session->seal(subscribe_frame(2, {pattern}));  // sealed, never sent: the next one skips it
                 attack = session->seal(subscribe_frame(3, {pattern}));

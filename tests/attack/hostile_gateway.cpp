@@ -4,9 +4,8 @@
 // batch with the same message id. The broker must pass only the genuine one to its
 // subscriber, and acknowledge each of the others (PROTOCOL.md §6) so none is delivered forever.
 
-#include <fstream>
-
 #include <boost/asio/steady_timer.hpp>
+#include <fstream>
 
 #include "attacks.h"
 #include "core/clock.h"
@@ -133,8 +132,7 @@ private:
                 deliver_next();
                 return;
             }
-            default:
-                return;
+            default: return;
         }
     }
 

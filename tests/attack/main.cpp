@@ -6,11 +6,10 @@
 // hanging-handshakes, connection-flood, channel-access, hostile-gateway. Each prints one line per
 // check ("ok: ..." / "FAIL: ...") and exits 0 only when the target refused the attack as it must.
 
+#include <boost/program_options.hpp>
 #include <cstdio>
 #include <functional>
 #include <map>
-
-#include <boost/program_options.hpp>
 
 #include "attacks.h"
 #include "identity/keyfile.h"

@@ -90,18 +90,13 @@ Bytes signed_batch(const crypto::SigningKey& signer, std::string origin_id, std:
 std::string describe(const protocol::Frame& frame) {
     using protocol::FrameType;
     switch (frame.type) {
-        case FrameType::puback:
-            return fmt::format("puback (request {})", frame.request_id);
-        case FrameType::suback:
-            return fmt::format("suback (request {})", frame.request_id);
+        case FrameType::puback: return fmt::format("puback (request {})", frame.request_id);
+        case FrameType::suback: return fmt::format("suback (request {})", frame.request_id);
         case FrameType::error:
             return fmt::format("error {} (request {}): {}", protocol::name(frame.reason), frame.request_id, frame.text);
-        case FrameType::goodbye:
-            return fmt::format("goodbye {}: {}", protocol::name(frame.reason), frame.text);
-        case FrameType::deliver:
-            return fmt::format("deliver {}", frame.sequence);
-        default:
-            return fmt::format("frame {:#04x}", static_cast<unsigned>(frame.type));
+        case FrameType::goodbye: return fmt::format("goodbye {}: {}", protocol::name(frame.reason), frame.text);
+        case FrameType::deliver: return fmt::format("deliver {}", frame.sequence);
+        default: return fmt::format("frame {:#04x}", static_cast<unsigned>(frame.type));
     }
 }
 

@@ -31,9 +31,9 @@ const fs::path& scratch_directory() {
     }();
     static const bool cleanup_registered = [] {
         return std::atexit([] {
-            std::error_code ignored;
-            fs::remove_all(scratch_directory(), ignored);
-        }) == 0;
+                   std::error_code ignored;
+                   fs::remove_all(scratch_directory(), ignored);
+               }) == 0;
     }();
     (void)cleanup_registered;
     return *directory;

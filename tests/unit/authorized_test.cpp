@@ -1,7 +1,6 @@
 // The gateway's authorized-keys file: good and bad lines, warnings with line numbers,
 // narrowing options, comments, duplicates.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -17,13 +16,17 @@ using aegis::gateway::parse_authorized_line;
 
 namespace {
 
-aegis::crypto::PublicKey new_key() { return aegis::crypto::SigningKey::generate().public_key(); }
+aegis::crypto::PublicKey new_key() {
+    return aegis::crypto::SigningKey::generate().public_key();
+}
 
 std::string key_text(const aegis::crypto::PublicKey& key) {
     return "aegis-ed25519 " + aegis::crypto::base64_encode(key);
 }
 
-bool mentions(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool mentions(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -41,7 +44,8 @@ TEST_CASE("a well-formed line gives role, id, key and comment", "[authorized]") 
 
 TEST_CASE("options may come in any order and narrow publish and subscribe", "[authorized]") {
     const auto key = new_key();
-    auto parsed = parse_authorized_line("sub=agent.*.anomalies,id=soc,pub=backend.all.policies,role=backend " + key_text(key));
+    auto parsed =
+        parse_authorized_line("sub=agent.*.anomalies,id=soc,pub=backend.all.policies,role=backend " + key_text(key));
     REQUIRE(parsed.ok());
     CHECK(parsed->role == Role::backend);
     CHECK(parsed->id == "soc");
@@ -86,14 +90,20 @@ TEST_CASE("bad lines are refused with what is wrong", "[authorized]") {
 
 TEST_CASE("comments and blank lines are skipped; bad lines warn with their line number", "[authorized]") {
     const auto a = new_key(), b = new_key(), c = new_key();
-    const std::string text = "# the fleet\n"
-                             "\n"
-                             "role=agent,id=host1 " + key_text(a) + " one\n"
-                             "   # indented comment\n"
-                             "role=agent,id=host2 aegis-ed25519 garbage\n"
-                             "\t\r\n"
-                             "role=wizard,id=host3 " + key_text(b) + "\n"
-                             "role=backend,id=soc " + key_text(c) + "\r\n";
+    const std::string text =
+        "# the fleet\n"
+        "\n"
+        "role=agent,id=host1 " +
+        key_text(a) +
+        " one\n"
+        "   # indented comment\n"
+        "role=agent,id=host2 aegis-ed25519 garbage\n"
+        "\t\r\n"
+        "role=wizard,id=host3 " +
+        key_text(b) +
+        "\n"
+        "role=backend,id=soc " +
+        key_text(c) + "\r\n";
     const auto keys = parse_authorized_keys(text, "auth");
     CHECK(keys.size() == 2);
     REQUIRE(keys.find(a) != nullptr);
@@ -134,7 +144,8 @@ TEST_CASE("a key listed twice: the later line wins, with a warning", "[authorize
 
 TEST_CASE("an id already held by another key: the second line is refused", "[authorized]") {
     const auto a = new_key(), b = new_key();
-    const std::string text = "role=agent,id=host42 " + key_text(a) + "\n" + "role=agent,id=host42 " + key_text(b) + "\n";
+    const std::string text =
+        "role=agent,id=host42 " + key_text(a) + "\n" + "role=agent,id=host42 " + key_text(b) + "\n";
     const auto keys = parse_authorized_keys(text, "auth");
     CHECK(keys.size() == 1);
     CHECK(keys.find(a) != nullptr);
@@ -176,8 +187,8 @@ TEST_CASE("ten thousand identities load, and a duplicate id after them is still 
 
 TEST_CASE("identities() lists entries in file order", "[authorized]") {
     const auto a = new_key(), b = new_key(), c = new_key();
-    const std::string text = "role=agent,id=z " + key_text(a) + "\nrole=agent,id=y " + key_text(b) + "\nrole=agent,id=x " +
-                             key_text(c) + "\n";
+    const std::string text = "role=agent,id=z " + key_text(a) + "\nrole=agent,id=y " + key_text(b) +
+                             "\nrole=agent,id=x " + key_text(c) + "\n";
     const auto keys = parse_authorized_keys(text, "f");
     const auto listed = keys.identities();  // points into `keys`
     REQUIRE(listed.size() == 3);
@@ -199,7 +210,8 @@ TEST_CASE("same_grant tells a reload whether an identity changed", "[authorized]
 }
 
 TEST_CASE("loading: a missing file is bad input; a real file parses with its name in warnings", "[authorized]") {
-    const auto dir = std::filesystem::temp_directory_path() / ("aegis-authorized-" + aegis::crypto::hex_encode(new_key()).substr(0, 12));
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("aegis-authorized-" + aegis::crypto::hex_encode(new_key()).substr(0, 12));
     std::filesystem::create_directories(dir);
     const auto missing = load_authorized_keys(dir / "nope");
     REQUIRE_FALSE(missing.ok());

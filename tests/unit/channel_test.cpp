@@ -1,6 +1,7 @@
-#include <catch2/catch.hpp>
+#include "channel/channel.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstddef>
 #include <optional>
 #include <regex>
@@ -8,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include "channel/channel.h"
 #include "channel/pattern_index.h"
 
 using namespace aegis;
@@ -176,9 +176,9 @@ TEST_CASE("invalid channel names say what is wrong", "[channel]") {
         {"a\x1b[31mb", "byte 0x1b at offset 1"},
         {"a\x7f", "byte 0x7f at offset 1"},
         {"a\0b"s, "byte 0x00 at offset 1"},
-        {"caf\xc3\xa9", "byte 0xc3 at offset 3"},             // é in UTF-8
-        {"agent.\xe4\xb8\xad.x", "byte 0xe4 at offset 6"},    // CJK in UTF-8
-        {"\xef\xbc\x8e", "byte 0xef at offset 0"},            // fullwidth full stop
+        {"caf\xc3\xa9", "byte 0xc3 at offset 3"},           // é in UTF-8
+        {"agent.\xe4\xb8\xad.x", "byte 0xe4 at offset 6"},  // CJK in UTF-8
+        {"\xef\xbc\x8e", "byte 0xef at offset 0"},          // fullwidth full stop
         {std::string(channel::kMaxNameLength + 1, 'a'), "256 bytes long, the limit is 255"},
         {name_of_length(channel::kMaxNameLength + 1), "256 bytes long"},
     };
@@ -221,8 +221,9 @@ TEST_CASE("error messages echo the input safely and briefly", "[channel]") {
 TEST_CASE("valid channel patterns", "[channel]") {
     const std::string long_pattern = name_of_length(channel::kMaxNameLength - 2) + ".>";
     const std::vector<std::string> valid{
-        "*",     ">",     "a.*",     "a.>",           "*.*",               "*.>",        "*.*.>",
-        "a.*.b", "a.b.c", "agent.>", "backend.all.>", "agent.*.anomalies", long_pattern,
+        "*",          ">",     "a.*",   "a.>",     "*.*",           "*.>",
+        "*.*.>",      "a.*.b", "a.b.c", "agent.>", "backend.all.>", "agent.*.anomalies",
+        long_pattern,
     };
     for (const auto& pattern : valid) {
         CAPTURE(pattern);
@@ -303,9 +304,8 @@ TEST_CASE("ids are one token and not the broadcast word", "[channel]") {
 }
 
 TEST_CASE("the seed's well-known channels validate", "[channel]") {
-    for (const std::string topic :
-         {"policies", "anomalies", "threats", "processes", "dependencies", "tests", "rollbacks", "heartbeat", "status",
-          "logs"}) {
+    for (const std::string topic : {"policies", "anomalies", "threats", "processes", "dependencies", "tests",
+                                    "rollbacks", "heartbeat", "status", "logs"}) {
         const auto name = "agent.host42." + topic;
         CAPTURE(name);
         CHECK(channel::validate_name(name).ok());
@@ -374,7 +374,8 @@ TEST_CASE("matches follows NATS semantics", "[channel]") {
 }
 
 TEST_CASE("covers is pattern containment", "[channel]") {
-    const std::vector<MatchCase> cases{  // {outer, inner, expected}
+    const std::vector<MatchCase> cases{
+        // {outer, inner, expected}
         {">", ">", true},
         {">", "*", true},
         {">", "a.b.c", true},
@@ -455,8 +456,7 @@ TEST_CASE("covers agrees with brute force over every small pair of patterns", "[
             covered += expected ? 1 : 0;
             if (channel::covers(patterns[outer], patterns[inner]) != expected) {
                 ++disagreements;
-                UNSCOPED_INFO("outer " << patterns[outer] << " inner " << patterns[inner] << " expected "
-                                       << expected);
+                UNSCOPED_INFO("outer " << patterns[outer] << " inner " << patterns[inner] << " expected " << expected);
             }
         }
     }
@@ -485,8 +485,8 @@ TEST_CASE("an agent publishes only its own channels", "[channel]") {
         {"backend.host42.policies", false},
         {"backend.all.policies", false},
         {"host42", false},
-        {"agent.*.policies", false},   // not a name
-        {"agent.host42.>", false},     // not a name
+        {"agent.*.policies", false},  // not a name
+        {"agent.host42.>", false},    // not a name
         {"agent.host42..x", false},
         {"agent.host42.x ", false},
     };
@@ -661,12 +661,9 @@ TEST_CASE("access policies agree with brute force over small channels", "[channe
         std::optional<std::string> subscribe_narrowing;
     };
     const std::vector<Setup> setups{
-        {Role::agent, std::nullopt, std::nullopt},
-        {Role::agent, "agent.host42.*", "backend.*.all"},
-        {Role::agent, "*.host42.agent.>", "backend.all.>"},
-        {Role::backend, std::nullopt, std::nullopt},
-        {Role::backend, "backend.all.>", "agent.*.host42"},
-        {Role::backend, "*.host42.>", "agent.host42.>"},
+        {Role::agent, std::nullopt, std::nullopt},          {Role::agent, "agent.host42.*", "backend.*.all"},
+        {Role::agent, "*.host42.agent.>", "backend.all.>"}, {Role::backend, std::nullopt, std::nullopt},
+        {Role::backend, "backend.all.>", "agent.*.host42"}, {Role::backend, "*.host42.>", "agent.host42.>"},
     };
     const auto patterns_table = match_table(patterns, names);
     for (const auto& setup : setups) {

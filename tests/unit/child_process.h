@@ -48,5 +48,4 @@ inline void write_text(int fd, const std::string& text) {
     }
 }
 
-
 }  // namespace aegis::test

@@ -1,10 +1,10 @@
-#include <catch2/catch.hpp>
+#include "protocol/envelope.h"
 
+#include <catch2/catch.hpp>
 #include <functional>
 #include <set>
 #include <vector>
 
-#include "protocol/envelope.h"
 #include "protocol/reason.h"
 
 using namespace aegis;
@@ -45,9 +45,13 @@ std::vector<Envelope> sample_messages() {
     return messages;
 }
 
-SignedBatch sample_batch() { return sign_batch(sample_messages(), origin_key()).value(); }
+SignedBatch sample_batch() {
+    return sign_batch(sample_messages(), origin_key()).value();
+}
 
-Reason reason_of_result(const Result<void>& result) { return result.ok() ? Reason::none : reason_of(result.error()); }
+Reason reason_of_result(const Result<void>& result) {
+    return result.ok() ? Reason::none : reason_of(result.error());
+}
 
 }  // namespace
 
@@ -280,8 +284,7 @@ TEST_CASE("message ids are UUIDv7: time first, so later ids sort later", "[envel
           std::vector<std::uint8_t>{0x01, 0x23, 0x45, 0x67, 0x89, 0xab});
     CHECK((id[6] & 0xf0) == 0x70);  // version 7
     CHECK((id[8] & 0xc0) == 0x80);  // RFC 9562 variant
-    for (std::uint64_t ms = 1731000000000; ms < 1731000000100; ++ms)
-        CHECK(new_message_id(ms) < new_message_id(ms + 1));
+    for (std::uint64_t ms = 1731000000000; ms < 1731000000100; ++ms) CHECK(new_message_id(ms) < new_message_id(ms + 1));
 }
 
 TEST_CASE("the largest payload with its envelope fits one batch; encoded_message_bytes is exact", "[envelope]") {

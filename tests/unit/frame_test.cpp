@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "protocol/frame.h"
 
+#include <catch2/catch.hpp>
 #include <random>
 
-#include "protocol/frame.h"
 #include "protocol/reason.h"
 
 using namespace aegis;

@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "protocol/handshake.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <set>
 
-#include "protocol/handshake.h"
 #include "protocol/reason.h"
 
 using namespace aegis;
@@ -20,7 +20,9 @@ std::array<std::uint8_t, N> filled(std::uint8_t byte) {
     return out;
 }
 
-Bytes key_bytes(const crypto::SymmetricKey& key) { return Bytes(key.view().begin(), key.view().end()); }
+Bytes key_bytes(const crypto::SymmetricKey& key) {
+    return Bytes(key.view().begin(), key.view().end());
+}
 
 bool contains(ByteView haystack, ByteView needle) {
     return std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end()) != haystack.end();
@@ -386,8 +388,8 @@ TEST_CASE("an unauthorized client gets the server's typed refusal", "[handshake]
     REQUIRE(auth.ok());
     auto claim = server.on_client_auth(*auth);
     REQUIRE(claim.ok());
-    const auto refusal = server.refuse(Reason::unknown_identity, "key " + crypto::fingerprint(claim->key) +
-                                                                     " is not in authorized_keys");
+    const auto refusal = server.refuse(Reason::unknown_identity,
+                                       "key " + crypto::fingerprint(claim->key) + " is not in authorized_keys");
     CHECK(refusal[0] == static_cast<std::uint8_t>(HandshakeType::server_finish));  // encrypted, not an Alert
     CHECK_FALSE(contains(refusal, as_bytes("authorized_keys")));
     auto result = client.on_server_finish(refusal);
@@ -537,8 +539,8 @@ TEST_CASE("reasons map to names, descriptions and exit codes", "[reason]") {
         CHECK(exit_code_for(r) == ExitCode::failure);
         CHECK_FALSE(is_permanent(r));
     }
-    const std::set<Reason> permanent{Reason::access_denied, Reason::too_large,        Reason::invalid_channel,
-                                     Reason::expired,       Reason::malformed,        Reason::unknown_identity,
+    const std::set<Reason> permanent{Reason::access_denied, Reason::too_large, Reason::invalid_channel,
+                                     Reason::expired,       Reason::malformed, Reason::unknown_identity,
                                      Reason::revoked};
     std::set<std::string_view> names;
     for (std::uint16_t value = 0; value <= static_cast<std::uint16_t>(Reason::replaced); ++value) {

@@ -1,6 +1,10 @@
+#include "identity/keyfile.h"
+
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,11 +13,7 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
-#include <fmt/format.h>
-
 #include "crypto/primitives.h"
-#include "identity/keyfile.h"
 
 using namespace aegis;
 namespace fs = std::filesystem;
@@ -91,7 +91,9 @@ identity::Identity make_identity(std::string comment) {
     return identity::Identity{crypto::SigningKey::generate(), std::move(comment)};
 }
 
-std::string public_line_of(const crypto::PublicKey& key) { return identity::format_public_key_line(key, ""); }
+std::string public_line_of(const crypto::PublicKey& key) {
+    return identity::format_public_key_line(key, "");
+}
 
 // A key file text made by hand: seed || public key, base64.
 std::string secret_line(const crypto::SigningKey& key, const crypto::PublicKey& stored_public) {
@@ -390,10 +392,9 @@ TEST_CASE("resolve_public_key takes a public key file, a public key line or a ba
     REQUIRE(identity::write_key_pair(path, made, false).ok());
     const auto& key = made.key.public_key();
 
-    for (const std::string& given :
-         std::vector<std::string>{identity::public_key_path(path).string(),
-                                  identity::format_public_key_line(key, "backend-1"),
-                                  identity::format_public_key_line(key, "backend-1") + "\n"}) {
+    for (const std::string& given : std::vector<std::string>{
+             identity::public_key_path(path).string(), identity::format_public_key_line(key, "backend-1"),
+             identity::format_public_key_line(key, "backend-1") + "\n"}) {
         CAPTURE(given);
         const auto resolved = identity::resolve_public_key(given);
         REQUIRE(resolved.ok());

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "core/log_throttle.h"
+
+#include <catch2/catch.hpp>
 
 using namespace std::chrono_literals;
 using aegis::LogThrottle;

@@ -1,6 +1,13 @@
 // lib/net over real sockets on 127.0.0.1: each test runs its own io_context for a bounded time.
 
 #include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -11,14 +18,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/read_until.hpp>
-#include <boost/asio/streambuf.hpp>
-#include <boost/asio/write.hpp>
-#include <catch2/catch.hpp>
 
 #include "net/address.h"
 #include "net/websocket.h"
@@ -144,20 +143,19 @@ struct RawExchange : std::enable_shared_from_this<RawExchange> {
     static std::shared_ptr<RawExchange> run(asio::io_context& io, std::uint16_t port, std::string request) {
         auto exchange = std::make_shared<RawExchange>(io);
         exchange->request = std::move(request);
-        exchange->socket.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-                                       [exchange](boost::system::error_code ec) {
-                                           if (ec) {
-                                               exchange->done = true;
-                                               return;
-                                           }
-                                           asio::async_write(exchange->socket, asio::buffer(exchange->request),
-                                                             [exchange](boost::system::error_code, std::size_t) {
-                                                                 asio::async_read(exchange->socket,
-                                                                                  asio::dynamic_buffer(exchange->response),
-                                                                                  [exchange](boost::system::error_code,
-                                                                                             std::size_t) { exchange->done = true; });
-                                                             });
-                                       });
+        exchange->socket.async_connect(
+            tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), [exchange](boost::system::error_code ec) {
+                if (ec) {
+                    exchange->done = true;
+                    return;
+                }
+                asio::async_write(
+                    exchange->socket, asio::buffer(exchange->request),
+                    [exchange](boost::system::error_code, std::size_t) {
+                        asio::async_read(exchange->socket, asio::dynamic_buffer(exchange->response),
+                                         [exchange](boost::system::error_code, std::size_t) { exchange->done = true; });
+                    });
+            });
         return exchange;
     }
 };
@@ -187,10 +185,10 @@ private:
         std::array<char, 16384> downward{};
 
         void start() {
-            asio::async_read_until(client, head, "\r\n\r\n", [self = shared_from_this()](boost::system::error_code ec,
-                                                                                        std::size_t size) {
-                if (!ec) self->on_head(size);
-            });
+            asio::async_read_until(client, head, "\r\n\r\n",
+                                   [self = shared_from_this()](boost::system::error_code ec, std::size_t size) {
+                                       if (!ec) self->on_head(size);
+                                   });
         }
 
         void on_head(std::size_t size) {
@@ -261,10 +259,12 @@ struct TestCertificate {
         if (std::system("command -v openssl >/dev/null 2>&1") != 0) return std::nullopt;
         std::string pattern = (std::filesystem::temp_directory_path() / "aegis-net-test-XXXXXX").string();
         if (mkdtemp(pattern.data()) == nullptr) return std::nullopt;
-        TestCertificate out{pattern, std::filesystem::path(pattern) / "cert.pem", std::filesystem::path(pattern) / "key.pem"};
-        const auto command = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1"
-                             " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout '" +
-                             out.key.string() + "' -out '" + out.cert.string() + "' >/dev/null 2>&1";
+        TestCertificate out{pattern, std::filesystem::path(pattern) / "cert.pem",
+                            std::filesystem::path(pattern) / "key.pem"};
+        const auto command =
+            "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1"
+            " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout '" +
+            out.key.string() + "' -out '" + out.cert.string() + "' >/dev/null 2>&1";
         if (std::system(command.c_str()) != 0) return std::nullopt;
         return out;
     }
@@ -391,7 +391,8 @@ TEST_CASE("ws echo keeps order and carries a 1 MiB message", "[net]") {
     CHECK(client.connection->peer() == "127.0.0.1:" + std::to_string(server.server->port()));
 
     std::vector<Bytes> messages;
-    for (std::size_t i = 0; i < 300; ++i) messages.push_back(pattern(1 + (i * 97) % 5000, static_cast<std::uint8_t>(i)));
+    for (std::size_t i = 0; i < 300; ++i)
+        messages.push_back(pattern(1 + (i * 97) % 5000, static_cast<std::uint8_t>(i)));
     messages.push_back(pattern(1024 * 1024, 7));
     messages.push_back(Bytes{});
     require_echo(io, client, messages);
@@ -738,8 +739,8 @@ TEST_CASE("ws through an HTTP CONNECT proxy", "[net]") {
         REQUIRE(run_until(io, [&] { return client.settled(); }));
         REQUIRE(client.connect_error);
         CHECK(client.connect_error->exit == ExitCode::unreachable);
-        CHECK_THAT(client.connect_error->message, Catch::Contains("proxy answered 403") ||
-                                                      Catch::Contains("answered 403"));
+        CHECK_THAT(client.connect_error->message,
+                   Catch::Contains("proxy answered 403") || Catch::Contains("answered 403"));
         CHECK(server.peers.empty());
     }
     SECTION("a proxy that is not running is unreachable and named") {
@@ -766,7 +767,8 @@ TEST_CASE("last_rtt is measured from ping to pong", "[net]") {
     REQUIRE(run_until(io, [&] { return client.settled(); }));
     REQUIRE(client.connected());
     CHECK(client.connection->last_rtt().count() == 0);
-    REQUIRE(run_until(io, [&] { return client.connection->last_rtt().count() > 0; }, milliseconds(3000)));
+    REQUIRE(run_until(
+        io, [&] { return client.connection->last_rtt().count() > 0; }, milliseconds(3000)));
     CHECK(client.connection->last_rtt() < std::chrono::seconds(1));
     CHECK_FALSE(client.closed);
 }
@@ -782,7 +784,8 @@ TEST_CASE("an idle peer that stops answering pings times out", "[net]") {
     dial(io, client, server.url(), options);
     REQUIRE(run_until(io, [&] { return client.settled(); }));
     REQUIRE(client.connected());
-    REQUIRE(run_until(io, [&] { return client.closed.has_value(); }, milliseconds(5000)));
+    REQUIRE(run_until(
+        io, [&] { return client.closed.has_value(); }, milliseconds(5000)));
     CHECK(client.closed->exit == ExitCode::timeout);
 }
 

@@ -1,12 +1,12 @@
+#include "crypto/primitives.h"
+
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <set>
 #include <string>
 
 #include "child_process.h"
-
 #include "core/wire.h"
-#include "crypto/primitives.h"
 
 using namespace aegis;
 
@@ -54,7 +54,8 @@ TEST_CASE("Ed25519 matches RFC 8032 test 1 and rejects a changed message", "[cry
     CHECK(crypto::hex_encode(key.public_key()) == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
     const auto sig = key.sign({});
     CHECK(crypto::hex_encode(sig) ==
-          "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+          "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595b"
+          "be24655141438e7a100b");
     CHECK(crypto::verify(key.public_key(), {}, sig));
     CHECK_FALSE(crypto::verify(key.public_key(), as_bytes("x"), sig));
 }
@@ -77,7 +78,8 @@ TEST_CASE("ChaCha20-Poly1305 seals and opens; a changed byte, counter or AD fail
     crypto::random_bytes(key.mutable_view());
     const auto sealed = crypto::aead_seal(key, 7, as_bytes("ad"), as_bytes("hello"));
     CHECK(sealed.size() == 5 + crypto::kAeadTagSize);
-    CHECK(crypto::aead_open(key, 7, as_bytes("ad"), sealed).value() == Bytes(as_bytes("hello").begin(), as_bytes("hello").end()));
+    CHECK(crypto::aead_open(key, 7, as_bytes("ad"), sealed).value() ==
+          Bytes(as_bytes("hello").begin(), as_bytes("hello").end()));
     CHECK_FALSE(crypto::aead_open(key, 8, as_bytes("ad"), sealed).has_value());
     CHECK_FALSE(crypto::aead_open(key, 7, as_bytes("ae"), sealed).has_value());
     auto flipped = sealed;

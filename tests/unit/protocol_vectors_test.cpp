@@ -2,7 +2,6 @@
 // values recomputed step by step from the specification with the primitives alone.
 
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <sstream>
 
@@ -25,9 +24,15 @@ std::array<std::uint8_t, N> filled(std::uint8_t byte) {
     return out;
 }
 
-std::string hex(ByteView bytes) { return crypto::hex_encode(bytes); }
-std::string hex(const crypto::SymmetricKey& key) { return crypto::hex_encode(key.view()); }
-Bytes unhex(const std::string& text) { return crypto::hex_decode(text).value(); }
+std::string hex(ByteView bytes) {
+    return crypto::hex_encode(bytes);
+}
+std::string hex(const crypto::SymmetricKey& key) {
+    return crypto::hex_encode(key.view());
+}
+Bytes unhex(const std::string& text) {
+    return crypto::hex_decode(text).value();
+}
 
 constexpr std::uint64_t kTimestamp = 1'700'000'000'000;
 constexpr std::string_view kServerName = "gateway.example:8443/aegis";
@@ -36,14 +41,10 @@ const std::string kSecretKeyBase64 =
     "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQGKiOPddAnxlf1S2y08ul1yymcJvx2UEhvzdIgBtA9vXA==";
 const std::string kPublicKeyBase64 = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=";
 const std::string kFingerprint = "SHA256:NHUPmL1Z/PyUbaRaqr6TO+FUpLUJThxKv0KGZQXzyX4";
-const std::string kClientPub =
-    "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
-const std::string kServerPub =
-    "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394";
-const std::string kClientEphemeralPub =
-    "5dfedd3b6bd47f6fa28ee15d969d5bb0ea53774d488bdaf9df1c6e0124b3ef22";
-const std::string kServerEphemeralPub =
-    "50a61409b1ddd0325e9b16b700e719e9772c07000b1bd7786e907c653d20495d";
+const std::string kClientPub = "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
+const std::string kServerPub = "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394";
+const std::string kClientEphemeralPub = "5dfedd3b6bd47f6fa28ee15d969d5bb0ea53774d488bdaf9df1c6e0124b3ef22";
+const std::string kServerEphemeralPub = "50a61409b1ddd0325e9b16b700e719e9772c07000b1bd7786e907c653d20495d";
 const std::string kMsg1 =
     "01015dfedd3b6bd47f6fa28ee15d969d5bb0ea53774d488bdaf9df1c6e0124b3ef220404040404040404040404040404"
     "0404040404040404040404040404040404040000018bcfe56800001a676174657761792e6578616d706c653a38343433"
@@ -61,34 +62,20 @@ const std::string kMsg3 =
 const std::string kMsg4 =
     "040000005190575b122ce69e01c6111a971db313ad0a304a2bc2ae9203e65fc007c8d68c19eaac555a7085de915ab336"
     "9a560cf51b53b65fcd8cab874ab2da25304a07960d62f30352a1b68c2dd375bfae13226acb1b";
-const std::string kMsg4Refusal =
-    "040000002391505a15258ff672e17768e472db66c3775d269558b17eb1cfec00f69b61c37c018853";
-const std::string kThA =
-    "badcc1de97b2bdda58a275372037fe8a7128ff74d933f3b97057ea79cf08dd8d";
-const std::string kThB =
-    "2fc985125f41b2e077bcc58b89e37df5755faa60d6cebc64ee8e65ac2b8c4712";
-const std::string kThC =
-    "373095dafac064b69ef35097589ab6b2eb43c23c62a81d69661729a14c913576";
-const std::string kSharedSecret =
-    "8a7eddf1d2e69d6c895a5e969092dd6be0caa725d435c0244fe33fc2259aa847";
-const std::string kHandshakeSecret =
-    "8557136e4a9b43c511bbcc2a317463d69d8b5da9d3b7363ff2de29cd83e898a6";
-const std::string kHsS2c =
-    "eaf927b0ccafd5ab9c1d28e3b9231a708fac2d04e7ac91933fbd2798fd0199fb";
-const std::string kHsC2s =
-    "7b49bf0497caaaa19560a736f88ca467277a130484009fcbadf3f8d52bd4451a";
-const std::string kTrafficSecret =
-    "4074177cd82e2a7d3f492f8d1942514159e1cefebff0cb4a3f4dca91547cbddb";
-const std::string kC2s =
-    "7b8aa1f35ec292af068492195048dcf1fed527537c55e1b776ddbb097160284d";
-const std::string kS2c =
-    "605f6f2d8dac37a5483171f443757a96f35b260bf1214cc0ca56e89e5e0c99aa";
-const std::string kC2sRekeyed =
-    "9da835acb3cf7be4c5734d6c2a46a54364a10c59ffb19c6886af357270241e52";
-const std::string kClientRecord =
-    "61e02dddcb5dc7a8e8aa4fee3db752df553b7855fc13";
-const std::string kServerRecord =
-    "8f49d4075fce2e1c5ae24902dfebe896c7684d97e78e";
+const std::string kMsg4Refusal = "040000002391505a15258ff672e17768e472db66c3775d269558b17eb1cfec00f69b61c37c018853";
+const std::string kThA = "badcc1de97b2bdda58a275372037fe8a7128ff74d933f3b97057ea79cf08dd8d";
+const std::string kThB = "2fc985125f41b2e077bcc58b89e37df5755faa60d6cebc64ee8e65ac2b8c4712";
+const std::string kThC = "373095dafac064b69ef35097589ab6b2eb43c23c62a81d69661729a14c913576";
+const std::string kSharedSecret = "8a7eddf1d2e69d6c895a5e969092dd6be0caa725d435c0244fe33fc2259aa847";
+const std::string kHandshakeSecret = "8557136e4a9b43c511bbcc2a317463d69d8b5da9d3b7363ff2de29cd83e898a6";
+const std::string kHsS2c = "eaf927b0ccafd5ab9c1d28e3b9231a708fac2d04e7ac91933fbd2798fd0199fb";
+const std::string kHsC2s = "7b49bf0497caaaa19560a736f88ca467277a130484009fcbadf3f8d52bd4451a";
+const std::string kTrafficSecret = "4074177cd82e2a7d3f492f8d1942514159e1cefebff0cb4a3f4dca91547cbddb";
+const std::string kC2s = "7b8aa1f35ec292af068492195048dcf1fed527537c55e1b776ddbb097160284d";
+const std::string kS2c = "605f6f2d8dac37a5483171f443757a96f35b260bf1214cc0ca56e89e5e0c99aa";
+const std::string kC2sRekeyed = "9da835acb3cf7be4c5734d6c2a46a54364a10c59ffb19c6886af357270241e52";
+const std::string kClientRecord = "61e02dddcb5dc7a8e8aa4fee3db752df553b7855fc13";
+const std::string kServerRecord = "8f49d4075fce2e1c5ae24902dfebe896c7684d97e78e";
 const std::string kBatchSignature =
     "a06bb4ff5b1dd48388493928d182c4ac8461159538372456ab0f58ee76656d7c50ece3ec674a9853d259d5c206b10909"
     "7d4038f82f49e4926562d0a066795e06";
@@ -400,8 +387,10 @@ TEST_CASE("session frame test vectors", "[vectors]") {
     Frame ack;
     ack.type = FrameType::deliver_ack;
     ack.sequence = 5;
-    const std::pair<const Frame*, const std::string*> cases[] = {
-        {&goodbye, &kFrameGoodbyeReplaced}, {&refused, &kFrameErrorRequestZero}, {&puback, &kFramePuback}, {&ack, &kFrameDeliverAck}};
+    const std::pair<const Frame*, const std::string*> cases[] = {{&goodbye, &kFrameGoodbyeReplaced},
+                                                                 {&refused, &kFrameErrorRequestZero},
+                                                                 {&puback, &kFramePuback},
+                                                                 {&ack, &kFrameDeliverAck}};
     for (const auto& [frame, expected] : cases) {
         INFO(*expected);
         CHECK(hex(encode_frame(*frame)) == *expected);
@@ -431,11 +420,36 @@ TEST_CASE("PROTOCOL.md carries the same test vectors", "[vectors]") {
     std::stringstream text;
     text << file.rdbuf();
     const auto doc = strip_whitespace(text.str());
-    for (const auto* vector : {&kClientPub, &kServerPub, &kClientEphemeralPub, &kServerEphemeralPub, &kMsg1, &kMsg2,
-                               &kMsg3, &kMsg4, &kMsg4Refusal, &kThA, &kThB, &kThC, &kSharedSecret, &kHandshakeSecret,
-                               &kHsS2c, &kHsC2s, &kTrafficSecret, &kC2s, &kS2c, &kC2sRekeyed, &kClientRecord,
-                               &kServerRecord, &kBatchSignature, &kBatchWire, &kSecretKeyBase64, &kPublicKeyBase64,
-                               &kFingerprint, &kFrameGoodbyeReplaced, &kFrameErrorRequestZero, &kFramePuback,
+    for (const auto* vector : {&kClientPub,
+                               &kServerPub,
+                               &kClientEphemeralPub,
+                               &kServerEphemeralPub,
+                               &kMsg1,
+                               &kMsg2,
+                               &kMsg3,
+                               &kMsg4,
+                               &kMsg4Refusal,
+                               &kThA,
+                               &kThB,
+                               &kThC,
+                               &kSharedSecret,
+                               &kHandshakeSecret,
+                               &kHsS2c,
+                               &kHsC2s,
+                               &kTrafficSecret,
+                               &kC2s,
+                               &kS2c,
+                               &kC2sRekeyed,
+                               &kClientRecord,
+                               &kServerRecord,
+                               &kBatchSignature,
+                               &kBatchWire,
+                               &kSecretKeyBase64,
+                               &kPublicKeyBase64,
+                               &kFingerprint,
+                               &kFrameGoodbyeReplaced,
+                               &kFrameErrorRequestZero,
+                               &kFramePuback,
                                &kFrameDeliverAck}) {
         INFO(*vector);
         CHECK(doc.find(*vector) != std::string::npos);

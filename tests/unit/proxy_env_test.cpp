@@ -1,8 +1,7 @@
-#include <catch2/catch.hpp>
-
-#include <map>
-
 #include "net/proxy_env.h"
+
+#include <catch2/catch.hpp>
+#include <map>
 
 using namespace aegis;
 
@@ -14,7 +13,9 @@ net::EnvironmentLookup fake(std::map<std::string, std::string> values) {
         return found->second;
     };
 }
-net::Url url(std::string_view text) { return net::parse_url(text).value(); }
+net::Url url(std::string_view text) {
+    return net::parse_url(text).value();
+}
 }  // namespace
 
 TEST_CASE("the proxy comes from https_proxy for wss and http_proxy for ws", "[net][proxy]") {
@@ -42,6 +43,7 @@ TEST_CASE("loopback and no_proxy hosts connect directly", "[net][proxy]") {
     CHECK(net::proxy_from_environment(url("wss://10.1.2.3"), env).empty());
     CHECK(net::proxy_from_environment(url("wss://notinternal.example"), env) == "http://p:1");
     CHECK(net::proxy_from_environment(url("wss://gw.example.com"), env) == "http://p:1");
-    CHECK(net::proxy_from_environment(url("wss://gw.example.com"), fake({{"https_proxy", "http://p:1"}, {"NO_PROXY", "*"}}))
+    CHECK(net::proxy_from_environment(url("wss://gw.example.com"),
+                                      fake({{"https_proxy", "http://p:1"}, {"NO_PROXY", "*"}}))
               .empty());
 }

@@ -1,10 +1,10 @@
-#include <catch2/catch.hpp>
+#include "protocol/record.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 
 #include "protocol/handshake.h"
 #include "protocol/reason.h"
-#include "protocol/record.h"
 
 using namespace aegis;
 using namespace aegis::protocol;
@@ -33,11 +33,12 @@ SessionKeys server_keys() {
 struct Pair {
     RecordLayer client;
     RecordLayer server;
-    explicit Pair(RekeyPolicy policy = {})
-        : client(client_keys(), policy, kNow), server(server_keys(), policy, kNow) {}
+    explicit Pair(RekeyPolicy policy = {}) : client(client_keys(), policy, kNow), server(server_keys(), policy, kNow) {}
 };
 
-Bytes text(std::string_view s) { return Bytes(s.begin(), s.end()); }
+Bytes text(std::string_view s) {
+    return Bytes(s.begin(), s.end());
+}
 
 void expect_failure(Result<Bytes> result, std::initializer_list<Reason> reasons) {
     REQUIRE_FALSE(result.ok());

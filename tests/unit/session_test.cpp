@@ -1,8 +1,8 @@
 // The gateway and the client session together over real loopback WebSockets: one io_context,
 // keys made in memory, every wait bounded.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -12,8 +12,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "crypto/primitives.h"
 #include "gateway/gateway.h"
@@ -37,10 +35,13 @@ using aegis::session::State;
 
 std::uint64_t now_ms() {
     return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
 }
 
-SigningKey clone(const SigningKey& key) { return SigningKey::from_seed(key.seed().view()); }
+SigningKey clone(const SigningKey& key) {
+    return SigningKey::from_seed(key.seed().view());
+}
 
 std::string public_line(const SigningKey& key) {
     return "aegis-ed25519 " + aegis::crypto::base64_encode(key.public_key());
@@ -83,7 +84,9 @@ struct Client {
             states.push_back(state);
             if (cause) last_cause = *cause;
         };
-        events.on_authenticated = [this](const aegis::protocol::Accepted&, const aegis::crypto::PublicKey&) { ++authenticated; };
+        events.on_authenticated = [this](const aegis::protocol::Accepted&, const aegis::crypto::PublicKey&) {
+            ++authenticated;
+        };
         events.on_deliver = [this](std::uint64_t sequence, aegis::protocol::SignedBatch batch) -> aegis::Result<void> {
             if (refuse_deliveries > 0) {
                 --refuse_deliveries;
@@ -130,21 +133,22 @@ struct RawClient {
         options.server_name = url.server_name;
         handshake.emplace(std::move(options));
         std::weak_ptr<RawClient*> weak = alive;
-        aegis::net::connect(io, url, aegis::net::ClientOptions{}, [weak](aegis::Result<std::shared_ptr<aegis::net::Connection>> made) {
-            REQUIRE(made.ok());
-            auto self = weak.lock();
-            if (!self) return;
-            RawClient& me = **self;
-            me.connection = std::move(made.value());
-            me.connection->start(
-                [weak](Bytes message) {
-                    if (auto live = weak.lock()) (*live)->on_message(std::move(message));
-                },
-                [weak](const Error&) {
-                    if (auto live = weak.lock()) (*live)->closed = true;
-                });
-            REQUIRE(me.connection->send(me.handshake->start(now_ms())));
-        });
+        aegis::net::connect(io, url, aegis::net::ClientOptions{},
+                            [weak](aegis::Result<std::shared_ptr<aegis::net::Connection>> made) {
+                                REQUIRE(made.ok());
+                                auto self = weak.lock();
+                                if (!self) return;
+                                RawClient& me = **self;
+                                me.connection = std::move(made.value());
+                                me.connection->start(
+                                    [weak](Bytes message) {
+                                        if (auto live = weak.lock()) (*live)->on_message(std::move(message));
+                                    },
+                                    [weak](const Error&) {
+                                        if (auto live = weak.lock()) (*live)->closed = true;
+                                    });
+                                REQUIRE(me.connection->send(me.handshake->start(now_ms())));
+                            });
     }
 
     ~RawClient() {
@@ -183,7 +187,8 @@ struct RawClient {
     [[nodiscard]] std::vector<const aegis::protocol::Frame*> answers_to(std::uint32_t request_id) const {
         std::vector<const aegis::protocol::Frame*> out;
         for (const auto& frame : frames)
-            if (frame.request_id == request_id && frame.type != aegis::protocol::FrameType::deliver) out.push_back(&frame);
+            if (frame.request_id == request_id && frame.type != aegis::protocol::FrameType::deliver)
+                out.push_back(&frame);
         return out;
     }
 };
@@ -302,8 +307,8 @@ struct Harness {
 
     bool logged(const std::string& part) const { return count_logged(part) > 0; }
     [[nodiscard]] std::size_t count_logged(const std::string& part) const {
-        return static_cast<std::size_t>(
-            std::count_if(log.begin(), log.end(), [&](const std::string& line) { return line.find(part) != std::string::npos; }));
+        return static_cast<std::size_t>(std::count_if(
+            log.begin(), log.end(), [&](const std::string& line) { return line.find(part) != std::string::npos; }));
     }
 
     std::vector<std::unique_ptr<Client>> clients;
@@ -323,7 +328,8 @@ TEST_CASE("agent and backend exchange signed batches through the gateway", "[ses
     CHECK(backend.session->grant()->role == aegis::Role::backend);
     CHECK(h.gateway->metrics().sessions == 2);
     CHECK(h.gateway->metrics().handshakes_ok == 2);
-    CHECK(h.logged("authenticated id=host42 role=agent fingerprint=" + aegis::crypto::fingerprint(h.agent_key.public_key())));
+    CHECK(h.logged("authenticated id=host42 role=agent fingerprint=" +
+                   aegis::crypto::fingerprint(h.agent_key.public_key())));
 
     backend.session->set_subscriptions(7, {"agent.host42.>"});
     agent.session->set_subscriptions(8, {"backend.host42.>", "backend.all.>"});
@@ -485,7 +491,8 @@ TEST_CASE("a restarted gateway gets the session back by itself", "[session]") {
     h.start_gateway(port);
     REQUIRE(h.run_until([&] { return agent.authenticated == 2 && backend.authenticated == 2; }, 8000ms));
     // The subscription set is sent again after the reconnect.
-    REQUIRE(h.run_until([&] { return backend.subscribe_results.size() == 2 && backend.subscribe_results.at(1).second.ok(); }));
+    REQUIRE(h.run_until(
+        [&] { return backend.subscribe_results.size() == 2 && backend.subscribe_results.at(1).second.ok(); }));
     REQUIRE(agent.session->publish(22, make_batch(h.agent_key, "host42", "agent.host42.logs", "back again")));
     REQUIRE(h.run_until([&] { return backend.delivered.size() == 1; }));
     CHECK(payload_of(backend.delivered.at(0).second) == "back again");
@@ -561,11 +568,13 @@ TEST_CASE("forged batches and unreadable frames are answered, never delivered", 
     raw.send_plaintext(Bytes{0xee, 0x01, 0x02});  // authentic record, undecodable frame
 
     publish.request_id = 0;  // reserved: its puback would mean "not tied to a request"
-    publish.batch = aegis::protocol::encode_batch(make_batch(h.agent_key, "host42", "agent.host42.anomalies", "unnumbered"));
+    publish.batch =
+        aegis::protocol::encode_batch(make_batch(h.agent_key, "host42", "agent.host42.anomalies", "unnumbered"));
     raw.send_frame(publish);
 
     publish.request_id = 42;
-    publish.batch = aegis::protocol::encode_batch(make_batch(h.agent_key, "host42", "agent.host42.anomalies", "genuine"));
+    publish.batch =
+        aegis::protocol::encode_batch(make_batch(h.agent_key, "host42", "agent.host42.anomalies", "genuine"));
     raw.send_frame(publish);
 
     REQUIRE(h.run_until([&] { return raw.answer_to(42) != nullptr && backend.delivered.size() == 1; }));
@@ -599,11 +608,12 @@ TEST_CASE("a connection that never finishes the handshake is closed on time", "[
     // Shared with the handlers, which may outlive this scope inside the transport.
     auto idle = std::make_shared<std::shared_ptr<aegis::net::Connection>>();
     auto closed = std::make_shared<bool>(false);
-    aegis::net::connect(h.io, h.url(), aegis::net::ClientOptions{}, [idle, closed](aegis::Result<std::shared_ptr<aegis::net::Connection>> made) {
-        REQUIRE(made.ok());
-        *idle = std::move(made.value());
-        (*idle)->start([](Bytes) {}, [closed](const Error&) { *closed = true; });
-    });
+    aegis::net::connect(h.io, h.url(), aegis::net::ClientOptions{},
+                        [idle, closed](aegis::Result<std::shared_ptr<aegis::net::Connection>> made) {
+                            REQUIRE(made.ok());
+                            *idle = std::move(made.value());
+                            (*idle)->start([](Bytes) {}, [closed](const Error&) { *closed = true; });
+                        });
     REQUIRE(h.run_until([&] { return h.gateway->metrics().connections == 1; }));
     REQUIRE(h.run_until([&] { return *closed; }, 4000ms));
     CHECK(h.gateway->metrics().handshake_failures("timeout") == 1);
@@ -618,7 +628,8 @@ TEST_CASE("metrics render as Prometheus text", "[session]") {
     const auto text = aegis::gateway::render_prometheus(h.gateway->metrics());
     CHECK(text.find("# TYPE aegis_gateway_sessions gauge\naegis_gateway_sessions 0\n") != std::string::npos);
     CHECK(text.find("aegis_gateway_handshakes_total{result=\"ok\"} 0\n") != std::string::npos);
-    CHECK(text.find("aegis_gateway_handshakes_total{result=\"failed\",reason=\"unknown_identity\"} 1\n") != std::string::npos);
+    CHECK(text.find("aegis_gateway_handshakes_total{result=\"failed\",reason=\"unknown_identity\"} 1\n") !=
+          std::string::npos);
     CHECK(text.find("aegis_gateway_refusals_total{reason=\"unknown_identity\"} 1\n") != std::string::npos);
     CHECK(text.find("# TYPE aegis_gateway_messages_in_total counter") != std::string::npos);
 }
@@ -840,7 +851,8 @@ TEST_CASE("a gateway restarted on the same state dir delivers what it stored aft
     REQUIRE(h.run_until([&] { return h.gateway->metrics().inbox_messages == 0; }));
 }
 
-TEST_CASE("deliver_ack removes; what was not acknowledged comes again, within the replay window", "[session][durable]") {
+TEST_CASE("deliver_ack removes; what was not acknowledged comes again, within the replay window",
+          "[session][durable]") {
     Harness::Limits limits;
     limits.replay_window = 2;
     Harness h(limits);
@@ -904,8 +916,8 @@ TEST_CASE("an inbox over --inbox-max-messages drops its oldest and counts them",
     CHECK(h.logged("more oldest messages in the last 1.5 s"));
     h.run_for(1600ms);  // nothing more was dropped: no further line
     CHECK(h.count_logged("inbox of id=soc is full") == 2);
-    CHECK(aegis::gateway::render_prometheus(h.gateway->metrics()).find("aegis_gateway_inbox_dropped_total{cause=\"full\"} 4") !=
-          std::string::npos);
+    CHECK(aegis::gateway::render_prometheus(h.gateway->metrics())
+              .find("aegis_gateway_inbox_dropped_total{cause=\"full\"} 4") != std::string::npos);
     backend.session->start();
     REQUIRE(h.run_until([&] { return backend.delivered.size() == 3; }));
     CHECK(payloads(backend) == std::vector<std::string>{"e", "f", "g"});
@@ -954,7 +966,8 @@ TEST_CASE("stored messages past --inbox-max-age are pruned, logged and counted",
     CHECK(h.logged("inbox of id=soc: 2 messages expired unacknowledged"));
 }
 
-TEST_CASE("a token kept by the caller resumes in a new ClientSession; a bogus one gets a fresh session", "[session][durable]") {
+TEST_CASE("a token kept by the caller resumes in a new ClientSession; a bogus one gets a fresh session",
+          "[session][durable]") {
     Harness h;
     std::vector<aegis::protocol::SessionToken> announced;
     auto options = h.options_for(h.backend_key);
@@ -990,7 +1003,8 @@ TEST_CASE("a token kept by the caller resumes in a new ClientSession; a bogus on
     CHECK(h.gateway->metrics().sessions_fresh == 2);
 }
 
-TEST_CASE("a session token reaches the state file soon after the handshake with no other traffic", "[session][durable]") {
+TEST_CASE("a session token reaches the state file soon after the handshake with no other traffic",
+          "[session][durable]") {
     Harness h;
     auto& backend = h.client(h.backend_key);  // a backend sends no heartbeats: nothing else to commit
     REQUIRE(h.run_until([&] { return backend.state() == State::connected; }));

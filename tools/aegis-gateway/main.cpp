@@ -1,12 +1,12 @@
 // aegis-gateway: the backend hub. Parses options, runs lib/gateway, maps the result to an exit code.
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
-
-#include <boost/program_options.hpp>
-#include <fmt/chrono.h>
-#include <fmt/format.h>
 
 #include "cli/number_option.h"
 #include "cli/tool.h"

@@ -1,6 +1,7 @@
 // aegis-keygen: make, show and check Aegis identity key files, with ssh-keygen's habits.
 
 #include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "cli/tool.h"
@@ -69,18 +70,11 @@ int main(int argc, char** argv) {
     return aegis::cli::run_tool(kTool, [&] {
         const auto options = keygen::parse_options(argc, argv);
         switch (options.mode) {
-            case keygen::Mode::help:
-                fmt::print("{}", keygen::help_text());
-                return 0;
-            case keygen::Mode::version:
-                fmt::print("{}\n", aegis::cli::version_line(kTool));
-                return 0;
-            case keygen::Mode::print_public:
-                return print_public(options);
-            case keygen::Mode::fingerprint:
-                return show_fingerprint(options);
-            case keygen::Mode::generate:
-                break;
+            case keygen::Mode::help: fmt::print("{}", keygen::help_text()); return 0;
+            case keygen::Mode::version: fmt::print("{}\n", aegis::cli::version_line(kTool)); return 0;
+            case keygen::Mode::print_public: return print_public(options);
+            case keygen::Mode::fingerprint: return show_fingerprint(options);
+            case keygen::Mode::generate: break;
         }
         return generate(options);
     });

@@ -1,9 +1,8 @@
 #include "options.h"
 
+#include <boost/program_options.hpp>
 #include <sstream>
 #include <vector>
-
-#include <boost/program_options.hpp>
 
 #include "cli/tool.h"
 #include "identity/keyfile.h"
@@ -30,7 +29,9 @@ namespace po = boost::program_options;
     return options;
 }
 
-[[noreturn]] void usage_error(const std::string& message) { throw po::error(message); }
+[[noreturn]] void usage_error(const std::string& message) {
+    throw po::error(message);
+}
 
 [[nodiscard]] Mode choose_mode(const po::variables_map& given) {
     if (given["help"].as<bool>()) return Mode::help;

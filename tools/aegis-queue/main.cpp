@@ -9,11 +9,11 @@
 #include <iostream>
 #include <sstream>
 
-#include "core/clock.h"
 #include "cli/duration.h"
 #include "cli/number_option.h"
 #include "cli/queue_report.h"
 #include "cli/tool.h"
+#include "core/clock.h"
 #include "ipc/client.h"
 #include "ipc/socket_path.h"
 #include "protocol/reason.h"
@@ -38,7 +38,7 @@ struct Options {
     bool all = false;
     bool yes = false;
     bool json = false;
-    std::string ttl;  // retry: a fresh TTL for expired messages
+    std::string ttl;         // retry: a fresh TTL for expired messages
     bool ttl_given = false;  // even an empty one, which is then refused
     std::string timeout = "10s";
     bool help = false;

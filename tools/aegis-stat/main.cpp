@@ -10,11 +10,11 @@
 #include <sstream>
 #include <thread>
 
-#include "core/clock.h"
 #include "cli/duration.h"
 #include "cli/number_option.h"
 #include "cli/status_report.h"
 #include "cli/tool.h"
+#include "core/clock.h"
 #include "ipc/client.h"
 #include "ipc/socket_path.h"
 
