@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-program-options1.81-dev
   libssl-dev libsodium-dev nlohmann-json3-dev libfmt-dev catch2 libsqlite3-dev
-  sqlite3 openssl python3 groff-base iproute2 util-linux procps psmisc
+  sqlite3 openssl python3 groff-base clang-format iproute2 util-linux procps psmisc
   mosquitto mosquitto-clients
   iptables iputils-ping # tests/cli/netfault_test.sh: packet loss and partitions, and measuring them
 )
