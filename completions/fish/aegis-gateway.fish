@@ -5,6 +5,7 @@ complete -c aegis-gateway -f
 complete -c aegis-gateway -l listen -x -d 'Address for brokers, HOST:PORT (port 0 picks one)'
 complete -c aegis-gateway -l identity -r -F -d 'The gateway secret key file'
 complete -c aegis-gateway -l authorized -r -F -d 'Authorized-keys file, re-read on SIGHUP'
+complete -c aegis-gateway -l revoked -r -F -d 'Keys and certificate serials to refuse, re-read on SIGHUP'
 complete -c aegis-gateway -l state-dir -x -a '(__fish_complete_directories)' -d 'State directory, created 0700'
 complete -c aegis-gateway -l admin -x -d 'Serve /metrics and /healthz on HOST:PORT'
 complete -c aegis-gateway -l tls-cert -r -F -d 'PEM certificate chain: serve wss://'

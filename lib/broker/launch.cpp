@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "broker/known_backends.h"
+#include "identity/certificate.h"
 #include "ipc/socket_path.h"
 #include "net/address.h"
 #include "net/proxy_env.h"
@@ -43,9 +44,49 @@ namespace {
     return {};
 }
 
-// The pinned key (--backend-key, or the known_backends line for this URL), or trust on first use.
+// The CA keys of a --backend-ca file: one "aegis-ed25519 <base64> [comment]" line each; '#'
+// comments and blank lines allowed. Any bad line stops the start (exit 6, FILE:LINE).
+[[nodiscard]] Result<std::vector<crypto::PublicKey>> load_gateway_cas(const std::filesystem::path& file) {
+    auto text = identity::read_public_file(file);
+    if (!text) {
+        auto error = text.take_error();
+        error.message = fmt::format("--backend-ca: {}", error.message);
+        return error;
+    }
+    std::vector<crypto::PublicKey> cas;
+    std::size_t number = 0;
+    std::string_view rest = *text;
+    while (!rest.empty()) {
+        const auto end = rest.find('\n');
+        const auto line = rest.substr(0, end);
+        rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+        ++number;
+        const auto first = line.find_first_not_of(" \t\r");
+        if (first == std::string_view::npos || line[first] == '#') continue;
+        auto key = identity::parse_public_key_line(line);
+        if (!key)
+            return make_error(ExitCode::bad_input, "--backend-ca {}:{}: {}", file.string(), number,
+                              key.error().message);
+        cas.push_back(key->key);
+    }
+    if (cas.empty())
+        return make_error(ExitCode::bad_input,
+                          "--backend-ca {}: no CA key in the file (expected 'aegis-ed25519 "
+                          "<base64>' lines)",
+                          file.string());
+    return cas;
+}
+
+// The pinned key (--backend-key, or the known_backends line for this URL), the CAs of
+// --backend-ca, or trust on first use.
 [[nodiscard]] Result<void> choose_backend_trust(const ConnectOptions& options, const std::filesystem::path& state_dir,
                                                 BrokerConfig& config) {
+    if (!options.backend_ca.empty()) {
+        auto cas = load_gateway_cas(options.backend_ca);
+        if (!cas) return cas.take_error();
+        config.session.gateway_cas = std::move(cas.value());
+        return {};
+    }
     if (!options.backend_key.empty()) {
         auto key = identity::resolve_public_key(options.backend_key);
         if (!key) {
@@ -77,8 +118,13 @@ std::filesystem::path default_state_dir() {
 }
 
 Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& options) {
-    if (options.backend_key.empty() && !options.accept_new) {
-        return make_error(ExitCode::usage, "--backend-key or --accept-new is required");
+    if (options.backend_key.empty() && !options.accept_new && options.backend_ca.empty()) {
+        return make_error(ExitCode::usage, "--backend-key, --backend-ca or --accept-new is required");
+    }
+    if (!options.backend_ca.empty() && (!options.backend_key.empty() || options.accept_new)) {
+        return make_error(ExitCode::usage,
+                          "--backend-ca trusts the gateway by its certificate; it cannot be combined "
+                          "with --backend-key or --accept-new");
     }
     auto url = net::parse_url(options.url);
     if (!url) return url.take_error();
@@ -105,8 +151,13 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     config.ready_when_listening = options.no_wait;
     if (auto timings = apply_timings(options, config); !timings) return timings.take_error();
 
-    auto loaded = identity::load_secret_key(options.identity.value_or(identity::default_key_path()));
+    const auto key_path = options.identity.value_or(identity::default_key_path());
+    auto loaded = identity::load_secret_key(key_path);
     if (!loaded) return loaded.take_error();
+    // KEY-cert.pub beside the key is sent with it, as ssh does (aegis-connect(1), CERTIFICATES).
+    auto certificate = identity::load_certificate_beside(key_path, loaded->key.public_key());
+    if (!certificate) return certificate.take_error();
+    config.session.certificate = std::move(certificate.value());
 
     // Absolute: the detached broker changes to "/", where a relative path would name another file.
     const auto state_dir = std::filesystem::absolute(

@@ -8,6 +8,7 @@
 
 #include "channel/channel.h"
 #include "identity/keyfile.h"
+#include "protocol/reason.h"
 
 namespace aegis::gateway {
 
@@ -57,6 +58,19 @@ Result<void> apply_option(std::string_view option, AuthorizedIdentity& identity,
 
 }  // namespace
 
+Result<crypto::PublicKey> parse_authority_line(std::string_view line) {
+    line = trim(line);
+    constexpr std::string_view kMarker = "@cert-authority";
+    if (!line.starts_with(kMarker) ||
+        (line.size() > kMarker.size() && kBlanks.find(line[kMarker.size()]) == std::string_view::npos))
+        return bad_line("expected '@cert-authority aegis-ed25519 <base64> [comment]'");
+    const auto key_text = trim(line.substr(kMarker.size()));
+    if (key_text.empty()) return bad_line("@cert-authority needs the CA's public key ('aegis-ed25519 <base64>')");
+    auto key = identity::parse_public_key_line(key_text);
+    if (!key) return bad_line(fmt::format("@cert-authority: {}", key.error().message));
+    return key->key;
+}
+
 bool AuthorizedIdentity::same_grant(const AuthorizedIdentity& other) const {
     return id == other.id && role == other.role && publish_narrowing == other.publish_narrowing &&
            subscribe_narrowing == other.subscribe_narrowing;
@@ -92,12 +106,59 @@ Result<AuthorizedIdentity> parse_authorized_line(std::string_view line) {
     return identity;
 }
 
-std::optional<std::string> AuthorizedKeys::add(AuthorizedIdentity identity, std::string_view file_name) {
+void AuthorizedKeys::add_authority(const crypto::PublicKey& ca, std::size_t line) {
+    authorities_.emplace(ca, line);
+}
+
+Result<AuthorizedIdentity> AuthorizedKeys::authorize(const crypto::PublicKey& key, ByteView certificate,
+                                                     std::uint64_t now_s, std::uint64_t skew_s) const {
+    using protocol::Reason;
+    if (const auto* listed = find(key)) return *listed;
+    if (certificate.empty())
+        return protocol::protocol_error(Reason::unknown_identity, "key not in the authorized file");
+    auto decoded = identity::decode_certificate(certificate);
+    if (!decoded) return protocol::protocol_error(Reason::unknown_identity, decoded.error().message);
+    const auto& cert = decoded.value();
+    if (cert.key != key)
+        return protocol::protocol_error(
+            Reason::unknown_identity,
+            fmt::format("certificate serial {} is for another key ({})", cert.serial, crypto::fingerprint(cert.key)));
+    if (authorities_.count(cert.ca_key) == 0)
+        return protocol::protocol_error(Reason::unknown_identity,
+                                        fmt::format("certificate serial {} is signed by CA {}, not trusted by the "
+                                                    "authorized file (no @cert-authority line)",
+                                                    cert.serial, crypto::fingerprint(cert.ca_key)));
+    if (cert.role == identity::CertificateRole::gateway)
+        return protocol::protocol_error(
+            Reason::unknown_identity,
+            fmt::format("certificate serial {} certifies a gateway, not an agent or a backend", cert.serial));
+    const auto validity = identity::validity_at(cert, now_s, skew_s);
+    if (validity != identity::Validity::valid)
+        return protocol::protocol_error(
+            Reason::certificate_expired,
+            fmt::format("certificate serial {} of id {} is {}: valid {}; the gateway's time is {}", cert.serial,
+                        cert.id, validity == identity::Validity::expired ? "expired" : "not yet valid",
+                        identity::format_validity(cert), identity::format_time(now_s)));
+    AuthorizedIdentity out;
+    out.key = key;
+    out.id = cert.id;
+    out.role = cert.role == identity::CertificateRole::backend ? Role::backend : Role::agent;
+    out.publish_narrowing = cert.publish_narrowing;
+    out.subscribe_narrowing = cert.subscribe_narrowing;
+    out.comment = fmt::format("certificate serial {} by CA {}", cert.serial, crypto::fingerprint(cert.ca_key));
+    out.line = authorities_.at(cert.ca_key);
+    out.certificate = cert;
+    return out;
+}
+
+AuthorizedKeys::Added AuthorizedKeys::add(AuthorizedIdentity identity, std::string_view file_name) {
+    Added out;
     if (const auto owner = key_of_id_.find(identity.id); owner != key_of_id_.end() && owner->second != identity.key) {
-        return fmt::format("{}:{}: id '{}' already belongs to another key (line {}); line skipped", file_name,
-                           identity.line, identity.id, by_key_.at(owner->second).line);
+        out.error = fmt::format("{}:{}: id '{}' already belongs to another key (line {})", file_name, identity.line,
+                                identity.id, by_key_.at(owner->second).line);
+        return out;
     }
-    std::optional<std::string> warning;
+    auto& warning = out.warning;
     if (const auto found = by_key_.find(identity.key); found != by_key_.end()) {
         warning = fmt::format("{}:{}: key {} already listed on line {}; this line replaces it", file_name,
                               identity.line, crypto::fingerprint(identity.key), found->second.line);
@@ -105,7 +166,7 @@ std::optional<std::string> AuthorizedKeys::add(AuthorizedIdentity identity, std:
     }
     key_of_id_[identity.id] = identity.key;
     by_key_[identity.key] = std::move(identity);
-    return warning;
+    return out;
 }
 
 const AuthorizedIdentity* AuthorizedKeys::find(const crypto::PublicKey& key) const {
@@ -133,14 +194,24 @@ AuthorizedKeys parse_authorized_keys(std::string_view text, std::string_view fil
 
         const auto line = trim(raw);
         if (line.empty() || line.front() == '#') continue;
+        if (line.starts_with("@cert-authority")) {
+            auto ca = parse_authority_line(line);
+            if (!ca) {
+                keys.errors.push_back(fmt::format("{}:{}: {}", file_name, line_number, ca.error().message));
+                continue;
+            }
+            keys.add_authority(*ca, line_number);
+            continue;
+        }
         auto parsed = parse_authorized_line(line);
         if (!parsed) {
-            keys.warnings.push_back(
-                fmt::format("{}:{}: {}; line skipped", file_name, line_number, parsed.error().message));
+            keys.errors.push_back(fmt::format("{}:{}: {}", file_name, line_number, parsed.error().message));
             continue;
         }
         parsed->line = line_number;
-        if (auto warning = keys.add(std::move(parsed.value()), file_name)) keys.warnings.push_back(std::move(*warning));
+        auto added = keys.add(std::move(parsed.value()), file_name);
+        if (added.warning) keys.warnings.push_back(std::move(*added.warning));
+        if (added.error) keys.errors.push_back(std::move(*added.error));
     }
     return keys;
 }
@@ -156,7 +227,11 @@ Result<AuthorizedKeys> load_authorized_keys(const std::filesystem::path& file) {
     std::ostringstream text;
     text << in.rdbuf();
     if (in.bad()) return make_error(ExitCode::bad_input, "cannot read authorized file {}", file.string());
-    return parse_authorized_keys(text.str(), file.string());
+    auto keys = parse_authorized_keys(text.str(), file.string());
+    if (!keys.errors.empty())
+        return make_error(ExitCode::bad_input, "authorized file {} has {} bad line{}, none applied: {}", file.string(),
+                          keys.errors.size(), keys.errors.size() == 1 ? "" : "s", fmt::join(keys.errors, "; "));
+    return keys;
 }
 
 }  // namespace aegis::gateway

@@ -16,7 +16,9 @@
 #include "gateway/authorized_keys.h"
 #include "gateway/backplane.h"
 #include "gateway/gateway_session.h"
+#include "gateway/revocation_list.h"
 #include "gateway/session_host.h"
+#include "identity/certificate.h"
 #include "identity/keyfile.h"
 #include "net/websocket.h"
 #include "protocol/reason.h"
@@ -99,6 +101,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     boost::asio::io_context& io;
     GatewayOptions options;
     crypto::SigningKey identity;
+    Bytes own_certificate;   // of `identity`, sent to brokers that trust the gateway by CA; empty: none
+    RevocationList revoked;  // --revoked: refused whatever the authorized file says
     LogSink log_sink;
     protocol::ReplayCache replay_cache;
     std::unique_ptr<Backplane> routes;
@@ -362,15 +366,24 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     }
 
     // SessionHost
-    Result<AuthorizedIdentity> admit(const crypto::PublicKey& key) override {
+    // Who a key is now: its line, or the certificate it came with (judged at the present time).
+    Result<AuthorizedIdentity> authorize(const crypto::PublicKey& key, ByteView certificate) const {
+        auto found = authorized.authorize(key, certificate, unix_time_ms() / 1000,
+                                          static_cast<std::uint64_t>(options.clock_skew.count()) / 1000);
+        if (!found) return found;
+        if (auto why = revoked.revokes(key, found->certificate))
+            return protocol::protocol_error(protocol::Reason::revoked, *why);
+        return found;
+    }
+
+    Result<AuthorizedIdentity> admit(const crypto::PublicKey& key, ByteView certificate) override {
         if (stopping) return protocol::protocol_error(protocol::Reason::shutting_down);
-        const auto* found = authorized.find(key);
-        if (!found)
-            return protocol::protocol_error(protocol::Reason::unknown_identity, "key not in the authorized file");
+        auto found = authorize(key, certificate);
+        if (!found) return found.take_error();
         const bool replaces = session_of_key.count(key) != 0;
         if (!replaces && counters.sessions >= options.max_sessions)
             return protocol::protocol_error(protocol::Reason::busy, fmt::format("{} sessions open", counters.sessions));
-        return *found;
+        return found;
     }
 
     void established(const std::shared_ptr<GatewaySession>& session) override {
@@ -419,6 +432,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         }
         SessionSettings settings;
         settings.identity = &identity;
+        settings.certificate = own_certificate;
         settings.clock_skew_ms = static_cast<std::uint64_t>(options.clock_skew.count());
         settings.handshake_timeout = options.handshake_timeout;
         settings.max_message_bytes = options.max_message_bytes;
@@ -515,6 +529,15 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
                         options.tls_cert_file.empty() ? "ws" : "wss", crypto::fingerprint(identity.public_key())));
         if (admin)
             log(fmt::format("admin endpoint on {} (/metrics, /healthz)", with_port(options.admin, admin->port())));
+        log_certificate();
+    }
+
+    void log_certificate() {
+        if (own_certificate.empty()) return;
+        if (const auto cert = identity::decode_certificate(own_certificate))
+            log(fmt::format("presenting {} certificate serial {} id {} by CA {}, valid {}",
+                            identity::to_string(cert->role), cert->serial, cert->id, crypto::fingerprint(cert->ca_key),
+                            identity::format_validity(*cert)));
     }
 
     void adopt(AuthorizedKeys keys) {
@@ -522,35 +545,65 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         authorized = std::move(keys);
     }
 
-    // Whole or not at all: a file that does not load leaves the authorized keys and the TLS pair
-    // in force, as they were.
+    // SIGHUP, whole or not at all: everything is read and checked first; a failure anywhere
+    // leaves the authorized keys, revocation list, certificates and TLS pair in force as they
+    // were, is logged once and counted (aegis_gateway_reload_failures_total).
     Result<void> reload() {
+        auto applied = apply_reload();
+        counters.last_reload_ok = applied.ok();
+        if (!applied) {
+            ++counters.reload_failures;
+            log(
+                fmt::format("reload failed, keeping the previous authorized keys, revocation list and TLS "
+                            "certificate: {}",
+                            applied.error().message));
+        }
+        return applied;
+    }
+
+    Result<void> apply_reload() {
         auto loaded = load_authorized_keys(options.authorized_file);
-        if (!loaded) {
-            log(fmt::format("reload failed, keeping the previous authorized keys and TLS certificate: {}",
-                            loaded.error().message));
-            return loaded.take_error();
+        if (!loaded) return loaded.take_error();
+        RevocationList revocations;
+        if (!options.revoked_file.empty()) {
+            auto read = load_revocation_list(options.revoked_file);
+            if (!read) return read.take_error();
+            revocations = std::move(read.value());
+        }
+        // The gateway's own certificate, renewed beside its key, is presented from now on.
+        std::optional<Bytes> renewed_certificate;
+        if (!options.identity_file.empty()) {
+            auto renewed = identity::load_certificate_beside(options.identity_file, identity.public_key());
+            if (!renewed) return renewed.take_error();
+            renewed_certificate = std::move(renewed.value());
         }
         if (server) {
-            if (auto tls = server->reload_tls(); !tls) {
-                log(fmt::format("reload failed, keeping the previous authorized keys and TLS certificate: {}",
-                                tls.error().message));
-                return tls.take_error();
-            }
+            if (auto tls = server->reload_tls(); !tls) return tls.take_error();
             if (!options.tls_cert_file.empty())
                 log(fmt::format("reloaded TLS certificate {} and key {}", options.tls_cert_file, options.tls_key_file));
         }
+        if (renewed_certificate && *renewed_certificate != own_certificate) {
+            own_certificate = std::move(*renewed_certificate);
+            log_certificate();
+        }
         adopt(std::move(loaded.value()));
-        log(fmt::format("reloaded {}: {} identities", options.authorized_file.string(), authorized.size()));
+        revoked = std::move(revocations);
+        if (!options.revoked_file.empty())
+            log(fmt::format("reloaded {}: {} revoked keys and serials", options.revoked_file.string(), revoked.size()));
+        log(fmt::format("reloaded {}: {} identities, {} certificate authorities", options.authorized_file.string(),
+                        authorized.size(), authorized.authorities()));
         // Copy: closing a session may change the map.
         std::vector<std::shared_ptr<GatewaySession>> open;
         for (const auto& [handle, session] : sessions)
             if (session->established()) open.push_back(session);
         for (const auto& session : open) {
             const auto& was = session->identity();
-            const auto* now = authorized.find(was.key);
+            // A session admitted by certificate is judged again by it (its CA may be gone).
+            const auto certificate = was.certificate ? identity::encode_certificate(*was.certificate) : Bytes{};
+            const auto now = authorize(was.key, certificate);
             if (!now || now->id != was.id || now->role != was.role) {
-                log(fmt::format("revoked id={} fingerprint={}", was.id, crypto::fingerprint(was.key)));
+                log(fmt::format("revoked id={} fingerprint={}{}", was.id, crypto::fingerprint(was.key),
+                                now ? "" : fmt::format(": {}", now.error().message)));
                 session->close_with(protocol::Reason::revoked, "identity no longer authorized");
             } else if (!now->same_grant(was)) {
                 session->update_identity(*now);
@@ -588,14 +641,23 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     if (options.identity_file.empty()) return make_error(ExitCode::usage, "--identity KEY is required");
     auto identity = identity::load_secret_key(options.identity_file);
     if (!identity) return identity.take_error();
-    return start(io, options, std::move(identity->key), std::move(log));
+    // KEY-cert.pub beside the key is presented to brokers that trust the gateway by CA.
+    auto certificate = identity::load_certificate_beside(options.identity_file, identity->key.public_key());
+    if (!certificate) return certificate.take_error();
+    return start(io, options, std::move(identity->key), std::move(log), std::move(certificate.value()));
 }
 
 Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, const GatewayOptions& options,
-                                                crypto::SigningKey identity, LogSink log) {
+                                                crypto::SigningKey identity, LogSink log, Bytes certificate) {
     if (auto valid = check_options(options); !valid) return valid.take_error();
     auto authorized = load_authorized_keys(options.authorized_file);
     if (!authorized) return authorized.take_error();
+    RevocationList revocations;
+    if (!options.revoked_file.empty()) {
+        auto read = load_revocation_list(options.revoked_file);
+        if (!read) return read.take_error();
+        revocations = std::move(read.value());
+    }
     if (auto state = store::prepare_state_directory(options.state_dir); !state) return state.take_error();
     store::GatewayLimits limits;
     limits.max_messages = options.inbox_max_messages;
@@ -604,10 +666,12 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     if (!stored) return stored.take_error();
 
     auto core = std::make_shared<Core>(io, options, std::move(identity), std::move(log), std::move(stored.value()));
+    core->own_certificate = std::move(certificate);
+    core->revoked = std::move(revocations);
     if (auto listening = core->listen(); !listening) return listening.take_error();
     core->adopt(std::move(authorized.value()));
-    core->log(
-        fmt::format("{} authorized identities from {}", core->authorized.size(), options.authorized_file.string()));
+    core->log(fmt::format("{} authorized identities and {} certificate authorities from {}", core->authorized.size(),
+                          core->authorized.authorities(), options.authorized_file.string()));
     core->expire();
     core->update_inbox_gauge();
     if (core->counters.inbox_messages > 0)

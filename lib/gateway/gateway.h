@@ -24,9 +24,10 @@ struct GatewayOptions {
     std::string listen = "127.0.0.1:8443";  // HOST:PORT; port 0 picks a free one
     std::filesystem::path identity_file;    // the gateway's secret key
     std::filesystem::path authorized_file;
-    std::filesystem::path state_dir;  // created 0700 when missing; refused when not private
-    std::string admin;                // HOST:PORT for /metrics and /healthz; empty: none
-    std::string tls_cert_file;        // both set: wss://
+    std::filesystem::path revoked_file;  // keys and certificate serials refused; empty: none
+    std::filesystem::path state_dir;     // created 0700 when missing; refused when not private
+    std::string admin;                   // HOST:PORT for /metrics and /healthz; empty: none
+    std::string tls_cert_file;           // both set: wss://
     std::string tls_key_file;
     std::size_t max_sessions = 10'000;
     std::size_t max_message_bytes = protocol::kMaxBatchBytes;  // one published batch
@@ -49,10 +50,12 @@ public:
     // unreadable file or directory, failure when a port cannot be bound.
     [[nodiscard]] static Result<std::unique_ptr<Gateway>> start(boost::asio::io_context& io,
                                                                 const GatewayOptions& options, LogSink log);
-    // The same with the identity given in memory (options.identity_file is ignored).
+    // The same with the identity given in memory (options.identity_file is ignored), and the
+    // certificate of it (PROTOCOL.md §2.1) sent to brokers that ask; empty: none.
     [[nodiscard]] static Result<std::unique_ptr<Gateway>> start(boost::asio::io_context& io,
                                                                 const GatewayOptions& options,
-                                                                crypto::SigningKey identity, LogSink log);
+                                                                crypto::SigningKey identity, LogSink log,
+                                                                Bytes certificate = {});
     ~Gateway();
     Gateway(const Gateway&) = delete;
     Gateway& operator=(const Gateway&) = delete;

@@ -29,7 +29,8 @@ GatewaySession::GatewaySession(boost::asio::io_context& io, std::shared_ptr<net:
       host_(std::move(host)),
       peer_(connection_->peer()),
       handshake_timer_(io),
-      handshake_(protocol::ServerOptions{settings.identity, settings.clock_skew_ms}, replay_cache),
+      handshake_(protocol::ServerOptions{settings.identity, settings.clock_skew_ms, settings.certificate},
+                 replay_cache),
       pump_timer_(io) {}
 
 void GatewaySession::start() {
@@ -89,7 +90,7 @@ void GatewaySession::on_client_auth(ByteView message) {
                          claim.error().message);
         return;
     }
-    auto admitted = host->admit(claim->key);
+    auto admitted = host->admit(claim->key, claim->certificate);
     if (!admitted) {
         const auto reason = protocol::reason_of(admitted.error());
         refuse_handshake(reason,

@@ -27,6 +27,7 @@ class SessionHost;
 
 struct SessionSettings {
     const crypto::SigningKey* identity = nullptr;
+    Bytes certificate;  // the gateway's own certificate, for brokers that trust it by CA; empty: none
     std::uint64_t clock_skew_ms = protocol::kDefaultClockSkewMs;
     std::chrono::milliseconds handshake_timeout{10'000};
     std::size_t max_message_bytes = protocol::kMaxBatchBytes;

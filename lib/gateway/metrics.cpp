@@ -56,6 +56,13 @@ std::string render_prometheus(const GatewayMetrics& m) {
     for (const auto* action : {"publish", "subscribe"})
         out += fmt::format("aegis_gateway_access_denied_total{{action=\"{}\"}} {}\n", action, m.access_denials(action));
 
+    single(
+        out, "aegis_gateway_reload_failures_total", "counter",
+        "SIGHUP reloads refused as a whole (a bad authorized file, revocation list or certificate): nothing applied.",
+        m.reload_failures);
+    single(out, "aegis_gateway_config_last_reload_successful", "gauge",
+           "1 when the last SIGHUP reload was applied (or none was tried), 0 when it was refused.",
+           m.last_reload_ok ? 1 : 0);
     single(out, "aegis_gateway_messages_in_total", "counter", "Messages accepted from publishers.", m.messages_in);
     single(out, "aegis_gateway_messages_out_total", "counter", "Messages delivered to subscribers.", m.messages_out);
     single(out, "aegis_gateway_bytes_in_total", "counter", "WebSocket message bytes received.", m.bytes_in);

@@ -27,6 +27,8 @@ struct GatewayMetrics {
     // Connections ended by the transport: connection_limit, upgrade_timeout, upgrade_failed, message_too_large.
     std::map<std::string, std::uint64_t, std::less<>> transport_refused;
     std::map<std::string, std::uint64_t, std::less<>> access_denied;  // by action: publish, subscribe
+    std::uint64_t reload_failures = 0;  // SIGHUP reloads refused as a whole (nothing applied)
+    bool last_reload_ok = true;         // the last reload applied (true before any)
 
     void count_dropped(std::string_view cause, std::uint64_t messages) { entry(inbox_dropped, cause) += messages; }
     [[nodiscard]] std::uint64_t dropped(std::string_view cause) const { return value(inbox_dropped, cause); }

@@ -31,8 +31,9 @@ struct ResumeGrant {
 class SessionHost {
 public:
     virtual ~SessionHost() = default;
-    // The identity a key is authorized as, or the refusal (unknown_identity, busy).
-    [[nodiscard]] virtual Result<AuthorizedIdentity> admit(const crypto::PublicKey& key) = 0;
+    // The identity a key (with the certificate it sent, if any) is authorized as, or the refusal
+    // (unknown_identity, certificate_expired, busy).
+    [[nodiscard]] virtual Result<AuthorizedIdentity> admit(const crypto::PublicKey& key, ByteView certificate) = 0;
     // The session finished its handshake (an older session of the same identity is replaced).
     virtual void established(const std::shared_ptr<GatewaySession>& session) = 0;
     // The session's connection is gone; `why` is a short human reason.

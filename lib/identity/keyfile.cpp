@@ -429,6 +429,20 @@ std::string format_public_key_line(const crypto::PublicKey& key, std::string_vie
     return line;
 }
 
+Result<std::string> read_public_file(const fs::path& path) {
+    KeyFile file;
+    if (auto read = read_key_file(path, file); !read) return read.take_error();
+    return std::move(file.text);
+}
+
+Result<void> write_public_file(const fs::path& path, std::string_view contents, bool overwrite) {
+    if (!overwrite && exists_here(path)) return already_exists(path);
+    if (auto made = make_parent_directories(path); !made) return made;
+    if (auto written = write_file(path, contents, 0644, overwrite); !written) return written;
+    sync_directory(path);
+    return {};
+}
+
 Result<void> write_key_pair(const fs::path& path, const Identity& identity, bool overwrite) {
     if (!is_valid_comment(identity.comment)) {
         return make_error(ExitCode::bad_input, "the comment must be one line of printable text of at most {} bytes",

@@ -52,6 +52,14 @@ inline constexpr std::size_t kMaxKeyFileSize = 16 * 1024;
 // "aegis-ed25519 <base64> <comment>" without a newline (no trailing space when the comment is empty).
 [[nodiscard]] std::string format_public_key_line(const crypto::PublicKey& key, std::string_view comment);
 
+// Reads a small text file of public material (a certificate): a regular file of at most
+// kMaxKeyFileSize bytes. ExitCode::bad_input naming the file and the reason otherwise.
+[[nodiscard]] Result<std::string> read_public_file(const std::filesystem::path& path);
+// Writes a file of public material (0644; parent created 0700), durably. Refuses to replace an
+// existing file unless `overwrite` (ExitCode::bad_input, naming it).
+[[nodiscard]] Result<void> write_public_file(const std::filesystem::path& path, std::string_view contents,
+                                             bool overwrite);
+
 // Writes PATH (0600; parent created 0700) and PATH.pub (0644). Refuses to replace an existing
 // file unless `overwrite` (ExitCode::bad_input, naming the file); with `overwrite` each file is
 // written beside its target and renamed over it. A file that cannot be written gives ExitCode::failure.

@@ -208,6 +208,10 @@ Bytes ClientHandshake::start(std::uint64_t now_ms, const EphemeralSecrets* fixed
         (void)st.fail(make_error(ExitCode::bad_input, "server name is longer than {} bytes", kMaxServerNameBytes));
         return {};
     }
+    if (options_.certificate.size() > kMaxCertificateBytes) {
+        (void)st.fail(make_error(ExitCode::bad_input, "certificate is longer than {} bytes", kMaxCertificateBytes));
+        return {};
+    }
     HandshakeRandom random{};
     if (fixed != nullptr) {
         st.ephemeral = crypto::EphemeralKey::from_secret(fixed->ephemeral_secret);
@@ -223,6 +227,8 @@ Bytes ClientHandshake::start(std::uint64_t now_ms, const EphemeralSecrets* fixed
     out.raw(random);
     out.u64(now_ms);
     out.text16(options_.server_name);
+    // Optional and last: a ClientHello without it is the original form (§3.1).
+    if (options_.want_server_certificate) out.u8(kWantServerCertificate);
     st.transcript.add(out.bytes());
     st.step = ClientStep::hello_sent;
     return out.take();
@@ -250,8 +256,11 @@ Result<Bytes> ClientHandshake::on_server_hello(ByteView message) {
             protocol_error(Reason::unsupported_version,
                            fmt::format("server answered with version {}, expected {}", version, kProtocolVersion)));
     }
+    // Longer only when this client asked for the server's certificate (§3.1).
+    const std::size_t longest =
+        kServerProofBytes + crypto::kAeadTagSize + (options_.want_server_certificate ? 2 + kMaxCertificateBytes : 0);
     if (!in.raw(server_ephemeral) || !in.raw(server_random) || !in.bytes32(sealed) || !in.at_end() ||
-        sealed.size() != kServerProofBytes + crypto::kAeadTagSize) {
+        sealed.size() < kServerProofBytes + crypto::kAeadTagSize || sealed.size() > longest) {
         return st.fail(malformed("ServerHello has the wrong length"));
     }
 
@@ -268,13 +277,17 @@ Result<Bytes> ClientHandshake::on_server_hello(ByteView message) {
     WireReader proof_in(*proof);
     crypto::PublicKey server_key{};
     crypto::Signature signature{};
-    if (!proof_in.raw(server_key) || !proof_in.raw(signature) || !proof_in.at_end()) {
+    ByteView server_certificate;
+    if (!proof_in.raw(server_key) || !proof_in.raw(signature) ||
+        (!proof_in.at_end() && (!proof_in.bytes16(server_certificate) || server_certificate.empty())) ||
+        !proof_in.at_end()) {
         return st.fail(malformed("ServerHello proof has the wrong length"));
     }
     if (!crypto::verify(server_key, server_signed_bytes(th_a), signature)) {
         return st.fail(protocol_error(Reason::bad_signature, "server signature does not verify"));
     }
     server_key_ = server_key;
+    server_certificate_.assign(server_certificate.begin(), server_certificate.end());
     // Checked before message 3 exists: a wrong server never sees the client's identity.
     if (options_.pinned_server_key && !crypto::constant_time_equal(*options_.pinned_server_key, server_key)) {
         return st.fail(
@@ -293,6 +306,8 @@ Result<Bytes> ClientHandshake::on_server_hello(ByteView message) {
     plain.text8(options_.requested_id);
     plain.raw(options_.resume_token);
     plain.raw(client_signature);
+    // Optional, after the signature: a ClientAuth without it is the original form (§3.1).
+    if (!options_.certificate.empty()) plain.bytes16(options_.certificate);
     WireWriter out;
     out.u8(static_cast<std::uint8_t>(HandshakeType::client_auth));
     out.bytes32(crypto::aead_seal(keys.c2s, kClientAuthCounter, th_b, plain.bytes()));
@@ -472,8 +487,9 @@ Result<Bytes> ServerHandshake::on_client_hello(ByteView message, std::uint64_t n
             protocol_error(Reason::unsupported_version,
                            fmt::format("client speaks version {}, this server speaks {}", version, kProtocolVersion)));
     }
+    std::uint8_t hello_options = 0;
     if (!in.raw(client_ephemeral) || !in.raw(client_random) || !in.u64(timestamp_ms) || !in.text16(server_name) ||
-        !in.at_end() || server_name.size() > kMaxServerNameBytes) {
+        (!in.at_end() && !in.u8(hello_options)) || !in.at_end() || server_name.size() > kMaxServerNameBytes) {
         return st.fail(malformed("ClientHello has the wrong length"));
     }
     const auto skew = options_.max_clock_skew_ms;
@@ -524,6 +540,10 @@ Result<Bytes> ServerHandshake::on_client_hello(ByteView message, std::uint64_t n
     WireWriter proof;
     proof.raw(identity.public_key());
     proof.raw(identity.sign(server_signed_bytes(th_a)));
+    // Only to a client that asked: a client of the original form expects exactly 112 bytes.
+    if ((hello_options & kWantServerCertificate) != 0 && !options_.certificate.empty() &&
+        options_.certificate.size() <= kMaxCertificateBytes)
+        proof.bytes16(options_.certificate);
     WireWriter sealed;
     sealed.bytes32(crypto::aead_seal(keys.s2c, kServerHelloCounter, th_a, proof.bytes()));
     st.transcript.add(sealed.bytes());
@@ -554,7 +574,7 @@ Result<ClientClaim> ServerHandshake::on_client_auth(ByteView message) {
         return st.fail(malformed("expected a ClientAuth"));
     }
     if (!in.bytes32(sealed) || !in.at_end() || sealed.size() < kClientProofFixedBytes + crypto::kAeadTagSize ||
-        sealed.size() > kClientProofFixedBytes + kMaxIdBytes + crypto::kAeadTagSize) {
+        sealed.size() > kClientProofFixedBytes + kMaxIdBytes + 2 + kMaxCertificateBytes + crypto::kAeadTagSize) {
         return st.fail(malformed("ClientAuth has the wrong length"));
     }
     const auto plain = crypto::aead_open(st.auth_key, kClientAuthCounter, st.th_b, sealed);
@@ -565,8 +585,15 @@ Result<ClientClaim> ServerHandshake::on_client_auth(ByteView message) {
     ClientClaim claim;
     crypto::Signature signature{};
     if (!body.raw(claim.key) || !body.text8(claim.requested_id) || !body.raw(claim.resume_token) ||
-        !body.raw(signature) || !body.at_end()) {
+        !body.raw(signature)) {
         return st.fail(malformed("ClientAuth proof has the wrong length"));
+    }
+    if (!body.at_end()) {
+        ByteView certificate;
+        if (!body.bytes16(certificate) || !body.at_end() || certificate.empty() ||
+            certificate.size() > kMaxCertificateBytes)
+            return st.fail(malformed("ClientAuth proof has the wrong length"));
+        claim.certificate.assign(certificate.begin(), certificate.end());
     }
     if (!crypto::verify(claim.key, client_signed_bytes(st.th_b, claim.key, claim.requested_id, claim.resume_token),
                         signature)) {

@@ -73,6 +73,11 @@ struct ClientOptions {
     std::string requested_id;     // optional; the gateway's authorized file decides
     std::string server_name;      // host[:port][/path] of the URL, bound into the transcript
     SessionToken resume_token{};  // all zero for a fresh session
+    // An operator CA's certificate of the identity (PROTOCOL.md §2.1), sent in ClientAuth; empty: none.
+    Bytes certificate;
+    // Ask the server for its certificate (ClientHello options bit 0): the caller trusts the
+    // gateway by CA and judges server_certificate() after on_server_hello.
+    bool want_server_certificate = false;
 };
 
 class ClientHandshake {
@@ -93,6 +98,8 @@ public:
     [[nodiscard]] Result<Accepted> on_server_finish(ByteView message);
 
     [[nodiscard]] const crypto::PublicKey& server_key() const { return server_key_; }
+    // The certificate the server sent in ServerHello (only when asked); empty: none.
+    [[nodiscard]] const Bytes& server_certificate() const { return server_certificate_; }
     [[nodiscard]] const crypto::Hash& transcript_hash() const;
     // True once on_server_finish accepted and until take_keys().
     [[nodiscard]] bool established() const;
@@ -104,6 +111,7 @@ private:
     struct State;
     ClientOptions options_;
     crypto::PublicKey server_key_{};
+    Bytes server_certificate_;
     std::unique_ptr<State> state_;
 };
 
@@ -127,14 +135,24 @@ private:
 struct ServerOptions {
     const crypto::SigningKey* identity = nullptr;
     std::uint64_t max_clock_skew_ms = kDefaultClockSkewMs;
+    // The server's certificate (PROTOCOL.md §2.1), sent in ServerHello to a client that asks; empty: none.
+    Bytes certificate;
 };
+
+// ClientHello options (an optional trailing u8): bit 0 asks for the server's certificate.
+inline constexpr std::uint8_t kWantServerCertificate = 0x01;
 
 // The client as the server learns it from message 3, signature verified.
 struct ClientClaim {
     crypto::PublicKey key{};
     std::string requested_id;
     SessionToken resume_token{};
+    // The certificate the client sent, as bytes (the gateway decodes and judges it); empty: none.
+    Bytes certificate;
 };
+
+// Longest certificate a ClientAuth may carry (identity::kMaxCertificateSize).
+inline constexpr std::size_t kMaxCertificateBytes = 749;
 
 class ServerHandshake {
 public:

@@ -12,23 +12,26 @@ namespace aegis::protocol {
 
 enum class Reason : std::uint16_t {
     none = 0,
-    malformed = 1,            // a message could not be parsed
-    unsupported_version = 2,  // protocol version not spoken by the peer
-    stale_timestamp = 3,      // handshake timestamp outside the clock-skew tolerance
-    replayed = 4,             // a handshake message seen before
-    bad_signature = 5,        // a signature or an AEAD tag did not verify
-    unknown_identity = 6,     // the client key is not authorized by the gateway
-    server_key_mismatch = 7,  // the server key is not the pinned one (client side)
-    access_denied = 8,        // channel access control refused a publish or subscribe
-    too_large = 9,            // a message or frame over the peer's limit
-    busy = 10,                // session or rate limit reached; try again later
-    timeout = 11,             // the peer took too long
-    revoked = 12,             // the identity was removed from the authorized file
-    invalid_channel = 13,     // not a valid channel name or pattern
-    expired = 14,             // the message's TTL passed before it could be delivered
-    internal = 15,            // the peer failed; not the sender's fault
-    shutting_down = 16,       // the peer is stopping; reconnect later
-    replaced = 17,            // a newer session of the same identity took this one's place
+    malformed = 1,             // a message could not be parsed
+    unsupported_version = 2,   // protocol version not spoken by the peer
+    stale_timestamp = 3,       // handshake timestamp outside the clock-skew tolerance
+    replayed = 4,              // a handshake message seen before
+    bad_signature = 5,         // a signature or an AEAD tag did not verify
+    unknown_identity = 6,      // the client key is not authorized by the gateway
+    server_key_mismatch = 7,   // the server key is not the pinned one (client side)
+    access_denied = 8,         // channel access control refused a publish or subscribe
+    too_large = 9,             // a message or frame over the peer's limit
+    busy = 10,                 // session or rate limit reached; try again later
+    timeout = 11,              // the peer took too long
+    revoked = 12,              // the identity was removed from the authorized file
+    invalid_channel = 13,      // not a valid channel name or pattern
+    expired = 14,              // the message's TTL passed before it could be delivered
+    internal = 15,             // the peer failed; not the sender's fault
+    shutting_down = 16,        // the peer is stopping; reconnect later
+    replaced = 17,             // a newer session of the same identity took this one's place
+    no_responders = 18,        // a request on a channel no session subscribes to
+    channel_disabled = 19,     // the channel is disabled at the gateway for now
+    certificate_expired = 20,  // the identity's certificate is expired or not yet valid
 };
 
 // The longest human-readable text a refusal, error or goodbye carries on the wire.

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/clock.h"
+#include "identity/certificate.h"
 #include "protocol/frame.h"
 #include "protocol/reason.h"
 
@@ -27,10 +28,43 @@ bool stops_retrying(protocol::Reason reason) {
     return reason == Reason::server_key_mismatch || reason == Reason::unsupported_version;
 }
 
-// The gateway refused this identity: an operator may authorize it again, so it is retried, slowly.
+// A gateway trusted by CA (--backend-ca) proves itself with a gateway certificate of the key
+// that signed the handshake, from one of `cas`, valid now within the clock-skew tolerance.
+Result<void> judge_gateway_certificate(const Bytes& bytes, const crypto::PublicKey& key,
+                                       const std::vector<crypto::PublicKey>& cas, std::uint64_t now_s,
+                                       std::uint64_t skew_s) {
+    using protocol::Reason;
+    const auto refuse = [&](std::string detail) {
+        return protocol::protocol_error(Reason::server_key_mismatch,
+                                        fmt::format("gateway key {}: {}", crypto::fingerprint(key), detail));
+    };
+    if (bytes.empty())
+        return refuse("the gateway sent no certificate; a gateway trusted by CA needs KEY-cert.pub beside its key");
+    auto decoded = identity::decode_certificate(bytes);
+    if (!decoded) return refuse(decoded.error().message);
+    const auto& cert = decoded.value();
+    if (cert.key != key) return refuse(fmt::format("its certificate serial {} is for another key", cert.serial));
+    if (cert.role != identity::CertificateRole::gateway)
+        return refuse(fmt::format("its certificate serial {} certifies an {}, not a gateway", cert.serial,
+                                  identity::to_string(cert.role)));
+    if (std::find(cas.begin(), cas.end(), cert.ca_key) == cas.end())
+        return refuse(fmt::format("its certificate serial {} is signed by CA {}, not one this broker trusts",
+                                  cert.serial, crypto::fingerprint(cert.ca_key)));
+    const auto validity = identity::validity_at(cert, now_s, skew_s);
+    if (validity != identity::Validity::valid)
+        return protocol::protocol_error(
+            Reason::certificate_expired,
+            fmt::format("gateway certificate serial {} of id {} is {}: valid {}; this host's time is {}", cert.serial,
+                        cert.id, validity == identity::Validity::expired ? "expired" : "not yet valid",
+                        identity::format_validity(cert), identity::format_time(now_s)));
+    return {};
+}
+
+// The gateway refused this identity: an operator may authorize it again (or renew its
+// certificate), so it is retried, slowly.
 bool identity_refused(protocol::Reason reason) {
     using protocol::Reason;
-    return reason == Reason::unknown_identity || reason == Reason::revoked;
+    return reason == Reason::unknown_identity || reason == Reason::revoked || reason == Reason::certificate_expired;
 }
 
 }  // namespace
@@ -145,6 +179,8 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
 
         protocol::ClientOptions handshake_options;
         handshake_options.identity = options.identity;
+        handshake_options.certificate = options.certificate;
+        handshake_options.want_server_certificate = !options.gateway_cas.empty();
         handshake_options.pinned_server_key = options.pinned_server_key;
         handshake_options.requested_id = options.requested_id;
         handshake_options.server_name = options.url.server_name;
@@ -165,8 +201,14 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     void on_server_hello(ByteView message) {
         auto reply = handshake->on_server_hello(message);
         if (!reply) return fail(reply.take_error());
-        // Unpinned: the caller decides; with nobody to decide, the key is not trusted.
-        if (!options.pinned_server_key && !(events.on_server_key && events.on_server_key(handshake->server_key()))) {
+        if (!options.gateway_cas.empty()) {
+            auto trusted =
+                judge_gateway_certificate(handshake->server_certificate(), handshake->server_key(), options.gateway_cas,
+                                          unix_time_ms() / 1000, options.max_clock_skew_ms / 1000);
+            if (!trusted) return fail(trusted.take_error());
+        } else if (!options.pinned_server_key &&
+                   !(events.on_server_key && events.on_server_key(handshake->server_key()))) {
+            // Unpinned: the caller decides; with nobody to decide, the key is not trusted.
             return fail(protocol::protocol_error(
                 protocol::Reason::server_key_mismatch,
                 fmt::format("gateway key {} not accepted", crypto::fingerprint(handshake->server_key()))));

@@ -61,7 +61,11 @@ struct ClientSessionOptions {
     net::Url url;
     net::ClientOptions transport;
     const crypto::SigningKey* identity = nullptr;
+    Bytes certificate;  // an operator CA's certificate of the identity, sent in ClientAuth; empty: none
     std::optional<crypto::PublicKey> pinned_server_key;  // nullopt: on_server_key decides (none: refused)
+    // Operator CAs whose gateway certificates (PROTOCOL.md §2.1, role gateway) are trusted instead
+    // of a pinned key: the gateway is asked for its certificate and judged by it.
+    std::vector<crypto::PublicKey> gateway_cas;
     std::string requested_id;
     std::chrono::milliseconds backoff_min{5'000};
     std::chrono::milliseconds backoff_max{60'000};

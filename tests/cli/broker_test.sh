@@ -158,7 +158,7 @@ expect_error 2 "$connect" --no-such-option
 expect_error 2 "$connect" --accept-new
 expect_contains "$err" "URL"
 expect_error 2 "$connect" ws://127.0.0.1:1/ --identity "$TEST_TMP/whatever"
-expect_contains "$err" "--backend-key or --accept-new is required"
+expect_contains "$err" "--backend-key, --backend-ca or --accept-new is required"
 expect_error 2 "$connect" http://127.0.0.1:1/ --accept-new
 expect_error 2 "$connect" ws://127.0.0.1:1/ --accept-new --backoff-min -1
 expect_error 2 "$connect" ws://127.0.0.1:1/ --accept-new --backoff-min 5 --backoff-max 1

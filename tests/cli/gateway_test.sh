@@ -45,7 +45,7 @@ backend_pub=$(<"$TEST_TMP/soc.pub")
 auth=$TEST_TMP/authorized
 {
     echo "# test fleet"
-    echo "role=agent,id=host42 this-is-not-a-key"
+    echo "# host42, the agent"
     echo "role=agent,id=host42 $agent_pub"
     echo ""
     echo "role=backend,id=soc,sub=agent.*.anomalies $backend_pub"
@@ -53,6 +53,13 @@ auth=$TEST_TMP/authorized
 
 expect_error 6 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/no-auth" --state-dir "$TEST_TMP/state"
 expect_contains "$err" "no-auth"
+# A malformed line stops the start (it would revoke a host if skipped), naming every bad line.
+sed -e 's/^# host42, the agent$/role=agent,id=host42 this-is-not-a-key/' -e '$a role=wizard,id=x '"$agent_pub" \
+    "$auth" >"$TEST_TMP/bad-auth"
+expect_error 6 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/bad-auth" --state-dir "$TEST_TMP/state"
+expect_contains "$err" "has 2 bad lines, none applied"
+expect_contains "$err" "bad-auth:2: "
+expect_contains "$err" "bad-auth:6: "
 touch "$TEST_TMP/a-file"
 expect_error 6 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/a-file"
 # A state file that is not the gateway's is refused, never reset.
@@ -91,7 +98,6 @@ check_passed
 check_passed
 
 logged=$(cat "$log")
-expect_contains "$logged" "$auth:2: " "the log (malformed line with its number)"
 expect_contains "$logged" "2 authorized identities" "the log"
 expect_not_contains "$logged" "aegis-ed25519-secret" "the log"
 grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z aegis-gateway: listening on 127\.0\.0\.1:[0-9]+' "$log" ||
@@ -220,10 +226,26 @@ expect_contains "$logged" "SIGHUP" "the log"
 expect_contains "$logged" "$auth:6: " "the log (duplicate key warning with its line)"
 expect_contains "$logged" "reloaded $auth: 2 identities" "the log"
 
-rm "$auth"
+expect_contains "$(http_get /metrics)" "aegis_gateway_config_last_reload_successful 1" "/metrics after a reload"
+# A bad line on SIGHUP: nothing applied (host42 stays), logged with its number, counted.
+cp "$auth" "$TEST_TMP/auth.good"
+echo "role=agent,id=host44 not-a-key" >>"$auth"
 kill -HUP "$pid"
 wait_for_log "reload failed"
+expect_contains "$(cat "$log")" "$auth:7: " "the log (the bad line with its number)"
+metrics=$(http_get /metrics)
+expect_contains "$metrics" "aegis_gateway_reload_failures_total 1" "/metrics after a refused reload"
+expect_contains "$metrics" "aegis_gateway_config_last_reload_successful 0" "/metrics after a refused reload"
+cp "$TEST_TMP/auth.good" "$auth"
+kill -HUP "$pid"
+wait_for_log "reloaded $auth" 2
+expect_contains "$(http_get /metrics)" "aegis_gateway_config_last_reload_successful 1" "/metrics after a good reload"
+
+rm "$auth"
+kill -HUP "$pid"
+wait_for_log "reload failed" 2
 kill -0 "$pid" 2>/dev/null || fail "the gateway died when its authorized file vanished"
+expect_contains "$(http_get /metrics)" "aegis_gateway_reload_failures_total 2" "/metrics"
 check_passed
 
 # --- wss:// with a certificate ---------------------------------------------------------------------
@@ -308,7 +330,7 @@ PY
         grep -q "reload failed" "$tls_log" && break
         sleep 0.1
     done
-    expect_contains "$(cat "$tls_log")" "reload failed, keeping the previous authorized keys and TLS certificate" \
+    expect_contains "$(cat "$tls_log")" "reload failed, keeping the previous authorized keys, revocation list and TLS certificate" \
         "the TLS gateway log"
     expect_eq "$(served_cert)" "$(cert_hash "$TEST_TMP/tls2.crt")" "the certificate served after a failed reload"
 

@@ -171,7 +171,7 @@ check_passed
 expect_exit 0 "$keygen" --help
 expect_contains "$out" "Usage: aegis-keygen"
 expect_exit 0 "$keygen" -h
-expect_exit 0 "$keygen" -V
+expect_exit 0 "$keygen" --version
 expect_match "$out" '^aegis-keygen \(Aegis\) [0-9]+\.[0-9]+' "--version"
 expect_exit 0 "$keygen" --version
 

@@ -88,7 +88,7 @@ TEST_CASE("bad lines are refused with what is wrong", "[authorized]") {
     }
 }
 
-TEST_CASE("comments and blank lines are skipped; bad lines warn with their line number", "[authorized]") {
+TEST_CASE("comments and blank lines are skipped; bad lines are errors with their line number", "[authorized]") {
     const auto a = new_key(), b = new_key(), c = new_key();
     const std::string text =
         "# the fleet\n"
@@ -113,11 +113,11 @@ TEST_CASE("comments and blank lines are skipped; bad lines warn with their line 
     REQUIRE(keys.find(c) != nullptr);
     CHECK(keys.find(c)->role == Role::backend);
     CHECK(keys.find(c)->line == 8);
-    REQUIRE(keys.warnings.size() == 2);
-    CHECK(keys.warnings[0].rfind("auth:5: ", 0) == 0);
-    CHECK(keys.warnings[1].rfind("auth:7: ", 0) == 0);
-    CHECK(mentions(keys.warnings[1], "unknown role 'wizard'"));
-    CHECK(mentions(keys.warnings[1], "skipped"));
+    CHECK(keys.warnings.empty());
+    REQUIRE(keys.errors.size() == 2);
+    CHECK(keys.errors[0].rfind("auth:5: ", 0) == 0);
+    CHECK(keys.errors[1].rfind("auth:7: ", 0) == 0);
+    CHECK(mentions(keys.errors[1], "unknown role 'wizard'"));
 }
 
 TEST_CASE("the last line may lack a newline; an empty file authorizes nobody", "[authorized]") {
@@ -126,6 +126,7 @@ TEST_CASE("the last line may lack a newline; an empty file authorizes nobody", "
     const auto empty = parse_authorized_keys("", "f");
     CHECK(empty.size() == 0);
     CHECK(empty.warnings.empty());
+    CHECK(empty.errors.empty());
 }
 
 TEST_CASE("a key listed twice: the later line wins, with a warning", "[authorized]") {
@@ -142,7 +143,7 @@ TEST_CASE("a key listed twice: the later line wins, with a warning", "[authorize
     CHECK(mentions(keys.warnings[0], aegis::crypto::fingerprint(a)));
 }
 
-TEST_CASE("an id already held by another key: the second line is refused", "[authorized]") {
+TEST_CASE("an id already held by another key: the second line is an error", "[authorized]") {
     const auto a = new_key(), b = new_key();
     const std::string text =
         "role=agent,id=host42 " + key_text(a) + "\n" + "role=agent,id=host42 " + key_text(b) + "\n";
@@ -150,9 +151,10 @@ TEST_CASE("an id already held by another key: the second line is refused", "[aut
     CHECK(keys.size() == 1);
     CHECK(keys.find(a) != nullptr);
     CHECK(keys.find(b) == nullptr);
-    REQUIRE(keys.warnings.size() == 1);
-    CHECK(keys.warnings[0].rfind("auth:2: ", 0) == 0);
-    CHECK(mentions(keys.warnings[0], "id 'host42' already belongs to another key (line 1)"));
+    CHECK(keys.warnings.empty());
+    REQUIRE(keys.errors.size() == 1);
+    CHECK(keys.errors[0].rfind("auth:2: ", 0) == 0);
+    CHECK(mentions(keys.errors[0], "id 'host42' already belongs to another key (line 1)"));
 }
 
 TEST_CASE("an id freed by a key listed again under another id can be taken by a new key", "[authorized]") {
@@ -165,9 +167,10 @@ TEST_CASE("an id freed by a key listed again under another id can be taken by a 
     REQUIRE(keys.find(b) != nullptr);
     CHECK(keys.find(a)->id == "new");
     CHECK(keys.find(b)->id == "old");  // line 4 refused: "new" is a's
-    REQUIRE(keys.warnings.size() == 2);
+    REQUIRE(keys.warnings.size() == 1);
     CHECK(mentions(keys.warnings[0], "this line replaces it"));
-    CHECK(mentions(keys.warnings[1], "auth:4: id 'new' already belongs to another key (line 2)"));
+    REQUIRE(keys.errors.size() == 1);
+    CHECK(mentions(keys.errors[0], "auth:4: id 'new' already belongs to another key (line 2)"));
 }
 
 TEST_CASE("ten thousand identities load, and a duplicate id after them is still found", "[authorized]") {
@@ -181,8 +184,8 @@ TEST_CASE("ten thousand identities load, and a duplicate id after them is still 
     const auto keys = parse_authorized_keys(text, "auth");
     CHECK(keys.size() == 10000);
     CHECK(keys.find(keys_made[9999])->id == "host9999");
-    REQUIRE(keys.warnings.size() == 1);
-    CHECK(mentions(keys.warnings[0], "auth:10001: id 'host5' already belongs to another key (line 6)"));
+    REQUIRE(keys.errors.size() == 1);
+    CHECK(mentions(keys.errors[0], "auth:10001: id 'host5' already belongs to another key (line 6)"));
 }
 
 TEST_CASE("identities() lists entries in file order", "[authorized]") {
@@ -209,7 +212,7 @@ TEST_CASE("same_grant tells a reload whether an identity changed", "[authorized]
     CHECK_FALSE(plain->same_grant(renamed.value()));
 }
 
-TEST_CASE("loading: a missing file is bad input; a real file parses with its name in warnings", "[authorized]") {
+TEST_CASE("loading: a missing file or one with a bad line is bad input, naming every bad line", "[authorized]") {
     const auto dir = std::filesystem::temp_directory_path() /
                      ("aegis-authorized-" + aegis::crypto::hex_encode(new_key()).substr(0, 12));
     std::filesystem::create_directories(dir);
@@ -224,11 +227,19 @@ TEST_CASE("loading: a missing file is bad input; a real file parses with its nam
 
     const auto a = new_key();
     const auto file = dir / "authorized";
-    std::ofstream(file) << "bogus line\nrole=agent,id=h " << key_text(a) << "\n";
+    std::ofstream(file) << "bogus line\nrole=agent,id=h " << key_text(a) << "\nrole=agent,id=h " << key_text(new_key())
+                        << "\n";
+    const auto refused = load_authorized_keys(file);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().exit == aegis::ExitCode::bad_input);
+    CHECK(mentions(refused.error().message, "has 2 bad lines, none applied"));
+    CHECK(mentions(refused.error().message, file.string() + ":1: "));
+    CHECK(mentions(refused.error().message, file.string() + ":3: "));
+    std::ofstream(file) << "role=agent,id=h " << key_text(a) << "\nrole=agent,id=g " << key_text(a) << "\n";
     const auto loaded = load_authorized_keys(file);
     REQUIRE(loaded.ok());
     CHECK(loaded->find(a) != nullptr);
     REQUIRE(loaded->warnings.size() == 1);
-    CHECK(loaded->warnings[0].rfind(file.string() + ":1: ", 0) == 0);
+    CHECK(loaded->warnings[0].rfind(file.string() + ":2: ", 0) == 0);
     std::filesystem::remove_all(dir);
 }

@@ -15,7 +15,7 @@ Options parse_options(int argc, char** argv) {
     auto& c = options.connect;
     std::string identity;
     po::options_description visible(
-        "Usage: aegis-connect URL --backend-key KEY|--accept-new [options]\n"
+        "Usage: aegis-connect URL --backend-key KEY|--backend-ca FILE|--accept-new [options]\n"
         "       aegis-connect --stop [--socket PATH]\n\n"
         "Starts the Aegis broker: one authenticated session to the gateway at URL\n"
         "(ws://HOST:PORT[/PATH] or wss://...) and the local socket for aegis-send and aegis-sub.\n\n"
@@ -25,6 +25,7 @@ Options parse_options(int argc, char** argv) {
         ("identity,i", po::value(&identity)->value_name("KEY"), "secret key file (default: ~/.config/aegis/id_ed25519)")
         ("backend-key", po::value(&c.backend_key)->value_name("FILE_OR_KEY"), "pin the gateway's key: key file, 'aegis-ed25519 ...' line or base64")
         ("accept-new", po::bool_switch(&c.accept_new), "trust an unknown gateway on first use and record it in STATE_DIR/known_backends")
+        ("backend-ca", po::value(&c.backend_ca)->value_name("FILE"), "trust any gateway with a certificate from an operator CA whose key is in FILE")
         ("socket", po::value(&c.socket)->value_name("PATH"), "local socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
         ("state-dir", po::value(&c.state_dir)->value_name("DIR"), "state directory (default: $XDG_STATE_HOME/aegis)")
         ("foreground", po::bool_switch(&options.foreground), "do not detach; log to stderr (for systemd)")

@@ -39,6 +39,8 @@ po::options_description describe_options(aegis::gateway::GatewayOptions& options
          "address for agents and backends (port 0 picks a free one)")
         ("identity", po::value(&identity)->value_name("KEY")->required(), "the gateway's secret key file")
         ("authorized", po::value(&authorized)->value_name("FILE")->required(), "authorized-keys file (re-read on SIGHUP)")
+        ("revoked", po::value<std::string>()->value_name("FILE")->notifier([&options](const std::string& file) { options.revoked_file = file; }),
+         "keys and certificate serials to refuse (re-read on SIGHUP)")
         ("state-dir", po::value(&state_dir)->value_name("DIR")->required(), "state directory (created 0700)")
         ("admin", po::value(&options.admin)->value_name("HOST:PORT"), "serve GET /metrics and /healthz here")
         ("tls-cert", po::value(&options.tls_cert_file)->value_name("FILE"), "TLS certificate chain (PEM): wss://")

@@ -1,9 +1,11 @@
-// aegis-keygen: make, show and check Aegis identity key files, with ssh-keygen's habits.
+// aegis-keygen: make, show and check Aegis identity key files and certify them with an operator
+// CA, with ssh-keygen's habits.
 
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
+#include "certify.h"
 #include "cli/tool.h"
 #include "identity/keyfile.h"
 #include "options.h"
@@ -74,6 +76,8 @@ int main(int argc, char** argv) {
             case keygen::Mode::version: fmt::print("{}\n", aegis::cli::version_line(kTool)); return 0;
             case keygen::Mode::print_public: return print_public(options);
             case keygen::Mode::fingerprint: return show_fingerprint(options);
+            case keygen::Mode::sign: return keygen::sign_keys(options);
+            case keygen::Mode::show_certificate: return keygen::show_certificate(options);
             case keygen::Mode::generate: break;
         }
         return generate(options);

@@ -1,9 +1,12 @@
 #include "options.h"
 
+#include <fmt/format.h>
+
 #include <boost/program_options.hpp>
 #include <sstream>
 #include <vector>
 
+#include "cli/number_option.h"
 #include "cli/tool.h"
 #include "identity/keyfile.h"
 
@@ -22,11 +25,27 @@ namespace po = boost::program_options;
         ("quiet,q", po::bool_switch(), "print nothing when a key is made")
         ("print-public,y", po::bool_switch(), "print the public key line of a secret key file")
         ("fingerprint,l", po::bool_switch(), "print the fingerprint of a secret or public key file")
-        ("json", po::bool_switch(), "with -l: print one JSON object")
+        ("json", po::bool_switch(), "with -l or -L: print one JSON object")
+        ("sign,s", po::value<std::string>()->value_name("CA_KEY"), "certify each KEY.pub with the CA's secret key file, writing KEY-cert.pub")
+        ("id,I", po::value<std::string>()->value_name("ID"), "with -s: the identity id the certificate grants")
+        ("role,r", po::value<std::string>()->value_name("ROLE"), "with -s: agent, backend or gateway")
+        ("narrow,n", po::value<std::string>()->value_name("NARROWING"), "with -s: pub=PATTERN[,sub=PATTERN], as the authorized file's options")
+        ("validity,V", po::value<std::string>()->value_name("VALIDITY"), "with -s: [FROM:]TO in UTC, e.g. +52w or 20270101:20280101 (default always:forever)")
+        ("serial,z", cli::whole_number(nullptr, 0, UINT64_MAX)->value_name("SERIAL"), "with -s: the serial number, for revocation (0-18446744073709551615; default random)")
+        ("show-certificate,L", po::bool_switch(), "show the certificate file given with -f")
         ("help,h", po::bool_switch(), "print this help and exit")
-        ("version,V", po::bool_switch(), "print the version and exit");
+        ("version", po::bool_switch(), "print the version and exit");
     // clang-format on
     return options;
+}
+
+// The visible options and the operands (-s KEY.pub...).
+[[nodiscard]] po::options_description describe_all() {
+    po::options_description hidden;
+    hidden.add_options()("key", po::value<std::vector<std::string>>());
+    po::options_description all;
+    all.add(describe()).add(hidden);
+    return all;
 }
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -38,13 +57,40 @@ namespace po = boost::program_options;
     if (given["version"].as<bool>()) return Mode::version;
     const bool print_public = given["print-public"].as<bool>();
     const bool fingerprint = given["fingerprint"].as<bool>();
-    if (print_public && fingerprint) usage_error("-y and -l cannot be used together");
+    const bool sign = given.count("sign") != 0;
+    const bool show = given["show-certificate"].as<bool>();
+    if (int(print_public) + int(fingerprint) + int(sign) + int(show) > 1)
+        usage_error("-y, -l, -s and -L cannot be used together");
     if (print_public) return Mode::print_public;
     if (fingerprint) return Mode::fingerprint;
+    if (sign) return Mode::sign;
+    if (show) return Mode::show_certificate;
     return Mode::generate;
 }
 
+void check_certificate_request(const Options& options, const po::variables_map& given) {
+    const bool signing = options.mode == Mode::sign;
+    for (const auto* name : {"id", "role", "narrow", "validity", "serial"}) {
+        if (!signing && given.count(name) != 0)
+            usage_error(fmt::format("--{} applies only when signing a certificate (-s)", name));
+    }
+    if (!signing) {
+        if (!options.keys.empty()) usage_error("aegis-keygen takes key files as operands only with -s");
+        return;
+    }
+    if (options.certificate.id.empty()) usage_error("-s needs the certificate's identity id (-I ID)");
+    if (options.certificate.role.empty()) usage_error("-s needs the certificate's role (-r agent|backend|gateway)");
+    if (options.keys.empty()) usage_error("-s needs the public key file(s) to certify (KEY.pub)");
+    if (options.file || options.json) usage_error("-f and --json do not apply to -s (give KEY.pub operands)");
+}
+
 void check_combination(const Options& options) {
+    if (options.mode == Mode::sign) {
+        if (options.comment && !identity::is_valid_comment(*options.comment))
+            usage_error("the comment must be one line of printable text (at most 1024 bytes)");
+        if (options.quiet && options.json) usage_error("-q and --json cannot be used together");
+        return;
+    }
     if (options.mode == Mode::generate) {
         if (options.json) usage_error("--json applies only to -l");
         if (options.comment && !identity::is_valid_comment(*options.comment)) {
@@ -52,16 +98,19 @@ void check_combination(const Options& options) {
         }
         return;
     }
-    if (options.json && options.mode != Mode::fingerprint) usage_error("--json applies only to -l");
+    if (options.json && options.mode != Mode::fingerprint && options.mode != Mode::show_certificate)
+        usage_error("--json applies only to -l and -L");
     if (options.comment || options.force || options.quiet)
-        usage_error("-C, --force and -q apply only when making a key");
+        usage_error("-C, --force and -q apply only when making a key or a certificate");
 }
 
 }  // namespace
 
 Options parse_options(int argc, char** argv) {
     po::variables_map given;
-    po::store(po::command_line_parser(argc, argv).options(describe()).positional({}).run(), given);
+    po::positional_options_description operands;
+    operands.add("key", -1);
+    po::store(po::command_line_parser(argc, argv).options(describe_all()).positional(operands).run(), given);
     po::notify(given);
     Options options;
     options.mode = choose_mode(given);
@@ -75,6 +124,25 @@ Options parse_options(int argc, char** argv) {
     options.force = given["force"].as<bool>();
     options.quiet = given["quiet"].as<bool>();
     options.json = given["json"].as<bool>();
+    if (given.count("key") != 0) {
+        for (const auto& key : given["key"].as<std::vector<std::string>>()) {
+            if (key.empty()) usage_error("a key file name is empty");
+            options.keys.emplace_back(key);
+        }
+    }
+    if (given.count("sign") != 0) {
+        const auto& ca = given["sign"].as<std::string>();
+        if (ca.empty()) usage_error("the CA key file name (-s) is empty");
+        options.certificate.ca_key = ca;
+    }
+    if (given.count("id") != 0) options.certificate.id = given["id"].as<std::string>();
+    if (given.count("role") != 0) options.certificate.role = given["role"].as<std::string>();
+    if (given.count("narrow") != 0) options.certificate.narrowing = given["narrow"].as<std::string>();
+    if (given.count("validity") != 0) options.certificate.validity = given["validity"].as<std::string>();
+    if (given.count("serial") != 0) options.certificate.serial = given["serial"].as<std::uint64_t>();
+    check_certificate_request(options, given);
+    if (options.mode == Mode::show_certificate && !options.file)
+        usage_error("-L needs the certificate file (-f KEY-cert.pub)");
     check_combination(options);
     return options;
 }
@@ -84,7 +152,10 @@ std::string help_text() {
     out << "Usage: aegis-keygen [-q] [--force] [-C COMMENT] [-f FILE]\n"
            "       aegis-keygen -y [-f FILE]\n"
            "       aegis-keygen -l [--json] [-f FILE]\n"
-           "Make, show and check Aegis Ed25519 identity key files.\n\n"
+           "       aegis-keygen -s CA_KEY -I ID -r ROLE [-n NARROWING] [-V VALIDITY] [-z SERIAL]\n"
+           "                    [-C COMMENT] [-q] [--force] KEY.pub...\n"
+           "       aegis-keygen -L [--json] -f CERTIFICATE\n"
+           "Make, show and check Aegis Ed25519 identity key files, and certify keys with an operator CA.\n\n"
         << cli::help_table(describe())
         << "\nFILE defaults to $XDG_CONFIG_HOME/aegis/id_ed25519, else ~/.config/aegis/id_ed25519.\n"
            "Exit status: 0 success, 2 usage error, 6 bad or existing key file, 1 other failure.\n"

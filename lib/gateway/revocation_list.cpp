@@ -1,0 +1,86 @@
+#include "gateway/revocation_list.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "identity/keyfile.h"
+
+namespace aegis::gateway {
+namespace {
+
+constexpr std::string_view kBlanks = " \t\r";
+
+std::string_view trim(std::string_view text) {
+    const auto first = text.find_first_not_of(kBlanks);
+    if (first == std::string_view::npos) return {};
+    return text.substr(first, text.find_last_not_of(kBlanks) - first + 1);
+}
+
+// One entry into `list`, or what is wrong with it.
+std::optional<std::string> apply_line(std::string_view line, RevocationList& list) {
+    if (line.starts_with("serial") && (line.size() == 6 || kBlanks.find(line[6]) != std::string_view::npos)) {
+        const auto number = trim(line.substr(6));
+        std::uint64_t serial = 0;
+        const auto* end = number.data() + number.size();
+        const auto [ptr, ec] = std::from_chars(number.data(), end, serial);
+        if (number.empty() || ec != std::errc() || ptr != end)
+            return fmt::format("'serial' needs one whole number from 0 to 18446744073709551615, not '{}'", number);
+        list.add_serial(serial);
+        return std::nullopt;
+    }
+    auto key = identity::parse_public_key_line(line);
+    if (!key) return fmt::format("{} (expected 'aegis-ed25519 <base64>' or 'serial <N>')", key.error().message);
+    list.add_key(key->key);
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> RevocationList::revokes(const crypto::PublicKey& key,
+                                                   const std::optional<identity::Certificate>& certificate) const {
+    if (keys_.count(key) != 0) return fmt::format("key {} is in the revocation list", crypto::fingerprint(key));
+    if (certificate && serials_.count(certificate->serial) != 0)
+        return fmt::format("certificate serial {} is in the revocation list", certificate->serial);
+    return std::nullopt;
+}
+
+Result<RevocationList> parse_revocation_list(std::string_view text, std::string_view file_name) {
+    RevocationList list;
+    std::vector<std::string> problems;
+    std::size_t number = 0;
+    while (!text.empty()) {
+        const auto end = text.find('\n');
+        const auto line = trim(text.substr(0, end));
+        text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+        ++number;
+        if (line.empty() || line.front() == '#') continue;
+        if (auto problem = apply_line(line, list))
+            problems.push_back(fmt::format("{}:{}: {}", file_name, number, *problem));
+    }
+    if (!problems.empty())
+        return make_error(ExitCode::bad_input, "revocation list {} has {} bad line{}, none applied: {}", file_name,
+                          problems.size(), problems.size() == 1 ? "" : "s", fmt::join(problems, "; "));
+    return list;
+}
+
+Result<RevocationList> load_revocation_list(const std::filesystem::path& file) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec))
+        return make_error(ExitCode::bad_input, "cannot read revocation list {}: is a directory", file.string());
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+        return make_error(ExitCode::bad_input, "cannot read revocation list {}: {}", file.string(),
+                          std::strerror(errno));
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) return make_error(ExitCode::bad_input, "cannot read revocation list {}", file.string());
+    return parse_revocation_list(text.str(), file.string());
+}
+
+}  // namespace aegis::gateway
