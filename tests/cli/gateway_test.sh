@@ -5,9 +5,9 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-keygen=$AEGIS_BIN/aegis-keygen
-[[ -x $gateway ]] || fail "no $gateway"
+for tool in "$gateway" "$keygen"; do
+    [[ -x $tool ]] || fail "no $tool"
+done
 
 # --- options and exit codes (need no keys) -------------------------------------------------
 
@@ -28,18 +28,9 @@ expect_error 2 "$gateway" --identity x --authorized y --state-dir z --replay-win
 expect_error 6 "$gateway" --identity "$TEST_TMP/missing-key" --authorized "$TEST_TMP/auth" --state-dir "$TEST_TMP/state"
 expect_contains "$err" "missing-key"
 
-if [[ ! -x $keygen ]]; then
-    echo "SKIP: $TEST_NAME: aegis-keygen is not built; the parts needing keys are skipped"
-    summary
-    exit 0
-fi
-
 # --- keys, authorized file -------------------------------------------------------------------
 
-for who in gateway host42 soc; do
-    run "$keygen" -q -f "$TEST_TMP/$who" -C "$who"
-    [[ $status == 0 ]] || fail "aegis-keygen failed: $err"
-done
+make_identities gateway host42 soc
 agent_pub=$(<"$TEST_TMP/host42.pub")
 backend_pub=$(<"$TEST_TMP/soc.pub")
 auth=$TEST_TMP/authorized
