@@ -15,6 +15,10 @@
 #                      Only before the test has checked anything it could fail: a part of a test
 #                      that cannot run here is a test of its own, never a skip in the middle.
 #   require_root WHAT  skip unless running as root
+#   part NAME          true when this run is part NAME of the script: a script with a line
+#                      "# Parts: NAME..." is run by ctest once as a whole without the parts
+#                      (part main is true) and once per part with --part NAME, so that a part
+#                      that needs what is missing here is a skip ctest shows, not a silent gap
 #   run CMD...         runs CMD; sets $status, $out (stdout) and $err (stderr, trailing newlines
 #                      stripped); the raw streams stay in $RUN_STDOUT and $RUN_STDERR.
 #                      Executables are killed after $RUN_TIMEOUT seconds (default 60; status 124).
@@ -70,7 +74,12 @@ set -uo pipefail
 : "${AEGIS_BIN:?AEGIS_BIN must name the directory holding the built tools}"
 
 TEST_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
-TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/aegis-${TEST_NAME}.XXXXXX") || {
+TEST_PART=main
+if [[ ${1:-} == --part && -n ${2:-} ]]; then
+    TEST_PART=$2
+    TEST_NAME="$TEST_NAME: $2"
+fi
+TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/aegis-${TEST_NAME%%:*}.XXXXXX") || {
     echo "FAIL: cannot make a temporary directory" >&2
     exit 1
 }
@@ -106,6 +115,10 @@ trap _run_exit_actions EXIT
 skip() {
     echo "SKIP: $TEST_NAME: $*"
     exit 77
+}
+
+part() {
+    [[ $TEST_PART == "$1" ]]
 }
 
 require_root() {
