@@ -28,7 +28,7 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-require_root "network namespaces"
+require_root "making network namespaces"
 { command -v ip && command -v tc; } >/dev/null || skip "no ip or tc (iproute2)"
 
 N=${AEGIS_NETFAULT_N:-2000}
