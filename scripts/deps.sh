@@ -12,6 +12,7 @@ packages=(
   sqlite3 openssl python3 groff-base clang-format iproute2 util-linux procps psmisc
   mosquitto mosquitto-clients
   iptables iputils-ping # tests/cli/netfault_test.sh: packet loss and partitions, and measuring them
+  python3-nacl # tests/vectors: PROTOCOL.md's test vectors recomputed independently of lib/
 )
 case ${1:-} in
   "") ;;

@@ -7,42 +7,18 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-sub=$AEGIS_BIN/aegis-sub
-stat=$AEGIS_BIN/aegis-stat
-keygen=$AEGIS_BIN/aegis-keygen
 attack=${AEGIS_ATTACK:-}
 for tool in "$gateway" "$connect" "$send" "$sub" "$stat" "$keygen" "$attack"; do
     [[ -x $tool ]] || fail "no $tool"
 done
-python=$(command -v python3) || fail "python3 is needed"
-
-# wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 30 seconds.
-wait_for() {
-    local what=$1 i
-    shift
-    for ((i = 0; i < 300; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what"
-}
 
 # --- keys and the authorized file -----------------------------------------------------------------
 
-for who in gateway host42 host43 soc mallory; do
-    run "$keygen" -q -f "$TEST_TMP/$who" -C "$who"
-    [[ $status == 0 ]] || fail "aegis-keygen failed: $err"
-done
-auth=$TEST_TMP/authorized
-{
-    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-    echo "role=agent,id=host43 $(cat "$TEST_TMP/host43.pub")"
-    echo "role=agent,id=mallory $(cat "$TEST_TMP/mallory.pub")" # a valid agent that attacks
-    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-} >"$auth"
+make_identities gateway host42 host43 soc mallory
+authorize agent host42
+authorize agent host43
+authorize agent mallory # a valid agent that attacks
+authorize backend soc
 mallory=(--identity "$TEST_TMP/mallory" --id mallory --gateway-key "$TEST_TMP/gateway.pub")
 
 # --- gateways and brokers ---------------------------------------------------------------------------
@@ -50,23 +26,9 @@ mallory=(--identity "$TEST_TMP/mallory" --id mallory --gateway-key "$TEST_TMP/ga
 max_message_bytes=1048576
 handshake_timeout=3
 
-start_gateway() { # start_gateway NAME OPTIONS...: logs to $TEST_TMP/NAME.log; sets gw_pid, gw_port, gw_admin
-    local name=$1 log=$TEST_TMP/$1.log
-    shift
-    "$gateway" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$auth" \
-        --state-dir "$TEST_TMP/$name-state" "$@" 2>"$log" &
-    gw_pid=$!
-    at_exit kill -KILL "$gw_pid"
-    wait_for "gateway $name to listen" grep -q "admin endpoint on" "$log"
-    gw_port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -1)
-    gw_admin=$(sed -n 's/.*admin endpoint on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -1)
-    [[ -n $gw_port && -n $gw_admin ]] || fail "no ports in the log of gateway $name: $(cat "$log")"
-}
-
-start_broker() { # start_broker WHO PORT SOCKET
-    expect_exit 0 "$connect" "ws://127.0.0.1:$2/" --identity "$TEST_TMP/$1" --backend-key "$TEST_TMP/gateway.pub" \
-        --socket "$3" --state-dir "$TEST_TMP/$1-$2-state" --heartbeat 0 --backoff-min 0.2 --backoff-max 1 --timeout 20
-    at_exit "$connect" --stop --socket "$3"
+# attack_broker WHO PORT SOCKET: a broker of WHO on the gateway at PORT.
+attack_broker() {
+    start_broker --url "ws://127.0.0.1:$2/" --socket "$3" --state-dir "$TEST_TMP/$1-$2-state" "$1" --heartbeat 0
 }
 
 # metric ADMIN_PORT 'NAME{LABELS}': the value on /metrics, 0 when the series is absent.
@@ -101,19 +63,19 @@ expect_alive() { # expect_alive PID ADMIN WHAT
     check_passed
 }
 
-start_gateway main --handshake-timeout "$handshake_timeout" --max-message-bytes "$max_message_bytes"
-main_pid=$gw_pid main_port=$gw_port main_admin=$gw_admin
+start_gateway --name main --admin 127.0.0.1:0 --handshake-timeout "$handshake_timeout" --max-message-bytes "$max_message_bytes"
+main_pid=$gateway_pid main_port=$gateway_port main_admin=$gateway_admin
 glog=$TEST_TMP/main.log
 a_sock=$TEST_TMP/host42.sock
 b_sock=$TEST_TMP/soc.sock
-start_broker host42 "$main_port" "$a_sock"
-start_broker soc "$main_port" "$b_sock"
+attack_broker host42 "$main_port" "$a_sock"
+attack_broker soc "$main_port" "$b_sock"
 
 # A subscriber on the agent for the whole test; each round trip is one message from the backend.
 "$sub" --socket "$a_sock" backend.host42.policies >"$TEST_TMP/roundtrip.out" 2>"$TEST_TMP/roundtrip.err" &
 roundtrip_sub=$!
 at_exit kill "$roundtrip_sub"
-wait_for "the agent's subscription" sh -c "'$stat' --socket '$a_sock' --json | grep -qF 'backend.host42.policies'"
+wait_for "the agent's subscription" subscribed "$a_sock" backend.host42.policies
 roundtrips=0
 expect_roundtrip() { # expect_roundtrip WHAT: a message from soc reaches host42 through the main gateway
     roundtrips=$((roundtrips + 1))
@@ -198,7 +160,7 @@ timeouts=$(metric "$main_admin" 'aegis_gateway_handshakes_total{result="failed",
 hanging=$!
 wait_for "the hanging connections" test -e "$TEST_TMP/hanging.ready"
 c_sock=$TEST_TMP/host43.sock
-start_broker host43 "$main_port" "$c_sock"
+attack_broker host43 "$main_port" "$c_sock"
 kill -0 "$hanging" 2>/dev/null || fail "the hanging connections ended before the new broker connected: $(cat "$TEST_TMP/hanging.out")"
 check_passed
 expect_exit 0 "$send" --socket "$c_sock" --wait-ack agent.host43.status -m "connected among 200 hanging handshakes"
@@ -237,10 +199,10 @@ expect_roundtrip "channel access attempts"
 echo "5. connection flood"
 # A second gateway with --max-sessions 100 holds at most 164 connections (64 for handshakes in
 # progress). 1000 connections as fast as possible; its broker's session works during and after.
-start_gateway flood --handshake-timeout 5 --max-sessions 100
-flood_pid=$gw_pid flood_port=$gw_port flood_admin=$gw_admin
+start_gateway --name flood --admin 127.0.0.1:0 --handshake-timeout 5 --max-sessions 100
+flood_pid=$gateway_pid flood_port=$gateway_port flood_admin=$gateway_admin
 f_sock=$TEST_TMP/host42-flood.sock
-start_broker host42 "$flood_port" "$f_sock"
+attack_broker host42 "$flood_port" "$f_sock"
 "$attack" connection-flood --port "$flood_port" --connections 1000 --max-connections 164 --handshake-timeout 5 \
     --ready-file "$TEST_TMP/flood.ready" >"$TEST_TMP/flood.out" 2>&1 &
 flood=$!
@@ -264,7 +226,7 @@ echo "measured: $limit_refusals connections refused over the limit, in $limit_li
 expect_alive "$flood_pid" "$flood_admin" "the connection flood"
 # After: the held connections timed out, so a new broker gets in, and the first one still works.
 g_sock=$TEST_TMP/soc-flood.sock
-start_broker soc "$flood_port" "$g_sock"
+attack_broker soc "$flood_port" "$g_sock"
 "$sub" --socket "$g_sock" -C 1 -W 20 agent.host42.status >"$TEST_TMP/after-flood.out" &
 after_sub=$!
 wait_for "the backend's subscription on the flooded gateway" \
@@ -286,7 +248,7 @@ at_exit kill -KILL "$hostile"
 wait_for "the hostile gateway" test -s "$TEST_TMP/hostile.port"
 hostile_port=$(cat "$TEST_TMP/hostile.port")
 h_sock=$TEST_TMP/host42-hostile.sock
-start_broker host42 "$hostile_port" "$h_sock"
+attack_broker host42 "$hostile_port" "$h_sock"
 "$sub" --socket "$h_sock" -W 30 --json backend.host42.policies >"$TEST_TMP/hostile-sub.out" 2>"$TEST_TMP/hostile-sub.err" &
 hostile_sub=$!
 at_exit kill "$hostile_sub"

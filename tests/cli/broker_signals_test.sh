@@ -7,40 +7,12 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-stat=$AEGIS_BIN/aegis-stat
-keygen=$AEGIS_BIN/aegis-keygen
-for tool in "$gateway" "$connect" "$send" "$stat" "$keygen"; do
-    [[ -x $tool ]] || fail "no $tool"
-done
-
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-    local what=$1 tries=$(($2 * 10)) i
-    shift 2
-    for ((i = 0; i < tries; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    tail -5 "$TEST_TMP"/*.log >&2 2>/dev/null
-    fail "timed out waiting for $what"
-}
-connected() { "$stat" --socket "$1" --json 2>/dev/null | grep -Eq '"state": *"connected"'; }
 pid_of() { "$stat" --socket "$1" --json | sed -n 's/^ *"pid": *\([0-9][0-9]*\).*/\1/p'; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
 
-for who in gateway host42; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
-echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")" >"$TEST_TMP/authorized"
-glog=$TEST_TMP/gateway.log
-"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
-    --state-dir "$TEST_TMP/gw-state" 2>>"$glog" &
-at_exit kill -KILL $!
-wait_for "the gateway to listen" 20 grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-url="ws://127.0.0.1:$port/"
+make_identities gateway host42
+authorize agent host42
+start_gateway
+url=$gateway_url
 sock=$TEST_TMP/a.sock
 log=$TEST_TMP/state/broker.log # the default: STATE_DIR/broker.log
 common=("$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" --socket "$sock"

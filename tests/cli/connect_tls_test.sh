@@ -7,10 +7,6 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-keygen=$AEGIS_BIN/aegis-keygen
 for tool in "$gateway" "$connect" "$send" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done
@@ -27,21 +23,11 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$pki/ext"
 openssl x509 -req -in "$pki/gw.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 1 \
     -extfile "$pki/ext" -out "$pki/gw.crt" >/dev/null 2>&1 || fail "openssl: cannot sign the certificate"
 
-for who in gateway host42; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
-echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")" >"$TEST_TMP/authorized"
-glog=$TEST_TMP/gateway.log
-"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
-    --state-dir "$TEST_TMP/gw-state" --tls-cert "$pki/gw.crt" --tls-key "$pki/gw.key" 2>>"$glog" &
-at_exit kill -KILL $!
-for ((i = 0; i < 100; i++)); do
-    grep -q "listening on 127.0.0.1:" "$glog" && break
-    sleep 0.1
-done
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-[[ -n $port ]] || fail "the gateway did not listen: $(cat "$glog")"
-check_passed
+make_identities gateway host42
+authorize agent host42
+start_gateway --tls-cert "$pki/gw.crt" --tls-key "$pki/gw.key"
+glog=$gateway_log
+port=$gateway_port
 
 sock=$TEST_TMP/a.sock
 common=(--identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" --socket "$sock"

@@ -5,22 +5,22 @@
 #      arrives once;  (b) the gateway is down: messages queue locally and arrive once after it
 #      is back;  (c) critical messages overtake low ones queued before them;  (d) a corrupt or
 #      foreign queue file, or an unusable state directory, fails at start with one line;
-#  (e) a full disk fails the publish cleanly and loses nothing queued before.
+#  (e) a full disk fails the publish cleanly and loses nothing queued before (the part
+#      "disk-full": it mounts a small tmpfs, so it needs root, and is skipped elsewhere).
 # Each phase prints sent / received / duplicated / lost and requires lost = 0 and dup = 0.
 # AEGIS_FAULT_N sets the message count of (a) (default 20000, as in the issue).
+# Parts: disk-full
 
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-sub=$AEGIS_BIN/aegis-sub
-send=$AEGIS_BIN/aegis-send
-keygen=$AEGIS_BIN/aegis-keygen
-for tool in "$gateway" "$connect" "$sub" "$send" "$keygen"; do
-    [[ -x $tool ]] || fail "no $tool"
-done
-python=$(command -v python3) || fail "python3 is needed"
+if part disk-full; then
+    require_root "mounting a small tmpfs"
+    tiny=$TEST_TMP/tiny
+    mkdir -p "$tiny"
+    mount_error=$(mount -t tmpfs -o size=1m tmpfs "$tiny" 2>&1) || skip "cannot mount a small tmpfs here: $mount_error"
+    at_exit umount -l "$tiny"
+fi
 N=${AEGIS_FAULT_N:-20000}
 
 # A local-socket client (PROTOCOL.md §8): "status SOCK", "stats SOCK", or
@@ -111,20 +111,6 @@ PY
 
 client() { "$python" "$TEST_TMP/client.py" "$@"; }
 status_has() { client status "$1" 2>/dev/null | grep -qF -- "$2"; }
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-    local what=$1 tries=$(($2 * 10)) i
-    shift 2
-    for ((i = 0; i < tries; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "--- agent broker log (tail):" >&2
-    tail -5 "$TEST_TMP/agent.log" >&2 2>/dev/null
-    tail -3 "$TEST_TMP"/*.err >&2 2>/dev/null
-    [[ -n ${AEGIS_KEEP_FAILED:-} ]] && cp -r "$TEST_TMP" "$AEGIS_KEEP_FAILED"
-    fail "timed out waiting for $what"
-}
-
 # count_phase NAME PREFIX CONFIRMED_FILE: compares the confirmed indexes with what the
 # subscriber printed ("channel PREFIX-i" lines) and requires every one exactly once.
 count_phase() {
@@ -151,65 +137,44 @@ all_received() {
 
 # --- keys, gateway, brokers -----------------------------------------------------------------------
 
-for who in gateway host42 soc; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
-auth=$TEST_TMP/authorized
-{
-    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-} >"$auth"
-glog=$TEST_TMP/gateway.log
-gateway_pid=
-start_gateway() {
-    "$gateway" --listen "$1" --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/gw-state" \
-        2>>"$glog" &
-    gateway_pid=$!
-}
-start_gateway 127.0.0.1:0
-kill_gateway() { kill -KILL "$gateway_pid"; }
-at_exit kill_gateway # whichever gateway runs at the end
-wait_for "the gateway to listen" 20 grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-url="ws://127.0.0.1:$port/"
-restart_gateway() {
-    kill -KILL "$gateway_pid" 2>/dev/null
-    wait "$gateway_pid" 2>/dev/null
-    local before attempt i
-    before=$(grep -c "listening on" "$glog")
-    for ((attempt = 0; attempt < 50; attempt++)); do
-        start_gateway "127.0.0.1:$port"
-        for ((i = 0; i < 50; i++)); do
-            (($(grep -c "listening on" "$glog") > before)) && return 0
-            kill -0 "$gateway_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        sleep 0.2
-    done
-    fail "the gateway did not restart on port $port"
-}
+make_identities gateway host42 soc
+authorize agent host42
+authorize backend soc
+start_gateway
+glog=$gateway_log
+url=$gateway_url
 
 agent=$TEST_TMP/agent
+part disk-full && agent=$tiny/state
 a_sock=$TEST_TMP/a.sock
-b_sock=$TEST_TMP/b.sock
 timing=(--backoff-min 0.2 --backoff-max 0.5 --timeout 20 --heartbeat 0)
-start_agent() { # start_agent [extra options]: in the foreground process group, logging to a file
-    "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" --socket "$a_sock" \
-        --state-dir "$agent" --foreground "${timing[@]}" "$@" 2>>"$TEST_TMP/agent.log" &
-    agent_pid=$!
-    at_exit kill -KILL "$agent_pid"
-    wait_for "the agent broker" 20 status_has "$a_sock" '"state": "connected"'
+start_agent() { # start_agent: in the foreground, so that its pid is the one to kill -9
+    start_broker --foreground --socket "$a_sock" --state-dir "$agent" host42 "${timing[@]}"
+    agent_pid=$broker_pid
 }
 start_agent
-"$connect" "$url" --identity "$TEST_TMP/soc" --backend-key "$TEST_TMP/gateway.pub" --socket "$b_sock" \
-    --state-dir "$TEST_TMP/backend" "${timing[@]}" >/dev/null || fail "the backend broker did not start"
-at_exit "$connect" --stop --socket "$b_sock"
+start_broker soc "${timing[@]}"
+b_sock=$broker_sock
+
+# The backend broker's session at the gateway, resumed after a restart, with its subscriptions:
+# what is published from then on reaches the subscriber.
+backend_sessions() { grep -c "authenticated id=soc " "$glog"; }
+backend_resumed_since() { (($(backend_sessions) > $1)); }
+# restart_for_backend: restarts the gateway and waits until the backend broker is back on it.
+restart_for_backend() {
+    local before
+    before=$(backend_sessions)
+    restart_gateway
+    wait_for "the backend broker to resume its session" backend_resumed_since "$before"
+}
 
 # One subscriber on the receiving broker for the whole test.
 "$sub" --socket "$b_sock" 'agent.host42.>' >"$TEST_TMP/sub.out" 2>"$TEST_TMP/sub.err" &
 sub_pid=$!
 at_exit kill "$sub_pid"
-wait_for "the subscription" 20 status_has "$b_sock" '"agent.host42.>"'
+wait_for "the subscription" 20 subscribed "$b_sock" 'agent.host42.>'
+
+if part main; then
 
 # --- (a) the sending broker killed with -9 mid-stream --------------------------------------------
 
@@ -222,13 +187,12 @@ wait_for "the first messages to be queued" 60 confirmed_at_least "$TEST_TMP/a.co
 kill -KILL "$agent_pid"
 wait "$agent_pid" 2>/dev/null
 killed_at=$(wc -l <"$TEST_TMP/a.confirmed")
-sleep 0.3
 start_agent
 wait "$sender" || fail "the publishing client failed: $(tail -3 "$TEST_TMP/a.err")"
 ((killed_at < N)) || fail "the broker was killed after every message was queued; the test proved nothing"
 check_passed
 wait_for "every confirmed message at the subscriber" 60 all_received a "$TEST_TMP/a.confirmed"
-sleep 0.5 # a late duplicate would show up now
+sleep "$LATE_COPY_WINDOW" # a copy sent again would be here by now
 echo "(a) broker killed after $killed_at confirmed publishes"
 count_phase "(a) sender kill -9" a "$TEST_TMP/a.confirmed"
 
@@ -246,12 +210,10 @@ expect_contains "$stats" "\"waiting\": $M" "queue.stats while the gateway is dow
 expect_match "$(client status "$a_sock")" "\"queue\": \\{[^}]*\"waiting\": $M" "status.queue"
 # The receiver must be subscribed again before the sender sends: hold the sender meanwhile.
 kill -STOP "$agent_pid"
-restart_gateway
-wait_for "the backend broker to resubscribe" 30 status_has "$b_sock" '"state": "connected"'
-sleep 1
+restart_for_backend
 kill -CONT "$agent_pid"
 wait_for "the queue of (b) at the subscriber" 30 all_received b "$TEST_TMP/b.confirmed"
-sleep 0.5
+sleep "$LATE_COPY_WINDOW"
 count_phase "(b) gateway down" b "$TEST_TMP/b.confirmed"
 wait_for "the queue to empty" 20 status_has "$a_sock" '"waiting": 0'
 
@@ -265,12 +227,10 @@ wait_for "the agent broker to notice" 20 status_has "$a_sock" '"state": "backing
 client publish "$a_sock" agent.host42.tests low 0 100 low "$TEST_TMP/cl.confirmed" || fail "publishing low failed"
 client publish "$a_sock" agent.host42.tests crit 0 20 critical "$TEST_TMP/cc.confirmed" || fail "publishing critical failed"
 kill -STOP "$agent_pid"
-restart_gateway
-wait_for "the backend broker to resubscribe" 30 status_has "$b_sock" '"state": "connected"'
-sleep 1
+restart_for_backend
 kill -CONT "$agent_pid"
 wait_for "the low ones at the subscriber" 30 all_received low "$TEST_TMP/cl.confirmed"
-sleep 0.3
+sleep "$LATE_COPY_WINDOW"
 count_phase "(c) priority low" low "$TEST_TMP/cl.confirmed"
 count_phase "(c) priority critical" crit "$TEST_TMP/cc.confirmed"
 last_critical=$(grep -n "^crit-[0-9]*\$" "$TEST_TMP/sub.out" | tail -1 | cut -d: -f1)
@@ -322,7 +282,9 @@ expect_eq "$out" "backlog 0" "a new durable subscription"
 : >"$TEST_TMP/d.confirmed"
 client publish "$a_sock" agent.host42.durable d 0 5 normal "$TEST_TMP/d.confirmed" || fail "publishing (f) failed"
 wait_for "the durable messages at the live subscriber" 20 all_received d "$TEST_TMP/d.confirmed"
-sleep 0.3
+night_holds_5() { "$queue" cursors --json --socket "$b_sock" | "$python" -c 'import json,sys
+sys.exit(sum(c["pending"] for c in json.load(sys.stdin) if c["name"] == "night") != 5)'; }
+wait_for "the durable messages to be stored for the detached cursor" night_holds_5
 run durable attach "$b_sock" night agent.host42.durable ack
 expect_eq "$status" 0 "attaching again"
 expect_contains "$out" "backlog 5" "the stored backlog"
@@ -334,51 +296,6 @@ run durable delete "$b_sock" night
 expect_contains "$out" "'deleted': True" "cursor.delete"
 echo "(f) durable subscription: 5 stored while detached, replayed once, acked, nothing after the ack"
 
-# --- (e) a full disk -------------------------------------------------------------------------------
-
-tiny=$TEST_TMP/tiny
-mkdir -p "$tiny"
-if [[ $(id -u) == 0 ]] && mount -t tmpfs -o size=1m tmpfs "$tiny" 2>/dev/null; then
-    at_exit umount -l "$tiny"
-    kill -KILL "$agent_pid"
-    wait "$agent_pid" 2>/dev/null
-    cp "$agent/queue.db" "$TEST_TMP/agent-queue.db.bak" 2>/dev/null
-    agent=$tiny/state
-    start_agent
-    kill -KILL "$gateway_pid"
-    wait "$gateway_pid" 2>/dev/null
-    wait_for "the agent broker to notice" 20 status_has "$a_sock" '"state": "backing_off"'
-    head -c 2000 /dev/urandom | base64 -w0 >"$TEST_TMP/blob"
-    dd if=/dev/zero of="$tiny/filler" bs=1k count=600 2>/dev/null
-    : >"$TEST_TMP/e.confirmed"
-    disk_full=
-    for ((i = 0; i < 400; i++)); do
-        run "$send" --socket "$a_sock" agent.host42.tests -m "e-$i $(cat "$TEST_TMP/blob")"
-        if [[ $status != 0 ]]; then
-            disk_full=$i
-            break
-        fi
-        echo "$i" >>"$TEST_TMP/e.confirmed"
-    done
-    [[ -n $disk_full ]] || fail "(e) 400 messages fitted in a 1 MiB file system"
-    expect_eq "$status" 1 "the exit status of a publish on a full disk"
-    expect_contains "$err" "disk full" "the publish error on a full disk"
-    expect_no_crash
-    status_has "$a_sock" '"state"' || fail "(e) the broker died on a full disk"
-    check_passed
-    # Space comes back (the state file stays), and everything queued before is delivered.
-    rm -f "$tiny"/filler
-    kill -STOP "$agent_pid"
-    restart_gateway
-    wait_for "the backend broker to resubscribe" 30 status_has "$b_sock" '"state": "connected"'
-    sleep 1
-    kill -CONT "$agent_pid"
-    wait_for "the queue of (e) at the subscriber" 30 all_received e "$TEST_TMP/e.confirmed"
-    sleep 0.5
-    count_phase "(e) disk full (failed at publish $disk_full)" e "$TEST_TMP/e.confirmed"
-else
-    echo "(e) SKIPPED: cannot mount a small tmpfs here (needs root); the disk-full case is not run"
-fi
 
 # --- (d) a corrupt or foreign queue file, an unusable state directory ------------------------------
 
@@ -412,15 +329,59 @@ echo x >"$TEST_TMP/plainfile"
 expect_error 1 "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
     --socket "$TEST_TMP/bad.sock" --state-dir "$TEST_TMP/plainfile/state"
 expect_contains "$err" "plainfile/state"
-if [[ $(id -u) != 0 ]]; then
-    mkdir -p "$TEST_TMP/ro"
-    chmod 500 "$TEST_TMP/ro"
-    expect_error 1 "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
-        --socket "$TEST_TMP/bad.sock" --state-dir "$TEST_TMP/ro"
-    expect_contains "$err" "queue.db"
-    chmod 700 "$TEST_TMP/ro"
+# A state directory it cannot write. Root writes anyway: as root, the broker runs as nobody,
+# with a copy of the key it can read and the directory made nobody's.
+ro=$TEST_TMP/ro
+mkdir -p "$ro/state"
+cp "$TEST_TMP/host42" "$TEST_TMP/gateway.pub" "$ro/"
+ro_start=("$connect" "$url" --identity "$ro/host42" --backend-key "$ro/gateway.pub" --socket "$ro/bad.sock"
+    --state-dir "$ro/state")
+chmod 500 "$ro/state"
+if [[ $(id -u) == 0 ]]; then
+    chmod o+x "$TEST_TMP"
+    chown -R nobody "$ro"
+    expect_exit 1 as_nobody "${ro_start[@]}"
+    chmod o-x "$TEST_TMP"
 else
-    echo "(d) read-only state directory: skipped as root (root writes anyway); a state directory under a file was checked"
+    expect_exit 1 "${ro_start[@]}"
+fi
+expect_lines 1 "$err" "the error for a read-only state directory"
+expect_match "$err" "^aegis-connect: error: .*$ro/state is not writable" "the error for a read-only state directory"
+chmod 700 "$ro/state"
+
+fi
+
+# --- (e) a full disk (the part disk-full: the agent's state is on the 1 MiB tmpfs) ----------------
+
+if part disk-full; then
+    kill_gateway
+    wait_for "the agent broker to notice" 20 status_has "$a_sock" '"state": "backing_off"'
+    head -c 2000 /dev/urandom | base64 -w0 >"$TEST_TMP/blob"
+    dd if=/dev/zero of="$tiny/filler" bs=1k count=600 2>/dev/null
+    : >"$TEST_TMP/e.confirmed"
+    disk_full=
+    for ((i = 0; i < 400; i++)); do
+        run "$send" --socket "$a_sock" agent.host42.tests -m "e-$i $(cat "$TEST_TMP/blob")"
+        if [[ $status != 0 ]]; then
+            disk_full=$i
+            break
+        fi
+        echo "$i" >>"$TEST_TMP/e.confirmed"
+    done
+    [[ -n $disk_full ]] || fail "(e) 400 messages fitted in a 1 MiB file system"
+    expect_eq "$status" 1 "the exit status of a publish on a full disk"
+    expect_contains "$err" "disk full" "the publish error on a full disk"
+    expect_no_crash
+    status_has "$a_sock" '"state"' || fail "(e) the broker died on a full disk"
+    check_passed
+    # Space comes back (the state file stays), and everything queued before is delivered.
+    rm -f "$tiny"/filler
+    kill -STOP "$agent_pid"
+    restart_for_backend
+    kill -CONT "$agent_pid"
+    wait_for "the queue of (e) at the subscriber" 30 all_received e "$TEST_TMP/e.confirmed"
+    sleep "$LATE_COPY_WINDOW"
+    count_phase "(e) disk full (failed at publish $disk_full)" e "$TEST_TMP/e.confirmed"
 fi
 
 summary

@@ -9,27 +9,7 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-sub=$AEGIS_BIN/aegis-sub
-keygen=$AEGIS_BIN/aegis-keygen
-for tool in "$gateway" "$connect" "$send" "$sub" "$keygen"; do
-    [[ -x $tool ]] || fail "no $tool"
-done
-python=$(command -v python3) || fail "python3 is needed"
 N=${AEGIS_DURABILITY_MESSAGES:-2000}
-
-# wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 30 seconds.
-wait_for() {
-    local what=$1 i
-    shift
-    for ((i = 0; i < 300; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what"
-}
 
 # A local-socket client (PROTOCOL.md §8): `publish SOCKET CHANNEL N OUT` queues N messages
 # "m-<i>" at a steady pace and writes the numbers the broker reported queued; `subscribe SOCKET
@@ -98,60 +78,18 @@ PY
 
 # --- keys, the gateway, two brokers ---------------------------------------------------------------
 
-for who in gateway host42 soc; do
-    run "$keygen" -q -f "$TEST_TMP/$who" -C "$who"
-    [[ $status == 0 ]] || fail "aegis-keygen failed: $err"
-done
-auth=$TEST_TMP/authorized
-{
-    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-} >"$auth"
-
-glog=$TEST_TMP/gateway.log
-gateway_pid=
-start_gateway() { # start_gateway LISTEN
-    "$gateway" --listen "$1" --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/gw-state" \
-        --admin 127.0.0.1:0 2>>"$glog" &
-    gateway_pid=$!
-}
-gateway_listening() { grep -c "listening on" "$glog"; }
-# Restarts on the same port (it may take a moment to be free again).
-restart_gateway() {
-    local before attempt i
-    before=$(gateway_listening)
-    for ((attempt = 0; attempt < 50; attempt++)); do
-        start_gateway "127.0.0.1:$port"
-        for ((i = 0; i < 50; i++)); do
-            (($(gateway_listening) > before)) && return 0
-            kill -0 "$gateway_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        sleep 0.2
-    done
-    fail "the gateway did not restart on port $port: $(tail -5 "$glog")"
-}
-start_gateway 127.0.0.1:0
-at_exit kill -KILL "$gateway_pid"
-wait_for "the gateway to listen" grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-url="ws://127.0.0.1:$port/"
-
-agent=$TEST_TMP/agent
-backend=$TEST_TMP/backend
-mkdir -p "$agent" "$backend"
-a_sock=$agent/broker.sock
-b_sock=$backend/broker.sock
-timing=(--backoff-min 0.2 --backoff-max 1 --timeout 20)
+make_identities gateway host42 soc
+authorize agent host42
+authorize backend soc
+start_gateway --admin 127.0.0.1:0
+glog=$gateway_log
 start_agent() {
-    expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
-        --socket "$a_sock" --state-dir "$agent/state" --heartbeat 0 "${timing[@]}"
+    start_broker host42 --heartbeat 0
+    a_sock=$broker_sock
 }
 start_agent
-at_exit "$connect" --stop --socket "$a_sock"
-expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/soc" --backend-key "$TEST_TMP/gateway.pub" \
-    --socket "$b_sock" --state-dir "$backend/state" --heartbeat 0 "${timing[@]}"
-at_exit "$connect" --stop --socket "$b_sock"
+start_broker soc --heartbeat 0
+b_sock=$broker_sock
 
 # counts SENT_FILE RECEIVED_FILE LABEL: prints and checks sent/received/duplicated/lost.
 counts() {
@@ -173,13 +111,11 @@ sub_pid=$!
 wait_for "the backend subscriber" test -e "$TEST_TMP/a.received.ready"
 "$python" "$TEST_TMP/client.py" publish "$a_sock" agent.host42.stream "$N" "$TEST_TMP/a.sent" &
 pub_pid=$!
-sleep 1
-kill -0 "$pub_pid" 2>/dev/null || fail "the stream was over before the gateway was killed"
-kill -KILL "$gateway_pid"
-wait "$gateway_pid" 2>/dev/null
-sleep 0.5
+published_a_quarter() { (($(status_field "$a_sock" local.published) >= N / 4)); }
+wait_for "a quarter of the stream to be queued" published_a_quarter
+gone "$pub_pid" && fail "the stream was over before the gateway was killed"
+check_passed
 restart_gateway
-at_exit kill -KILL "$gateway_pid"
 wait "$pub_pid" || fail "the publishing client failed"
 wait "$sub_pid" || fail "the subscribing client failed"
 grep -qE "authenticated id=soc role=backend .* session=resumed resume_point=[0-9]+$" "$glog" ||
@@ -195,7 +131,8 @@ expect_eq "$(grep -c . "$TEST_TMP/a.sent")" "$N" "(a) messages queued"
 first_pid=$!
 wait_for "the agent's subscriber" test -e "$TEST_TMP/b.first.ready"
 expect_exit 0 "$send" --socket "$b_sock" --wait-ack backend.host42.policies -m "while here"
-sleep 0.5
+delivered_here() { (($(status_field "$a_sock" local.delivered) >= 1)); }
+wait_for "the message at the agent's subscriber" delivered_here
 expect_exit 0 "$connect" --stop --socket "$a_sock"
 wait "$first_pid" || fail "the agent's first subscriber failed"
 expect_eq "$(cat "$TEST_TMP/b.first")" "while here" "(b) the message while connected"

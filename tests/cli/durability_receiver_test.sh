@@ -14,65 +14,27 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-sub=$AEGIS_BIN/aegis-sub
-send=$AEGIS_BIN/aegis-send
-stat=$AEGIS_BIN/aegis-stat
-keygen=$AEGIS_BIN/aegis-keygen
-for tool in "$gateway" "$connect" "$sub" "$send" "$stat" "$keygen"; do
-    [[ -x $tool ]] || fail "no $tool"
-done
 N=${AEGIS_FAULT_N:-20000}
 export LC_ALL=C # sort, comm and join must agree on the order
 started=$SECONDS
 
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-    local what=$1 tries=$(($2 * 10)) i
-    shift 2
-    for ((i = 0; i < tries; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    tail -5 "$TEST_TMP"/*.log >&2 2>/dev/null
-    fail "timed out waiting for $what"
-}
-connected() { "$stat" --socket "$1" --json 2>/dev/null | grep -Eq '"state": *"connected"'; }
 lines_of() { wc -l <"$1"; }
 
 # --- keys, gateway, brokers -----------------------------------------------------------------------
 
-for who in gateway host42 soc; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
-auth=$TEST_TMP/authorized
-{
-    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-} >"$auth"
-glog=$TEST_TMP/gateway.log
-"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/gw-state" \
-    2>>"$glog" &
-at_exit kill -KILL $!
-wait_for "the gateway to listen" 20 grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-url="ws://127.0.0.1:$port/"
-
-a_sock=$TEST_TMP/a.sock
-b_sock=$TEST_TMP/b.sock
-timing=(--backoff-min 0.2 --backoff-max 0.5 --timeout 20 --heartbeat 0)
-"$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" --socket "$a_sock" \
-    --state-dir "$TEST_TMP/agent" "${timing[@]}" >/dev/null || fail "the agent broker did not start"
-at_exit "$connect" --stop --socket "$a_sock"
+make_identities gateway host42 soc
+authorize agent host42
+authorize backend soc
+start_gateway
+timing=(--backoff-max 0.5 --heartbeat 0)
+start_broker host42 "${timing[@]}"
+a_sock=$broker_sock
 
 # The receiving broker runs in the foreground, so its pid is the one to kill.
-receiver_pid=
 start_receiver() {
-    "$connect" "$url" --identity "$TEST_TMP/soc" --backend-key "$TEST_TMP/gateway.pub" --socket "$b_sock" \
-        --state-dir "$TEST_TMP/backend" --foreground "${timing[@]}" 2>>"$TEST_TMP/receiver.log" &
-    receiver_pid=$!
-    at_exit kill -KILL "$receiver_pid"
-    wait_for "the receiving broker" 30 connected "$b_sock"
+    start_broker --foreground soc "${timing[@]}"
+    receiver_pid=$broker_pid
+    b_sock=$broker_sock
 }
 start_receiver
 
@@ -176,17 +138,24 @@ warnings=$(cat "$TEST_TMP"/drain-*.err | grep -c "^aegis-sub: warning: ")
 announced=$(lines_of "$TEST_TMP/announced")
 ((warnings <= kills)) || fail "more warnings ($warnings) than kills ($kills)"
 received=$(lines_of "$drained")
-cut -d' ' -f2 "$drained" | sort | uniq -c | awk '$1 > 1' >"$TEST_TMP/dup-payloads"
 duplicated=$((received - $(distinct)))
+# A payload printed twice must be the same message printed twice (one id, announced above), never
+# a second message with the same payload: sort -u of "id payload" keeps one line per message.
+payloads_under_two_ids=$(sort -u "$drained" | cut -d' ' -f2 | sort | uniq -d | wc -l)
+id_copies=$((received - $(cut -d' ' -f1 "$drained" | sort -u | wc -l)))
 lost=$(comm -23 <(sort -u "$TEST_TMP/sent") <(cut -d' ' -f2 "$drained" | sort -u) | wc -l)
 # Each extra copy of an id must be matched by one announcement of it.
 beyond=$(cut -d' ' -f1 "$drained" | sort | uniq -c | awk '$1 > 1 {print $2, $1 - 1}' |
     join -a1 - <(uniq -c "$TEST_TMP/announced" | awk '{print $2, $1}') |
     awk '{extra = $2 - ($3 == "" ? 0 : $3); if (extra > 0) n += extra} END {print n + 0}')
 echo "receiver kill -9 x$kills: sent=$N received=$received duplicated=$duplicated announced=$announced" \
-    "lost=$lost duplicated_unannounced=$beyond ($drains drains, $((SECONDS - started)) s)"
+    "lost=$lost duplicated_unannounced=$beyond under_two_ids=$payloads_under_two_ids ($drains drains, $((SECONDS - started)) s)"
 expect_eq "$lost" 0 "lost"
 expect_eq "$beyond" 0 "duplicates aegis-sub did not announce"
+expect_eq "$payloads_under_two_ids" 0 "payloads that arrived under two message ids"
+expect_eq "$duplicated" "$id_copies" "payload duplicates against message-id duplicates"
+((duplicated <= announced)) || fail "$duplicated payloads arrived twice, but aegis-sub announced only $announced"
+check_passed
 expect_eq "$(grep -c . "$drained")" "$received" "complete output lines"
 # aegis-sub keeps at most 16 acks unanswered (the one being written included).
 ((announced <= 16 * kills)) || fail "$announced messages announced for $kills kills: more than the ack window"

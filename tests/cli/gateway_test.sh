@@ -5,9 +5,9 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-keygen=$AEGIS_BIN/aegis-keygen
-[[ -x $gateway ]] || fail "no $gateway"
+for tool in "$gateway" "$keygen"; do
+    [[ -x $tool ]] || fail "no $tool"
+done
 
 # --- options and exit codes (need no keys) -------------------------------------------------
 
@@ -28,18 +28,9 @@ expect_error 2 "$gateway" --identity x --authorized y --state-dir z --replay-win
 expect_error 6 "$gateway" --identity "$TEST_TMP/missing-key" --authorized "$TEST_TMP/auth" --state-dir "$TEST_TMP/state"
 expect_contains "$err" "missing-key"
 
-if [[ ! -x $keygen ]]; then
-    echo "SKIP: $TEST_NAME: aegis-keygen is not built; the parts needing keys are skipped"
-    summary
-    exit 0
-fi
-
 # --- keys, authorized file -------------------------------------------------------------------
 
-for who in gateway host42 soc; do
-    run "$keygen" -q -f "$TEST_TMP/$who" -C "$who"
-    [[ $status == 0 ]] || fail "aegis-keygen failed: $err"
-done
+make_identities gateway host42 soc
 agent_pub=$(<"$TEST_TMP/host42.pub")
 backend_pub=$(<"$TEST_TMP/soc.pub")
 auth=$TEST_TMP/authorized
@@ -208,7 +199,9 @@ for bad in (frame(os.urandom(10), masked=False), frame(os.urandom(10), opcode=0x
     s.close()
 PY
 check_passed
-sleep 0.3
+# Once the garbage is counted, the gateway has handled it (or died of it).
+garbage_counted() { gone "$pid" || http_get /metrics | grep -qF 'reason="malformed"'; }
+wait_for "the garbage to be handled" 10 garbage_counted
 kill -0 "$pid" 2>/dev/null || fail "the gateway died after garbage: $(cat "$log")"
 check_passed
 expect_contains "$(http_get /healthz)" "200 ok" "/healthz after garbage"
@@ -260,10 +253,7 @@ command -v openssl >/dev/null || fail "no openssl command (scripts/deps.sh insta
         --state-dir "$TEST_TMP/state" --tls-cert "$TEST_TMP/tls.crt" --tls-key "$TEST_TMP/tls.key" 2>"$tls_log" &
     tls_pid=$!
     at_exit kill -KILL "$tls_pid"
-    for ((i = 0; i < 100; i++)); do
-        grep -q "listening on" "$tls_log" && break
-        sleep 0.1
-    done
+    wait_for "the TLS gateway to listen" 10 grep -q "listening on" "$tls_log"
     expect_contains "$(cat "$tls_log")" "(wss)" "the TLS gateway log"
     tls_port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tls_log" | head -1)
     python3 - "$tls_port" <<'PY' || fail "no WebSocket upgrade over TLS"
@@ -291,10 +281,7 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as s:
     except OSError:
         pass
 PY
-    for ((i = 0; i < 100; i++)); do
-        grep -q "reason=tls_failed" "$tls_log" && break
-        sleep 0.1
-    done
+    wait_for "the TLS failure in the log" 10 grep -q "reason=tls_failed" "$tls_log"
     expect_match "$(cat "$tls_log")" "refused peer=127\.0\.0\.1:[0-9]+ reason=tls_failed: TLS handshake failed: .*http request" \
         "the TLS gateway log"
 
@@ -317,19 +304,13 @@ PY
     cp "$TEST_TMP/tls2.crt" "$TEST_TMP/tls.crt"
     cp "$TEST_TMP/tls2.key" "$TEST_TMP/tls.key"
     kill -HUP "$tls_pid"
-    for ((i = 0; i < 100; i++)); do
-        grep -q "reloaded TLS certificate" "$tls_log" && break
-        sleep 0.1
-    done
+    wait_for "the certificate reload" 10 grep -q "reloaded TLS certificate" "$tls_log"
     expect_contains "$(cat "$tls_log")" "reloaded TLS certificate $TEST_TMP/tls.crt" "the TLS gateway log"
     expect_eq "$(served_cert)" "$(cert_hash "$TEST_TMP/tls2.crt")" "the certificate served after SIGHUP"
     # A key that does not load: the reload is refused whole, the pair in use stays.
     echo "not a key" >"$TEST_TMP/tls.key"
     kill -HUP "$tls_pid"
-    for ((i = 0; i < 100; i++)); do
-        grep -q "reload failed" "$tls_log" && break
-        sleep 0.1
-    done
+    wait_for "the refused reload" 10 grep -q "reload failed" "$tls_log"
     expect_contains "$(cat "$tls_log")" "reload failed, keeping the previous authorized keys, revocation list and TLS certificate" \
         "the TLS gateway log"
     expect_eq "$(served_cert)" "$(cert_hash "$TEST_TMP/tls2.crt")" "the certificate served after a failed reload"
@@ -343,10 +324,7 @@ PY
 # --- SIGTERM: graceful stop, exit 0 ---------------------------------------------------------------
 
 kill -TERM "$pid"
-for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
+wait_for "the gateway to stop on SIGTERM" 10 gone "$pid"
 wait "$pid"
 status=$?
 [[ $status == 0 ]] || fail "SIGTERM: exit $status, expected 0: $(cat "$log")"

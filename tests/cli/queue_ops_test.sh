@@ -6,27 +6,6 @@
 # changed silently.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-sub=$AEGIS_BIN/aegis-sub
-stat=$AEGIS_BIN/aegis-stat
-queue=$AEGIS_BIN/aegis-queue
-keygen=$AEGIS_BIN/aegis-keygen
-python=$(command -v python3) || fail "python3 is needed"
-
-wait_for() { # wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 20 seconds
-    local what=$1 i
-    shift
-    for ((i = 0; i < 200; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what"
-}
-gone() { ! kill -0 "$1" 2>/dev/null; }
-# subscribed SOCKET PATTERN: the broker's gateway subscription includes PATTERN
-subscribed() { "$stat" --json --socket "$1" | "$python" -c 'import json,sys; sys.exit(sys.argv[1] not in json.load(sys.stdin)["subscriptions"])' "$2"; }
 # ids_in SOCKET STATE CHANNEL: the ids `aegis-queue ls --state STATE` shows for CHANNEL
 ids_in() {
     "$queue" ls --json --state "$2" --socket "$1" |
@@ -35,31 +14,15 @@ ids_in() {
 has_id() { [[ -n $(ids_in "$@") ]]; }
 
 # --- keys, gateway, an agent broker (host42) and a backend broker (soc) ----------------------------
-for who in gateway host42 soc; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
-{
-    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-} >"$TEST_TMP/authorized"
-glog=$TEST_TMP/gateway.log
-"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
-    --state-dir "$TEST_TMP/gw-state" 2>>"$glog" &
-gateway_pid=$!
-at_exit kill -KILL "$gateway_pid"
+make_identities gateway host42 soc
+authorize agent host42
+authorize backend soc
+start_gateway
 at_exit kill -CONT "$gateway_pid"
-wait_for "the gateway to listen" grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-url="ws://127.0.0.1:$port/"
-for who in host42 soc; do
-    mkdir -p "$TEST_TMP/b-$who"
-    expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/$who" --backend-key "$TEST_TMP/gateway.pub" \
-        --socket "$TEST_TMP/b-$who/broker.sock" --state-dir "$TEST_TMP/b-$who/state" --backoff-min 0.2 \
-        --backoff-max 1 --timeout 20
-    at_exit "$connect" --stop --socket "$TEST_TMP/b-$who/broker.sock"
-done
-a_sock=$TEST_TMP/b-host42/broker.sock
-b_sock=$TEST_TMP/b-soc/broker.sock
+start_broker host42
+a_sock=$broker_sock
+start_broker soc
+b_sock=$broker_sock
 
 # --- drop and purge --all answer every --wait-ack of what they remove, at once ---------------------
 # A stopped gateway never acknowledges: what the broker sends stays in flight.
@@ -158,7 +121,7 @@ expect_eq "$out" "no durable subscriptions" "cursors after removing both"
 # --- an expired message shows as expired while the broker is away, and is not retried blindly ------
 kill -KILL "$gateway_pid"
 wait "$gateway_pid" 2>/dev/null
-not_connected() { [[ $("$stat" --json --socket "$a_sock" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["state"])') != connected ]]; }
+not_connected() { ! connected "$a_sock"; }
 wait_for "the broker to notice the gateway is gone" not_connected
 expect_exit 0 "$send" --socket "$a_sock" --ttl 3s agent.host42.stale -m stale
 expect_eq "$(ids_in "$a_sock" waiting agent.host42.stale | wc -l)" 1 "the stale message waits at first"

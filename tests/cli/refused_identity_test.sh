@@ -10,67 +10,34 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-sub=$AEGIS_BIN/aegis-sub
-send=$AEGIS_BIN/aegis-send
-stat=$AEGIS_BIN/aegis-stat
-keygen=$AEGIS_BIN/aegis-keygen
-for tool in "$gateway" "$connect" "$sub" "$send" "$stat" "$keygen"; do
-    [[ -x $tool ]] || fail "no $tool"
-done
-
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-    local what=$1 tries=$(($2 * 10)) i
-    shift 2
-    for ((i = 0; i < tries; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    tail -5 "$TEST_TMP"/*.log >&2 2>/dev/null
-    fail "timed out waiting for $what"
-}
 stat_has() { "$stat" --socket "$1" --json 2>/dev/null | grep -Eq "$2"; }
 count_in() { grep -c -- "$1" "$2"; }
 more_than() { (($(count_in "$1" "$2") > $3)); }
 
 # --- keys, gateway, brokers -----------------------------------------------------------------------
 
-for who in gateway host42 soc stranger; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
+make_identities gateway host42 soc stranger
+authorize agent host42
+authorize backend soc
 auth=$TEST_TMP/authorized
-agent_line="role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-backend_line="role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-printf '%s\n%s\n' "$agent_line" "$backend_line" >"$auth"
-glog=$TEST_TMP/gateway.log
-"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/gw-state" \
-    2>>"$glog" &
-gateway_pid=$!
-at_exit kill -KILL "$gateway_pid"
-wait_for "the gateway to listen" 20 grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-url="ws://127.0.0.1:$port/"
-
-a_sock=$TEST_TMP/a.sock
-b_sock=$TEST_TMP/b.sock
-timing=(--backoff-min 0.2 --backoff-max 1 --timeout 20 --heartbeat 0)
-"$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" --socket "$a_sock" \
-    --state-dir "$TEST_TMP/agent" "${timing[@]}" >/dev/null ||
-    fail "the agent broker did not start"
-at_exit "$connect" --stop --socket "$a_sock"
-"$connect" "$url" --identity "$TEST_TMP/soc" --backend-key "$TEST_TMP/gateway.pub" --socket "$b_sock" \
-    --state-dir "$TEST_TMP/backend" "${timing[@]}" >/dev/null || fail "the backend broker did not start"
-at_exit "$connect" --stop --socket "$b_sock"
+agent_line=$(sed -n 1p "$auth")
+backend_line=$(sed -n 2p "$auth")
+start_gateway
+glog=$gateway_log
+url=$gateway_url
+start_broker host42 --heartbeat 0
+a_sock=$broker_sock
+start_broker soc --heartbeat 0
+b_sock=$broker_sock
 
 "$sub" --socket "$b_sock" 'agent.host42.>' >"$TEST_TMP/backend-sub.out" 2>"$TEST_TMP/backend-sub.err" &
 at_exit kill $!
-wait_for "the backend's subscription" 20 stat_has "$b_sock" '"agent.host42.>"'
+wait_for "the backend's subscription" 20 subscribed "$b_sock" 'agent.host42.>'
 # A live subscriber on the agent, without -W.
 "$sub" --socket "$a_sock" 'backend.host42.>' >"$TEST_TMP/agent-sub.out" 2>"$TEST_TMP/agent-sub.err" &
 agent_sub=$!
 at_exit kill "$agent_sub"
-wait_for "the agent's subscription" 20 stat_has "$a_sock" '"backend.host42.>"'
+wait_for "the agent's subscription" 20 subscribed "$a_sock" 'backend.host42.>'
 
 # --- revoked ------------------------------------------------------------------------------------------
 
@@ -86,7 +53,7 @@ expect_exit 2 "$stat" --socket "$a_sock" --check
 expect_match "$out" "^AEGIS CRITICAL - refused: " "aegis-stat --check"
 
 # The live subscriber ends with the reason; a new one is refused at once.
-wait_for "the live aegis-sub to end" 20 eval '! kill -0 '"$agent_sub"
+wait_for "the live aegis-sub to end" 20 gone "$agent_sub"
 wait "$agent_sub"
 code=$?
 expect_eq "$code" 4 "the exit status of the live aegis-sub"
@@ -136,7 +103,7 @@ expect_not_contains "$(cat "$TEST_TMP/backend-sub.out")" "never queued" "the bac
 expect_exit 0 "$stat" --socket "$a_sock" --check
 "$sub" --socket "$a_sock" -W 20 -C 1 'backend.host42.>' >"$TEST_TMP/again.out" 2>"$TEST_TMP/again.err" &
 sub_again=$!
-wait_for "a new agent subscription" 20 stat_has "$a_sock" '"backend.host42.>"'
+wait_for "a new agent subscription" 20 subscribed "$a_sock" 'backend.host42.>'
 expect_exit 0 "$send" --socket "$b_sock" --wait-ack backend.host42.policies -m "welcome back"
 wait "$sub_again" || fail "aegis-sub after the key came back failed: $(cat "$TEST_TMP/again.err")"
 expect_eq "$(cat "$TEST_TMP/again.out")" "welcome back" "aegis-sub after the key came back"
@@ -144,7 +111,7 @@ expect_eq "$(cat "$TEST_TMP/again.out")" "welcome back" "aegis-sub after the key
 # --- refused at the first handshake: aegis-connect fails, as before -----------------------------------
 
 expect_error 4 "$connect" "$url" --identity "$TEST_TMP/stranger" --backend-key "$TEST_TMP/gateway.pub" \
-    --socket "$TEST_TMP/s.sock" --state-dir "$TEST_TMP/stranger-state" "${timing[@]}"
+    --socket "$TEST_TMP/s.sock" --state-dir "$TEST_TMP/stranger-state" --backoff-min 0.2 --backoff-max 1 --timeout 20
 expect_contains "$err" "unknown identity" "aegis-connect with an unknown key"
 [[ ! -S $TEST_TMP/s.sock ]] || fail "the refused broker left its socket behind"
 check_passed

@@ -6,31 +6,6 @@
 # from the disconnect, aegis_broker_up 0 without a broker, --watch without escapes into a pipe.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-sub=$AEGIS_BIN/aegis-sub
-stat=$AEGIS_BIN/aegis-stat
-queue=$AEGIS_BIN/aegis-queue
-keygen=$AEGIS_BIN/aegis-keygen
-python=$(command -v python3) || fail "python3 is needed"
-
-wait_for() { # wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 30 seconds
-    local what=$1 i
-    shift
-    for ((i = 0; i < 300; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what; gateway log: $(tail -5 "$glog" 2>/dev/null)"
-}
-json_field() { "$python" -c 'import json,sys; v=json.load(sys.stdin)
-for k in sys.argv[1].split("."): v=v[k]
-print(v)' "$1"; }
-status_field() { "$stat" --json --socket "$1" | json_field "$2"; }
-connected() { [[ $(status_field "$1" state) == connected ]]; }
-subscribed() { "$stat" --json --socket "$1" | "$python" -c 'import json,sys; sys.exit(sys.argv[1] not in json.load(sys.stdin)["subscriptions"])' "$2"; }
-
 # --- aegis-stat without a broker, and its usage errors ------------------------------------------------
 nosock=$TEST_TMP/none.sock
 expect_exit 0 "$stat" --prometheus --socket "$nosock"
@@ -53,33 +28,16 @@ expect_error 2 "$stat" --warn-dead 3 --crit-dead 2 --socket "$nosock"
 expect_error 2 "$stat" --warn-queue 3 --crit-queue 2 --socket "$nosock"
 
 # --- a gateway, an agent (host42) and a backend (soc) ------------------------------------------------
-for who in gateway host42 soc; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
-{
-    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-} >"$TEST_TMP/authorized"
-glog=$TEST_TMP/gateway.log
-start_gateway() { # start_gateway LISTEN
-    "$gateway" --listen "$1" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
-        --state-dir "$TEST_TMP/gw-state" 2>>"$glog" &
-    gateway_pid=$!
-    at_exit kill -KILL "$gateway_pid"
-}
-start_gateway 127.0.0.1:0
-wait_for "the gateway to listen" grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-url="ws://127.0.0.1:$port/"
-for who in host42 soc; do
-    mkdir -p "$TEST_TMP/b-$who"
-    # The agent keeps the default heartbeat (30s): its last heartbeat is older than the disconnect.
-    expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/$who" --backend-key "$TEST_TMP/gateway.pub" \
-        --socket "$TEST_TMP/b-$who/broker.sock" --state-dir "$TEST_TMP/b-$who/state" --backoff-min 0.2 --backoff-max 1 --timeout 20
-    at_exit "$connect" --stop --socket "$TEST_TMP/b-$who/broker.sock"
-done
-a_sock=$TEST_TMP/b-host42/broker.sock
-b_sock=$TEST_TMP/b-soc/broker.sock
+make_identities gateway host42 soc
+authorize agent host42
+authorize backend soc
+start_gateway
+glog=$gateway_log
+# The agent keeps the default heartbeat (30s): its last heartbeat is older than the disconnect.
+start_broker host42
+a_sock=$broker_sock
+start_broker soc
+b_sock=$broker_sock
 
 # --- an empty standard input is not a message ----------------------------------------------------------
 expect_error 6 "$send" --socket "$a_sock" agent.host42.cron </dev/null
@@ -118,8 +76,7 @@ wait_for "the agent's last heartbeat to be 4 seconds old" heartbeat_old
 late_sub=$!
 at_exit kill "$late_sub"
 wait_for "the backend's subscription" subscribed "$b_sock" agent.host42.late
-kill -KILL "$gateway_pid"
-wait "$gateway_pid" 2>/dev/null
+kill_gateway
 wait_for "the agent to notice the gateway is gone" eval '! connected "$a_sock"'
 # Counted from the disconnect, not from the heartbeat, which was 4 s and more before it.
 expect_exit 0 "$stat" --json --socket "$a_sock"
@@ -138,9 +95,7 @@ expect_contains "$out" "late" "the message left queued"
 
 # A message whose TTL passes while the gateway is away becomes a dead letter.
 expect_exit 0 "$send" --socket "$a_sock" --ttl 1ms agent.host42.expired -m gone
-start_gateway "127.0.0.1:$port"
-listening_again() { (($(grep -c 'listening on' "$glog") >= 2)); }
-wait_for "the gateway to listen again: $(tail -3 "$glog")" listening_again
+restart_gateway
 wait_for "the agent to reconnect" connected "$a_sock"
 wait "$late_sub"
 expect_eq "$(cat "$TEST_TMP/late.out")" "$late_id late" "the message that stayed queued, delivered once"

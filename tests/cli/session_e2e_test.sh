@@ -7,16 +7,6 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-sub=$AEGIS_BIN/aegis-sub
-keygen=$AEGIS_BIN/aegis-keygen
-for tool in "$gateway" "$connect" "$send" "$sub" "$keygen"; do
-    [[ -x $tool ]] || fail "no $tool"
-done
-python=$(command -v python3) || fail "python3 is needed"
-
 # The broker's status object (PROTOCOL-local.md §8.3.4), for the checks the tools do not print yet.
 status_of() {
     "$python" - "$1" <<'PY'
@@ -43,77 +33,43 @@ print(json.dumps(read()["status"], sort_keys=True))
 PY
 }
 
-# wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 20 seconds.
-wait_for() {
-    local what=$1 i
-    shift
-    for ((i = 0; i < 200; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what"
-}
-
 status_has() { status_of "$1" | grep -qF -- "$2"; }
 
 # --- keys and the authorized file ---------------------------------------------------------------
 
-for who in gateway host42 soc audit stranger impostor; do
-    run "$keygen" -q -f "$TEST_TMP/$who" -C "$who"
-    [[ $status == 0 ]] || fail "aegis-keygen failed: $err"
-done
-fingerprint() { "$keygen" -l -f "$1" | cut -d' ' -f1; }
+make_identities gateway host42 soc audit stranger impostor
 gateway_fp=$(fingerprint "$TEST_TMP/gateway.pub")
 host42_fp=$(fingerprint "$TEST_TMP/host42.pub")
 soc_fp=$(fingerprint "$TEST_TMP/soc.pub")
+authorize agent host42
+authorize backend soc
+# Narrowed by the gateway only: the broker's own check knows the role's defaults, not this.
+authorize backend audit pub=backend.host42.tests,sub=agent.*.anomalies
 auth=$TEST_TMP/authorized
-{
-    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-    # Narrowed by the gateway only: the broker's own check knows the role's defaults, not this.
-    echo "role=backend,id=audit,pub=backend.host42.tests,sub=agent.*.anomalies $(cat "$TEST_TMP/audit.pub")"
-} >"$auth"
 
 # --- the gateway ------------------------------------------------------------------------------------
 
-glog=$TEST_TMP/gateway.log
-gateway_pid=
-start_gateway() { # start_gateway LISTEN
-    "$gateway" --listen "$1" --identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$TEST_TMP/gw-state" \
-        2>>"$glog" &
-    gateway_pid=$!
-}
-gateway_listening() { grep -c "listening on" "$glog"; }
-start_gateway 127.0.0.1:0
-at_exit kill -KILL "$gateway_pid"
-wait_for "the gateway to listen" grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-[[ -n $port ]] || fail "no port in the gateway log: $(cat "$glog")"
+start_gateway
+glog=$gateway_log
+url=$gateway_url
 check_passed
-url="ws://127.0.0.1:$port/"
 
 # --- the agent broker (pinned gateway key) and the backend broker (trust on first use) -------------
 
-agent=$TEST_TMP/agent
-backend=$TEST_TMP/backend
-mkdir -p "$agent" "$backend"
-a_sock=$agent/broker.sock
-b_sock=$backend/broker.sock
 timing=(--backoff-min 0.2 --backoff-max 1 --timeout 20)
-
-expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
-    --socket "$a_sock" --state-dir "$agent/state" --heartbeat 0.5 "${timing[@]}"
-at_exit "$connect" --stop --socket "$a_sock"
+start_broker host42 --heartbeat 0.5
+a_sock=$broker_sock
+agent_state=$broker_state_dir
 expect_contains "$out" "connected to $url as host42 (agent); backend $gateway_fp"
 expect_contains "$(cat "$glog")" "authenticated id=host42 role=agent fingerprint=$host42_fp" "the gateway log"
 
-expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/soc" --accept-new --socket "$b_sock" \
-    --state-dir "$backend/state" "${timing[@]}"
-at_exit "$connect" --stop --socket "$b_sock"
+start_broker soc --accept-new
+b_sock=$broker_sock
+backend_state=$broker_state_dir
 expect_contains "$out" "connected to $url as soc (backend); backend $gateway_fp"
-known=$(cat "$backend/state/known_backends")
+known=$(cat "$backend_state/known_backends")
 expect_contains "$known" "$url $(cut -d' ' -f1,2 "$TEST_TMP/gateway.pub")" "known_backends"
-expect_contains "$(cat "$backend/state/broker.log")" "accepted new gateway key $gateway_fp" "the backend broker log"
+expect_contains "$(cat "$backend_state/broker.log")" "accepted new gateway key $gateway_fp" "the backend broker log"
 
 # --- backend -> agent ----------------------------------------------------------------------------------
 
@@ -222,11 +178,11 @@ expect_contains "$err" "pinned"
 check_passed
 
 # A known_backends entry is a pin: the backend broker refuses another gateway key at that URL.
-echo "ws://127.0.0.1:1/ $(cat "$TEST_TMP/impostor.pub")" >>"$backend/state/known_backends"
+echo "ws://127.0.0.1:1/ $(cat "$TEST_TMP/impostor.pub")" >>"$backend_state/known_backends"
 expect_exit 0 "$connect" --stop --socket "$b_sock"
 expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/soc" --accept-new --socket "$b_sock" \
-    --state-dir "$backend/state" "${timing[@]}"
-expect_eq "$(grep -c "^$url " "$backend/state/known_backends")" 1 "known_backends lines for $url"
+    --state-dir "$backend_state" "${timing[@]}"
+expect_eq "$(grep -c "^$url " "$backend_state/known_backends")" 1 "known_backends lines for $url"
 
 # A known_backends key that differs from the gateway's is refused like a wrong --backend-key.
 mkdir -m 700 "$TEST_TMP/tofu-state"
@@ -238,22 +194,10 @@ expect_contains "$err" "pinned"
 
 # --- the gateway killed and restarted on the same port: the brokers come back by themselves ---------------
 
-kill -KILL "$gateway_pid"
-wait "$gateway_pid" 2>/dev/null
+kill_gateway
 wait_for "the agent broker to notice" status_has "$a_sock" '"state": "backing_off"'
-listening_before=$(gateway_listening)
-for ((attempt = 0; attempt < 50; attempt++)); do
-    start_gateway "127.0.0.1:$port"
-    for ((i = 0; i < 50; i++)); do
-        (($(gateway_listening) > listening_before)) && break 2
-        kill -0 "$gateway_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    sleep 0.2 # the port is not free yet
-done
-(($(gateway_listening) > listening_before)) || fail "the gateway did not restart on port $port: $(tail -5 "$glog")"
+restart_gateway
 check_passed
-at_exit kill -KILL "$gateway_pid"
 
 wait_for "the agent broker to reconnect" status_has "$a_sock" '"state": "connected"'
 wait_for "the backend broker to reconnect" status_has "$b_sock" '"state": "connected"'
@@ -277,7 +221,7 @@ agent_status=$(status_of "$a_sock")
 expect_match "$agent_status" '"reason": "(revoked|unknown_identity)"' "the agent's status"
 expect_error 4 "$send" --socket "$a_sock" --wait-ack --timeout 10 agent.host42.anomalies -m "after revocation"
 expect_match "$err" "(revoked|unknown_identity)"
-expect_contains "$(cat "$agent/state/broker.log")" "revoked" "the agent broker log"
+expect_contains "$(cat "$agent_state/broker.log")" "revoked" "the agent broker log"
 # It asks again (refused_identity_test.sh follows it until the key comes back), never admitted.
 asked_again() { (($(grep -c "reason=unknown_identity" "$glog") > unknown_before)); }
 wait_for "the refused broker to ask again" asked_again

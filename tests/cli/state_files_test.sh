@@ -12,55 +12,21 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-keygen=$AEGIS_BIN/aegis-keygen
-for tool in "$gateway" "$connect" "$send" "$keygen"; do
-    [[ -x $tool ]] || fail "no $tool"
-done
-python=$(command -v python3) || fail "python3 is needed"
-
-# wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 30 seconds.
-wait_for() {
-    local what=$1 i
-    shift
-    for ((i = 0; i < 300; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what"
-}
-
 umask 022 # what most accounts have: a file made without an explicit mode would be 0644
 
-for who in gateway host42; do
-    run "$keygen" -q -f "$TEST_TMP/$who" -C "$who"
-    [[ $status == 0 ]] || fail "aegis-keygen failed: $err"
-done
-auth=$TEST_TMP/authorized
-echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")" >"$auth"
+make_identities gateway host42
+authorize agent host42
 
-gw_state=$TEST_TMP/gw/state
+gw_state=$TEST_TMP/gateway-state # start_gateway's
 agent_state=$TEST_TMP/agent/state
 sock=$TEST_TMP/broker.sock
-glog=$TEST_TMP/gateway.log
-gateway_args=(--identity "$TEST_TMP/gateway" --authorized "$auth" --state-dir "$gw_state")
-start_gateway() {
-    : >"$glog"
-    "$gateway" --listen 127.0.0.1:0 "${gateway_args[@]}" 2>>"$glog" &
-    gateway_pid=$!
-    at_exit kill -KILL "$gateway_pid"
-    wait_for "the gateway to listen" grep -q "listening on 127.0.0.1:" "$glog"
-    port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-    url="ws://127.0.0.1:$port/"
-}
+gateway_args=(--identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" --state-dir "$gw_state")
 stop_gateway() {
     kill -TERM "$gateway_pid"
     wait "$gateway_pid" 2>/dev/null
 }
-connect_args() { # the broker's command line for the current $url
-    printf '%s\0' "$connect" "$url" --identity "$TEST_TMP/host42" --accept-new --socket "$sock" \
+connect_args() { # the broker's command line for the current gateway
+    printf '%s\0' "$connect" "$gateway_url" --identity "$TEST_TMP/host42" --accept-new --socket "$sock" \
         --state-dir "$agent_state" --heartbeat 0 --timeout 20
 }
 

@@ -3,56 +3,19 @@
 # lines in order, every output format, filters, time-outs, request and reply through --exec.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-sub=$AEGIS_BIN/aegis-sub
-stat=$AEGIS_BIN/aegis-stat
-keygen=$AEGIS_BIN/aegis-keygen
-python=$(command -v python3) || fail "python3 is needed"
-
-wait_for() { # wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 20 seconds
-    local what=$1 i
-    shift
-    for ((i = 0; i < 200; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what"
-}
-# subscribed SOCKET PATTERN: the broker's gateway subscription includes PATTERN
-subscribed() { "$stat" --json --socket "$1" | "$python" -c 'import json,sys; sys.exit(sys.argv[1] not in json.load(sys.stdin)["subscriptions"])' "$2"; }
-
 # --- keys, gateway, an agent broker (host42) and two backend brokers (soc, soc2) ------------------
-for who in gateway host42 soc soc2; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
-fingerprint() { "$keygen" -l -f "$1" | cut -d' ' -f1; }
+make_identities gateway host42 soc soc2
 soc_fp=$(fingerprint "$TEST_TMP/soc.pub")
-{
-    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-    echo "role=backend,id=soc2 $(cat "$TEST_TMP/soc2.pub")"
-} >"$TEST_TMP/authorized"
-glog=$TEST_TMP/gateway.log
-"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
-    --state-dir "$TEST_TMP/gw-state" 2>>"$glog" &
-at_exit kill -KILL $!
-wait_for "the gateway to listen" grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-url="ws://127.0.0.1:$port/"
-start_broker() { # start_broker WHO
-    mkdir -p "$TEST_TMP/b-$1"
-    expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/$1" --backend-key "$TEST_TMP/gateway.pub" \
-        --socket "$TEST_TMP/b-$1/broker.sock" --state-dir "$TEST_TMP/b-$1/state" --backoff-min 0.2 --backoff-max 1 --timeout 20
-    at_exit "$connect" --stop --socket "$TEST_TMP/b-$1/broker.sock"
-}
+authorize agent host42
+authorize backend soc
+authorize backend soc2
+start_gateway
 start_broker host42
+a_sock=$broker_sock
 start_broker soc
+b_sock=$broker_sock
 start_broker soc2
-a_sock=$TEST_TMP/b-host42/broker.sock
-b_sock=$TEST_TMP/b-soc/broker.sock
-b2_sock=$TEST_TMP/b-soc2/broker.sock
+b2_sock=$broker_sock
 
 # --- 1,003 lines streamed through -l arrive in order -----------------------------------------------
 # aegis-send gathers lines into publish_batch requests; an empty line is a message, and a line
@@ -183,12 +146,13 @@ wait "$sub_pid" || fail "aegis-sub --from failed"
 expect_eq "$(cat "$TEST_TMP/from.out")" "backend.host42.from from soc" "--from output"
 
 # --- a closed standard output ends aegis-sub quietly -------------------------------------------------------
-"$sub" --socket "$a_sock" -C 5 -W 20 backend.host42.pipe 2>"$TEST_TMP/pipe.err" > >(head -n 1 >"$TEST_TMP/pipe.out") &
+"$sub" --socket "$a_sock" -C 5 -W 20 backend.host42.pipe 2>"$TEST_TMP/pipe.err" \
+    > >(echo "$BASHPID" >"$TEST_TMP/head.pid" && exec head -n 1 >"$TEST_TMP/pipe.out") &
 pipe_pid=$!
 wait_for "the pipe subscription" subscribed "$a_sock" backend.host42.pipe
 expect_exit 0 "$send" --socket "$b_sock" backend.host42.pipe -m a
-wait_for "head to read its line" test -s "$TEST_TMP/pipe.out"
-sleep 0.2
+# head exits after its line, and the pipe has no reader left: the next message meets it closed.
+wait_for "head to read its line and exit" eval 'test -s "$TEST_TMP/pipe.out" && gone "$(cat "$TEST_TMP/head.pid")"'
 expect_exit 0 "$send" --socket "$b_sock" backend.host42.pipe -m b
 wait "$pipe_pid" || fail "aegis-sub after its reader went away: exit $?"
 check_passed

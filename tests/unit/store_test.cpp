@@ -252,30 +252,40 @@ TEST_CASE("store: a state file's log is checkpointed by a thread of its own, and
             REQUIRE(transaction->commit());
         }
     };
-    // Waits until the thread has finished more than `before` checkpoints and then none for a while.
-    auto settle = [&](int before) {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-        int seen = -1;
-        while (std::chrono::steady_clock::now() < deadline) {
-            const int now = db.background_checkpoints();
-            if (now > before && now == seen) return now;
-            seen = now;
-            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // Waits for the condition itself, with a generous bound: a passive checkpoint under load may
+    // copy part of the log, and the one after the last commit may start late on a busy machine.
+    auto eventually = [](const std::function<bool()>& condition) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+        while (!condition()) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
-        return db.background_checkpoints();
+        return true;
+    };
+    // The log is copied whole when the wal-index (the -shm file, SQLite's walformat: header at 0,
+    // mxFrame at byte 16; checkpoint info at 96, nBackfill first; native byte order) says that
+    // every frame in it has been backfilled. Reading it checkpoints nothing.
+    auto copied = [&] {
+        std::ifstream shm(file.string() + "-shm", std::ios::binary);
+        std::uint32_t max_frame = 0, backfilled = 0;
+        shm.seekg(16);
+        shm.read(reinterpret_cast<char*>(&max_frame), sizeof max_frame);
+        shm.seekg(96);
+        shm.read(reinterpret_cast<char*>(&backfilled), sizeof backfilled);
+        return shm.good() && max_frame > 0 && backfilled == max_frame;
     };
     const auto wal = std::filesystem::path(file.string() + "-wal");
     const int commits = store::Database::kBackgroundCheckpointFrames;  // at least as many frames
     fill(commits);
-    const int first = settle(0);
-    REQUIRE(first > 0);
+    REQUIRE(eventually([&] { return db.background_checkpoints() > 0 && copied(); }));
+    const int first = db.background_checkpoints();
     const auto database_bytes = std::filesystem::file_size(file);
     const auto log_bytes = std::filesystem::file_size(wal);
     CHECK(database_bytes > static_cast<std::uintmax_t>(commits) * row.size());  // copied into the file
     // The log was copied whole, so the next commits write it again from its start: it does not
     // grow (a log nobody checkpoints would double).
     fill(commits);
-    CHECK(settle(first) > first);
+    CHECK(eventually([&] { return db.background_checkpoints() > first && copied(); }));
     CHECK(std::filesystem::file_size(wal) < log_bytes + log_bytes / 4);
     auto count = db.query_int("SELECT count(*) FROM filler");
     REQUIRE(count);
