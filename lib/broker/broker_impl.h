@@ -89,6 +89,7 @@ struct DurableAttachment {
 struct BatchInFlight {
     std::string channel;
     std::vector<protocol::MessageId> ids;
+    std::vector<protocol::MessageId> requests;  // the ids of kind request (refused with no_responders)
     std::size_t bytes = 0;
 };
 

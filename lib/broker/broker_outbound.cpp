@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "broker/broker_impl.h"
@@ -310,6 +311,7 @@ bool Broker::Impl::take_batches(std::vector<TakenBatch>& taken) {
         flight.channel = batch.front().channel;
         for (const auto& message : batch) {
             flight.ids.push_back(message.id);
+            if (message.kind == protocol::Kind::request) flight.requests.push_back(message.id);
             flight.bytes += message.payload.size();
         }
         auto signed_batch = protocol::sign_batch(
@@ -360,6 +362,28 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
         return;
     }
     const auto& error = outcome.error();
+    if (protocol::reason_of(error) == protocol::Reason::no_responders) {
+        // The gateway stored nothing of a batch no identity would receive (PROTOCOL.md §6): its
+        // requests are void, their waiting requesters told at once; the rest is done, as a
+        // puback would have it. None of it stays queued or becomes a dead letter.
+        const auto wire = ipc::to_wire(error);
+        for (const auto& id : flight.ids) {
+            const auto waiter = ack_waiters.find(id);
+            if (waiter == ack_waiters.end()) continue;
+            const bool request = std::find(flight.requests.begin(), flight.requests.end(), id) != flight.requests.end();
+            if (request) {
+                fail(waiter->second, wire);
+            } else {
+                answer(waiter->second, json{{"message_id", ipc::to_hex(id)}, {"acked", true}});
+            }
+            ack_waiters.erase(waiter);
+        }
+        acked += flight.ids.size() - flight.requests.size();
+        acknowledged_unremoved.insert(acknowledged_unremoved.end(), flight.ids.begin(), flight.ids.end());
+        schedule_removal();
+        pump();
+        return;
+    }
     if (protocol::is_permanent(protocol::reason_of(error))) {
         log(fmt::format("gateway refused {} message(s) to {}: {}; kept as dead letters", flight.ids.size(),
                         flight.channel, error.message));
