@@ -67,6 +67,7 @@ Result<void> Broker::Impl::start(ReadyHandler handler) {
     signals.add(SIGINT);
     signals.add(SIGTERM);
     signals.add(SIGHUP);
+    signals.add(SIGUSR1);
     wait_for_signal();
 
     session::SessionEvents events;
@@ -120,7 +121,8 @@ Result<void> Broker::Impl::start(ReadyHandler handler) {
     return {};
 }
 
-// SIGINT and SIGTERM stop the broker; SIGHUP reopens the log file and waits again.
+// SIGINT and SIGTERM stop the broker; SIGHUP reopens the log file and SIGUSR1 reconnects now, and
+// both wait again.
 void Broker::Impl::wait_for_signal() {
     signals.async_wait([weak = weak_from_this()](const boost::system::error_code& error, int number) {
         auto self = weak.lock();
@@ -130,9 +132,23 @@ void Broker::Impl::wait_for_signal() {
             self->wait_for_signal();
             return;
         }
+        if (number == SIGUSR1) {
+            (void)self->reconnect_now("SIGUSR1");
+            self->wait_for_signal();
+            return;
+        }
         self->log(fmt::format("received {}; stopping", number == SIGINT ? "SIGINT" : "SIGTERM"));
         self->stop();
     });
+}
+
+// "Reconnect now" (SIGUSR1, the local op reconnect): a broker waiting out its backoff, or
+// refused, tries at once; a connected or connecting one is left alone.
+bool Broker::Impl::reconnect_now(std::string_view asked_by) {
+    const bool now = session && !stopping && session->reconnect_now();
+    log(now ? fmt::format("{} asked to reconnect; connecting to {} now", asked_by, config.url_text)
+            : fmt::format("{} asked to reconnect; nothing to do ({})", asked_by, session::to_string(state)));
+    return now;
 }
 
 void Broker::Impl::reload() {
@@ -280,6 +296,10 @@ void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame f
                 settle_removals();
                 expire_due();
                 answer(waiter, json{{"status", status()}});
+            } else if constexpr (std::is_same_v<Body, ipc::ReconnectRequest>) {
+                const auto before = state;
+                const bool now = reconnect_now(fmt::format("local client {} (pid {})", peer->id(), peer->pid()));
+                answer(waiter, json{{"state", std::string(session::to_string(before))}, {"reconnecting", now}});
             } else if constexpr (std::is_same_v<Body, ipc::StopRequest>) {
                 log(fmt::format("stop requested by local client {} (pid {})", peer->id(), peer->pid()));
                 answer(waiter, json::object());

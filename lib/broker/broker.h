@@ -32,6 +32,8 @@ struct BrokerConfig {
     // The state file (outbound queue, delivered ids, durable inboxes); opened by start().
     std::filesystem::path state_file;
     store::QueueLimits queue_limits;
+    // Retryable refusals of a message by the gateway before it becomes a dead letter; 0: never.
+    std::uint32_t max_attempts = 0;
     // SIGHUP: reopens the log file (detached); empty when logging to stderr.
     std::function<Result<void>()> reopen_log;
 };

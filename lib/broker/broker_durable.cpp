@@ -52,7 +52,9 @@ Result<void> Broker::Impl::open_state() {
     auto opened = store::open_state_database(config.state_file);
     if (!opened) return opened.take_error();
     database = std::move(*opened);
-    auto outbound = store::SqliteOutboundQueue::open(database, config.queue_limits);
+    store::QueueOptions queue_options;
+    queue_options.backoff.max_attempts = config.max_attempts;
+    auto outbound = store::SqliteOutboundQueue::open(database, config.queue_limits, std::move(queue_options));
     if (!outbound) return outbound.take_error();
     queue = std::move(*outbound);
     auto ids = store::DeliveredIds::open(database);

@@ -120,6 +120,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void check_stopped();
     void wait_for_signal();
     void reload();
+    [[nodiscard]] bool reconnect_now(std::string_view asked_by);
     // While the gateway refuses this identity: the error local clients get, and its status object.
     [[nodiscard]] ipc::WireError refusal_error() const;
     [[nodiscard]] nlohmann::json refusal_json() const;
@@ -160,6 +161,9 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     // broker_queue_ops.cpp
     void handle_queue_op(const Waiter& waiter, const ipc::QueueRequest& request);
     void fail_dropped(const std::vector<protocol::MessageId>& ids);
+    void report_given_up(const BatchInFlight& flight);
+    void report_cursor_full(const std::string& name, std::uint64_t dropped_now);
+    void schedule_cursor_full_report();
     [[nodiscard]] nlohmann::json queue_status() const;
 
     // broker_durable.cpp

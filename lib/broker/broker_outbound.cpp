@@ -393,10 +393,30 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
     }
     log(fmt::format("gateway deferred {} message(s) to {}: {}; will retry with backoff", flight.ids.size(),
                     flight.channel, error.message));
-    if (auto released = queue->release(flight.ids, unix_time_ms()); !released) {
+    if (auto released = queue->release(flight.ids, unix_time_ms(), error.message); !released) {
         log(fmt::format("cannot release messages: {}", released.error().message));
     }
+    if (config.max_attempts != 0) report_given_up(flight);
     schedule_retry();
+}
+
+// The messages of a deferred batch that reached --max-attempts are dead letters now.
+void Broker::Impl::report_given_up(const BatchInFlight& flight) {
+    std::size_t given_up = 0;
+    std::string reason;
+    for (const auto& id : flight.ids) {
+        auto stored = queue->get(id);
+        if (!stored || !*stored || (*stored)->entry.state != store::MessageState::dead) continue;
+        ++given_up;
+        reason = (*stored)->entry.dead_reason;
+        if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
+            fail(waiter->second, refusal("gave_up", reason, ExitCode::failure));
+            ack_waiters.erase(waiter);
+        }
+    }
+    if (given_up == 0) return;
+    dropped += given_up;
+    log(fmt::format("{} message(s) to {} kept as dead letters: {}", given_up, flight.channel, reason));
 }
 
 void Broker::Impl::schedule_retry() {
