@@ -39,7 +39,8 @@ Broker::Impl::Impl(asio::io_context& io_context, BrokerConfig broker_config, Log
       retry_timer(io_context),
       removal_timer(io_context),
       stop_timer(io_context),
-      signals(io_context) {}
+      signals(io_context),
+      cursor_full_timer(io_context) {}
 
 void Broker::Impl::log(std::string_view line) const {
     if (sink) sink(line);
@@ -181,6 +182,10 @@ void Broker::Impl::stop() {
     log("stopping");
     ready_timer.cancel();
     retry_timer.cancel();
+    cursor_full_timer.cancel();
+    // Drops held back for the next "inbox full" line are not lost with the broker.
+    for (const auto& [name, count] : cursor_full_lines.due(std::chrono::steady_clock::now() + std::chrono::hours(1)))
+        log(fmt::format("durable subscription {}: inbox full, {} more oldest message(s) dropped", name, count));
     removal_timer.cancel();
     boost::system::error_code ignored;
     signals.cancel(ignored);
@@ -319,6 +324,18 @@ void Broker::Impl::on_peer_closed(const std::shared_ptr<ipc::Peer>& peer) {
 }
 
 void Broker::Impl::on_state(session::State new_state, const Error* cause) {
+    // A key recorded on first use that no longer matches: say where it is and what to do.
+    Error explained;
+    if (cause != nullptr && config.pinned_by_known_backends &&
+        protocol::reason_of(*cause) == protocol::Reason::server_key_mismatch) {
+        explained = *cause;
+        explained.message += fmt::format(
+            "; the pinned key is the one recorded for {} in {}: if the gateway's key was changed on purpose, remove "
+            "that line (or the file) and start aegis-connect --accept-new again; if not, something may be "
+            "impersonating the gateway",
+            config.url_text, config.pinned_by_known_backends->string());
+        cause = &explained;
+    }
     const auto previous = state;
     state = new_state;
     if (cause != nullptr) last_error = *cause;

@@ -27,6 +27,8 @@ struct BrokerConfig {
     std::filesystem::path socket;  // directory prepared and path claimed beforehand
     // Trust on first use: record an unpinned gateway key here (nullopt: the key is pinned).
     std::optional<std::filesystem::path> known_backends;
+    // The pinned key came from this known_backends file (--accept-new): a mismatch names it.
+    std::optional<std::filesystem::path> pinned_by_known_backends;
     std::chrono::milliseconds ready_timeout{30'000};
     bool ready_when_listening = false;  // --no-wait: ready once the socket is up
     // The state file (outbound queue, delivered ids, durable inboxes); opened by start().

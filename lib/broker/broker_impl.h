@@ -20,6 +20,7 @@
 #include "broker/message_id_hash.h"
 #include "broker/outbound_queue.h"
 #include "channel/channel.h"
+#include "core/log_throttle.h"
 #include "ipc/messages.h"
 #include "ipc/server.h"
 #include "store/dedup_store.h"
@@ -254,6 +255,10 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     bool removal_scheduled = false;
     boost::asio::steady_timer stop_timer;
     boost::asio::signal_set signals;
+    // "inbox full" of a durable subscription: one line per cursor per minute, drops counted.
+    LogThrottle cursor_full_lines{std::chrono::minutes(1)};
+    boost::asio::steady_timer cursor_full_timer;
+    bool cursor_full_timer_scheduled = false;
 
     // Counters for status.
     std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();

@@ -61,6 +61,7 @@ namespace {
     if (!known) return known.take_error();
     if (*known) {
         config.session.pinned_server_key = **known;
+        config.pinned_by_known_backends = file;
     } else {
         config.known_backends = file;
     }
