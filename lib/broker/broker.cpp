@@ -39,7 +39,8 @@ Broker::Impl::Impl(asio::io_context& io_context, BrokerConfig broker_config, Log
       retry_timer(io_context),
       removal_timer(io_context),
       stop_timer(io_context),
-      signals(io_context) {}
+      signals(io_context),
+      cursor_full_timer(io_context) {}
 
 void Broker::Impl::log(std::string_view line) const {
     if (sink) sink(line);
@@ -67,6 +68,7 @@ Result<void> Broker::Impl::start(ReadyHandler handler) {
     signals.add(SIGINT);
     signals.add(SIGTERM);
     signals.add(SIGHUP);
+    signals.add(SIGUSR1);
     wait_for_signal();
 
     session::SessionEvents events;
@@ -120,7 +122,8 @@ Result<void> Broker::Impl::start(ReadyHandler handler) {
     return {};
 }
 
-// SIGINT and SIGTERM stop the broker; SIGHUP reopens the log file and waits again.
+// SIGINT and SIGTERM stop the broker; SIGHUP reopens the log file and SIGUSR1 reconnects now, and
+// both wait again.
 void Broker::Impl::wait_for_signal() {
     signals.async_wait([weak = weak_from_this()](const boost::system::error_code& error, int number) {
         auto self = weak.lock();
@@ -130,9 +133,23 @@ void Broker::Impl::wait_for_signal() {
             self->wait_for_signal();
             return;
         }
+        if (number == SIGUSR1) {
+            (void)self->reconnect_now("SIGUSR1");
+            self->wait_for_signal();
+            return;
+        }
         self->log(fmt::format("received {}; stopping", number == SIGINT ? "SIGINT" : "SIGTERM"));
         self->stop();
     });
+}
+
+// "Reconnect now" (SIGUSR1, the local op reconnect): a broker waiting out its backoff, or
+// refused, tries at once; a connected or connecting one is left alone.
+bool Broker::Impl::reconnect_now(std::string_view asked_by) {
+    const bool now = session && !stopping && session->reconnect_now();
+    log(now ? fmt::format("{} asked to reconnect; connecting to {} now", asked_by, config.url_text)
+            : fmt::format("{} asked to reconnect; nothing to do ({})", asked_by, session::to_string(state)));
+    return now;
 }
 
 void Broker::Impl::reload() {
@@ -165,6 +182,10 @@ void Broker::Impl::stop() {
     log("stopping");
     ready_timer.cancel();
     retry_timer.cancel();
+    cursor_full_timer.cancel();
+    // Drops held back for the next "inbox full" line are not lost with the broker.
+    for (const auto& [name, count] : cursor_full_lines.due(std::chrono::steady_clock::now() + std::chrono::hours(1)))
+        log(fmt::format("durable subscription {}: inbox full, {} more oldest message(s) dropped", name, count));
     removal_timer.cancel();
     boost::system::error_code ignored;
     signals.cancel(ignored);
@@ -280,6 +301,10 @@ void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame f
                 settle_removals();
                 expire_due();
                 answer(waiter, json{{"status", status()}});
+            } else if constexpr (std::is_same_v<Body, ipc::ReconnectRequest>) {
+                const auto before = state;
+                const bool now = reconnect_now(fmt::format("local client {} (pid {})", peer->id(), peer->pid()));
+                answer(waiter, json{{"state", std::string(session::to_string(before))}, {"reconnecting", now}});
             } else if constexpr (std::is_same_v<Body, ipc::StopRequest>) {
                 log(fmt::format("stop requested by local client {} (pid {})", peer->id(), peer->pid()));
                 answer(waiter, json::object());
@@ -299,6 +324,18 @@ void Broker::Impl::on_peer_closed(const std::shared_ptr<ipc::Peer>& peer) {
 }
 
 void Broker::Impl::on_state(session::State new_state, const Error* cause) {
+    // A key recorded on first use that no longer matches: say where it is and what to do.
+    Error explained;
+    if (cause != nullptr && config.pinned_by_known_backends &&
+        protocol::reason_of(*cause) == protocol::Reason::server_key_mismatch) {
+        explained = *cause;
+        explained.message += fmt::format(
+            "; the pinned key is the one recorded for {} in {}: if the gateway's key was changed on purpose, remove "
+            "that line (or the file) and start aegis-connect --accept-new again; if not, something may be "
+            "impersonating the gateway",
+            config.url_text, config.pinned_by_known_backends->string());
+        cause = &explained;
+    }
     const auto previous = state;
     state = new_state;
     if (cause != nullptr) last_error = *cause;

@@ -27,11 +27,15 @@ struct BrokerConfig {
     std::filesystem::path socket;  // directory prepared and path claimed beforehand
     // Trust on first use: record an unpinned gateway key here (nullopt: the key is pinned).
     std::optional<std::filesystem::path> known_backends;
+    // The pinned key came from this known_backends file (--accept-new): a mismatch names it.
+    std::optional<std::filesystem::path> pinned_by_known_backends;
     std::chrono::milliseconds ready_timeout{30'000};
     bool ready_when_listening = false;  // --no-wait: ready once the socket is up
     // The state file (outbound queue, delivered ids, durable inboxes); opened by start().
     std::filesystem::path state_file;
     store::QueueLimits queue_limits;
+    // Retryable refusals of a message by the gateway before it becomes a dead letter; 0: never.
+    std::uint32_t max_attempts = 0;
     // SIGHUP: reopens the log file (detached); empty when logging to stderr.
     std::function<Result<void>()> reopen_log;
 };

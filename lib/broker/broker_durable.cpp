@@ -52,7 +52,9 @@ Result<void> Broker::Impl::open_state() {
     auto opened = store::open_state_database(config.state_file);
     if (!opened) return opened.take_error();
     database = std::move(*opened);
-    auto outbound = store::SqliteOutboundQueue::open(database, config.queue_limits);
+    store::QueueOptions queue_options;
+    queue_options.backoff.max_attempts = config.max_attempts;
+    auto outbound = store::SqliteOutboundQueue::open(database, config.queue_limits, std::move(queue_options));
     if (!outbound) return outbound.take_error();
     queue = std::move(*outbound);
     auto ids = store::DeliveredIds::open(database);
@@ -282,11 +284,39 @@ Result<void> Broker::Impl::store_for_cursors(const std::vector<protocol::Envelop
         auto appended = inbox->append({name}, entries);
         if (!appended) return appended.take_error();
         if (const auto kept = inbox->pending(name); before + *appended > kept) {
-            log(fmt::format("durable subscription {}: inbox full, {} oldest message(s) dropped", name,
-                            before + *appended - kept));
+            report_cursor_full(name, before + *appended - kept);
         }
     }
     return {};
+}
+
+// A full inbox drops at every delivery while its client is away: one line per cursor per minute,
+// the drops in between counted into the next line (or into one once the minute is over).
+void Broker::Impl::report_cursor_full(const std::string& name, std::uint64_t dropped_now) {
+    if (const auto total = cursor_full_lines.note(name, dropped_now, std::chrono::steady_clock::now())) {
+        log(fmt::format("durable subscription {}: inbox full, {} oldest message(s) dropped", name, *total));
+    }
+    schedule_cursor_full_report();
+}
+
+void Broker::Impl::schedule_cursor_full_report() {
+    const auto due = cursor_full_lines.next_due();
+    if (!due || cursor_full_timer_scheduled || stopping) return;
+    cursor_full_timer_scheduled = true;
+    cursor_full_timer.expires_at(*due);
+    cursor_full_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& error) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->cursor_full_timer_scheduled = false;
+        if (error) return;
+        for (const auto& [name, count] : self->cursor_full_lines.due(std::chrono::steady_clock::now())) {
+            self->log(
+                fmt::format("durable subscription {}: inbox full, {} more oldest message(s) dropped in the last "
+                            "minute",
+                            name, count));
+        }
+        self->schedule_cursor_full_report();
+    });
 }
 
 void Broker::Impl::forget_durable(std::uint64_t peer_id) {

@@ -20,6 +20,7 @@
 #include "broker/message_id_hash.h"
 #include "broker/outbound_queue.h"
 #include "channel/channel.h"
+#include "core/log_throttle.h"
 #include "ipc/messages.h"
 #include "ipc/server.h"
 #include "store/dedup_store.h"
@@ -89,6 +90,7 @@ struct DurableAttachment {
 struct BatchInFlight {
     std::string channel;
     std::vector<protocol::MessageId> ids;
+    std::vector<protocol::MessageId> requests;  // the ids of kind request (refused with no_responders)
     std::size_t bytes = 0;
 };
 
@@ -119,6 +121,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void check_stopped();
     void wait_for_signal();
     void reload();
+    [[nodiscard]] bool reconnect_now(std::string_view asked_by);
     // While the gateway refuses this identity: the error local clients get, and its status object.
     [[nodiscard]] ipc::WireError refusal_error() const;
     [[nodiscard]] nlohmann::json refusal_json() const;
@@ -159,6 +162,9 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     // broker_queue_ops.cpp
     void handle_queue_op(const Waiter& waiter, const ipc::QueueRequest& request);
     void fail_dropped(const std::vector<protocol::MessageId>& ids);
+    void report_given_up(const BatchInFlight& flight);
+    void report_cursor_full(const std::string& name, std::uint64_t dropped_now);
+    void schedule_cursor_full_report();
     [[nodiscard]] nlohmann::json queue_status() const;
 
     // broker_durable.cpp
@@ -249,6 +255,10 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     bool removal_scheduled = false;
     boost::asio::steady_timer stop_timer;
     boost::asio::signal_set signals;
+    // "inbox full" of a durable subscription: one line per cursor per minute, drops counted.
+    LogThrottle cursor_full_lines{std::chrono::minutes(1)};
+    boost::asio::steady_timer cursor_full_timer;
+    bool cursor_full_timer_scheduled = false;
 
     // Counters for status.
     std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();

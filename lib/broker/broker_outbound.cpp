@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "broker/broker_impl.h"
@@ -310,6 +311,7 @@ bool Broker::Impl::take_batches(std::vector<TakenBatch>& taken) {
         flight.channel = batch.front().channel;
         for (const auto& message : batch) {
             flight.ids.push_back(message.id);
+            if (message.kind == protocol::Kind::request) flight.requests.push_back(message.id);
             flight.bytes += message.payload.size();
         }
         auto signed_batch = protocol::sign_batch(
@@ -360,6 +362,28 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
         return;
     }
     const auto& error = outcome.error();
+    if (protocol::reason_of(error) == protocol::Reason::no_responders) {
+        // The gateway stored nothing of a batch no identity would receive (PROTOCOL.md §6): its
+        // requests are void, their waiting requesters told at once; the rest is done, as a
+        // puback would have it. None of it stays queued or becomes a dead letter.
+        const auto wire = ipc::to_wire(error);
+        for (const auto& id : flight.ids) {
+            const auto waiter = ack_waiters.find(id);
+            if (waiter == ack_waiters.end()) continue;
+            const bool request = std::find(flight.requests.begin(), flight.requests.end(), id) != flight.requests.end();
+            if (request) {
+                fail(waiter->second, wire);
+            } else {
+                answer(waiter->second, json{{"message_id", ipc::to_hex(id)}, {"acked", true}});
+            }
+            ack_waiters.erase(waiter);
+        }
+        acked += flight.ids.size() - flight.requests.size();
+        acknowledged_unremoved.insert(acknowledged_unremoved.end(), flight.ids.begin(), flight.ids.end());
+        schedule_removal();
+        pump();
+        return;
+    }
     if (protocol::is_permanent(protocol::reason_of(error))) {
         log(fmt::format("gateway refused {} message(s) to {}: {}; kept as dead letters", flight.ids.size(),
                         flight.channel, error.message));
@@ -369,10 +393,30 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
     }
     log(fmt::format("gateway deferred {} message(s) to {}: {}; will retry with backoff", flight.ids.size(),
                     flight.channel, error.message));
-    if (auto released = queue->release(flight.ids, unix_time_ms()); !released) {
+    if (auto released = queue->release(flight.ids, unix_time_ms(), error.message); !released) {
         log(fmt::format("cannot release messages: {}", released.error().message));
     }
+    if (config.max_attempts != 0) report_given_up(flight);
     schedule_retry();
+}
+
+// The messages of a deferred batch that reached --max-attempts are dead letters now.
+void Broker::Impl::report_given_up(const BatchInFlight& flight) {
+    std::size_t given_up = 0;
+    std::string reason;
+    for (const auto& id : flight.ids) {
+        auto stored = queue->get(id);
+        if (!stored || !*stored || (*stored)->entry.state != store::MessageState::dead) continue;
+        ++given_up;
+        reason = (*stored)->entry.dead_reason;
+        if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
+            fail(waiter->second, refusal("gave_up", reason, ExitCode::failure));
+            ack_waiters.erase(waiter);
+        }
+    }
+    if (given_up == 0) return;
+    dropped += given_up;
+    log(fmt::format("{} message(s) to {} kept as dead letters: {}", given_up, flight.channel, reason));
 }
 
 void Broker::Impl::schedule_retry() {

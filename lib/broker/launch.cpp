@@ -102,6 +102,7 @@ namespace {
     if (!known) return known.take_error();
     if (*known) {
         config.session.pinned_server_key = **known;
+        config.pinned_by_known_backends = file;
     } else {
         config.known_backends = file;
     }
@@ -174,6 +175,8 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     }
     config.queue_limits.max_messages = static_cast<std::size_t>(options.queue_max_messages);
     config.queue_limits.max_bytes = options.queue_max_bytes;
+    if (options.max_attempts > 1'000'000) return make_error(ExitCode::usage, "--max-attempts must be at most 1000000");
+    config.max_attempts = static_cast<std::uint32_t>(options.max_attempts);
     config.state_file = state_dir / "queue.db";
     // Checked here, in the foreground, so a bad file fails the command instead of the daemon.
     if (auto usable = check_state_file(config.state_file); !usable) return usable.take_error();

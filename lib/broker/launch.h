@@ -34,6 +34,7 @@ struct ConnectOptions {
     bool no_wait = false;
     std::uint64_t queue_max_messages = 1'000'000;
     std::uint64_t queue_max_bytes = 1024ull * 1024 * 1024;
+    std::uint64_t max_attempts = 0;  // retryable refusals before a message is a dead letter; 0: never
 };
 
 struct PreparedBroker {

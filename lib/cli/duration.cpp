@@ -20,6 +20,7 @@ namespace {
 
 std::string duration_text(std::chrono::milliseconds duration) {
     const auto ms = duration.count();
+    if (ms == 0) return "0";
     if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
     if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
     if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
@@ -44,7 +45,9 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::str
         return bad();
     }
     const double scale = unit_ms(text.substr(digits));
-    if (used != number.size() || scale == 0 || !(value > 0) || !std::isfinite(value)) return bad();
+    // 0 only where the range starts at 0 (it means "none" there).
+    const bool positive = value > 0 || (value == 0 && min.count() == 0);
+    if (used != number.size() || scale == 0 || !positive || !std::isfinite(value)) return bad();
     const double ms = std::ceil(value * scale);
     if (ms < static_cast<double>(min.count()) || ms > static_cast<double>(max.count())) return bad();
     return std::chrono::milliseconds(static_cast<long long>(ms));

@@ -22,6 +22,10 @@ std::optional<std::string> header_value(const ipc::Headers& headers, std::string
 }
 
 std::optional<ipc::PublishRequest> reply_for(const ipc::DeliveredMessage& request, int exit_status) {
+    return reply_with_error(request, exit_status == 0 ? std::string() : fmt::format("exit {}", exit_status));
+}
+
+std::optional<ipc::PublishRequest> reply_with_error(const ipc::DeliveredMessage& request, std::string_view error) {
     if (request.kind != protocol::Kind::request) return std::nullopt;
     auto reply_to = header_value(request.headers, kReplyToHeader);
     if (!reply_to || reply_to->empty()) return std::nullopt;
@@ -30,7 +34,7 @@ std::optional<ipc::PublishRequest> reply_for(const ipc::DeliveredMessage& reques
     reply.kind = protocol::Kind::reply;
     reply.correlation = request.id;
     reply.priority = request.priority;
-    if (exit_status != 0) reply.headers.emplace_back(std::string(kErrorHeader), fmt::format("exit {}", exit_status));
+    if (!error.empty()) reply.headers.emplace_back(std::string(kErrorHeader), std::string(error));
     return reply;
 }
 

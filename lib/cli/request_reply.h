@@ -26,6 +26,9 @@ inline constexpr std::string_view kErrorHeader = "error";
 // The reply to publish for a request: kind reply, correlated, on its reply-to channel, with
 // header error="exit N" when the command failed. nullopt when the message asks for no reply.
 [[nodiscard]] std::optional<ipc::PublishRequest> reply_for(const ipc::DeliveredMessage& request, int exit_status);
+// The same with header error=`error` when it is not empty ("timed out after 30s (--exec-timeout)").
+[[nodiscard]] std::optional<ipc::PublishRequest> reply_with_error(const ipc::DeliveredMessage& request,
+                                                                  std::string_view error);
 
 // Reads the connection's messages until `wanted` replies correlated with `request_id` came or
 // the deadline passed; returns how many came. Other messages are skipped.

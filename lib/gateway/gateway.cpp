@@ -96,6 +96,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         Bytes batch;
         std::size_t messages = 0;
         bool fsync = true;
+        bool request = false;        // holds a request: refused when no identity would receive it
+        bool no_responders = false;  // set by flush(): nothing of it was stored
     };
 
     boost::asio::io_context& io;
@@ -211,8 +213,11 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             for (const auto& [key, sequence] : acks)
                 if (auto acked = stored->acknowledge(key, sequence); !acked) return acked;
             const auto now = unix_time_ms();
-            for (const auto& publish : publishes) {
-                for (const auto& key : recipients(publish.channel, publish.origin)) {
+            for (auto& publish : publishes) {
+                const auto keys = recipients(publish.channel, publish.origin);
+                // A request nobody would receive is refused at once rather than left unanswered.
+                publish.no_responders = publish.request && keys.empty();
+                for (const auto& key : keys) {
                     auto appended = stored->append(key, publish.channel, publish.batch, publish.messages, now);
                     if (!appended) return appended.take_error();
                     if (appended->dropped > 0) full[stored->find(key)->id] += appended->dropped;
@@ -234,9 +239,16 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             ++counters.store_commits;
         }
         for (const auto& [id, messages] : full) report_full(id, messages);
-        for (const auto& publish : publishes)
-            if (auto from = publish.from.lock())
+        for (const auto& publish : publishes) {
+            auto from = publish.from.lock();
+            if (!from) continue;
+            if (committed.ok() && publish.no_responders) {
+                from->publish_refused(publish.request_id, protocol::Reason::no_responders,
+                                      fmt::format("no responders on {}", publish.channel));
+            } else {
                 from->publish_stored(publish.request_id, publish.messages, committed.ok());
+            }
+        }
         for (const auto& key : touched)
             if (auto session = session_for(key)) session->pump();
     }
@@ -341,9 +353,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     }
 
     void publish(const std::shared_ptr<GatewaySession>& from, std::uint32_t request_id, std::string channel,
-                 Bytes batch, std::size_t messages, bool fsync) override {
+                 Bytes batch, std::size_t messages, bool fsync, bool request) override {
         pending_publishes.push_back(PendingPublish{from, from->identity().key, request_id, std::move(channel),
-                                                   std::move(batch), messages, fsync});
+                                                   std::move(batch), messages, fsync, request});
         post_flush();
     }
 

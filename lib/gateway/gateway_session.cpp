@@ -271,8 +271,10 @@ void GatewaySession::on_publish(const protocol::Frame& frame) {
     if (!host) return;
     const auto count = batch->messages.size();
     host->metrics().messages_in += count;
+    const bool request = std::any_of(batch->messages.begin(), batch->messages.end(),
+                                     [](const auto& message) { return message.kind == protocol::Kind::request; });
     host->publish(shared_from_this(), frame.request_id, first.channel, frame.batch, count,
-                  protocol::any_needs_fsync(batch->messages));
+                  protocol::any_needs_fsync(batch->messages), request);
 }
 
 void GatewaySession::publish_stored(std::uint32_t request_id, std::size_t messages, bool stored) {
@@ -282,6 +284,10 @@ void GatewaySession::publish_stored(std::uint32_t request_id, std::size_t messag
     ack.request_id = request_id;
     ack.sequence = messages;
     send_frame(ack);
+}
+
+void GatewaySession::publish_refused(std::uint32_t request_id, protocol::Reason reason, std::string text) {
+    refuse_request(request_id, reason, std::move(text));
 }
 
 void GatewaySession::on_deliver_ack(std::uint64_t sequence) {

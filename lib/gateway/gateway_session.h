@@ -57,6 +57,8 @@ public:
 
     // The group commit holding this session's publish finished: puback, or an error.
     void publish_stored(std::uint32_t request_id, std::size_t messages, bool stored);
+    // The group commit kept nothing of the publish, for `reason` (no_responders): an error frame.
+    void publish_refused(std::uint32_t request_id, protocol::Reason reason, std::string text);
     // Sends what the identity's inbox holds beyond what is in flight, within the window and rate.
     void pump();
 

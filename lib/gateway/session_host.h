@@ -43,9 +43,10 @@ public:
                                                      const protocol::SessionToken& presented) = 0;
     // Queues a verified batch for storing and routing in this event-loop turn's transaction;
     // the session is told (publish_stored) once it is committed. `fsync`: false when every
-    // message is a request or reply (protocol::bounded_by_requester).
+    // message is a request or reply (protocol::bounded_by_requester). `request`: a message of the
+    // batch is a request, so a batch no identity would receive is refused with no_responders.
     virtual void publish(const std::shared_ptr<GatewaySession>& from, std::uint32_t request_id, std::string channel,
-                         Bytes batch, std::size_t messages, bool fsync) = 0;
+                         Bytes batch, std::size_t messages, bool fsync, bool request) = 0;
     // deliver_ack: stored with the next group commit (losing it only means a redelivery).
     virtual void acknowledge(const crypto::PublicKey& key, std::uint64_t sequence) = 0;
     // The session's subscription set changed: it becomes the identity's stored set.

@@ -251,6 +251,8 @@ std::variant<Request, RequestError> parse_request(const json& header) {
         parsed = RequestBody{StatusRequest{}};
     } else if (op == "stop") {
         parsed = RequestBody{StopRequest{}};
+    } else if (op == "reconnect") {
+        parsed = RequestBody{ReconnectRequest{}};
     } else if (op == "queue.list" || op == "queue.show" || op == "queue.retry" || op == "queue.drop" ||
                op == "queue.purge" || op == "queue.stats") {
         parsed = parse_queue(op, header);
@@ -341,6 +343,9 @@ json to_header(const StatusRequest&) {
 }
 json to_header(const StopRequest&) {
     return json{{"op", "stop"}};
+}
+json to_header(const ReconnectRequest&) {
+    return json{{"op", "reconnect"}};
 }
 
 json ok_response(const json& id, json fields) {

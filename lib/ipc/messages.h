@@ -59,6 +59,8 @@ struct SubscribeRequest {
 
 struct StatusRequest {};
 struct StopRequest {};
+// Ends the wait of a broker backing off (or refused): it tries to connect now.
+struct ReconnectRequest {};
 
 // The operator's queue operations (queue.list, queue.show, ...).
 enum class QueueOp : std::uint8_t { list, show, retry, drop, purge, stats };
@@ -87,8 +89,9 @@ struct CursorDeleteRequest {
 // Every durable cursor of the state file (cursor.list).
 struct CursorListRequest {};
 
-using RequestBody = std::variant<HelloRequest, PublishRequest, PublishBatchRequest, SubscribeRequest, StatusRequest,
-                                 StopRequest, QueueRequest, AckRequest, CursorDeleteRequest, CursorListRequest>;
+using RequestBody =
+    std::variant<HelloRequest, PublishRequest, PublishBatchRequest, SubscribeRequest, StatusRequest, StopRequest,
+                 QueueRequest, AckRequest, CursorDeleteRequest, CursorListRequest, ReconnectRequest>;
 
 struct Request {
     nlohmann::json id;  // echoed in the response; null when the request had none
@@ -109,6 +112,7 @@ struct RequestError {
 [[nodiscard]] nlohmann::json to_header(const SubscribeRequest& request);
 [[nodiscard]] nlohmann::json to_header(const StatusRequest& request);
 [[nodiscard]] nlohmann::json to_header(const StopRequest& request);
+[[nodiscard]] nlohmann::json to_header(const ReconnectRequest& request);
 [[nodiscard]] nlohmann::json to_header(const QueueRequest& request);
 [[nodiscard]] nlohmann::json to_header(const AckRequest& request);
 [[nodiscard]] nlohmann::json to_header(const CursorDeleteRequest& request);

@@ -36,7 +36,7 @@ constexpr std::array<ReasonInfo, 21> kReasons{{
     {Reason::internal, "internal", "internal error at the peer", ExitCode::failure, false},
     {Reason::shutting_down, "shutting_down", "peer shutting down", ExitCode::failure, false},
     {Reason::replaced, "replaced", "replaced by a newer session of this identity", ExitCode::failure, false},
-    {Reason::no_responders, "no_responders", "no responders", ExitCode::refused, false},
+    {Reason::no_responders, "no_responders", "no responders", ExitCode::refused, true},
     {Reason::channel_disabled, "channel_disabled", "channel disabled", ExitCode::refused, false},
     {Reason::certificate_expired, "certificate_expired", "certificate expired or not yet valid", ExitCode::refused,
      false},

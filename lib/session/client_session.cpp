@@ -19,6 +19,11 @@ namespace {
 constexpr std::chrono::milliseconds kBackoffFloor{100};
 // A connection that lasted this long resets the backoff to its minimum.
 constexpr std::chrono::seconds kStableConnection{10};
+// After a goodbye `shutting_down` the gateway is probably restarting: for this long, attempts
+// follow each other after a short jittered delay (kRestartDelay) instead of the backoff.
+constexpr std::chrono::seconds kRestartWindow{5};
+constexpr std::chrono::milliseconds kRestartDelayMin{100};
+constexpr std::chrono::milliseconds kRestartDelayMax{1'000};
 // Request id for the unsubscribe half of a set_subscriptions replacement (its suback is not reported).
 constexpr std::uint32_t kInternalRequest = 0;
 
@@ -109,6 +114,9 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     std::optional<protocol::RecordLayer> records;
     std::optional<protocol::Accepted> granted;
     std::chrono::steady_clock::time_point connected_at{};
+    bool waiting_to_retry = false;  // the backoff timer runs (reconnect_now may cut it short)
+    // Until then, a failed attempt is retried after kRestartDelay (a goodbye shutting_down came).
+    std::optional<std::chrono::steady_clock::time_point> restart_until;
 
     std::vector<std::string> subscriptions;
     std::uint32_t subscriptions_request = 0;
@@ -140,6 +148,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     }
 
     void attempt() {
+        waiting_to_retry = false;
         const auto generation = ++attempt_generation;
         // Refused stays refused until this attempt succeeds or fails for another reason.
         if (counters.state != State::refused) set_state(State::connecting, nullptr);
@@ -228,6 +237,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         const bool new_token = granted->session_token != token;
         token = granted->session_token;
         connected_at = std::chrono::steady_clock::now();
+        restart_until.reset();
         counters.connected_since = std::chrono::system_clock::now();
         if (ever_connected) ++counters.reconnects;
         ever_connected = true;
@@ -276,6 +286,8 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
             case FrameType::goodbye: {
                 // Gateways before reason 17 said "replaced" with reason 0 (PROTOCOL.md §6 Goodbye).
                 const auto reason = frame.reason == protocol::Reason::none ? protocol::Reason::replaced : frame.reason;
+                if (reason == protocol::Reason::shutting_down)
+                    restart_until = std::chrono::steady_clock::now() + kRestartWindow;
                 auto why =
                     protocol::protocol_error(reason, frame.text.empty() ? "gateway closed the session" : frame.text);
                 return fail(std::move(why));
@@ -352,13 +364,16 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         const bool refused = identity_refused(protocol::reason_of(why));
         // Replaced: another process holds this identity; coming straight back would knock it off in turn.
         const bool replaced = protocol::reason_of(why) == protocol::Reason::replaced;
-        const auto delay = refused || replaced ? longest_delay() : next_delay();
-        ++failures;
+        const bool restarting =
+            !refused && !replaced && restart_until && std::chrono::steady_clock::now() < *restart_until;
+        const auto delay = refused || replaced ? longest_delay() : restarting ? restart_delay() : next_delay();
+        if (!restarting) ++failures;  // a gateway restarting is not this broker's failure
         counters.next_attempt = std::chrono::system_clock::now() + delay;
         set_state(refused ? State::refused : State::backing_off, &why);
         if (!running) return;  // the handler stopped the session
         const auto generation = attempt_generation;
         std::weak_ptr<Impl> weak = weak_from_this();
+        waiting_to_retry = true;
         timer.expires_after(delay);
         timer.async_wait([weak, generation](const boost::system::error_code& ec) {
             auto self = weak.lock();
@@ -376,6 +391,20 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         ceiling = std::min(ceiling, high);
         std::uniform_int_distribution<std::int64_t> pick(0, ceiling.count());
         return std::max(std::chrono::milliseconds(pick(random)), kBackoffFloor);
+    }
+
+    // Soon after a gateway said it is shutting down: uniform in [0.1 s, 1 s] (not above backoff_max).
+    std::chrono::milliseconds restart_delay() {
+        const auto high = std::clamp(options.backoff_max, kRestartDelayMin, kRestartDelayMax);
+        std::uniform_int_distribution<std::int64_t> pick(kRestartDelayMin.count(), high.count());
+        return std::chrono::milliseconds(pick(random));
+    }
+
+    bool reconnect_now() {
+        if (!running || !waiting_to_retry) return false;
+        timer.cancel();
+        attempt();
+        return true;
     }
 
     // A refused or replaced identity tries again at the maximum backoff, jittered over its upper half.
@@ -482,6 +511,9 @@ void ClientSession::start() {
 }
 void ClientSession::stop() {
     impl_->stop();
+}
+bool ClientSession::reconnect_now() {
+    return impl_->reconnect_now();
 }
 bool ClientSession::publish(std::uint32_t request_id, const protocol::SignedBatch& batch) {
     return impl_->publish(request_id, batch);

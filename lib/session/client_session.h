@@ -124,6 +124,8 @@ public:
 
     void start();
     void stop();
+    // Backing off or refused: the next attempt starts now (true). Otherwise nothing (false).
+    [[nodiscard]] bool reconnect_now();
 
     // False when not connected (the caller keeps the batch queued and retries on reconnect).
     [[nodiscard]] bool publish(std::uint32_t request_id, const protocol::SignedBatch& batch);

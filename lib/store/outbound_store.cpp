@@ -544,12 +544,17 @@ void SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids) {
     note(release(ids, now()));
 }
 
-Result<void> SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms) {
+Result<void> SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms,
+                                          std::string_view last_reason) {
     if (ids.empty()) return {};
     next_expiry_ms_ = 0;  // waiting again, with their expiry
     std::vector<protocol::MessageId> released, given_up;
     std::uint64_t given_up_bytes = 0;
     const auto max_attempts = options_.backoff.max_attempts;
+    const auto gave_up_text = [&](std::uint32_t attempts) {
+        return last_reason.empty() ? fmt::format("gave up after {} attempts", attempts)
+                                   : fmt::format("gave up after {} attempts: {}", attempts, last_reason);
+    };
     auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
     for (const auto& id : ids) {
@@ -568,7 +573,7 @@ Result<void> SqliteOutboundQueue::release(const std::vector<protocol::MessageId>
         if (give_up) {
             update.bind(3, std::int64_t{0})
                 .bind(4, std::string_view("dead"))
-                .bind(5, std::string_view(fmt::format("gave up after {} attempts", attempts)))
+                .bind(5, std::string_view(gave_up_text(attempts)))
                 .bind(6, now_ms);
             given_up.push_back(id);
             given_up_bytes += (*current)->payload_bytes;

@@ -130,7 +130,9 @@ public:
     [[nodiscard]] Result<void> remove_acknowledged(const std::vector<protocol::MessageId>& ids);
     [[nodiscard]] Result<void> dead_letter(const std::vector<protocol::MessageId>& ids, std::string_view reason,
                                            std::uint64_t now_ms);
-    [[nodiscard]] Result<void> release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms);
+    // `last_reason`: why they were refused, for the dead letter of one that reaches max_attempts.
+    [[nodiscard]] Result<void> release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms,
+                                       std::string_view last_reason = {});
     void release_in_flight();
     // Waiting messages (not in flight) whose expiry has passed become dead letters ("expired")
     // now, as the next take would make them, so the operator sees them as they are while no

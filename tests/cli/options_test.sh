@@ -23,6 +23,7 @@ aegis-send|--timeout|1ms|24h|25h|3|$send_ctx
 aegis-sub|--count|1|1000000000|1000000001|3|$sub_ctx
 aegis-sub|--wait|1ms|720h|721h|3|$sub_ctx
 aegis-sub|--jobs|1|256|257|3|$sub_ctx
+aegis-sub|--exec-timeout|0|24h|25h|3|--socket $nosock --exec true backend.host42.x
 aegis-queue|--limit|1|100000|100001|3|$queue_ctx
 aegis-queue|--timeout|1ms|1h|61m|3|$queue_ctx
 aegis-queue|--ttl|1ms|720h|721h|3|--socket $nosock retry 0123456789abcdef0123456789abcdef
@@ -42,6 +43,7 @@ aegis-connect|--heartbeat|0|86400|86401|0|--help
 aegis-connect|--queue-max-messages|1|1000000000|1000000001|0|--help
 aegis-connect|--queue-max-bytes|1024|1099511627776|1099511627777|0|--help
 aegis-keygen|--serial|0|18446744073709551615|18446744073709551616|0|--help
+aegis-connect|--max-attempts|0|1000000|1000001|0|--help
 aegis-gateway|--max-sessions|1|1000000|1000001|0|--help
 aegis-gateway|--max-message-bytes|1024|17825792|17825793|0|--help
 aegis-gateway|--handshake-timeout|1|300|301|0|--help

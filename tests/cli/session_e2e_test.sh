@@ -191,6 +191,9 @@ chmod 600 "$TEST_TMP/tofu-state/known_backends" # private, or it is refused for 
 expect_error 4 "$connect" "$url" --identity "$TEST_TMP/soc" --accept-new --socket "$TEST_TMP/tofu.sock" \
     --state-dir "$TEST_TMP/tofu-state" "${timing[@]}"
 expect_contains "$err" "pinned"
+# ... and the error says where that key is recorded and how to trust a new one.
+expect_contains "$err" "recorded for $url in $TEST_TMP/tofu-state/known_backends"
+expect_contains "$err" "remove that line (or the file) and start aegis-connect --accept-new again"
 
 # --- the gateway killed and restarted on the same port: the brokers come back by themselves ---------------
 

@@ -169,7 +169,19 @@ expect_exit 0 "$send" --socket "$b_sock" --request --timeout 20s -H trace=t1 bac
 expect_eq "$out" "HELLO SOC T1" "the reply"
 expect_exit 1 "$send" --socket "$b_sock" --request --timeout 20s backend.host42.exec -m fail
 expect_eq "$out" "bad request" "the error reply"
-expect_error 5 "$send" --socket "$b_sock" --request --timeout 1s backend.host42.nobody -m hello
+# A request nobody subscribes to is refused by the gateway at once (no_responders), well within
+# its timeout; a plain message there is acknowledged as ever (not a request: nothing to answer).
+started=$(date +%s%3N)
+expect_error 4 "$send" --socket "$b_sock" --request --timeout 20s backend.host42.nobody -m hello
+elapsed=$(($(date +%s%3N) - started))
+expect_eq "$err" "aegis-send: error: no responders on backend.host42.nobody"
+((elapsed < 5000)) || fail "no responders took $elapsed ms (timeout 20 s)"
+check_passed
+expect_exit 0 "$send" --socket "$b_sock" --wait-ack backend.host42.nobody -m plain
+# Neither stays queued: the refused request is not kept as a dead letter.
+queue_lacks() { ! "$AEGIS_BIN/aegis-queue" --socket "$1" ls --state all | grep -q "$2"; }
+wait_for "the queue to hold nothing for backend.host42.nobody" queue_lacks "$b_sock" backend.host42.nobody
+check_passed
 # A reply the broker refuses (host42 may not publish to agent.other.*) is a warning; the replier goes on.
 expect_error 5 "$send" --socket "$b_sock" --request --reply-to agent.other.x.reply --timeout 2s backend.host42.exec -m hello
 wait_for "the replier's warning" grep -q "^aegis-sub: warning: no reply to " "$TEST_TMP/exec.err"

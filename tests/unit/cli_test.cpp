@@ -2,14 +2,18 @@
 // request/reply convention, payload splitting, durable acknowledgements, status reports.
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/ack_tracker.h"
@@ -88,6 +92,19 @@ TEST_CASE("durations take ms, s, m, h and bare seconds", "[cli]") {
     CHECK(cli::duration_text(milliseconds(250)) == "250ms");
     CHECK(cli::duration_text(milliseconds(90'000)) == "90s");
     CHECK(cli::duration_text(milliseconds(720 * 3'600'000LL)) == "720h");
+}
+
+TEST_CASE("a duration range that starts at 0 takes 0", "[cli]") {
+    for (const char* zero : {"0", "0s", "0ms", "0.0"}) {
+        auto parsed = cli::parse_duration(zero, "--exec-timeout", milliseconds(0), milliseconds(86'400'000));
+        INFO(zero);
+        REQUIRE(parsed);
+        CHECK(*parsed == milliseconds(0));
+    }
+    auto past = cli::parse_duration("25h", "--exec-timeout", milliseconds(0), milliseconds(86'400'000));
+    REQUIRE_FALSE(past);
+    CHECK(past.error().message.find("--exec-timeout needs a duration from 0 to 24h") != std::string::npos);
+    CHECK(cli::duration_text(milliseconds(0)) == "0");
 }
 
 TEST_CASE("whole numbers and seconds are range-checked, never wrapped", "[cli]") {
@@ -209,6 +226,19 @@ TEST_CASE("a request gets a correlated reply; a failure is flagged", "[cli]") {
     CHECK(cli::header_value(failed->headers, "error") == "exit 3");
 }
 
+TEST_CASE("a request whose command timed out gets an error reply naming the timeout", "[cli]") {
+    auto request = sample_message();
+    request.kind = aegis::protocol::Kind::request;
+    request.headers.emplace_back("reply-to", "agent.host42.exec.reply");
+    const auto timed_out = cli::reply_with_error(request, "timed out after 1s (--exec-timeout)");
+    REQUIRE(timed_out);
+    CHECK(timed_out->correlation == request.id);
+    CHECK(cli::header_value(timed_out->headers, "error") == "timed out after 1s (--exec-timeout)");
+    const auto ok = cli::reply_with_error(request, "");
+    REQUIRE(ok);
+    CHECK(ok->headers.empty());
+}
+
 TEST_CASE("payloads split by line or NUL, or whole", "[cli]") {
     CHECK(read_all("a\nb\n\nc", cli::Split::lines) == std::vector<std::string>{"a", "b", "", "c"});
     CHECK(read_all(std::string("x\0y z\0", 6), cli::Split::nul) == std::vector<std::string>{"x", "y z"});
@@ -298,6 +328,111 @@ TEST_CASE("commands get the payload and the message's environment", "[cli]") {
     REQUIRE(result);
     CHECK(result->exit_status == 3);
     CHECK(result->output == "input text backend.host42.policies soc text/plain\n");
+}
+
+namespace {
+
+// True once no process has `pid` (an orphan is reaped by init soon after it dies).
+[[nodiscard]] bool gone_within(pid_t pid, milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+        std::this_thread::sleep_for(milliseconds(20));
+    }
+    return false;
+}
+
+// The pids a command printed, one per line ("$$" and "$!").
+[[nodiscard]] std::vector<pid_t> printed_pids(const std::string& output) {
+    std::vector<pid_t> pids;
+    std::istringstream lines(output);
+    for (std::string line; std::getline(lines, line);) pids.push_back(static_cast<pid_t>(std::stol(line)));
+    return pids;
+}
+
+}  // namespace
+
+TEST_CASE("a command past its timeout is ended with its whole process group", "[cli]") {
+    cli::CommandLimits limits;
+    limits.timeout = milliseconds(300);
+    limits.grace = milliseconds(500);
+    const auto started = std::chrono::steady_clock::now();
+    auto result = cli::run_command("echo $$; sleep 300 & echo $!; wait", "", {}, limits);
+    const auto took = std::chrono::steady_clock::now() - started;
+    REQUIRE(result);
+    CHECK(result->timed_out);
+    CHECK_FALSE(result->stopped);
+    CHECK(took < std::chrono::seconds(3));
+    const auto pids = printed_pids(result->output);
+    REQUIRE(pids.size() == 2);
+    CHECK(::getpgid(pids[1]) != ::getpgrp());         // not in this process's group (if it still ran)
+    CHECK(gone_within(pids[1], milliseconds(3000)));  // the background sleep too
+}
+
+TEST_CASE("a command that ignores SIGTERM is killed after the grace period", "[cli]") {
+    cli::CommandLimits limits;
+    limits.timeout = milliseconds(200);
+    limits.grace = milliseconds(300);
+    const auto started = std::chrono::steady_clock::now();
+    auto result = cli::run_command("trap '' TERM; sleep 300 & echo $!; wait; wait", "", {}, limits);
+    REQUIRE(result);
+    CHECK(result->timed_out);
+    CHECK(result->exit_status == 128 + SIGKILL);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(3));
+    const auto pids = printed_pids(result->output);
+    REQUIRE(pids.size() == 1);
+    CHECK(gone_within(pids[0], milliseconds(3000)));
+}
+
+TEST_CASE("what a finished command left running in its group is ended", "[cli]") {
+    // The shell exits at once; the sleep it started keeps its standard output open.
+    const auto started = std::chrono::steady_clock::now();
+    auto result = cli::run_command("sleep 300 & echo $!", "", {}, {});
+    REQUIRE(result);
+    CHECK_FALSE(result->timed_out);
+    CHECK(result->exit_status == 0);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+    const auto pids = printed_pids(result->output);
+    REQUIRE(pids.size() == 1);
+    CHECK(gone_within(pids[0], milliseconds(3000)));
+}
+
+TEST_CASE("a stopped pool ends its running commands and starts no more", "[cli]") {
+    cli::CommandPool pool("echo $$; sleep 300 & echo $!; wait", 2);
+    pool.start(sample_message("one"));
+    pool.start(sample_message("two"));
+    std::this_thread::sleep_for(milliseconds(200));
+    const auto started = std::chrono::steady_clock::now();
+    pool.stop_all();
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(4));
+    CHECK(pool.running() == 0);
+    pool.start(sample_message("three"));  // ignored: the pool is stopping
+    CHECK(pool.running() == 0);
+    const auto finished = pool.take_finished(milliseconds(0));
+    REQUIRE(finished.size() == 2);
+    for (const auto& each : finished) {
+        REQUIRE(each.result);
+        CHECK(each.result->stopped);
+        for (const auto pid : printed_pids(each.result->output)) CHECK(gone_within(pid, milliseconds(3000)));
+    }
+}
+
+TEST_CASE("a hung command holds up the next one only until its timeout", "[cli]") {
+    cli::CommandPool pool("read -r x; if [ \"$x\" = hang ]; then sleep 300; fi; echo \"$x\"", 1, milliseconds(300));
+    const auto started = std::chrono::steady_clock::now();
+    pool.start(sample_message("hang\n"));
+    pool.start(sample_message("quick\n"));  // waits for the slot
+    std::vector<cli::CommandPool::Finished> done;
+    while (done.size() < 2 && std::chrono::steady_clock::now() - started < std::chrono::seconds(10)) {
+        for (auto& finished : pool.take_finished(milliseconds(100))) done.push_back(std::move(finished));
+    }
+    REQUIRE(done.size() == 2);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(4));
+    REQUIRE(done[0].result);
+    CHECK(done[0].result->timed_out);
+    REQUIRE(done[1].result);
+    CHECK_FALSE(done[1].result->timed_out);
+    CHECK(done[1].result->output == "quick\n");
 }
 
 TEST_CASE("status: stable names, human text, Prometheus and checks", "[cli]") {

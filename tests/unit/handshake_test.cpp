@@ -539,8 +539,9 @@ TEST_CASE("reasons map to names, descriptions and exit codes", "[reason]") {
     CHECK(describe(Reason::unknown_identity) == "unknown identity");
     CHECK(name(static_cast<Reason>(999)) == "unknown");
 
-    for (const auto r : {Reason::unknown_identity, Reason::server_key_mismatch, Reason::access_denied,
-                         Reason::too_large, Reason::revoked, Reason::bad_signature, Reason::expired}) {
+    for (const auto r :
+         {Reason::unknown_identity, Reason::server_key_mismatch, Reason::access_denied, Reason::too_large,
+          Reason::revoked, Reason::bad_signature, Reason::expired, Reason::no_responders}) {
         CHECK(exit_code_for(r) == ExitCode::refused);
     }
     CHECK(exit_code_for(Reason::timeout) == ExitCode::timeout);
@@ -550,17 +551,17 @@ TEST_CASE("reasons map to names, descriptions and exit codes", "[reason]") {
         CHECK(exit_code_for(r) == ExitCode::failure);
         CHECK_FALSE(is_permanent(r));
     }
-    const std::set<Reason> permanent{Reason::access_denied, Reason::too_large, Reason::invalid_channel,
-                                     Reason::expired,       Reason::malformed, Reason::unknown_identity,
-                                     Reason::revoked};
+    const std::set<Reason> permanent{Reason::access_denied, Reason::too_large,    Reason::invalid_channel,
+                                     Reason::expired,       Reason::malformed,    Reason::unknown_identity,
+                                     Reason::revoked,       Reason::no_responders};
     std::set<std::string_view> names;
-    for (std::uint16_t value = 0; value <= static_cast<std::uint16_t>(Reason::replaced); ++value) {
+    for (std::uint16_t value = 0; value <= static_cast<std::uint16_t>(Reason::no_responders); ++value) {
         const auto r = static_cast<Reason>(value);
         CHECK(is_permanent(r) == (permanent.count(r) == 1));
         CHECK(exit_code_for(r) != ExitCode::ok);
         names.insert(name(r));
     }
-    CHECK(names.size() == 18);  // every name distinct
+    CHECK(names.size() == 19);  // every name distinct
 
     const auto error = protocol_error(Reason::access_denied, "agent.x.> is not yours");
     CHECK(error.message == "access denied: agent.x.> is not yours");

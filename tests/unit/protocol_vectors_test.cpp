@@ -90,6 +90,8 @@ const std::string kFrameGoodbyeReplaced = "15001100087265706c61636564";
 const std::string kFrameErrorRequestZero = "14000000000001000469642030";
 const std::string kFramePuback = "11000000070000000000000001";
 const std::string kFrameDeliverAck = "040000000000000005";
+const std::string kFrameErrorNoResponders =
+    "1400000007001200246e6f20726573706f6e64657273206f6e206261636b656e642e686f737434322e70696e67";
 
 struct Inputs {
     crypto::SigningKey client = crypto::SigningKey::from_seed(filled<32>(0x01));
@@ -387,10 +389,16 @@ TEST_CASE("session frame test vectors", "[vectors]") {
     Frame ack;
     ack.type = FrameType::deliver_ack;
     ack.sequence = 5;
+    Frame no_responders;
+    no_responders.type = FrameType::error;
+    no_responders.request_id = 7;
+    no_responders.reason = Reason::no_responders;
+    no_responders.text = "no responders on backend.host42.ping";
     const std::pair<const Frame*, const std::string*> cases[] = {{&goodbye, &kFrameGoodbyeReplaced},
                                                                  {&refused, &kFrameErrorRequestZero},
                                                                  {&puback, &kFramePuback},
-                                                                 {&ack, &kFrameDeliverAck}};
+                                                                 {&ack, &kFrameDeliverAck},
+                                                                 {&no_responders, &kFrameErrorNoResponders}};
     for (const auto& [frame, expected] : cases) {
         INFO(*expected);
         CHECK(hex(encode_frame(*frame)) == *expected);
@@ -449,6 +457,7 @@ TEST_CASE("PROTOCOL.md carries the same test vectors", "[vectors]") {
                                &kFingerprint,
                                &kFrameGoodbyeReplaced,
                                &kFrameErrorRequestZero,
+                               &kFrameErrorNoResponders,
                                &kFramePuback,
                                &kFrameDeliverAck}) {
         INFO(*vector);

@@ -40,6 +40,23 @@ int stop(const aegis::connect::Options& options) {
     return 0;
 }
 
+// "Reconnect now": the broker on the socket ends its backoff wait (PROTOCOL.md §8.3.7).
+int reconnect(const aegis::connect::Options& options) {
+    const auto socket = aegis::ipc::resolve_socket_path(options.connect.socket);
+    const auto deadline = aegis::ipc::deadline_after(kStopLimit);
+    auto client = aegis::ipc::Client::connect(socket, kTool, deadline);
+    if (!client) return aegis::cli::report(kTool, client.error());
+    auto answer = client->call(aegis::ipc::to_header(aegis::ipc::ReconnectRequest{}), {}, deadline);
+    if (!answer) return aegis::cli::report(kTool, answer.error());
+    const auto state = answer->header.value("state", std::string("unknown"));
+    if (answer->header.value("reconnecting", false)) {
+        fmt::print("the broker on {} is connecting now (it was {})\n", socket.string(), state);
+    } else {
+        fmt::print("the broker on {} is {}: nothing to do\n", socket.string(), state);
+    }
+    return 0;
+}
+
 int run_foreground(broker::PreparedBroker& prepared) {
     auto ran = broker::run_broker(prepared.config, log_line, [](const aegis::Result<broker::Ready>&) {});
     return ran ? 0 : aegis::cli::report(kTool, ran.error());
@@ -77,7 +94,12 @@ int run(int argc, char** argv) {
         return 0;
     }
     std::signal(SIGPIPE, SIG_IGN);
+    if (options.stop && options.reconnect) {
+        return aegis::cli::report(kTool,
+                                  aegis::make_error(ExitCode::usage, "--stop and --reconnect cannot be combined"));
+    }
     if (options.stop) return stop(options);
+    if (options.reconnect) return reconnect(options);
     if (options.connect.url.empty()) {
         return aegis::cli::report(
             kTool, aegis::make_error(ExitCode::usage, "a gateway URL is required (see {} --help)", kTool));

@@ -16,7 +16,8 @@ Options parse_options(int argc, char** argv) {
     std::string identity;
     po::options_description visible(
         "Usage: aegis-connect URL --backend-key KEY|--backend-ca FILE|--accept-new [options]\n"
-        "       aegis-connect --stop [--socket PATH]\n\n"
+        "       aegis-connect --stop [--socket PATH]\n"
+        "       aegis-connect --reconnect [--socket PATH]\n\n"
         "Starts the Aegis broker: one authenticated session to the gateway at URL\n"
         "(ws://HOST:PORT[/PATH] or wss://...) and the local socket for aegis-send and aegis-sub.\n\n"
         "Options");
@@ -38,8 +39,10 @@ Options parse_options(int argc, char** argv) {
         ("ca-file", po::value(&c.ca_file)->value_name("FILE"), "for wss://, also trust the CA certificates of this PEM file")
         ("queue-max-messages", cli::whole_number(&c.queue_max_messages, 1, 1'000'000'000)->value_name("N"), "refuse publishes while N messages are queued (1-1000000000, default: 1000000)")
         ("queue-max-bytes", cli::whole_number(&c.queue_max_bytes, 1'024, 1ULL << 40)->value_name("N"), "refuse publishes while N payload bytes are queued (1024-1099511627776, default: 1073741824)")
+        ("max-attempts", cli::whole_number(&c.max_attempts, 0, 1'000'000)->value_name("N"), "a message the gateway refuses for a passing reason N times becomes a dead letter (0-1000000, default: 0: never)")
         ("log", po::value(&c.log_file)->value_name("FILE"), "log file when detached (default: STATE_DIR/broker.log)")
         ("stop", po::bool_switch(&options.stop), "stop the broker on the socket and wait for it to exit")
+        ("reconnect", po::bool_switch(&options.reconnect), "ask the broker on the socket to connect now, cutting its backoff short")
         ("help,h", po::bool_switch(&options.help), "show this help")
         ("version,V", po::bool_switch(&options.version), "show the version");
     // clang-format on

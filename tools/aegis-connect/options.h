@@ -11,6 +11,7 @@ struct Options {
     broker::ConnectOptions connect;
     bool foreground = false;
     bool stop = false;
+    bool reconnect = false;
     bool help = false;
     bool version = false;
     std::string help_text;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "cli/payload_source.h"
 #include "cli/publish_pipeline.h"
@@ -16,6 +17,7 @@
 #include "ipc/client.h"
 #include "ipc/socket_path.h"
 #include "options.h"
+#include "protocol/reason.h"
 
 namespace {
 
@@ -95,8 +97,29 @@ int request(ipc::Client& client, const Options& options, std::FILE* input) {
         payload = std::move(**read);
         if (payload.empty() && reads_stdin(options)) return cli::report(kTool, empty_stdin());
     }
-    auto sent = client.publish(options.request, payload, deadline);
-    if (!sent) return cli::report(kTool, sent.error());
+    // Sent with wait_ack: the gateway answers a request nobody subscribes to with no_responders
+    // at once (PROTOCOL.md §6), rather than leaving it to the timeout.
+    auto acked = options.request;
+    acked.wait_ack = true;
+    auto call = client.send(ipc::to_header(acked), payload, deadline);
+    if (!call) return cli::report(kTool, call.error());
+    auto answer = client.response(*call, deadline);
+    const auto queued = client.take_queued(*call);
+    if (!answer) {
+        const auto& error = answer.error();
+        if (aegis::protocol::reason_of(error) == aegis::protocol::Reason::no_responders) {
+            return cli::report(kTool,
+                               aegis::make_error(ExitCode::refused, "no responders on {}", options.request.channel));
+        }
+        if (error.exit == ExitCode::timeout && queued) {
+            return cli::report(kTool, aegis::make_error(ExitCode::timeout,
+                                                        "0 of {} replies on {} within the timeout; the gateway has not "
+                                                        "acknowledged request {}, which stays queued in the broker",
+                                                        options.replies, options.reply_to, *queued));
+        }
+        return cli::report(kTool, error);
+    }
+    const auto sent = std::optional<std::string>(answer->header.value("message_id", std::string()));
     const auto request_id = ipc::message_id_from_hex(*sent);
     if (!request_id) return cli::report(kTool, aegis::make_error(ExitCode::failure, "the broker gave no message id"));
     if (options.print_id) fmt::print("{}\n", *sent);

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <csignal>
+#include <optional>
 
+#include "cli/exec_command.h"
 #include "cli/tool.h"
 #include "ipc/client.h"
 #include "ipc/socket_path.h"
@@ -44,6 +46,10 @@ int run(int argc, char** argv) {
         return 0;
     }
     std::signal(SIGPIPE, SIG_IGN);  // a closed stdout shows up as a failed write, handled quietly
+    // Before any thread starts: SIGINT, SIGTERM and SIGHUP end the --exec commands' process groups
+    // first, so no handler outlives aegis-sub.
+    std::optional<cli::TerminationSignals> signals;
+    if (!options->exec.empty()) signals.emplace();
 
     const auto deadline = ipc::deadline_after(options->wait);
     const auto connect_deadline = deadline ? deadline : ipc::deadline_after(std::chrono::seconds(30));
@@ -53,7 +59,10 @@ int run(int argc, char** argv) {
         return cli::report(kTool, subscribed.error());
     }
     aegis::sub::Receiver receiver(*client, *options);
-    return receiver.run();
+    if (signals) signals->on_signal([&receiver] { receiver.stop_commands(); });
+    const int code = receiver.run();
+    if (signals) signals->on_signal({});
+    return code;
 }
 
 }  // namespace

@@ -18,6 +18,7 @@ namespace {
 struct Raw {
     std::optional<std::string> wait;
     std::optional<std::string> format;
+    std::optional<std::string> exec_timeout;
     bool verbose = false;
     bool json = false;
     bool nul = false;
@@ -37,6 +38,13 @@ struct Raw {
     }
     if (!options.exec.empty() && (raw.json || raw.format || raw.verbose || raw.nul)) {
         return make_error(ExitCode::usage, "--exec prints the command's output, not -v, --json, -F or -0");
+    }
+    if (raw.exec_timeout) {
+        if (options.exec.empty()) return make_error(ExitCode::usage, "--exec-timeout needs --exec");
+        auto timeout = cli::parse_duration(*raw.exec_timeout, "--exec-timeout", std::chrono::milliseconds(0),
+                                           std::chrono::hours(24));
+        if (!timeout) return timeout.take_error();
+        options.exec_timeout = *timeout;
     }
     if (raw.wait) {
         auto wait = cli::parse_duration(*raw.wait, "-W", std::chrono::milliseconds(1), std::chrono::hours(720));
@@ -80,6 +88,7 @@ Result<Options> parse_options(int argc, char** argv) {
         ("drain", po::bool_switch(&options.drain), "with --durable: exit once the stored backlog has been printed")
         ("reset", po::bool_switch(&options.reset), "with --durable: replace the subscription's stored patterns")
         ("exec", po::value(&options.exec)->value_name("CMD"), "run CMD per message (payload on stdin); its output answers requests")
+        ("exec-timeout", po::value<std::string>()->value_name("DURATION"), "end a command's process group after DURATION (0-24h, 0: never; default: 30s)")
         ("jobs", cli::whole_number(&options.jobs, 1, 256)->value_name("N"), "run up to N commands at once (1-256, default: 1)")
         ("socket", po::value(&options.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
         ("help,h", po::bool_switch(&options.help), "show this help")
@@ -101,6 +110,7 @@ Result<Options> parse_options(int argc, char** argv) {
     if (values.count("count")) options.count = values["count"].as<std::uint64_t>();
     if (values.count("wait")) raw.wait = values["wait"].as<std::string>();
     if (values.count("format")) raw.format = values["format"].as<std::string>();
+    if (values.count("exec-timeout")) raw.exec_timeout = values["exec-timeout"].as<std::string>();
     if (auto checked = check_and_fill(options, raw); !checked) return checked.take_error();
     return options;
 }

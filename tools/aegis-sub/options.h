@@ -24,6 +24,7 @@ struct Options {
     bool reset = false;  // replace the cursor's stored patterns
     std::string exec;
     std::uint64_t jobs = 1;
+    std::chrono::milliseconds exec_timeout{30'000};  // 0: none
     bool help = false;
     bool version = false;
     std::string help_text;

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "cli/duration.h"
 #include "cli/request_reply.h"
 #include "cli/tool.h"
 
@@ -38,7 +39,8 @@ constexpr std::size_t kHeldOutputBytes = 64 * 1024;
 }  // namespace
 
 Receiver::Receiver(ipc::Client& client, const Options& options) : client_(client), options_(options) {
-    if (!options.exec.empty()) pool_ = std::make_unique<cli::CommandPool>(options.exec, options.jobs);
+    if (!options.exec.empty())
+        pool_ = std::make_unique<cli::CommandPool>(options.exec, options.jobs, options.exec_timeout);
     // Messages of a plain subscription that arrive together are written together: what the
     // broker sent in one go is flushed once, before waiting for more (never later). A durable
     // subscription flushes each message before it is acknowledged.
@@ -48,6 +50,10 @@ Receiver::Receiver(ipc::Client& client, const Options& options) : client_(client
 
 bool Receiver::done() const {
     return (options_.count && received_ >= *options_.count) || (options_.drain && caught_up_);
+}
+
+void Receiver::stop_commands() {
+    if (pool_) pool_->stop_all();
 }
 
 int Receiver::timed_out() const {
@@ -98,7 +104,7 @@ int Receiver::run() {
         if (!frame) return fail(frame.error());
         if (!frame->has_value()) {
             if (deadline && std::chrono::steady_clock::now() >= *deadline) {
-                pool_.reset();  // let running commands end
+                stop_commands();  // ends the running commands (their process groups)
                 if (const int code = finish(); code != 0) return code;
                 return timed_out();
             }
@@ -151,8 +157,18 @@ Result<Receiver::Step> Receiver::collect_finished(std::chrono::milliseconds wait
 Result<Receiver::Step> Receiver::on_finished(cli::CommandPool::Finished finished) {
     if (!finished.result) return finished.result.take_error();
     const auto& result = *finished.result;
-    if (auto reply = cli::reply_for(finished.message, result.exit_status)) {
-        auto sent = client_.publish(*reply, as_bytes(result.output), ipc::deadline_after(std::chrono::seconds(30)));
+    std::string error;  // the reply's error header; empty when the command succeeded
+    if (result.timed_out) {
+        error = fmt::format("timed out after {} (--exec-timeout)", cli::duration_text(options_.exec_timeout));
+        fmt::print(stderr, "{}: warning: the command for {} {}; its process group was ended\n", kTool,
+                   ipc::to_hex(finished.message.id), error);
+    } else if (result.exit_status != 0) {
+        error = fmt::format("exit {}", result.exit_status);
+    }
+    if (auto reply = cli::reply_with_error(finished.message, error)) {
+        // A command that timed out answers with no payload: what it wrote is cut short.
+        const auto payload = result.timed_out ? std::string_view() : std::string_view(result.output);
+        auto sent = client_.publish(*reply, as_bytes(payload), ipc::deadline_after(std::chrono::seconds(30)));
         // A reply the broker refuses (a bad reply-to) must not stop a long-running replier.
         const bool refused =
             !sent && (sent.error().exit == ExitCode::refused || sent.error().exit == ExitCode::bad_input);
@@ -162,7 +178,7 @@ Result<Receiver::Step> Receiver::on_finished(cli::CommandPool::Finished finished
         } else if (!sent) {
             return sent.take_error();
         }
-    } else if (!write_out(result.output)) {
+    } else if (!result.timed_out && !write_out(result.output)) {
         return Step::stop;
     }
     const auto id = ipc::to_hex(finished.message.id);

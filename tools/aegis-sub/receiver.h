@@ -20,6 +20,8 @@ public:
     Receiver(ipc::Client& client, const Options& options);
     // Runs until done; the exit code (errors are reported on stderr).
     [[nodiscard]] int run();
+    // Ends the running --exec commands' process groups and waits for them (any thread).
+    void stop_commands();
 
 private:
     enum class Step { go_on, stop };
