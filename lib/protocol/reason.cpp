@@ -15,7 +15,7 @@ struct ReasonInfo {
 };
 
 // One row per wire value, in wire order, so lookups index by the numeric value.
-constexpr std::array<ReasonInfo, 18> kReasons{{
+constexpr std::array<ReasonInfo, 20> kReasons{{
     {Reason::none, "none", "no error", ExitCode::failure, false},
     {Reason::malformed, "malformed", "malformed message", ExitCode::bad_input, true},
     {Reason::unsupported_version, "unsupported_version", "unsupported protocol version", ExitCode::refused, false},
@@ -36,6 +36,10 @@ constexpr std::array<ReasonInfo, 18> kReasons{{
     {Reason::internal, "internal", "internal error at the peer", ExitCode::failure, false},
     {Reason::shutting_down, "shutting_down", "peer shutting down", ExitCode::failure, false},
     {Reason::replaced, "replaced", "replaced by a newer session of this identity", ExitCode::failure, false},
+    // Filled in by the no_responders change; until then it reads like an unknown reason.
+    {static_cast<Reason>(18), "unknown", "unknown reason", ExitCode::failure, false},
+    // Transient: the broker keeps the message queued and retries it; only a waiting tool is told.
+    {Reason::channel_disabled, "channel_disabled", "channel disabled at the gateway", ExitCode::refused, false},
 }};
 
 constexpr bool in_wire_order() {

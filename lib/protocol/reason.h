@@ -29,6 +29,8 @@ enum class Reason : std::uint16_t {
     internal = 15,            // the peer failed; not the sender's fault
     shutting_down = 16,       // the peer is stopping; reconnect later
     replaced = 17,            // a newer session of the same identity took this one's place
+    // 18 is no_responders, added with request routing.
+    channel_disabled = 19,  // an operator disabled the channel at the gateway; retry later
 };
 
 // The longest human-readable text a refusal, error or goodbye carries on the wire.

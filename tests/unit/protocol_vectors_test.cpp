@@ -90,6 +90,9 @@ const std::string kFrameGoodbyeReplaced = "15001100087265706c61636564";
 const std::string kFrameErrorRequestZero = "14000000000001000469642030";
 const std::string kFramePuback = "11000000070000000000000001";
 const std::string kFrameDeliverAck = "040000000000000005";
+const std::string kFrameErrorChannelDisabled =
+    "140000000900130008"
+    "64697361626c6564";
 
 struct Inputs {
     crypto::SigningKey client = crypto::SigningKey::from_seed(filled<32>(0x01));
@@ -387,10 +390,16 @@ TEST_CASE("session frame test vectors", "[vectors]") {
     Frame ack;
     ack.type = FrameType::deliver_ack;
     ack.sequence = 5;
+    Frame disabled;
+    disabled.type = FrameType::error;
+    disabled.request_id = 9;
+    disabled.reason = Reason::channel_disabled;
+    disabled.text = "disabled";
     const std::pair<const Frame*, const std::string*> cases[] = {{&goodbye, &kFrameGoodbyeReplaced},
                                                                  {&refused, &kFrameErrorRequestZero},
                                                                  {&puback, &kFramePuback},
-                                                                 {&ack, &kFrameDeliverAck}};
+                                                                 {&ack, &kFrameDeliverAck},
+                                                                 {&disabled, &kFrameErrorChannelDisabled}};
     for (const auto& [frame, expected] : cases) {
         INFO(*expected);
         CHECK(hex(encode_frame(*frame)) == *expected);
@@ -450,7 +459,8 @@ TEST_CASE("PROTOCOL.md carries the same test vectors", "[vectors]") {
                                &kFrameGoodbyeReplaced,
                                &kFrameErrorRequestZero,
                                &kFramePuback,
-                               &kFrameDeliverAck}) {
+                               &kFrameDeliverAck,
+                               &kFrameErrorChannelDisabled}) {
         INFO(*vector);
         CHECK(doc.find(*vector) != std::string::npos);
     }
