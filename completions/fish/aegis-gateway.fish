@@ -8,6 +8,7 @@ complete -c aegis-gateway -l authorized -r -F -d 'Authorized-keys file, re-read 
 complete -c aegis-gateway -l revoked -r -F -d 'Keys and certificate serials to refuse, re-read on SIGHUP'
 complete -c aegis-gateway -l state-dir -x -a '(__fish_complete_directories)' -d 'State directory, created 0700'
 complete -c aegis-gateway -l admin -x -d 'Serve /metrics and /healthz on HOST:PORT'
+complete -c aegis-gateway -l channel-controls -r -F -d 'Disabled channel patterns, re-read on SIGHUP'
 complete -c aegis-gateway -l tls-cert -r -F -d 'PEM certificate chain: serve wss://'
 complete -c aegis-gateway -l tls-key -r -F -d 'PEM private key for --tls-cert'
 complete -c aegis-gateway -l max-sessions -x -d 'Authenticated sessions at most'

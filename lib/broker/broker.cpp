@@ -426,7 +426,8 @@ json Broker::Impl::status() const {
                {"delivered", delivered_local},
                {"duplicates", duplicates},
                {"rejected", stats.rejected_batches}}},
-             {"subscriptions", confirmed_set}};
+             {"subscriptions", confirmed_set},
+             {"channels", channels_status()}};
     if (server_key) out["server_fingerprint"] = crypto::fingerprint(*server_key);
     if (grant) {
         out["assigned_id"] = grant->assigned_id;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -94,6 +95,25 @@ struct BatchInFlight {
     std::size_t bytes = 0;
 };
 
+// A channel the gateway refused as disabled (PROTOCOL.md §9, channel_disabled): its messages
+// wait in the queue, not sent before `until_ms`, while other channels go on.
+struct ChannelHold {
+    std::string message;  // the gateway's words
+    std::uint64_t since_ms = 0;
+    std::uint64_t until_ms = 0;
+    std::uint32_t refusals = 0;  // in a row; the delay doubles with each
+    bool probing = false;        // one batch went to ask whether the channel is enabled again
+};
+// A disabled channel is asked again after 1 s, doubling up to this (jittered over its upper half).
+inline constexpr std::uint64_t kMaxHoldMs = 30'000;
+// Channels counted by name in status; past this, the rest are counted under "other".
+inline constexpr std::size_t kMaxCountedChannels = 256;
+
+struct ChannelCounts {
+    std::uint64_t published = 0;  // messages the gateway stored
+    std::uint64_t received = 0;   // messages delivered by the gateway (copies dropped as duplicates excluded)
+};
+
 // A batch taken from the queue and signed, to be handed to the session.
 struct TakenBatch {
     protocol::SignedBatch batch;
@@ -158,6 +178,18 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void flush_publishes();
     void dead_letter(const std::vector<protocol::MessageId>& ids, const Error& cause);
     [[nodiscard]] std::optional<ipc::WireError> check_capacity(std::size_t count, std::uint64_t bytes) const;
+
+    // broker_channels.cpp
+    // The gateway refused the batch as channel_disabled (or it was taken while its channel is
+    // held): it waits, not counted as an attempt, and the channel is held.
+    void hold_channel(BatchInFlight flight, const Error& cause, bool refused_by_gateway);
+    // A batch taken for a channel still held waits again without being sent (true).
+    [[nodiscard]] bool defer_if_held(const BatchInFlight& flight);
+    void channel_accepted(const std::string& channel, std::size_t messages);
+    void channel_received(const std::string& channel);
+    [[nodiscard]] nlohmann::json channels_status() const;
+    // A waiting message of a held channel says why it waits ("held": {"reason", "message"}).
+    void note_held(nlohmann::json& message, const std::string& channel) const;
 
     // broker_queue_ops.cpp
     void handle_queue_op(const Waiter& waiter, const ipc::QueueRequest& request);
@@ -231,6 +263,8 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::unordered_map<protocol::MessageId, Waiter, MessageIdHash> ack_waiters;
     std::uint64_t next_sequence = 0;
     bool retry_scheduled = false;
+    std::map<std::string, ChannelHold, std::less<>> held_channels;
+    std::map<std::string, ChannelCounts, std::less<>> channel_counts;
 
     // The session as last seen.
     std::optional<protocol::Accepted> grant;

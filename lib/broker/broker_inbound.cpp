@@ -169,6 +169,7 @@ Result<void> Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBa
         store_error.reset();
     }
     for (const auto& envelope : fresh) {
+        channel_received(envelope.channel);
         const auto subscribers = confirmed.subscribers_for(envelope.channel);
         if (subscribers.empty()) continue;
         // Encoded once, shared by every subscriber's write queue.

@@ -314,6 +314,7 @@ bool Broker::Impl::take_batches(std::vector<TakenBatch>& taken) {
             if (message.kind == protocol::Kind::request) flight.requests.push_back(message.id);
             flight.bytes += message.payload.size();
         }
+        if (defer_if_held(flight)) continue;
         auto signed_batch = protocol::sign_batch(
             to_envelopes(std::move(batch), key.public_key(), grant->assigned_id, next_sequence), key);
         if (!signed_batch) {
@@ -349,6 +350,7 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
     bytes_in_flight -= flight.bytes;
     if (outcome) {
         acked += flight.ids.size();
+        channel_accepted(flight.channel, flight.ids.size());
         for (const auto& id : flight.ids) {
             if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
                 answer(waiter->second, json{{"message_id", ipc::to_hex(id)}, {"acked", true}});
@@ -382,6 +384,11 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
         acknowledged_unremoved.insert(acknowledged_unremoved.end(), flight.ids.begin(), flight.ids.end());
         schedule_removal();
         pump();
+        return;
+    }
+    if (protocol::reason_of(error) == protocol::Reason::channel_disabled) {
+        hold_channel(std::move(flight), error, true);
+        pump();  // the other channels go on
         return;
     }
     if (protocol::is_permanent(protocol::reason_of(error))) {

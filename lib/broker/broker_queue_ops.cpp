@@ -81,7 +81,10 @@ void Broker::Impl::handle_queue_op(const Waiter& waiter, const ipc::QueueRequest
             auto entries = queue->list(state_of(request.state), static_cast<std::size_t>(request.limit));
             if (!entries) return failed(entries.error());
             json messages = json::array();
-            for (const auto& entry : *entries) messages.push_back(entry_json(entry));
+            for (const auto& entry : *entries) {
+                messages.push_back(entry_json(entry));
+                if (entry.state == store::MessageState::waiting) note_held(messages.back(), entry.channel);
+            }
             return answer(waiter, json{{"messages", std::move(messages)}});
         }
         case ipc::QueueOp::show: {
@@ -94,6 +97,7 @@ void Broker::Impl::handle_queue_op(const Waiter& waiter, const ipc::QueueRequest
             fields["expires_ms"] = entry.expires_ms;
             fields["kind"] = protocol::to_string(entry.kind);
             if (entry.state == store::MessageState::dead) fields["dead_at_ms"] = entry.dead_at_ms;
+            if (entry.state == store::MessageState::waiting) note_held(fields, entry.channel);
             if (auto peer = waiter.peer.lock()) {
                 peer->send(ipc::ok_response(waiter.request_id, json{{"message", std::move(fields)}}), message.payload);
             }

@@ -34,6 +34,8 @@ std::string queue_table(const json& messages, std::uint64_t now_ms) {
         std::string channel = field(m, "channel");
         if (m.contains("dead_reason") && m["dead_reason"].is_string())
             channel += " (" + m["dead_reason"].get<std::string>() + ")";
+        if (m.contains("held") && m["held"].is_object())
+            channel += " (waiting: " + field(m["held"], "reason") + ": " + field(m["held"], "message") + ")";
         out += fmt::format("{:<32}  {:<9}  {:<8}  {:>8}  {:>6}  {:>8}  {}\n", field(m, "message_id"), field(m, "state"),
                            field(m, "priority"), field(m, "attempts"), age(m, "created_ms", now_ms), field(m, "bytes"),
                            channel);
@@ -45,6 +47,10 @@ std::string queue_message_text(const json& message, ByteView payload, std::uint6
     std::string out;
     for (const char* key : {"message_id", "channel", "state", "priority", "kind", "attempts", "bytes", "dead_reason"}) {
         out += fmt::format("{:<12} {}\n", std::string(key) + ":", field(message, key));
+    }
+    if (message.contains("held") && message["held"].is_object()) {
+        out += fmt::format("{:<12} {}: {}\n", "waiting:", field(message["held"], "reason"),
+                           field(message["held"], "message"));
     }
     if (message.value("created_ms", 0.0) > 0) {
         out += fmt::format("{:<12} {} ({} ago)\n", "created:", iso8601_utc(message["created_ms"].get<std::uint64_t>()),

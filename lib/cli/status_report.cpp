@@ -77,6 +77,22 @@ json stable_status(const json& status, std::uint64_t now_ms) {
     }
     json subscriptions = member(status, "subscriptions");
     if (!subscriptions.is_array()) subscriptions = json::array();
+    json channels = json::array();
+    if (const auto reported = member(status, "channels"); reported.is_array()) {
+        for (const auto& row : reported) {
+            if (!row.is_object()) continue;
+            json held = member(row, "held");
+            if (held.is_object())
+                held = json{{"reason", member(held, "reason")},
+                            {"message", member(held, "message")},
+                            {"since_ms", member(held, "since_ms")},
+                            {"next_attempt_ms", member(held, "next_attempt_ms")}};
+            channels.push_back(json{{"channel", member(row, "channel")},
+                                    {"published", member(row, "published")},
+                                    {"received", member(row, "received")},
+                                    {"held", held}});
+        }
+    }
     return json{
         {"state", state},
         {"url", member(status, "url")},
@@ -110,6 +126,7 @@ json stable_status(const json& status, std::uint64_t now_ms) {
           {"oldest_waiting_ms", oldest_ms},
           {"oldest_age_s", oldest_age}}},
         {"subscriptions", subscriptions},
+        {"channels", channels},
         {"last_error", member(status, "last_error")},
         {"refusal", member(status, "refusal")},
         {"store_error", member(status, "store_error")},
@@ -145,6 +162,18 @@ std::string human_status(const json& s) {
     std::string patterns;
     for (const auto& pattern : s["subscriptions"]) patterns += (patterns.empty() ? "" : " ") + text_or(pattern);
     out += fmt::format("subscriptions:  {}\n", patterns.empty() ? "none" : patterns);
+    if (s.contains("channels") && s["channels"].is_array() && !s["channels"].empty()) {
+        out += fmt::format("channels:       {:>10}  {:>10}  {}\n", "PUBLISHED", "RECEIVED", "CHANNEL");
+        for (const auto& row : s["channels"]) {
+            std::string name = text_or(row["channel"]);
+            if (row["held"].is_object()) {
+                name += fmt::format(" (waiting: {}: {})", text_or(member(row["held"], "reason")),
+                                    text_or(member(row["held"], "message"), ""));
+            }
+            out += fmt::format("                {:>10}  {:>10}  {}\n", text_or(row["published"]),
+                               text_or(row["received"]), name);
+        }
+    }
     if (s["store_error"].is_object()) {
         out += fmt::format("store error:    {} (deliveries not acknowledged, retried)\n",
                            text_or(member(s["store_error"], "message"), "unknown"));

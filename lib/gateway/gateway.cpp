@@ -15,6 +15,7 @@
 #include "core/log_throttle.h"
 #include "gateway/authorized_keys.h"
 #include "gateway/backplane.h"
+#include "gateway/channel_admin.h"
 #include "gateway/gateway_session.h"
 #include "gateway/revocation_list.h"
 #include "gateway/session_host.h"
@@ -110,6 +111,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     std::unique_ptr<Backplane> routes;
     AuthorizedKeys authorized;
     GatewayMetrics counters;
+    std::optional<ChannelAdmin> channels;
     std::unique_ptr<net::Server> server;
     std::unique_ptr<net::AdminServer> admin;
     std::map<SessionHandle, std::shared_ptr<GatewaySession>> sessions;
@@ -431,6 +433,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         counters.connections = sessions.size();
     }
 
+    const std::string* disabled_by(std::string_view channel) const override {
+        return channels ? channels->disabled_by(channel) : nullptr;
+    }
     Backplane& backplane() override { return *routes; }
     GatewayMetrics& metrics() override { return counters; }
     void log(std::string_view line) override {
@@ -487,7 +492,14 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
                         detail.empty() ? "closed before the upgrade" : detail));
     }
 
-    net::HttpResponse on_admin(std::string_view path) {
+    net::HttpResponse on_admin(const net::HttpRequest& request) {
+        if (channels)
+            if (auto answered = channels->answer(request)) return std::move(*answered);
+        if (request.method != "GET") {
+            net::HttpResponse refused{405, "text/plain; charset=utf-8", "only GET is supported here\n", "GET"};
+            return refused;
+        }
+        const std::string_view path = request.path;
         if (path == "/healthz") return net::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
         if (path == "/metrics") {
             update_inbox_gauge();
@@ -521,9 +533,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         server = std::move(listening.value());
 
         if (!options.admin.empty()) {
-            auto admin_listening = net::AdminServer::listen(io, options.admin, [weak](std::string_view path) {
-                if (auto self = weak.lock()) return self->on_admin(path);
-                return net::HttpResponse{503, "text/plain; charset=utf-8", "stopping\n"};
+            auto admin_listening = net::AdminServer::listen(io, options.admin, [weak](const net::HttpRequest& request) {
+                if (auto self = weak.lock()) return self->on_admin(request);
+                return net::HttpResponse{503, "text/plain; charset=utf-8", "stopping\n", {}};
             });
             if (!admin_listening) {
                 server->stop();
@@ -540,7 +552,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         log(fmt::format("listening on {} ({}) as {}", with_port(options.listen, server->port()),
                         options.tls_cert_file.empty() ? "ws" : "wss", crypto::fingerprint(identity.public_key())));
         if (admin)
-            log(fmt::format("admin endpoint on {} (/metrics, /healthz)", with_port(options.admin, admin->port())));
+            log(fmt::format("admin endpoint on {} (/metrics, /healthz, /channels)",
+                            with_port(options.admin, admin->port())));
         log_certificate();
     }
 
@@ -566,14 +579,17 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         if (!applied) {
             ++counters.reload_failures;
             log(
-                fmt::format("reload failed, keeping the previous authorized keys, revocation list and TLS "
-                            "certificate: {}",
+                fmt::format("reload failed, keeping the previous authorized keys, revocation list, TLS "
+                            "certificate and channel controls: {}",
                             applied.error().message));
         }
         return applied;
     }
 
     Result<void> apply_reload() {
+        // Read first: a controls file that does not parse stops the whole reload.
+        auto controls = channels->read();
+        if (!controls) return controls.take_error();
         auto loaded = load_authorized_keys(options.authorized_file);
         if (!loaded) return loaded.take_error();
         RevocationList revocations;
@@ -604,6 +620,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             log(fmt::format("reloaded {}: {} revoked keys and serials", options.revoked_file.string(), revoked.size()));
         log(fmt::format("reloaded {}: {} identities, {} certificate authorities", options.authorized_file.string(),
                         authorized.size(), authorized.authorities()));
+        channels->adopt(std::move(controls.value()), "SIGHUP reload");
+        log(fmt::format("reloaded {}: {} channel patterns disabled", channels->file().string(),
+                        channels->controls().size()));
         // Copy: closing a session may change the map.
         std::vector<std::shared_ptr<GatewaySession>> open;
         for (const auto& [handle, session] : sessions)
@@ -684,6 +703,9 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     core->adopt(std::move(authorized.value()));
     core->log(fmt::format("{} authorized identities and {} certificate authorities from {}", core->authorized.size(),
                           core->authorized.authorities(), options.authorized_file.string()));
+        channels->adopt(std::move(controls.value()), "SIGHUP reload");
+        log(fmt::format("reloaded {}: {} channel patterns disabled", channels->file().string(),
+                        channels->controls().size()));
     core->expire();
     core->update_inbox_gauge();
     if (core->counters.inbox_messages > 0)
@@ -721,7 +743,7 @@ void await_signal(boost::asio::signal_set& signals, Gateway& gateway, const LogS
     signals.async_wait([&signals, &gateway, &log](const boost::system::error_code& ec, int signal) {
         if (ec) return;
         if (signal == SIGHUP) {
-            if (log) log("SIGHUP: re-reading the authorized file");
+            if (log) log("SIGHUP: re-reading the authorized file and the channel controls");
             (void)gateway.reload();  // a failure is logged and the previous keys stay
             await_signal(signals, gateway, log);
             return;

@@ -24,10 +24,11 @@ struct GatewayOptions {
     std::string listen = "127.0.0.1:8443";  // HOST:PORT; port 0 picks a free one
     std::filesystem::path identity_file;    // the gateway's secret key
     std::filesystem::path authorized_file;
-    std::filesystem::path revoked_file;  // keys and certificate serials refused; empty: none
-    std::filesystem::path state_dir;     // created 0700 when missing; refused when not private
-    std::string admin;                   // HOST:PORT for /metrics and /healthz; empty: none
-    std::string tls_cert_file;           // both set: wss://
+    std::filesystem::path revoked_file;           // keys and certificate serials refused; empty: none
+    std::filesystem::path state_dir;              // created 0700 when missing; refused when not private
+    std::string admin;                            // HOST:PORT for /metrics and /healthz; empty: none
+    std::filesystem::path channel_controls_file;  // disabled channel patterns; empty: STATE_DIR/channel-controls
+    std::string tls_cert_file;                    // both set: wss://
     std::string tls_key_file;
     std::size_t max_sessions = 10'000;
     std::size_t max_message_bytes = protocol::kMaxBatchBytes;  // one published batch
@@ -60,8 +61,8 @@ public:
     Gateway(const Gateway&) = delete;
     Gateway& operator=(const Gateway&) = delete;
 
-    // SIGHUP: re-reads the authorized file; sessions of identities removed, or whose id or role
-    // changed, get goodbye(revoked) and are closed. On error the previous set stays in force.
+    // SIGHUP: re-reads the authorized file and the channel controls (both or neither); sessions of identities removed,
+    // or whose id or role changed, get goodbye(revoked) and are closed. On error the previous set stays in force.
     Result<void> reload();
     // SIGTERM: goodbye(shutting_down) to every session, close them, stop listening.
     void shutdown();

@@ -264,13 +264,23 @@ void GatewaySession::on_publish(const protocol::Frame& frame) {
                     fmt::format("batch origin id '{}' is not this session's id '{}'", first.origin_id, identity_.id));
     if (auto valid = channel::validate_name(first.channel); !valid)
         return refuse_request(frame.request_id, Reason::invalid_channel, valid.error().message);
-    if (!policy_->may_publish(first.channel))
-        return deny(frame.request_id, "publish", fmt::format("may not publish to {}", first.channel));
-
     auto host = host_.lock();
     if (!host) return;
+    auto& topic = host->metrics().topics.of(first.channel);
+    if (!policy_->may_publish(first.channel)) {
+        ++topic.refused[std::string(protocol::name(Reason::access_denied))];
+        return deny(frame.request_id, "publish", fmt::format("may not publish to {}", first.channel));
+    }
+    if (const auto* pattern = host->disabled_by(first.channel)) {
+        ++topic.refused[std::string(protocol::name(Reason::channel_disabled))];
+        return refuse_request(frame.request_id, Reason::channel_disabled,
+                              fmt::format("{} matches the disabled pattern {}", first.channel, *pattern));
+    }
+
     const auto count = batch->messages.size();
     host->metrics().messages_in += count;
+    topic.messages_in += count;
+    topic.bytes_in += frame.batch.size();
     const bool request = std::any_of(batch->messages.begin(), batch->messages.end(),
                                      [](const auto& message) { return message.kind == protocol::Kind::request; });
     host->publish(shared_from_this(), frame.request_id, first.channel, frame.batch, count,
@@ -410,6 +420,9 @@ void GatewaySession::pump() {
             frame.batch = std::move(entry.batch);
             sent_ = entry.sequence;
             host->metrics().messages_out += entry.messages;
+            auto& topic = host->metrics().topics.of(entry.channel);
+            topic.messages_out += entry.messages;
+            topic.bytes_out += frame.batch.size();
             send_frame(frame);
             if (phase_ != Phase::established) return;
         }

@@ -79,6 +79,15 @@ std::string render_prometheus(const GatewayMetrics& m) {
     out += fmt::format("aegis_gateway_session_starts_total{{kind=\"fresh\"}} {}\n", m.sessions_fresh);
     single(out, "aegis_gateway_store_commits_total", "counter", "Group commits of the state file.", m.store_commits);
     single(out, "aegis_gateway_store_failures_total", "counter", "Failed commits of the state file.", m.store_failures);
+    single(out, "aegis_gateway_channels_disabled", "gauge", "Channel patterns disabled by the channel controls.",
+           m.channels_disabled);
+    header(out, "aegis_gateway_channel_control_changes_total", "counter",
+           "Channel patterns disabled or enabled, by action and source (admin endpoint, or SIGHUP reload).");
+    for (const auto* action : {"disable", "enable"})
+        for (const auto* source : {"admin", "reload"})
+            out += fmt::format("aegis_gateway_channel_control_changes_total{{action=\"{}\",source=\"{}\"}} {}\n",
+                               action, source, m.channel_control_count(action, source));
+    render_topic_stats(out, m.topics);
     return out;
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/channel_stats.h"
+
 namespace aegis::gateway {
 
 struct GatewayMetrics {
@@ -29,6 +31,10 @@ struct GatewayMetrics {
     std::map<std::string, std::uint64_t, std::less<>> access_denied;  // by action: publish, subscribe
     std::uint64_t reload_failures = 0;  // SIGHUP reloads refused as a whole (nothing applied)
     bool last_reload_ok = true;         // the last reload applied (true before any)
+    TopicStats topics;                                                // traffic and refusals by topic
+    std::uint64_t channels_disabled = 0;                              // patterns in the channel controls
+    // Channel control changes by "action source": disable|enable, admin|reload.
+    std::map<std::string, std::uint64_t, std::less<>> channel_control_changes;
 
     void count_dropped(std::string_view cause, std::uint64_t messages) { entry(inbox_dropped, cause) += messages; }
     [[nodiscard]] std::uint64_t dropped(std::string_view cause) const { return value(inbox_dropped, cause); }
@@ -37,6 +43,12 @@ struct GatewayMetrics {
     void count_refusal(std::string_view reason) { ++entry(refusals, reason); }
     void count_transport_refusal(std::string_view reason) { ++entry(transport_refused, reason); }
     void count_access_denied(std::string_view action) { ++entry(access_denied, action); }
+    void count_channel_control(std::string_view action, std::string_view source) {
+        ++entry(channel_control_changes, std::string(action) + ' ' + std::string(source));
+    }
+    [[nodiscard]] std::uint64_t channel_control_count(std::string_view action, std::string_view source) const {
+        return value(channel_control_changes, std::string(action) + ' ' + std::string(source));
+    }
     [[nodiscard]] std::uint64_t transport_refusals(std::string_view reason) const {
         return value(transport_refused, reason);
     }

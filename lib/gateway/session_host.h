@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -55,6 +56,8 @@ public:
     // The identity's inbox after `after`, at most `limit` entries.
     [[nodiscard]] virtual Result<std::vector<store::StoredBatch>> inbox(const crypto::PublicKey& key,
                                                                         std::uint64_t after, std::size_t limit) = 0;
+    // The channel control pattern that disables publishing to `channel`, or nullptr (PROTOCOL.md §7.1).
+    [[nodiscard]] virtual const std::string* disabled_by(std::string_view channel) const = 0;
     virtual Backplane& backplane() = 0;
     virtual GatewayMetrics& metrics() = 0;
     virtual void log(std::string_view line) = 0;

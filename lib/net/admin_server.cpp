@@ -1,5 +1,7 @@
-// AdminServer: one GET per connection, answered by the caller's handler, then the connection
+// AdminServer: one request per connection, answered by the caller's handler, then the connection
 // closes. Requests are small and bounded in size and time.
+
+#include <fmt/format.h>
 
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -25,16 +27,18 @@ constexpr std::size_t max_request_bytes = 8 * 1024;
 constexpr std::chrono::seconds request_timeout{10};
 
 struct AdminListener {
-    AdminListener(asio::io_context& context, tcp::acceptor bound, AdminServer::Handler admin_handler)
+    AdminListener(asio::io_context& context, tcp::acceptor bound, AdminServer::RequestHandler admin_handler)
         : io(context),
           acceptor(std::move(bound)),
           handler(std::move(admin_handler)),
-          port(acceptor.local_endpoint().port()) {}
+          port(acceptor.local_endpoint().port()),
+          local(acceptor.local_endpoint().address().is_loopback()) {}
 
     asio::io_context& io;
     tcp::acceptor acceptor;
-    AdminServer::Handler handler;
+    AdminServer::RequestHandler handler;
     std::uint16_t port;
+    bool local;
     std::atomic<bool> stopped{false};
 };
 
@@ -61,17 +65,20 @@ private:
             return stream_.close();
         if (ec) return respond(HttpResponse{400, "text/plain; charset=utf-8", "bad request\n"}, 11);
         const auto& request = parser_.get();
-        if (request.method() != http::verb::get) {
-            response_.set(http::field::allow, "GET");
-            return respond(HttpResponse{405, "text/plain; charset=utf-8", "only GET is supported\n"},
-                           request.version());
-        }
         const std::string_view target(request.target().data(), request.target().size());
-        const auto path = target.substr(0, target.find('?'));
-        respond(listener_->handler(path), request.version());
+        HttpRequest asked;
+        asked.method.assign(request.method_string().data(), request.method_string().size());
+        asked.path = std::string(target.substr(0, target.find('?')));
+        asked.body = request.body();
+        asked.local = listener_->local;
+        beast::error_code ec_peer;
+        const auto peer = stream_.socket().remote_endpoint(ec_peer);
+        if (!ec_peer) asked.peer = fmt::format("{}:{}", peer.address().to_string(), peer.port());
+        respond(listener_->handler(asked), request.version());
     }
 
     void respond(const HttpResponse& answer, unsigned version) {
+        if (!answer.allow.empty()) response_.set(http::field::allow, answer.allow);
         response_.result(static_cast<unsigned>(answer.status));
         response_.version(version);
         response_.set(http::field::server, product_name());
@@ -130,6 +137,18 @@ private:
 
 Result<std::unique_ptr<AdminServer>> AdminServer::listen(asio::io_context& io, std::string_view host_port,
                                                          Handler handler) {
+    return listen(io, host_port, RequestHandler([get = std::move(handler)](const HttpRequest& request) {
+                      if (request.method != "GET") {
+                          HttpResponse refused{405, "text/plain; charset=utf-8", "only GET is supported\n"};
+                          refused.allow = "GET";
+                          return refused;
+                      }
+                      return get(request.path);
+                  }));
+}
+
+Result<std::unique_ptr<AdminServer>> AdminServer::listen(asio::io_context& io, std::string_view host_port,
+                                                         RequestHandler handler) {
     auto acceptor = open_acceptor(asio::make_strand(io), host_port);
     if (!acceptor) return acceptor.take_error();
     auto listener = std::make_shared<AdminListener>(io, std::move(*acceptor), std::move(handler));

@@ -111,15 +111,28 @@ struct HttpResponse {
     int status = 200;
     std::string content_type = "text/plain; charset=utf-8";
     std::string body;
+    std::string allow;  // the Allow header of a 405 answer
 };
 
-// A tiny HTTP/1.1 server for GET /metrics and /healthz.
+struct HttpRequest {
+    std::string method;  // "GET", "POST", ...
+    std::string path;    // without the query
+    std::string body;
+    std::string peer;    // HOST:PORT of the client
+    bool local = false;  // the server listens on a loopback address: only local users can reach it
+};
+
+// A tiny HTTP/1.1 server for GET /metrics and /healthz (and what else the handler answers).
 class AdminServer {
 public:
-    using Handler = std::function<HttpResponse(std::string_view path)>;
+    using Handler = std::function<HttpResponse(std::string_view path)>;  // GET only; other methods: 405
+    using RequestHandler = std::function<HttpResponse(const HttpRequest& request)>;
     virtual ~AdminServer() = default;
     [[nodiscard]] static Result<std::unique_ptr<AdminServer>> listen(boost::asio::io_context& io,
                                                                      std::string_view host_port, Handler handler);
+    [[nodiscard]] static Result<std::unique_ptr<AdminServer>> listen(boost::asio::io_context& io,
+                                                                     std::string_view host_port,
+                                                                     RequestHandler handler);
     [[nodiscard]] virtual std::uint16_t port() const = 0;
     virtual void stop() = 0;
 };

@@ -37,7 +37,8 @@ constexpr std::array<ReasonInfo, 21> kReasons{{
     {Reason::shutting_down, "shutting_down", "peer shutting down", ExitCode::failure, false},
     {Reason::replaced, "replaced", "replaced by a newer session of this identity", ExitCode::failure, false},
     {Reason::no_responders, "no_responders", "no responders", ExitCode::refused, true},
-    {Reason::channel_disabled, "channel_disabled", "channel disabled", ExitCode::refused, false},
+    // Transient: the broker keeps the message queued and retries it; only a waiting tool is told.
+    {Reason::channel_disabled, "channel_disabled", "channel disabled at the gateway", ExitCode::refused, false},
     {Reason::certificate_expired, "certificate_expired", "certificate expired or not yet valid", ExitCode::refused,
      false},
 }};

@@ -30,7 +30,7 @@ enum class Reason : std::uint16_t {
     shutting_down = 16,        // the peer is stopping; reconnect later
     replaced = 17,             // a newer session of the same identity took this one's place
     no_responders = 18,        // a request no identity subscribes to: not stored, refused at once
-    channel_disabled = 19,     // the channel is disabled at the gateway for now
+    channel_disabled = 19,     // an operator disabled the channel at the gateway; retry later
     certificate_expired = 20,  // the identity's certificate is expired or not yet valid
 };
 

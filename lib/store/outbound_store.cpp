@@ -599,6 +599,44 @@ Result<void> SqliteOutboundQueue::release(const std::vector<protocol::MessageId>
     return {};
 }
 
+Result<void> SqliteOutboundQueue::defer(const std::vector<protocol::MessageId>& ids, std::uint64_t until_ms) {
+    if (ids.empty()) return {};
+    next_expiry_ms_ = 0;  // waiting again, with their expiry
+    std::vector<protocol::MessageId> deferred;
+    auto transaction = database_->begin(Durability::process_crash);
+    if (!transaction) return transaction.take_error();
+    auto lease = database_->cached("UPDATE messages SET next_attempt_ms = ?2 WHERE id = ?1 AND state = 'waiting'");
+    if (!lease) return lease.take_error();
+    for (const auto& id : ids) {
+        if (in_flight_.count(id) == 0) continue;
+        auto& update = **lease;
+        update.reset();
+        update.bind(1, ByteView(id)).bind(2, until_ms);
+        if (auto updated = update.run(); !updated) return updated;
+        deferred.push_back(id);
+    }
+    if (auto committed = transaction->commit(); !committed) return committed;
+    for (const auto& id : deferred) {
+        const auto flight = in_flight_.find(id);
+        rewind(flight->second.priority, flight->second.seq);
+        in_flight_.erase(flight);
+    }
+    waiting_ += deferred.size();
+    return {};
+}
+
+Result<void> SqliteOutboundQueue::undefer_channel(const std::string& channel) {
+    auto lease = database_->cached(
+        "UPDATE messages SET next_attempt_ms = 0 WHERE channel = ?1 AND state = 'waiting' AND "
+        "next_attempt_ms > 0");
+    if (!lease) return lease.take_error();
+    auto& update = **lease;
+    update.bind(1, std::string_view(channel));
+    if (auto updated = update.run(); !updated) return updated;
+    rewind_all();
+    return {};
+}
+
 void SqliteOutboundQueue::release_all() {
     release_in_flight();
     last_error_.reset();

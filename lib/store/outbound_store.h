@@ -133,6 +133,11 @@ public:
     // `last_reason`: why they were refused, for the dead letter of one that reaches max_attempts.
     [[nodiscard]] Result<void> release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms,
                                        std::string_view last_reason = {});
+    // Waiting again, not sent before `until_ms`, attempts unchanged: held back for a reason that
+    // is not the message's (a channel disabled at the gateway), so no attempt limit counts it.
+    [[nodiscard]] Result<void> defer(const std::vector<protocol::MessageId>& ids, std::uint64_t until_ms);
+    // The channel's waiting messages are due now (the hold is over), their attempts unchanged.
+    [[nodiscard]] Result<void> undefer_channel(const std::string& channel);
     void release_in_flight();
     // Waiting messages (not in flight) whose expiry has passed become dead letters ("expired")
     // now, as the next take would make them, so the operator sees them as they are while no

@@ -311,7 +311,7 @@ PY
     echo "not a key" >"$TEST_TMP/tls.key"
     kill -HUP "$tls_pid"
     wait_for "the refused reload" 10 grep -q "reload failed" "$tls_log"
-    expect_contains "$(cat "$tls_log")" "reload failed, keeping the previous authorized keys, revocation list and TLS certificate" \
+    expect_contains "$(cat "$tls_log")" "reload failed, keeping the previous authorized keys, revocation list, TLS certificate and channel controls" \
         "the TLS gateway log"
     expect_eq "$(served_cert)" "$(cert_hash "$TEST_TMP/tls2.crt")" "the certificate served after a failed reload"
 

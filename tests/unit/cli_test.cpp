@@ -583,3 +583,35 @@ TEST_CASE("the command pool runs each message's command and hands back every res
     std::sort(outputs.begin(), outputs.end());
     CHECK(outputs == std::vector<std::string>{"one event\n", "three event\n", "two event\n"});
 }
+
+TEST_CASE("status: messages per channel, and why a channel's messages wait", "[cli]") {
+    const std::uint64_t now = 1'700'000'100'000;
+    json status = json::parse(R"({"state": "connected", "queue": {"waiting": 5000, "in_flight": 0},
+        "channels": [
+          {"channel": "agent.host42.logs", "published": 12, "received": 0,
+           "held": {"reason": "channel_disabled",
+                    "message": "agent.host42.logs matches the disabled pattern agent.*.logs",
+                    "since_ms": 1699999995000, "next_attempt_ms": 1700000101000}},
+          {"channel": "backend.all.policies", "published": 0, "received": 7}]})");
+    const auto stable = cli::stable_status(status, now);
+    REQUIRE(stable["channels"].size() == 2);
+    CHECK(stable["channels"][0]["channel"] == "agent.host42.logs");
+    CHECK(stable["channels"][0]["published"] == 12);
+    CHECK(stable["channels"][0]["held"]["reason"] == "channel_disabled");
+    CHECK(stable["channels"][1]["received"] == 7);
+    CHECK(stable["channels"][1]["held"].is_null());
+    const auto human = cli::human_status(stable);
+    CHECK(human.find("        12           0  agent.host42.logs (waiting: channel_disabled: agent.host42.logs "
+                     "matches the disabled pattern agent.*.logs)\n") != std::string::npos);
+    CHECK(human.find("         0           7  backend.all.policies\n") != std::string::npos);
+    // A broker that reports no channels: an empty list, and no table.
+    const auto older = cli::stable_status(json{{"state", "connected"}}, now);
+    CHECK(older["channels"] == json::array());
+    CHECK(cli::human_status(older).find("channels:") == std::string::npos);
+
+    json waiting = json::array({{{"message_id", "00112233445566778899aabbccddeeff"},
+                                 {"channel", "agent.h.logs"},
+                                 {"state", "waiting"},
+                                 {"held", {{"reason", "channel_disabled"}, {"message", "disabled"}}}}});
+    CHECK(cli::queue_table(waiting, 0).find("agent.h.logs (waiting: channel_disabled: disabled)") != std::string::npos);
+}

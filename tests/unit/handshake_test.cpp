@@ -562,6 +562,12 @@ TEST_CASE("reasons map to names, descriptions and exit codes", "[reason]") {
         names.insert(name(r));
     }
     CHECK(names.size() == 19);  // every name distinct
+    // Transient: a queued message refused for it waits and is retried, never dead-lettered.
+    CHECK(static_cast<std::uint16_t>(Reason::channel_disabled) == 19);
+    CHECK(name(Reason::channel_disabled) == "channel_disabled");
+    CHECK(describe(Reason::channel_disabled) == "channel disabled at the gateway");
+    CHECK(exit_code_for(Reason::channel_disabled) == ExitCode::refused);
+    CHECK_FALSE(is_permanent(Reason::channel_disabled));
 
     const auto error = protocol_error(Reason::access_denied, "agent.x.> is not yours");
     CHECK(error.message == "access denied: agent.x.> is not yours");

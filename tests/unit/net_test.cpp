@@ -836,3 +836,33 @@ TEST_CASE("AdminServer answers GET and refuses the rest", "[net]") {
     REQUIRE(run_until(io, [&] { return after->done; }));
     CHECK(after->response.empty());
 }
+
+TEST_CASE("AdminServer gives a request handler the method, body, peer and whether it listens on loopback", "[net]") {
+    asio::io_context io;
+    std::vector<net::HttpRequest> seen;
+    auto admin = net::AdminServer::listen(io, "127.0.0.1:0", [&seen](const net::HttpRequest& request) {
+        seen.push_back(request);
+        net::HttpResponse answer{405, "text/plain; charset=utf-8", "no\n", "POST"};
+        if (request.method == "POST") answer = net::HttpResponse{200, "text/plain; charset=utf-8", request.body, {}};
+        return answer;
+    });
+    REQUIRE(admin.ok());
+    const auto port = admin.value()->port();
+    auto post = RawExchange::run(io, port,
+                                 "POST /channels/disable?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n"
+                                 "agent.*.logs");
+    REQUIRE(run_until(io, [&] { return post->done; }));
+    auto get = RawExchange::run(io, port, "GET /channels HTTP/1.1\r\nHost: x\r\n\r\n");
+    REQUIRE(run_until(io, [&] { return get->done; }));
+    CHECK_THAT(post->response, Catch::StartsWith("HTTP/1.1 200") && Catch::EndsWith("\r\n\r\nagent.*.logs"));
+    CHECK_THAT(get->response, Catch::StartsWith("HTTP/1.1 405") && Catch::Contains("Allow: POST\r\n"));
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[0].method == "POST");
+    CHECK(seen[0].path == "/channels/disable");
+    CHECK(seen[0].body == "agent.*.logs");
+    CHECK(seen[0].local);
+    CHECK_THAT(seen[0].peer, Catch::StartsWith("127.0.0.1:"));
+    CHECK(seen[1].method == "GET");
+    CHECK(seen[1].body.empty());
+    admin.value()->stop();
+}

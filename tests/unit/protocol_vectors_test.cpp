@@ -92,6 +92,9 @@ const std::string kFramePuback = "11000000070000000000000001";
 const std::string kFrameDeliverAck = "040000000000000005";
 const std::string kFrameErrorNoResponders =
     "1400000007001200246e6f20726573706f6e64657273206f6e206261636b656e642e686f737434322e70696e67";
+const std::string kFrameErrorChannelDisabled =
+    "140000000900130008"
+    "64697361626c6564";
 
 struct Inputs {
     crypto::SigningKey client = crypto::SigningKey::from_seed(filled<32>(0x01));
@@ -394,11 +397,17 @@ TEST_CASE("session frame test vectors", "[vectors]") {
     no_responders.request_id = 7;
     no_responders.reason = Reason::no_responders;
     no_responders.text = "no responders on backend.host42.ping";
+    Frame disabled;
+    disabled.type = FrameType::error;
+    disabled.request_id = 9;
+    disabled.reason = Reason::channel_disabled;
+    disabled.text = "disabled";
     const std::pair<const Frame*, const std::string*> cases[] = {{&goodbye, &kFrameGoodbyeReplaced},
                                                                  {&refused, &kFrameErrorRequestZero},
                                                                  {&puback, &kFramePuback},
                                                                  {&ack, &kFrameDeliverAck},
-                                                                 {&no_responders, &kFrameErrorNoResponders}};
+                                                                 {&no_responders, &kFrameErrorNoResponders},
+                                                                 {&disabled, &kFrameErrorChannelDisabled}};
     for (const auto& [frame, expected] : cases) {
         INFO(*expected);
         CHECK(hex(encode_frame(*frame)) == *expected);
@@ -459,7 +468,8 @@ TEST_CASE("PROTOCOL.md carries the same test vectors", "[vectors]") {
                                &kFrameErrorRequestZero,
                                &kFrameErrorNoResponders,
                                &kFramePuback,
-                               &kFrameDeliverAck}) {
+                               &kFrameDeliverAck,
+                               &kFrameErrorChannelDisabled}) {
         INFO(*vector);
         CHECK(doc.find(*vector) != std::string::npos);
     }

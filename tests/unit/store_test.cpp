@@ -1457,3 +1457,61 @@ TEST_CASE("store: throughput of grouped and single pushes", "[store][.bench]") {
     WARN(fmt::format("take_batch(256) + acknowledge: {} in {:.3f} s = {:.0f} messages/s", taken, drained,
                      static_cast<double>(taken) / drained));
 }
+
+TEST_CASE("store: deferred messages wait without counting an attempt, and the rest of the queue goes on", "[store]") {
+    TempDir dir;
+    // One attempt allowed: a release would make a dead letter at once; a deferral must not.
+    auto queue = open_queue(dir.file(), {}, fixed_backoff(1'000, 60'000, 1));
+    REQUIRE(
+        queue->push_many({message(1, "agent.a1.logs"), message(2, "agent.a1.logs"), message(3, "agent.a1.status")}));
+    std::vector<broker::OutboundMessage> expired;
+    auto logs = queue->take_batch_at(kLargeBatches, 100, expired);
+    REQUIRE(logs);
+    CHECK(numbers(*logs) == std::vector<std::uint32_t>{1, 2});
+    for (int round = 0; round < 5; ++round) {  // refused again and again: never given up
+        INFO("round " << round);
+        REQUIRE(queue->defer({id_of(1), id_of(2)}, 10'000));
+        CHECK(queue->waiting() == 3);
+        CHECK(queue->in_flight() == 0);
+        // Before 10 s the other channel goes; 1 and 2 stay back without holding it up.
+        auto other = queue->take_batch_at(kLargeBatches, 200, expired);
+        REQUIRE(other);
+        CHECK(numbers(*other) == std::vector<std::uint32_t>{3});
+        auto none = queue->take_batch_at(kLargeBatches, 200, expired);
+        REQUIRE(none);
+        CHECK(none->empty());
+        queue->release_in_flight();  // 3 waits again, as after a lost session
+        auto due = queue->take_batch_at(kLargeBatches, 10'000, expired);
+        REQUIRE(due);
+        CHECK(numbers(*due) == std::vector<std::uint32_t>{1, 2});
+    }
+    CHECK(queue->dead() == 0);
+    auto listed = queue->list(std::nullopt, 0);
+    REQUIRE(listed);
+    CHECK(listed->size() == 3);
+    for (const auto& entry : *listed) CHECK(entry.attempts == 0);
+    CHECK(expired.empty());
+}
+
+TEST_CASE("store: undeferring a channel makes its waiting messages due at once, others keep their backoff", "[store]") {
+    TempDir dir;
+    auto queue = open_queue(dir.file(), {}, fixed_backoff(1'000, 60'000));
+    REQUIRE(queue->push_many({message(1, "agent.a1.logs"), message(2, "agent.a1.status")}));
+    std::vector<broker::OutboundMessage> expired;
+    auto first = queue->take_batch_at(kOneAtATime, 100, expired);
+    auto second = queue->take_batch_at(kOneAtATime, 100, expired);
+    REQUIRE(first);
+    REQUIRE(second);
+    REQUIRE(queue->defer({id_of(1)}, 50'000));
+    REQUIRE(queue->release({id_of(2)}, 100));  // a regular backoff: due at 1100
+    auto none = queue->take_batch_at(kOneAtATime, 200, expired);
+    REQUIRE(none);
+    CHECK(none->empty());
+    REQUIRE(queue->undefer_channel("agent.a1.logs"));
+    auto now_due = queue->take_batch_at(kOneAtATime, 200, expired);
+    REQUIRE(now_due);
+    CHECK(numbers(*now_due) == std::vector<std::uint32_t>{1});
+    auto still_none = queue->take_batch_at(kOneAtATime, 200, expired);
+    REQUIRE(still_none);
+    CHECK(still_none->empty());
+}

@@ -43,6 +43,8 @@ po::options_description describe_options(aegis::gateway::GatewayOptions& options
          "keys and certificate serials to refuse (re-read on SIGHUP)")
         ("state-dir", po::value(&state_dir)->value_name("DIR")->required(), "state directory (created 0700)")
         ("admin", po::value(&options.admin)->value_name("HOST:PORT"), "serve GET /metrics and /healthz here")
+        ("channel-controls", po::value<std::string>()->value_name("FILE"),
+         "disabled channel patterns (default DIR/channel-controls; re-read on SIGHUP)")
         ("tls-cert", po::value(&options.tls_cert_file)->value_name("FILE"), "TLS certificate chain (PEM): wss://")
         ("tls-key", po::value(&options.tls_key_file)->value_name("FILE"), "TLS private key (PEM)")
         ("max-sessions", cli::whole_number(&options.max_sessions, 1, 1'000'000)->value_name("N")->default_value(options.max_sessions),
@@ -78,10 +80,11 @@ int run(int argc, char** argv) {
     po::variables_map given;
     po::store(po::command_line_parser(argc, argv).options(described).run(), given);
     if (given.count("help")) {
-        std::cout << "Usage: aegis-gateway --identity KEY --authorized FILE --state-dir DIR [options]\n"
-                     "The Aegis backend hub: authenticates agents and backends, enforces channel access, routes.\n\n"
-                  << aegis::cli::help_table(described)
-                  << "\nSignals: SIGHUP re-reads the authorized file; SIGTERM/SIGINT shut down.\n";
+        std::cout
+            << "Usage: aegis-gateway --identity KEY --authorized FILE --state-dir DIR [options]\n"
+               "The Aegis backend hub: authenticates agents and backends, enforces channel access, routes.\n\n"
+            << aegis::cli::help_table(described)
+            << "\nSignals: SIGHUP re-reads the authorized file and the channel controls; SIGTERM/SIGINT shut down.\n";
         return 0;
     }
     if (given.count("version")) {
@@ -92,6 +95,7 @@ int run(int argc, char** argv) {
     options.identity_file = identity;
     options.authorized_file = authorized;
     options.state_dir = state_dir;
+    if (given.count("channel-controls")) options.channel_controls_file = given["channel-controls"].as<std::string>();
     options.handshake_timeout = std::chrono::seconds(handshake_secs);
     options.clock_skew = std::chrono::seconds(skew_secs);
     options.inbox_max_age = std::chrono::seconds(static_cast<std::chrono::seconds::rep>(inbox_age_secs));
