@@ -30,8 +30,7 @@ for who in gateway host42; do
     "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
 done
 echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")" >"$TEST_TMP/authorized"
-gw=(--listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized"
-    --state-dir "$TEST_TMP/gw-state")
+gw=(--listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized")
 # A broker whose gateway is not there (port 9, discard): it logs "listening on" (info), then
 # "session backing_off" (a warning) again and again.
 n=0
@@ -58,7 +57,7 @@ broker "$TEST_TMP/warn.log" --log-level warn
 wait_for "a backing-off line" 20 grep -q "session backing_off" "$TEST_TMP/warn.log"
 expect_not_contains "$(cat "$TEST_TMP/warn.log")" "listening on" "the warn-level log"
 expect_not_contains "$(cat "$TEST_TMP/warn.log")" "connecting to" "the warn-level log"
-"$gateway" "${gw[@]}" --log-level error 2>>"$TEST_TMP/gw-error.log" &
+"$gateway" "${gw[@]}" --state-dir "$TEST_TMP/gw-state" --log-level error 2>>"$TEST_TMP/gw-error.log" &
 gw_pid=$!
 at_exit kill -KILL "$gw_pid"
 "$gateway" "${gw[@]}" --state-dir "$TEST_TMP/gw-state-b" --log-level info 2>>"$TEST_TMP/gw-info.log" &
@@ -109,12 +108,12 @@ expect_contains "$(python3 -c 'import json,sys; print([json.loads(l)["level"] fo
 
 # --- bad values -------------------------------------------------------------------------------------------
 
-expect_error 2 "$gateway" "${gw[@]}" --log-level loud
+expect_error 2 "$gateway" "${gw[@]}" --state-dir "$TEST_TMP/gw-state" --log-level loud
 expect_contains "$err" "--log-level takes error, warn, info or debug, not 'loud'"
 expect_error 2 "$connect" ws://127.0.0.1:9/ --accept-new --log-format xml
 expect_contains "$err" "--log-format takes text or json, not 'xml'"
 printf 'log-level = loud\n' >"$TEST_TMP/bad.conf"
-expect_error 6 "$gateway" "${gw[@]}" --config "$TEST_TMP/bad.conf"
+expect_error 6 "$gateway" "${gw[@]}" --state-dir "$TEST_TMP/gw-state" --config "$TEST_TMP/bad.conf"
 expect_contains "$err" "bad.conf:1:"
 
 summary
