@@ -8,9 +8,11 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-program-options1.81-dev
-  libssl-dev libsodium-dev nlohmann-json3-dev libfmt-dev catch2 libsqlite3-dev
+  libssl-dev libsodium-dev libsystemd-dev nlohmann-json3-dev libfmt-dev catch2 libsqlite3-dev
   sqlite3 openssl python3 groff-base clang-format iproute2 util-linux procps psmisc
   mosquitto mosquitto-clients
+  systemd # tests/cli/units_test.sh: systemd-analyze verify and security, systemd-sysusers
+  logrotate # tests/cli/logrotate_test.sh: the packaged rotation of detached brokers' logs
   iptables iputils-ping # tests/cli/netfault_test.sh: packet loss and partitions, and measuring them
   python3-nacl # tests/vectors: PROTOCOL.md's test vectors recomputed independently of lib/
 )

@@ -60,7 +60,9 @@ Result<void> Broker::Impl::start(ReadyHandler handler) {
     callbacks.log = [weak](std::string_view line) {
         if (auto self = weak.lock()) self->log(line);
     };
-    auto listening = ipc::Server::listen(io, config.socket, std::move(callbacks));
+    ipc::ServerLimits limits;
+    limits.admitted_group = config.socket_group;
+    auto listening = ipc::Server::listen(io, config.socket, std::move(callbacks), limits);
     if (!listening) return listening.take_error();
     server = std::move(*listening);
     log(fmt::format("listening on {}", config.socket.string()));
@@ -339,11 +341,10 @@ void Broker::Impl::on_state(session::State new_state, const Error* cause) {
     const auto previous = state;
     state = new_state;
     if (cause != nullptr) last_error = *cause;
-    if (cause != nullptr) {
-        log(fmt::format("session {}: {}", session::to_string(new_state), cause->message));
-    } else {
-        log(fmt::format("session {}", session::to_string(new_state)));
-    }
+    const auto line = cause != nullptr ? fmt::format("session {}: {}", session::to_string(new_state), cause->message)
+                                       : fmt::format("session {}", session::to_string(new_state));
+    log(line);
+    if (config.on_status && new_state != session::State::connected) config.on_status(line);
     if (previous == session::State::connected && new_state != session::State::connected) {
         disconnected_since_ms = unix_time_ms();
         batches_in_flight.clear();
@@ -391,6 +392,7 @@ void Broker::Impl::on_authenticated(const protocol::Accepted& accepted, const cr
     const auto summary = fmt::format("connected to {} as {}; backend {}", config.url_text, describe_grant(accepted),
                                      crypto::fingerprint(key));
     log(summary);
+    if (config.on_status) config.on_status(summary);
     report_ready(Ready{summary});
     if (change_in_flight) {
         // Whatever id the session re-sends with, this broker waits for the answer to its own.

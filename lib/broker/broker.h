@@ -3,6 +3,8 @@
 // the tools, the outbound queue, and the fan-out of delivered messages to local subscribers.
 // Runs on the caller's io_context; everything happens on that thread.
 
+#include <sys/types.h>
+
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
@@ -38,6 +40,11 @@ struct BrokerConfig {
     std::uint32_t max_attempts = 0;
     // SIGHUP: reopens the log file (detached); empty when logging to stderr.
     std::function<Result<void>()> reopen_log;
+    // --socket-group: the socket 0660 and its directory 0750 for this group, whose members the
+    // peer check admits besides the broker's own uid and root.
+    std::optional<gid_t> socket_group;
+    // One line on the session's state as it changes ("connected to ...", "backing off: ...").
+    std::function<void(std::string_view status)> on_status;
 };
 
 // Opens the state file as start() will, and closes it again: a foreign, corrupt or unwritable

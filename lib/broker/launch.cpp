@@ -182,7 +182,13 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     if (auto usable = check_state_file(config.state_file); !usable) return usable.take_error();
 
     config.socket = std::filesystem::absolute(ipc::resolve_socket_path(options.socket));
-    if (auto ready = ipc::prepare_socket_directory(config.socket); !ready) return ready.take_error();
+    if (!options.socket_group.empty()) {
+        auto group = ipc::lookup_group(options.socket_group);
+        if (!group) return group.take_error();
+        config.socket_group = *group;
+    }
+    if (auto ready = ipc::prepare_socket_directory(config.socket, config.socket_group); !ready)
+        return ready.take_error();
     if (auto claimed = ipc::claim_socket_path(config.socket); !claimed) return claimed.take_error();
 
     auto prepared = std::make_unique<PreparedBroker>(PreparedBroker{

@@ -22,9 +22,10 @@ struct ConnectOptions {
     std::string backend_key;                        // key file path, "aegis-ed25519 ..." line or base64
     bool accept_new = false;
     std::string backend_ca;  // file of operator CA public keys whose gateway certificates are trusted
-    std::string socket;      // empty: $AEGIS_SOCKET or the default
-    std::string state_dir;   // empty: default_state_dir()
-    std::string log_file;    // empty: STATE_DIR/broker.log (when detached)
+    std::string socket;        // empty: $AEGIS_SOCKET or the default
+    std::string socket_group;  // --socket-group: a group name or number; empty: the owner only
+    std::string state_dir;     // empty: default_state_dir()
+    std::string log_file;      // empty: STATE_DIR/broker.log (when detached)
     std::string proxy;
     std::string ca_file;  // a PEM CA trusted for wss:// besides the system's (SSL_CERT_FILE, SSL_CERT_DIR)
     double backoff_min_s = 5;

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/build_info.h"
+
 namespace aegis::cli {
 
 int report(std::string_view tool, const Error& error) {
@@ -73,7 +75,7 @@ std::string help_table(const boost::program_options::options_description& option
 }
 
 std::string version_line(std::string_view tool) {
-    return fmt::format("{} (Aegis) {}", tool, AEGIS_VERSION);
+    return fmt::format("{} (Aegis) {}\n{}", tool, AEGIS_VERSION, build_info());
 }
 
 }  // namespace aegis::cli

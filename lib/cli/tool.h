@@ -25,7 +25,7 @@ int run_tool(std::string_view tool, const std::function<int()>& body);
 // that a path or a default is never cut in the middle of a word.
 [[nodiscard]] std::string help_table(const boost::program_options::options_description& options);
 
-// "<tool> (Aegis) <version>"
+// "<tool> (Aegis) <version>", then a line with the revision and the libraries' versions.
 [[nodiscard]] std::string version_line(std::string_view tool);
 
 }  // namespace aegis::cli

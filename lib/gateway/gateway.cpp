@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/log_throttle.h"
+#include "core/service_notify.h"
 #include "gateway/authorized_keys.h"
 #include "gateway/backplane.h"
 #include "gateway/channel_admin.h"
@@ -738,17 +739,33 @@ const GatewayMetrics& Gateway::metrics() const {
 
 namespace {
 
+constexpr std::chrono::seconds kStatusInterval{5};
+
+// Under systemd: the session count as a STATUS= line, refreshed while the gateway serves.
+void report_status(boost::asio::steady_timer& timer, const Gateway& gateway) {
+    const auto& counters = gateway.metrics();
+    service::notify_status(fmt::format("serving on port {}: {} sessions, {} connections", gateway.port(),
+                                       counters.sessions, counters.connections));
+    timer.expires_after(kStatusInterval);
+    timer.async_wait([&timer, &gateway](const boost::system::error_code& ec) {
+        if (!ec) report_status(timer, gateway);
+    });
+}
+
 // Waits for the next signal: SIGHUP reloads and waits again; SIGINT/SIGTERM shut down.
-void await_signal(boost::asio::signal_set& signals, Gateway& gateway, const LogSink& log) {
-    signals.async_wait([&signals, &gateway, &log](const boost::system::error_code& ec, int signal) {
+void await_signal(boost::asio::signal_set& signals, Gateway& gateway, const LogSink& log,
+                  boost::asio::steady_timer& status_timer) {
+    signals.async_wait([&signals, &gateway, &log, &status_timer](const boost::system::error_code& ec, int signal) {
         if (ec) return;
         if (signal == SIGHUP) {
             if (log) log("SIGHUP: re-reading the authorized file and the channel controls");
             (void)gateway.reload();  // a failure is logged and the previous keys stay
-            await_signal(signals, gateway, log);
+            await_signal(signals, gateway, log, status_timer);
             return;
         }
         if (log) log(fmt::format("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM"));
+        status_timer.cancel();
+        service::notify_stopping("shutting down");
         gateway.shutdown();
     });
 }
@@ -759,9 +776,13 @@ Result<void> run_gateway(const GatewayOptions& options, LogSink log) {
     boost::asio::io_context io;
     // Signals first, so a SIGHUP or SIGTERM during startup is not fatal by default action.
     boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+    boost::asio::steady_timer status_timer(io);
     auto gateway = Gateway::start(io, options, log);
     if (!gateway) return gateway.take_error();
-    await_signal(signals, *gateway.value(), log);
+    // Listening (and the admin endpoint too, when asked): systemd may start what depends on us.
+    service::notify_ready(fmt::format("serving on port {}: 0 sessions", gateway.value()->port()));
+    if (service::notify_enabled()) report_status(status_timer, *gateway.value());
+    await_signal(signals, *gateway.value(), log, status_timer);
     io.run();
     if (log) log("stopped");
     return {};

@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <deque>
 #include <unordered_map>
 #include <vector>
@@ -201,13 +203,17 @@ public:
     Result<void> bind() {
         boost::system::error_code error;
         acceptor_.open(Local(), error);
+        const auto group = core_->limits.admitted_group;
         if (!error) {
             // umask makes the socket 0600 from its first moment; chmod below states it explicitly.
             const mode_t previous = ::umask(0177);
             acceptor_.bind(Local::endpoint(path_.native()), error);
             ::umask(previous);
         }
-        if (!error && ::chmod(path_.c_str(), 0600) != 0) error.assign(errno, boost::system::system_category());
+        if (!error && group && ::chown(path_.c_str(), static_cast<uid_t>(-1), *group) != 0)
+            error.assign(errno, boost::system::system_category());
+        if (!error && ::chmod(path_.c_str(), group ? 0660 : 0600) != 0)
+            error.assign(errno, boost::system::system_category());
         if (!error) acceptor_.listen(asio::socket_base::max_listen_connections, error);
         if (error) return make_error(ExitCode::failure, "cannot listen on {}: {}", path_.string(), error.message());
         bound_ = true;
@@ -249,9 +255,13 @@ private:
             core_->log(fmt::format("refused local connection: cannot read its credentials"));
             return;
         }
-        if (credentials.uid != ::getuid()) {
-            core_->log(fmt::format("refused local connection from uid {} (pid {}): only uid {} may use this broker",
-                                   credentials.uid, credentials.pid, ::getuid()));
+        if (!admitted(socket.native_handle(), credentials)) {
+            const auto group = core_->limits.admitted_group;
+            core_->log(
+                fmt::format("refused local connection from uid {} (pid {}): only uid {}, root{} may use "
+                            "this broker",
+                            credentials.uid, credentials.pid, ::getuid(),
+                            group ? fmt::format(" and group {}", *group) : std::string()));
             refuse(std::move(socket),
                    WireError{"permission_denied", "this broker serves another user", ExitCode::unreachable});
             return;
@@ -266,6 +276,26 @@ private:
         auto peer = std::make_shared<PeerImpl>(std::move(socket), core_, id, credentials.pid);
         core_->peers.emplace(id, peer);
         peer->start();
+    }
+
+    // The broker's own uid and root always; with an admitted group, the processes in it.
+    [[nodiscard]] bool admitted(int fd, const ucred& credentials) const {
+        if (credentials.uid == ::getuid() || credentials.uid == 0) return true;
+        const auto group = core_->limits.admitted_group;
+        if (!group) return false;
+        if (credentials.gid == *group) return true;
+        // The connecting process's supplementary groups, as they were when it connected.
+        std::vector<gid_t> groups(64);
+        for (;;) {
+            socklen_t size = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+            if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &size) == 0) {
+                groups.resize(size / sizeof(gid_t));
+                break;
+            }
+            if (errno != ERANGE) return false;
+            groups.resize(size / sizeof(gid_t) + 1);
+        }
+        return std::find(groups.begin(), groups.end(), *group) != groups.end();
     }
 
     Local::acceptor acceptor_;

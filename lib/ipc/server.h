@@ -1,6 +1,6 @@
 #pragma once
 // The broker's side of the local socket: Asio local stream sockets on the broker's io_context.
-// Listens with mode 0600, checks each peer's uid with SO_PEERCRED, splits the byte stream into
+// Listens with mode 0600 (0660 for an admitted group), checks each peer with SO_PEERCRED, splits the byte stream into
 // frames, answers framing errors itself and hands every well-formed frame to on_frame.
 // Everything runs on the io_context's thread.
 
@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
 
 #include "core/result.h"
@@ -48,6 +49,9 @@ struct ServerCallbacks {
 struct ServerLimits {
     std::size_t max_queued_bytes = 64 * 1024 * 1024;  // per peer; a slower reader is disconnected
     std::size_t max_peers = 1024;                     // more are refused with "overloaded"
+    // Set: the socket is 0660 for this group, and its members (primary or supplementary group of
+    // the connecting process) are admitted besides the broker's own uid and root.
+    std::optional<gid_t> admitted_group;
 };
 
 class Server {

@@ -1,12 +1,15 @@
 #include "ipc/socket_path.h"
 
 #include <fmt/format.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "ipc/unix_socket.h"
 
@@ -25,7 +28,38 @@ std::filesystem::path resolve_socket_path(std::string_view option) {
     return default_socket_path();
 }
 
-Result<void> prepare_socket_directory(const std::filesystem::path& socket) {
+std::filesystem::path choose_broker_socket(std::string_view option, const char* environment,
+                                           const std::filesystem::path& user_default,
+                                           const std::filesystem::path& system_socket,
+                                           const std::function<bool(const std::filesystem::path&)>& exists) {
+    if (!option.empty()) return std::filesystem::path(option);
+    if (environment != nullptr && environment[0] != '\0') return std::filesystem::path(environment);
+    if (!exists(user_default) && exists(system_socket)) return system_socket;
+    return user_default;
+}
+
+std::filesystem::path find_broker_socket(std::string_view option) {
+    return choose_broker_socket(option, std::getenv("AEGIS_SOCKET"), default_socket_path(),
+                                std::filesystem::path(kSystemSocketPath), [](const std::filesystem::path& path) {
+                                    struct stat info {};
+                                    return ::lstat(path.c_str(), &info) == 0;
+                                });
+}
+
+Result<gid_t> lookup_group(std::string_view name) {
+    const std::string text(name);
+    std::vector<char> buffer(16 * 1024);
+    group entry{};
+    group* found = nullptr;
+    const int looked = ::getgrnam_r(text.c_str(), &entry, buffer.data(), buffer.size(), &found);
+    if (looked == 0 && found != nullptr) return found->gr_gid;
+    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos && text.size() < 10) {
+        return static_cast<gid_t>(std::stoul(text));
+    }
+    return make_error(ExitCode::usage, "--socket-group: no group named '{}'", text);
+}
+
+Result<void> prepare_socket_directory(const std::filesystem::path& socket, std::optional<gid_t> group) {
     auto directory = socket.parent_path();
     if (directory.empty()) directory = ".";
     if (::mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -45,6 +79,16 @@ Result<void> prepare_socket_directory(const std::filesystem::path& socket) {
     if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
         return make_error(ExitCode::failure, "refusing socket directory {}: writable by group or others (mode {:o})",
                           directory.string(), info.st_mode & 07777);
+    }
+    if (!group) return {};
+    // The group may enter the directory, not list or change it.
+    if (info.st_gid != *group && ::chown(directory.c_str(), static_cast<uid_t>(-1), *group) != 0) {
+        return make_error(ExitCode::failure, "cannot give socket directory {} to group {}: {}", directory.string(),
+                          *group, std::strerror(errno));
+    }
+    if ((info.st_mode & 07777) != 0750 && ::chmod(directory.c_str(), 0750) != 0) {
+        return make_error(ExitCode::failure, "cannot set the mode of socket directory {}: {}", directory.string(),
+                          std::strerror(errno));
     }
     return {};
 }

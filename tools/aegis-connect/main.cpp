@@ -8,9 +8,11 @@
 #include <csignal>
 #include <cstdio>
 
+#include "broker/config_check.h"
 #include "broker/daemon.h"
 #include "broker/launch.h"
 #include "cli/tool.h"
+#include "core/service_notify.h"
 #include "ipc/client.h"
 #include "ipc/socket_path.h"
 #include "options.h"
@@ -24,15 +26,16 @@ constexpr std::string_view kTool = "aegis-connect";
 constexpr std::chrono::seconds kStopLimit{15};
 constexpr std::chrono::seconds kReportMargin{15};
 
+// How log lines look (--log-level, --log-format, journald); set once the options are read.
+aegis::log::Settings log_settings{std::string(kTool), true};
+
 // One line per event on stderr (the log file once detached), never a secret.
 void log_line(std::string_view line) {
-    const auto now = std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
-    fmt::print(stderr, "{:%Y-%m-%dT%H:%M:%S}Z {}[{}]: {}\n", now, kTool, ::getpid(), line);
-    std::fflush(stderr);
+    aegis::log::write_line(log_settings, line);
 }
 
 int stop(const aegis::connect::Options& options) {
-    const auto socket = aegis::ipc::resolve_socket_path(options.connect.socket);
+    const auto socket = aegis::ipc::find_broker_socket(options.connect.socket);
     if (auto stopped = aegis::ipc::stop_broker(socket, aegis::ipc::deadline_after(kStopLimit)); !stopped) {
         return aegis::cli::report(kTool, stopped.error());
     }
@@ -57,8 +60,14 @@ int reconnect(const aegis::connect::Options& options) {
     return 0;
 }
 
+// Under systemd (Type=notify): READY=1 once the broker is ready (with --no-wait, once its socket
+// serves), and the session's state as STATUS= lines.
 int run_foreground(broker::PreparedBroker& prepared) {
-    auto ran = broker::run_broker(prepared.config, log_line, [](const aegis::Result<broker::Ready>&) {});
+    prepared.config.on_status = [](std::string_view status) { aegis::service::notify_status(status); };
+    auto ran = broker::run_broker(prepared.config, log_line, [](const aegis::Result<broker::Ready>& outcome) {
+        if (outcome) aegis::service::notify_ready(outcome->summary);
+    });
+    aegis::service::notify_stopping("stopped");
     return ran ? 0 : aegis::cli::report(kTool, ran.error());
 }
 
@@ -83,6 +92,27 @@ int run_detached(broker::PreparedBroker& prepared, const aegis::connect::Options
     return 0;
 }
 
+// A bad configuration stops the start (exit 6): its first problem on one line, or, for
+// --check-config, every problem on a line of its own.
+int report_problems(const std::vector<std::string>& problems, bool every = false) {
+    if (every) {
+        for (const auto& problem : problems) fmt::print(stderr, "{}: error: {}\n", kTool, problem);
+        return aegis::to_int(ExitCode::bad_input);
+    }
+    auto error = aegis::make_error(ExitCode::bad_input, "{}", problems.front());
+    if (problems.size() > 1)
+        error.message += fmt::format(" (and {} more problems: see {} --check-config)", problems.size() - 1, kTool);
+    return aegis::cli::report(kTool, error);
+}
+
+int check_config(const aegis::connect::Options& options) {
+    auto problems = options.config_problems;
+    for (auto& problem : broker::check_broker_config(options.connect)) problems.push_back(std::move(problem));
+    if (!problems.empty()) return report_problems(problems, true);
+    fmt::print("{}: the configuration is fine\n", kTool);
+    return 0;
+}
+
 int run(int argc, char** argv) {
     const auto options = aegis::connect::parse_options(argc, argv);
     if (options.help) {
@@ -93,6 +123,11 @@ int run(int argc, char** argv) {
         fmt::print("{}\n", aegis::cli::version_line(kTool));
         return 0;
     }
+    log_settings.level = options.log_level;
+    log_settings.format = options.log_format;
+    log_settings.journal = aegis::log::stderr_is_journal();
+    if (options.check_config) return check_config(options);
+    if (!options.config_problems.empty()) return report_problems(options.config_problems);
     std::signal(SIGPIPE, SIG_IGN);
     if (options.stop && options.reconnect) {
         return aegis::cli::report(kTool,

@@ -3,6 +3,8 @@
 #include <boost/program_options.hpp>
 #include <sstream>
 
+#include "cli/choice_option.h"
+#include "cli/config_file.h"
 #include "cli/number_option.h"
 #include "cli/tool.h"
 
@@ -14,6 +16,9 @@ Options parse_options(int argc, char** argv) {
     Options options;
     auto& c = options.connect;
     std::string identity;
+    std::string config;
+    std::string log_level;
+    std::string log_format;
     po::options_description visible(
         "Usage: aegis-connect URL --backend-key KEY|--backend-ca FILE|--accept-new [options]\n"
         "       aegis-connect --stop [--socket PATH]\n"
@@ -28,8 +33,9 @@ Options parse_options(int argc, char** argv) {
         ("accept-new", po::bool_switch(&c.accept_new), "trust an unknown gateway on first use and record it in STATE_DIR/known_backends")
         ("backend-ca", po::value(&c.backend_ca)->value_name("FILE"), "trust any gateway with a certificate from an operator CA whose key is in FILE")
         ("socket", po::value(&c.socket)->value_name("PATH"), "local socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
+        ("socket-group", po::value(&c.socket_group)->value_name("GROUP"), "open the socket (0660, directory 0750) to the members of GROUP")
         ("state-dir", po::value(&c.state_dir)->value_name("DIR"), "state directory (default: $XDG_STATE_HOME/aegis)")
-        ("foreground", po::bool_switch(&options.foreground), "do not detach; log to stderr (for systemd)")
+        ("foreground", po::bool_switch(&options.foreground), "do not detach; log to stderr; tell systemd when ready (Type=notify)")
         ("no-wait", po::bool_switch(&c.no_wait), "return once the local socket is up; connect in the background")
         ("timeout", cli::seconds(&c.timeout_s, 0.1, 86'400)->value_name("SECS"), "give up when not connected within SECS (0.1-86400, default: 30)")
         ("backoff-min", cli::seconds(&c.backoff_min_s, 0.01, 3'600)->value_name("SECS"), "first reconnect delay (0.01-3600, default: 5)")
@@ -41,6 +47,10 @@ Options parse_options(int argc, char** argv) {
         ("queue-max-bytes", cli::whole_number(&c.queue_max_bytes, 1'024, 1ULL << 40)->value_name("N"), "refuse publishes while N payload bytes are queued (1024-1099511627776, default: 1073741824)")
         ("max-attempts", cli::whole_number(&c.max_attempts, 0, 1'000'000)->value_name("N"), "a message the gateway refuses for a passing reason N times becomes a dead letter (0-1000000, default: 0: never)")
         ("log", po::value(&c.log_file)->value_name("FILE"), "log file when detached (default: STATE_DIR/broker.log)")
+        ("log-level", cli::one_of(&log_level, {"error", "warn", "info", "debug"})->value_name("LEVEL"), "log error, warn, info (default) or debug lines and the more important ones")
+        ("log-format", cli::one_of(&log_format, {"text", "json"})->value_name("FORMAT"), "text (default; under journald with priority prefixes) or json, one object a line")
+        ("config", po::value(&config)->value_name("FILE"), "read options from FILE, 'name = value' lines (default: /etc/aegis/connect.conf when it exists); the command line wins")
+        ("check-config", po::bool_switch(&options.check_config), "read the configuration, keys and files, report every problem and exit (0: fine, 6: problems)")
         ("stop", po::bool_switch(&options.stop), "stop the broker on the socket and wait for it to exit")
         ("reconnect", po::bool_switch(&options.reconnect), "ask the broker on the socket to connect now, cutting its backoff short")
         ("help,h", po::bool_switch(&options.help), "show this help")
@@ -54,8 +64,19 @@ Options parse_options(int argc, char** argv) {
     positional.add("url", 1);
     po::variables_map values;
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
+    if (values.count("help") == 0 || !values["help"].as<bool>()) {
+        // The command line is stored first: what it gives wins over the file.
+        if (const auto file = cli::config_file_to_read(values.count("config") ? values["config"].as<std::string>() : "",
+                                                       std::string(kDefaultConfig))) {
+            options.config_problems = cli::store_config_file(
+                *file, cli::file_options(all, {"config", "check-config", "stop", "help", "version"}), values);
+        }
+    }
     po::notify(values);
     if (!identity.empty()) c.identity = identity;
+    // one_of() let only these words through.
+    options.log_level = log::parse_level(log_level).value_or(log::Level::info);
+    options.log_format = log::parse_format(log_format).value_or(log::Format::text);
     std::ostringstream text;
     text << cli::help_table(visible);
     options.help_text = text.str();

@@ -2,8 +2,11 @@
 // aegis-connect's command line.
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "broker/launch.h"
+#include "core/log_output.h"
 
 namespace aegis::connect {
 
@@ -14,8 +17,16 @@ struct Options {
     bool reconnect = false;
     bool help = false;
     bool version = false;
+    bool check_config = false;
+    log::Level log_level = log::Level::info;
+    log::Format log_format = log::Format::text;
     std::string help_text;
+    // What the configuration file got wrong, each "FILE:LINE: what" (--config, connect.conf).
+    std::vector<std::string> config_problems;
 };
+
+// Read when it exists and no --config names another file.
+inline constexpr std::string_view kDefaultConfig = "/etc/aegis/connect.conf";
 
 // Throws boost::program_options::error for a bad command line (cli::run_tool makes it exit 2).
 [[nodiscard]] Options parse_options(int argc, char** argv);

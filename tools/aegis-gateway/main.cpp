@@ -7,9 +7,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
+#include "cli/choice_option.h"
+#include "cli/config_file.h"
 #include "cli/number_option.h"
 #include "cli/tool.h"
+#include "core/log_output.h"
+#include "gateway/config_check.h"
 #include "gateway/gateway.h"
 
 namespace po = boost::program_options;
@@ -18,13 +24,27 @@ namespace {
 
 constexpr std::string_view kTool = "aegis-gateway";
 
+// How log lines look (--log-level, --log-format, journald); set once the options are read.
+aegis::log::Settings log_settings{std::string(kTool)};
+
 // "2024-05-01T12:00:00.123Z aegis-gateway: <line>" on stderr, flushed per event.
 void log_line(std::string_view line) {
-    const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-    const auto millis = now.time_since_epoch().count() % 1000;
-    fmt::print(stderr, "{:%Y-%m-%dT%H:%M:%S}.{:03}Z {}: {}\n", std::chrono::time_point_cast<std::chrono::seconds>(now),
-               millis, kTool, line);
-    std::fflush(stderr);
+    aegis::log::write_line(log_settings, line);
+}
+
+constexpr std::string_view kDefaultConfig = "/etc/aegis/gateway.conf";
+
+// A bad configuration stops the start (exit 6): its first problem on one line, or, for
+// --check-config, every problem on a line of its own.
+int report_problems(const std::vector<std::string>& problems, bool every = false) {
+    if (every) {
+        for (const auto& problem : problems) fmt::print(stderr, "{}: error: {}\n", kTool, problem);
+        return aegis::to_int(aegis::ExitCode::bad_input);
+    }
+    auto error = aegis::make_error(aegis::ExitCode::bad_input, "{}", problems.front());
+    if (problems.size() > 1)
+        error.message += fmt::format(" (and {} more problems: see {} --check-config)", problems.size() - 1, kTool);
+    return aegis::cli::report(kTool, error);
 }
 
 po::options_description describe_options(aegis::gateway::GatewayOptions& options, std::string& identity,
@@ -63,6 +83,10 @@ po::options_description describe_options(aegis::gateway::GatewayOptions& options
          "deliveries in flight per session (1-65536; the next goes out as acks come)")
         ("replay-rate", cli::whole_number(&replay_rate, 0, 1'000'000)->value_name("N")->default_value(replay_rate),
          "deliveries per second per session at most (0-1000000; 0: no limit)")
+        ("log-level", aegis::cli::one_of(nullptr, {"error", "warn", "info", "debug"})->value_name("LEVEL"), "log error, warn, info (default) or debug lines and the more important ones")
+        ("log-format", aegis::cli::one_of(nullptr, {"text", "json"})->value_name("FORMAT"), "text (default; under journald with priority prefixes) or json, one object a line")
+        ("config", po::value<std::string>()->value_name("FILE"), "read options from FILE, 'name = value' lines (default: /etc/aegis/gateway.conf when it exists); the command line wins")
+        ("check-config", "read the configuration, key, authorized file and TLS files, report every problem and exit (0: fine, 6: problems)")
         ("help,h", "show this help and exit")
         ("version,V", "show the version and exit");
     // clang-format on
@@ -91,7 +115,31 @@ int run(int argc, char** argv) {
         std::cout << aegis::cli::version_line(kTool) << '\n';
         return 0;
     }
-    po::notify(given);
+    const bool check = given.count("check-config") > 0;
+    std::vector<std::string> problems;
+    if (const auto file = aegis::cli::config_file_to_read(
+            given.count("config") ? given["config"].as<std::string>() : "", kDefaultConfig)) {
+        problems = aegis::cli::store_config_file(
+            *file, aegis::cli::file_options(described, {"config", "check-config", "help", "version"}), given);
+    }
+    if (!problems.empty() && !check) return report_problems(problems);
+    if (check) {
+        // What is missing is reported by the check itself: store every value given, as notify
+        // would once nothing required is missing.
+        for (const auto& [name, value] : given) {
+            if (const auto* option = described.find_nothrow(name, false)) option->semantic()->notify(value.value());
+        }
+    } else {
+        po::notify(given);
+    }
+    // one_of() let only these words through.
+    if (given.count("log-level"))
+        log_settings.level = aegis::log::parse_level(given["log-level"].as<std::string>()).value_or(log_settings.level);
+    if (given.count("log-format")) {
+        log_settings.format =
+            aegis::log::parse_format(given["log-format"].as<std::string>()).value_or(log_settings.format);
+    }
+    log_settings.journal = aegis::log::stderr_is_journal();
     options.identity_file = identity;
     options.authorized_file = authorized;
     options.state_dir = state_dir;
@@ -100,6 +148,15 @@ int run(int argc, char** argv) {
     options.clock_skew = std::chrono::seconds(skew_secs);
     options.inbox_max_age = std::chrono::seconds(static_cast<std::chrono::seconds::rep>(inbox_age_secs));
     options.replay_rate = static_cast<std::uint32_t>(replay_rate);
+
+    if (check) {
+        std::vector<std::string> warnings;
+        for (auto& problem : aegis::gateway::check_gateway_config(options, warnings)) problems.push_back(problem);
+        for (const auto& warning : warnings) fmt::print(stderr, "{}: warning: {}\n", kTool, warning);
+        if (!problems.empty()) return report_problems(problems, true);
+        fmt::print("{}: the configuration is fine\n", kTool);
+        return 0;
+    }
 
     auto outcome = aegis::gateway::run_gateway(options, log_line);
     if (!outcome) return aegis::cli::report(kTool, outcome.error());

@@ -203,7 +203,7 @@ int run(int argc, char** argv) {
     auto request = request_for(options);
     if (!request) return cli::report(kTool, request.error());
     const auto deadline = ipc::deadline_after(*timeout);
-    auto client = ipc::Client::connect(ipc::resolve_socket_path(options.socket), kTool, deadline);
+    auto client = ipc::Client::connect(ipc::find_broker_socket(options.socket), kTool, deadline);
     if (!client) return cli::report(kTool, client.error());
     if (options.command == "purge") {
         auto confirmed = confirm_purge(*client, options, deadline);

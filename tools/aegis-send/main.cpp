@@ -167,7 +167,7 @@ int run(int argc, char** argv) {
     auto input = options->message ? aegis::Result<FilePtr>(FilePtr(nullptr, &std::fclose)) : open_input(*options);
     if (!input) return cli::report(kTool, input.error());
     auto client =
-        ipc::Client::connect(ipc::resolve_socket_path(options->socket), kTool, ipc::deadline_after(options->timeout));
+        ipc::Client::connect(ipc::find_broker_socket(options->socket), kTool, ipc::deadline_after(options->timeout));
     if (!client) return cli::report(kTool, client.error());
     if (options->is_request) return request(*client, *options, input->get());
     if (auto sent = publish_all(*client, *options, input->get()); !sent) return cli::report(kTool, sent.error());

@@ -87,7 +87,7 @@ Options parse_options(int argc, char** argv) {
 
 [[nodiscard]] aegis::Result<nlohmann::json> fetch(const Options& options, std::chrono::milliseconds timeout) {
     const auto deadline = ipc::deadline_after(timeout);
-    auto client = ipc::Client::connect(ipc::resolve_socket_path(options.socket), kTool, deadline);
+    auto client = ipc::Client::connect(ipc::find_broker_socket(options.socket), kTool, deadline);
     if (!client) return client.take_error();
     auto status = client->status(deadline);
     if (!status) return status.take_error();

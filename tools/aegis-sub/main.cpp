@@ -53,7 +53,7 @@ int run(int argc, char** argv) {
 
     const auto deadline = ipc::deadline_after(options->wait);
     const auto connect_deadline = deadline ? deadline : ipc::deadline_after(std::chrono::seconds(30));
-    auto client = ipc::Client::connect(ipc::resolve_socket_path(options->socket), kTool, connect_deadline);
+    auto client = ipc::Client::connect(ipc::find_broker_socket(options->socket), kTool, connect_deadline);
     if (!client) return cli::report(kTool, client.error());
     if (auto subscribed = subscribe(*client, *options, deadline); !subscribed) {
         return cli::report(kTool, subscribed.error());
