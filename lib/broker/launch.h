@@ -21,7 +21,7 @@ struct ConnectOptions {
     std::optional<std::filesystem::path> identity;  // default: identity::default_key_path()
     std::string backend_key;                        // key file path, "aegis-ed25519 ..." line or base64
     bool accept_new = false;
-    std::string backend_ca;  // file of operator CA public keys whose gateway certificates are trusted
+    std::string backend_ca;    // file of operator CA public keys whose gateway certificates are trusted
     std::string socket;        // empty: $AEGIS_SOCKET or the default
     std::string socket_group;  // --socket-group: a group name or number; empty: the owner only
     std::string state_dir;     // empty: default_state_dir()

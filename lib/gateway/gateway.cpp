@@ -704,9 +704,9 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     core->adopt(std::move(authorized.value()));
     core->log(fmt::format("{} authorized identities and {} certificate authorities from {}", core->authorized.size(),
                           core->authorized.authorities(), options.authorized_file.string()));
-        channels->adopt(std::move(controls.value()), "SIGHUP reload");
-        log(fmt::format("reloaded {}: {} channel patterns disabled", channels->file().string(),
-                        channels->controls().size()));
+    channels->adopt(std::move(controls.value()), "SIGHUP reload");
+    log(fmt::format("reloaded {}: {} channel patterns disabled", channels->file().string(),
+                    channels->controls().size()));
     core->expire();
     core->update_inbox_gauge();
     if (core->counters.inbox_messages > 0)

@@ -29,10 +29,10 @@ struct GatewayMetrics {
     // Connections ended by the transport: connection_limit, upgrade_timeout, upgrade_failed, message_too_large.
     std::map<std::string, std::uint64_t, std::less<>> transport_refused;
     std::map<std::string, std::uint64_t, std::less<>> access_denied;  // by action: publish, subscribe
-    std::uint64_t reload_failures = 0;  // SIGHUP reloads refused as a whole (nothing applied)
-    bool last_reload_ok = true;         // the last reload applied (true before any)
-    TopicStats topics;                                                // traffic and refusals by topic
-    std::uint64_t channels_disabled = 0;                              // patterns in the channel controls
+    std::uint64_t reload_failures = 0;    // SIGHUP reloads refused as a whole (nothing applied)
+    bool last_reload_ok = true;           // the last reload applied (true before any)
+    TopicStats topics;                    // traffic and refusals by topic
+    std::uint64_t channels_disabled = 0;  // patterns in the channel controls
     // Channel control changes by "action source": disable|enable, admin|reload.
     std::map<std::string, std::uint64_t, std::less<>> channel_control_changes;
 

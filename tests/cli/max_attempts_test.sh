@@ -11,8 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 tiny=$TEST_TMP/tiny
 mkdir -p "$tiny"
 if [[ $(id -u) != 0 ]] || ! mount -t tmpfs -o size=4m tmpfs "$tiny" 2>/dev/null; then
-    echo "SKIP: $TEST_NAME: cannot mount a small tmpfs here (needs root)"
-    exit 0
+    skip "cannot mount a small tmpfs here (needs root)"
 fi
 at_exit umount -l "$tiny"
 
