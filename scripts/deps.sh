@@ -15,6 +15,7 @@ packages=(
   logrotate # tests/cli/logrotate_test.sh: the packaged rotation of detached brokers' logs
   iptables iputils-ping # tests/cli/netfault_test.sh: packet loss and partitions, and measuring them
   python3-nacl # tests/vectors: PROTOCOL.md's test vectors recomputed independently of lib/
+  prometheus # its promtool checks the gateway's /metrics (tests/cli/channel_controls_test.sh)
 )
 case ${1:-} in
   "") ;;

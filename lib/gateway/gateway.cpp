@@ -700,13 +700,23 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     auto core = std::make_shared<Core>(io, options, std::move(identity), std::move(log), std::move(stored.value()));
     core->own_certificate = std::move(certificate);
     core->revoked = std::move(revocations);
+    const auto controls_file =
+        options.channel_controls_file.empty() ? options.state_dir / "channel-controls" : options.channel_controls_file;
+    auto channels = ChannelAdmin::open(controls_file, core->counters, [weak = std::weak_ptr<Core>(core)](auto line) {
+        if (auto self = weak.lock()) self->log(line);
+    });
+    if (!channels) return channels.take_error();
+    core->channels.emplace(std::move(channels.value()));
     if (auto listening = core->listen(); !listening) return listening.take_error();
     core->adopt(std::move(authorized.value()));
     core->log(fmt::format("{} authorized identities and {} certificate authorities from {}", core->authorized.size(),
                           core->authorized.authorities(), options.authorized_file.string()));
-    channels->adopt(std::move(controls.value()), "SIGHUP reload");
-    log(fmt::format("reloaded {}: {} channel patterns disabled", channels->file().string(),
-                    channels->controls().size()));
+    if (!core->channels->controls().empty()) {
+        std::string listed;
+        for (const auto& pattern : core->channels->controls().patterns())
+            listed += (listed.empty() ? "" : " ") + pattern;
+        core->log(fmt::format("channels disabled by {}: {}", controls_file.string(), listed));
+    }
     core->expire();
     core->update_inbox_gauge();
     if (core->counters.inbox_messages > 0)

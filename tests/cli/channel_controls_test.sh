@@ -267,9 +267,8 @@ for line in text[4:].splitlines():
     assert m, "bad line: " + line
     assert m.group(1) in families, "no HELP/TYPE for " + line' <<<"$metrics" || fail "/metrics is not well formed"
 check_passed
-if command -v promtool >/dev/null; then
-    promtool check metrics <<<"${metrics#200 }" || fail "promtool check metrics failed"
-    check_passed
-fi
+command -v promtool >/dev/null || fail "promtool is missing (scripts/deps.sh installs Debian's prometheus)"
+promtool check metrics <<<"${metrics#200 }" || fail "promtool check metrics failed"
+check_passed
 
 summary
