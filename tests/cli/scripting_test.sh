@@ -69,9 +69,10 @@ run timeout 1.5 "$stat" --watch 0.2 --socket "$a_sock"
 expect_not_contains "$out" $'\033' "--watch into a pipe"
 
 # --- the gateway gone: disconnected time, --wait-ack, dead letters ------------------------------------------
-# The agent's last heartbeat was at connect time; once it is a few seconds old, the gateway goes.
+# Once the agent's last heartbeat is a few seconds old, the gateway goes.
 heartbeat_old() { "$python" -c 'import sys; sys.exit(not float(sys.argv[1]) >= 4)' "$(status_field "$a_sock" last_heartbeat_age_s)"; }
-wait_for "the agent's last heartbeat to be 4 seconds old" heartbeat_old
+# The first heartbeat goes out a heartbeat interval (30 s) after connecting.
+wait_for "the agent's last heartbeat to be 4 seconds old" 60 heartbeat_old
 "$sub" --socket "$b_sock" -C 1 -W 60 -F '%i %p\n' agent.host42.late >"$TEST_TMP/late.out" 2>"$TEST_TMP/late.err" &
 late_sub=$!
 at_exit kill "$late_sub"
