@@ -12,26 +12,6 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-sub=$AEGIS_BIN/aegis-sub
-send=$AEGIS_BIN/aegis-send
-stat=$AEGIS_BIN/aegis-stat
-keygen=$AEGIS_BIN/aegis-keygen
-for tool in "$gateway" "$connect" "$sub" "$send" "$stat" "$keygen"; do
-    [[ -x $tool ]] || fail "no $tool"
-done
-
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-    local what=$1 tries=$(($2 * 10)) i
-    shift 2
-    for ((i = 0; i < tries; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    tail -5 "$TEST_TMP"/*.log >&2 2>/dev/null
-    fail "timed out waiting for $what"
-}
 stat_has() { "$stat" --socket "$1" --json 2>/dev/null | grep -Eq "$2"; }
 
 for who in gateway ca other-ca host42 host42-new soc web7 web8 web9; do
