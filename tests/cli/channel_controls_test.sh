@@ -145,8 +145,15 @@ expect_eq "$(cat "$TEST_TMP/status.received")" status-while-disabled "a message 
 
 refused() { (($(metric 'aegis_gateway_topic_refusals_total{topic="agent.*.logs",reason="channel_disabled"}') > 0)); }
 wait_for "refusals of agent.*.logs" 30 refused
-expect_exit 0 "$queue" --socket "$a_sock" ls
-expect_contains "$out" "agent.host42.logs (waiting: channel_disabled: agent.host42.logs matches the disabled pattern agent.*.logs)"
+# Batches sent before the first refusal came back, and each probe, are in flight for a moment
+# (and may fill a listing's first rows): the waiting ones say why they wait.
+queue_says_held() {
+    "$queue" --socket "$a_sock" ls --state waiting >"$TEST_TMP/queue-ls.log" 2>&1
+    grep -qF \
+        "agent.host42.logs (waiting: channel_disabled: agent.host42.logs matches the disabled pattern agent.*.logs)" \
+        "$TEST_TMP/queue-ls.log"
+}
+wait_for "aegis-queue ls to say why agent.host42.logs waits" 30 queue_says_held
 expect_exit 0 "$stat" --socket "$a_sock"
 expect_contains "$out" "agent.host42.logs (waiting: channel_disabled:" "aegis-stat"
 expect_exit 0 "$stat" --json --socket "$a_sock"
