@@ -1,12 +1,9 @@
 #include "gateway/authorized_keys.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "channel/channel.h"
+#include "gateway/line_file.h"
 #include "identity/keyfile.h"
 #include "protocol/reason.h"
 
@@ -217,20 +214,10 @@ AuthorizedKeys parse_authorized_keys(std::string_view text, std::string_view fil
 }
 
 Result<AuthorizedKeys> load_authorized_keys(const std::filesystem::path& file) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(file, ec))
-        return make_error(ExitCode::bad_input, "cannot read authorized file {}: is a directory", file.string());
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
-        return make_error(ExitCode::bad_input, "cannot read authorized file {}: {}", file.string(),
-                          std::strerror(errno));
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) return make_error(ExitCode::bad_input, "cannot read authorized file {}", file.string());
-    auto keys = parse_authorized_keys(text.str(), file.string());
-    if (!keys.errors.empty())
-        return make_error(ExitCode::bad_input, "authorized file {} has {} bad line{}, none applied: {}", file.string(),
-                          keys.errors.size(), keys.errors.size() == 1 ? "" : "s", fmt::join(keys.errors, "; "));
+    auto text = read_line_file(file, "authorized file");
+    if (!text) return text.take_error();
+    auto keys = parse_authorized_keys(*text, file.string());
+    if (!keys.errors.empty()) return bad_lines_error("authorized file", file.string(), keys.errors);
     return keys;
 }
 

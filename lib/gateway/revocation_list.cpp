@@ -2,13 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <charconv>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
+#include "gateway/line_file.h"
 #include "identity/keyfile.h"
 
 namespace aegis::gateway {
@@ -63,24 +60,14 @@ Result<RevocationList> parse_revocation_list(std::string_view text, std::string_
         if (auto problem = apply_line(line, list))
             problems.push_back(fmt::format("{}:{}: {}", file_name, number, *problem));
     }
-    if (!problems.empty())
-        return make_error(ExitCode::bad_input, "revocation list {} has {} bad line{}, none applied: {}", file_name,
-                          problems.size(), problems.size() == 1 ? "" : "s", fmt::join(problems, "; "));
+    if (!problems.empty()) return bad_lines_error("revocation list", file_name, problems);
     return list;
 }
 
 Result<RevocationList> load_revocation_list(const std::filesystem::path& file) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(file, ec))
-        return make_error(ExitCode::bad_input, "cannot read revocation list {}: is a directory", file.string());
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
-        return make_error(ExitCode::bad_input, "cannot read revocation list {}: {}", file.string(),
-                          std::strerror(errno));
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) return make_error(ExitCode::bad_input, "cannot read revocation list {}", file.string());
-    return parse_revocation_list(text.str(), file.string());
+    auto text = read_line_file(file, "revocation list");
+    if (!text) return text.take_error();
+    return parse_revocation_list(*text, file.string());
 }
 
 }  // namespace aegis::gateway
