@@ -9,13 +9,6 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-sub=$AEGIS_BIN/aegis-sub
-stat=$AEGIS_BIN/aegis-stat
-queue=$AEGIS_BIN/aegis-queue
-keygen=$AEGIS_BIN/aegis-keygen
 for tool in "$gateway" "$connect" "$send" "$sub" "$stat" "$queue" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done

@@ -9,10 +9,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${AEGIS_SOURCE_DIR:?AEGIS_SOURCE_DIR must name the source tree}"
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-stat=$AEGIS_BIN/aegis-stat
-keygen=$AEGIS_BIN/aegis-keygen
 for tool in "$gateway" "$connect" "$stat" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done

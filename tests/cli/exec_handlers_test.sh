@@ -5,12 +5,6 @@
 # reply naming the timeout.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-sub=$AEGIS_BIN/aegis-sub
-stat=$AEGIS_BIN/aegis-stat
-keygen=$AEGIS_BIN/aegis-keygen
 python=$(command -v python3) || fail "python3 is needed"
 
 wait_for() { # wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 20 seconds

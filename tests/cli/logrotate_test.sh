@@ -12,9 +12,6 @@ if ! command -v logrotate >/dev/null; then
     echo "SKIP: logrotate is missing (scripts/deps.sh installs it)"
     exit 77
 fi
-connect=$AEGIS_BIN/aegis-connect
-stat=$AEGIS_BIN/aegis-stat
-keygen=$AEGIS_BIN/aegis-keygen
 for tool in "$connect" "$stat" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done

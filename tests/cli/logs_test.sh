@@ -7,9 +7,6 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-keygen=$AEGIS_BIN/aegis-keygen
 for tool in "$gateway" "$connect" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done

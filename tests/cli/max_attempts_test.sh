@@ -15,13 +15,6 @@ if [[ $(id -u) != 0 ]] || ! mount -t tmpfs -o size=4m tmpfs "$tiny" 2>/dev/null;
 fi
 at_exit umount -l "$tiny"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-sub=$AEGIS_BIN/aegis-sub
-send=$AEGIS_BIN/aegis-send
-stat=$AEGIS_BIN/aegis-stat
-queue=$AEGIS_BIN/aegis-queue
-keygen=$AEGIS_BIN/aegis-keygen
 
 wait_for() { # wait_for WHAT SECONDS COMMAND...
     local what=$1 tries=$(($2 * 10)) i

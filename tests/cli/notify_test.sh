@@ -9,11 +9,6 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-send=$AEGIS_BIN/aegis-send
-stat=$AEGIS_BIN/aegis-stat
-keygen=$AEGIS_BIN/aegis-keygen
 for tool in "$gateway" "$connect" "$send" "$stat" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done

@@ -5,10 +5,6 @@
 # backing off after a gateway crash try at once.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-gateway=$AEGIS_BIN/aegis-gateway
-connect=$AEGIS_BIN/aegis-connect
-stat=$AEGIS_BIN/aegis-stat
-keygen=$AEGIS_BIN/aegis-keygen
 python=$(command -v python3) || fail "python3 is needed"
 
 wait_for() { # wait_for DESCRIPTION SECONDS COMMAND...

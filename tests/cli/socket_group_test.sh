@@ -18,10 +18,6 @@ for tool in useradd userdel groupadd groupdel setpriv; do
     fi
 done
 
-connect=$AEGIS_BIN/aegis-connect
-stat=$AEGIS_BIN/aegis-stat
-send=$AEGIS_BIN/aegis-send
-keygen=$AEGIS_BIN/aegis-keygen
 for tool in "$connect" "$stat" "$send" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done
