@@ -23,6 +23,7 @@ complete -c aegis-connect -l ca-file -r -F -d 'For wss://, also trust the CAs of
 complete -c aegis-connect -l queue-max-messages -x -d 'Refuse publishes past N queued messages'
 complete -c aegis-connect -l queue-max-bytes -x -d 'Refuse publishes past N queued payload bytes'
 complete -c aegis-connect -l reconnect -d 'Ask the broker on the socket to connect now'
+complete -c aegis-connect -l cursor-max-messages -x -d 'Keep at most N messages in a durable subscription inbox'
 complete -c aegis-connect -l max-attempts -x -d 'Give up on a message after N refusals'
 complete -c aegis-connect -l log -r -F -d 'Log file when detached'
 complete -c aegis-connect -l stop -d 'Stop the broker on the socket'

@@ -16,6 +16,7 @@
 
 #include "core/result.h"
 #include "session/client_session.h"
+#include "store/durable_inbox.h"
 #include "store/outbound_store.h"
 
 namespace aegis::broker {
@@ -36,6 +37,8 @@ struct BrokerConfig {
     // The state file (outbound queue, delivered ids, durable inboxes); opened by start().
     std::filesystem::path state_file;
     store::QueueLimits queue_limits;
+    // A durable subscription's inbox bound; past it the oldest are dropped (and logged).
+    store::InboxLimits inbox_limits;
     // Retryable refusals of a message by the gateway before it becomes a dead letter; 0: never.
     std::uint32_t max_attempts = 0;
     // SIGHUP: reopens the log file (detached); empty when logging to stderr.

@@ -60,7 +60,7 @@ Result<void> Broker::Impl::open_state() {
     auto ids = store::DeliveredIds::open(database);
     if (!ids) return ids.take_error();
     delivered = std::move(*ids);
-    auto inboxes = store::DurableInbox::open(database);
+    auto inboxes = store::DurableInbox::open(database, config.inbox_limits);
     if (!inboxes) return inboxes.take_error();
     inbox = std::move(*inboxes);
     auto known = inbox->cursors();

@@ -175,6 +175,10 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     }
     config.queue_limits.max_messages = static_cast<std::size_t>(options.queue_max_messages);
     config.queue_limits.max_bytes = options.queue_max_bytes;
+    if (options.cursor_max_messages == 0 || options.cursor_max_messages > 1'000'000'000) {
+        return make_error(ExitCode::usage, "--cursor-max-messages must be from 1 to 1000000000");
+    }
+    config.inbox_limits.max_per_cursor = static_cast<std::size_t>(options.cursor_max_messages);
     if (options.max_attempts > 1'000'000) return make_error(ExitCode::usage, "--max-attempts must be at most 1000000");
     config.max_attempts = static_cast<std::uint32_t>(options.max_attempts);
     config.state_file = state_dir / "queue.db";

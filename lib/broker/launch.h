@@ -35,7 +35,8 @@ struct ConnectOptions {
     bool no_wait = false;
     std::uint64_t queue_max_messages = 1'000'000;
     std::uint64_t queue_max_bytes = 1024ull * 1024 * 1024;
-    std::uint64_t max_attempts = 0;  // retryable refusals before a message is a dead letter; 0: never
+    std::uint64_t cursor_max_messages = 100'000;  // a durable subscription's inbox bound
+    std::uint64_t max_attempts = 0;               // retryable refusals before a message is a dead letter; 0: never
 };
 
 struct PreparedBroker {

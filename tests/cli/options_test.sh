@@ -43,6 +43,7 @@ aegis-connect|--heartbeat|0|86400|86401|0|--help
 aegis-connect|--queue-max-messages|1|1000000000|1000000001|0|--help
 aegis-connect|--queue-max-bytes|1024|1099511627776|1099511627777|0|--help
 aegis-keygen|--serial|0|18446744073709551615|18446744073709551616|0|--help
+aegis-connect|--cursor-max-messages|1|1000000000|1000000001|0|--help
 aegis-connect|--max-attempts|0|1000000|1000001|0|--help
 aegis-gateway|--max-sessions|1|1000000|1000001|0|--help
 aegis-gateway|--max-message-bytes|1024|17825792|17825793|0|--help

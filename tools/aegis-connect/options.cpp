@@ -45,6 +45,7 @@ Options parse_options(int argc, char** argv) {
         ("ca-file", po::value(&c.ca_file)->value_name("FILE"), "for wss://, also trust the CA certificates of this PEM file")
         ("queue-max-messages", cli::whole_number(&c.queue_max_messages, 1, 1'000'000'000)->value_name("N"), "refuse publishes while N messages are queued (1-1000000000, default: 1000000)")
         ("queue-max-bytes", cli::whole_number(&c.queue_max_bytes, 1'024, 1ULL << 40)->value_name("N"), "refuse publishes while N payload bytes are queued (1024-1099511627776, default: 1073741824)")
+        ("cursor-max-messages", cli::whole_number(&c.cursor_max_messages, 1, 1'000'000'000)->value_name("N"), "a durable subscription's inbox keeps at most N messages, dropping the oldest (1-1000000000, default: 100000)")
         ("max-attempts", cli::whole_number(&c.max_attempts, 0, 1'000'000)->value_name("N"), "a message the gateway refuses for a passing reason N times becomes a dead letter (0-1000000, default: 0: never)")
         ("log", po::value(&c.log_file)->value_name("FILE"), "log file when detached (default: STATE_DIR/broker.log)")
         ("log-level", cli::one_of(&log_level, {"error", "warn", "info", "debug"})->value_name("LEVEL"), "log error, warn, info (default) or debug lines and the more important ones")
