@@ -150,18 +150,41 @@ Result<AuthorizedIdentity> AuthorizedKeys::authorize(const crypto::PublicKey& ke
 
 AuthorizedKeys::Added AuthorizedKeys::add(AuthorizedIdentity identity, std::string_view file_name) {
     Added out;
-    if (const auto owner = key_of_id_.find(identity.id); owner != key_of_id_.end() && owner->second != identity.key) {
-        out.error = fmt::format("{}:{}: id '{}' already belongs to another key (line {})", file_name, identity.line,
-                                identity.id, by_key_.at(owner->second).line);
+    const auto held = keys_of_id_.find(identity.id);
+    const AuthorizedIdentity* other = nullptr;  // another key's line with this id
+    if (held != keys_of_id_.end()) {
+        for (const auto& key : held->second) {
+            if (key != identity.key) {
+                other = &by_key_.at(key);
+                break;
+            }
+        }
+    }
+    if (other != nullptr && (other->role != identity.role || other->publish_narrowing != identity.publish_narrowing ||
+                             other->subscribe_narrowing != identity.subscribe_narrowing)) {
+        out.error = fmt::format(
+            "{}:{}: id '{}' already belongs to another key (line {}) with another role or channel restrictions; "
+            "the keys of one id (a key rollover) must be granted the same",
+            file_name, identity.line, identity.id, other->line);
         return out;
     }
-    auto& warning = out.warning;
+    std::vector<std::string> notes;
     if (const auto found = by_key_.find(identity.key); found != by_key_.end()) {
-        warning = fmt::format("{}:{}: key {} already listed on line {}; this line replaces it", file_name,
-                              identity.line, crypto::fingerprint(identity.key), found->second.line);
-        key_of_id_.erase(found->second.id);  // the key may come back under another id
+        notes.push_back(fmt::format("key {} already listed on line {}; this line replaces it",
+                                    crypto::fingerprint(identity.key), found->second.line));
+        auto& keys = keys_of_id_[found->second.id];  // the key may come back under another id
+        keys.erase(std::remove(keys.begin(), keys.end(), identity.key), keys.end());
+        if (keys.empty()) keys_of_id_.erase(found->second.id);
     }
-    key_of_id_[identity.id] = identity.key;
+    if (other != nullptr) {
+        notes.push_back(
+            fmt::format("id '{}' is also held by the key on line {} (a key rollover: remove the old "
+                        "key's line once the new key is in use)",
+                        identity.id, other->line));
+    }
+    if (!notes.empty()) out.warning = fmt::format("{}:{}: {}", file_name, identity.line, fmt::join(notes, "; "));
+    auto& keys = keys_of_id_[identity.id];
+    if (std::find(keys.begin(), keys.end(), identity.key) == keys.end()) keys.push_back(identity.key);
     by_key_[identity.key] = std::move(identity);
     return out;
 }

@@ -3,7 +3,8 @@
 //   role=agent,id=host42[,pub=PATTERN][,sub=PATTERN] aegis-ed25519 <base64> [comment]
 //   @cert-authority aegis-ed25519 <base64> [comment]   (trusts the certificates of an operator CA)
 // '#' comments and blank lines are allowed. A bad line makes the whole file bad (exit 6 at start,
-// not applied on SIGHUP): skipping it would revoke a host. A key listed twice is a warning.
+// not applied on SIGHUP): skipping it would revoke a host. A key listed twice is a warning; an id
+// on the lines of several keys (a key rollover) is a warning when they grant the same, else an error.
 
 #include <cstddef>
 #include <filesystem>
@@ -44,7 +45,8 @@ public:
         std::optional<std::string> error;
     };
     // Adds one parsed entry, resolving duplicates: a key seen before is replaced (later line
-    // wins, a warning); an id that already belongs to another key is refused (an error).
+    // wins, a warning); an id that already belongs to another key is shared (a key rollover, a
+    // warning) when both lines grant the same role and narrowing, and refused (an error) when not.
     [[nodiscard]] Added add(AuthorizedIdentity identity, std::string_view file_name);
 
     [[nodiscard]] const AuthorizedIdentity* find(const crypto::PublicKey& key) const;
@@ -66,8 +68,9 @@ public:
 
 private:
     std::map<crypto::PublicKey, AuthorizedIdentity> by_key_;
-    std::map<std::string, crypto::PublicKey, std::less<>> key_of_id_;  // each id's one key, for add()
-    std::map<crypto::PublicKey, std::size_t> authorities_;             // CA key -> its line
+    // Each id's keys in the order their lines came, for add().
+    std::map<std::string, std::vector<crypto::PublicKey>, std::less<>> keys_of_id_;
+    std::map<crypto::PublicKey, std::size_t> authorities_;  // CA key -> its line
 };
 
 // Parses an "@cert-authority aegis-ed25519 <base64> [comment]" line: the CA's key.

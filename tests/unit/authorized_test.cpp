@@ -143,24 +143,42 @@ TEST_CASE("a key listed twice: the later line wins, with a warning", "[authorize
     CHECK(mentions(keys.warnings[0], aegis::crypto::fingerprint(a)));
 }
 
-TEST_CASE("an id already held by another key: the second line is an error", "[authorized]") {
+TEST_CASE("an id held by two keys with the same grant: both apply, a rollover warning", "[authorized]") {
     const auto a = new_key(), b = new_key();
-    const std::string text =
-        "role=agent,id=host42 " + key_text(a) + "\n" + "role=agent,id=host42 " + key_text(b) + "\n";
+    const std::string text = "role=agent,id=host42,pub=agent.host42.> " + key_text(a) + "\n" +
+                             "role=agent,id=host42,pub=agent.host42.> " + key_text(b) + "\n";
+    const auto keys = parse_authorized_keys(text, "auth");
+    CHECK(keys.errors.empty());
+    CHECK(keys.size() == 2);
+    REQUIRE(keys.find(a) != nullptr);
+    REQUIRE(keys.find(b) != nullptr);
+    CHECK(keys.find(a)->id == "host42");
+    CHECK(keys.find(b)->id == "host42");
+    REQUIRE(keys.warnings.size() == 1);
+    CHECK(keys.warnings[0].rfind("auth:2: ", 0) == 0);
+    CHECK(mentions(keys.warnings[0], "id 'host42' is also held by the key on line 1 (a key rollover"));
+}
+
+TEST_CASE("an id already held by another key with another grant: the second line is an error", "[authorized]") {
+    const auto a = new_key(), b = new_key(), c = new_key();
+    const std::string text = "role=agent,id=host42 " + key_text(a) + "\n" + "role=backend,id=host42 " + key_text(b) +
+                             "\n" + "role=agent,id=host42,sub=agent.host42.> " + key_text(c) + "\n";
     const auto keys = parse_authorized_keys(text, "auth");
     CHECK(keys.size() == 1);
     CHECK(keys.find(a) != nullptr);
     CHECK(keys.find(b) == nullptr);
+    CHECK(keys.find(c) == nullptr);
     CHECK(keys.warnings.empty());
-    REQUIRE(keys.errors.size() == 1);
+    REQUIRE(keys.errors.size() == 2);
     CHECK(keys.errors[0].rfind("auth:2: ", 0) == 0);
-    CHECK(mentions(keys.errors[0], "id 'host42' already belongs to another key (line 1)"));
+    CHECK(mentions(keys.errors[0], "id 'host42' already belongs to another key (line 1) with another role"));
+    CHECK(keys.errors[1].rfind("auth:3: ", 0) == 0);
 }
 
 TEST_CASE("an id freed by a key listed again under another id can be taken by a new key", "[authorized]") {
     const auto a = new_key(), b = new_key();
     const std::string text = "role=agent,id=old " + key_text(a) + "\n" + "role=agent,id=new " + key_text(a) + "\n" +
-                             "role=agent,id=old " + key_text(b) + "\n" + "role=agent,id=new " + key_text(b) + "\n";
+                             "role=agent,id=old " + key_text(b) + "\n" + "role=backend,id=new " + key_text(b) + "\n";
     const auto keys = parse_authorized_keys(text, "auth");
     CHECK(keys.size() == 2);
     REQUIRE(keys.find(a) != nullptr);
@@ -180,7 +198,7 @@ TEST_CASE("ten thousand identities load, and a duplicate id after them is still 
         keys_made.push_back(new_key());
         text += "role=agent,id=host" + std::to_string(i) + " " + key_text(keys_made.back()) + "\n";
     }
-    text += "role=agent,id=host5 " + key_text(new_key()) + "\n";  // a duplicate id at the end is still found
+    text += "role=backend,id=host5 " + key_text(new_key()) + "\n";  // a conflicting id at the end is still found
     const auto keys = parse_authorized_keys(text, "auth");
     CHECK(keys.size() == 10000);
     CHECK(keys.find(keys_made[9999])->id == "host9999");
@@ -227,8 +245,8 @@ TEST_CASE("loading: a missing file or one with a bad line is bad input, naming e
 
     const auto a = new_key();
     const auto file = dir / "authorized";
-    std::ofstream(file) << "bogus line\nrole=agent,id=h " << key_text(a) << "\nrole=agent,id=h " << key_text(new_key())
-                        << "\n";
+    std::ofstream(file) << "bogus line\nrole=agent,id=h " << key_text(a) << "\nrole=backend,id=h "
+                        << key_text(new_key()) << "\n";
     const auto refused = load_authorized_keys(file);
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.error().exit == aegis::ExitCode::bad_input);
