@@ -2,7 +2,7 @@
 
 complete -c aegis-connect -f -a 'ws:// wss://' -d 'Gateway URL'
 complete -c aegis-connect -s i -l identity -r -F -d 'Secret key file of this identity'
-complete -c aegis-connect -l backend-key -r -F -d 'Pin the gateway key (file, line or base64)'
+complete -c aegis-connect -l backend-key -r -F -d 'Pin a gateway key (file, line or base64; repeatable)'
 complete -c aegis-connect -l accept-new -d 'Trust an unknown gateway on first use and record it'
 complete -c aegis-connect -l backend-ca -r -F -d 'Trust gateways certified by the operator CAs in FILE'
 complete -c aegis-connect -l socket -r -F -d 'Local socket'

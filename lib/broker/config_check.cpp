@@ -21,11 +21,17 @@ std::vector<std::string> check_broker_config(const ConnectOptions& options) {
     } else if (!options.ca_file.empty() && !url->tls) {
         problems.push_back(fmt::format("--ca-file is for wss:// URLs; {} is ws://", options.url));
     }
-    if (options.backend_key.empty() && !options.accept_new) {
-        problems.emplace_back("--backend-key or --accept-new is required");
-    } else if (!options.backend_key.empty()) {
-        if (auto key = identity::resolve_public_key(options.backend_key); !key)
+    if (options.backend_keys.empty() && !options.accept_new && options.backend_ca.empty()) {
+        problems.emplace_back("--backend-key, --backend-ca or --accept-new is required");
+    } else if (!options.backend_ca.empty() && (!options.backend_keys.empty() || options.accept_new)) {
+        problems.emplace_back("--backend-ca cannot be combined with --backend-key or --accept-new");
+    }
+    for (const auto& text : options.backend_keys) {
+        if (auto key = identity::resolve_public_key(text); !key)
             problems.push_back(fmt::format("--backend-key: {}", key.error().message));
+    }
+    if (!options.backend_ca.empty()) {
+        if (auto cas = load_gateway_cas(options.backend_ca); !cas) problems.push_back(cas.error().message);
     }
     if (auto identity = identity::load_secret_key(options.identity.value_or(identity::default_key_path())); !identity)
         problems.push_back(identity.error().message);

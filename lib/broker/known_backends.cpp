@@ -18,10 +18,11 @@ std::string canonical_url(const net::Url& url) {
                        url.target.empty() ? "/" : url.target);
 }
 
-Result<std::optional<crypto::PublicKey>> find_known_backend(const std::filesystem::path& file, std::string_view url) {
+Result<std::vector<crypto::PublicKey>> find_known_backends(const std::filesystem::path& file, std::string_view url) {
+    std::vector<crypto::PublicKey> keys;
     std::ifstream in(file);
     if (!in) {
-        if (errno == ENOENT) return std::optional<crypto::PublicKey>();
+        if (errno == ENOENT) return keys;
         return make_error(ExitCode::bad_input, "cannot read {}: {}", file.string(), std::strerror(errno));
     }
     std::string line;
@@ -36,9 +37,9 @@ Result<std::optional<crypto::PublicKey>> find_known_backend(const std::filesyste
         if (std::string_view(line).substr(start, space - start) != url) continue;
         auto key = identity::parse_public_key_line(std::string_view(line).substr(space + 1));
         if (!key) return make_error(ExitCode::bad_input, "{}:{}: {}", file.string(), number, key.error().message);
-        return std::optional<crypto::PublicKey>(key->key);
+        keys.push_back(key->key);
     }
-    return std::optional<crypto::PublicKey>();
+    return keys;
 }
 
 Result<void> record_known_backend(const std::filesystem::path& file, std::string_view url,

@@ -44,9 +44,43 @@ namespace {
     return {};
 }
 
-// The CA keys of a --backend-ca file: one "aegis-ed25519 <base64> [comment]" line each; '#'
-// comments and blank lines allowed. Any bad line stops the start (exit 6, FILE:LINE).
-[[nodiscard]] Result<std::vector<crypto::PublicKey>> load_gateway_cas(const std::filesystem::path& file) {
+// The pinned key (--backend-key, or the known_backends line for this URL), the CAs of
+// --backend-ca, or trust on first use.
+[[nodiscard]] Result<void> choose_backend_trust(const ConnectOptions& options, const std::filesystem::path& state_dir,
+                                                BrokerConfig& config) {
+    if (!options.backend_ca.empty()) {
+        auto cas = load_gateway_cas(options.backend_ca);
+        if (!cas) return cas.take_error();
+        config.session.gateway_cas = std::move(cas.value());
+        return {};
+    }
+    if (!options.backend_keys.empty()) {
+        for (const auto& text : options.backend_keys) {
+            auto key = identity::resolve_public_key(text);
+            if (!key) {
+                auto error = key.take_error();
+                error.message = fmt::format("--backend-key: {}", error.message);
+                return error;
+            }
+            config.session.pinned_server_keys.push_back(key->key);
+        }
+        return {};
+    }
+    const auto file = state_dir / "known_backends";
+    auto known = find_known_backends(file, config.url_text);
+    if (!known) return known.take_error();
+    if (!known->empty()) {
+        config.session.pinned_server_keys = std::move(known.value());
+        config.pinned_by_known_backends = file;
+    } else {
+        config.known_backends = file;
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<std::vector<crypto::PublicKey>> load_gateway_cas(const std::filesystem::path& file) {
     auto text = identity::read_public_file(file);
     if (!text) {
         auto error = text.take_error();
@@ -77,40 +111,6 @@ namespace {
     return cas;
 }
 
-// The pinned key (--backend-key, or the known_backends line for this URL), the CAs of
-// --backend-ca, or trust on first use.
-[[nodiscard]] Result<void> choose_backend_trust(const ConnectOptions& options, const std::filesystem::path& state_dir,
-                                                BrokerConfig& config) {
-    if (!options.backend_ca.empty()) {
-        auto cas = load_gateway_cas(options.backend_ca);
-        if (!cas) return cas.take_error();
-        config.session.gateway_cas = std::move(cas.value());
-        return {};
-    }
-    if (!options.backend_key.empty()) {
-        auto key = identity::resolve_public_key(options.backend_key);
-        if (!key) {
-            auto error = key.take_error();
-            error.message = fmt::format("--backend-key: {}", error.message);
-            return error;
-        }
-        config.session.pinned_server_key = key->key;
-        return {};
-    }
-    const auto file = state_dir / "known_backends";
-    auto known = find_known_backend(file, config.url_text);
-    if (!known) return known.take_error();
-    if (*known) {
-        config.session.pinned_server_key = **known;
-        config.pinned_by_known_backends = file;
-    } else {
-        config.known_backends = file;
-    }
-    return {};
-}
-
-}  // namespace
-
 std::filesystem::path default_state_dir() {
     const char* state = std::getenv("XDG_STATE_HOME");
     if (state != nullptr && state[0] == '/') return std::filesystem::path(state) / "aegis";
@@ -119,10 +119,10 @@ std::filesystem::path default_state_dir() {
 }
 
 Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& options) {
-    if (options.backend_key.empty() && !options.accept_new && options.backend_ca.empty()) {
+    if (options.backend_keys.empty() && !options.accept_new && options.backend_ca.empty()) {
         return make_error(ExitCode::usage, "--backend-key, --backend-ca or --accept-new is required");
     }
-    if (!options.backend_ca.empty() && (!options.backend_key.empty() || options.accept_new)) {
+    if (!options.backend_ca.empty() && (!options.backend_keys.empty() || options.accept_new)) {
         return make_error(ExitCode::usage,
                           "--backend-ca trusts the gateway by its certificate; it cannot be combined "
                           "with --backend-key or --accept-new");

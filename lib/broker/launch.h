@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "broker/broker.h"
 #include "core/result.h"
@@ -19,7 +20,8 @@ namespace aegis::broker {
 struct ConnectOptions {
     std::string url;
     std::optional<std::filesystem::path> identity;  // default: identity::default_key_path()
-    std::string backend_key;                        // key file path, "aegis-ed25519 ..." line or base64
+    // --backend-key, repeatable: key file paths, "aegis-ed25519 ..." lines or base64; any one is accepted.
+    std::vector<std::string> backend_keys;
     bool accept_new = false;
     std::string backend_ca;    // file of operator CA public keys whose gateway certificates are trusted
     std::string socket;        // empty: $AEGIS_SOCKET or the default
@@ -48,6 +50,10 @@ struct PreparedBroker {
 
 // $XDG_STATE_HOME/aegis, else ~/.local/state/aegis.
 [[nodiscard]] std::filesystem::path default_state_dir();
+
+// The CA keys of a --backend-ca file: one "aegis-ed25519 <base64> [comment]" line each; '#'
+// comments and blank lines allowed. Any bad line fails (exit 6, FILE:LINE).
+[[nodiscard]] Result<std::vector<crypto::PublicKey>> load_gateway_cas(const std::filesystem::path& file);
 
 // Usage errors exit 2 (bad URL, bad numbers, neither --backend-key nor --accept-new), key files
 // and a corrupt or foreign STATE_DIR/queue.db exit 6, an unwritable state directory and a

@@ -1,5 +1,6 @@
 #include "protocol/handshake.h"
 
+#include <algorithm>
 #include <deque>
 #include <set>
 #include <string_view>
@@ -289,11 +290,16 @@ Result<Bytes> ClientHandshake::on_server_hello(ByteView message) {
     server_key_ = server_key;
     server_certificate_.assign(server_certificate.begin(), server_certificate.end());
     // Checked before message 3 exists: a wrong server never sees the client's identity.
-    if (options_.pinned_server_key && !crypto::constant_time_equal(*options_.pinned_server_key, server_key)) {
+    if (!options_.pinned_server_keys.empty() &&
+        std::none_of(
+            options_.pinned_server_keys.begin(), options_.pinned_server_keys.end(),
+            [&](const crypto::PublicKey& pinned) { return crypto::constant_time_equal(pinned, server_key); })) {
+        std::vector<std::string> pinned;
+        for (const auto& key : options_.pinned_server_keys) pinned.push_back(crypto::fingerprint(key));
         return st.fail(
             protocol_error(Reason::server_key_mismatch,
-                           fmt::format("server presented {}, pinned key is {}", crypto::fingerprint(server_key),
-                                       crypto::fingerprint(*options_.pinned_server_key))));
+                           fmt::format("server presented {}, pinned key{} {}", crypto::fingerprint(server_key),
+                                       pinned.size() == 1 ? " is" : "s are", fmt::join(pinned, ", "))));
     }
     st.transcript.add(message.subspan(kServerHelloClearBytes));
     const auto th_b = st.transcript.snapshot();

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/bytes.h"
 #include "core/result.h"
@@ -67,9 +68,10 @@ struct EphemeralSecrets {
 
 struct ClientOptions {
     const crypto::SigningKey* identity = nullptr;
-    // The gateway key the client insists on; nullopt accepts any key and leaves the decision
-    // to the caller (trust on first use), who reads server_key() after on_server_hello.
-    std::optional<crypto::PublicKey> pinned_server_key;
+    // The gateway keys the client accepts (several while the gateway rolls its key over); empty
+    // accepts any key and leaves the decision to the caller (trust on first use), who reads
+    // server_key() after on_server_hello.
+    std::vector<crypto::PublicKey> pinned_server_keys;
     std::string requested_id;     // optional; the gateway's authorized file decides
     std::string server_name;      // host[:port][/path] of the URL, bound into the transcript
     SessionToken resume_token{};  // all zero for a fresh session

@@ -190,7 +190,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         handshake_options.identity = options.identity;
         handshake_options.certificate = options.certificate;
         handshake_options.want_server_certificate = !options.gateway_cas.empty();
-        handshake_options.pinned_server_key = options.pinned_server_key;
+        handshake_options.pinned_server_keys = options.pinned_server_keys;
         handshake_options.requested_id = options.requested_id;
         handshake_options.server_name = options.url.server_name;
         handshake_options.resume_token = token;
@@ -215,7 +215,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
                 judge_gateway_certificate(handshake->server_certificate(), handshake->server_key(), options.gateway_cas,
                                           unix_time_ms() / 1000, options.max_clock_skew_ms / 1000);
             if (!trusted) return fail(trusted.take_error());
-        } else if (!options.pinned_server_key &&
+        } else if (options.pinned_server_keys.empty() &&
                    !(events.on_server_key && events.on_server_key(handshake->server_key()))) {
             // Unpinned: the caller decides; with nobody to decide, the key is not trusted.
             return fail(protocol::protocol_error(

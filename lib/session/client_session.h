@@ -62,7 +62,8 @@ struct ClientSessionOptions {
     net::ClientOptions transport;
     const crypto::SigningKey* identity = nullptr;
     Bytes certificate;  // an operator CA's certificate of the identity, sent in ClientAuth; empty: none
-    std::optional<crypto::PublicKey> pinned_server_key;  // nullopt: on_server_key decides (none: refused)
+    // The gateway keys accepted; empty: on_server_key decides (none: refused).
+    std::vector<crypto::PublicKey> pinned_server_keys;
     // Operator CAs whose gateway certificates (PROTOCOL.md §2.1, role gateway) are trusted instead
     // of a pinned key: the gateway is asked for its certificate and judged by it.
     std::vector<crypto::PublicKey> gateway_cas;

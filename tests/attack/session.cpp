@@ -9,7 +9,7 @@ namespace aegis::attack {
 protocol::ClientHandshake client_handshake(const Target& target) {
     protocol::ClientOptions options;
     options.identity = target.identity;
-    options.pinned_server_key = target.gateway_key;
+    options.pinned_server_keys = {target.gateway_key};
     const auto url = net::parse_url(fmt::format("ws://127.0.0.1:{}/", target.port));
     options.server_name = url ? url->server_name : fmt::format("127.0.0.1:{}", target.port);
     return protocol::ClientHandshake(std::move(options));

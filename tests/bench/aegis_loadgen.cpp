@@ -383,7 +383,7 @@ void Agent::open() {
             });
         protocol::ClientOptions options;
         options.identity = &self->key_;
-        options.pinned_server_key = self->load_.gateway_key();
+        options.pinned_server_keys = {self->load_.gateway_key()};
         options.server_name = self->load_.url().server_name;
         self->handshake_.emplace(std::move(options));
         self->connection_->send(self->handshake_->start(unix_time_ms()));

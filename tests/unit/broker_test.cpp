@@ -169,25 +169,33 @@ TEST_CASE("broker: a delivered channel goes to each matching subscriber once", "
 TEST_CASE("broker: known_backends pins a recorded URL and ignores others", "[broker]") {
     TempDir dir;
     const auto file = dir.path / "known_backends";
-    auto missing = broker::find_known_backend(file, "ws://127.0.0.1:1/");
+    auto missing = broker::find_known_backends(file, "ws://127.0.0.1:1/");
     REQUIRE(missing);
-    CHECK_FALSE(missing->has_value());
+    CHECK(missing->empty());
 
     aegis::crypto::PublicKey key{};
     key.fill(9);
     REQUIRE(broker::record_known_backend(file, "ws://127.0.0.1:1/", key));
     CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::all) ==
           (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
-    auto found = broker::find_known_backend(file, "ws://127.0.0.1:1/");
+    auto found = broker::find_known_backends(file, "ws://127.0.0.1:1/");
     REQUIRE(found);
-    REQUIRE(found->has_value());
-    CHECK(**found == key);
-    auto other = broker::find_known_backend(file, "ws://127.0.0.1:2/");
+    REQUIRE(found->size() == 1);
+    CHECK(found->at(0) == key);
+    auto other = broker::find_known_backends(file, "ws://127.0.0.1:2/");
     REQUIRE(other);
-    CHECK_FALSE(other->has_value());
+    CHECK(other->empty());
+
+    // A second line for the same URL (a gateway key rollover): both keys are pinned.
+    aegis::crypto::PublicKey next{};
+    next.fill(10);
+    REQUIRE(broker::record_known_backend(file, "ws://127.0.0.1:1/", next));
+    auto both = broker::find_known_backends(file, "ws://127.0.0.1:1/");
+    REQUIRE(both);
+    CHECK(*both == std::vector<aegis::crypto::PublicKey>{key, next});
 
     std::ofstream(file, std::ios::app) << "ws://bad.example:1/ not-a-key\n";
-    CHECK_FALSE(broker::find_known_backend(file, "ws://bad.example:1/"));
+    CHECK_FALSE(broker::find_known_backends(file, "ws://bad.example:1/"));
 }
 
 TEST_CASE("broker: URLs are recorded in one canonical form", "[broker]") {

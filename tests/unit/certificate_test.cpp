@@ -172,7 +172,7 @@ Result<protocol::ClientClaim> claim_with(const Bytes& certificate) {
     const auto server_key = key_of(0x02);
     protocol::ClientOptions options;
     options.identity = &client_key;
-    options.pinned_server_key = server_key.public_key();
+    options.pinned_server_keys = {server_key.public_key()};
     options.server_name = "gateway.example";
     options.certificate = certificate;
     protocol::ClientHandshake client(options);

@@ -35,7 +35,7 @@ struct Identities {
     [[nodiscard]] ClientOptions client_options() const {
         ClientOptions options;
         options.identity = &client;
-        options.pinned_server_key = server.public_key();
+        options.pinned_server_keys = {server.public_key()};
         options.requested_id = "host42";
         options.server_name = "gateway.example:8443/aegis";
         return options;
@@ -266,7 +266,7 @@ TEST_CASE("a server key that is not the pinned one is refused before message 3",
 TEST_CASE("without a pinned key the caller sees the server key (trust on first use)", "[handshake]") {
     Identities ids;
     auto options = ids.client_options();
-    options.pinned_server_key.reset();
+    options.pinned_server_keys.clear();
     ClientHandshake client(std::move(options));
     ReplayCache cache;
     ServerHandshake server(ids.server_options(), cache);

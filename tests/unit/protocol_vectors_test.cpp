@@ -105,7 +105,7 @@ struct Inputs {
     [[nodiscard]] ClientOptions client_options() const {
         ClientOptions options;
         options.identity = &client;
-        options.pinned_server_key = server.public_key();
+        options.pinned_server_keys = {server.public_key()};
         options.requested_id = "host42";
         options.server_name = std::string(kServerName);
         return options;  // resume token: all zero

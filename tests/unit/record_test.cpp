@@ -68,7 +68,7 @@ TEST_CASE("records from a real handshake open on the other side", "[record]") {
     const auto server_id = crypto::SigningKey::generate();
     ClientOptions options;
     options.identity = &client_id;
-    options.pinned_server_key = server_id.public_key();
+    options.pinned_server_keys = {server_id.public_key()};
     options.server_name = "localhost:8443";
     ClientHandshake client(std::move(options));
     ReplayCache cache;

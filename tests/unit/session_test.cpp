@@ -129,7 +129,7 @@ struct RawClient {
               const aegis::crypto::PublicKey& server_key) {
         aegis::protocol::ClientOptions options;
         options.identity = &key;
-        options.pinned_server_key = server_key;
+        options.pinned_server_keys = {server_key};
         options.server_name = url.server_name;
         handshake.emplace(std::move(options));
         std::weak_ptr<RawClient*> weak = alive;
@@ -291,7 +291,7 @@ struct Harness {
         aegis::session::ClientSessionOptions options;
         options.url = url();
         options.identity = &key;
-        options.pinned_server_key = gateway_key.public_key();
+        options.pinned_server_keys = {gateway_key.public_key()};
         options.backoff_min = 50ms;
         options.backoff_max = 300ms;
         options.handshake_timeout = 3000ms;
@@ -412,7 +412,7 @@ TEST_CASE("a delivery the handler cannot take is not acknowledged and comes agai
 TEST_CASE("a wrong pinned gateway key stops before the client reveals itself", "[session]") {
     Harness h;
     auto options = h.options_for(h.agent_key);
-    options.pinned_server_key = SigningKey::generate().public_key();
+    options.pinned_server_keys = {SigningKey::generate().public_key()};
     auto& agent = h.client(std::move(options));
     REQUIRE(h.run_until([&] { return agent.state() == State::stopped; }));
     CHECK(agent.cause() == Reason::server_key_mismatch);
@@ -426,7 +426,7 @@ TEST_CASE("a wrong pinned gateway key stops before the client reveals itself", "
 TEST_CASE("trust on first use: refusing the offered key stops with server_key_mismatch", "[session]") {
     Harness h;
     auto options = h.options_for(h.agent_key);
-    options.pinned_server_key.reset();
+    options.pinned_server_keys.clear();
     std::optional<aegis::crypto::PublicKey> offered;
     aegis::session::SessionEvents events;
     std::optional<Error> cause;
@@ -748,7 +748,7 @@ TEST_CASE("set_subscriptions replaces the set: removed patterns stop, large sets
 TEST_CASE("trust on first use: an accepted key connects; no pin and no decision is refused", "[session]") {
     Harness h;
     auto options = h.options_for(h.agent_key);
-    options.pinned_server_key.reset();
+    options.pinned_server_keys.clear();
     int asked = 0;
     aegis::session::SessionEvents events;
     events.on_server_key = [&](const aegis::crypto::PublicKey& key) {

@@ -29,7 +29,7 @@ Options parse_options(int argc, char** argv) {
     // clang-format off
     visible.add_options()
         ("identity,i", po::value(&identity)->value_name("KEY"), "secret key file (default: ~/.config/aegis/id_ed25519)")
-        ("backend-key", po::value(&c.backend_key)->value_name("FILE_OR_KEY"), "pin the gateway's key: key file, 'aegis-ed25519 ...' line or base64")
+        ("backend-key", po::value(&c.backend_keys)->value_name("FILE_OR_KEY"), "pin the gateway's key: key file, 'aegis-ed25519 ...' line or base64; repeat to accept several (a key rollover)")
         ("accept-new", po::bool_switch(&c.accept_new), "trust an unknown gateway on first use and record it in STATE_DIR/known_backends")
         ("backend-ca", po::value(&c.backend_ca)->value_name("FILE"), "trust any gateway with a certificate from an operator CA whose key is in FILE")
         ("socket", po::value(&c.socket)->value_name("PATH"), "local socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
