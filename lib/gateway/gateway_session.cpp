@@ -235,9 +235,15 @@ void GatewaySession::on_frame(const protocol::Frame& frame) {
         case protocol::FrameType::subscribe: on_subscribe(frame); break;
         case protocol::FrameType::unsubscribe: on_unsubscribe(frame); break;
         case protocol::FrameType::deliver_ack: on_deliver_ack(frame.sequence); break;
-        default:
+        // Frames only the gateway sends; a wire value outside FrameType never gets here (decode_frame refuses it).
+        case protocol::FrameType::puback:
+        case protocol::FrameType::suback:
+        case protocol::FrameType::deliver:
+        case protocol::FrameType::error:
+        case protocol::FrameType::goodbye:
             refuse_request(frame.request_id, protocol::Reason::malformed,
                            fmt::format("frame type {:#04x} is not sent by clients", static_cast<unsigned>(frame.type)));
+            break;
     }
 }
 
