@@ -12,20 +12,22 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "core/log_throttle.h"
 #include "core/service_notify.h"
+#include "gateway/admission.h"
 #include "gateway/authorized_keys.h"
 #include "gateway/backplane.h"
 #include "gateway/channel_admin.h"
 #include "gateway/gateway_session.h"
+#include "gateway/group_commit.h"
 #include "gateway/revocation_list.h"
+#include "gateway/routing.h"
 #include "gateway/session_host.h"
 #include "identity/certificate.h"
 #include "identity/keyfile.h"
 #include "net/websocket.h"
 #include "protocol/reason.h"
-#include "store/gateway_store.h"
 #include "store/private_files.h"
+#include "store/sqlite_gateway_store.h"
 
 namespace aegis::gateway {
 
@@ -35,11 +37,6 @@ namespace {
 constexpr std::size_t kFrameOverhead = 4096;
 // Connections still in their handshake beyond the session cap.
 constexpr std::size_t kHandshakeHeadroom = 64;
-// Session tokens and deliver_acks wait at most this long for a group commit to carry them to the
-// file: a burst of handshakes, or a stream of acks between publishes, then costs one commit, not
-// one per event-loop turn. Neither needs to be on file before it is answered: a token lost in a
-// crash gives a fresh session, an ack lost gives a redelivery, which the receiver drops.
-constexpr std::chrono::milliseconds kLazyCommitDelay{200};
 
 Result<void> check_options(const GatewayOptions& options) {
     if (options.listen.rfind(':') == std::string::npos)
@@ -61,12 +58,6 @@ Result<void> check_options(const GatewayOptions& options) {
     return {};
 }
 
-// How often stored messages past --inbox-max-age are pruned.
-std::chrono::milliseconds expiry_interval(std::chrono::seconds max_age) {
-    return std::clamp<std::chrono::milliseconds>(std::chrono::duration_cast<std::chrono::milliseconds>(max_age) / 4,
-                                                 std::chrono::milliseconds(250), std::chrono::milliseconds(60'000));
-}
-
 // "HOST:PORT" with the port the socket really got (for --listen HOST:0).
 std::string with_port(const std::string& host_port, std::uint16_t port) {
     return fmt::format("{}:{}", host_port.substr(0, host_port.rfind(':')), port);
@@ -74,33 +65,20 @@ std::string with_port(const std::string& host_port, std::uint16_t port) {
 
 }  // namespace
 
+// Wires the parts: the listener and admin endpoint, admission (who is connected), routing (who
+// receives a channel), the group commit (what is stored when) and the state store behind them.
 struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::Core> {
     Core(boost::asio::io_context& io_context, GatewayOptions gateway_options, crypto::SigningKey key, LogSink sink,
-         std::unique_ptr<store::GatewayStore> state)
+         std::unique_ptr<store::GatewayState> state)
         : io(io_context),
           options(std::move(gateway_options)),
           identity(std::move(key)),
           log_sink(std::move(sink)),
           replay_cache(2 * static_cast<std::uint64_t>(options.clock_skew.count())),
-          routes(make_local_backplane()),
           stored(std::move(state)),
-          expiry_timer(io_context),
-          lazy_timer(io_context),
-          full_lines(options.drop_log_interval),
-          full_timer(io_context) {}
-
-    // A publish waiting for this turn's group commit.
-    struct PendingPublish {
-        std::weak_ptr<GatewaySession> from;
-        crypto::PublicKey origin{};
-        std::uint32_t request_id = 0;
-        std::string channel;
-        Bytes batch;
-        std::size_t messages = 0;
-        bool fsync = true;
-        bool request = false;        // holds a request: refused when no identity would receive it
-        bool no_responders = false;  // set by flush(): nothing of it was stored
-    };
+          sessions(options.max_sessions, counters),
+          wake(make_local_backplane(sessions)),
+          routing(*stored, authorized) {}
 
     boost::asio::io_context& io;
     GatewayOptions options;
@@ -109,275 +87,79 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     RevocationList revoked;  // --revoked: refused whatever the authorized file says
     LogSink log_sink;
     protocol::ReplayCache replay_cache;
-    std::unique_ptr<Backplane> routes;
     AuthorizedKeys authorized;
     GatewayMetrics counters;
     std::optional<ChannelAdmin> channels;
     std::unique_ptr<net::Server> server;
     std::unique_ptr<net::AdminServer> admin;
-    std::map<SessionHandle, std::shared_ptr<GatewaySession>> sessions;
-    std::map<crypto::PublicKey, SessionHandle> session_of_key;
-    SessionHandle next_handle = 1;
     bool stopping = false;
-    std::unique_ptr<store::GatewayStore> stored;
-    std::vector<PendingPublish> pending_publishes;
-    std::map<crypto::PublicKey, std::uint64_t> pending_acks;
-    bool flush_posted = false;
-    boost::asio::steady_timer expiry_timer;
-    boost::asio::steady_timer lazy_timer;
-    bool lazy_commit_scheduled = false;
-    LogThrottle full_lines;  // "inbox full", per identity id
-    boost::asio::steady_timer full_timer;
-    bool full_timer_scheduled = false;
+    std::unique_ptr<store::GatewayState> stored;
+    Admission sessions;
+    std::unique_ptr<Backplane> wake;
+    Routing routing;
+    std::shared_ptr<GroupCommit> commits;
     std::chrono::steady_clock::time_point last_limit_line{};
     std::uint64_t unlogged_limit_refusals = 0;
 
-    // Walks every identity: run when the gauge is read (a scrape, the log), not per commit.
-    void update_inbox_gauge() {
-        std::uint64_t total = 0;
-        for (const auto& [key, state] : stored->identities()) total += state.pending;
-        counters.inbox_messages = total;
+    // Made once the Core is owned by a shared_ptr: its log sink holds a weak one.
+    void start_group_commit() {
+        GroupCommitLimits limits;
+        limits.inbox_max_age = options.inbox_max_age;
+        limits.inbox_max_messages = options.inbox_max_messages;
+        limits.drop_log_interval = options.drop_log_interval;
+        commits = std::make_shared<GroupCommit>(io, *stored, routing, *wake, counters, limits,
+                                                [weak = weak_from_this()](std::string_view line) {
+                                                    if (auto self = weak.lock()) self->log(line);
+                                                });
+        commits->start();
     }
 
-    std::shared_ptr<GatewaySession> session_for(const crypto::PublicKey& key) {
-        const auto handle = session_of_key.find(key);
-        if (handle == session_of_key.end()) return nullptr;
-        const auto session = sessions.find(handle->second);
-        return session == sessions.end() ? nullptr : session->second;
-    }
-
-    // The identities whose stored set matches CHANNEL and who may still receive it, other than the origin.
-    std::vector<crypto::PublicKey> recipients(const std::string& channel, const crypto::PublicKey& origin) {
-        std::vector<crypto::PublicKey> out;
-        for (const auto& key : stored->routing_candidates(channel)) {
-            if (key == origin) continue;
-            const auto* stored_state = stored->find(key);
-            if (stored_state == nullptr) continue;
-            const auto& state = *stored_state;
-            // The cheap test first: a candidate's patterns need not match at all.
-            if (std::none_of(state.patterns.begin(), state.patterns.end(),
-                             [&](const std::string& p) { return channel::matches(p, channel); }))
-                continue;
-            const auto* now = authorized.find(key);
-            if (now == nullptr || now->id != state.id) continue;  // revoked or renamed: routes nothing
-            const channel::AccessPolicy policy(now->role, now->id, now->publish_narrowing, now->subscribe_narrowing);
-            const bool wanted = std::any_of(state.patterns.begin(), state.patterns.end(), [&](const std::string& p) {
-                return channel::matches(p, channel) && policy.may_subscribe(p);
-            });
-            if (wanted) out.push_back(key);
-        }
-        return out;
-    }
-
-    void post_flush() {
-        if (flush_posted) return;
-        flush_posted = true;
-        std::weak_ptr<Core> weak = weak_from_this();
-        boost::asio::post(io, [weak] {
-            if (auto self = weak.lock()) self->flush();
-        });
-    }
-
-    // Tokens and acks ride along with the next group commit; when none comes within
-    // kLazyCommitDelay, one is made for them.
-    void schedule_lazy_commit() {
-        if (lazy_commit_scheduled || stopping) return;
-        lazy_commit_scheduled = true;
-        std::weak_ptr<Core> weak = weak_from_this();
-        lazy_timer.expires_after(kLazyCommitDelay);
-        lazy_timer.async_wait([weak](const boost::system::error_code& ec) {
-            auto self = weak.lock();
-            if (!self) return;
-            self->lazy_commit_scheduled = false;
-            // Cancelled at shutdown, whose own flush() stores them.
-            if (!ec && (self->stored->has_unsaved_tokens() || !self->pending_acks.empty())) self->flush();
-        });
-    }
-
-    // Group commit: every publish and ack of this event-loop turn in one transaction, then the
-    // pubacks, then the deliveries.
-    void flush() {
-        flush_posted = false;
-        auto publishes = std::move(pending_publishes);
-        auto acks = std::move(pending_acks);
-        pending_publishes.clear();
-        pending_acks.clear();
-        if (publishes.empty() && acks.empty() && !stored->has_unsaved_tokens()) return;
-        std::vector<crypto::PublicKey> touched;
-        std::map<std::string, std::uint64_t> full;
-        auto committed = [&]() -> Result<void> {
-            // A puback promises the batch survives power loss, unless it holds only requests and
-            // replies (protocol::bounded_by_requester); a lost ack only means a redelivery.
-            const bool fsync = std::any_of(publishes.begin(), publishes.end(), [](const auto& p) { return p.fsync; });
-            auto transaction = stored->begin(fsync ? store::Durability::power_loss : store::Durability::process_crash);
-            if (!transaction) return transaction.take_error();
-            // The session tokens of this turn's handshakes first: a new identity's row with them.
-            if (auto saved = stored->save_tokens(); !saved) return saved;
-            for (const auto& [key, sequence] : acks)
-                if (auto acked = stored->acknowledge(key, sequence); !acked) return acked;
-            const auto now = unix_time_ms();
-            for (auto& publish : publishes) {
-                const auto keys = recipients(publish.channel, publish.origin);
-                // A request nobody would receive is refused at once rather than left unanswered.
-                publish.no_responders = publish.request && keys.empty();
-                for (const auto& key : keys) {
-                    auto appended = stored->append(key, publish.channel, publish.batch, publish.messages, now);
-                    if (!appended) return appended.take_error();
-                    if (appended->dropped > 0) full[stored->find(key)->id] += appended->dropped;
-                    if (std::find(touched.begin(), touched.end(), key) == touched.end()) touched.push_back(key);
-                }
-            }
-            return transaction->commit();
-        }();
-        if (!committed) {
-            ++counters.store_failures;
-            // Session tokens stay remembered and are tried again with the next commit.
-            log(fmt::format("cannot store {} batches, {} acknowledgements and the session tokens: {}", publishes.size(),
-                            acks.size(), committed.error().message));
-            if (auto reloaded = stored->reload(); !reloaded)
-                log(fmt::format("cannot re-read the state file: {}", reloaded.error().message));
-            if (stored->has_unsaved_tokens()) schedule_lazy_commit();
-        } else {
-            stored->tokens_saved();
-            ++counters.store_commits;
-        }
-        for (const auto& [id, messages] : full) report_full(id, messages);
-        for (const auto& publish : publishes) {
-            auto from = publish.from.lock();
-            if (!from) continue;
-            if (committed.ok() && publish.no_responders) {
-                from->publish_refused(publish.request_id, protocol::Reason::no_responders,
-                                      fmt::format("no responders on {}", publish.channel));
-            } else {
-                from->publish_stored(publish.request_id, publish.messages, committed.ok());
-            }
-        }
-        for (const auto& key : touched)
-            if (auto session = session_for(key)) session->pump();
-    }
-
-    // A full inbox drops at every commit while its owner is away: one line per identity per
-    // interval, the drops in between counted into the next line (or reported when it is over).
-    void report_full(const std::string& id, std::uint64_t messages) {
-        counters.count_dropped("full", messages);
-        if (const auto total = full_lines.note(id, messages, std::chrono::steady_clock::now())) {
-            log(fmt::format("inbox of id={} is full (--inbox-max-messages {}): dropped {} oldest messages", id,
-                            options.inbox_max_messages, *total));
-        }
-        schedule_full_report();
-    }
-
-    void schedule_full_report() {
-        const auto due = full_lines.next_due();
-        if (!due || full_timer_scheduled || stopping) return;
-        full_timer_scheduled = true;
-        std::weak_ptr<Core> weak = weak_from_this();
-        full_timer.expires_at(*due);
-        full_timer.async_wait([weak](const boost::system::error_code& ec) {
-            auto self = weak.lock();
-            if (!self) return;
-            self->full_timer_scheduled = false;
-            if (ec) return;
-            self->report_held_full(std::chrono::steady_clock::now());
-            self->schedule_full_report();
-        });
-    }
-
-    // The drops held back whose interval has passed by `as_of`.
-    void report_held_full(std::chrono::steady_clock::time_point as_of) {
-        const auto seconds = std::chrono::duration<double>(full_lines.interval()).count();
-        for (const auto& [id, messages] : full_lines.due(as_of)) {
-            log(
-                fmt::format("inbox of id={} is full (--inbox-max-messages {}): dropped {} more oldest messages in the "
-                            "last {:g} s",
-                            id, options.inbox_max_messages, messages, seconds));
-        }
-    }
-
-    void save_tokens_now() {
-        auto saved = [&]() -> Result<void> {
-            auto transaction = stored->begin(store::Durability::process_crash);
-            if (!transaction) return transaction.take_error();
-            if (auto written = stored->save_tokens(); !written) return written;
-            return transaction->commit();
-        }();
-        if (saved) {
-            stored->tokens_saved();
-        } else {
-            log(fmt::format("cannot store the session tokens: {}", saved.error().message));
-        }
-    }
-
-    void schedule_expiry() {
-        std::weak_ptr<Core> weak = weak_from_this();
-        expiry_timer.expires_after(expiry_interval(options.inbox_max_age));
-        expiry_timer.async_wait([weak](const boost::system::error_code& ec) {
-            auto self = weak.lock();
-            if (ec || !self || self->stopping) return;
-            self->expire();
-            self->schedule_expiry();
-        });
-    }
-
-    void expire() {
-        if (!pending_acks.empty()) flush();  // what was acknowledged did not expire unacknowledged
-        auto dropped = stored->expire(unix_time_ms());
-        if (!dropped) {
-            log(fmt::format("cannot prune expired messages: {}", dropped.error().message));
-            return;
-        }
-        for (const auto& [id, messages] : dropped.value()) {
-            counters.count_dropped("expired", messages);
-            log(fmt::format("inbox of id={}: {} messages expired unacknowledged (--inbox-max-age {} s)", id, messages,
-                            options.inbox_max_age.count()));
-        }
-        update_inbox_gauge();
-    }
+    // Asks the store: run when the gauge is read (a scrape, the log), not per commit.
+    void update_inbox_gauge() { counters.inbox_messages = stored->totals().messages; }
 
     // SessionHost: storage
-    Result<ResumeGrant> resume(const AuthorizedIdentity& who, const protocol::SessionToken& presented) override {
-        const auto now = unix_time_ms();
-        ResumeGrant grant;
-        grant.resumed = stored->token_valid(who.key, presented, now);
-        if (grant.resumed) {
-            grant.token = presented;
-        } else {
-            crypto::random_bytes(grant.token);
-        }
-        stored->remember_token(who.key, who.id, grant.token, now);  // on file with a group commit soon
-        schedule_lazy_commit();
-        const auto* state = stored->find(who.key);
-        // An ack of the previous session still waiting for the group commit counts too.
-        const auto queued = pending_acks.find(who.key);
-        grant.resume_point = std::max(state->acknowledged, queued == pending_acks.end() ? 0 : queued->second);
-        grant.patterns = state->patterns;
-        ++(grant.resumed ? counters.sessions_resumed : counters.sessions_fresh);
-        return grant;
+    void resume(const AuthorizedIdentity& who, const protocol::SessionToken& presented,
+                std::function<void(Result<ResumeGrant>)> granted) override {
+        std::weak_ptr<Core> weak = weak_from_this();
+        stored->open_session(who.key, who.id, presented, unix_time_ms(),
+                             [weak, key = who.key, granted = std::move(granted)](Result<store::OpenedSession> opened) {
+                                 auto self = weak.lock();
+                                 if (!self) return;
+                                 if (!opened) return granted(opened.take_error());
+                                 self->commits->token_changed();  // stored with a group commit soon
+                                 ResumeGrant grant;
+                                 grant.token = opened->token;
+                                 grant.resumed = opened->resumed;
+                                 // An ack of the previous session still waiting for the group commit counts too.
+                                 grant.resume_point = std::max(opened->acknowledged, self->commits->waiting_ack(key));
+                                 grant.patterns = std::move(opened->patterns);
+                                 ++(grant.resumed ? self->counters.sessions_resumed : self->counters.sessions_fresh);
+                                 granted(std::move(grant));
+                             });
     }
 
     void publish(const std::shared_ptr<GatewaySession>& from, std::uint32_t request_id, std::string channel,
                  Bytes batch, std::size_t messages, bool fsync, bool request) override {
-        pending_publishes.push_back(PendingPublish{from, from->identity().key, request_id, std::move(channel),
-                                                   std::move(batch), messages, fsync, request});
-        post_flush();
+        commits->publish(from, request_id, std::move(channel), std::move(batch), messages, fsync, request);
     }
 
     void acknowledge(const crypto::PublicKey& key, std::uint64_t sequence) override {
-        auto& highest = pending_acks[key];
-        highest = std::max(highest, sequence);
-        schedule_lazy_commit();
+        commits->acknowledge(key, sequence);
     }
 
     void subscriptions_changed(const AuthorizedIdentity& who, const std::vector<std::string>& patterns) override {
-        if (auto saved = stored->save_patterns(who.key, who.id, patterns); !saved) {
-            ++counters.store_failures;
-            log(fmt::format("cannot store the subscriptions of id={}: {}", who.id, saved.error().message));
-        }
+        std::weak_ptr<Core> weak = weak_from_this();
+        stored->save_subscriptions(who.key, who.id, patterns, [weak, id = who.id](Result<void> saved) {
+            auto self = weak.lock();
+            if (saved || !self) return;
+            ++self->counters.store_failures;
+            self->log(fmt::format("cannot store the subscriptions of id={}: {}", id, saved.error().message));
+        });
     }
 
-    Result<std::vector<store::StoredBatch>> inbox(const crypto::PublicKey& key, std::uint64_t after,
-                                                  std::size_t limit) override {
-        return stored->read_after(key, after, limit);
+    void inbox(const crypto::PublicKey& key, std::uint64_t after, std::size_t limit,
+               store::Completion<std::vector<store::StoredBatch>> done) override {
+        stored->read_after(key, after, limit, std::move(done));
     }
 
     // SessionHost
@@ -395,21 +177,13 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         if (stopping) return protocol::protocol_error(protocol::Reason::shutting_down);
         auto found = authorize(key, certificate);
         if (!found) return found.take_error();
-        const bool replaces = session_of_key.count(key) != 0;
-        if (!replaces && counters.sessions >= options.max_sessions)
-            return protocol::protocol_error(protocol::Reason::busy, fmt::format("{} sessions open", counters.sessions));
+        if (auto room = sessions.admit(key); !room) return room.take_error();
         return found;
     }
 
     void established(const std::shared_ptr<GatewaySession>& session) override {
-        const auto& who = session->identity();
-        if (const auto old = session_of_key.find(who.key); old != session_of_key.end()) {
-            if (const auto previous = sessions.find(old->second); previous != sessions.end())
-                previous->second->close_with(protocol::Reason::replaced, "a newer session of this identity logged in");
-        }
-        session_of_key[who.key] = session->handle();
-        ++counters.sessions;
-        ++counters.handshakes_ok;
+        wake->session_replaced(session->identity().key, session->handle());
+        sessions.established(session);
     }
 
     void closed(GatewaySession& session, std::string_view why) override {
@@ -417,27 +191,17 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             log(fmt::format("disconnect peer={} reason={}", session.peer(), why));
         } else {
             log(fmt::format("disconnect id={} peer={} reason={}", session.identity().id, session.peer(), why));
-            const auto mine = session_of_key.find(session.identity().key);
-            if (mine != session_of_key.end() && mine->second == session.handle()) {
-                session_of_key.erase(mine);
-                // Token expiry counts from the last disconnect.
-                stored->remember_token(session.identity().key, session.identity().id, session.token(), unix_time_ms());
-                if (stopping) {
-                    save_tokens_now();  // the event loop may not run the group commit any more
-                } else {
-                    schedule_lazy_commit();
-                }
-            }
-            if (counters.sessions > 0) --counters.sessions;
         }
-        sessions.erase(session.handle());  // the caller holds its own reference while it returns
-        counters.connections = sessions.size();
+        if (sessions.closed(session)) {
+            // Token expiry counts from the last disconnect.
+            stored->session_closed(session.identity().key, session.identity().id, session.token(), unix_time_ms());
+            commits->token_changed();
+        }
     }
 
     const std::string* disabled_by(std::string_view channel) const override {
         return channels ? channels->disabled_by(channel) : nullptr;
     }
-    Backplane& backplane() override { return *routes; }
     GatewayMetrics& metrics() override { return counters; }
     void log(std::string_view line) override {
         if (log_sink) log_sink(line);
@@ -457,11 +221,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         settings.max_record_bytes = options.max_message_bytes + kFrameOverhead;
         settings.replay_window = options.replay_window;
         settings.replay_rate = options.replay_rate;
-        const auto handle = next_handle++;
-        auto session = std::make_shared<GatewaySession>(io, std::move(connection), handle, settings, replay_cache,
-                                                        weak_from_this());
-        sessions[handle] = session;
-        counters.connections = sessions.size();
+        auto session = std::make_shared<GatewaySession>(io, std::move(connection), sessions.next_handle(), settings,
+                                                        replay_cache, weak_from_this());
+        sessions.accepted(session);
         session->start();
     }
 
@@ -624,11 +386,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         channels->adopt(std::move(controls.value()), "SIGHUP reload");
         log(fmt::format("reloaded {}: {} channel patterns disabled", channels->file().string(),
                         channels->controls().size()));
-        // Copy: closing a session may change the map.
-        std::vector<std::shared_ptr<GatewaySession>> open;
-        for (const auto& [handle, session] : sessions)
-            if (session->established()) open.push_back(session);
-        for (const auto& session : open) {
+        for (const auto& session : sessions.connections()) {
+            if (!session->established()) continue;
             const auto& was = session->identity();
             // A session admitted by certificate is judged again by it (its CA may be gone).
             const auto certificate = was.certificate ? identity::encode_certificate(*was.certificate) : Bytes{};
@@ -647,16 +406,11 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     void shutdown() {
         if (stopping) return;
         stopping = true;
-        expiry_timer.cancel();
-        lazy_timer.cancel();
-        full_timer.cancel();
-        flush();  // what was received is stored before the goodbye
-        report_held_full(std::chrono::steady_clock::now() + full_lines.interval());  // every count held back
-        log(fmt::format("shutting down: closing {} connections", sessions.size()));
+        commits->stop();  // what was received is stored before the goodbye
+        const auto open = sessions.connections();
+        log(fmt::format("shutting down: closing {} connections", open.size()));
         if (server) server->stop();
         if (admin) admin->stop();
-        std::vector<std::shared_ptr<GatewaySession>> open;
-        for (const auto& [handle, session] : sessions) open.push_back(session);
         for (const auto& session : open) session->close_with(protocol::Reason::shutting_down, "gateway shutting down");
     }
 };
@@ -694,7 +448,7 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     store::GatewayLimits limits;
     limits.max_messages = options.inbox_max_messages;
     limits.max_age_ms = static_cast<std::uint64_t>(options.inbox_max_age.count()) * 1000;
-    auto stored = store::GatewayStore::open(options.state_dir / "gateway.db", limits);
+    auto stored = store::SqliteGatewayStore::open(options.state_dir / "gateway.db", limits);
     if (!stored) return stored.take_error();
 
     auto core = std::make_shared<Core>(io, options, std::move(identity), std::move(log), std::move(stored.value()));
@@ -717,12 +471,10 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
             listed += (listed.empty() ? "" : " ") + pattern;
         core->log(fmt::format("channels disabled by {}: {}", controls_file.string(), listed));
     }
-    core->expire();
+    core->start_group_commit();  // prunes what expired while the gateway was down
+    if (const auto waiting = core->stored->totals(); waiting.messages > 0)
+        core->log(fmt::format("{} stored messages waiting for {} identities", waiting.messages, waiting.identities));
     core->update_inbox_gauge();
-    if (core->counters.inbox_messages > 0)
-        core->log(fmt::format("{} stored messages waiting for {} identities", core->counters.inbox_messages,
-                              core->stored->identities().size()));
-    core->schedule_expiry();
     core->announce();
     return std::unique_ptr<Gateway>(new Gateway(std::move(core)));
 }

@@ -1,6 +1,7 @@
 #include "gateway/gateway_session.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/clock.h"
 #include "gateway/session_host.h"
@@ -63,6 +64,7 @@ void GatewaySession::on_message(Bytes message) {
         case Phase::awaiting_hello: on_client_hello(message); break;
         case Phase::awaiting_auth: on_client_auth(message); break;
         case Phase::established: on_record(message); break;
+        case Phase::opening:  // the client waits for the accept: nothing may come before it
         case Phase::closing:
         case Phase::closed: break;  // closing: whatever the peer still sends is dropped
     }
@@ -99,8 +101,17 @@ void GatewaySession::on_client_auth(ByteView message) {
     }
     identity_ = std::move(admitted.value());
     policy_.emplace(identity_.role, identity_.id, identity_.publish_narrowing, identity_.subscribe_narrowing);
+    phase_ = Phase::opening;
+    std::weak_ptr<GatewaySession> weak = weak_from_this();
+    host->resume(identity_, claim->resume_token, [weak](Result<ResumeGrant> resumed) {
+        if (auto self = weak.lock()) self->on_resumed(std::move(resumed));
+    });
+}
 
-    auto resumed = host->resume(identity_, claim->resume_token);
+void GatewaySession::on_resumed(Result<ResumeGrant> resumed) {
+    if (phase_ != Phase::opening) return;  // timed out or closed meanwhile
+    auto host = host_.lock();
+    if (!host) return;
     if (!resumed) {
         refuse_handshake(protocol::Reason::internal,
                          fmt::format("cannot store the session: {}", resumed.error().message));
@@ -123,15 +134,9 @@ void GatewaySession::on_client_auth(ByteView message) {
     phase_ = Phase::established;
     handshake_timer_.cancel();
 
-    std::weak_ptr<GatewaySession> weak = weak_from_this();
-    host->backplane().attach(handle_, [weak](const RoutedBatch& batch) {
-        if (auto self = weak.lock()) self->deliver(batch);
-    });
     // Whatever the identity last subscribed keeps routing into its inbox until this session says otherwise.
-    std::vector<std::string> kept;
     for (const auto& pattern : resumed->patterns)
-        if (policy_->may_subscribe(pattern)) kept.push_back(pattern);
-    host->backplane().subscribe(handle_, kept);
+        if (policy_->may_subscribe(pattern)) subscriptions_.push_back(pattern);
     host->established(shared_from_this());
     // One line per session: a connection that never gets here ends in a "refused" or "disconnect" line.
     log(fmt::format("authenticated id={} role={} fingerprint={} peer={} session={} resume_point={}", identity_.id,
@@ -141,7 +146,7 @@ void GatewaySession::on_client_auth(ByteView message) {
 }
 
 void GatewaySession::on_handshake_timeout() {
-    if (phase_ != Phase::awaiting_hello && phase_ != Phase::awaiting_auth) return;
+    if (phase_ != Phase::awaiting_hello && phase_ != Phase::awaiting_auth && phase_ != Phase::opening) return;
     refuse_handshake(protocol::Reason::timeout,
                      fmt::format("handshake not finished within {} ms", settings_.handshake_timeout.count()));
 }
@@ -178,7 +183,8 @@ void GatewaySession::close_with(protocol::Reason reason, std::string_view text) 
 
 void GatewaySession::on_transport_closed(const Error& why) {
     if (phase_ == Phase::closed) return;
-    const bool during_handshake = phase_ == Phase::awaiting_hello || phase_ == Phase::awaiting_auth;
+    const bool during_handshake =
+        phase_ == Phase::awaiting_hello || phase_ == Phase::awaiting_auth || phase_ == Phase::opening;
     phase_ = Phase::closed;
     handshake_timer_.cancel();
     auto host = host_.lock();
@@ -202,7 +208,6 @@ void GatewaySession::on_transport_closed(const Error& why) {
     if (reason.empty()) reason = during_handshake ? "closed by peer during handshake" : why.message;
     if (reason.empty()) reason = "closed by peer";
     pump_timer_.cancel();
-    host->backplane().detach(handle_);
     host->closed(*this, reason);
 }
 
@@ -235,9 +240,15 @@ void GatewaySession::on_frame(const protocol::Frame& frame) {
         case protocol::FrameType::subscribe: on_subscribe(frame); break;
         case protocol::FrameType::unsubscribe: on_unsubscribe(frame); break;
         case protocol::FrameType::deliver_ack: on_deliver_ack(frame.sequence); break;
-        default:
+        // Frames only the gateway sends; a wire value outside FrameType never gets here (decode_frame refuses it).
+        case protocol::FrameType::puback:
+        case protocol::FrameType::suback:
+        case protocol::FrameType::deliver:
+        case protocol::FrameType::error:
+        case protocol::FrameType::goodbye:
             refuse_request(frame.request_id, protocol::Reason::malformed,
                            fmt::format("frame type {:#04x} is not sent by clients", static_cast<unsigned>(frame.type)));
+            break;
     }
 }
 
@@ -317,22 +328,20 @@ void GatewaySession::on_subscribe(const protocol::Frame& frame) {
     }
     auto host = host_.lock();
     if (!host) return;
-    auto current = host->backplane().subscriptions(handle_);
     std::size_t added = 0;
     for (const auto& pattern : frame.patterns)
-        if (std::find(current.begin(), current.end(), pattern) == current.end()) ++added;
+        if (std::find(subscriptions_.begin(), subscriptions_.end(), pattern) == subscriptions_.end()) ++added;
     // The first subscribe after a handshake is the broker's whole set (§6): it replaces the kept one.
     if (!subscribed_since_handshake_) {
-        host->backplane().unsubscribe(handle_, current);
-        current.clear();
+        subscriptions_.clear();
         added = frame.patterns.size();
     }
-    if (current.size() + added > settings_.max_subscriptions)
+    if (subscriptions_.size() + added > settings_.max_subscriptions)
         return refuse_request(frame.request_id, Reason::too_large,
                               fmt::format("more than {} subscriptions", settings_.max_subscriptions));
-    host->backplane().subscribe(handle_, frame.patterns);
+    add_subscriptions(frame.patterns);
     subscribed_since_handshake_ = true;
-    host->subscriptions_changed(identity_, host->backplane().subscriptions(handle_));
+    host->subscriptions_changed(identity_, subscriptions_);
 
     protocol::Frame ack;
     ack.type = protocol::FrameType::suback;
@@ -344,10 +353,8 @@ void GatewaySession::on_subscribe(const protocol::Frame& frame) {
 }
 
 void GatewaySession::on_unsubscribe(const protocol::Frame& frame) {
-    if (auto host = host_.lock()) {
-        host->backplane().unsubscribe(handle_, frame.patterns);
-        host->subscriptions_changed(identity_, host->backplane().subscriptions(handle_));
-    }
+    remove_subscriptions(frame.patterns);
+    if (auto host = host_.lock()) host->subscriptions_changed(identity_, subscriptions_);
     protocol::Frame ack;
     ack.type = protocol::FrameType::suback;
     ack.request_id = frame.request_id;
@@ -360,17 +367,24 @@ void GatewaySession::update_identity(const AuthorizedIdentity& identity) {
     auto host = host_.lock();
     if (!host) return;
     std::vector<std::string> dropped;
-    for (const auto& pattern : host->backplane().subscriptions(handle_))
+    for (const auto& pattern : subscriptions_)
         if (!policy_->may_subscribe(pattern)) dropped.push_back(pattern);
     if (dropped.empty()) return;
-    host->backplane().unsubscribe(handle_, dropped);
-    host->subscriptions_changed(identity_, host->backplane().subscriptions(handle_));
+    remove_subscriptions(dropped);
+    host->subscriptions_changed(identity_, subscriptions_);
     host->log(fmt::format("id={}: access narrowed, dropped subscriptions {}", identity_.id, fmt::join(dropped, " ")));
 }
 
-void GatewaySession::deliver(const RoutedBatch&) {
-    // Routed batches reach this session through its identity's inbox: storing came first.
-    pump();
+void GatewaySession::add_subscriptions(const std::vector<std::string>& patterns) {
+    for (const auto& pattern : patterns)
+        if (std::find(subscriptions_.begin(), subscriptions_.end(), pattern) == subscriptions_.end())
+            subscriptions_.push_back(pattern);
+}
+
+void GatewaySession::remove_subscriptions(const std::vector<std::string>& patterns) {
+    std::erase_if(subscriptions_, [&](const std::string& p) {
+        return std::find(patterns.begin(), patterns.end(), p) != patterns.end();
+    });
 }
 
 bool GatewaySession::take_rate_token() {
@@ -400,33 +414,52 @@ void GatewaySession::schedule_pump(std::chrono::milliseconds delay) {
 
 void GatewaySession::pump() {
     if (phase_ != Phase::established || !delivering_) return;
+    if (reading_) {
+        pump_again_ = true;  // once the read in flight is answered
+        return;
+    }
     auto host = host_.lock();
     if (!host) return;
     const auto window = std::max<std::size_t>(settings_.replay_window, 1);
-    while (phase_ == Phase::established) {
-        const auto in_flight = sent_ - std::min(sent_, acknowledged_);
-        if (in_flight >= window) return;  // the next goes out when an ack comes
-        auto stored = host->inbox(identity_.key, sent_, window - in_flight);
-        if (!stored) {
-            log(fmt::format("id={}: cannot read the inbox: {}", identity_.id, stored.error().message));
-            return;
-        }
-        if (stored->empty()) return;
-        for (auto& entry : stored.value()) {
-            if (!take_rate_token()) return schedule_pump(std::chrono::milliseconds(1000 / settings_.replay_rate + 1));
-            protocol::Frame frame;
-            frame.type = protocol::FrameType::deliver;
-            frame.sequence = entry.sequence;
-            frame.batch = std::move(entry.batch);
-            sent_ = entry.sequence;
-            host->metrics().messages_out += entry.messages;
-            auto& topic = host->metrics().topics.of(entry.channel);
-            topic.messages_out += entry.messages;
-            topic.bytes_out += frame.batch.size();
-            send_frame(frame);
-            if (phase_ != Phase::established) return;
-        }
+    const auto in_flight = sent_ - std::min(sent_, acknowledged_);
+    if (in_flight >= window) return;  // the next goes out when an ack comes
+    reading_ = true;
+    std::weak_ptr<GatewaySession> weak = weak_from_this();
+    host->inbox(identity_.key, sent_, window - in_flight, [weak](Result<std::vector<store::StoredBatch>> stored) {
+        if (auto self = weak.lock()) self->on_inbox(std::move(stored));
+    });
+}
+
+void GatewaySession::on_inbox(Result<std::vector<store::StoredBatch>> stored) {
+    reading_ = false;
+    const bool again = std::exchange(pump_again_, false);
+    if (phase_ != Phase::established) return;
+    auto host = host_.lock();
+    if (!host) return;
+    if (!stored) {
+        log(fmt::format("id={}: cannot read the inbox: {}", identity_.id, stored.error().message));
+        return;
     }
+    if (stored->empty()) {
+        if (again) pump();
+        return;
+    }
+    for (auto& entry : stored.value()) {
+        if (entry.sequence <= sent_) continue;  // sent while the read was in flight
+        if (!take_rate_token()) return schedule_pump(std::chrono::milliseconds(1000 / settings_.replay_rate + 1));
+        protocol::Frame frame;
+        frame.type = protocol::FrameType::deliver;
+        frame.sequence = entry.sequence;
+        frame.batch = std::move(entry.batch);
+        sent_ = entry.sequence;
+        host->metrics().messages_out += entry.messages;
+        auto& topic = host->metrics().topics.of(entry.channel);
+        topic.messages_out += entry.messages;
+        topic.bytes_out += frame.batch.size();
+        send_frame(frame);
+        if (phase_ != Phase::established) return;
+    }
+    pump();  // more may have come, or room in the window is left
 }
 
 void GatewaySession::refuse_request(std::uint32_t request_id, protocol::Reason reason, std::string text) {

@@ -11,19 +11,20 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "channel/channel.h"
 #include "gateway/authorized_keys.h"
 #include "gateway/backplane.h"
+#include "gateway/session_host.h"
 #include "net/websocket.h"
 #include "protocol/envelope.h"
 #include "protocol/frame.h"
 #include "protocol/handshake.h"
 #include "protocol/record.h"
+#include "store/gateway_state.h"
 
 namespace aegis::gateway {
-
-class SessionHost;
 
 struct SessionSettings {
     const crypto::SigningKey* identity = nullptr;
@@ -63,20 +64,24 @@ public:
     void pump();
 
 private:
-    enum class Phase : std::uint8_t { awaiting_hello, awaiting_auth, established, closing, closed };
+    // opening: authenticated and admitted, waiting for the state store to open the session.
+    enum class Phase : std::uint8_t { awaiting_hello, awaiting_auth, opening, established, closing, closed };
 
     void on_message(Bytes message);
     void on_transport_closed(const Error& why);
     void on_handshake_timeout();
     void on_client_hello(ByteView message);
     void on_client_auth(ByteView message);
+    void on_resumed(Result<ResumeGrant> resumed);
     void on_record(ByteView record);
     void on_frame(const protocol::Frame& frame);
     void on_publish(const protocol::Frame& frame);
     void on_subscribe(const protocol::Frame& frame);
     void on_unsubscribe(const protocol::Frame& frame);
     void on_deliver_ack(std::uint64_t sequence);
-    void deliver(const RoutedBatch& batch);
+    void on_inbox(Result<std::vector<store::StoredBatch>> stored);
+    void add_subscriptions(const std::vector<std::string>& patterns);
+    void remove_subscriptions(const std::vector<std::string>& patterns);
     void schedule_pump(std::chrono::milliseconds delay);
     [[nodiscard]] bool take_rate_token();
 
@@ -101,12 +106,15 @@ private:
     AuthorizedIdentity identity_;
     std::optional<channel::AccessPolicy> policy_;
     protocol::SessionToken token_{};
-    bool delivering_ = false;  // resumed, or subscribed since a fresh handshake
+    std::vector<std::string> subscriptions_;  // this session's live set; stored as the identity's set
+    bool delivering_ = false;                 // resumed, or subscribed since a fresh handshake
     bool subscribed_since_handshake_ = false;
     std::uint64_t sent_ = 0;          // highest inbox sequence sent on this connection
     std::uint64_t acknowledged_ = 0;  // highest deliver_ack
     boost::asio::steady_timer pump_timer_;
     bool pump_scheduled_ = false;
+    bool reading_ = false;     // an inbox read is in flight
+    bool pump_again_ = false;  // pump() was asked for while it was
     double rate_tokens_ = 0;
     std::chrono::steady_clock::time_point rate_refilled_{};
 };

@@ -1,10 +1,8 @@
-// The in-process backplane: a map of attached sessions and their patterns. Routing is a scan
-// of the sessions, which is cheap at the scale of one gateway's memory.
-#include <algorithm>
-#include <map>
-
-#include "channel/channel.h"
+// The in-process backplane: every session is in this gateway's admission.
+#include "gateway/admission.h"
 #include "gateway/backplane.h"
+#include "gateway/gateway_session.h"
+#include "protocol/reason.h"
 
 namespace aegis::gateway {
 
@@ -12,60 +10,25 @@ namespace {
 
 class LocalBackplane final : public Backplane {
 public:
-    void attach(SessionHandle session, DeliverFn deliver) override {
-        sessions_[session] = Attached{std::move(deliver), {}};
+    explicit LocalBackplane(Admission& sessions) : sessions_(sessions) {}
+
+    void inbox_grew(const crypto::PublicKey& key) override {
+        if (auto session = sessions_.session_of(key)) session->pump();
     }
 
-    void detach(SessionHandle session) override { sessions_.erase(session); }
-
-    void subscribe(SessionHandle session, const std::vector<std::string>& patterns) override {
-        const auto found = sessions_.find(session);
-        if (found == sessions_.end()) return;
-        auto& mine = found->second.patterns;
-        for (const auto& pattern : patterns) {
-            if (std::find(mine.begin(), mine.end(), pattern) == mine.end()) mine.push_back(pattern);
-        }
-    }
-
-    void unsubscribe(SessionHandle session, const std::vector<std::string>& patterns) override {
-        const auto found = sessions_.find(session);
-        if (found == sessions_.end()) return;
-        auto& mine = found->second.patterns;
-        std::erase_if(mine, [&](const std::string& p) {
-            return std::find(patterns.begin(), patterns.end(), p) != patterns.end();
-        });
-    }
-
-    std::vector<std::string> subscriptions(SessionHandle session) const override {
-        const auto found = sessions_.find(session);
-        return found == sessions_.end() ? std::vector<std::string>{} : found->second.patterns;
-    }
-
-    std::size_t route(const RoutedBatch& batch, SessionHandle from) override {
-        // Collect first: a delivery may close a session (send queue over its bound), which detaches it.
-        std::vector<DeliverFn> targets;
-        for (const auto& [handle, attached] : sessions_) {
-            if (handle == from) continue;
-            const bool wanted = std::any_of(attached.patterns.begin(), attached.patterns.end(),
-                                            [&](const std::string& p) { return channel::matches(p, batch.channel); });
-            if (wanted) targets.push_back(attached.deliver);
-        }
-        for (const auto& deliver : targets) deliver(batch);
-        return targets.size();
+    void session_replaced(const crypto::PublicKey& key, SessionHandle newer) override {
+        if (auto older = sessions_.session_of(key); older && older->handle() != newer)
+            older->close_with(protocol::Reason::replaced, "a newer session of this identity logged in");
     }
 
 private:
-    struct Attached {
-        DeliverFn deliver;
-        std::vector<std::string> patterns;
-    };
-    std::map<SessionHandle, Attached> sessions_;
+    Admission& sessions_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backplane> make_local_backplane() {
-    return std::make_unique<LocalBackplane>();
+std::unique_ptr<Backplane> make_local_backplane(Admission& sessions) {
+    return std::make_unique<LocalBackplane>(sessions);
 }
 
 }  // namespace aegis::gateway

@@ -1,8 +1,9 @@
 #pragma once
-// What one gateway session needs from the gateway that owns it: admission, routing, metrics
-// and the log. The seam between per-connection code and gateway-wide state.
+// What one gateway session needs from the gateway that owns it: admission, the state store,
+// the group commit, metrics and the log. The seam between per-connection code and gateway-wide state.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,10 +12,9 @@
 #include "core/result.h"
 #include "crypto/primitives.h"
 #include "gateway/authorized_keys.h"
-#include "gateway/backplane.h"
 #include "gateway/metrics.h"
 #include "protocol/handshake.h"
-#include "store/gateway_store.h"
+#include "store/gateway_state.h"
 
 namespace aegis::gateway {
 
@@ -39,13 +39,14 @@ public:
     virtual void established(const std::shared_ptr<GatewaySession>& session) = 0;
     // The session's connection is gone; `why` is a short human reason.
     virtual void closed(GatewaySession& session, std::string_view why) = 0;
-    // Looks up or issues the session token for an admitted identity (persisted).
-    [[nodiscard]] virtual Result<ResumeGrant> resume(const AuthorizedIdentity& identity,
-                                                     const protocol::SessionToken& presented) = 0;
-    // Queues a verified batch for storing and routing in this event-loop turn's transaction;
-    // the session is told (publish_stored) once it is committed. `fsync`: false when every
-    // message is a request or reply (protocol::bounded_by_requester). `request`: a message of the
-    // batch is a request, so a batch no identity would receive is refused with no_responders.
+    // Opens the admitted identity's session in the state store with the token it presented:
+    // `granted` gets the token to give and where delivery resumes, or why the store could not
+    // open it (a store that cannot be reached; the SQLite file keeps tokens in memory until its
+    // next commit, so it always answers).
+    virtual void resume(const AuthorizedIdentity& identity, const protocol::SessionToken& presented,
+                        std::function<void(Result<ResumeGrant>)> granted) = 0;
+    // Queues a verified batch for storing and routing in this event-loop turn's commit; the
+    // session is told (publish_stored) once it is committed (gateway/group_commit.h).
     virtual void publish(const std::shared_ptr<GatewaySession>& from, std::uint32_t request_id, std::string channel,
                          Bytes batch, std::size_t messages, bool fsync, bool request) = 0;
     // deliver_ack: stored with the next group commit (losing it only means a redelivery).
@@ -54,11 +55,10 @@ public:
     virtual void subscriptions_changed(const AuthorizedIdentity& identity,
                                        const std::vector<std::string>& patterns) = 0;
     // The identity's inbox after `after`, at most `limit` entries.
-    [[nodiscard]] virtual Result<std::vector<store::StoredBatch>> inbox(const crypto::PublicKey& key,
-                                                                        std::uint64_t after, std::size_t limit) = 0;
+    virtual void inbox(const crypto::PublicKey& key, std::uint64_t after, std::size_t limit,
+                       store::Completion<std::vector<store::StoredBatch>> done) = 0;
     // The channel control pattern that disables publishing to `channel`, or nullptr (PROTOCOL.md §7.1).
     [[nodiscard]] virtual const std::string* disabled_by(std::string_view channel) const = 0;
-    virtual Backplane& backplane() = 0;
     virtual GatewayMetrics& metrics() = 0;
     virtual void log(std::string_view line) = 0;
 };

@@ -292,9 +292,14 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
                     protocol::protocol_error(reason, frame.text.empty() ? "gateway closed the session" : frame.text);
                 return fail(std::move(why));
             }
-            default:
+            // Frames only brokers send; a wire value outside FrameType never gets here (decode_frame refuses it).
+            case FrameType::publish:
+            case FrameType::subscribe:
+            case FrameType::unsubscribe:
+            case FrameType::deliver_ack:
                 counters.last_error =
                     protocol::protocol_error(protocol::Reason::malformed, "unexpected frame from the gateway");
+                return;
         }
     }
 

@@ -1,21 +1,24 @@
-// The gateway's state file: identities, tokens and per-identity inboxes on real files in a
-// temporary directory, reopened the way a restarted gateway reopens them.
-#include "store/gateway_store.h"
-
+// The gateway's state in its SQLite file, through the GatewayState interface: identities,
+// tokens and per-identity inboxes on real files in a temporary directory, reopened the way a
+// restarted gateway reopens them. This store runs every completion before the call returns.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
+#include "store/sqlite_gateway_store.h"
 #include "store/state_database.h"
 
 namespace {
 
+using aegis::Result;
 using aegis::store::GatewayLimits;
-using aegis::store::GatewayStore;
 using aegis::store::GatewayToken;
+using aegis::store::SqliteGatewayStore;
+using aegis::store::StoredBatch;
 
 struct TempDir {
     std::filesystem::path path;
@@ -37,18 +40,86 @@ aegis::crypto::PublicKey key_of(std::uint8_t seed) {
     return key;
 }
 
-aegis::ByteView text(const std::string& value) {
-    return aegis::as_bytes(value);
+aegis::Bytes text(const std::string& value) {
+    const auto bytes = aegis::as_bytes(value);
+    return {bytes.begin(), bytes.end()};
 }
 
-std::unique_ptr<GatewayStore> open_store(const std::filesystem::path& file, GatewayLimits limits = {}) {
-    auto opened = GatewayStore::open(file, limits);
-    REQUIRE(opened.ok());
-    return std::move(opened.value());
-}
-
-std::string payload(const aegis::store::StoredBatch& batch) {
+std::string payload(const StoredBatch& batch) {
     return std::string(aegis::as_text(batch.batch));
+}
+
+// The answer of a call whose completion runs before it returns.
+template <class T, class Call>
+Result<T> answer(Call&& call) {
+    std::optional<Result<T>> out;
+    call([&](Result<T> result) { out.emplace(std::move(result)); });
+    REQUIRE(out.has_value());
+    return std::move(*out);
+}
+
+struct Store {
+    std::unique_ptr<SqliteGatewayStore> state;
+
+    explicit Store(const std::filesystem::path& file, GatewayLimits limits = {}) {
+        auto opened = SqliteGatewayStore::open(file, limits);
+        REQUIRE(opened.ok());
+        state = std::move(opened.value());
+    }
+
+    void subscribe(const aegis::crypto::PublicKey& key, const std::string& id, std::vector<std::string> patterns) {
+        REQUIRE(answer<void>([&](auto done) { state->save_subscriptions(key, id, patterns, done); }).ok());
+    }
+    Result<aegis::store::CommitOutcome> commit(aegis::store::StateCommit commit) {
+        return answer<aegis::store::CommitOutcome>([&](auto done) { state->commit(std::move(commit), done); });
+    }
+    // One batch for one identity, in a commit of its own: the messages dropped to make room.
+    std::uint64_t append(const aegis::crypto::PublicKey& key, const std::string& body, std::uint64_t messages = 1,
+                         std::uint64_t now_ms = 1000) {
+        aegis::store::StateCommit one;
+        one.appends.push_back({"agent.host42.logs", text(body), messages, {key}});
+        one.now_ms = now_ms;
+        auto committed = commit(std::move(one));
+        REQUIRE(committed.ok());
+        std::uint64_t dropped = 0;
+        for (const auto& [id, count] : committed->dropped_full) dropped += count;
+        return dropped;
+    }
+    void acknowledge(const aegis::crypto::PublicKey& key, std::uint64_t sequence) {
+        aegis::store::StateCommit acks;
+        acks.acknowledgements[key] = sequence;
+        REQUIRE(commit(std::move(acks)).ok());
+    }
+    std::vector<StoredBatch> read(const aegis::crypto::PublicKey& key, std::uint64_t after, std::size_t limit = 10) {
+        auto read = answer<std::vector<StoredBatch>>([&](auto done) { state->read_after(key, after, limit, done); });
+        REQUIRE(read.ok());
+        return std::move(read.value());
+    }
+    aegis::store::OpenedSession open(const aegis::crypto::PublicKey& key, const std::string& id,
+                                     const GatewayToken& presented, std::uint64_t now_ms) {
+        auto opened = answer<aegis::store::OpenedSession>(
+            [&](auto done) { state->open_session(key, id, presented, now_ms, done); });
+        REQUIRE(opened.ok());
+        return std::move(opened.value());
+    }
+    aegis::store::IdentityState row(const aegis::crypto::PublicKey& key) {
+        auto found = state->identity(key);
+        REQUIRE(found.has_value());
+        return *found;
+    }
+};
+
+std::vector<std::string> payloads(const std::vector<StoredBatch>& batches) {
+    std::vector<std::string> out;
+    for (const auto& batch : batches) out.push_back(payload(batch));
+    return out;
+}
+
+// A commit that fails half way: its second recipient has no inbox.
+aegis::store::StateCommit failing_commit(const aegis::crypto::PublicKey& key) {
+    aegis::store::StateCommit commit;
+    commit.appends.push_back({"agent.a.b", text("lost"), 1, {key, key_of(99)}});
+    return commit;
 }
 
 }  // namespace
@@ -59,80 +130,85 @@ TEST_CASE("gateway store: inbox sequences, acknowledgement and reopening", "[gat
     const auto soc = key_of(1);
     const auto host = key_of(2);
     {
-        auto store = open_store(file);
-        REQUIRE(store->save_patterns(soc, "soc", {"agent.>", "backend.all.>"}).ok());
-        REQUIRE(store->save_patterns(host, "host42", {"backend.host42.>"}).ok());
-        for (const auto* body : {"one", "two", "three"}) {
-            auto appended = store->append(soc, "agent.host42.logs", text(body), 1, 1000);
-            REQUIRE(appended.ok());
-            CHECK(appended->dropped == 0);
-        }
-        auto other = store->append(host, "backend.host42.policies", text("deny"), 2, 1000);
-        REQUIRE(other.ok());
-        CHECK(other->sequence == 1);  // sequences are per identity
-        CHECK(store->find(soc)->last_sequence == 3);
-        CHECK(store->find(soc)->pending == 3);
-        CHECK(store->find(host)->pending == 2);
+        Store store(file);
+        store.subscribe(soc, "soc", {"agent.>", "backend.all.>"});
+        store.subscribe(host, "host42", {"backend.host42.>"});
+        for (const auto* body : {"one", "two", "three"}) CHECK(store.append(soc, body) == 0);
+        store.append(host, "deny", 2);
+        CHECK(store.read(host, 0).at(0).sequence == 1);  // sequences are per identity
+        CHECK(store.row(soc).last_sequence == 3);
+        CHECK(store.row(soc).pending == 3);
+        CHECK(store.row(host).pending == 2);
+        CHECK(store.state->totals().messages == 5);
+        CHECK(store.state->totals().identities == 2);
 
-        auto all = store->read_after(soc, 0, 10);
-        REQUIRE(all.ok());
-        REQUIRE(all->size() == 3);
-        CHECK(payload(all->at(0)) == "one");
-        CHECK(all->at(2).sequence == 3);
-        CHECK(all->at(1).channel == "agent.host42.logs");
+        const auto all = store.read(soc, 0);
+        REQUIRE(all.size() == 3);
+        CHECK(payload(all.at(0)) == "one");
+        CHECK(all.at(2).sequence == 3);
+        CHECK(all.at(1).channel == "agent.host42.logs");
 
-        REQUIRE(store->acknowledge(soc, 2).ok());
-        CHECK(store->find(soc)->acknowledged == 2);
-        CHECK(store->find(soc)->pending == 1);
-        REQUIRE(store->acknowledge(soc, 1).ok());  // never goes back
-        CHECK(store->find(soc)->acknowledged == 2);
-        REQUIRE(store->acknowledge(soc, 99).ok());  // clamped to what was handed out
-        CHECK(store->find(soc)->acknowledged == 3);
-        CHECK(store->find(soc)->pending == 0);
-        auto rest = store->append(soc, "agent.host42.logs", text("four"), 1, 1000);
-        REQUIRE(rest.ok());
-        CHECK(rest->sequence == 4);
+        store.acknowledge(soc, 2);
+        CHECK(store.row(soc).acknowledged == 2);
+        CHECK(store.row(soc).pending == 1);
+        store.acknowledge(soc, 1);  // never goes back
+        CHECK(store.row(soc).acknowledged == 2);
+        store.acknowledge(soc, 99);  // clamped to what was handed out
+        CHECK(store.row(soc).acknowledged == 3);
+        CHECK(store.row(soc).pending == 0);
+        store.append(soc, "four");
+        CHECK(store.read(soc, 3).at(0).sequence == 4);
     }
     // A restart reads everything back.
-    auto store = open_store(file);
-    const auto* state = store->find(soc);
-    REQUIRE(state != nullptr);
-    CHECK(state->id == "soc");
-    CHECK(state->patterns == std::vector<std::string>{"agent.>", "backend.all.>"});
-    CHECK(state->last_sequence == 4);
-    CHECK(state->acknowledged == 3);
-    CHECK(state->pending == 1);
-    auto after = store->read_after(soc, state->acknowledged, 10);
-    REQUIRE(after.ok());
-    REQUIRE(after->size() == 1);
-    CHECK(payload(after->at(0)) == "four");
-    CHECK(store->find(host)->pending == 2);
+    Store store(file);
+    const auto state = store.row(soc);
+    CHECK(state.id == "soc");
+    CHECK(state.patterns == std::vector<std::string>{"agent.>", "backend.all.>"});
+    CHECK(state.last_sequence == 4);
+    CHECK(state.acknowledged == 3);
+    CHECK(state.pending == 1);
+    CHECK(payloads(store.read(soc, state.acknowledged)) == std::vector<std::string>{"four"});
+    CHECK(store.row(host).pending == 2);
 }
 
-TEST_CASE("gateway store: a transaction groups writes and a rollback leaves nothing", "[gateway_store]") {
+TEST_CASE("gateway store: subscribers of a channel are the identities with a matching stored pattern",
+          "[gateway_store]") {
+    TempDir dir;
+    Store store(dir.path / "gateway.db");
+    store.subscribe(key_of(1), "soc", {"agent.>", "backend.all.>"});
+    store.subscribe(key_of(2), "host42", {"backend.host42.>"});
+    store.subscribe(key_of(3), "audit", {"agent.*.logs", "agent.host42.*"});
+    const auto found = store.state->subscribers("agent.host42.logs");
+    REQUIRE(found.size() == 2);
+    for (const auto& subscriber : found) {
+        if (subscriber.key == key_of(1)) {
+            CHECK(subscriber.id == "soc");
+            CHECK(subscriber.patterns == std::vector<std::string>{"agent.>"});
+        } else {
+            CHECK(subscriber.key == key_of(3));
+            CHECK(subscriber.patterns == std::vector<std::string>{"agent.*.logs", "agent.host42.*"});
+        }
+    }
+    CHECK(store.state->subscribers("backend.other.policies").empty());
+}
+
+TEST_CASE("gateway store: a commit is all or nothing", "[gateway_store]") {
     TempDir dir;
     const auto file = dir.path / "gateway.db";
     const auto soc = key_of(1);
     {
-        auto store = open_store(file);
-        REQUIRE(store->save_patterns(soc, "soc", {"agent.>"}).ok());
-        {
-            auto transaction = store->begin();
-            REQUIRE(transaction.ok());
-            REQUIRE(store->append(soc, "agent.a.b", text("x"), 1, 1).ok());
-            REQUIRE(store->append(soc, "agent.a.b", text("y"), 1, 1).ok());
-            REQUIRE(transaction->commit().ok());
-        }
-        {
-            auto transaction = store->begin();
-            REQUIRE(transaction.ok());
-            REQUIRE(store->append(soc, "agent.a.b", text("lost"), 1, 1).ok());
-        }  // rolled back
-        REQUIRE(store->reload().ok());
-        CHECK(store->find(soc)->last_sequence == 2);
+        Store store(file);
+        store.subscribe(soc, "soc", {"agent.>"});
+        aegis::store::StateCommit two;
+        two.appends.push_back({"agent.a.b", text("x"), 1, {soc}});
+        two.appends.push_back({"agent.a.b", text("y"), 1, {soc}});
+        REQUIRE(store.commit(std::move(two)).ok());
+        CHECK_FALSE(store.commit(failing_commit(soc)).ok());  // rolled back
+        CHECK(store.row(soc).last_sequence == 2);
+        CHECK(payloads(store.read(soc, 0)) == std::vector<std::string>{"x", "y"});
     }
-    auto store = open_store(file);
-    CHECK(store->find(soc)->pending == 2);
+    Store store(file);
+    CHECK(store.row(soc).pending == 2);
 }
 
 TEST_CASE("gateway store: reads after an append, from memory or from the file, give what the file holds",
@@ -142,28 +218,16 @@ TEST_CASE("gateway store: reads after an append, from memory or from the file, g
     const auto soc = key_of(1);
     GatewayLimits limits;
     limits.max_messages = 1000;
-    auto store = open_store(file, limits);
-    REQUIRE(store->save_patterns(soc, "soc", {"agent.>"}).ok());
-    const auto payloads = [](const std::vector<aegis::store::StoredBatch>& batches) {
-        std::vector<std::string> out;
-        for (const auto& batch : batches) out.push_back(payload(batch));
-        return out;
-    };
+    Store store(file, limits);
+    store.subscribe(soc, "soc", {"agent.>"});
     // What a fresh store (the file alone) gives for the same read.
     const auto from_file = [&](std::uint64_t after, std::size_t limit) {
-        auto other = open_store(file, limits);
-        auto read = other->read_after(soc, after, limit);
-        REQUIRE(read.ok());
-        return payloads(*read);
+        Store other(file, limits);
+        return payloads(other.read(soc, after, limit));
     };
-    const auto read = [&](std::uint64_t after, std::size_t limit) {
-        auto got = store->read_after(soc, after, limit);
-        REQUIRE(got.ok());
-        return payloads(*got);
-    };
-    const std::size_t total = GatewayStore::kRecentPerInbox + 6;  // more than memory keeps
-    for (std::size_t n = 1; n <= total; ++n)
-        REQUIRE(store->append(soc, "agent.a.b", text(std::to_string(n)), 1, 1).ok());
+    const auto read = [&](std::uint64_t after, std::size_t limit) { return payloads(store.read(soc, after, limit)); };
+    const std::size_t total = SqliteGatewayStore::kRecentPerInbox + 6;  // more than memory keeps
+    for (std::size_t n = 1; n <= total; ++n) store.append(soc, std::to_string(n));
     for (const std::uint64_t after : {std::uint64_t{0}, std::uint64_t{3}, std::uint64_t{6}, std::uint64_t{7},
                                       std::uint64_t{total - 1}, std::uint64_t{total}}) {
         CHECK(read(after, 10) == from_file(after, 10));
@@ -171,128 +235,102 @@ TEST_CASE("gateway store: reads after an append, from memory or from the file, g
     CHECK(read(total - 2, 10) == std::vector<std::string>{std::to_string(total - 1), std::to_string(total)});
     CHECK(read(total - 5, 2).size() == 2);
 
-    REQUIRE(store->acknowledge(soc, total - 2).ok());
+    store.acknowledge(soc, total - 2);
     CHECK(read(total - 3, 10) == from_file(total - 3, 10));
     CHECK(read(0, 10) == std::vector<std::string>{std::to_string(total - 1), std::to_string(total)});
 
-    // An append a rollback took back is not read, from memory either, once the mirror is re-read.
-    {
-        auto transaction = store->begin();
-        REQUIRE(transaction.ok());
-        REQUIRE(store->append(soc, "agent.a.b", text("lost"), 1, 1).ok());
-    }
-    REQUIRE(store->reload().ok());
+    // An append a failed commit took back is not read, from memory either.
+    CHECK_FALSE(store.commit(failing_commit(soc)).ok());
     CHECK(read(total, 10).empty());
     CHECK(read(total - 2, 10) == from_file(total - 2, 10));
-    REQUIRE(store->append(soc, "agent.a.b", text("kept"), 1, 1).ok());
+    store.append(soc, "kept");
     CHECK(read(total, 10) == std::vector<std::string>{"kept"});
     CHECK(read(total, 10) == from_file(total, 10));
 }
 
-TEST_CASE("gateway store: session tokens reach the file with a commit and outlive a rollback", "[gateway_store]") {
+TEST_CASE("gateway store: session tokens reach the file with a commit and outlive a failed one", "[gateway_store]") {
     TempDir dir;
     const auto file = dir.path / "gateway.db";
     const auto fresh = key_of(5);  // no row yet: the first handshake of this identity
     GatewayToken token{};
-    token.fill(9);
     {
-        auto store = open_store(file);
-        store->remember_token(fresh, "host7", token, 1'000);
-        REQUIRE(store->find(fresh) != nullptr);
-        CHECK(store->find(fresh)->id == "host7");
-        CHECK(store->token_valid(fresh, token, 1'500));
-        {
-            auto transaction = store->begin();
-            REQUIRE(transaction.ok());
-            REQUIRE(store->save_tokens().ok());
-        }  // rolled back: not on file, still remembered
-        REQUIRE(store->reload().ok());
-        CHECK(store->has_unsaved_tokens());
-        CHECK(store->token_valid(fresh, token, 1'500));
+        Store store(file);
+        const auto opened = store.open(fresh, "host7", GatewayToken{}, 1'000);
+        CHECK_FALSE(opened.resumed);
+        CHECK(opened.token != GatewayToken{});
+        token = opened.token;
+        CHECK(store.row(fresh).id == "host7");
+        CHECK(store.open(fresh, "host7", token, 1'500).resumed);
+        CHECK_FALSE(store.commit(failing_commit(key_of(1))).ok());  // not on file, still remembered
+        CHECK(store.open(fresh, "host7", token, 1'500).resumed);
     }
     {
-        auto store = open_store(file);  // the process died before a commit: gone, as documented
-        CHECK(store->find(fresh) == nullptr);
-        store->remember_token(fresh, "host7", token, 2'000);
-        auto transaction = store->begin();
-        REQUIRE(transaction.ok());
-        REQUIRE(store->save_tokens().ok());
-        REQUIRE(transaction->commit().ok());
-        store->tokens_saved();
-        CHECK_FALSE(store->has_unsaved_tokens());
+        Store store(file);  // the process died before a commit: gone, as documented
+        CHECK_FALSE(store.state->identity(fresh).has_value());
+        const auto opened = store.open(fresh, "host7", token, 2'000);
+        CHECK_FALSE(opened.resumed);
+        token = opened.token;
+        REQUIRE(store.commit({}).ok());
     }
-    auto store = open_store(file);
-    REQUIRE(store->find(fresh) != nullptr);
-    CHECK(store->find(fresh)->id == "host7");
-    CHECK(store->token_valid(fresh, token, 2'500));
-    CHECK(store->find(fresh)->token_used_ms == 2'000);
+    Store store(file);
+    CHECK(store.row(fresh).id == "host7");
+    CHECK(store.row(fresh).token_used_ms == 2'000);
+    CHECK(store.open(fresh, "host7", token, 2'500).resumed);
 }
 
 TEST_CASE("gateway store: bounded per identity, oldest dropped first", "[gateway_store]") {
     TempDir dir;
     GatewayLimits limits;
     limits.max_messages = 3;
-    auto store = open_store(dir.path / "gateway.db", limits);
+    Store store(dir.path / "gateway.db", limits);
     const auto soc = key_of(1);
-    REQUIRE(store->save_patterns(soc, "soc", {"agent.>"}).ok());
+    store.subscribe(soc, "soc", {"agent.>"});
     std::uint64_t dropped = 0;
-    for (const auto* body : {"a", "b", "c", "d", "e"}) {
-        auto appended = store->append(soc, "agent.x.y", text(body), 1, 10);
-        REQUIRE(appended.ok());
-        dropped += appended->dropped;
-    }
+    for (const auto* body : {"a", "b", "c", "d", "e"}) dropped += store.append(soc, body);
     CHECK(dropped == 2);
-    CHECK(store->find(soc)->pending == 3);
-    auto kept = store->read_after(soc, 0, 10);
-    REQUIRE(kept.ok());
-    REQUIRE(kept->size() == 3);
-    CHECK(payload(kept->at(0)) == "c");
-    CHECK(kept->at(0).sequence == 3);
+    CHECK(store.row(soc).pending == 3);
+    const auto kept = store.read(soc, 0);
+    REQUIRE(kept.size() == 3);
+    CHECK(payload(kept.at(0)) == "c");
+    CHECK(kept.at(0).sequence == 3);
     // A batch counts its messages.
-    auto big = store->append(soc, "agent.x.y", text("batch of two"), 2, 10);
-    REQUIRE(big.ok());
-    CHECK(big->dropped == 2);
-    CHECK(store->find(soc)->pending == 3);
+    CHECK(store.append(soc, "batch of two", 2) == 2);
+    CHECK(store.row(soc).pending == 3);
 }
 
 TEST_CASE("gateway store: entries and tokens expire after max_age", "[gateway_store]") {
     TempDir dir;
     GatewayLimits limits;
     limits.max_age_ms = 1000;
-    auto store = open_store(dir.path / "gateway.db", limits);
+    Store store(dir.path / "gateway.db", limits);
     const auto soc = key_of(1);
     const auto host = key_of(2);
-    REQUIRE(store->save_patterns(soc, "soc", {"agent.>"}).ok());
-    REQUIRE(store->save_patterns(host, "host42", {"backend.host42.>"}).ok());
-    REQUIRE(store->append(soc, "agent.x.y", text("old"), 1, 10'000).ok());
-    REQUIRE(store->append(host, "backend.host42.p", text("old too"), 3, 10'000).ok());
-    REQUIRE(store->append(soc, "agent.x.y", text("new"), 1, 10'900).ok());
+    store.subscribe(soc, "soc", {"agent.>"});
+    store.subscribe(host, "host42", {"backend.host42.>"});
+    store.append(soc, "old", 1, 10'000);
+    store.append(host, "old too", 3, 10'000);
+    store.append(soc, "new", 1, 10'900);
 
-    auto nothing = store->expire(10'500);
-    REQUIRE(nothing.ok());
-    CHECK(nothing->empty());
-    auto expired = store->expire(11'500);
-    REQUIRE(expired.ok());
-    CHECK(expired->at("soc") == 1);
-    CHECK(expired->at("host42") == 3);
-    CHECK(store->find(soc)->pending == 1);
-    CHECK(store->find(host)->pending == 0);
-    auto left = store->read_after(soc, 0, 10);
-    REQUIRE(left.ok());
-    REQUIRE(left->size() == 1);
-    CHECK(payload(left->at(0)) == "new");
+    const auto expire = [&](std::uint64_t now_ms) {
+        auto expired =
+            answer<std::map<std::string, std::uint64_t>>([&](auto done) { store.state->expire(now_ms, done); });
+        REQUIRE(expired.ok());
+        return std::move(expired.value());
+    };
+    CHECK(expire(10'500).empty());
+    const auto expired = expire(11'500);
+    CHECK(expired.at("soc") == 1);
+    CHECK(expired.at("host42") == 3);
+    CHECK(store.row(soc).pending == 1);
+    CHECK(store.row(host).pending == 0);
+    CHECK(payloads(store.read(soc, 0)) == std::vector<std::string>{"new"});
 
-    GatewayToken token{};
-    token.fill(7);
-    store->remember_token(soc, "soc", token, 20'000);
-    CHECK(store->has_unsaved_tokens());
-    CHECK(store->token_valid(soc, token, 20'500));
-    CHECK_FALSE(store->token_valid(soc, token, 21'001));  // expired
-    GatewayToken other{};
-    other.fill(8);
-    CHECK_FALSE(store->token_valid(soc, other, 20'500));           // not this identity's
-    CHECK_FALSE(store->token_valid(host, token, 20'500));          // another identity
-    CHECK_FALSE(store->token_valid(soc, GatewayToken{}, 20'500));  // none presented
+    const auto token = store.open(soc, "soc", GatewayToken{}, 20'000).token;
+    CHECK_FALSE(store.open(host, "host42", token, 20'100).resumed);  // another identity's
+    CHECK(store.open(soc, "soc", token, 20'500).resumed);
+    CHECK_FALSE(store.open(soc, "soc", token, 21'501).resumed);           // expired: a new token instead
+    CHECK_FALSE(store.open(soc, "soc", token, 21'600).resumed);           // no longer this identity's
+    CHECK_FALSE(store.open(soc, "soc", GatewayToken{}, 21'700).resumed);  // none presented
 }
 
 TEST_CASE("gateway store: foreign and corrupt files are refused as bad input", "[gateway_store]") {
@@ -300,7 +338,7 @@ TEST_CASE("gateway store: foreign and corrupt files are refused as bad input", "
     SECTION("the broker's queue file") {
         const auto file = dir.path / "queue.db";
         REQUIRE(aegis::store::open_state_database(file).ok());
-        auto opened = GatewayStore::open(file, {});
+        auto opened = SqliteGatewayStore::open(file, {});
         REQUIRE_FALSE(opened.ok());
         CHECK(opened.error().exit == aegis::ExitCode::bad_input);
         CHECK(opened.error().message.find("not an Aegis gateway state file") != std::string::npos);
@@ -309,14 +347,14 @@ TEST_CASE("gateway store: foreign and corrupt files are refused as bad input", "
         const auto file = dir.path / "gateway.db";
         std::ofstream(file) << std::string(4096, 'x');
         std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-        auto opened = GatewayStore::open(file, {});
+        auto opened = SqliteGatewayStore::open(file, {});
         REQUIRE_FALSE(opened.ok());
         CHECK(opened.error().exit == aegis::ExitCode::bad_input);
         CHECK(opened.error().message.find("move it aside") != std::string::npos);
     }
     SECTION("the gateway's own file opens again") {
         const auto file = dir.path / "gateway.db";
-        REQUIRE(GatewayStore::open(file, {}).ok());
-        REQUIRE(GatewayStore::open(file, {}).ok());
+        REQUIRE(SqliteGatewayStore::open(file, {}).ok());
+        REQUIRE(SqliteGatewayStore::open(file, {}).ok());
     }
 }

@@ -1,10 +1,13 @@
-#include "store/gateway_store.h"
+#include "store/sqlite_gateway_store.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
 #include <limits>
+
+#include "channel/channel.h"
+#include "store/sqlite.h"
 
 namespace aegis::store {
 
@@ -105,12 +108,13 @@ Result<void> initialise(Database& database) {
 
 }  // namespace
 
-GatewayStore::GatewayStore(std::unique_ptr<Database> database, GatewayLimits limits)
+SqliteGatewayStore::SqliteGatewayStore(std::unique_ptr<Database> database, GatewayLimits limits)
     : database_(std::move(database)), limits_(limits) {}
 
-GatewayStore::~GatewayStore() = default;
+SqliteGatewayStore::~SqliteGatewayStore() = default;
 
-Result<std::unique_ptr<GatewayStore>> GatewayStore::open(const std::filesystem::path& file, GatewayLimits limits) {
+Result<std::unique_ptr<SqliteGatewayStore>> SqliteGatewayStore::open(const std::filesystem::path& file,
+                                                                     GatewayLimits limits) {
     auto opened = Database::open(file, OpenMode::read_write_create, kLabel);
     if (!opened) return opened.take_error();
     auto database = std::move(*opened);
@@ -124,12 +128,12 @@ Result<std::unique_ptr<GatewayStore>> GatewayStore::open(const std::filesystem::
     if (*fresh) {
         if (auto initialised = initialise(*database); !initialised) return initialised.take_error();
     }
-    std::unique_ptr<GatewayStore> store(new GatewayStore(std::move(database), limits));
+    std::unique_ptr<SqliteGatewayStore> store(new SqliteGatewayStore(std::move(database), limits));
     if (auto loaded = store->reload(); !loaded) return loaded.take_error();
     return store;
 }
 
-Result<void> GatewayStore::reload() {
+Result<void> SqliteGatewayStore::reload() {
     identities_.clear();
     routes_.clear();
     forget_all_recent();  // they may hold appends the failed transaction took back
@@ -169,16 +173,98 @@ Result<void> GatewayStore::reload() {
     return {};
 }
 
-const IdentityState* GatewayStore::find(const crypto::PublicKey& key) const {
+std::optional<IdentityState> SqliteGatewayStore::identity(const crypto::PublicKey& key) const {
     const auto found = identities_.find(key);
-    return found == identities_.end() ? nullptr : &found->second;
+    if (found == identities_.end()) return std::nullopt;
+    return found->second;
 }
 
-Result<Transaction> GatewayStore::begin(Durability durability) {
-    return database_->begin(durability);
+InboxTotals SqliteGatewayStore::totals() const {
+    InboxTotals totals;
+    for (const auto& [key, state] : identities_) totals.messages += state.pending;
+    totals.identities = identities_.size();
+    return totals;
 }
 
-Result<void> GatewayStore::ensure_row(const crypto::PublicKey& key, const std::string& id) {
+void SqliteGatewayStore::open_session(const crypto::PublicKey& key, const std::string& id,
+                                      const GatewayToken& presented, std::uint64_t now_ms,
+                                      Completion<OpenedSession> done) {
+    OpenedSession opened;
+    opened.resumed = token_valid(key, presented, now_ms);
+    if (opened.resumed) {
+        opened.token = presented;
+    } else {
+        crypto::random_bytes(opened.token);
+    }
+    remember_token(key, id, opened.token, now_ms);
+    const auto& state = identities_[key];
+    opened.acknowledged = state.acknowledged;
+    opened.patterns = state.patterns;
+    done(std::move(opened));
+}
+
+void SqliteGatewayStore::session_closed(const crypto::PublicKey& key, const std::string& id, const GatewayToken& token,
+                                        std::uint64_t now_ms) {
+    remember_token(key, id, token, now_ms);
+}
+
+std::vector<Subscriber> SqliteGatewayStore::subscribers(std::string_view channel) const {
+    std::vector<Subscriber> out;
+    for (const auto& key : routes_.candidates(channel)) {
+        const auto found = identities_.find(key);
+        if (found == identities_.end()) continue;
+        // The index gives a superset: only the patterns that really match go out.
+        Subscriber subscriber{key, {}, {}};
+        for (const auto& pattern : found->second.patterns)
+            if (channel::matches(pattern, channel)) subscriber.patterns.push_back(pattern);
+        if (subscriber.patterns.empty()) continue;
+        subscriber.id = found->second.id;
+        out.push_back(std::move(subscriber));
+    }
+    return out;
+}
+
+void SqliteGatewayStore::commit(StateCommit commit, Completion<CommitOutcome> done) {
+    CommitOutcome outcome;
+    auto stored = store(commit, outcome);
+    if (!stored) {
+        // The mirror may hold what the transaction took back; the tokens stay remembered.
+        auto error = stored.take_error();
+        if (auto reloaded = reload(); !reloaded)
+            error.message += fmt::format("; cannot re-read the state file: {}", reloaded.error().message);
+        return done(std::move(error));
+    }
+    unsaved_tokens_.clear();
+    done(std::move(outcome));
+}
+
+Result<void> SqliteGatewayStore::store(const StateCommit& commit, CommitOutcome& outcome) {
+    auto transaction = database_->begin(commit.survive_power_loss ? Durability::power_loss : Durability::process_crash);
+    if (!transaction) return transaction.take_error();
+    // The session tokens first: a new identity's row with them.
+    if (auto saved = save_tokens(); !saved) return saved;
+    for (const auto& [key, sequence] : commit.acknowledgements)
+        if (auto acked = acknowledge(key, sequence); !acked) return acked;
+    for (const auto& append : commit.appends) {
+        for (const auto& key : append.recipients) {
+            auto dropped = this->append(key, append.channel, append.batch, append.messages, commit.now_ms);
+            if (!dropped) return dropped.take_error();
+            if (*dropped > 0) outcome.dropped_full[identities_[key].id] += *dropped;
+        }
+    }
+    return transaction->commit();
+}
+
+void SqliteGatewayStore::read_after(const crypto::PublicKey& key, std::uint64_t after, std::size_t limit,
+                                    Completion<std::vector<StoredBatch>> done) {
+    done(read(key, after, limit));
+}
+
+void SqliteGatewayStore::expire(std::uint64_t now_ms, Completion<std::map<std::string, std::uint64_t>> done) {
+    done(expire_before(now_ms));
+}
+
+Result<void> SqliteGatewayStore::ensure_row(const crypto::PublicKey& key, const std::string& id) {
     auto upsert =
         database_->cached("INSERT INTO identities (key, id) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET id = ?2");
     if (!upsert) return upsert.take_error();
@@ -188,21 +274,21 @@ Result<void> GatewayStore::ensure_row(const crypto::PublicKey& key, const std::s
     return {};
 }
 
-Result<void> GatewayStore::save_patterns(const crypto::PublicKey& key, const std::string& id,
-                                         const std::vector<std::string>& patterns) {
-    if (auto row = ensure_row(key, id); !row) return row;
+void SqliteGatewayStore::save_subscriptions(const crypto::PublicKey& key, const std::string& id,
+                                            const std::vector<std::string>& patterns, Completion<void> done) {
+    if (auto row = ensure_row(key, id); !row) return done(std::move(row));
     auto update = database_->cached("UPDATE identities SET patterns = ?2 WHERE key = ?1");
-    if (!update) return update.take_error();
+    if (!update) return done(update.take_error());
     const auto joined = join_patterns(patterns);
     (*update)->bind(1, view(key)).bind(2, std::string_view(joined));
-    if (auto done = (*update)->run(); !done) return done;
+    if (auto ran = (*update)->run(); !ran) return done(std::move(ran));
     identities_[key].patterns = patterns;
     routes_.set(key, patterns);
-    return {};
+    done(Result<void>{});
 }
 
-void GatewayStore::remember_token(const crypto::PublicKey& key, const std::string& id, const GatewayToken& token,
-                                  std::uint64_t now_ms) {
+void SqliteGatewayStore::remember_token(const crypto::PublicKey& key, const std::string& id, const GatewayToken& token,
+                                        std::uint64_t now_ms) {
     unsaved_tokens_[key] = UnsavedToken{id, token, now_ms};
     auto& state = identities_[key];
     state.id = id;
@@ -210,7 +296,7 @@ void GatewayStore::remember_token(const crypto::PublicKey& key, const std::strin
     state.token_used_ms = now_ms;
 }
 
-Result<void> GatewayStore::save_tokens() {
+Result<void> SqliteGatewayStore::save_tokens() {
     if (unsaved_tokens_.empty()) return {};
     auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
@@ -228,14 +314,15 @@ Result<void> GatewayStore::save_tokens() {
     return transaction->commit();
 }
 
-bool GatewayStore::token_valid(const crypto::PublicKey& key, const GatewayToken& token, std::uint64_t now_ms) const {
-    const auto* state = find(key);
-    if (state == nullptr || token == GatewayToken{} || state->token != token) return false;
-    return now_ms <= state->token_used_ms + limits_.max_age_ms;
+bool SqliteGatewayStore::token_valid(const crypto::PublicKey& key, const GatewayToken& token,
+                                     std::uint64_t now_ms) const {
+    const auto found = identities_.find(key);
+    if (found == identities_.end() || token == GatewayToken{} || found->second.token != token) return false;
+    return now_ms <= found->second.token_used_ms + limits_.max_age_ms;
 }
 
-Result<AppendOutcome> GatewayStore::append(const crypto::PublicKey& key, const std::string& channel, ByteView batch,
-                                           std::uint64_t messages, std::uint64_t now_ms) {
+Result<std::uint64_t> SqliteGatewayStore::append(const crypto::PublicKey& key, const std::string& channel,
+                                                 ByteView batch, std::uint64_t messages, std::uint64_t now_ms) {
     const auto found = identities_.find(key);
     if (found == identities_.end()) return make_error(ExitCode::failure, "no inbox for this identity");
     const auto sequence = found->second.last_sequence + 1;
@@ -257,12 +344,10 @@ Result<AppendOutcome> GatewayStore::append(const crypto::PublicKey& key, const s
     found->second.last_sequence = sequence;
     found->second.pending += messages;
     remember_recent(key, StoredBatch{sequence, channel, Bytes(batch.begin(), batch.end()), messages, now_ms});
-    auto dropped = trim(key);
-    if (!dropped) return dropped.take_error();
-    return AppendOutcome{sequence, *dropped};
+    return trim(key);
 }
 
-Result<std::uint64_t> GatewayStore::trim(const crypto::PublicKey& key) {
+Result<std::uint64_t> SqliteGatewayStore::trim(const crypto::PublicKey& key) {
     auto& state = identities_[key];
     std::uint64_t dropped = 0;
     while (state.pending > limits_.max_messages) {
@@ -285,7 +370,7 @@ Result<std::uint64_t> GatewayStore::trim(const crypto::PublicKey& key) {
     return dropped;
 }
 
-Result<void> GatewayStore::acknowledge(const crypto::PublicKey& key, std::uint64_t sequence) {
+Result<void> SqliteGatewayStore::acknowledge(const crypto::PublicKey& key, std::uint64_t sequence) {
     const auto found = identities_.find(key);
     if (found == identities_.end() || sequence <= found->second.acknowledged) return {};
     sequence = std::min(sequence, found->second.last_sequence);  // never acknowledge what was not handed out
@@ -309,10 +394,11 @@ Result<void> GatewayStore::acknowledge(const crypto::PublicKey& key, std::uint64
     return {};
 }
 
-Result<std::vector<StoredBatch>> GatewayStore::read_after(const crypto::PublicKey& key, std::uint64_t after,
+Result<std::vector<StoredBatch>> SqliteGatewayStore::read(const crypto::PublicKey& key, std::uint64_t after,
                                                           std::size_t limit) const {
     std::vector<StoredBatch> out;
-    if (const auto* state = find(key); state != nullptr && state->last_sequence <= after) return out;
+    if (const auto state = identities_.find(key); state != identities_.end() && state->second.last_sequence <= after)
+        return out;
     if (const auto recent = recent_.find(key); recent != recent_.end()) {
         const auto& batches = recent->second;
         // Served from memory only when it holds everything after AFTER (the back is the newest).
@@ -338,7 +424,7 @@ Result<std::vector<StoredBatch>> GatewayStore::read_after(const crypto::PublicKe
     return out;
 }
 
-void GatewayStore::remember_recent(const crypto::PublicKey& key, StoredBatch batch) {
+void SqliteGatewayStore::remember_recent(const crypto::PublicKey& key, StoredBatch batch) {
     // Kept only right after what is kept already and within the bounds; an inbox that falls out
     // is served from the file until what it kept is acknowledged.
     constexpr auto kAll = std::numeric_limits<std::uint64_t>::max();
@@ -355,7 +441,7 @@ void GatewayStore::remember_recent(const crypto::PublicKey& key, StoredBatch bat
     if (kept.size() > kRecentPerInbox) forget_recent(key, kept.front().sequence);
 }
 
-void GatewayStore::forget_recent(const crypto::PublicKey& key, std::uint64_t through_sequence) {
+void SqliteGatewayStore::forget_recent(const crypto::PublicKey& key, std::uint64_t through_sequence) {
     const auto recent = recent_.find(key);
     if (recent == recent_.end()) return;
     auto& batches = recent->second;
@@ -366,12 +452,12 @@ void GatewayStore::forget_recent(const crypto::PublicKey& key, std::uint64_t thr
     if (batches.empty()) recent_.erase(recent);
 }
 
-void GatewayStore::forget_all_recent() {
+void SqliteGatewayStore::forget_all_recent() {
     recent_.clear();
     recent_bytes_ = 0;
 }
 
-Result<std::map<std::string, std::uint64_t>> GatewayStore::expire(std::uint64_t now_ms) {
+Result<std::map<std::string, std::uint64_t>> SqliteGatewayStore::expire_before(std::uint64_t now_ms) {
     std::map<std::string, std::uint64_t> dropped;
     if (now_ms <= limits_.max_age_ms) return dropped;
     const auto cutoff = now_ms - limits_.max_age_ms;

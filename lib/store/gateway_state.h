@@ -1,0 +1,110 @@
+#pragma once
+// The gateway's state, as the gateway needs it (DESIGN.md §7): per authorized identity, a
+// session token, the subscription set it last had and an inbox of routed batches it has not
+// acknowledged. Inbox sequence numbers are per identity, increase and never repeat (gaps
+// allowed), so they double as the deliver sequence across reconnects and restarts.
+// Everything is a value; results come through a completion that may run later (a networked
+// store) or before the call returns (the SQLite file, store/sqlite_gateway_store.h).
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/result.h"
+#include "crypto/primitives.h"
+
+namespace aegis::store {
+
+using GatewayToken = std::array<std::uint8_t, 32>;
+
+struct GatewayLimits {
+    std::uint64_t max_messages = 100'000;                // per identity; past it the oldest are dropped
+    std::uint64_t max_age_ms = 7ULL * 24 * 3600 * 1000;  // inbox entries and session tokens expire
+};
+
+// What opening a session of an identity finds (PROTOCOL.md §3.5).
+struct OpenedSession {
+    GatewayToken token{};               // to give the client: the presented one when it was valid, else a new one
+    bool resumed = false;               // the presented token was the identity's and not expired
+    std::uint64_t acknowledged = 0;     // highest deliver_ack stored: where delivery resumes
+    std::vector<std::string> patterns;  // the identity's stored subscription set
+};
+
+// An identity whose stored subscription set has patterns matching a channel.
+struct Subscriber {
+    crypto::PublicKey key{};
+    std::string id;
+    std::vector<std::string> patterns;  // those of its set that match the channel
+};
+
+struct StoredBatch {
+    std::uint64_t sequence = 0;
+    std::string channel;
+    Bytes batch;
+    std::uint64_t messages = 0;
+    std::uint64_t stored_ms = 0;
+};
+
+// One published batch to append to each recipient's inbox.
+struct InboxAppend {
+    std::string channel;
+    Bytes batch;
+    std::uint64_t messages = 0;
+    std::vector<crypto::PublicKey> recipients;
+};
+
+// Everything one commit stores, all or nothing, with the session tokens opened or closed since the last one.
+struct StateCommit {
+    std::vector<InboxAppend> appends;
+    std::map<crypto::PublicKey, std::uint64_t> acknowledgements;  // everything up to the sequence was received
+    bool survive_power_loss = true;  // false: a process crash only (tokens, acks, requests and replies)
+    std::uint64_t now_ms = 0;
+};
+
+struct CommitOutcome {
+    std::map<std::string, std::uint64_t> dropped_full;  // per identity id: oldest messages dropped (max_messages)
+};
+
+struct InboxTotals {
+    std::uint64_t messages = 0;    // waiting in every inbox
+    std::uint64_t identities = 0;  // known identities
+};
+
+template <class T>
+using Completion = std::function<void(Result<T>)>;
+
+class GatewayState {
+public:
+    virtual ~GatewayState() = default;
+
+    // Opens a session of the identity (creating the identity if new) with the token it presented:
+    // resumed when that token is valid, else a new token. The token's use reaches the store with
+    // the next commit(); a token lost in a crash only turns the next resumption into a fresh session.
+    virtual void open_session(const crypto::PublicKey& key, const std::string& id, const GatewayToken& presented,
+                              std::uint64_t now_ms, Completion<OpenedSession> done) = 0;
+    // The identity's session ended now (token expiry counts from here); stored with the next commit().
+    virtual void session_closed(const crypto::PublicKey& key, const std::string& id, const GatewayToken& token,
+                                std::uint64_t now_ms) = 0;
+    // The identity's subscription set becomes `patterns`.
+    virtual void save_subscriptions(const crypto::PublicKey& key, const std::string& id,
+                                    const std::vector<std::string>& patterns, Completion<void> done) = 0;
+    // Every identity with stored patterns matching `channel`, from the store's view of the sets.
+    [[nodiscard]] virtual std::vector<Subscriber> subscribers(std::string_view channel) const = 0;
+    // Stores `commit` and the sessions opened or closed since the last commit, all or nothing.
+    virtual void commit(StateCommit commit, Completion<CommitOutcome> done) = 0;
+    // Up to `limit` inbox entries of the identity after `after`, in order.
+    virtual void read_after(const crypto::PublicKey& key, std::uint64_t after, std::size_t limit,
+                            Completion<std::vector<StoredBatch>> done) = 0;
+    // Deletes entries stored before now - max_age: the messages removed per identity id.
+    virtual void expire(std::uint64_t now_ms, Completion<std::map<std::string, std::uint64_t>> done) = 0;
+    // For the gauge and the start-up line: read when asked, not per commit.
+    [[nodiscard]] virtual InboxTotals totals() const = 0;
+};
+
+}  // namespace aegis::store
