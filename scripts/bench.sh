@@ -110,7 +110,8 @@ cpu_results="$work/cpu.tsv"  # case <tab> run <tab> process <tab> CPU seconds
 record_cpu() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$cpu_results"; }
 
 # CPU time. Daemons: user+system clock ticks of all their threads so far (/proc/PID/stat fields
-# 14 and 15), read before and after a run. Clients: run under "${measured[@]}", which appends what they used.
+# 14 and 15), read before and after a run. Clients: run under "${measured[@]}", which appends
+# what they used.
 clock_ticks=$(getconf CLK_TCK)
 cpu_ticks() {  # cpu_ticks PID
   local stat fields
@@ -549,7 +550,8 @@ if cpu:
              ("receiver's broker", "aegis-connect (backend)", cell(a["backend-broker"]), "-", "-", "-"),
              ("receiver", "aegis-sub", cell(a["aegis-sub"]), "mosquitto_sub", cell(q1["mosquitto_sub"]),
               cell(q0["mosquitto_sub"])),
-             ("all", "", cell(total(*a.values())), "", cell(total(*q1.values())), cell(total(*q0.values())))]
+             ("all", "every process", cell(total(*a.values())), "every process", cell(total(*q1.values())),
+              cell(total(*q0.values())))]
     widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
     for t in table:
         print("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
