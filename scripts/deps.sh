@@ -16,6 +16,7 @@ packages=(
   iptables iputils-ping # tests/cli/netfault_test.sh: packet loss and partitions, and measuring them
   python3-nacl # tests/vectors: PROTOCOL.md's test vectors recomputed independently of lib/
   prometheus # its promtool checks the gateway's /metrics (tests/cli/channel_controls_test.sh)
+  liblmdb-dev # tests/bench/queue_bench.cpp: LMDB measured against SQLite for the outbound queue's redesign
 )
 case ${1:-} in
   "") ;;
