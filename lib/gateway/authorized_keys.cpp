@@ -189,6 +189,12 @@ AuthorizedKeys::Added AuthorizedKeys::add(AuthorizedIdentity identity, std::stri
     return out;
 }
 
+std::vector<crypto::PublicKey> AuthorizedKeys::authority_keys() const {
+    std::vector<crypto::PublicKey> out;
+    for (const auto& [key, line] : authorities_) out.push_back(key);
+    return out;
+}
+
 const AuthorizedIdentity* AuthorizedKeys::find(const crypto::PublicKey& key) const {
     const auto found = by_key_.find(key);
     return found == by_key_.end() ? nullptr : &found->second;
@@ -241,6 +247,7 @@ Result<AuthorizedKeys> load_authorized_keys(const std::filesystem::path& file) {
     if (!text) return text.take_error();
     auto keys = parse_authorized_keys(*text, file.string());
     if (!keys.errors.empty()) return bad_lines_error("authorized file", file.string(), keys.errors);
+    keys.text = std::move(text.value());
     return keys;
 }
 

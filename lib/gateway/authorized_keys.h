@@ -53,6 +53,7 @@ public:
     // Trusts the certificates signed by this CA key (an "@cert-authority" line).
     void add_authority(const crypto::PublicKey& ca, std::size_t line);
     [[nodiscard]] std::size_t authorities() const { return authorities_.size(); }
+    [[nodiscard]] std::vector<crypto::PublicKey> authority_keys() const;
     // Who `key` is: its key line if the file lists it (a line wins over a certificate), else the
     // identity its `certificate` (PROTOCOL.md §2.1; may be empty) grants when a trusted CA signed
     // it for this key and it is valid at Unix second `now_s`, give or take `skew_s`. Refusals carry
@@ -64,6 +65,7 @@ public:
     [[nodiscard]] std::vector<const AuthorizedIdentity*> identities() const;
 
     std::vector<std::string> warnings;  // "FILE:LINE: what": the file still applies
+    std::string text;                   // what load_authorized_keys() read
     std::vector<std::string> errors;    // "FILE:LINE: what": the file must not be applied
 
 private:

@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/service_notify.h"
 #include "gateway/admission.h"
+#include "gateway/applied_files.h"
 #include "gateway/authorized_keys.h"
 #include "gateway/backplane.h"
 #include "gateway/channel_admin.h"
@@ -328,6 +329,13 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
                             identity::format_validity(*cert)));
     }
 
+    // What is applied, kept for --check-config; failing that only costs its report of changes.
+    void record(const AuthorizedKeys& keys, const RevocationList& revocations) {
+        if (auto recorded = record_applied(options.state_dir, keys, revocations); !recorded)
+            log(fmt::format("{}; aegis-gateway --check-config cannot tell what a reload would change",
+                            recorded.error().message));
+    }
+
     void adopt(AuthorizedKeys keys) {
         for (const auto& warning : keys.warnings) log(warning);
         authorized = std::move(keys);
@@ -377,6 +385,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             own_certificate = std::move(*renewed_certificate);
             log_certificate();
         }
+        record(loaded.value(), revocations);
         adopt(std::move(loaded.value()));
         revoked = std::move(revocations);
         if (!options.revoked_file.empty())
@@ -462,6 +471,7 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     if (!channels) return channels.take_error();
     core->channels.emplace(std::move(channels.value()));
     if (auto listening = core->listen(); !listening) return listening.take_error();
+    core->record(authorized.value(), core->revoked);
     core->adopt(std::move(authorized.value()));
     core->log(fmt::format("{} authorized identities and {} certificate authorities from {}", core->authorized.size(),
                           core->authorized.authorities(), options.authorized_file.string()));

@@ -67,7 +67,9 @@ Result<RevocationList> parse_revocation_list(std::string_view text, std::string_
 Result<RevocationList> load_revocation_list(const std::filesystem::path& file) {
     auto text = read_line_file(file, "revocation list");
     if (!text) return text.take_error();
-    return parse_revocation_list(*text, file.string());
+    auto list = parse_revocation_list(*text, file.string());
+    if (list) list->text = std::move(text.value());
+    return list;
 }
 
 }  // namespace aegis::gateway

@@ -29,6 +29,10 @@ public:
 
     void add_key(const crypto::PublicKey& key) { keys_.insert(key); }
     void add_serial(std::uint64_t serial) { serials_.insert(serial); }
+    [[nodiscard]] const std::set<crypto::PublicKey>& keys() const { return keys_; }
+    [[nodiscard]] const std::set<std::uint64_t>& serials() const { return serials_; }
+
+    std::string text;  // what load_revocation_list() read
 
 private:
     std::set<crypto::PublicKey> keys_;

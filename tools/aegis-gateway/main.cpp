@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -151,10 +152,17 @@ int run(int argc, char** argv) {
 
     if (check) {
         std::vector<std::string> warnings;
-        for (auto& problem : aegis::gateway::check_gateway_config(options, warnings)) problems.push_back(problem);
+        std::optional<std::vector<std::string>> changes;
+        for (auto& problem : aegis::gateway::check_gateway_config(options, warnings, changes))
+            problems.push_back(problem);
         for (const auto& warning : warnings) fmt::print(stderr, "{}: warning: {}\n", kTool, warning);
         if (!problems.empty()) return report_problems(problems, true);
         fmt::print("{}: the configuration is fine\n", kTool);
+        if (changes && changes->empty()) fmt::print("{}: a reload would change nothing\n", kTool);
+        if (changes && !changes->empty()) {
+            fmt::print("{}: a reload would:\n", kTool);
+            for (const auto& change : *changes) fmt::print("  {}\n", change);
+        }
         return 0;
     }
 
