@@ -18,6 +18,7 @@
 #include "gateway/authorized_keys.h"
 #include "gateway/backplane.h"
 #include "gateway/channel_admin.h"
+#include "gateway/fleet_view.h"
 #include "gateway/gateway_session.h"
 #include "gateway/group_commit.h"
 #include "gateway/revocation_list.h"
@@ -265,11 +266,35 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         }
         const std::string_view path = request.path;
         if (path == "/healthz") return net::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
+        if (path == "/readyz") return readiness();
+        if (path == "/sessions") {
+            return net::HttpResponse{
+                200, "application/json",
+                render_sessions(authorized, sessions.connections(), stored->identities(), unix_time_ms())};
+        }
         if (path == "/metrics") {
             update_inbox_gauge();
             return net::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", render_prometheus(counters)};
         }
         return net::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
+    }
+
+    // Ready: serving, not shutting down, the store answers a read now and its last commit
+    // succeeded. 503 with the reason otherwise, so a load balancer sends new brokers elsewhere.
+    net::HttpResponse readiness() {
+        std::optional<std::string> why;
+        if (stopping) why = "shutting down";
+        if (!why && !counters.last_commit_ok) why = "the last commit of the state file failed";
+        if (!why) {
+            bool answered = false;
+            stored->probe([&](Result<void> probed) {
+                answered = true;
+                if (!probed) why = "the state store does not answer: " + probed.error().message;
+            });
+            if (!answered && !why) why = "the state store did not answer in time";
+        }
+        if (why) return net::HttpResponse{503, "text/plain; charset=utf-8", "not ready: " + *why + "\n"};
+        return net::HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
     }
 
     // Binds both ports; nothing is logged until both are bound, so a failure is one line.
@@ -316,7 +341,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         log(fmt::format("listening on {} ({}) as {}", with_port(options.listen, server->port()),
                         options.tls_cert_file.empty() ? "ws" : "wss", crypto::fingerprint(identity.public_key())));
         if (admin)
-            log(fmt::format("admin endpoint on {} (/metrics, /healthz, /channels)",
+            log(fmt::format("admin endpoint on {} (/metrics, /healthz, /readyz, /sessions, /channels)",
                             with_port(options.admin, admin->port())));
         log_certificate();
     }

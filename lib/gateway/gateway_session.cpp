@@ -60,6 +60,7 @@ void GatewaySession::on_message(Bytes message) {
     auto host = host_.lock();
     if (!host) return;
     host->metrics().bytes_in += message.size();
+    last_seen_ms_ = unix_time_ms();
     switch (phase_) {
         case Phase::awaiting_hello: on_client_hello(message); break;
         case Phase::awaiting_auth: on_client_auth(message); break;
@@ -132,6 +133,7 @@ void GatewaySession::on_resumed(Result<ResumeGrant> resumed) {
     records_.emplace(handshake_.take_keys(), protocol::RekeyPolicy{}, unix_time_ms());
     connection_->limit_message_size(settings_.max_record_bytes);
     phase_ = Phase::established;
+    established_ms_ = unix_time_ms();
     handshake_timer_.cancel();
 
     // Whatever the identity last subscribed keeps routing into its inbox until this session says otherwise.

@@ -55,6 +55,9 @@ public:
     [[nodiscard]] const AuthorizedIdentity& identity() const { return identity_; }
     [[nodiscard]] const std::string& peer() const { return peer_; }
     [[nodiscard]] const protocol::SessionToken& token() const { return token_; }
+    // Unix ms: when the handshake finished (0: not yet), and when the peer last sent anything.
+    [[nodiscard]] std::uint64_t established_ms() const { return established_ms_; }
+    [[nodiscard]] std::uint64_t last_seen_ms() const { return last_seen_ms_; }
 
     // The group commit holding this session's publish finished: puback, or an error.
     void publish_stored(std::uint32_t request_id, std::size_t messages, bool stored);
@@ -116,6 +119,8 @@ private:
     bool reading_ = false;     // an inbox read is in flight
     bool pump_again_ = false;  // pump() was asked for while it was
     double rate_tokens_ = 0;
+    std::uint64_t established_ms_ = 0;
+    std::uint64_t last_seen_ms_ = 0;
     std::chrono::steady_clock::time_point rate_refilled_{};
 };
 

@@ -132,6 +132,7 @@ void GroupCommit::flush() {
 void GroupCommit::answer(const Result<store::CommitOutcome>& committed, const std::vector<PendingPublish>& publishes,
                          const std::vector<crypto::PublicKey>& touched, std::size_t acks,
                          std::uint64_t tokens_through) {
+    counters_.last_commit_ok = committed.ok();
     if (!committed) {
         ++counters_.store_failures;
         // Session tokens stay with the store and are tried again with the next commit.

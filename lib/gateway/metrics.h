@@ -26,6 +26,7 @@ struct GatewayMetrics {
     std::uint64_t sessions_fresh = 0;
     std::uint64_t store_commits = 0;
     std::uint64_t store_failures = 0;
+    bool last_commit_ok = true;  // the last group commit stored what it carried (GET /readyz)
     // Connections ended by the transport: connection_limit, upgrade_timeout, upgrade_failed, message_too_large.
     std::map<std::string, std::uint64_t, std::less<>> transport_refused;
     std::map<std::string, std::uint64_t, std::less<>> access_denied;  // by action: publish, subscribe

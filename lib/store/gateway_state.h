@@ -76,6 +76,13 @@ struct InboxTotals {
     std::uint64_t identities = 0;  // known identities
 };
 
+// One identity as the store knows it, for the gateway's fleet view (GET /sessions).
+struct IdentitySummary {
+    std::string id;
+    std::uint64_t pending = 0;       // messages waiting in its inbox
+    std::uint64_t last_seen_ms = 0;  // its last session's start or end (Unix ms; 0: never)
+};
+
 template <class T>
 using Completion = std::function<void(Result<T>)>;
 
@@ -105,6 +112,10 @@ public:
     virtual void expire(std::uint64_t now_ms, Completion<std::map<std::string, std::uint64_t>> done) = 0;
     // For the gauge and the start-up line: read when asked, not per commit.
     [[nodiscard]] virtual InboxTotals totals() const = 0;
+    // Every identity the store knows, for the fleet view: read when asked.
+    [[nodiscard]] virtual std::map<crypto::PublicKey, IdentitySummary> identities() const = 0;
+    // Succeeds when the store answers a read now (the gateway's readiness, GET /readyz).
+    virtual void probe(Completion<void> done) = 0;
 };
 
 }  // namespace aegis::store

@@ -186,6 +186,24 @@ InboxTotals SqliteGatewayStore::totals() const {
     return totals;
 }
 
+std::map<crypto::PublicKey, IdentitySummary> SqliteGatewayStore::identities() const {
+    std::map<crypto::PublicKey, IdentitySummary> out;
+    for (const auto& [key, state] : identities_)
+        out[key] = IdentitySummary{state.id, state.pending, state.token_used_ms};
+    for (const auto& [key, unsaved] : unsaved_tokens_) {
+        auto& summary = out[key];
+        summary.id = unsaved.id;
+        summary.last_seen_ms = std::max(summary.last_seen_ms, unsaved.used_ms);
+    }
+    return out;
+}
+
+void SqliteGatewayStore::probe(Completion<void> done) {
+    auto read = database_->query_int("SELECT count(*) FROM identities");
+    if (!read) return done(read.take_error());
+    done({});
+}
+
 void SqliteGatewayStore::open_session(const crypto::PublicKey& key, const std::string& id,
                                       const GatewayToken& presented, std::uint64_t now_ms,
                                       Completion<OpenedSession> done) {

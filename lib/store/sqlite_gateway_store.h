@@ -60,6 +60,9 @@ public:
                     Completion<std::vector<StoredBatch>> done) override;
     void expire(std::uint64_t now_ms, Completion<std::map<std::string, std::uint64_t>> done) override;
     [[nodiscard]] InboxTotals totals() const override;
+    [[nodiscard]] std::map<crypto::PublicKey, IdentitySummary> identities() const override;
+    // Reads the file's schema version: a file that cannot be read fails.
+    void probe(Completion<void> done) override;
 
     // The identity's row as mirrored, or nothing (for tests and diagnostics).
     [[nodiscard]] std::optional<IdentityState> identity(const crypto::PublicKey& key) const;

@@ -62,6 +62,8 @@ public:
         done(std::map<std::string, std::uint64_t>{});
     }
     store::InboxTotals totals() const override { return {0, sets.size()}; }
+    std::map<PublicKey, store::IdentitySummary> identities() const override { return {}; }
+    void probe(store::Completion<void> done) override { done({}); }
 };
 
 AuthorizedIdentity identity(std::uint8_t seed, std::string id, aegis::Role role) {

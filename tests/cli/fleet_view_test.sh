@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The fleet view: the gateway's GET /sessions lists every identity it knows (listed, connected by
+# a line or a certificate, or known to its store) with whether it is connected, from where, since
+# when, when last seen and how many messages wait for it; GET /readyz says it can take sessions;
+# aegis-stat --fleet prints the view as a table or JSON, and fails clearly on a bad address.
+
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+make_identities gateway host1 host2 soc ca web9
+authorize agent host1
+authorize agent host2
+authorize backend soc
+echo "@cert-authority $(cat "$TEST_TMP/ca.pub")" >>"$TEST_TMP/authorized"
+expect_exit 0 "$keygen" -q -s "$TEST_TMP/ca" -I web9 -r agent -z 77 "$TEST_TMP/web9.pub"
+start_gateway --admin 127.0.0.1:0
+
+# sessions [JSON PATH]: GET /sessions (or a value in it, path by dots, list items by id).
+sessions() {
+    "$python" - "$gateway_admin" "$@" <<'PY'
+import json, sys, urllib.request
+with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/sessions", timeout=5) as r:
+    value = json.load(r)
+for key in (sys.argv[2].split(".") if len(sys.argv) > 2 else []):
+    if isinstance(value, list):
+        value = next(v for v in value if v["id"] == key)
+    else:
+        value = value[key]
+print(json.dumps(value) if isinstance(value, (dict, list)) or value is None else value)
+PY
+}
+readyz() {
+    "$python" - "$gateway_admin" <<'PY'
+import sys, urllib.request, urllib.error
+try:
+    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=5) as r:
+        print(r.status, r.read().decode(), end="")
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode(), end="")
+PY
+}
+
+expect_eq "$(readyz)" "200 ready" "GET /readyz"
+expect_eq "$(sessions known)" 3 "identities known before anyone connects"
+expect_eq "$(sessions connected)" 0 "sessions before anyone connects"
+
+# host1 keeps a durable subscription, then goes away; soc stays; web9 connects by certificate.
+start_broker host1
+host1_sock=$broker_sock
+expect_exit 0 "$sub" --socket "$host1_sock" --durable orders --drain -W 20 'backend.host1.>'
+wait_for "host1's subscription at the gateway" 20 subscribed "$host1_sock" 'backend.host1.>'
+expect_exit 0 "$connect" --stop --socket "$host1_sock"
+start_broker soc
+soc_sock=$broker_sock
+start_broker web9
+for i in 1 2 3; do
+    expect_exit 0 "$send" --socket "$soc_sock" --wait-ack backend.host1.orders -m "order $i"
+done
+
+wait_for "two sessions in the view" 20 eval '[[ $(sessions connected) == 2 ]]'
+expect_eq "$(sessions known)" 4 "identities known"
+expect_eq "$(sessions sessions.soc.connected)" True "soc connected"
+expect_match "$(sessions sessions.soc.peer)" '^127\.0\.0\.1:[0-9]+$' "soc's peer address"
+expect_eq "$(sessions sessions.soc.authorized_by)" "line 3" "soc authorized by"
+expect_match "$(sessions sessions.soc.session_age_s)" '^[0-9]+$' "soc's session age"
+expect_eq "$(sessions sessions.web9.authorized_by)" certificate "web9 authorized by"
+expect_eq "$(sessions sessions.web9.certificate.serial)" 77 "web9's certificate serial"
+expect_eq "$(sessions sessions.web9.certificate.ca)" "$(fingerprint "$TEST_TMP/ca.pub")" "web9's CA"
+expect_eq "$(sessions sessions.host1.connected)" False "host1 after its broker stopped"
+expect_eq "$(sessions sessions.host1.inbox)" 3 "messages waiting for host1"
+expect_match "$(sessions sessions.host1.last_seen_ms)" '^[0-9]{13}$' "host1 last seen"
+expect_eq "$(sessions sessions.host2.last_seen_ms)" null "host2, never seen"
+expect_eq "$(sessions sessions.host2.fingerprint)" "$(fingerprint "$TEST_TMP/host2.pub")" "host2's fingerprint"
+
+summary
