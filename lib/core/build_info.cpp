@@ -18,4 +18,8 @@ std::string build_info() {
                        BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100);
 }
 
+std::string source_revision() {
+    return AEGIS_REVISION;
+}
+
 }  // namespace aegis

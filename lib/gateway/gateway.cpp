@@ -274,6 +274,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         }
         if (path == "/metrics") {
             update_inbox_gauge();
+            update_certificate_gauges();
             return net::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", render_prometheus(counters)};
         }
         return net::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
@@ -344,6 +345,26 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             log(fmt::format("admin endpoint on {} (/metrics, /healthz, /readyz, /sessions, /channels)",
                             with_port(options.admin, admin->port())));
         log_certificate();
+    }
+
+    void update_certificate_gauges() {
+        counters.own_certificate_valid_before.reset();
+        if (!own_certificate.empty()) {
+            if (const auto cert = identity::decode_certificate(own_certificate);
+                cert && cert->valid_before != identity::kForever)
+                counters.own_certificate_valid_before = cert->valid_before;
+        }
+        const auto now_s = unix_time_ms() / 1000;
+        constexpr std::uint64_t kDay = 24 * 3600;
+        const std::uint64_t windows[] = {kDay, 7 * kDay, 30 * kDay};
+        for (auto& count : counters.session_certificates_expiring) count = 0;
+        for (const auto& session : sessions.connections()) {
+            if (!session->established() || !session->identity().certificate) continue;
+            const auto ends = session->identity().certificate->valid_before;
+            for (int i = 0; i < 3; ++i)
+                if (ends != identity::kForever && ends <= now_s + windows[i])
+                    ++counters.session_certificates_expiring[i];
+        }
     }
 
     void log_certificate() {

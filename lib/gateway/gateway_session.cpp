@@ -134,6 +134,8 @@ void GatewaySession::on_resumed(Result<ResumeGrant> resumed) {
     connection_->limit_message_size(settings_.max_record_bytes);
     phase_ = Phase::established;
     established_ms_ = unix_time_ms();
+    host->metrics().handshake_seconds.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - accepted_at_).count());
     handshake_timer_.cancel();
 
     // Whatever the identity last subscribed keeps routing into its inbox until this session says otherwise.
@@ -316,7 +318,15 @@ void GatewaySession::publish_refused(std::uint32_t request_id, protocol::Reason 
 void GatewaySession::on_deliver_ack(std::uint64_t sequence) {
     if (sequence <= acknowledged_) return;
     acknowledged_ = std::min(sequence, sent_);
-    if (auto host = host_.lock()) host->acknowledge(identity_.key, acknowledged_);
+    auto host = host_.lock();
+    if (!host) return;
+    const auto now_ms = unix_time_ms();
+    while (!unacknowledged_.empty() && unacknowledged_.front().first <= acknowledged_) {
+        const auto stored_ms = unacknowledged_.front().second;
+        host->metrics().delivery_seconds.observe(static_cast<double>(now_ms - std::min(now_ms, stored_ms)) / 1000.0);
+        unacknowledged_.pop_front();
+    }
+    host->acknowledge(identity_.key, acknowledged_);
     pump();
 }
 
@@ -454,6 +464,7 @@ void GatewaySession::on_inbox(Result<std::vector<store::StoredBatch>> stored) {
         frame.sequence = entry.sequence;
         frame.batch = std::move(entry.batch);
         sent_ = entry.sequence;
+        unacknowledged_.emplace_back(entry.sequence, entry.stored_ms);
         host->metrics().messages_out += entry.messages;
         auto& topic = host->metrics().topics.of(entry.channel);
         topic.messages_out += entry.messages;

@@ -7,10 +7,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "channel/channel.h"
@@ -120,6 +122,9 @@ private:
     bool pump_again_ = false;  // pump() was asked for while it was
     double rate_tokens_ = 0;
     std::uint64_t established_ms_ = 0;
+    std::chrono::steady_clock::time_point accepted_at_ = std::chrono::steady_clock::now();
+    // Sent and not yet acknowledged: inbox sequence and when it was stored, for the delivery latency.
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> unacknowledged_;
     std::uint64_t last_seen_ms_ = 0;
     std::chrono::steady_clock::time_point rate_refilled_{};
 };

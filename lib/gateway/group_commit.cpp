@@ -123,9 +123,14 @@ void GroupCommit::flush() {
     }
     const auto tokens_through = token_changes_;
     std::weak_ptr<GroupCommit> weak = weak_from_this();
+    const auto began = std::chrono::steady_clock::now();
     state_.commit(std::move(commit), [weak, publishes = std::move(publishes), touched = std::move(touched), ack_count,
-                                      tokens_through](Result<store::CommitOutcome> committed) {
-        if (auto self = weak.lock()) self->answer(committed, publishes, touched, ack_count, tokens_through);
+                                      tokens_through, began](Result<store::CommitOutcome> committed) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->counters_.store_commit_seconds.observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+        self->answer(committed, publishes, touched, ack_count, tokens_through);
     });
 }
 

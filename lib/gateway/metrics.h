@@ -3,12 +3,25 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/channel_stats.h"
 
 namespace aegis::gateway {
+
+// A Prometheus histogram: cumulative counts per upper bound (seconds), their sum and count.
+struct Histogram {
+    explicit Histogram(std::vector<double> upper_bounds);
+    void observe(double seconds);
+
+    std::vector<double> bounds;
+    std::vector<std::uint64_t> counts;  // per bound, not cumulative; rendered cumulative
+    double sum = 0;
+    std::uint64_t count = 0;
+};
 
 struct GatewayMetrics {
     std::uint64_t sessions = 0;     // authenticated sessions open
@@ -27,6 +40,16 @@ struct GatewayMetrics {
     std::uint64_t store_commits = 0;
     std::uint64_t store_failures = 0;
     bool last_commit_ok = true;  // the last group commit stored what it carried (GET /readyz)
+    // Accepted connection to established session (the WebSocket upgrade, the handshake, the store).
+    Histogram handshake_seconds{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
+    // One group commit of the state store.
+    Histogram store_commit_seconds{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
+    // A batch stored for a recipient to its deliver_ack (includes time waiting for an offline one).
+    Histogram delivery_seconds{{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600, 86400}};
+    // Set when rendered: the gateway's own certificate's end (Unix s), and the connected sessions
+    // whose certificates end within a day, a week and 30 days.
+    std::optional<std::uint64_t> own_certificate_valid_before;
+    std::uint64_t session_certificates_expiring[3] = {0, 0, 0};
     // Connections ended by the transport: connection_limit, upgrade_timeout, upgrade_failed, message_too_large.
     std::map<std::string, std::uint64_t, std::less<>> transport_refused;
     std::map<std::string, std::uint64_t, std::less<>> access_denied;  // by action: publish, subscribe

@@ -2,6 +2,7 @@
 # The fleet view: the gateway's GET /sessions lists every identity it knows (listed, connected by
 # a line or a certificate, or known to its store) with whether it is connected, from where, since
 # when, when last seen and how many messages wait for it; GET /readyz says it can take sessions;
+# /metrics carries the build, the process, latency histograms and expiring certificates (promtool);
 # aegis-stat --fleet prints the view as a table or JSON, and fails clearly on a bad address.
 
 # shellcheck source=tests/cli/lib.sh
@@ -12,7 +13,7 @@ authorize agent host1
 authorize agent host2
 authorize backend soc
 echo "@cert-authority $(cat "$TEST_TMP/ca.pub")" >>"$TEST_TMP/authorized"
-expect_exit 0 "$keygen" -q -s "$TEST_TMP/ca" -I web9 -r agent -z 77 "$TEST_TMP/web9.pub"
+expect_exit 0 "$keygen" -q -s "$TEST_TMP/ca" -I web9 -r agent -z 77 -V +2d "$TEST_TMP/web9.pub"
 start_gateway --admin 127.0.0.1:0
 
 # sessions [JSON PATH]: GET /sessions (or a value in it, path by dots, list items by id).
@@ -71,5 +72,23 @@ expect_eq "$(sessions sessions.host1.inbox)" 3 "messages waiting for host1"
 expect_match "$(sessions sessions.host1.last_seen_ms)" '^[0-9]{13}$' "host1 last seen"
 expect_eq "$(sessions sessions.host2.last_seen_ms)" null "host2, never seen"
 expect_eq "$(sessions sessions.host2.fingerprint)" "$(fingerprint "$TEST_TMP/host2.pub")" "host2's fingerprint"
+
+# /metrics: build, process, histograms and expiring certificates, valid for promtool.
+metrics=$("$python" -c 'import sys, urllib.request
+print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode(), end="")' "$gateway_admin")
+command -v promtool >/dev/null || fail "promtool is missing (scripts/deps.sh installs Debian's prometheus)"
+promtool check metrics <<<"$metrics" || fail "promtool check metrics failed"
+check_passed
+metric() { awk -v name="$1" '$1 == name { print $2 }' <<<"$metrics"; }
+expect_match "$metrics" 'aegis_gateway_build_info\{version="[0-9.]+",revision="[^"]+"\} 1' "build_info"
+expect_match "$(metric process_resident_memory_bytes)" '^[0-9.e+]+$' "process_resident_memory_bytes"
+expect_match "$(metric process_open_fds)" '^[0-9]+$' "process_open_fds"
+expect_match "$(metric process_start_time_seconds)" '^[0-9.e+]+$' "process_start_time_seconds"
+(($(metric aegis_gateway_handshake_duration_seconds_count) >= 3)) || fail "fewer handshakes timed than made"
+check_passed
+(($(metric aegis_gateway_store_commit_duration_seconds_count) >= 3)) || fail "fewer commits timed than made"
+check_passed
+expect_eq "$(metric 'aegis_gateway_session_certificates_expiring{within="1d"}')" 0 "certificates expiring within a day"
+expect_eq "$(metric 'aegis_gateway_session_certificates_expiring{within="7d"}')" 1 "certificates expiring within a week"
 
 summary
