@@ -18,12 +18,11 @@
 #include "broker/broker.h"
 #include "broker/dedup_window.h"
 #include "broker/local_subscriptions.h"
-#include "broker/message_id_hash.h"
-#include "broker/outbound_queue.h"
 #include "channel/channel.h"
 #include "core/log_throttle.h"
 #include "ipc/messages.h"
 #include "ipc/server.h"
+#include "protocol/message_id_hash.h"
 #include "store/dedup_store.h"
 #include "store/durable_inbox.h"
 #include "store/outbound_store.h"
@@ -74,9 +73,9 @@ struct SubscriptionChange {
 struct PendingPublish {
     Waiter waiter;
     bool wait_ack = false;
-    bool several = false;                   // a publish_batch: answered with every message id
-    std::optional<ipc::WireError> refused;  // answered in turn, so responses keep their order
-    std::vector<OutboundMessage> messages;  // one, or a batch's; empty when refused
+    bool several = false;                          // a publish_batch: answered with every message id
+    std::optional<ipc::WireError> refused;         // answered in turn, so responses keep their order
+    std::vector<store::OutboundMessage> messages;  // one, or a batch's; empty when refused
 };
 
 // A local client attached to a durable cursor.
@@ -154,7 +153,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
                               ipc::PublishBatchRequest request, Bytes payload);
     [[nodiscard]] std::optional<ipc::WireError> publish_refusal(const ipc::PublishRequest& request, std::size_t largest,
                                                                 std::size_t count, std::uint64_t bytes) const;
-    [[nodiscard]] OutboundMessage new_message(const ipc::PublishRequest& request, Bytes payload) const;
+    [[nodiscard]] store::OutboundMessage new_message(const ipc::PublishRequest& request, Bytes payload) const;
     void add_pending(PendingPublish pending);
     void enqueue_heartbeat();
     void pump();
@@ -170,7 +169,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
         if (!acknowledged_unremoved.empty()) flush_publishes();
     }
     void on_publish_result(std::uint32_t request_id, const Result<void>& outcome);
-    void report_expired(std::vector<OutboundMessage>& expired);
+    void report_expired(std::vector<store::OutboundMessage>& expired);
     // Waiting messages past their expiry become dead letters now, connected or not.
     void expire_due();
     void fail_waiters(const Error& cause);
@@ -260,7 +259,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::unordered_map<std::uint32_t, BatchInFlight> batches_in_flight;
     std::size_t bytes_in_flight = 0;
     std::vector<protocol::MessageId> acknowledged_unremoved;  // stored by the gateway; removed next commit
-    std::unordered_map<protocol::MessageId, Waiter, MessageIdHash> ack_waiters;
+    std::unordered_map<protocol::MessageId, Waiter, protocol::MessageIdHash> ack_waiters;
     std::uint64_t next_sequence = 0;
     bool retry_scheduled = false;
     std::map<std::string, ChannelHold, std::less<>> held_channels;

@@ -20,7 +20,7 @@ namespace {
     return ipc::WireError{std::string(reason), std::move(message), exit};
 }
 
-[[nodiscard]] std::vector<protocol::Envelope> to_envelopes(std::vector<OutboundMessage> batch,
+[[nodiscard]] std::vector<protocol::Envelope> to_envelopes(std::vector<store::OutboundMessage> batch,
                                                            const crypto::PublicKey& origin,
                                                            const std::string& origin_id, std::uint64_t& sequence) {
     std::vector<protocol::Envelope> out;
@@ -77,8 +77,8 @@ std::optional<ipc::WireError> Broker::Impl::publish_refusal(const ipc::PublishRe
     return check_capacity(count, bytes);
 }
 
-OutboundMessage Broker::Impl::new_message(const ipc::PublishRequest& request, Bytes payload) const {
-    OutboundMessage message;
+store::OutboundMessage Broker::Impl::new_message(const ipc::PublishRequest& request, Bytes payload) const {
+    store::OutboundMessage message;
     message.timestamp_ms = unix_time_ms();
     message.id = protocol::new_message_id(message.timestamp_ms);
     message.channel = request.channel;
@@ -193,7 +193,7 @@ void Broker::Impl::flush_publishes() {
     // are all requests and replies, protocol::bounded_by_requester) and the removal of what the
     // gateway acknowledged meanwhile. The batches to send are taken afterwards, by pump(): taking
     // only reads the queue, since what is in flight is kept in memory.
-    std::vector<OutboundMessage> messages;
+    std::vector<store::OutboundMessage> messages;
     messages.reserve(group.size());
     for (auto& pending : group) {
         if (pending.refused) continue;
@@ -206,7 +206,7 @@ void Broker::Impl::flush_publishes() {
         auto transaction = database->begin(durability);
         if (!transaction) return transaction.take_error();
         if (auto pushed = queue->push_many(messages); !pushed) return pushed;
-        if (auto removed = queue->remove_acknowledged(acknowledged_ids); !removed) return removed;
+        if (auto removed = queue->acknowledge(acknowledged_ids); !removed) return removed;
         return transaction->commit();
     }();
     std::optional<ipc::WireError> store_failure;
@@ -217,7 +217,7 @@ void Broker::Impl::flush_publishes() {
             store_failure = refusal("store_failed", committed.error().message, ExitCode::failure);
             last_error = committed.error();
         }
-        if (auto removed = queue->remove_acknowledged(acknowledged_ids); !removed) {
+        if (auto removed = queue->acknowledge(acknowledged_ids); !removed) {
             log(fmt::format("cannot remove acknowledged messages: {}", removed.error().message));
         }
     } else {
@@ -260,7 +260,7 @@ void Broker::Impl::enqueue_heartbeat() {
         {"rtt_ms", std::chrono::duration<double, std::milli>(stats.last_rtt).count()},
         {"reconnects", stats.reconnects}};
     const auto text = status.dump();
-    OutboundMessage message;
+    store::OutboundMessage message;
     message.timestamp_ms = unix_time_ms();
     message.id = protocol::new_message_id(message.timestamp_ms);
     message.channel = fmt::format("agent.{}.heartbeat", grant->assigned_id);
@@ -292,9 +292,9 @@ bool Broker::Impl::take_batches(std::vector<TakenBatch>& taken) {
     std::size_t bytes = bytes_in_flight;
     // A batch larger than the window still goes, alone.
     while (batches < kMaxBatchesInFlight && bytes < kMaxBytesInFlight) {
-        if (batches >= kEagerBatchesInFlight && queue->waiting() < BatchLimits{}.max_messages) break;
-        std::vector<OutboundMessage> expired;
-        auto next = queue->take_batch_at(BatchLimits{}, unix_time_ms(), expired);
+        if (batches >= kEagerBatchesInFlight && queue->waiting() < store::BatchLimits{}.max_messages) break;
+        std::vector<store::OutboundMessage> expired;
+        auto next = queue->take_batch(store::BatchLimits{}, unix_time_ms(), expired);
         report_expired(expired);
         if (!next) {
             log(fmt::format("cannot read the queue: {}", next.error().message));
@@ -334,7 +334,7 @@ void Broker::Impl::send_taken(std::vector<TakenBatch> taken) {
     for (auto& [batch, flight] : taken) {
         const auto request_id = next_request_id();
         if (!session || !session->publish(request_id, batch)) {
-            queue->release_all();  // the session dropped meanwhile; sent after the next handshake
+            queue->release_in_flight();  // the session dropped meanwhile; sent after the next handshake
             return;
         }
         bytes_in_flight += flight.bytes;
@@ -452,7 +452,7 @@ void Broker::Impl::dead_letter(const std::vector<protocol::MessageId>& ids, cons
     }
 }
 
-void Broker::Impl::report_expired(std::vector<OutboundMessage>& expired) {
+void Broker::Impl::report_expired(std::vector<store::OutboundMessage>& expired) {
     for (const auto& message : expired) {
         if (message.kind == protocol::Kind::heartbeat) {
             (void)queue->remove(message.id);  // a stale heartbeat is noise, not a dead letter
@@ -469,7 +469,7 @@ void Broker::Impl::report_expired(std::vector<OutboundMessage>& expired) {
 }
 
 void Broker::Impl::expire_due() {
-    std::vector<OutboundMessage> expired;
+    std::vector<store::OutboundMessage> expired;
     if (auto done = queue->expire_due(unix_time_ms(), expired); !done) {
         log(fmt::format("cannot expire messages: {}", done.error().message));
     }

@@ -26,7 +26,6 @@
 #include "store/sqlite.h"
 #include "store/state_database.h"
 
-namespace broker = aegis::broker;
 namespace store = aegis::store;
 using aegis::Bytes;
 using aegis::ExitCode;
@@ -63,10 +62,10 @@ struct TempDir {
     return (std::uint32_t{id[0]} << 24) | (std::uint32_t{id[1]} << 16) | (std::uint32_t{id[2]} << 8) | id[3];
 }
 
-[[nodiscard]] broker::OutboundMessage message(std::uint32_t n, std::string channel = "agent.a1.logs",
-                                              Priority priority = Priority::normal, std::size_t payload = 10,
-                                              std::uint64_t expires_ms = 0) {
-    broker::OutboundMessage out;
+[[nodiscard]] store::OutboundMessage message(std::uint32_t n, std::string channel = "agent.a1.logs",
+                                             Priority priority = Priority::normal, std::size_t payload = 10,
+                                             std::uint64_t expires_ms = 0) {
+    store::OutboundMessage out;
     out.id = id_of(n);
     out.channel = std::move(channel);
     out.priority = priority;
@@ -76,7 +75,7 @@ struct TempDir {
     return out;
 }
 
-[[nodiscard]] std::vector<std::uint32_t> numbers(const std::vector<broker::OutboundMessage>& messages) {
+[[nodiscard]] std::vector<std::uint32_t> numbers(const std::vector<store::OutboundMessage>& messages) {
     std::vector<std::uint32_t> out;
     for (const auto& m : messages) out.push_back(number_of(m.id));
     return out;
@@ -103,18 +102,27 @@ struct TempDir {
     store::QueueOptions options;
     options.backoff = {base_ms, max_ms, max_attempts};
     options.jitter = [](std::uint64_t cap) { return cap; };
-    options.clock = [] { return std::uint64_t{0}; };
     return options;
 }
 
-const broker::BatchLimits kOneAtATime{1, 1 << 20};
-const broker::BatchLimits kLargeBatches{1000, 1 << 20};
+// A batch taken at `now`, which must not fail.
+[[nodiscard]] std::vector<store::OutboundMessage> take(store::SqliteOutboundQueue& queue,
+                                                       const store::BatchLimits& limits, std::uint64_t now,
+                                                       std::vector<store::OutboundMessage>& expired) {
+    auto batch = queue.take_batch(limits, now, expired);
+    INFO((batch ? std::string() : batch.error().message));
+    REQUIRE(batch);
+    return std::move(*batch);
+}
+
+const store::BatchLimits kOneAtATime{1, 1 << 20};
+const store::BatchLimits kLargeBatches{1000, 1 << 20};
 
 [[nodiscard]] std::vector<std::uint32_t> drain_one_by_one(store::SqliteOutboundQueue& queue, std::uint64_t now) {
     std::vector<std::uint32_t> order;
-    std::vector<broker::OutboundMessage> expired;
+    std::vector<store::OutboundMessage> expired;
     for (;;) {
-        auto batch = queue.take_batch(kOneAtATime, now, expired);
+        auto batch = take(queue, kOneAtATime, now, expired);
         if (batch.empty()) return order;
         order.push_back(number_of(batch.front().id));
     }
@@ -513,7 +521,7 @@ TEST_CASE("store: a queue in a missing or unwritable directory fails with the pa
 
 TEST_CASE("store: pushed messages survive a reopen, whole and in the same order", "[store]") {
     TempDir dir;
-    broker::OutboundMessage rich = message(7, "agent.a1.status", Priority::high, 0);
+    store::OutboundMessage rich = message(7, "agent.a1.status", Priority::high, 0);
     rich.kind = Kind::request;
     rich.correlation = id_of(99);
     rich.headers = {{"content-type", "application/json"}, {"x-empty", ""}, {"x-big", std::string(70'000, 'v')}};
@@ -568,17 +576,17 @@ TEST_CASE("store: a batch is consecutive messages of one channel and priority, w
     REQUIRE(queue->push(message(8, "a.x", Priority::high)));
     REQUIRE(queue->push(message(9, "a.x", Priority::normal, 100)));
     REQUIRE(queue->push(message(10, "a.x", Priority::normal, 100)));
-    std::vector<broker::OutboundMessage> expired;
+    std::vector<store::OutboundMessage> expired;
     const auto encoded = aegis::protocol::encoded_message_bytes({}, 10);  // a message of 10 bytes in a batch
-    const broker::BatchLimits three{3, 2 * encoded + 5};
-    CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{8});
-    CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{1, 2});  // two fit, not three
-    CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{3, 4, 5});
-    CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{6});
-    CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{7});
-    CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{9});  // larger: alone
-    CHECK(numbers(queue->take_batch(three, 0, expired)) == std::vector<std::uint32_t>{10});
-    CHECK(queue->take_batch(three, 0, expired).empty());
+    const store::BatchLimits three{3, 2 * encoded + 5};
+    CHECK(numbers(take(*queue, three, 0, expired)) == std::vector<std::uint32_t>{8});
+    CHECK(numbers(take(*queue, three, 0, expired)) == std::vector<std::uint32_t>{1, 2});  // two fit, not three
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{3, 4, 5});
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{6});
+    CHECK(numbers(take(*queue, three, 0, expired)) == std::vector<std::uint32_t>{7});
+    CHECK(numbers(take(*queue, three, 0, expired)) == std::vector<std::uint32_t>{9});  // larger: alone
+    CHECK(numbers(take(*queue, three, 0, expired)) == std::vector<std::uint32_t>{10});
+    CHECK(take(*queue, three, 0, expired).empty());
     CHECK(expired.empty());
     CHECK(queue->in_flight() == 10);
 }
@@ -589,7 +597,7 @@ TEST_CASE("store: expire_due makes expired waiting messages dead letters without
     REQUIRE(queue->push(message(1, "a.x", Priority::normal, 10, 500)));
     REQUIRE(queue->push(message(2, "a.x", Priority::normal, 10, 5'000)));
     REQUIRE(queue->push(message(3, "a.x")));
-    std::vector<broker::OutboundMessage> expired;
+    std::vector<store::OutboundMessage> expired;
     REQUIRE(queue->expire_due(1'000, expired));
     CHECK(numbers(expired) == std::vector<std::uint32_t>{1});
     CHECK(queue->waiting() == 2);
@@ -622,10 +630,10 @@ TEST_CASE("store: headers count toward a batch's byte limit", "[store]") {
     auto with_headers = message(2, "a.x");
     with_headers.headers = {{"x-note", std::string(1000, 'v')}};
     REQUIRE(queue->push(with_headers));
-    std::vector<broker::OutboundMessage> expired;
-    const broker::BatchLimits limits{256, 500};  // both payloads would fit; the headers do not
-    CHECK(numbers(queue->take_batch(limits, 0, expired)) == std::vector<std::uint32_t>{1});
-    CHECK(numbers(queue->take_batch(limits, 0, expired)) == std::vector<std::uint32_t>{2});
+    std::vector<store::OutboundMessage> expired;
+    const store::BatchLimits limits{256, 500};  // both payloads would fit; the headers do not
+    CHECK(numbers(take(*queue, limits, 0, expired)) == std::vector<std::uint32_t>{1});
+    CHECK(numbers(take(*queue, limits, 0, expired)) == std::vector<std::uint32_t>{2});
 }
 
 TEST_CASE("store: acknowledged messages are gone for good", "[store]") {
@@ -633,14 +641,13 @@ TEST_CASE("store: acknowledged messages are gone for good", "[store]") {
     {
         auto queue = open_queue(dir.file());
         for (std::uint32_t n = 1; n <= 4; ++n) REQUIRE(queue->push(message(n)));
-        std::vector<broker::OutboundMessage> expired;
-        auto batch = queue->take_batch(broker::BatchLimits{2, 1 << 20}, 0, expired);
+        std::vector<store::OutboundMessage> expired;
+        auto batch = take(*queue, store::BatchLimits{2, 1 << 20}, 0, expired);
         REQUIRE(numbers(batch) == std::vector<std::uint32_t>{1, 2});
-        queue->acknowledge({id_of(1), id_of(2), id_of(42)});  // an unknown id is ignored
-        CHECK_FALSE(queue->last_error());
+        REQUIRE(queue->acknowledge({id_of(1), id_of(2), id_of(42)}));  // an unknown id is ignored
         CHECK(queue->in_flight() == 0);
         CHECK(queue->waiting() == 2);
-        queue->acknowledge({id_of(1)});  // twice: nothing happens
+        REQUIRE(queue->acknowledge({id_of(1)}));  // twice: nothing happens
         CHECK(queue->waiting() == 2);
     }
     auto queue = open_queue(dir.file());
@@ -657,12 +664,11 @@ TEST_CASE("store: an acknowledgement deletes exactly its rows, and an id listed 
     {
         auto queue = open_queue(dir.file());
         for (std::uint32_t n = 1; n <= 8; ++n) REQUIRE(queue->push(message(n, "agent.a1.logs", Priority::normal, n)));
-        std::vector<broker::OutboundMessage> expired;
-        REQUIRE(queue->take_batch(broker::BatchLimits{8, 1 << 20}, 0, expired).size() == 8);
+        std::vector<store::OutboundMessage> expired;
+        REQUIRE(take(*queue, store::BatchLimits{8, 1 << 20}, 0, expired).size() == 8);
         REQUIRE(queue->push(message(9, "agent.a1.logs", Priority::normal, 9)));
         CHECK(queue->live_bytes() == 45);  // 1 + 2 + ... + 9
-        queue->acknowledge({id_of(8), id_of(1), id_of(2), id_of(3), id_of(5), id_of(6), id_of(2), id_of(42)});
-        CHECK_FALSE(queue->last_error());
+        REQUIRE(queue->acknowledge({id_of(8), id_of(1), id_of(2), id_of(3), id_of(5), id_of(6), id_of(2), id_of(42)}));
         CHECK(queue->in_flight() == 2);  // 4 and 7
         CHECK(queue->waiting() == 1);    // 9
         CHECK(queue->live_bytes() == 4 + 7 + 9);
@@ -687,8 +693,8 @@ TEST_CASE("store: messages in flight when the queue closed are waiting again at 
     {
         auto queue = open_queue(dir.file());
         for (std::uint32_t n = 1; n <= 4; ++n) REQUIRE(queue->push(message(n)));
-        std::vector<broker::OutboundMessage> expired;
-        REQUIRE(queue->take_batch(broker::BatchLimits{3, 1 << 20}, 0, expired).size() == 3);
+        std::vector<store::OutboundMessage> expired;
+        REQUIRE(take(*queue, store::BatchLimits{3, 1 << 20}, 0, expired).size() == 3);
         REQUIRE(queue->in_flight() == 3);
     }  // closed without acknowledging
     auto queue = open_queue(dir.file());
@@ -700,7 +706,7 @@ TEST_CASE("store: messages in flight when the queue closed are waiting again at 
 TEST_CASE("store: taking a batch writes nothing to the file, and acknowledging deletes the rows", "[store]") {
     TempDir dir;
     auto queue = open_queue(dir.file());
-    std::vector<broker::OutboundMessage> group;
+    std::vector<store::OutboundMessage> group;
     for (std::uint32_t n = 1; n <= 600; ++n) group.push_back(message(n, n <= 300 ? "a.x" : "a.y"));
     REQUIRE(queue->push_many(group));
     // PRAGMA data_version changes for a connection when another one commits.
@@ -712,10 +718,10 @@ TEST_CASE("store: taking a batch writes nothing to the file, and acknowledging d
         return *value;
     };
     const auto before = version();
-    std::vector<broker::OutboundMessage> expired;
+    std::vector<store::OutboundMessage> expired;
     std::vector<MessageId> taken;
     for (;;) {
-        auto batch = queue->take_batch(broker::BatchLimits{256, 1 << 20}, 0, expired);
+        auto batch = take(*queue, store::BatchLimits{256, 1 << 20}, 0, expired);
         if (batch.empty()) break;
         for (const auto& m : batch) taken.push_back(m.id);
     }
@@ -730,8 +736,7 @@ TEST_CASE("store: taking a batch writes nothing to the file, and acknowledging d
     REQUIRE((one && one->has_value()));
     CHECK((*one)->entry.state == store::MessageState::in_flight);
 
-    queue->acknowledge(taken);
-    CHECK_FALSE(queue->last_error());
+    REQUIRE(queue->acknowledge(taken));
     CHECK(version() != before);
     CHECK(queue->in_flight() == 0);
     auto rows = (*other)->query_int("SELECT count(*) FROM messages");
@@ -742,23 +747,23 @@ TEST_CASE("store: taking a batch writes nothing to the file, and acknowledging d
 TEST_CASE("store: a priority a take found empty is read again after a push, a release or a due backoff", "[store]") {
     TempDir dir;
     auto queue = open_queue(dir.file(), {}, fixed_backoff(1'000, 1'000));
-    std::vector<broker::OutboundMessage> expired;
+    std::vector<store::OutboundMessage> expired;
     REQUIRE(queue->push(message(1)));
-    CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{1});
-    CHECK(queue->take_batch(kLargeBatches, 0, expired).empty());  // every priority read to its end
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{1});
+    CHECK(take(*queue, kLargeBatches, 0, expired).empty());  // every priority read to its end
     REQUIRE(queue->push(message(2, "agent.a1.logs", Priority::critical)));
     REQUIRE(queue->push(message(3, "agent.a1.logs", Priority::low)));
-    CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{2});
-    CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{3});
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{2});
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{3});
     REQUIRE(queue->push(message(4)));
-    CHECK(numbers(queue->take_batch(kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{4});
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{4});
     REQUIRE(queue->release({id_of(2)}, 0));  // backing off until 1,000
     REQUIRE(queue->release({id_of(3), id_of(4)}, 0));
-    CHECK(queue->take_batch(kLargeBatches, 999, expired).empty());
-    CHECK(numbers(queue->take_batch(kLargeBatches, 1'000, expired)) == std::vector<std::uint32_t>{2});
-    CHECK(numbers(queue->take_batch(kLargeBatches, 1'000, expired)) == std::vector<std::uint32_t>{4});
-    CHECK(numbers(queue->take_batch(kLargeBatches, 1'000, expired)) == std::vector<std::uint32_t>{3});
-    CHECK(queue->take_batch(kLargeBatches, 1'000, expired).empty());
+    CHECK(take(*queue, kLargeBatches, 999, expired).empty());
+    CHECK(numbers(take(*queue, kLargeBatches, 1'000, expired)) == std::vector<std::uint32_t>{2});
+    CHECK(numbers(take(*queue, kLargeBatches, 1'000, expired)) == std::vector<std::uint32_t>{4});
+    CHECK(numbers(take(*queue, kLargeBatches, 1'000, expired)) == std::vector<std::uint32_t>{3});
+    CHECK(take(*queue, kLargeBatches, 1'000, expired).empty());
     queue->release_in_flight();  // a dropped session: all of it again, in order
     CHECK(drain_one_by_one(*queue, 5'000) == std::vector<std::uint32_t>{2, 1, 4, 3});
     CHECK(expired.empty());
@@ -767,21 +772,21 @@ TEST_CASE("store: a priority a take found empty is read again after a push, a re
 TEST_CASE("store: a row id reused after the newest row was acknowledged is still taken", "[store]") {
     TempDir dir;
     auto queue = open_queue(dir.file());
-    std::vector<broker::OutboundMessage> expired;
+    std::vector<store::OutboundMessage> expired;
     for (std::uint32_t n = 1; n <= 3; ++n) {
         REQUIRE(queue->push(message(n)));
-        auto batch = queue->take_batch(kLargeBatches, 0, expired);
+        auto batch = take(*queue, kLargeBatches, 0, expired);
         REQUIRE(numbers(batch) == std::vector<std::uint32_t>{n});
-        queue->acknowledge({batch.front().id});  // the table is empty again: the next row is row 1 again
+        REQUIRE(queue->acknowledge({batch.front().id}));  // the table is empty again: the next row is row 1 again
     }
     REQUIRE(queue->push(message(10, "a.x", Priority::low)));
     REQUIRE(queue->push(message(11, "a.x", Priority::low)));
-    CHECK(numbers(queue->take_batch(kOneAtATime, 0, expired)) == std::vector<std::uint32_t>{10});
-    queue->acknowledge({id_of(11)});  // acknowledged while waiting (a resend of an earlier run)
+    CHECK(numbers(take(*queue, kOneAtATime, 0, expired)) == std::vector<std::uint32_t>{10});
+    REQUIRE(queue->acknowledge({id_of(11)}));  // acknowledged while waiting (a resend of an earlier run)
     CHECK(queue->waiting() == 0);
-    queue->acknowledge({id_of(10)});
+    REQUIRE(queue->acknowledge({id_of(10)}));
     REQUIRE(queue->push(message(12, "a.x", Priority::low)));
-    CHECK(numbers(queue->take_batch(kOneAtATime, 0, expired)) == std::vector<std::uint32_t>{12});
+    CHECK(numbers(take(*queue, kOneAtATime, 0, expired)) == std::vector<std::uint32_t>{12});
 }
 
 TEST_CASE("store: a rolled-back acknowledgement leaves its messages to be sent again", "[store]") {
@@ -792,12 +797,12 @@ TEST_CASE("store: a rolled-back acknowledgement leaves its messages to be sent a
     REQUIRE(opened);
     auto& queue = **opened;
     for (std::uint32_t n = 1; n <= 4; ++n) REQUIRE(queue.push(message(n)));
-    std::vector<broker::OutboundMessage> expired;
-    REQUIRE(queue.take_batch(kLargeBatches, 0, expired).size() == 4);
+    std::vector<store::OutboundMessage> expired;
+    REQUIRE(take(queue, kLargeBatches, 0, expired).size() == 4);
     {
         auto outer = (*database)->begin();
         REQUIRE(outer);
-        REQUIRE(queue.remove_acknowledged({id_of(1), id_of(2)}));
+        REQUIRE(queue.acknowledge({id_of(1), id_of(2)}));
         {
             auto unfinished = (*database)->begin();  // never committed: the outer commit rolls back
             REQUIRE(unfinished);
@@ -809,7 +814,7 @@ TEST_CASE("store: a rolled-back acknowledgement leaves its messages to be sent a
     CHECK(queue.waiting() == 2);
     CHECK(queue.in_flight() == 2);
     CHECK(drain_one_by_one(queue, 0) == std::vector<std::uint32_t>{1, 2});
-    queue.acknowledge({id_of(1), id_of(2), id_of(3), id_of(4)});
+    REQUIRE(queue.acknowledge({id_of(1), id_of(2), id_of(3), id_of(4)}));
     CHECK(queue.waiting() + queue.in_flight() == 0);
 }
 
@@ -824,13 +829,13 @@ TEST_CASE("store: every push that returned survives kill -9 of the process", "[s
         ::close(acks[0]);
         auto queue = store::SqliteOutboundQueue::open(file, {});
         if (!queue) ::_exit(2);
-        std::vector<broker::OutboundMessage> expired;
+        std::vector<store::OutboundMessage> expired;
         for (std::uint32_t n = 0;; n += 4) {
             // Single pushes and small groups, so the kill lands in either kind of transaction.
             if (!(*queue)->push(message(n))) ::_exit(3);
-            std::vector<broker::OutboundMessage> group{message(n + 1), message(n + 2), message(n + 3)};
+            std::vector<store::OutboundMessage> group{message(n + 1), message(n + 2), message(n + 3)};
             if (!(*queue)->push_many(std::move(group))) ::_exit(3);
-            if (n == 40) (void)(*queue)->take_batch(broker::BatchLimits{10, 1 << 20}, 0, expired);
+            if (n == 40) (void)(*queue)->take_batch(store::BatchLimits{10, 1 << 20}, 0, expired);
             const std::uint32_t stored = n + 3;
             if (::write(acks[1], &stored, sizeof(stored)) != sizeof(stored)) ::_exit(4);
         }
@@ -869,24 +874,24 @@ TEST_CASE("store: a released message waits out an exponential backoff before it 
     TempDir dir;
     auto queue = open_queue(dir.file(), {}, fixed_backoff(1'000, 5'000));
     REQUIRE(queue->push(message(1)));
-    std::vector<broker::OutboundMessage> expired;
+    std::vector<store::OutboundMessage> expired;
     std::uint64_t now = 0;
     const std::vector<std::uint64_t> expected_delays{1'000, 2'000, 4'000, 5'000, 5'000};
     for (std::size_t attempt = 0; attempt < expected_delays.size(); ++attempt) {
-        REQUIRE(queue->take_batch(kOneAtATime, now, expired).size() == 1);
+        REQUIRE(take(*queue, kOneAtATime, now, expired).size() == 1);
         now += 10;
         REQUIRE(queue->release({id_of(1)}, now));
         CHECK(queue->waiting() == 1);
         CHECK(queue->in_flight() == 0);
         const auto due = now + expected_delays[attempt];
-        CHECK(queue->take_batch(kOneAtATime, due - 1, expired).empty());
+        CHECK(take(*queue, kOneAtATime, due - 1, expired).empty());
         auto entry = queue->get(id_of(1));
         REQUIRE((entry && entry->has_value()));
         CHECK((*entry)->entry.attempts == attempt + 1);
         CHECK((*entry)->entry.next_attempt_ms == due);
         now = due;
     }
-    CHECK(queue->take_batch(kOneAtATime, now, expired).size() == 1);
+    CHECK(take(*queue, kOneAtATime, now, expired).size() == 1);
     CHECK(expired.empty());
 }
 
@@ -896,8 +901,8 @@ TEST_CASE("store: backoff jitter stays within its cap and a message backing off 
     options.backoff = {1'000, 60'000, 0};
     auto queue = open_queue(dir.file(), {}, options);
     for (std::uint32_t n = 1; n <= 50; ++n) REQUIRE(queue->push(message(n, "a.x", Priority::critical)));
-    std::vector<broker::OutboundMessage> expired;
-    REQUIRE(queue->take_batch(kLargeBatches, 0, expired).size() == 50);
+    std::vector<store::OutboundMessage> expired;
+    REQUIRE(take(*queue, kLargeBatches, 0, expired).size() == 50);
     std::vector<MessageId> all;
     for (std::uint32_t n = 1; n <= 50; ++n) all.push_back(id_of(n));
     REQUIRE(queue->release(all, 5'000));
@@ -913,22 +918,21 @@ TEST_CASE("store: backoff jitter stays within its cap and a message backing off 
 
     REQUIRE(queue->push(message(51, "a.y", Priority::low)));
     // Every critical one still waits out its backoff, so the low one goes first.
-    CHECK(numbers(queue->take_batch(kLargeBatches, 4'999, expired)) == std::vector<std::uint32_t>{51});
-    CHECK(queue->take_batch(kLargeBatches, 6'000, expired).size() == 50);
+    CHECK(numbers(take(*queue, kLargeBatches, 4'999, expired)) == std::vector<std::uint32_t>{51});
+    CHECK(take(*queue, kLargeBatches, 6'000, expired).size() == 50);
 }
 
 TEST_CASE("store: released messages go back in their original order", "[store]") {
     TempDir dir;
     auto queue = open_queue(dir.file(), {}, fixed_backoff(100, 100));
     for (std::uint32_t n = 1; n <= 4; ++n) REQUIRE(queue->push(message(n)));
-    std::vector<broker::OutboundMessage> expired;
-    REQUIRE(queue->take_batch(broker::BatchLimits{3, 1 << 20}, 0, expired).size() == 3);
+    std::vector<store::OutboundMessage> expired;
+    REQUIRE(take(*queue, store::BatchLimits{3, 1 << 20}, 0, expired).size() == 3);
     REQUIRE(queue->release({id_of(3), id_of(1), id_of(2)}, 0));
     CHECK(drain_one_by_one(*queue, 100) == std::vector<std::uint32_t>{1, 2, 3, 4});
 
-    SECTION("release_all puts everything in flight back at once, without backoff") {
-        queue->release_all();
-        CHECK_FALSE(queue->last_error());
+    SECTION("release_in_flight puts everything in flight back at once, without backoff") {
+        queue->release_in_flight();
         CHECK(queue->in_flight() == 0);
         CHECK(queue->waiting() == 4);
         CHECK(drain_one_by_one(*queue, 100) == std::vector<std::uint32_t>{1, 2, 3, 4});
@@ -939,10 +943,10 @@ TEST_CASE("store: a message released too often becomes a dead letter", "[store]"
     TempDir dir;
     auto queue = open_queue(dir.file(), {}, fixed_backoff(10, 10, 3));
     REQUIRE(queue->push(message(1)));
-    std::vector<broker::OutboundMessage> expired;
+    std::vector<store::OutboundMessage> expired;
     std::uint64_t now = 0;
     for (int attempt = 1; attempt <= 3; ++attempt) {
-        REQUIRE(queue->take_batch(kOneAtATime, now, expired).size() == 1);
+        REQUIRE(take(*queue, kOneAtATime, now, expired).size() == 1);
         REQUIRE(queue->release({id_of(1)}, now));
         now += 10;
     }
@@ -960,8 +964,8 @@ TEST_CASE("store: expired messages become dead letters with the reason and are r
     REQUIRE(queue->push(message(1, "a.x", Priority::normal, 10, 500)));
     REQUIRE(queue->push(message(2, "a.x", Priority::normal, 10, 0)));
     REQUIRE(queue->push(message(3, "a.x", Priority::normal, 10, 700)));
-    std::vector<broker::OutboundMessage> expired;
-    auto batch = queue->take_batch(kLargeBatches, 600, expired);
+    std::vector<store::OutboundMessage> expired;
+    auto batch = take(*queue, kLargeBatches, 600, expired);
     CHECK(numbers(batch) == std::vector<std::uint32_t>{2, 3});
     CHECK(numbers(expired) == std::vector<std::uint32_t>{1});
     CHECK(queue->in_flight() == 2);
@@ -991,15 +995,15 @@ TEST_CASE("store: a full queue refuses new messages and keeps the old ones", "[s
         CHECK(queue->waiting() == 3);
         CHECK(drain_one_by_one(*queue, 0) == std::vector<std::uint32_t>{1, 2, 3});
         CHECK_FALSE(queue->push(message(4)));  // in flight still counts
-        queue->acknowledge({id_of(1)});
+        REQUIRE(queue->acknowledge({id_of(1)}));
         CHECK(queue->push(message(4)));
     }
     SECTION("by bytes, and a group that does not fit is refused whole") {
         auto queue = open_queue(dir.file(), store::QueueLimits{100, 100, 100});
         REQUIRE(queue->push(message(1, "a.x", Priority::normal, 60)));
         CHECK_FALSE(queue->push(message(2, "a.x", Priority::normal, 50)));
-        std::vector<broker::OutboundMessage> group{message(3, "a.x", Priority::normal, 20),
-                                                   message(4, "a.x", Priority::normal, 30)};
+        std::vector<store::OutboundMessage> group{message(3, "a.x", Priority::normal, 20),
+                                                  message(4, "a.x", Priority::normal, 30)};
         auto refused = queue->push_many(std::move(group));
         REQUIRE_FALSE(refused);
         CHECK(refused.error().message.find("queue full") == 0);
@@ -1013,7 +1017,7 @@ TEST_CASE("store: push_many stores a group in one transaction, and a repeated id
     TempDir dir;
     {
         auto queue = open_queue(dir.file());
-        std::vector<broker::OutboundMessage> group;
+        std::vector<store::OutboundMessage> group;
         for (std::uint32_t n = 1; n <= 100; ++n) group.push_back(message(n));
         group.push_back(message(5));  // the same message id again
         REQUIRE(queue->push_many(std::move(group)));
@@ -1068,7 +1072,7 @@ TEST_CASE("store: a full disk fails the push cleanly and keeps what was queued",
         CHECK(queue.waiting() == stored);
         REQUIRE(stored > 10);
 
-        std::vector<broker::OutboundMessage> group;
+        std::vector<store::OutboundMessage> group;
         for (std::uint32_t n = 5000; n < 5100; ++n) group.push_back(message(n, "a.x", Priority::normal, 1000));
         CHECK_FALSE(queue.push_many(std::move(group)));  // all or nothing
         CHECK(queue.waiting() == stored);
@@ -1128,10 +1132,9 @@ TEST_CASE("store: refused messages become dead letters; the operator lists, retr
     TempDir dir;
     auto queue = open_queue(dir.file());
     for (std::uint32_t n = 1; n <= 6; ++n) REQUIRE(queue->push(message(n)));
-    std::vector<broker::OutboundMessage> expired;
-    REQUIRE(queue->take_batch(broker::BatchLimits{4, 1 << 20}, 0, expired).size() == 4);
-    queue->drop({id_of(1), id_of(2)});
-    CHECK_FALSE(queue->last_error());
+    std::vector<store::OutboundMessage> expired;
+    REQUIRE(take(*queue, store::BatchLimits{4, 1 << 20}, 0, expired).size() == 4);
+    REQUIRE(queue->dead_letter({id_of(1), id_of(2)}, "refused", 0));
     REQUIRE(queue->dead_letter({id_of(3)}, "not allowed to publish on agent.a1.logs", 77));
     CHECK(queue->waiting() == 2);
     CHECK(queue->in_flight() == 1);
@@ -1163,13 +1166,13 @@ TEST_CASE("store: refused messages become dead letters; the operator lists, retr
     CHECK((*retried)->entry.attempts == 0);
     CHECK((*retried)->entry.dead_reason.empty());
 
-    auto all_dead = queue->retry_dead();
+    auto all_dead = queue->retry_dead(0);
     REQUIRE(all_dead);
-    CHECK(*all_dead == 2);
+    CHECK(all_dead->count == 2);
     CHECK(queue->waiting() == 5);
     CHECK(drain_one_by_one(*queue, 0) == std::vector<std::uint32_t>{1, 2, 3, 5, 6});
 
-    queue->drop({id_of(5), id_of(6)});
+    REQUIRE(queue->dead_letter({id_of(5), id_of(6)}, "refused", 0));
     auto purged = queue->purge_dead();
     REQUIRE(purged);
     CHECK(*purged == 2);
@@ -1189,8 +1192,8 @@ TEST_CASE("store: the dead-letter list is bounded, oldest first out", "[store]")
     TempDir dir;
     auto queue = open_queue(dir.file(), store::QueueLimits{1000, 1 << 20, 10});
     for (std::uint32_t n = 1; n <= 25; ++n) REQUIRE(queue->push(message(n)));
-    std::vector<broker::OutboundMessage> expired;
-    REQUIRE(queue->take_batch(kLargeBatches, 0, expired).size() == 25);
+    std::vector<store::OutboundMessage> expired;
+    REQUIRE(take(*queue, kLargeBatches, 0, expired).size() == 25);
     for (std::uint32_t n = 1; n <= 25; ++n) REQUIRE(queue->dead_letter({id_of(n)}, "refused", n));
     auto dead = queue->list(store::MessageState::dead, 0);
     REQUIRE(dead);
@@ -1426,7 +1429,7 @@ TEST_CASE("store: throughput of grouped and single pushes", "[store][.bench]") {
     TempDir dir;
     auto queue = open_queue(dir.file());
     using Clock = std::chrono::steady_clock;
-    std::vector<broker::OutboundMessage> group;
+    std::vector<store::OutboundMessage> group;
     for (std::uint32_t n = 0; n < 10'000; ++n) group.push_back(message(n, "agent.a1.logs", Priority::normal, 100));
     auto start = Clock::now();
     REQUIRE(queue->push_many(std::move(group)));
@@ -1438,16 +1441,16 @@ TEST_CASE("store: throughput of grouped and single pushes", "[store][.bench]") {
         REQUIRE(queue->push(message(100'000 + n, "agent.a1.logs", Priority::normal, 100)));
     const double singles = std::chrono::duration<double>(Clock::now() - start).count();
 
-    std::vector<broker::OutboundMessage> expired;
+    std::vector<store::OutboundMessage> expired;
     start = Clock::now();
     std::size_t taken = 0;
     for (;;) {
-        auto batch = queue->take_batch(broker::BatchLimits{256, 1 << 20}, 0, expired);
+        auto batch = take(*queue, store::BatchLimits{256, 1 << 20}, 0, expired);
         if (batch.empty()) break;
         taken += batch.size();
         std::vector<MessageId> batch_ids;
         for (const auto& m : batch) batch_ids.push_back(m.id);
-        queue->acknowledge(batch_ids);
+        REQUIRE(queue->acknowledge(batch_ids));
     }
     const double drained = std::chrono::duration<double>(Clock::now() - start).count();
     CHECK(taken == 10'000 + kSingles);
@@ -1464,8 +1467,8 @@ TEST_CASE("store: deferred messages wait without counting an attempt, and the re
     auto queue = open_queue(dir.file(), {}, fixed_backoff(1'000, 60'000, 1));
     REQUIRE(
         queue->push_many({message(1, "agent.a1.logs"), message(2, "agent.a1.logs"), message(3, "agent.a1.status")}));
-    std::vector<broker::OutboundMessage> expired;
-    auto logs = queue->take_batch_at(kLargeBatches, 100, expired);
+    std::vector<store::OutboundMessage> expired;
+    auto logs = queue->take_batch(kLargeBatches, 100, expired);
     REQUIRE(logs);
     CHECK(numbers(*logs) == std::vector<std::uint32_t>{1, 2});
     for (int round = 0; round < 5; ++round) {  // refused again and again: never given up
@@ -1474,14 +1477,14 @@ TEST_CASE("store: deferred messages wait without counting an attempt, and the re
         CHECK(queue->waiting() == 3);
         CHECK(queue->in_flight() == 0);
         // Before 10 s the other channel goes; 1 and 2 stay back without holding it up.
-        auto other = queue->take_batch_at(kLargeBatches, 200, expired);
+        auto other = queue->take_batch(kLargeBatches, 200, expired);
         REQUIRE(other);
         CHECK(numbers(*other) == std::vector<std::uint32_t>{3});
-        auto none = queue->take_batch_at(kLargeBatches, 200, expired);
+        auto none = queue->take_batch(kLargeBatches, 200, expired);
         REQUIRE(none);
         CHECK(none->empty());
         queue->release_in_flight();  // 3 waits again, as after a lost session
-        auto due = queue->take_batch_at(kLargeBatches, 10'000, expired);
+        auto due = queue->take_batch(kLargeBatches, 10'000, expired);
         REQUIRE(due);
         CHECK(numbers(*due) == std::vector<std::uint32_t>{1, 2});
     }
@@ -1497,21 +1500,21 @@ TEST_CASE("store: undeferring a channel makes its waiting messages due at once, 
     TempDir dir;
     auto queue = open_queue(dir.file(), {}, fixed_backoff(1'000, 60'000));
     REQUIRE(queue->push_many({message(1, "agent.a1.logs"), message(2, "agent.a1.status")}));
-    std::vector<broker::OutboundMessage> expired;
-    auto first = queue->take_batch_at(kOneAtATime, 100, expired);
-    auto second = queue->take_batch_at(kOneAtATime, 100, expired);
+    std::vector<store::OutboundMessage> expired;
+    auto first = queue->take_batch(kOneAtATime, 100, expired);
+    auto second = queue->take_batch(kOneAtATime, 100, expired);
     REQUIRE(first);
     REQUIRE(second);
     REQUIRE(queue->defer({id_of(1)}, 50'000));
     REQUIRE(queue->release({id_of(2)}, 100));  // a regular backoff: due at 1100
-    auto none = queue->take_batch_at(kOneAtATime, 200, expired);
+    auto none = queue->take_batch(kOneAtATime, 200, expired);
     REQUIRE(none);
     CHECK(none->empty());
     REQUIRE(queue->undefer_channel("agent.a1.logs"));
-    auto now_due = queue->take_batch_at(kOneAtATime, 200, expired);
+    auto now_due = queue->take_batch(kOneAtATime, 200, expired);
     REQUIRE(now_due);
     CHECK(numbers(*now_due) == std::vector<std::uint32_t>{1});
-    auto still_none = queue->take_batch_at(kOneAtATime, 200, expired);
+    auto still_none = queue->take_batch(kOneAtATime, 200, expired);
     REQUIRE(still_none);
     CHECK(still_none->empty());
 }
