@@ -1,32 +1,29 @@
-// The durable store: the SQLite wrapper, the outbound queue, the delivered-id window and the
-// durable inboxes, on real files in a temporary directory. Crashes are real: a child process
-// is killed with SIGKILL or runs out of file size, and the parent reopens what it left.
+// The durable outbound queue (SqliteOutboundQueue) on real files in a temporary directory:
+// order and batching, acknowledgement, backoff, dead letters, limits and the operator API.
+// Crashes are real: a child process is killed with SIGKILL or runs out of file size, and the
+// parent reopens what it left.
+
+#include "store/outbound_store.h"
 
 #include <signal.h>
-#include <sqlite3.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <set>
 #include <string>
-#include <thread>
 
 #include "child_process.h"
-#include "store/dedup_store.h"
-#include "store/durable_inbox.h"
-#include "store/outbound_store.h"
 #include "store/sqlite.h"
 #include "store/state_database.h"
+#include "store_test_support.h"
 
 namespace store = aegis::store;
+using namespace aegis::test::store_support;
 using aegis::Bytes;
 using aegis::ExitCode;
 using aegis::protocol::Kind;
@@ -34,487 +31,6 @@ using aegis::protocol::MessageId;
 using aegis::protocol::Priority;
 using aegis::test::run_in_child;
 using aegis::test::write_text;
-
-namespace {
-
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "aegis-store-test-XXXXXX").string();
-        path = ::mkdtemp(pattern.data());
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::permissions(path, std::filesystem::perms::owner_all, ignored);
-        std::filesystem::remove_all(path, ignored);
-    }
-    [[nodiscard]] std::filesystem::path file(const char* name = "queue.db") const { return path / name; }
-};
-
-[[nodiscard]] MessageId id_of(std::uint32_t n) {
-    MessageId id{};
-    for (int i = 0; i < 4; ++i) id[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(n >> (24 - 8 * i));
-    id[15] = 0xa5;
-    return id;
-}
-
-[[nodiscard]] std::uint32_t number_of(const MessageId& id) {
-    return (std::uint32_t{id[0]} << 24) | (std::uint32_t{id[1]} << 16) | (std::uint32_t{id[2]} << 8) | id[3];
-}
-
-[[nodiscard]] store::OutboundMessage message(std::uint32_t n, std::string channel = "agent.a1.logs",
-                                             Priority priority = Priority::normal, std::size_t payload = 10,
-                                             std::uint64_t expires_ms = 0) {
-    store::OutboundMessage out;
-    out.id = id_of(n);
-    out.channel = std::move(channel);
-    out.priority = priority;
-    out.payload.assign(payload, static_cast<std::uint8_t>(n));
-    out.timestamp_ms = 1'000 + n;
-    out.expires_ms = expires_ms;
-    return out;
-}
-
-[[nodiscard]] std::vector<std::uint32_t> numbers(const std::vector<store::OutboundMessage>& messages) {
-    std::vector<std::uint32_t> out;
-    for (const auto& m : messages) out.push_back(number_of(m.id));
-    return out;
-}
-
-[[nodiscard]] std::vector<std::uint32_t> numbers(const std::vector<store::QueueEntry>& entries) {
-    std::vector<std::uint32_t> out;
-    for (const auto& e : entries) out.push_back(number_of(e.id));
-    return out;
-}
-
-[[nodiscard]] std::unique_ptr<store::SqliteOutboundQueue> open_queue(const std::filesystem::path& file,
-                                                                     store::QueueLimits limits = {},
-                                                                     store::QueueOptions options = {}) {
-    auto queue = store::SqliteOutboundQueue::open(file, limits, std::move(options));
-    INFO((queue ? std::string() : queue.error().message));
-    REQUIRE(queue);
-    return std::move(*queue);
-}
-
-// Jitter pinned to its upper bound, so backoff delays are exact.
-[[nodiscard]] store::QueueOptions fixed_backoff(std::uint64_t base_ms, std::uint64_t max_ms,
-                                                std::uint32_t max_attempts = 0) {
-    store::QueueOptions options;
-    options.backoff = {base_ms, max_ms, max_attempts};
-    options.jitter = [](std::uint64_t cap) { return cap; };
-    return options;
-}
-
-// A batch taken at `now`, which must not fail.
-[[nodiscard]] std::vector<store::OutboundMessage> take(store::SqliteOutboundQueue& queue,
-                                                       const store::BatchLimits& limits, std::uint64_t now,
-                                                       std::vector<store::OutboundMessage>& expired) {
-    auto batch = queue.take_batch(limits, now, expired);
-    INFO((batch ? std::string() : batch.error().message));
-    REQUIRE(batch);
-    return std::move(*batch);
-}
-
-const store::BatchLimits kOneAtATime{1, 1 << 20};
-const store::BatchLimits kLargeBatches{1000, 1 << 20};
-
-[[nodiscard]] std::vector<std::uint32_t> drain_one_by_one(store::SqliteOutboundQueue& queue, std::uint64_t now) {
-    std::vector<std::uint32_t> order;
-    std::vector<store::OutboundMessage> expired;
-    for (;;) {
-        auto batch = take(queue, kOneAtATime, now, expired);
-        if (batch.empty()) return order;
-        order.push_back(number_of(batch.front().id));
-    }
-}
-
-[[nodiscard]] Bytes file_bytes(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// The SQLite wrapper
-
-TEST_CASE("store: the SQLite wrapper binds, steps, reads columns and rolls back unfinished transactions", "[store]") {
-    TempDir dir;
-    auto opened = store::Database::open(dir.file("plain.db"), store::OpenMode::read_write_create);
-    REQUIRE(opened);
-    auto& db = **opened;
-    REQUIRE(db.exec("CREATE TABLE t (n INTEGER, s TEXT, b BLOB)"));
-    {
-        auto insert = db.prepare("INSERT INTO t VALUES (?1, ?2, ?3)");
-        REQUIRE(insert);
-        const Bytes blob{0, 1, 2, 0, 255};
-        insert->bind(1, std::int64_t{-5}).bind(2, std::string_view("text")).bind(3, aegis::ByteView(blob));
-        REQUIRE(insert->run());
-        insert->reset();
-        insert->bind(1, std::uint64_t{7}).bind(2, std::string_view("")).bind(3, aegis::ByteView());
-        REQUIRE(insert->run());
-    }
-    {
-        auto transaction = db.begin();
-        REQUIRE(transaction);
-        REQUIRE(db.exec("INSERT INTO t VALUES (99, 'lost', NULL)"));
-    }  // not committed: rolled back
-    auto count = db.query_int("SELECT count(*) FROM t");
-    REQUIRE(count);
-    CHECK(*count == 2);
-
-    auto select = db.prepare("SELECT n, s, b FROM t ORDER BY rowid");
-    REQUIRE(select);
-    auto row = select->step();
-    REQUIRE(row);
-    REQUIRE(*row);
-    CHECK(select->column_int(0) == -5);
-    CHECK(select->column_text(1) == "text");
-    CHECK(select->column_blob(2) == Bytes{0, 1, 2, 0, 255});
-    row = select->step();
-    REQUIRE((row && *row));
-    CHECK(select->column_uint(0) == 7);
-    CHECK(select->column_blob(2).empty());
-    CHECK_FALSE(select->column_is_null(2));  // an empty blob is stored as an empty blob, not NULL
-    row = select->step();
-    REQUIRE(row);
-    CHECK_FALSE(*row);
-
-    auto bad = db.prepare("SELECT nonsense FROM nowhere");
-    REQUIRE_FALSE(bad);
-    CHECK(bad.error().message.find("no such table") != std::string::npos);
-}
-
-TEST_CASE("store: SQLite keeps no memory statistics (a global mutex at every allocation)", "[store]") {
-    TempDir dir;
-    auto opened = store::Database::open(dir.file("plain.db"), store::OpenMode::read_write_create);
-    REQUIRE(opened);
-    REQUIRE((*opened)->exec("CREATE TABLE t (b BLOB)"));
-    REQUIRE((*opened)->exec("INSERT INTO t VALUES (randomblob(100000))"));
-    // The connection holds a page cache and a schema, yet nothing was counted.
-    CHECK(sqlite3_memory_used() == 0);
-}
-
-TEST_CASE("store: a transaction begun inside another joins it, and an unfinished part fails the whole", "[store]") {
-    TempDir dir;
-    auto opened = store::Database::open(dir.file("nested.db"), store::OpenMode::read_write_create);
-    REQUIRE(opened);
-    auto& db = **opened;
-    REQUIRE(db.exec("PRAGMA journal_mode = WAL"));
-    REQUIRE(db.exec("CREATE TABLE t (n INTEGER)"));
-    const auto rows = [&] {
-        auto count = db.query_int("SELECT count(*) FROM t");
-        REQUIRE(count);
-        return *count;
-    };
-    {
-        auto outer = db.begin(store::Durability::process_crash);
-        REQUIRE(outer);
-        {
-            auto inner = db.begin(store::Durability::power_loss);  // joins; a checkpoint follows the commit
-            REQUIRE(inner);
-            REQUIRE(db.exec("INSERT INTO t VALUES (1)"));
-            REQUIRE(inner->commit());
-        }
-        REQUIRE(db.exec("INSERT INTO t VALUES (2)"));
-        REQUIRE(outer->commit());
-    }
-    CHECK(rows() == 2);
-    {
-        auto outer = db.begin();
-        REQUIRE(outer);
-        REQUIRE(db.exec("INSERT INTO t VALUES (3)"));
-        {
-            auto inner = db.begin(store::Durability::process_crash);
-            REQUIRE(inner);
-            REQUIRE(db.exec("INSERT INTO t VALUES (4)"));
-        }  // not committed: the outer commit must roll everything back
-        auto committed = outer->commit();
-        REQUIRE_FALSE(committed);
-        CHECK(committed.error().message.find("nothing was written") != std::string::npos);
-    }
-    CHECK(rows() == 2);
-    auto after = db.begin();  // the connection is usable again
-    REQUIRE(after);
-    REQUIRE(db.exec("INSERT INTO t VALUES (5)"));
-    REQUIRE(after->commit());
-    CHECK(rows() == 3);
-}
-
-TEST_CASE("store: a state file's log is checkpointed by a thread of its own, and then reused", "[store]") {
-    TempDir dir;
-    const auto file = dir.file("state.db");
-    auto opened = store::open_state_database(file);
-    REQUIRE(opened);
-    auto& db = **opened;
-    REQUIRE(db.exec("CREATE TABLE filler (b BLOB)"));
-    const Bytes row(4000, 0x5a);  // a page of its own: every commit adds frames to the log
-    auto fill = [&](int commits) {
-        for (int i = 0; i < commits; ++i) {
-            auto transaction = db.begin(store::Durability::process_crash);
-            REQUIRE(transaction);
-            auto insert = db.cached("INSERT INTO filler VALUES (?1)");
-            REQUIRE(insert);
-            (*insert)->bind(1, aegis::ByteView(row));
-            REQUIRE((*insert)->run());
-            REQUIRE(transaction->commit());
-        }
-    };
-    // Waits for the condition itself, with a generous bound: a passive checkpoint under load may
-    // copy part of the log, and the one after the last commit may start late on a busy machine.
-    auto eventually = [](const std::function<bool()>& condition) {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-        while (!condition()) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        return true;
-    };
-    // The log is copied whole when the wal-index (the -shm file, SQLite's walformat: header at 0,
-    // mxFrame at byte 16; checkpoint info at 96, nBackfill first; native byte order) says that
-    // every frame in it has been backfilled. Reading it checkpoints nothing.
-    auto copied = [&] {
-        std::ifstream shm(file.string() + "-shm", std::ios::binary);
-        std::uint32_t max_frame = 0, backfilled = 0;
-        shm.seekg(16);
-        shm.read(reinterpret_cast<char*>(&max_frame), sizeof max_frame);
-        shm.seekg(96);
-        shm.read(reinterpret_cast<char*>(&backfilled), sizeof backfilled);
-        return shm.good() && max_frame > 0 && backfilled == max_frame;
-    };
-    const auto wal = std::filesystem::path(file.string() + "-wal");
-    const int commits = store::Database::kBackgroundCheckpointFrames;  // at least as many frames
-    fill(commits);
-    REQUIRE(eventually([&] { return db.background_checkpoints() > 0 && copied(); }));
-    const int first = db.background_checkpoints();
-    const auto database_bytes = std::filesystem::file_size(file);
-    const auto log_bytes = std::filesystem::file_size(wal);
-    CHECK(database_bytes > static_cast<std::uintmax_t>(commits) * row.size());  // copied into the file
-    // The log was copied whole, so the next commits write it again from its start: it does not
-    // grow (a log nobody checkpoints would double).
-    fill(commits);
-    CHECK(eventually([&] { return db.background_checkpoints() > first && copied(); }));
-    CHECK(std::filesystem::file_size(wal) < log_bytes + log_bytes / 4);
-    auto count = db.query_int("SELECT count(*) FROM filler");
-    REQUIRE(count);
-    CHECK(*count == 2 * commits);
-}
-
-TEST_CASE("store: the SQLite wrapper reports a full database as 'disk full'", "[store]") {
-    TempDir dir;
-    auto opened = store::Database::open(dir.file("small.db"), store::OpenMode::read_write_create);
-    REQUIRE(opened);
-    auto& db = **opened;
-    REQUIRE(db.exec("CREATE TABLE t (b BLOB); PRAGMA max_page_count = 8"));
-    auto insert = db.prepare("INSERT INTO t VALUES (zeroblob(100000))");
-    REQUIRE(insert);
-    auto result = insert->run();
-    REQUIRE_FALSE(result);
-    CHECK(result.error().exit == ExitCode::failure);
-    CHECK(result.error().message.find("disk full") != std::string::npos);
-    CHECK(result.error().message.find("small.db") != std::string::npos);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Opening: what is and is not an Aegis queue
-
-TEST_CASE("store: a new queue file is tagged, in WAL mode, and reopens", "[store]") {
-    TempDir dir;
-    { auto queue = open_queue(dir.file()); }
-    auto db = store::open_state_database(dir.file());
-    REQUIRE(db);
-    auto application_id = (*db)->query_int("PRAGMA application_id");
-    auto version = (*db)->query_int("PRAGMA user_version");
-    auto synchronous = (*db)->query_int("PRAGMA synchronous");
-    REQUIRE((application_id && version && synchronous));
-    CHECK(*application_id == store::kApplicationId);
-    CHECK(*version == store::kSchemaVersion);
-    CHECK(*synchronous == 2);  // FULL
-    auto mode = (*db)->prepare("PRAGMA journal_mode");
-    REQUIRE(mode);
-    REQUIRE(mode->step());
-    CHECK(mode->column_text(0) == "wal");
-}
-
-TEST_CASE("store: a file with the first schema's index of every row by state gets the partial indexes", "[store]") {
-    TempDir dir;
-    {
-        auto queue = open_queue(dir.file());
-        for (std::uint32_t n = 1; n <= 3; ++n) REQUIRE(queue->push(message(n)));
-    }
-    {
-        auto db = store::open_state_database(dir.file());
-        REQUIRE(db);
-        REQUIRE(
-            (*db)->exec("DROP INDEX messages_waiting; DROP INDEX messages_dead; "
-                        "CREATE INDEX messages_by_state ON messages (state, priority, seq)"));
-    }
-    auto queue = open_queue(dir.file());
-    auto db = store::open_state_database(dir.file());
-    REQUIRE(db);
-    auto names = (*db)->prepare(
-        "SELECT group_concat(name, ' ') FROM "
-        "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' "
-        "AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name)");
-    REQUIRE(names);
-    REQUIRE(names->step());
-    CHECK(names->column_text(0) == "messages_dead messages_waiting");
-    // The query that takes messages reads them through the index of waiting ones, in order.
-    auto plan = (*db)->prepare(
-        "EXPLAIN QUERY PLAN SELECT seq FROM messages WHERE state = 'waiting' "
-        "AND priority = 2 AND seq > 0 ORDER BY seq LIMIT 1");
-    REQUIRE(plan);
-    REQUIRE(plan->step());
-    CHECK(plan->column_text(3) == "SEARCH messages USING INDEX messages_waiting (priority=? AND seq>?)");
-    CHECK(drain_one_by_one(*queue, 0) == std::vector<std::uint32_t>{1, 2, 3});
-}
-
-TEST_CASE("store: a state file is made 0600 with its log, and one open to others is refused", "[store]") {
-    TempDir dir;
-    const auto file = dir.file();
-    const auto mode_of = [](const std::string& name) {
-        struct stat info {};
-        REQUIRE(::stat(name.c_str(), &info) == 0);
-        return info.st_mode & 07777;
-    };
-    const auto old_mask = ::umask(022);  // the common one: SQLite alone would make 0644 files
-    {
-        auto db = store::open_state_database(file);
-        ::umask(old_mask);
-        REQUIRE(db);
-        for (const char* suffix : {"", "-wal", "-shm"}) {
-            INFO(suffix);
-            CHECK(mode_of(file.string() + suffix) == 0600);
-        }
-    }
-    SECTION("the file") {
-        ::chmod(file.c_str(), 0640);
-        auto refused = store::open_state_database(file);
-        REQUIRE_FALSE(refused);
-        CHECK(refused.error().exit == ExitCode::bad_input);
-        CHECK(refused.error().message ==
-              fmt::format("state file {0} is open to the group or others (mode 0640); chmod 600 {0}", file.string()));
-    }
-    SECTION("a log left behind") {
-        const auto log = file.string() + "-wal";
-        std::ofstream{log};
-        ::chmod(log.c_str(), 0604);
-        auto refused = store::open_state_database(file);
-        REQUIRE_FALSE(refused);
-        CHECK(refused.error().exit == ExitCode::bad_input);
-        CHECK(refused.error().message.find("chmod 600 " + log) != std::string::npos);
-    }
-}
-
-TEST_CASE("store: another program's SQLite file is refused and left untouched", "[store]") {
-    TempDir dir;
-    const auto file = dir.file("other.db");
-    {
-        auto db = store::Database::open(file, store::OpenMode::read_write_create);
-        REQUIRE(db);
-        REQUIRE((*db)->exec("CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('ada')"));
-    }
-    const auto before = file_bytes(file);
-    auto queue = store::SqliteOutboundQueue::open(file, {});
-    REQUIRE_FALSE(queue);
-    CHECK(queue.error().exit == ExitCode::bad_input);
-    CHECK(queue.error().message.find("other.db is not an Aegis queue") != std::string::npos);
-    CHECK(file_bytes(file) == before);  // not converted to WAL, not reset
-
-    SECTION("an SQLite file with another application id is refused too") {
-        auto db = store::Database::open(file, store::OpenMode::read_write);
-        REQUIRE(db);
-        REQUIRE((*db)->exec("PRAGMA application_id = 1234; PRAGMA user_version = 1"));
-        auto again = store::DeliveredIds::open(file);
-        REQUIRE_FALSE(again);
-        CHECK(again.error().exit == ExitCode::bad_input);
-        CHECK(again.error().message.find("not an Aegis queue") != std::string::npos);
-    }
-}
-
-TEST_CASE("store: a file that is not SQLite at all is refused as bad input", "[store]") {
-    TempDir dir;
-    const auto file = dir.file("garbage.db");
-    {
-        std::ofstream out(file, std::ios::binary);
-        for (int i = 0; i < 200; ++i) out << "this is not a database, it is a text file line " << i << "\n";
-    }
-    ::chmod(file.c_str(), 0600);  // private, as a state file must be: refused for what it holds
-    const auto before = file_bytes(file);
-    auto queue = store::SqliteOutboundQueue::open(file, {});
-    REQUIRE_FALSE(queue);
-    CHECK(queue.error().exit == ExitCode::bad_input);
-    CHECK(queue.error().message == file.string() +
-                                       " is not an Aegis queue or is corrupt; move it aside with its -wal and -shm "
-                                       "files (the next start makes an empty one)");
-    CHECK(file_bytes(file) == before);
-}
-
-TEST_CASE("store: a queue written by a newer schema is refused, not reset", "[store]") {
-    TempDir dir;
-    {
-        auto queue = open_queue(dir.file());
-        REQUIRE(queue->push(message(1)));
-    }
-    {
-        auto db = store::Database::open(dir.file(), store::OpenMode::read_write);
-        REQUIRE(db);
-        REQUIRE((*db)->exec(fmt::format("PRAGMA user_version = {}", store::kSchemaVersion + 1)));
-    }
-    auto queue = store::SqliteOutboundQueue::open(dir.file(), {});
-    REQUIRE_FALSE(queue);
-    CHECK(queue.error().exit == ExitCode::bad_input);
-    CHECK(queue.error().message.find("newer Aegis") != std::string::npos);
-    {
-        auto db = store::Database::open(dir.file(), store::OpenMode::read_write);
-        REQUIRE(db);
-        auto rows = (*db)->query_int("SELECT count(*) FROM messages");
-        REQUIRE(rows);
-        CHECK(*rows == 1);  // still there
-    }
-}
-
-TEST_CASE("store: a queue in a missing or unwritable directory fails with the path", "[store]") {
-    TempDir dir;
-    const auto missing = dir.path / "no-such-dir" / "queue.db";
-    auto queue = store::SqliteOutboundQueue::open(missing, {});
-    REQUIRE_FALSE(queue);
-    CHECK(queue.error().exit == ExitCode::failure);
-    CHECK(queue.error().message.find(missing.string()) != std::string::npos);
-    CHECK(queue.error().message.find("cannot open") != std::string::npos);
-
-    // Permissions do not stop root: the checks run in a child that drops to an unprivileged user.
-    const auto locked = dir.path / "locked";
-    std::filesystem::create_directory(locked);
-    {
-        auto existing = open_queue(dir.file());
-        REQUIRE(existing->push(message(1)));
-    }
-    ::chmod(dir.path.c_str(), 0755);
-    ::chmod(locked.c_str(), 0555);
-    // The unprivileged user's own files, private but read-only to it.
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-        const auto name = dir.file().string() + suffix;
-        if (!std::filesystem::exists(name)) continue;
-        if (::geteuid() == 0) REQUIRE(::chown(name.c_str(), 65534, 65534) == 0);
-        ::chmod(name.c_str(), 0400);
-    }
-    auto child = run_in_child([&](int out) {
-        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) return 99;
-        auto in_locked = store::SqliteOutboundQueue::open(locked / "queue.db", {});
-        if (in_locked) return 10;
-        write_text(out, in_locked.error().message + "\n");
-        auto read_only = store::SqliteOutboundQueue::open(dir.file(), {});
-        if (read_only) return 11;
-        write_text(out, read_only.error().message + "\n");
-        return static_cast<int>(read_only.error().exit) * 10 + static_cast<int>(in_locked.error().exit);
-    });
-    INFO(child.output);
-    REQUIRE(WIFEXITED(child.status));
-    CHECK(WEXITSTATUS(child.status) == 11);  // both ExitCode::failure
-    CHECK(child.output.find((locked / "queue.db").string()) != std::string::npos);
-    CHECK(child.output.find(dir.file().string()) != std::string::npos);
-}
 
 // ---------------------------------------------------------------------------------------------
 // The outbound queue
@@ -1221,246 +737,6 @@ TEST_CASE("store: stats count bytes and the oldest waiting message", "[store]") 
     CHECK(stats->file_bytes > 0);
 }
 
-// ---------------------------------------------------------------------------------------------
-// The delivered-id window
-
-TEST_CASE("store: delivered ids are remembered across a restart", "[store]") {
-    TempDir dir;
-    {
-        auto ids = store::DeliveredIds::open(dir.file(), 100);
-        REQUIRE(ids);
-        CHECK((*ids)->first_sight(id_of(1)));
-        CHECK_FALSE((*ids)->first_sight(id_of(1)));
-        CHECK((*ids)->first_sight(id_of(2)));
-        CHECK((*ids)->pending() == 2);
-        REQUIRE((*ids)->flush());
-        CHECK((*ids)->pending() == 0);
-        REQUIRE((*ids)->remember({id_of(3)}));
-        CHECK((*ids)->first_sight(id_of(4)));  // never flushed: forgotten by the restart
-    }
-    auto ids = store::DeliveredIds::open(dir.file(), 100);
-    REQUIRE(ids);
-    CHECK((*ids)->size() == 3);
-    CHECK_FALSE((*ids)->first_sight(id_of(1)));
-    CHECK_FALSE((*ids)->first_sight(id_of(2)));
-    CHECK_FALSE((*ids)->first_sight(id_of(3)));
-    CHECK((*ids)->first_sight(id_of(4)));
-}
-
-TEST_CASE("store: ids of a delivery that could not be stored are forgotten", "[store]") {
-    TempDir dir;
-    auto ids = store::DeliveredIds::open(dir.file(), 100);
-    REQUIRE(ids);
-    CHECK((*ids)->first_sight(id_of(1)));
-    REQUIRE((*ids)->flush());
-    CHECK((*ids)->first_sight(id_of(2)));
-    CHECK((*ids)->first_sight(id_of(3)));
-    (*ids)->forget_pending();
-    CHECK((*ids)->pending() == 0);
-    CHECK((*ids)->size() == 1);
-    CHECK((*ids)->seen(id_of(1)));
-    CHECK((*ids)->first_sight(id_of(2)));  // the redelivery is taken
-    CHECK((*ids)->first_sight(id_of(3)));
-}
-
-TEST_CASE("store: the delivered-id window keeps the newest ids, in memory and on disk", "[store]") {
-    TempDir dir;
-    {
-        auto ids = store::DeliveredIds::open(dir.file(), 100);
-        REQUIRE(ids);
-        for (std::uint32_t n = 0; n < 1000; ++n) {
-            CHECK((*ids)->first_sight(id_of(n)));
-            if (n % 50 == 49) REQUIRE((*ids)->flush());
-        }
-        CHECK((*ids)->size() == 100);
-        CHECK((*ids)->first_sight(id_of(0)));  // long forgotten
-    }
-    {
-        auto db = store::open_state_database(dir.file());
-        REQUIRE(db);
-        auto rows = (*db)->query_int("SELECT count(*) FROM delivered");
-        REQUIRE(rows);
-        CHECK(*rows >= 100);
-        CHECK(*rows <= 100 + 64);  // pruned in batches
-    }
-    auto ids = store::DeliveredIds::open(dir.file(), 100);
-    REQUIRE(ids);
-    CHECK((*ids)->size() == 100);
-    CHECK_FALSE((*ids)->seen(id_of(899)));
-    CHECK((*ids)->seen(id_of(900)));
-    CHECK((*ids)->seen(id_of(999)));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Durable inboxes
-
-namespace {
-
-[[nodiscard]] store::InboxEntry entry(std::uint32_t n, std::string channel = "backend.all.policies") {
-    return store::InboxEntry{id_of(n), std::move(channel), Bytes{static_cast<std::uint8_t>(n), 0, 1}};
-}
-
-[[nodiscard]] std::vector<std::uint32_t> numbers(const std::vector<store::InboxItem>& items) {
-    std::vector<std::uint32_t> out;
-    for (const auto& item : items) out.push_back(number_of(item.id));
-    return out;
-}
-
-}  // namespace
-
-TEST_CASE("store: a durable inbox keeps messages per cursor until consumed, across a restart", "[store]") {
-    TempDir dir;
-    std::uint64_t second = 0;
-    {
-        auto inbox = store::DurableInbox::open(dir.file());
-        REQUIRE(inbox);
-        auto& in = **inbox;
-        REQUIRE(in.create_cursor("nightly", {"backend.all.>"}, 5));
-        REQUIRE(in.create_cursor("audit", {"backend.*.policies", "backend.a1.>"}, 6));
-        auto added = in.append({"nightly", "audit", "nobody"}, {entry(1), entry(2), entry(3)});
-        REQUIRE(added);
-        CHECK(*added == 6);
-        added = in.append({"nightly"}, {entry(4, "backend.all.tests")});
-        REQUIRE(added);
-        CHECK(*added == 1);
-        added = in.append({"nightly", "audit"}, {entry(2), entry(3)});  // redelivered: not stored twice
-        REQUIRE(added);
-        CHECK(*added == 0);
-
-        auto items = in.read_after("nightly", 0, 0);
-        REQUIRE(items);
-        CHECK(numbers(*items) == std::vector<std::uint32_t>{1, 2, 3, 4});
-        CHECK((*items)[3].channel == "backend.all.tests");
-        CHECK((*items)[0].envelope == Bytes{1, 0, 1});
-        for (std::size_t i = 1; i < items->size(); ++i) CHECK((*items)[i].sequence > (*items)[i - 1].sequence);
-        second = (*items)[1].sequence;
-        auto page = in.read_after("nightly", (*items)[0].sequence, 2);
-        REQUIRE(page);
-        CHECK(numbers(*page) == std::vector<std::uint32_t>{2, 3});
-
-        REQUIRE(in.advance("nightly", second));
-        auto audit = in.read_after("audit", 0, 0);
-        REQUIRE(audit);
-        CHECK(numbers(*audit) == std::vector<std::uint32_t>{1, 2, 3});  // another cursor is untouched
-    }
-    auto inbox = store::DurableInbox::open(dir.file());
-    REQUIRE(inbox);
-    auto& in = **inbox;
-    auto items = in.read_after("nightly", 0, 0);
-    REQUIRE(items);
-    CHECK(numbers(*items) == std::vector<std::uint32_t>{3, 4});
-    auto info = in.cursor("nightly");
-    REQUIRE((info && info->has_value()));
-    CHECK((*info)->position == second);
-    CHECK((*info)->pending == 2);
-    CHECK((*info)->patterns == std::vector<std::string>{"backend.all.>"});
-    CHECK((*info)->created_ms == 5);
-
-    REQUIRE(in.advance("nightly", 1));  // never backwards
-    info = in.cursor("nightly");
-    REQUIRE((info && info->has_value()));
-    CHECK((*info)->position == second);
-
-    auto all = in.cursors();
-    REQUIRE(all);
-    REQUIRE(all->size() == 2);
-    CHECK(all->front().name == "audit");
-    CHECK(all->front().patterns == std::vector<std::string>{"backend.*.policies", "backend.a1.>"});
-
-    auto unknown = in.read_after("nobody", 0, 0);
-    REQUIRE_FALSE(unknown);
-    CHECK(unknown.error().message == "no durable subscription named 'nobody'");
-    CHECK_FALSE(in.advance("nobody", 5));
-
-    auto removed = in.remove_cursor("audit");
-    REQUIRE(removed);
-    CHECK(*removed);
-    removed = in.remove_cursor("audit");
-    REQUIRE(removed);
-    CHECK_FALSE(*removed);
-    auto rows = store::open_state_database(dir.file());
-    REQUIRE(rows);
-    auto audit_rows = (*rows)->query_int("SELECT count(*) FROM inbox WHERE cursor = 'audit'");
-    REQUIRE(audit_rows);
-    CHECK(*audit_rows == 0);
-}
-
-TEST_CASE("store: a full inbox drops its oldest messages and counts them", "[store]") {
-    TempDir dir;
-    auto inbox = store::DurableInbox::open(dir.file(), store::InboxLimits{5});
-    REQUIRE(inbox);
-    auto& in = **inbox;
-    REQUIRE(in.create_cursor("slow", {">"}, 0));
-    std::vector<store::InboxEntry> entries;
-    for (std::uint32_t n = 1; n <= 8; ++n) entries.push_back(entry(n));
-    REQUIRE(in.append({"slow"}, entries));
-    auto items = in.read_after("slow", 0, 0);
-    REQUIRE(items);
-    CHECK(numbers(*items) == std::vector<std::uint32_t>{4, 5, 6, 7, 8});
-    auto info = in.cursor("slow");
-    REQUIRE((info && info->has_value()));
-    CHECK((*info)->dropped == 3);
-    CHECK((*info)->pending == 5);
-    CHECK(in.pending("slow") == 5);
-    CHECK(in.pending("nobody") == 0);
-}
-
-TEST_CASE("store: the queue, the id window and the inboxes share one database file", "[store]") {
-    TempDir dir;
-    auto db = store::open_state_database(dir.file());
-    REQUIRE(db);
-    auto queue = store::SqliteOutboundQueue::open(*db, {});
-    auto ids = store::DeliveredIds::open(*db, 10);
-    auto inbox = store::DurableInbox::open(*db);
-    REQUIRE((queue && ids && inbox));
-    REQUIRE((*queue)->push(message(1)));
-    REQUIRE((*ids)->remember({id_of(2)}));
-    REQUIRE((*inbox)->create_cursor("c", {">"}, 0));
-    REQUIRE((*inbox)->append({"c"}, {entry(3)}));
-    auto again = store::SqliteOutboundQueue::open(dir.file(), {});
-    REQUIRE(again);
-    CHECK((*again)->waiting() == 1);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Throughput, reported rather than asserted (the figures depend on the disk).
-
-TEST_CASE("store: throughput of grouped and single pushes", "[store][.bench]") {
-    TempDir dir;
-    auto queue = open_queue(dir.file());
-    using Clock = std::chrono::steady_clock;
-    std::vector<store::OutboundMessage> group;
-    for (std::uint32_t n = 0; n < 10'000; ++n) group.push_back(message(n, "agent.a1.logs", Priority::normal, 100));
-    auto start = Clock::now();
-    REQUIRE(queue->push_many(std::move(group)));
-    const double grouped = std::chrono::duration<double>(Clock::now() - start).count();
-
-    constexpr int kSingles = 300;
-    start = Clock::now();
-    for (std::uint32_t n = 0; n < kSingles; ++n)
-        REQUIRE(queue->push(message(100'000 + n, "agent.a1.logs", Priority::normal, 100)));
-    const double singles = std::chrono::duration<double>(Clock::now() - start).count();
-
-    std::vector<store::OutboundMessage> expired;
-    start = Clock::now();
-    std::size_t taken = 0;
-    for (;;) {
-        auto batch = take(*queue, store::BatchLimits{256, 1 << 20}, 0, expired);
-        if (batch.empty()) break;
-        taken += batch.size();
-        std::vector<MessageId> batch_ids;
-        for (const auto& m : batch) batch_ids.push_back(m.id);
-        REQUIRE(queue->acknowledge(batch_ids));
-    }
-    const double drained = std::chrono::duration<double>(Clock::now() - start).count();
-    CHECK(taken == 10'000 + kSingles);
-    WARN(fmt::format("push_many: 10000 x 100 B in {:.3f} s = {:.0f} messages/s", grouped, 10'000 / grouped));
-    WARN(fmt::format("single push (synchronous=FULL): {} in {:.3f} s = {:.0f} pushes/s", kSingles, singles,
-                     kSingles / singles));
-    WARN(fmt::format("take_batch(256) + acknowledge: {} in {:.3f} s = {:.0f} messages/s", taken, drained,
-                     static_cast<double>(taken) / drained));
-}
-
 TEST_CASE("store: deferred messages wait without counting an attempt, and the rest of the queue goes on", "[store]") {
     TempDir dir;
     // One attempt allowed: a release would make a dead letter at once; a deferral must not.
@@ -1517,4 +793,43 @@ TEST_CASE("store: undeferring a channel makes its waiting messages due at once, 
     auto still_none = queue->take_batch(kOneAtATime, 200, expired);
     REQUIRE(still_none);
     CHECK(still_none->empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Throughput, reported rather than asserted (the figures depend on the disk).
+
+TEST_CASE("store: throughput of grouped and single pushes", "[store][.bench]") {
+    TempDir dir;
+    auto queue = open_queue(dir.file());
+    using Clock = std::chrono::steady_clock;
+    std::vector<store::OutboundMessage> group;
+    for (std::uint32_t n = 0; n < 10'000; ++n) group.push_back(message(n, "agent.a1.logs", Priority::normal, 100));
+    auto start = Clock::now();
+    REQUIRE(queue->push_many(std::move(group)));
+    const double grouped = std::chrono::duration<double>(Clock::now() - start).count();
+
+    constexpr int kSingles = 300;
+    start = Clock::now();
+    for (std::uint32_t n = 0; n < kSingles; ++n)
+        REQUIRE(queue->push(message(100'000 + n, "agent.a1.logs", Priority::normal, 100)));
+    const double singles = std::chrono::duration<double>(Clock::now() - start).count();
+
+    std::vector<store::OutboundMessage> expired;
+    start = Clock::now();
+    std::size_t taken = 0;
+    for (;;) {
+        auto batch = take(*queue, store::BatchLimits{256, 1 << 20}, 0, expired);
+        if (batch.empty()) break;
+        taken += batch.size();
+        std::vector<MessageId> batch_ids;
+        for (const auto& m : batch) batch_ids.push_back(m.id);
+        REQUIRE(queue->acknowledge(batch_ids));
+    }
+    const double drained = std::chrono::duration<double>(Clock::now() - start).count();
+    CHECK(taken == 10'000 + kSingles);
+    WARN(fmt::format("push_many: 10000 x 100 B in {:.3f} s = {:.0f} messages/s", grouped, 10'000 / grouped));
+    WARN(fmt::format("single push (synchronous=FULL): {} in {:.3f} s = {:.0f} pushes/s", kSingles, singles,
+                     kSingles / singles));
+    WARN(fmt::format("take_batch(256) + acknowledge: {} in {:.3f} s = {:.0f} messages/s", taken, drained,
+                     static_cast<double>(taken) / drained));
 }
