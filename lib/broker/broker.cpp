@@ -347,18 +347,16 @@ void Broker::Impl::on_state(session::State new_state, const Error* cause) {
     if (config.on_status && new_state != session::State::connected) config.on_status(line);
     if (previous == session::State::connected && new_state != session::State::connected) {
         disconnected_since_ms = unix_time_ms();
-        batches_in_flight.clear();
-        bytes_in_flight = 0;
+        outbound_flow.clear_window();
         // What the gateway acknowledged goes first, or it would be released and sent again.
-        if (!acknowledged_unremoved.empty()) flush_publishes();
+        if (outbound_flow.has_unremoved()) flush_publishes();
         queue->release_in_flight();  // not known to be stored: sent again after the next handshake
     }
     if (stopping) return;
     if (new_state == session::State::refused && cause != nullptr && ready_reported) {
         // The session tries again at its maximum backoff; meanwhile nothing comes or goes.
         const auto wire = refusal_error();
-        for (const auto& [id, waiter] : ack_waiters) fail(waiter, wire);  // their messages stay queued
-        ack_waiters.clear();
+        for (const auto& waiter : outbound_flow.take_waiters()) fail(waiter, wire);  // their messages stay queued
         drop_live_subscribers(wire);
         return;
     }

@@ -64,10 +64,7 @@ void Broker::Impl::hold_channel(BatchInFlight flight, const Error& cause, bool r
         protocol::Reason::channel_disabled,
         fmt::format("{}; the message stays queued and is sent once the channel is enabled", hold.message)));
     for (const auto& id : flight.ids) {
-        if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
-            fail(waiter->second, wire);
-            ack_waiters.erase(waiter);
-        }
+        if (auto waiter = outbound_flow.take_waiter(id)) fail(*waiter, wire);
     }
     schedule_retry();
 }

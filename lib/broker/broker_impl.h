@@ -1,6 +1,7 @@
 #pragma once
 // Private to lib/broker: the broker's state, shared by broker.cpp (wiring, status, lifecycle),
-// broker_outbound.cpp (publishing) and broker_inbound.cpp (subscriptions and fan-out).
+// broker_outbound.cpp (publishing, over the outbound flow of outbound_flow.h) and
+// broker_inbound.cpp (subscriptions and fan-out).
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,42 +19,26 @@
 #include "broker/broker.h"
 #include "broker/dedup_window.h"
 #include "broker/local_subscriptions.h"
-#include "broker/message_id_hash.h"
-#include "broker/outbound_queue.h"
+#include "broker/outbound_flow.h"
+#include "broker/stored_outbound_queue.h"
+#include "broker/waiter.h"
 #include "channel/channel.h"
 #include "core/log_throttle.h"
 #include "ipc/messages.h"
 #include "ipc/server.h"
+#include "protocol/message_id_hash.h"
 #include "store/dedup_store.h"
 #include "store/durable_inbox.h"
 #include "store/outbound_store.h"
 
 namespace aegis::broker {
 
-// Batches sent and not yet acknowledged, at most. Up to kEagerBatchesInFlight, whatever is
-// waiting goes at once (a lone message is not held back); beyond it, only a full batch goes,
-// and the rest gathers until an acknowledgement comes back. Under load, messages then travel in
-// large batches (one signature, one gateway commit each), while a link with a long round trip
-// can still keep kMaxBatchesInFlight full ones in flight.
-inline constexpr std::size_t kMaxBatchesInFlight = 16;
-inline constexpr std::size_t kEagerBatchesInFlight = 2;
-// Unacknowledged payload bytes given to the session; well under the transport's send-queue
-// bound (64 MiB), which closes the connection when exceeded.
-inline constexpr std::size_t kMaxBytesInFlight = 8 * 1024 * 1024;
 inline constexpr std::chrono::milliseconds kRetryDelay{1'000};
 // Acknowledged messages are removed from the file with the next commit of publishes, or after
 // this long: a request's removal then rides along with the next request's commit. Removal can
 // wait, since one that is lost (a crash) only sends the message again, which the receiver drops.
 inline constexpr std::chrono::milliseconds kRemovalDelay{20};
-// Publishes committed in one transaction at most; more wait for the next commit.
-inline constexpr std::size_t kMaxGroupCommit = 4096;
 inline constexpr std::chrono::milliseconds kStopGrace{3'000};
-
-// Someone waiting for an answer: a local client and the id of its request.
-struct Waiter {
-    std::weak_ptr<ipc::Peer> peer;
-    nlohmann::json request_id;
-};
 
 struct PendingSubscribe {
     Waiter waiter;
@@ -70,15 +55,6 @@ struct SubscriptionChange {
     std::optional<PendingSubscribe> adding;  // the subscriber this change is for, if any
 };
 
-// A publish waiting for the end of the event-loop turn, when all of them are committed at once.
-struct PendingPublish {
-    Waiter waiter;
-    bool wait_ack = false;
-    bool several = false;                   // a publish_batch: answered with every message id
-    std::optional<ipc::WireError> refused;  // answered in turn, so responses keep their order
-    std::vector<OutboundMessage> messages;  // one, or a batch's; empty when refused
-};
-
 // A local client attached to a durable cursor.
 struct DurableAttachment {
     std::uint64_t peer_id = 0;
@@ -86,13 +62,6 @@ struct DurableAttachment {
     std::uint64_t sent_up_to = 0;  // the highest inbox sequence given to the client
     bool caught_up = false;
     bool resume_scheduled = false;  // more backlog waits for the client's socket to drain
-};
-
-struct BatchInFlight {
-    std::string channel;
-    std::vector<protocol::MessageId> ids;
-    std::vector<protocol::MessageId> requests;  // the ids of kind request (refused with no_responders)
-    std::size_t bytes = 0;
 };
 
 // A channel the gateway refused as disabled (PROTOCOL.md §9, channel_disabled): its messages
@@ -112,12 +81,6 @@ inline constexpr std::size_t kMaxCountedChannels = 256;
 struct ChannelCounts {
     std::uint64_t published = 0;  // messages the gateway stored
     std::uint64_t received = 0;   // messages delivered by the gateway (copies dropped as duplicates excluded)
-};
-
-// A batch taken from the queue and signed, to be handed to the session.
-struct TakenBatch {
-    protocol::SignedBatch batch;
-    BatchInFlight flight;
 };
 
 struct Broker::Impl : std::enable_shared_from_this<Impl> {
@@ -154,23 +117,29 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
                               ipc::PublishBatchRequest request, Bytes payload);
     [[nodiscard]] std::optional<ipc::WireError> publish_refusal(const ipc::PublishRequest& request, std::size_t largest,
                                                                 std::size_t count, std::uint64_t bytes) const;
-    [[nodiscard]] OutboundMessage new_message(const ipc::PublishRequest& request, Bytes payload) const;
+    [[nodiscard]] store::OutboundMessage new_message(const ipc::PublishRequest& request, Bytes payload) const;
     void add_pending(PendingPublish pending);
     void enqueue_heartbeat();
     void pump();
-    // Takes and signs what the window allows, marking it in flight (in memory: never inside a
-    // transaction that may roll back); false when the queue could not be read (logged, retried later).
-    [[nodiscard]] bool take_batches(std::vector<TakenBatch>& taken);
-    void send_taken(std::vector<TakenBatch> taken);
+    // The outbound flow's view of the queue and of the session.
+    [[nodiscard]] StoredOutboundQueue outbound_queue() { return StoredOutboundQueue(*database, *queue); }
+    struct SessionPublisher final : BatchPublisher {
+        explicit SessionPublisher(Impl& owner) : impl(owner) {}
+        [[nodiscard]] std::optional<std::uint32_t> publish(const protocol::SignedBatch& batch) override;
+        Impl& impl;
+    };
+    // Signs a batch taken for sending; none when it is held back or cannot be signed (a dead letter).
+    [[nodiscard]] std::optional<protocol::SignedBatch> seal(std::vector<store::OutboundMessage> batch,
+                                                            const BatchInFlight& flight);
     void schedule_flush();
     void schedule_removal();
     // Acknowledged messages still on file are removed now, so what an operator (or a
     // heartbeat) is told counts only what still waits for the gateway.
     void settle_removals() {
-        if (!acknowledged_unremoved.empty()) flush_publishes();
+        if (outbound_flow.has_unremoved()) flush_publishes();
     }
     void on_publish_result(std::uint32_t request_id, const Result<void>& outcome);
-    void report_expired(std::vector<OutboundMessage>& expired);
+    void report_expired(std::vector<store::OutboundMessage>& expired);
     // Waiting messages past their expiry become dead letters now, connected or not.
     void expire_due();
     void fail_waiters(const Error& cause);
@@ -233,9 +202,6 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::unique_ptr<store::SqliteOutboundQueue> queue;
     std::unique_ptr<store::DeliveredIds> delivered;
     std::unique_ptr<store::DurableInbox> inbox;
-    std::vector<PendingPublish> pending_publishes;
-    std::size_t pending_publish_count = 0;  // of those, the ones not refused
-    std::size_t pending_publish_bytes = 0;
     bool flush_posted = false;
     // Durable cursors (name -> patterns) and the clients attached to them.
     std::unordered_map<std::string, std::vector<std::string>> cursors;
@@ -256,11 +222,8 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::vector<std::string> confirmed_set;  // last set the gateway accepted
     bool subscriptions_dirty = false;
 
-    // Outbound: batches given to the session, and tools waiting for their puback.
-    std::unordered_map<std::uint32_t, BatchInFlight> batches_in_flight;
-    std::size_t bytes_in_flight = 0;
-    std::vector<protocol::MessageId> acknowledged_unremoved;  // stored by the gateway; removed next commit
-    std::unordered_map<protocol::MessageId, Waiter, MessageIdHash> ack_waiters;
+    // Outbound: publishes to commit, batches given to the session, tools waiting for their puback.
+    OutboundFlow outbound_flow;
     std::uint64_t next_sequence = 0;
     bool retry_scheduled = false;
     std::map<std::string, ChannelHold, std::less<>> held_channels;

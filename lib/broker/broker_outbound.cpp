@@ -8,7 +8,6 @@
 #include "broker/broker_impl.h"
 #include "core/clock.h"
 #include "protocol/reason.h"
-#include "store/sqlite.h"
 
 namespace aegis::broker {
 
@@ -20,7 +19,7 @@ namespace {
     return ipc::WireError{std::string(reason), std::move(message), exit};
 }
 
-[[nodiscard]] std::vector<protocol::Envelope> to_envelopes(std::vector<OutboundMessage> batch,
+[[nodiscard]] std::vector<protocol::Envelope> to_envelopes(std::vector<store::OutboundMessage> batch,
                                                            const crypto::PublicKey& origin,
                                                            const std::string& origin_id, std::uint64_t& sequence) {
     std::vector<protocol::Envelope> out;
@@ -77,8 +76,8 @@ std::optional<ipc::WireError> Broker::Impl::publish_refusal(const ipc::PublishRe
     return check_capacity(count, bytes);
 }
 
-OutboundMessage Broker::Impl::new_message(const ipc::PublishRequest& request, Bytes payload) const {
-    OutboundMessage message;
+store::OutboundMessage Broker::Impl::new_message(const ipc::PublishRequest& request, Bytes payload) const {
+    store::OutboundMessage message;
     message.timestamp_ms = unix_time_ms();
     message.id = protocol::new_message_id(message.timestamp_ms);
     message.channel = request.channel;
@@ -133,12 +132,7 @@ void Broker::Impl::handle_publish_batch(const std::shared_ptr<ipc::Peer>& peer, 
 }
 
 void Broker::Impl::add_pending(PendingPublish pending) {
-    for (const auto& message : pending.messages) {
-        ++pending_publish_count;
-        pending_publish_bytes += message.payload.size();
-    }
-    pending_publishes.push_back(std::move(pending));
-    if (pending_publish_count >= kMaxGroupCommit || pending_publishes.size() >= kMaxGroupCommit) {
+    if (outbound_flow.add(std::move(pending))) {
         flush_publishes();
         return;
     }
@@ -156,8 +150,8 @@ void Broker::Impl::schedule_flush() {
 
 std::optional<ipc::WireError> Broker::Impl::check_capacity(std::size_t count, std::uint64_t bytes) const {
     const auto& limits = queue->limits();
-    const std::size_t messages = queue->waiting() + queue->in_flight() + pending_publish_count;
-    const std::uint64_t stored = queue->live_bytes() + pending_publish_bytes;
+    const std::size_t messages = queue->waiting() + queue->in_flight() + outbound_flow.pending_messages();
+    const std::uint64_t stored = queue->live_bytes() + outbound_flow.pending_bytes();
     if (messages + count > limits.max_messages || stored + bytes > limits.max_bytes) {
         return refusal("queue_full",
                        fmt::format("queue full ({} messages / {} bytes queued, limit {} messages / {} bytes); "
@@ -176,53 +170,30 @@ void Broker::Impl::schedule_removal() {
         auto self = weak.lock();
         if (!self) return;
         self->removal_scheduled = false;
-        if (!error && !self->acknowledged_unremoved.empty()) self->flush_publishes();
+        if (!error && self->outbound_flow.has_unremoved()) self->flush_publishes();
     });
 }
 
 void Broker::Impl::flush_publishes() {
     flush_posted = false;
-    if (pending_publishes.empty() && acknowledged_unremoved.empty()) return;
-    auto group = std::move(pending_publishes);
-    pending_publishes.clear();
-    pending_publish_count = 0;
-    pending_publish_bytes = 0;
-    auto acknowledged_ids = std::move(acknowledged_unremoved);
-    acknowledged_unremoved.clear();
+    if (!outbound_flow.has_commit_work()) return;
     // One commit for the turn: the new messages (fsync'd: the answers promise them, unless they
     // are all requests and replies, protocol::bounded_by_requester) and the removal of what the
     // gateway acknowledged meanwhile. The batches to send are taken afterwards, by pump(): taking
     // only reads the queue, since what is in flight is kept in memory.
-    std::vector<OutboundMessage> messages;
-    messages.reserve(group.size());
-    for (auto& pending : group) {
-        if (pending.refused) continue;
-        for (auto& message : pending.messages) messages.push_back(std::move(message));  // the id stays behind
-    }
-    const auto count = messages.size();
-    const auto durability =
-        protocol::any_needs_fsync(messages) ? store::Durability::power_loss : store::Durability::process_crash;
-    const auto committed = [&]() -> Result<void> {
-        auto transaction = database->begin(durability);
-        if (!transaction) return transaction.take_error();
-        if (auto pushed = queue->push_many(messages); !pushed) return pushed;
-        if (auto removed = queue->remove_acknowledged(acknowledged_ids); !removed) return removed;
-        return transaction->commit();
-    }();
+    auto port = outbound_queue();
+    auto flushed = outbound_flow.flush(port);
+    auto& group = flushed.group;
     std::optional<ipc::WireError> store_failure;
-    if (!committed) {
-        (void)queue->reload_counters();  // the transaction rolled back; the counters may have moved
-        if (count > 0) {
-            log(fmt::format("cannot queue {} message(s): {}", count, committed.error().message));
-            store_failure = refusal("store_failed", committed.error().message, ExitCode::failure);
-            last_error = committed.error();
-        }
-        if (auto removed = queue->remove_acknowledged(acknowledged_ids); !removed) {
-            log(fmt::format("cannot remove acknowledged messages: {}", removed.error().message));
-        }
-    } else {
-        published_local += count;
+    if (flushed.store_error) {
+        log(fmt::format("cannot queue {} message(s): {}", flushed.messages, flushed.store_error->message));
+        store_failure = refusal("store_failed", flushed.store_error->message, ExitCode::failure);
+        last_error = *flushed.store_error;
     }
+    if (flushed.removal_error) {
+        log(fmt::format("cannot remove acknowledged messages: {}", flushed.removal_error->message));
+    }
+    if (!flushed.store_error) published_local += flushed.messages;
     for (auto& pending : group) {
         if (pending.refused) {
             fail(pending.waiter, *pending.refused);
@@ -240,7 +211,7 @@ void Broker::Impl::flush_publishes() {
                                 {"request", pending.waiter.request_id},
                                 {"message_id", ipc::to_hex(pending.messages.front().id)}});
             }
-            ack_waiters.emplace(pending.messages.front().id, pending.waiter);
+            outbound_flow.await_ack(pending.messages.front().id, pending.waiter);
         } else {
             answer(pending.waiter, json{{"message_id", ipc::to_hex(pending.messages.front().id)}});
         }
@@ -260,7 +231,7 @@ void Broker::Impl::enqueue_heartbeat() {
         {"rtt_ms", std::chrono::duration<double, std::milli>(stats.last_rtt).count()},
         {"reconnects", stats.reconnects}};
     const auto text = status.dump();
-    OutboundMessage message;
+    store::OutboundMessage message;
     message.timestamp_ms = unix_time_ms();
     message.id = protocol::new_message_id(message.timestamp_ms);
     message.channel = fmt::format("agent.{}.heartbeat", grant->assigned_id);
@@ -277,88 +248,60 @@ void Broker::Impl::enqueue_heartbeat() {
 
 void Broker::Impl::pump() {
     if (!connected() || !grant || config.session.identity == nullptr || queue->waiting() == 0) return;
-    if (batches_in_flight.size() >= kMaxBatchesInFlight || bytes_in_flight >= kMaxBytesInFlight) return;
+    if (outbound_flow.window_full()) return;
     // Taking writes nothing (what is in flight is kept in memory), so it needs no transaction;
     // it must not run inside one that could roll back, either: that would not un-take.
-    std::vector<TakenBatch> taken;
-    (void)take_batches(taken);
-    send_taken(std::move(taken));
+    auto port = outbound_queue();
+    auto taken = outbound_flow.take(port, unix_time_ms(),
+                                    [this](std::vector<store::OutboundMessage> batch, const BatchInFlight& flight) {
+                                        return seal(std::move(batch), flight);
+                                    });
+    report_expired(taken.expired);
+    if (taken.error) {
+        log(fmt::format("cannot read the queue: {}", taken.error->message));
+        last_error = *taken.error;
+        schedule_retry();
+    } else if (taken.backing_off) {
+        schedule_retry();  // look again later
+    }
+    SessionPublisher publisher(*this);
+    outbound_flow.send(std::move(taken.batches), publisher, port);
 }
 
-bool Broker::Impl::take_batches(std::vector<TakenBatch>& taken) {
-    if (!connected() || !grant || config.session.identity == nullptr) return true;
+std::optional<protocol::SignedBatch> Broker::Impl::seal(std::vector<store::OutboundMessage> batch,
+                                                        const BatchInFlight& flight) {
+    if (defer_if_held(flight)) return std::nullopt;
     const auto& key = *config.session.identity;
-    std::size_t batches = batches_in_flight.size();
-    std::size_t bytes = bytes_in_flight;
-    // A batch larger than the window still goes, alone.
-    while (batches < kMaxBatchesInFlight && bytes < kMaxBytesInFlight) {
-        if (batches >= kEagerBatchesInFlight && queue->waiting() < BatchLimits{}.max_messages) break;
-        std::vector<OutboundMessage> expired;
-        auto next = queue->take_batch_at(BatchLimits{}, unix_time_ms(), expired);
-        report_expired(expired);
-        if (!next) {
-            log(fmt::format("cannot read the queue: {}", next.error().message));
-            last_error = next.error();
-            schedule_retry();
-            return false;
-        }
-        auto batch = std::move(*next);
-        if (batch.empty()) {
-            if (queue->waiting() > 0) schedule_retry();  // backing off: look again later
-            return true;
-        }
-        BatchInFlight flight;
-        flight.channel = batch.front().channel;
-        for (const auto& message : batch) {
-            flight.ids.push_back(message.id);
-            if (message.kind == protocol::Kind::request) flight.requests.push_back(message.id);
-            flight.bytes += message.payload.size();
-        }
-        if (defer_if_held(flight)) continue;
-        auto signed_batch = protocol::sign_batch(
-            to_envelopes(std::move(batch), key.public_key(), grant->assigned_id, next_sequence), key);
-        if (!signed_batch) {
-            log(fmt::format("dropped {} message(s) to {}: {}", flight.ids.size(), flight.channel,
-                            signed_batch.error().message));
-            dead_letter(flight.ids, signed_batch.error());
-            continue;
-        }
-        ++batches;
-        bytes += flight.bytes;
-        taken.push_back(TakenBatch{std::move(*signed_batch), std::move(flight)});
+    auto signed_batch =
+        protocol::sign_batch(to_envelopes(std::move(batch), key.public_key(), grant->assigned_id, next_sequence), key);
+    if (!signed_batch) {
+        log(fmt::format("dropped {} message(s) to {}: {}", flight.ids.size(), flight.channel,
+                        signed_batch.error().message));
+        dead_letter(flight.ids, signed_batch.error());
+        return std::nullopt;
     }
-    return true;
+    return std::move(*signed_batch);
 }
 
-void Broker::Impl::send_taken(std::vector<TakenBatch> taken) {
-    for (auto& [batch, flight] : taken) {
-        const auto request_id = next_request_id();
-        if (!session || !session->publish(request_id, batch)) {
-            queue->release_all();  // the session dropped meanwhile; sent after the next handshake
-            return;
-        }
-        bytes_in_flight += flight.bytes;
-        batches_in_flight.emplace(request_id, std::move(flight));
-    }
+std::optional<std::uint32_t> Broker::Impl::SessionPublisher::publish(const protocol::SignedBatch& batch) {
+    const auto request_id = impl.next_request_id();
+    if (!impl.session || !impl.session->publish(request_id, batch)) return std::nullopt;
+    return request_id;
 }
 
 void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void>& outcome) {
-    const auto it = batches_in_flight.find(request_id);
-    if (it == batches_in_flight.end()) return;  // from before a reconnect: those were released and re-sent
-    auto flight = std::move(it->second);
-    batches_in_flight.erase(it);
-    bytes_in_flight -= flight.bytes;
+    auto answered = outbound_flow.answered(request_id);
+    if (!answered) return;  // from before a reconnect: those were released and re-sent
+    auto flight = std::move(*answered);
     if (outcome) {
         acked += flight.ids.size();
         channel_accepted(flight.channel, flight.ids.size());
         for (const auto& id : flight.ids) {
-            if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
-                answer(waiter->second, json{{"message_id", ipc::to_hex(id)}, {"acked", true}});
-                ack_waiters.erase(waiter);
-            }
+            if (auto waiter = outbound_flow.take_waiter(id))
+                answer(*waiter, json{{"message_id", ipc::to_hex(id)}, {"acked", true}});
         }
         // Removed with the next commit (schedule_removal); the window has room now for more.
-        acknowledged_unremoved.insert(acknowledged_unremoved.end(), flight.ids.begin(), flight.ids.end());
+        outbound_flow.acknowledged(flight.ids);
         schedule_removal();
         pump();
         return;
@@ -370,18 +313,17 @@ void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void
         // puback would have it. None of it stays queued or becomes a dead letter.
         const auto wire = ipc::to_wire(error);
         for (const auto& id : flight.ids) {
-            const auto waiter = ack_waiters.find(id);
-            if (waiter == ack_waiters.end()) continue;
+            const auto waiter = outbound_flow.take_waiter(id);
+            if (!waiter) continue;
             const bool request = std::find(flight.requests.begin(), flight.requests.end(), id) != flight.requests.end();
             if (request) {
-                fail(waiter->second, wire);
+                fail(*waiter, wire);
             } else {
-                answer(waiter->second, json{{"message_id", ipc::to_hex(id)}, {"acked", true}});
+                answer(*waiter, json{{"message_id", ipc::to_hex(id)}, {"acked", true}});
             }
-            ack_waiters.erase(waiter);
         }
         acked += flight.ids.size() - flight.requests.size();
-        acknowledged_unremoved.insert(acknowledged_unremoved.end(), flight.ids.begin(), flight.ids.end());
+        outbound_flow.acknowledged(flight.ids);
         schedule_removal();
         pump();
         return;
@@ -416,10 +358,7 @@ void Broker::Impl::report_given_up(const BatchInFlight& flight) {
         if (!stored || !*stored || (*stored)->entry.state != store::MessageState::dead) continue;
         ++given_up;
         reason = (*stored)->entry.dead_reason;
-        if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
-            fail(waiter->second, refusal("gave_up", reason, ExitCode::failure));
-            ack_waiters.erase(waiter);
-        }
+        if (auto waiter = outbound_flow.take_waiter(id)) fail(*waiter, refusal("gave_up", reason, ExitCode::failure));
     }
     if (given_up == 0) return;
     dropped += given_up;
@@ -445,14 +384,11 @@ void Broker::Impl::dead_letter(const std::vector<protocol::MessageId>& ids, cons
     dropped += ids.size();
     const auto wire = ipc::to_wire(cause);
     for (const auto& id : ids) {
-        if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
-            fail(waiter->second, wire);
-            ack_waiters.erase(waiter);
-        }
+        if (auto waiter = outbound_flow.take_waiter(id)) fail(*waiter, wire);
     }
 }
 
-void Broker::Impl::report_expired(std::vector<OutboundMessage>& expired) {
+void Broker::Impl::report_expired(std::vector<store::OutboundMessage>& expired) {
     for (const auto& message : expired) {
         if (message.kind == protocol::Kind::heartbeat) {
             (void)queue->remove(message.id);  // a stale heartbeat is noise, not a dead letter
@@ -461,15 +397,13 @@ void Broker::Impl::report_expired(std::vector<OutboundMessage>& expired) {
         ++dropped;
         log(fmt::format("message {} to {} expired before the gateway stored it; kept as a dead letter",
                         ipc::to_hex(message.id), message.channel));
-        if (auto waiter = ack_waiters.find(message.id); waiter != ack_waiters.end()) {
-            fail(waiter->second, ipc::to_wire(protocol::protocol_error(protocol::Reason::expired)));
-            ack_waiters.erase(waiter);
-        }
+        if (auto waiter = outbound_flow.take_waiter(message.id))
+            fail(*waiter, ipc::to_wire(protocol::protocol_error(protocol::Reason::expired)));
     }
 }
 
 void Broker::Impl::expire_due() {
-    std::vector<OutboundMessage> expired;
+    std::vector<store::OutboundMessage> expired;
     if (auto done = queue->expire_due(unix_time_ms(), expired); !done) {
         log(fmt::format("cannot expire messages: {}", done.error().message));
     }
@@ -478,8 +412,7 @@ void Broker::Impl::expire_due() {
 
 void Broker::Impl::fail_waiters(const Error& cause) {
     const auto wire = ipc::to_wire(cause);
-    for (const auto& [id, waiter] : ack_waiters) fail(waiter, wire);
-    ack_waiters.clear();
+    for (const auto& waiter : outbound_flow.take_waiters()) fail(waiter, wire);
 }
 
 }  // namespace aegis::broker

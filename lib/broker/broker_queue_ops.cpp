@@ -50,12 +50,11 @@ namespace {
 // A removed message will never be acknowledged: whoever waits for its ack is told at once.
 void Broker::Impl::fail_dropped(const std::vector<protocol::MessageId>& ids) {
     for (const auto& id : ids) {
-        if (auto waiter = ack_waiters.find(id); waiter != ack_waiters.end()) {
-            fail(waiter->second,
+        if (auto waiter = outbound_flow.take_waiter(id)) {
+            fail(*waiter,
                  ipc::WireError{"dropped",
                                 fmt::format("message {} was dropped from the queue by the operator", ipc::to_hex(id)),
                                 ExitCode::refused});
-            ack_waiters.erase(waiter);
         }
     }
 }
@@ -141,11 +140,8 @@ void Broker::Impl::handle_queue_op(const Waiter& waiter, const ipc::QueueRequest
             if (!count) return failed(count.error());
             if (request.all) {
                 // Nothing in flight is known any more: its pubacks are ignored.
-                batches_in_flight.clear();
-                bytes_in_flight = 0;
-                std::vector<protocol::MessageId> ids;
-                for (const auto& [id, ack_waiter] : ack_waiters) ids.push_back(id);
-                fail_dropped(ids);
+                outbound_flow.clear_window();
+                fail_dropped(outbound_flow.awaited());
             }
             log(fmt::format("{} message(s) purged by the operator", *count));
             return answer(waiter, json{{"count", *count}});

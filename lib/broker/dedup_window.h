@@ -7,8 +7,8 @@
 #include <deque>
 #include <unordered_set>
 
-#include "broker/message_id_hash.h"
 #include "protocol/envelope.h"
+#include "protocol/message_id_hash.h"
 
 namespace aegis::broker {
 
@@ -23,7 +23,7 @@ public:
 private:
     std::size_t capacity_;
     std::deque<protocol::MessageId> order_;
-    std::unordered_set<protocol::MessageId, MessageIdHash> seen_;
+    std::unordered_set<protocol::MessageId, protocol::MessageIdHash> seen_;
 };
 
 }  // namespace aegis::broker

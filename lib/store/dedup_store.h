@@ -12,9 +12,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "broker/message_id_hash.h"
 #include "core/result.h"
 #include "protocol/envelope.h"
+#include "protocol/message_id_hash.h"
 
 namespace aegis::store {
 
@@ -51,7 +51,7 @@ private:
     std::shared_ptr<Database> database_;
     std::size_t capacity_;
     std::deque<protocol::MessageId> order_;  // oldest first
-    std::unordered_set<protocol::MessageId, broker::MessageIdHash> seen_;
+    std::unordered_set<protocol::MessageId, protocol::MessageIdHash> seen_;
     std::vector<protocol::MessageId> pending_;
     std::size_t stored_rows_ = 0;  // rows in the file, pruned back to capacity_ past a slack
 };

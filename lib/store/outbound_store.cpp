@@ -1,10 +1,8 @@
 #include "store/outbound_store.h"
 
 #include <algorithm>
-#include <chrono>
 #include <random>
 
-#include "core/clock.h"
 #include "core/wire.h"
 #include "store/sqlite.h"
 #include "store/state_database.h"
@@ -213,10 +211,6 @@ void SqliteOutboundQueue::rewind_all() {
     next_expiry_ms_ = 0;
 }
 
-std::uint64_t SqliteOutboundQueue::now() const {
-    return options_.clock ? options_.clock() : unix_time_ms();
-}
-
 std::uint64_t SqliteOutboundQueue::retry_delay(std::uint32_t attempts) const {
     const auto& backoff = options_.backoff;
     const std::uint32_t doublings = attempts == 0 ? 0 : attempts - 1;
@@ -225,24 +219,15 @@ std::uint64_t SqliteOutboundQueue::retry_delay(std::uint32_t attempts) const {
     return options_.jitter ? std::min(options_.jitter(cap), cap) : uniform_jitter(cap);
 }
 
-void SqliteOutboundQueue::note(const Result<void>& outcome) {
-    if (outcome) {
-        last_error_.reset();
-        return;
-    }
-    last_error_ = outcome.error();
-    (void)load_counters();  // the transaction rolled back; the counters may have moved
-}
-
 // ---- pushing ----
 
-Result<void> SqliteOutboundQueue::push(broker::OutboundMessage message) {
-    std::vector<broker::OutboundMessage> one;
+Result<void> SqliteOutboundQueue::push(OutboundMessage message) {
+    std::vector<OutboundMessage> one;
     one.push_back(std::move(message));
     return push_many(one);
 }
 
-Result<void> SqliteOutboundQueue::push_many(const std::vector<broker::OutboundMessage>& messages) {
+Result<void> SqliteOutboundQueue::push_many(const std::vector<OutboundMessage>& messages) {
     if (messages.empty()) return {};
     std::uint64_t bytes = 0;
     for (const auto& message : messages) bytes += message.payload.size();
@@ -292,27 +277,15 @@ Result<void> SqliteOutboundQueue::push_many(const std::vector<broker::OutboundMe
 
 // ---- sending ----
 
-std::vector<broker::OutboundMessage> SqliteOutboundQueue::take_batch(const broker::BatchLimits& limits,
-                                                                     std::uint64_t now_ms,
-                                                                     std::vector<broker::OutboundMessage>& expired) {
-    auto batch = take_batch_at(limits, now_ms, expired);
-    if (!batch) {
-        note(batch.take_error());
-        return {};
-    }
-    last_error_.reset();
-    return std::move(*batch);
-}
-
-Result<std::vector<broker::OutboundMessage>> SqliteOutboundQueue::take_batch_at(
-    const broker::BatchLimits& limits, std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired) {
-    std::vector<broker::OutboundMessage> batch;
+Result<std::vector<OutboundMessage>> SqliteOutboundQueue::take_batch(const BatchLimits& limits, std::uint64_t now_ms,
+                                                                     std::vector<OutboundMessage>& expired) {
+    std::vector<OutboundMessage> batch;
     if (waiting_ == 0) return batch;
     const std::size_t max_messages = std::max<std::size_t>(limits.max_messages, 1);
     const std::size_t chunk = max_messages + 16;
     std::uint64_t batch_bytes = 0;
-    std::vector<std::pair<std::int64_t, broker::OutboundMessage>> taken;
-    std::vector<std::pair<std::int64_t, broker::OutboundMessage>> newly_expired;
+    std::vector<std::pair<std::int64_t, OutboundMessage>> taken;
+    std::vector<std::pair<std::int64_t, OutboundMessage>> newly_expired;
     // The scans as they will be once the expired rows are marked; nothing changes before.
     auto scans = scans_;
 
@@ -414,11 +387,7 @@ Result<std::vector<broker::OutboundMessage>> SqliteOutboundQueue::take_batch_at(
     return batch;
 }
 
-void SqliteOutboundQueue::acknowledge(const std::vector<protocol::MessageId>& ids) {
-    note(remove_acknowledged(ids));
-}
-
-Result<void> SqliteOutboundQueue::remove_acknowledged(const std::vector<protocol::MessageId>& ids) {
+Result<void> SqliteOutboundQueue::acknowledge(const std::vector<protocol::MessageId>& ids) {
     if (ids.empty()) return {};
     std::size_t removed_waiting = 0, removed_dead = 0;
     std::uint64_t removed_bytes = 0;
@@ -489,10 +458,6 @@ Result<void> SqliteOutboundQueue::remove_acknowledged(const std::vector<protocol
     return {};
 }
 
-void SqliteOutboundQueue::drop(const std::vector<protocol::MessageId>& ids) {
-    note(dead_letter(ids, "refused", now()));
-}
-
 Result<void> SqliteOutboundQueue::dead_letter(const std::vector<protocol::MessageId>& ids, std::string_view reason,
                                               std::uint64_t now_ms) {
     if (ids.empty()) return {};
@@ -538,10 +503,6 @@ Result<void> SqliteOutboundQueue::prune_dead_letters() {
     if (auto pruned = statement->run(); !pruned) return pruned;
     dead_ -= static_cast<std::size_t>(database_->changes());
     return {};
-}
-
-void SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids) {
-    note(release(ids, now()));
 }
 
 Result<void> SqliteOutboundQueue::release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms,
@@ -637,11 +598,6 @@ Result<void> SqliteOutboundQueue::undefer_channel(const std::string& channel) {
     return {};
 }
 
-void SqliteOutboundQueue::release_all() {
-    release_in_flight();
-    last_error_.reset();
-}
-
 void SqliteOutboundQueue::release_in_flight() {
     if (!in_flight_.empty()) next_expiry_ms_ = 0;
     for (const auto& [id, flight] : in_flight_) rewind(flight.priority, flight.seq);
@@ -649,9 +605,9 @@ void SqliteOutboundQueue::release_in_flight() {
     in_flight_.clear();
 }
 
-Result<void> SqliteOutboundQueue::expire_due(std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired) {
+Result<void> SqliteOutboundQueue::expire_due(std::uint64_t now_ms, std::vector<OutboundMessage>& expired) {
     if (waiting_ == 0 || now_ms < next_expiry_ms_) return {};
-    std::vector<std::pair<std::int64_t, broker::OutboundMessage>> due;
+    std::vector<std::pair<std::int64_t, OutboundMessage>> due;
     std::uint64_t due_bytes = 0;
     bool due_in_flight = false;
     std::uint64_t next_expiry = std::numeric_limits<std::uint64_t>::max();
@@ -676,7 +632,7 @@ Result<void> SqliteOutboundQueue::expire_due(std::uint64_t now_ms, std::vector<b
             auto row = select.step();
             if (!row) return row.take_error();
             if (!*row) break;
-            broker::OutboundMessage message;
+            OutboundMessage message;
             const auto kind = select.column_int(3);
             if (!read_id(select.column_blob_view(1), message.id) || kind < 0 ||
                 kind > static_cast<int>(protocol::Kind::heartbeat)) {
@@ -861,7 +817,7 @@ Result<void> SqliteOutboundQueue::remove(const protocol::MessageId& id) {
     auto existing = row_state(*database_, id);
     if (!existing) return existing.take_error();
     if (!*existing) return make_error(ExitCode::failure, "no message {} in the queue", hex(id));
-    return remove_acknowledged({id});
+    return acknowledge({id});
 }
 
 Result<std::size_t> SqliteOutboundQueue::purge_dead() {

@@ -1,5 +1,6 @@
 #pragma once
-// The durable outbound queue: broker::OutboundQueue on SQLite (state_database.h). A push is
+// The broker's durable outbound queue, on SQLite (state_database.h): messages accepted from
+// local tools (outbound_message.h), critical first, then in arrival order. A push is
 // on disk (fsync'd) before it returns; messages taken for sending stay stored until
 // acknowledged; released ones come back after an exponential backoff with full jitter;
 // expired and refused ones become dead letters with their reason.
@@ -27,9 +28,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "broker/message_id_hash.h"
-#include "broker/outbound_queue.h"
 #include "core/result.h"
+#include "protocol/message_id_hash.h"
+#include "store/outbound_message.h"
 
 namespace aegis::store {
 
@@ -49,8 +50,6 @@ struct RetryBackoff {
 
 struct QueueOptions {
     RetryBackoff backoff;
-    // Unix time in milliseconds, for the interface methods that take no `now`.
-    std::function<std::uint64_t()> clock;
     // A delay in [0, cap]; uniformly random unless a test fixes it.
     std::function<std::uint64_t(std::uint64_t cap)> jitter;
 };
@@ -77,7 +76,7 @@ struct QueueEntry {
 
 struct StoredMessage {
     QueueEntry entry;
-    broker::OutboundMessage message;
+    OutboundMessage message;
 };
 
 struct QueueStats {
@@ -90,7 +89,7 @@ struct QueueStats {
     std::uint64_t file_bytes = 0;         // the database file, free pages included
 };
 
-class SqliteOutboundQueue final : public broker::OutboundQueue {
+class SqliteOutboundQueue final {
 public:
     // Opens (or creates) the queue in `file`; in-flight messages of a previous run wait again.
     [[nodiscard]] static Result<std::unique_ptr<SqliteOutboundQueue>> open(const std::filesystem::path& file,
@@ -100,36 +99,26 @@ public:
     [[nodiscard]] static Result<std::unique_ptr<SqliteOutboundQueue>> open(std::shared_ptr<Database> database,
                                                                            QueueLimits limits,
                                                                            QueueOptions options = {});
-    ~SqliteOutboundQueue() override;
+    ~SqliteOutboundQueue();
 
-    // ---- broker::OutboundQueue ----
-    [[nodiscard]] Result<void> push(broker::OutboundMessage message) override;
-    [[nodiscard]] std::vector<broker::OutboundMessage> take_batch(
-        const broker::BatchLimits& limits, std::uint64_t now_ms,
-        std::vector<broker::OutboundMessage>& expired) override;
-    void acknowledge(const std::vector<protocol::MessageId>& ids) override;
-    // Dead letters with reason "refused" (use dead_letter() to give the gateway's reason).
-    void drop(const std::vector<protocol::MessageId>& ids) override;
-    // Waiting again after a backoff: attempts + 1, next attempt = now + jitter(min(max, base * 2^(attempts-1))).
-    void release(const std::vector<protocol::MessageId>& ids) override;
-    // Everything in flight waits again at once, without backoff: the session was lost, the
-    // messages were not refused. Nothing is written.
-    void release_all() override;
-    [[nodiscard]] std::size_t waiting() const override { return waiting_; }
-    [[nodiscard]] std::size_t in_flight() const override { return in_flight_.size(); }
-    [[nodiscard]] std::size_t dead() const { return dead_; }
-    [[nodiscard]] std::uint64_t live_bytes() const { return live_bytes_; }
-    [[nodiscard]] const QueueLimits& limits() const { return limits_; }
-
-    // ---- the same with explicit time and errors ----
+    // ---- sending ----
+    // Stored (fsync'd unless every message is a request or reply) before this returns.
+    [[nodiscard]] Result<void> push(OutboundMessage message);
     // All stored in one transaction (one fsync), or none: the group commit for aegis-send -l.
     // A message whose id is already stored is not stored twice.
-    [[nodiscard]] Result<void> push_many(const std::vector<broker::OutboundMessage>& messages);
-    [[nodiscard]] Result<std::vector<broker::OutboundMessage>> take_batch_at(
-        const broker::BatchLimits& limits, std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired);
-    [[nodiscard]] Result<void> remove_acknowledged(const std::vector<protocol::MessageId>& ids);
+    [[nodiscard]] Result<void> push_many(const std::vector<OutboundMessage>& messages);
+    // The next batch to send, marked in flight: the highest-priority waiting message that is due
+    // and the due messages right behind it, while they share its channel and priority. Messages
+    // whose expiry has passed become dead letters ("expired") and are appended to `expired`.
+    [[nodiscard]] Result<std::vector<OutboundMessage>> take_batch(const BatchLimits& limits, std::uint64_t now_ms,
+                                                                  std::vector<OutboundMessage>& expired);
+    // Stored by the gateway (or removed by the operator): removed for good.
+    [[nodiscard]] Result<void> acknowledge(const std::vector<protocol::MessageId>& ids);
+    // Refused for a reason a retry cannot fix: dead letters with that reason.
     [[nodiscard]] Result<void> dead_letter(const std::vector<protocol::MessageId>& ids, std::string_view reason,
                                            std::uint64_t now_ms);
+    // In flight, not known to be stored (a retryable refusal): waiting again after a backoff,
+    // attempts + 1, next attempt = now + jitter(min(max, base * 2^(attempts-1))).
     // `last_reason`: why they were refused, for the dead letter of one that reaches max_attempts.
     [[nodiscard]] Result<void> release(const std::vector<protocol::MessageId>& ids, std::uint64_t now_ms,
                                        std::string_view last_reason = {});
@@ -138,18 +127,23 @@ public:
     [[nodiscard]] Result<void> defer(const std::vector<protocol::MessageId>& ids, std::uint64_t until_ms);
     // The channel's waiting messages are due now (the hold is over), their attempts unchanged.
     [[nodiscard]] Result<void> undefer_channel(const std::string& channel);
+    // Everything in flight waits again at once, without backoff: the session was lost, the
+    // messages were not refused. Nothing is written.
     void release_in_flight();
     // Waiting messages (not in flight) whose expiry has passed become dead letters ("expired")
     // now, as the next take would make them, so the operator sees them as they are while no
     // session takes anything. Appended to `expired` without their payload.
-    [[nodiscard]] Result<void> expire_due(std::uint64_t now_ms, std::vector<broker::OutboundMessage>& expired);
-    // Why the last interface method that cannot return an error (take_batch, acknowledge,
-    // drop, release, release_all) failed; cleared by the next one that succeeds.
-    [[nodiscard]] const std::optional<Error>& last_error() const { return last_error_; }
+    [[nodiscard]] Result<void> expire_due(std::uint64_t now_ms, std::vector<OutboundMessage>& expired);
     // Reads the counters again from the file and reads it from the start at the next take,
     // after a transaction around the methods above (Database::begin) rolled back. Take no
     // batch inside such a transaction: what it marks in flight is not rolled back.
     [[nodiscard]] Result<void> reload_counters() { return load_counters(); }
+
+    [[nodiscard]] std::size_t waiting() const { return waiting_; }
+    [[nodiscard]] std::size_t in_flight() const { return in_flight_.size(); }
+    [[nodiscard]] std::size_t dead() const { return dead_; }
+    [[nodiscard]] std::uint64_t live_bytes() const { return live_bytes_; }
+    [[nodiscard]] const QueueLimits& limits() const { return limits_; }
 
     // ---- operator API (aegis-queue) ----
     // In send order (priority, then arrival); `state` empty: every state. limit 0: no limit.
@@ -167,11 +161,6 @@ public:
     // Every dead letter waits again, except those expired by `now_ms` unless `fresh_ttl_ms`
     // gives them a new expiry.
     [[nodiscard]] Result<Retried> retry_dead(std::uint64_t now_ms, std::uint64_t fresh_ttl_ms = 0);
-    [[nodiscard]] Result<std::size_t> retry_dead() {
-        auto retried = retry_dead(0);
-        if (!retried) return retried.take_error();
-        return retried->count;
-    }
     [[nodiscard]] Result<void> remove(const protocol::MessageId& id);
     [[nodiscard]] Result<std::size_t> purge_dead();
     [[nodiscard]] Result<std::size_t> purge_all();
@@ -207,22 +196,19 @@ private:
     // A listed row's state: in flight is stored as waiting.
     [[nodiscard]] MessageState state_of(const QueueEntry& entry) const;
     [[nodiscard]] Result<void> prune_dead_letters();
-    [[nodiscard]] std::uint64_t now() const;
     [[nodiscard]] std::uint64_t retry_delay(std::uint32_t attempts) const;
-    void note(const Result<void>& outcome);
 
     std::shared_ptr<Database> database_;
     QueueLimits limits_;
     QueueOptions options_;
     std::size_t waiting_ = 0;  // stored, not in flight, not dead
-    std::unordered_map<protocol::MessageId, InFlight, broker::MessageIdHash> in_flight_;
+    std::unordered_map<protocol::MessageId, InFlight, protocol::MessageIdHash> in_flight_;
     std::array<Scan, kPriorities> scans_{};
     std::size_t dead_ = 0;
     std::uint64_t live_bytes_ = 0;
     // No waiting message expires before this (0: not known), so expire_due() reads the file
     // only when one may have: a status request does not scan a long queue each time.
     std::uint64_t next_expiry_ms_ = 0;
-    std::optional<Error> last_error_;
 };
 
 }  // namespace aegis::store

@@ -1,5 +1,5 @@
-// The broker's pure parts: outbound queue order and batching, the dedup window, the local
-// subscription set, known_backends.
+// The broker's pure parts: the dedup window, the local subscription set, known_backends.
+// (The outbound queue's order and batching are tested on the SQLite queue, in store tests.)
 
 #include <unistd.h>
 
@@ -10,11 +10,9 @@
 #include "broker/dedup_window.h"
 #include "broker/known_backends.h"
 #include "broker/local_subscriptions.h"
-#include "broker/outbound_queue.h"
 
 namespace broker = aegis::broker;
 using aegis::protocol::MessageId;
-using aegis::protocol::Priority;
 
 namespace {
 
@@ -23,23 +21,6 @@ namespace {
     id[0] = n;
     id[15] = n;
     return id;
-}
-
-[[nodiscard]] broker::OutboundMessage message(std::uint8_t n, std::string channel, Priority priority = Priority::normal,
-                                              std::size_t payload = 1, std::uint64_t expires_ms = 0) {
-    broker::OutboundMessage out;
-    out.id = id_of(n);
-    out.channel = std::move(channel);
-    out.priority = priority;
-    out.payload.assign(payload, n);
-    out.expires_ms = expires_ms;
-    return out;
-}
-
-[[nodiscard]] std::vector<std::uint8_t> numbers(const std::vector<broker::OutboundMessage>& batch) {
-    std::vector<std::uint8_t> out;
-    for (const auto& m : batch) out.push_back(m.id[0]);
-    return out;
 }
 
 struct TempDir {
@@ -52,81 +33,6 @@ struct TempDir {
 };
 
 }  // namespace
-
-TEST_CASE("broker: the queue sends critical first, then in arrival order", "[broker]") {
-    auto queue = broker::make_memory_queue();
-    REQUIRE(queue->push(message(1, "a.x", Priority::low)));
-    REQUIRE(queue->push(message(2, "a.x", Priority::normal)));
-    REQUIRE(queue->push(message(3, "a.x", Priority::critical)));
-    REQUIRE(queue->push(message(4, "a.x", Priority::normal)));
-    std::vector<broker::OutboundMessage> expired;
-    broker::BatchLimits one{1, 1 << 20};
-    std::vector<std::uint8_t> order;
-    for (;;) {
-        auto batch = queue->take_batch(one, 0, expired);
-        if (batch.empty()) break;
-        order.push_back(batch.front().id[0]);
-    }
-    CHECK(order == std::vector<std::uint8_t>{3, 2, 4, 1});
-    CHECK(queue->waiting() == 0);
-    CHECK(queue->in_flight() == 4);
-    CHECK(expired.empty());
-}
-
-TEST_CASE("broker: a batch is consecutive messages of one channel and priority, within its limits", "[broker]") {
-    auto queue = broker::make_memory_queue();
-    for (std::uint8_t n = 1; n <= 5; ++n) REQUIRE(queue->push(message(n, "a.x")));
-    REQUIRE(queue->push(message(6, "a.y")));
-    REQUIRE(queue->push(message(7, "a.x")));
-    std::vector<broker::OutboundMessage> expired;
-    CHECK(numbers(queue->take_batch({3, 1 << 20}, 0, expired)) == std::vector<std::uint8_t>{1, 2, 3});
-    CHECK(numbers(queue->take_batch({256, 1 << 20}, 0, expired)) == std::vector<std::uint8_t>{4, 5});
-    CHECK(numbers(queue->take_batch({256, 1 << 20}, 0, expired)) == std::vector<std::uint8_t>{6});
-    CHECK(numbers(queue->take_batch({256, 1 << 20}, 0, expired)) == std::vector<std::uint8_t>{7});
-
-    auto by_bytes = broker::make_memory_queue();
-    REQUIRE(by_bytes->push(message(1, "a.x", Priority::normal, 600)));
-    REQUIRE(by_bytes->push(message(2, "a.x", Priority::normal, 600)));
-    REQUIRE(by_bytes->push(message(3, "a.x", Priority::normal, 5000)));
-    CHECK(numbers(by_bytes->take_batch({256, 1000}, 0, expired)) == std::vector<std::uint8_t>{1});
-    CHECK(numbers(by_bytes->take_batch({256, 1000}, 0, expired)) == std::vector<std::uint8_t>{2});
-    CHECK(numbers(by_bytes->take_batch({256, 1000}, 0, expired)) ==
-          std::vector<std::uint8_t>{3});  // alone, over the limit
-}
-
-TEST_CASE("broker: released messages go back to their place; acknowledged and dropped ones are gone", "[broker]") {
-    auto queue = broker::make_memory_queue();
-    for (std::uint8_t n = 1; n <= 4; ++n) REQUIRE(queue->push(message(n, "a.x")));
-    std::vector<broker::OutboundMessage> expired;
-    const auto first = queue->take_batch({2, 1 << 20}, 0, expired);
-    const auto second = queue->take_batch({2, 1 << 20}, 0, expired);
-    queue->acknowledge({first[0].id});
-    queue->drop({first[1].id});
-    CHECK(queue->in_flight() == 2);
-    queue->release_all();
-    CHECK(queue->in_flight() == 0);
-    CHECK(numbers(queue->take_batch({256, 1 << 20}, 0, expired)) == std::vector<std::uint8_t>{3, 4});
-    queue->release({id_of(4)});
-    CHECK(numbers(queue->take_batch({256, 1 << 20}, 0, expired)) == std::vector<std::uint8_t>{4});
-    CHECK(queue->waiting() == 0);
-}
-
-TEST_CASE("broker: expired messages are removed and reported, never sent", "[broker]") {
-    auto queue = broker::make_memory_queue();
-    REQUIRE(queue->push(message(1, "a.x", Priority::normal, 1, 1000)));
-    REQUIRE(queue->push(message(2, "a.x", Priority::normal, 1, 0)));
-    REQUIRE(queue->push(message(3, "a.x", Priority::normal, 1, 5000)));
-    std::vector<broker::OutboundMessage> expired;
-    CHECK(numbers(queue->take_batch({256, 1 << 20}, 2000, expired)) == std::vector<std::uint8_t>{2, 3});
-    CHECK(numbers(expired) == std::vector<std::uint8_t>{1});
-}
-
-TEST_CASE("broker: a full queue refuses more", "[broker]") {
-    auto queue = broker::make_memory_queue(2);
-    REQUIRE(queue->push(message(1, "a.x")));
-    REQUIRE(queue->push(message(2, "a.x")));
-    CHECK_FALSE(queue->push(message(3, "a.x")));
-}
 
 TEST_CASE("broker: the dedup window passes each id once and forgets the oldest", "[broker]") {
     broker::DedupWindow window(3);

@@ -9,10 +9,10 @@
 
 #include "protocol/envelope.h"
 
-namespace aegis::broker {
+namespace aegis::protocol {
 
 struct MessageIdHash {
-    std::size_t operator()(const protocol::MessageId& id) const noexcept {
+    std::size_t operator()(const MessageId& id) const noexcept {
         std::uint64_t high = 0;
         std::uint64_t low = 0;
         std::memcpy(&high, id.data(), sizeof(high));
@@ -21,4 +21,4 @@ struct MessageIdHash {
     }
 };
 
-}  // namespace aegis::broker
+}  // namespace aegis::protocol
