@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -47,14 +46,12 @@ int report_problems(const std::vector<std::string>& problems, bool every = false
     return aegis::cli::report(kTool, error);
 }
 
-po::options_description describe_options(aegis::gateway::GatewayOptions& options, std::string& identity,
-                                         std::string& authorized, std::string& state_dir, std::uint64_t& handshake_secs,
-                                         std::uint64_t& skew_secs, std::uint64_t& inbox_age_secs,
-                                         std::uint64_t& replay_rate) {
+void describe_options(aegis::cli::CommandLine& line, aegis::gateway::GatewayOptions& options, std::string& identity,
+                      std::string& authorized, std::string& state_dir, std::uint64_t& handshake_secs,
+                      std::uint64_t& skew_secs, std::uint64_t& inbox_age_secs, std::uint64_t& replay_rate) {
     namespace cli = aegis::cli;
-    po::options_description described("Options");
     // clang-format off
-    described.add_options()
+    line.add_options()
         ("listen", po::value(&options.listen)->value_name("HOST:PORT")->default_value(options.listen),
          "address for agents and backends (port 0 picks a free one)")
         ("identity", po::value(&identity)->value_name("KEY")->required(), "the gateway's secret key file")
@@ -86,11 +83,9 @@ po::options_description describe_options(aegis::gateway::GatewayOptions& options
         ("log-level", aegis::cli::one_of(nullptr, {"error", "warn", "info", "debug"})->value_name("LEVEL"), "log error, warn, info (default) or debug lines and the more important ones")
         ("log-format", aegis::cli::one_of(nullptr, {"text", "json"})->value_name("FORMAT"), "text (default; under journald with priority prefixes) or json, one object a line")
         ("config", po::value<std::string>()->value_name("FILE"), "read options from FILE, 'name = value' lines (default: /etc/aegis/gateway.conf when it exists); the command line wins")
-        ("check-config", "read the configuration, key, authorized file and TLS files, report every problem and exit (0: fine, 6: problems)")
-        ("help,h", "show this help and exit")
-        ("version,V", "show the version and exit");
+        ("check-config", "read the configuration, key, authorized file and TLS files, report every problem and exit (0: fine, 6: problems)");
     // clang-format on
-    return described;
+    line.help_and_version({"help,h", "show this help and exit", "version,V", "show the version and exit"});
 }
 
 int run(int argc, char** argv) {
@@ -98,39 +93,34 @@ int run(int argc, char** argv) {
     std::string identity, authorized, state_dir;
     std::uint64_t handshake_secs = 10, skew_secs = 120, replay_rate = options.replay_rate;
     std::uint64_t inbox_age_secs = static_cast<std::uint64_t>(options.inbox_max_age.count());
-    const auto described = describe_options(options, identity, authorized, state_dir, handshake_secs, skew_secs,
-                                            inbox_age_secs, replay_rate);
-
-    po::variables_map given;
-    po::store(po::command_line_parser(argc, argv).options(described).run(), given);
-    if (given.count("help")) {
-        std::cout
-            << "Usage: aegis-gateway --identity KEY --authorized FILE --state-dir DIR [options]\n"
-               "The Aegis backend hub: authenticates agents and backends, enforces channel access, routes.\n\n"
-            << aegis::cli::help_table(described)
-            << "\nSignals: SIGHUP re-reads the authorized file and the channel controls; SIGTERM/SIGINT shut down.\n";
-        return 0;
-    }
-    if (given.count("version")) {
-        std::cout << aegis::cli::version_line(kTool) << '\n';
-        return 0;
-    }
+    aegis::cli::CommandLine line("Options");
+    describe_options(line, options, identity, authorized, state_dir, handshake_secs, skew_secs, inbox_age_secs,
+                     replay_rate);
+    auto& given = line.store(argc, argv);
+    auto& common = line.common;
+    common.help_text =
+        "Usage: aegis-gateway --identity KEY --authorized FILE --state-dir DIR [options]\n"
+        "The Aegis backend hub: authenticates agents and backends, enforces channel access, routes.\n\n" +
+        common.help_text +
+        "\nSignals: SIGHUP re-reads the authorized file and the channel controls; SIGTERM/SIGINT shut "
+        "down.\n";
+    if (aegis::cli::print_help_or_version(kTool, common)) return 0;
     const bool check = given.count("check-config") > 0;
     std::vector<std::string> problems;
     if (const auto file = aegis::cli::config_file_to_read(
             given.count("config") ? given["config"].as<std::string>() : "", kDefaultConfig)) {
         problems = aegis::cli::store_config_file(
-            *file, aegis::cli::file_options(described, {"config", "check-config", "help", "version"}), given);
+            *file, aegis::cli::file_options(line.all(), {"config", "check-config", "help", "version"}), given);
     }
     if (!problems.empty() && !check) return report_problems(problems);
     if (check) {
         // What is missing is reported by the check itself: store every value given, as notify
         // would once nothing required is missing.
         for (const auto& [name, value] : given) {
-            if (const auto* option = described.find_nothrow(name, false)) option->semantic()->notify(value.value());
+            if (const auto* option = line.all().find_nothrow(name, false)) option->semantic()->notify(value.value());
         }
     } else {
-        po::notify(given);
+        line.notify();
     }
     // one_of() let only these words through.
     if (given.count("log-level"))

@@ -7,7 +7,6 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <iostream>
-#include <sstream>
 
 #include "cli/duration.h"
 #include "cli/number_option.h"
@@ -29,7 +28,7 @@ using nlohmann::json;
 constexpr std::string_view kTool = "aegis-queue";
 
 struct Options {
-    std::string socket;
+    cli::CommonOptions common;  // --socket, --timeout, --help, --version
     std::string command;
     std::vector<std::string> args;
     std::string state = "all";
@@ -40,51 +39,35 @@ struct Options {
     bool json = false;
     std::string ttl;         // retry: a fresh TTL for expired messages
     bool ttl_given = false;  // even an empty one, which is then refused
-    std::string timeout = "10s";
-    bool help = false;
-    bool version = false;
-    std::string help_text;
 };
 
 Options parse_options(int argc, char** argv) {
     Options o;
-    po::options_description visible(
+    cli::CommandLine line(
         "Usage: aegis-queue [options] COMMAND [ID|NAME]\n\n"
         "Commands: ls, show ID, retry ID|--dead, drop ID, purge --dead|--all, stats,\n"
         "cursors, cursor-rm NAME.\n"
         "Manages the outbound queue and the durable subscriptions of the local broker (aegis-connect).\n\n"
         "Options");
     // clang-format off
-    visible.add_options()
+    line.add_options()
         ("state", po::value(&o.state)->value_name("STATE"), "ls: waiting, in_flight, dead or all (default)")
         ("limit", cli::whole_number(&o.limit, 1, 100'000)->value_name("N"), "ls: at most N messages (1-100000, default: 100)")
         ("dead", po::bool_switch(&o.dead), "retry or purge every dead message")
         ("all", po::bool_switch(&o.all), "purge every message")
         ("ttl", po::value(&o.ttl)->value_name("DURATION")->notifier([&o](const std::string&) { o.ttl_given = true; }), "retry: give expired messages a fresh TTL of DURATION (1ms-720h)")
         ("yes,y", po::bool_switch(&o.yes), "purge without asking")
-        ("json", po::bool_switch(&o.json), "print the broker's answer as JSON")
-        ("timeout", po::value(&o.timeout)->value_name("DURATION"), "give up after DURATION (1ms-1h, default: 10s)")
-        ("socket", po::value(&o.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
-        ("help,h", po::bool_switch(&o.help), "show this help")
-        ("version,V", po::bool_switch(&o.version), "show the version");
+        ("json", po::bool_switch(&o.json), "print the broker's answer as JSON");
     // clang-format on
-    po::options_description hidden;
-    hidden.add_options()("command", po::value(&o.command))("args", po::value(&o.args)->multitoken());
-    po::options_description all;
-    all.add(visible).add(hidden);
-    po::positional_options_description positional;
-    positional.add("command", 1).add("args", -1);
-    po::variables_map values;
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
-    po::notify(values);
-    std::ostringstream text;
-    text << cli::help_table(visible);
-    o.help_text = text.str();
+    line.timeout(std::chrono::seconds(10), std::chrono::hours(1)).socket().help_and_version();
+    line.operands("command", po::value(&o.command), 1).operands("args", po::value(&o.args)->multitoken(), -1);
+    line.parse(argc, argv);
+    o.common = line.common;
     return o;
 }
 
 [[nodiscard]] aegis::Error usage(std::string_view what) {
-    return aegis::make_error(ExitCode::usage, "{} (see {} --help)", what, kTool);
+    return cli::usage_error(kTool, what);
 }
 
 // The request for a command; the purge confirmation is asked by the caller.
@@ -189,21 +172,13 @@ void print_answer(const Options& o, const ipc::Frame& answer) {
 
 int run(int argc, char** argv) {
     const auto options = parse_options(argc, argv);
-    if (options.help) {
-        fmt::print("{}", options.help_text);
-        return 0;
-    }
-    if (options.version) {
-        fmt::print("{}\n", cli::version_line(kTool));
-        return 0;
-    }
-    auto timeout =
-        cli::parse_duration(options.timeout, "--timeout", std::chrono::milliseconds(1), std::chrono::hours(1));
+    if (cli::print_help_or_version(kTool, options.common)) return 0;
+    auto timeout = options.common.timeout_or_default();
     if (!timeout) return cli::report(kTool, timeout.error());
     auto request = request_for(options);
     if (!request) return cli::report(kTool, request.error());
     const auto deadline = ipc::deadline_after(*timeout);
-    auto client = ipc::Client::connect(ipc::find_broker_socket(options.socket), kTool, deadline);
+    auto client = ipc::Client::connect(ipc::find_broker_socket(options.common.socket), kTool, deadline);
     if (!client) return cli::report(kTool, client.error());
     if (options.command == "purge") {
         auto confirmed = confirm_purge(*client, options, deadline);

@@ -37,14 +37,7 @@ constexpr std::string_view kTool = "aegis-sub";
 int run(int argc, char** argv) {
     auto options = aegis::sub::parse_options(argc, argv);
     if (!options) return cli::report(kTool, options.error());
-    if (options->help) {
-        fmt::print("{}", options->help_text);
-        return 0;
-    }
-    if (options->version) {
-        fmt::print("{}\n", cli::version_line(kTool));
-        return 0;
-    }
+    if (cli::print_help_or_version(kTool, options->common)) return 0;
     std::signal(SIGPIPE, SIG_IGN);  // a closed stdout shows up as a failed write, handled quietly
     // Before any thread starts: SIGINT, SIGTERM and SIGHUP end the --exec commands' process groups
     // first, so no handler outlives aegis-sub.
@@ -53,7 +46,7 @@ int run(int argc, char** argv) {
 
     const auto deadline = ipc::deadline_after(options->wait);
     const auto connect_deadline = deadline ? deadline : ipc::deadline_after(std::chrono::seconds(30));
-    auto client = ipc::Client::connect(ipc::find_broker_socket(options->socket), kTool, connect_deadline);
+    auto client = ipc::Client::connect(ipc::find_broker_socket(options->common.socket), kTool, connect_deadline);
     if (!client) return cli::report(kTool, client.error());
     if (auto subscribed = subscribe(*client, *options, deadline); !subscribed) {
         return cli::report(kTool, subscribed.error());

@@ -1,7 +1,6 @@
 #include "options.h"
 
 #include <boost/program_options.hpp>
-#include <sstream>
 
 #include "channel/channel.h"
 #include "cli/duration.h"
@@ -25,8 +24,7 @@ struct Raw {
 };
 
 [[nodiscard]] Result<void> check_and_fill(Options& options, const Raw& raw) {
-    if (options.patterns.empty())
-        return make_error(ExitCode::usage, "a channel pattern is required (see aegis-sub --help)");
+    if (options.patterns.empty()) return cli::usage_error("aegis-sub", "a channel pattern is required");
     if (options.drain && options.durable.empty()) return make_error(ExitCode::usage, "--drain needs --durable NAME");
     if (options.reset && options.durable.empty()) return make_error(ExitCode::usage, "--reset needs --durable NAME");
     if (!options.durable.empty() && !ipc::valid_cursor_name(options.durable)) {
@@ -70,13 +68,13 @@ struct Raw {
 Result<Options> parse_options(int argc, char** argv) {
     Options options;
     Raw raw;
-    po::options_description visible(
+    cli::CommandLine line(
         "Usage: aegis-sub [options] PATTERN...\n\n"
         "Subscribes to channel patterns through the local broker (aegis-connect) and prints\n"
         "each message's payload on its own line. '*' matches one token, '>' the rest.\n\n"
         "Options");
     // clang-format off
-    visible.add_options()
+    line.add_options()
         ("count,C", cli::whole_number(nullptr, 1, 1'000'000'000)->value_name("N"), "exit 0 after N messages (1-1000000000)")
         ("wait,W", po::value<std::string>()->value_name("SECS"), "stop after SECS (or 250ms, 5m; 1ms-720h); exit 5 if fewer than N (or no) messages came")
         ("verbose,v", po::bool_switch(&raw.verbose), "prefix each payload with its channel and a space")
@@ -89,24 +87,13 @@ Result<Options> parse_options(int argc, char** argv) {
         ("reset", po::bool_switch(&options.reset), "with --durable: replace the subscription's stored patterns")
         ("exec", po::value(&options.exec)->value_name("CMD"), "run CMD per message (payload on stdin); its output answers requests")
         ("exec-timeout", po::value<std::string>()->value_name("DURATION"), "end a command's process group after DURATION (0-24h, 0: never; default: 30s)")
-        ("jobs", cli::whole_number(&options.jobs, 1, 256)->value_name("N"), "run up to N commands at once (1-256, default: 1)")
-        ("socket", po::value(&options.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
-        ("help,h", po::bool_switch(&options.help), "show this help")
-        ("version,V", po::bool_switch(&options.version), "show the version");
+        ("jobs", cli::whole_number(&options.jobs, 1, 256)->value_name("N"), "run up to N commands at once (1-256, default: 1)");
     // clang-format on
-    po::options_description hidden;
-    hidden.add_options()("pattern", po::value(&options.patterns)->multitoken());
-    po::options_description all;
-    all.add(visible).add(hidden);
-    po::positional_options_description positional;
-    positional.add("pattern", -1);
-    po::variables_map values;
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
-    po::notify(values);
-    std::ostringstream text;
-    text << cli::help_table(visible);
-    options.help_text = text.str();
-    if (options.help || options.version) return options;
+    line.socket().help_and_version();
+    line.operands("pattern", po::value(&options.patterns)->multitoken(), -1);
+    const auto& values = line.parse(argc, argv);
+    options.common = line.common;
+    if (options.common.help || options.common.version) return options;
     if (values.count("count")) options.count = values["count"].as<std::uint64_t>();
     if (values.count("wait")) raw.wait = values["wait"].as<std::string>();
     if (values.count("format")) raw.format = values["format"].as<std::string>();

@@ -8,12 +8,13 @@
 #include <vector>
 
 #include "cli/message_format.h"
+#include "cli/tool.h"
 #include "core/result.h"
 
 namespace aegis::sub {
 
 struct Options {
-    std::string socket;
+    cli::CommonOptions common;  // --socket, --help, --version
     std::vector<std::string> patterns;
     std::optional<std::uint64_t> count;
     std::optional<std::chrono::milliseconds> wait;
@@ -25,9 +26,6 @@ struct Options {
     std::string exec;
     std::uint64_t jobs = 1;
     std::chrono::milliseconds exec_timeout{30'000};  // 0: none
-    bool help = false;
-    bool version = false;
-    std::string help_text;
 };
 
 [[nodiscard]] Result<Options> parse_options(int argc, char** argv);
