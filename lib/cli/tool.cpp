@@ -100,6 +100,10 @@ bool print_help_or_version(std::string_view tool, const CommonOptions& common) {
     return common.help || common.version;
 }
 
+po::typed_value<std::string>* optional_text(std::optional<std::string>* target) {
+    return po::value<std::string>()->notifier([target](const std::string& text) { *target = text; });
+}
+
 CommandLine::CommandLine(const std::string& caption) : visible_(caption) {}
 
 po::options_description_easy_init CommandLine::add_options() {
@@ -157,10 +161,11 @@ void CommandLine::notify() {
     po::notify(values_);
 }
 
-po::variables_map& CommandLine::parse(int argc, char** argv) {
+bool CommandLine::parse(int argc, char** argv, CommonOptions& out) {
     store(argc, argv);
     notify();
-    return values_;
+    out = common;
+    return !common.help && !common.version;
 }
 
 }  // namespace aegis::cli

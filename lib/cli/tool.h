@@ -52,6 +52,9 @@ struct CommonOptions {
 // --help or --version when asked: prints it and returns true (the tool then exits 0).
 [[nodiscard]] bool print_help_or_version(std::string_view tool, const CommonOptions& common);
 
+// A string option whose absence matters: `target` is set only when the option is given.
+[[nodiscard]] boost::program_options::typed_value<std::string>* optional_text(std::optional<std::string>* target);
+
 // The words of --help and --version, for the tools whose short options mean something else.
 struct HelpAndVersion {
     const char* help_name = "help,h";
@@ -86,8 +89,9 @@ public:
     // may add values first, then notify()).
     boost::program_options::variables_map& store(int argc, char** argv);
     void notify();
-    // store() then notify(): every option's target is set.
-    boost::program_options::variables_map& parse(int argc, char** argv);
+    // store() then notify(), every option's target set, and `common` copied to `out`. False when
+    // --help or --version was asked: the tool answers that and checks nothing else.
+    [[nodiscard]] bool parse(int argc, char** argv, CommonOptions& out);
 
     [[nodiscard]] boost::program_options::variables_map& values() { return values_; }
     // Every option, operands included (what a configuration file may set).

@@ -100,7 +100,9 @@ void check_combination(const Options& options) {
 Options parse_options(int argc, char** argv) {
     cli::CommandLine line("Options");
     describe(line);
-    const auto& given = line.parse(argc, argv);
+    cli::CommonOptions common;
+    (void)line.parse(argc, argv, common);  // choose_mode() answers --help and --version
+    const auto& given = line.values();
     Options options;
     options.mode = choose_mode(given);
     if (options.mode == Mode::help || options.mode == Mode::version) return options;

@@ -61,8 +61,7 @@ Options parse_options(int argc, char** argv) {
     // clang-format on
     line.timeout(std::chrono::seconds(10), std::chrono::hours(1)).socket().help_and_version();
     line.operands("command", po::value(&o.command), 1).operands("args", po::value(&o.args)->multitoken(), -1);
-    line.parse(argc, argv);
-    o.common = line.common;
+    (void)line.parse(argc, argv, o.common);  // --help and --version are answered by run()
     return o;
 }
 

@@ -89,13 +89,13 @@ Result<Options> parse_options(int argc, char** argv) {
         "Options");
     // clang-format off
     line.add_options()
-        ("message,m", po::value<std::string>()->value_name("TEXT"), "the payload, as given (no newline added)")
-        ("file,f", po::value<std::string>()->value_name("FILE"), "read the payload from FILE ('-': standard input)")
+        ("message,m", cli::optional_text(&options.message)->value_name("TEXT"), "the payload, as given (no newline added)")
+        ("file,f", cli::optional_text(&options.file)->value_name("FILE"), "read the payload from FILE ('-': standard input)")
         ("lines,l", po::bool_switch(&raw.lines), "one message per line of the input (streamed)")
         ("null,0", po::bool_switch(&raw.nul), "one message per NUL-terminated record of the input")
         ("count,n", cli::whole_number(&options.count, 1, 1'000'000)->value_name("N"), "send each message N times (1-1000000)")
         ("priority,p", po::value(&raw.priority)->value_name("LEVEL"), "critical, high, normal (default) or low")
-        ("ttl", po::value<std::string>()->value_name("DURATION"), "drop the message if not delivered within DURATION (1ms-720h)")
+        ("ttl", cli::optional_text(&raw.ttl)->value_name("DURATION"), "drop the message if not delivered within DURATION (1ms-720h)")
         ("header,H", po::value(&raw.headers)->value_name("KEY=VALUE"), "add a header (repeatable)")
         ("print-id", po::bool_switch(&options.print_id), "print each message's id")
         ("json", po::bool_switch(&options.json), "print {\"id\":..,\"channel\":..} per message")
@@ -106,12 +106,7 @@ Result<Options> parse_options(int argc, char** argv) {
     // clang-format on
     line.timeout(milliseconds(30'000), hours(24)).socket().help_and_version();
     line.operands("channel", po::value(&options.request.channel), 1);
-    const auto& values = line.parse(argc, argv);
-    options.common = line.common;
-    if (options.common.help || options.common.version) return options;
-    if (values.count("message")) options.message = values["message"].as<std::string>();
-    if (values.count("file")) options.file = values["file"].as<std::string>();
-    if (values.count("ttl")) raw.ttl = values["ttl"].as<std::string>();
+    if (!line.parse(argc, argv, options.common)) return options;  // --help or --version
     if (auto checked = check_and_fill(options, raw); !checked) return checked.take_error();
     return options;
 }

@@ -61,8 +61,8 @@ Options parse_options(int argc, char** argv) {
     // clang-format on
     line.timeout(std::chrono::seconds(5), std::chrono::hours(1), "give up on the broker after DURATION");
     line.socket().help_and_version();
-    const auto& values = line.parse(argc, argv);
-    o.common = line.common;
+    if (!line.parse(argc, argv, o.common)) return o;  // --help or --version
+    const auto& values = line.values();
     if (values.count("watch")) o.watch = values["watch"].as<std::string>();
     if (values.count("warn-queue")) o.thresholds.warn_queue = values["warn-queue"].as<std::uint64_t>();
     if (values.count("crit-queue")) o.thresholds.crit_queue = values["crit-queue"].as<std::uint64_t>();

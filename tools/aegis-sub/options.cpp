@@ -75,29 +75,23 @@ Result<Options> parse_options(int argc, char** argv) {
         "Options");
     // clang-format off
     line.add_options()
-        ("count,C", cli::whole_number(nullptr, 1, 1'000'000'000)->value_name("N"), "exit 0 after N messages (1-1000000000)")
-        ("wait,W", po::value<std::string>()->value_name("SECS"), "stop after SECS (or 250ms, 5m; 1ms-720h); exit 5 if fewer than N (or no) messages came")
+        ("count,C", cli::whole_number(nullptr, 1, 1'000'000'000)->value_name("N")->notifier([&options](std::uint64_t n) { options.count = n; }), "exit 0 after N messages (1-1000000000)")
+        ("wait,W", cli::optional_text(&raw.wait)->value_name("SECS"), "stop after SECS (or 250ms, 5m; 1ms-720h); exit 5 if fewer than N (or no) messages came")
         ("verbose,v", po::bool_switch(&raw.verbose), "prefix each payload with its channel and a space")
         ("json", po::bool_switch(&raw.json), "one JSON object per message: every envelope field and the payload")
-        ("format,F", po::value<std::string>()->value_name("FORMAT"), "print FORMAT per message (%c %p %i %o %f %t %x %l %k %%, \\n \\t \\0)")
+        ("format,F", cli::optional_text(&raw.format)->value_name("FORMAT"), "print FORMAT per message (%c %p %i %o %f %t %x %l %k %%, \\n \\t \\0)")
         ("null,0", po::bool_switch(&raw.nul), "end each message with NUL instead of a newline")
         ("from", po::value(&options.from)->value_name("FINGERPRINT"), "only messages signed by this identity")
         ("durable", po::value(&options.durable)->value_name("NAME"), "durable subscription NAME: messages wait in the broker while away")
         ("drain", po::bool_switch(&options.drain), "with --durable: exit once the stored backlog has been printed")
         ("reset", po::bool_switch(&options.reset), "with --durable: replace the subscription's stored patterns")
         ("exec", po::value(&options.exec)->value_name("CMD"), "run CMD per message (payload on stdin); its output answers requests")
-        ("exec-timeout", po::value<std::string>()->value_name("DURATION"), "end a command's process group after DURATION (0-24h, 0: never; default: 30s)")
+        ("exec-timeout", cli::optional_text(&raw.exec_timeout)->value_name("DURATION"), "end a command's process group after DURATION (0-24h, 0: never; default: 30s)")
         ("jobs", cli::whole_number(&options.jobs, 1, 256)->value_name("N"), "run up to N commands at once (1-256, default: 1)");
     // clang-format on
     line.socket().help_and_version();
     line.operands("pattern", po::value(&options.patterns)->multitoken(), -1);
-    const auto& values = line.parse(argc, argv);
-    options.common = line.common;
-    if (options.common.help || options.common.version) return options;
-    if (values.count("count")) options.count = values["count"].as<std::uint64_t>();
-    if (values.count("wait")) raw.wait = values["wait"].as<std::string>();
-    if (values.count("format")) raw.format = values["format"].as<std::string>();
-    if (values.count("exec-timeout")) raw.exec_timeout = values["exec-timeout"].as<std::string>();
+    if (!line.parse(argc, argv, options.common)) return options;  // --help or --version
     if (auto checked = check_and_fill(options, raw); !checked) return checked.take_error();
     return options;
 }
