@@ -215,6 +215,28 @@ TEST_CASE("ipc: the typed request builders parse back to what they were built fr
     CHECK(std::holds_alternative<ipc::HelloRequest>(request(ipc::to_header(ipc::HelloRequest{})).body));
 }
 
+TEST_CASE("ipc: a request of any type gets its own header; queue states read back", "[ipc]") {
+    const ipc::RequestBody ack = ipc::AckRequest{"nightly", 7};
+    CHECK(ipc::to_header(ack) == json{{"op", "ack"}, {"durable", "nightly"}, {"cursor_seq", 7}});
+    ipc::QueueRequest list{ipc::QueueOp::list};
+    list.state = ipc::QueueStateFilter::dead;
+    list.limit = 5;
+    CHECK(ipc::to_header(ipc::RequestBody{list}) == json{{"op", "queue.list"}, {"state", "dead"}, {"limit", 5}});
+    ipc::QueueRequest retry{ipc::QueueOp::retry};
+    retry.dead = true;
+    retry.ttl_ms = 60'000;
+    const auto parsed = request(ipc::to_header(ipc::RequestBody{retry}));
+    REQUIRE(std::holds_alternative<ipc::QueueRequest>(parsed.body));
+    CHECK(std::get<ipc::QueueRequest>(parsed.body).dead);
+    CHECK(std::get<ipc::QueueRequest>(parsed.body).ttl_ms == 60'000);
+    CHECK(ipc::to_header(ipc::RequestBody{ipc::CursorListRequest{}}) == json{{"op", "cursor.list"}});
+    for (const auto state : {ipc::QueueStateFilter::waiting, ipc::QueueStateFilter::in_flight,
+                             ipc::QueueStateFilter::dead, ipc::QueueStateFilter::all}) {
+        CHECK(ipc::parse_state_filter(ipc::to_string(state)) == state);
+    }
+    CHECK_FALSE(ipc::parse_state_filter("gone").has_value());
+}
+
 TEST_CASE("ipc: publish_batch carries a publish's fields and each payload's length", "[ipc]") {
     const auto parsed = request(json{{"op", "publish_batch"},
                                      {"id", 4},
