@@ -47,8 +47,9 @@ int report_problems(const std::vector<std::string>& problems, bool every = false
 }
 
 void describe_options(aegis::cli::CommandLine& line, aegis::gateway::GatewayOptions& options, std::string& identity,
-                      std::string& authorized, std::string& state_dir, std::uint64_t& handshake_secs,
-                      std::uint64_t& skew_secs, std::uint64_t& inbox_age_secs, std::uint64_t& replay_rate) {
+                      std::string& authorized, std::string& state_dir, std::chrono::milliseconds& inbox_age,
+                      std::uint64_t& replay_rate) {
+    using std::chrono::seconds;
     namespace cli = aegis::cli;
     // clang-format off
     line.add_options()
@@ -68,13 +69,13 @@ void describe_options(aegis::cli::CommandLine& line, aegis::gateway::GatewayOpti
          "authenticated sessions at most (1-1000000); more are refused busy")
         ("max-message-bytes", cli::whole_number(&options.max_message_bytes, 1'024, aegis::protocol::kMaxBatchBytes)->value_name("N")->default_value(options.max_message_bytes),
          "largest published batch accepted (1024-67108864)")
-        ("handshake-timeout", cli::whole_number(&handshake_secs, 1, 300)->value_name("SECS")->default_value(handshake_secs),
+        ("handshake-timeout", cli::duration_seconds(&options.handshake_timeout, seconds(1), seconds(300))->value_name("SECS"),
          "time a client has to finish the handshake (1-300)")
-        ("clock-skew", cli::whole_number(&skew_secs, 1, 86'400)->value_name("SECS")->default_value(skew_secs),
+        ("clock-skew", cli::duration_seconds(&options.clock_skew, seconds(1), seconds(86'400))->value_name("SECS"),
          "accepted difference between the client's clock and ours (1-86400)")
         ("inbox-max-messages", cli::whole_number(&options.inbox_max_messages, 1, 1'000'000'000)->value_name("N")->default_value(options.inbox_max_messages),
          "messages stored per identity at most (1-1000000000); past it the oldest are dropped")
-        ("inbox-max-age", cli::whole_number(&inbox_age_secs, 1, 31'536'000)->value_name("SECS")->default_value(inbox_age_secs),
+        ("inbox-max-age", cli::duration_seconds(&inbox_age, seconds(1), seconds(31'536'000))->value_name("SECS"),
          "stored messages and session tokens expire after this (1-31536000)")
         ("replay-window", cli::whole_number(&options.replay_window, 1, 65'536)->value_name("N")->default_value(options.replay_window),
          "deliveries in flight per session (1-65536; the next goes out as acks come)")
@@ -91,11 +92,10 @@ void describe_options(aegis::cli::CommandLine& line, aegis::gateway::GatewayOpti
 int run(int argc, char** argv) {
     aegis::gateway::GatewayOptions options;
     std::string identity, authorized, state_dir;
-    std::uint64_t handshake_secs = 10, skew_secs = 120, replay_rate = options.replay_rate;
-    std::uint64_t inbox_age_secs = static_cast<std::uint64_t>(options.inbox_max_age.count());
+    std::uint64_t replay_rate = options.replay_rate;
+    std::chrono::milliseconds inbox_age = options.inbox_max_age;
     aegis::cli::CommandLine line("Options");
-    describe_options(line, options, identity, authorized, state_dir, handshake_secs, skew_secs, inbox_age_secs,
-                     replay_rate);
+    describe_options(line, options, identity, authorized, state_dir, inbox_age, replay_rate);
     auto& given = line.store(argc, argv);
     auto& common = line.common;
     common.help_text =
@@ -134,9 +134,7 @@ int run(int argc, char** argv) {
     options.authorized_file = authorized;
     options.state_dir = state_dir;
     if (given.count("channel-controls")) options.channel_controls_file = given["channel-controls"].as<std::string>();
-    options.handshake_timeout = std::chrono::seconds(handshake_secs);
-    options.clock_skew = std::chrono::seconds(skew_secs);
-    options.inbox_max_age = std::chrono::seconds(static_cast<std::chrono::seconds::rep>(inbox_age_secs));
+    options.inbox_max_age = std::chrono::ceil<std::chrono::seconds>(inbox_age);
     options.replay_rate = static_cast<std::uint32_t>(replay_rate);
 
     if (check) {
