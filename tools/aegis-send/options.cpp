@@ -8,6 +8,7 @@
 #include "channel/channel.h"
 #include "cli/duration.h"
 #include "cli/number_option.h"
+#include "cli/parse_and_check.h"
 #include "cli/request_reply.h"
 #include "cli/tool.h"
 
@@ -18,6 +19,12 @@ using std::chrono::hours;
 using std::chrono::milliseconds;
 
 namespace {
+
+constexpr const char* kUsage =
+    "Usage: aegis-send [options] CHANNEL [-m TEXT | -f FILE]\n\n"
+    "Publishes messages to CHANNEL through the local broker (aegis-connect): TEXT, the bytes\n"
+    "of FILE, all of standard input, or one message per line (-l) or NUL-terminated record (-0).\n\n"
+    "Options";
 
 struct Raw {
     std::string priority = "normal";
@@ -77,16 +84,8 @@ struct Raw {
     return {};
 }
 
-}  // namespace
-
-Result<Options> parse_options(int argc, char** argv) {
-    Options options;
-    Raw raw;
-    cli::CommandLine line(
-        "Usage: aegis-send [options] CHANNEL [-m TEXT | -f FILE]\n\n"
-        "Publishes messages to CHANNEL through the local broker (aegis-connect): TEXT, the bytes\n"
-        "of FILE, all of standard input, or one message per line (-l) or NUL-terminated record (-0).\n\n"
-        "Options");
+// The options and operands, into the two structs.
+void describe(cli::CommandLine& line, Options& options, Raw& raw) {
     // clang-format off
     line.add_options()
         ("message,m", cli::optional_text(&options.message)->value_name("TEXT"), "the payload, as given (no newline added)")
@@ -106,9 +105,12 @@ Result<Options> parse_options(int argc, char** argv) {
     // clang-format on
     line.timeout(milliseconds(30'000), hours(24)).socket().help_and_version();
     line.operands("channel", po::value(&options.request.channel), 1);
-    if (!line.parse(argc, argv, options.common)) return options;  // --help or --version
-    if (auto checked = check_and_fill(options, raw); !checked) return checked.take_error();
-    return options;
+}
+
+}  // namespace
+
+Result<Options> parse_options(int argc, char** argv) {
+    return cli::parse_and_check<Options, Raw>(argc, argv, kUsage, &describe, &check_and_fill);
 }
 
 }  // namespace aegis::send

@@ -5,6 +5,7 @@
 #include "channel/channel.h"
 #include "cli/duration.h"
 #include "cli/number_option.h"
+#include "cli/parse_and_check.h"
 #include "cli/tool.h"
 #include "ipc/messages.h"
 
@@ -13,6 +14,12 @@ namespace aegis::sub {
 namespace po = boost::program_options;
 
 namespace {
+
+constexpr const char* kUsage =
+    "Usage: aegis-sub [options] PATTERN...\n\n"
+    "Subscribes to channel patterns through the local broker (aegis-connect) and prints\n"
+    "each message's payload on its own line. '*' matches one token, '>' the rest.\n\n"
+    "Options";
 
 struct Raw {
     std::optional<std::string> wait;
@@ -65,16 +72,8 @@ struct Raw {
     return {};
 }
 
-}  // namespace
-
-Result<Options> parse_options(int argc, char** argv) {
-    Options options;
-    Raw raw;
-    cli::CommandLine line(
-        "Usage: aegis-sub [options] PATTERN...\n\n"
-        "Subscribes to channel patterns through the local broker (aegis-connect) and prints\n"
-        "each message's payload on its own line. '*' matches one token, '>' the rest.\n\n"
-        "Options");
+// The options and operands, into the two structs.
+void describe(cli::CommandLine& line, Options& options, Raw& raw) {
     // clang-format off
     line.add_options()
         ("count,C", cli::whole_number(nullptr, 1, 1'000'000'000)->value_name("N")->notifier([&options](std::uint64_t n) { options.receive.count = n; }), "exit 0 after N messages (1-1000000000)")
@@ -93,9 +92,12 @@ Result<Options> parse_options(int argc, char** argv) {
     // clang-format on
     line.socket().help_and_version();
     line.operands("pattern", po::value(&options.patterns)->multitoken(), -1);
-    if (!line.parse(argc, argv, options.common)) return options;  // --help or --version
-    if (auto checked = check_and_fill(options, raw); !checked) return checked.take_error();
-    return options;
+}
+
+}  // namespace
+
+Result<Options> parse_options(int argc, char** argv) {
+    return cli::parse_and_check<Options, Raw>(argc, argv, kUsage, &describe, &check_and_fill);
 }
 
 }  // namespace aegis::sub
