@@ -196,7 +196,8 @@ void Broker::Impl::stop() {
     if (session) session->stop();
     fail_waiters(protocol::protocol_error(protocol::Reason::shutting_down, "the broker is stopping"));
     for (auto& pending : pending_subscribes) {
-        fail(pending.waiter, ipc::WireError{"shutting_down", "the broker is stopping", ExitCode::failure});
+        fail(pending.waiter,
+             ipc::wire_error(protocol::Reason::shutting_down, "the broker is stopping", ExitCode::failure));
     }
     pending_subscribes.clear();
     if (server) server->close_all();
@@ -274,7 +275,7 @@ void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame f
         return;
     }
     if (stopping) {
-        fail(waiter, ipc::WireError{"shutting_down", "the broker is stopping", ExitCode::failure});
+        fail(waiter, ipc::wire_error(protocol::Reason::shutting_down, "the broker is stopping", ExitCode::failure));
         return;
     }
     std::visit(
@@ -456,8 +457,9 @@ json Broker::Impl::status() const {
     }
     if (last_error) {
         const auto reason = protocol::reason_of(*last_error);
-        out["last_error"] = {{"reason", reason == protocol::Reason::none ? "failed" : protocol::name(reason)},
-                             {"message", last_error->message}};
+        out["last_error"] = {
+            {"reason", reason == protocol::Reason::none ? ipc::name(ipc::LocalReason::failed) : protocol::name(reason)},
+            {"message", last_error->message}};
     }
     return out;
 }

@@ -106,7 +106,8 @@ void Broker::Impl::channel_received(const std::string& channel) {
 void Broker::Impl::note_held(json& message, const std::string& channel) const {
     const auto hold = held_channels.find(channel);
     if (hold == held_channels.end()) return;
-    message["held"] = json{{"reason", "channel_disabled"}, {"message", hold->second.message}};
+    message["held"] =
+        json{{"reason", protocol::name(protocol::Reason::channel_disabled)}, {"message", hold->second.message}};
 }
 
 json Broker::Impl::channels_status() const {
@@ -117,7 +118,7 @@ json Broker::Impl::channels_status() const {
     for (const auto& [channel, hold] : held_channels) {
         auto& row = rows[channel];
         if (row.is_null()) row = json{{"channel", channel}, {"published", 0}, {"received", 0}};
-        row["held"] = json{{"reason", "channel_disabled"},
+        row["held"] = json{{"reason", protocol::name(protocol::Reason::channel_disabled)},
                            {"message", hold.message},
                            {"since_ms", hold.since_ms},
                            {"next_attempt_ms", hold.until_ms}};

@@ -26,7 +26,8 @@ constexpr std::size_t kBacklogWindowBytes = 4 * 1024 * 1024;
 constexpr std::chrono::milliseconds kBacklogPoll{20};
 
 [[nodiscard]] ipc::WireError no_cursor(const std::string& name) {
-    return ipc::WireError{"not_found", fmt::format("no durable subscription named {}", name), ExitCode::failure};
+    return ipc::wire_error(ipc::LocalReason::not_found, fmt::format("no durable subscription named {}", name),
+                           ExitCode::failure);
 }
 
 [[nodiscard]] std::vector<std::string> as_set(std::vector<std::string> patterns) {
@@ -39,10 +40,10 @@ constexpr std::chrono::milliseconds kBacklogPoll{20};
     if (attachment == nullptr) return std::nullopt;
     auto other = attachment->peer.lock();
     if (!other || !other->is_open()) return std::nullopt;
-    return ipc::WireError{
-        "cursor_busy",
+    return ipc::wire_error(
+        ipc::LocalReason::cursor_busy,
         fmt::format("durable subscription {} is already attached to another client (pid {})", name, other->pid()),
-        ExitCode::failure};
+        ExitCode::failure);
 }
 
 }  // namespace
@@ -82,14 +83,15 @@ void Broker::Impl::handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& pe
                                             ipc::SubscribeRequest request) {
     for (const auto& pattern : request.patterns) {
         if (auto valid = channel::validate_pattern(pattern); !valid) {
-            fail(waiter, ipc::WireError{"invalid_channel", valid.error().message, ExitCode::bad_input});
+            fail(waiter,
+                 ipc::wire_error(protocol::Reason::invalid_channel, valid.error().message, ExitCode::bad_input));
             return;
         }
         if (policy && !policy->may_subscribe(pattern)) {
-            fail(waiter, ipc::WireError{"access_denied",
-                                        fmt::format("access denied: {} ({}) may not subscribe to {}", policy->id(),
-                                                    to_string(policy->role()), pattern),
-                                        ExitCode::refused});
+            fail(waiter, ipc::wire_error(protocol::Reason::access_denied,
+                                         fmt::format("access denied: {} ({}) may not subscribe to {}", policy->id(),
+                                                     to_string(policy->role()), pattern),
+                                         ExitCode::refused));
             return;
         }
     }
@@ -104,11 +106,11 @@ void Broker::Impl::handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& pe
     if (const auto it = cursors.find(request.durable);
         it != cursors.end() && !request.reset && as_set(it->second) != as_set(request.patterns)) {
         fail(waiter,
-             ipc::WireError{"patterns_differ",
-                            fmt::format("durable subscription {} has the patterns {}; reset it to replace them "
-                                        "with {}",
-                                        request.durable, fmt::join(it->second, " "), fmt::join(request.patterns, " ")),
-                            ExitCode::usage});
+             ipc::wire_error(ipc::LocalReason::patterns_differ,
+                             fmt::format("durable subscription {} has the patterns {}; reset it to replace them "
+                                         "with {}",
+                                         request.durable, fmt::join(it->second, " "), fmt::join(request.patterns, " ")),
+                             ExitCode::usage));
         return;
     }
     PendingSubscribe pending{waiter, peer->id(), request.patterns, request.durable, std::nullopt};

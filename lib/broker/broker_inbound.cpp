@@ -25,10 +25,10 @@ namespace {
 }
 
 [[nodiscard]] ipc::WireError access_denied(const channel::AccessPolicy& policy, std::string_view pattern) {
-    return ipc::WireError{
-        "access_denied",
+    return ipc::wire_error(
+        protocol::Reason::access_denied,
         fmt::format("access denied: {} ({}) may not subscribe to {}", policy.id(), to_string(policy.role()), pattern),
-        ExitCode::refused};
+        ExitCode::refused);
 }
 
 }  // namespace
@@ -38,7 +38,8 @@ void Broker::Impl::handle_subscribe(const std::shared_ptr<ipc::Peer>& peer, cons
     const Waiter waiter{peer, id};
     for (const auto& pattern : request.patterns) {
         if (auto valid = channel::validate_pattern(pattern); !valid) {
-            fail(waiter, ipc::WireError{"invalid_channel", valid.error().message, ExitCode::bad_input});
+            fail(waiter,
+                 ipc::wire_error(protocol::Reason::invalid_channel, valid.error().message, ExitCode::bad_input));
             return;
         }
     }

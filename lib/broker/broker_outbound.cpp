@@ -50,21 +50,21 @@ namespace {
 std::optional<ipc::WireError> Broker::Impl::publish_refusal(const ipc::PublishRequest& request, std::size_t largest,
                                                             std::size_t count, std::uint64_t bytes) const {
     if (auto valid = channel::validate_name(request.channel); !valid)
-        return refusal("invalid_channel", valid.error().message, ExitCode::bad_input);
+        return refusal(protocol::name(protocol::Reason::invalid_channel), valid.error().message, ExitCode::bad_input);
     if (largest > protocol::kMaxPayloadBytes) {
-        return refusal("too_large",
+        return refusal(protocol::name(protocol::Reason::too_large),
                        fmt::format("payload of {} bytes is over the limit of {}", largest, protocol::kMaxPayloadBytes),
                        ExitCode::refused);
     }
     // Refused now rather than queued and then refused by the gateway (a dead letter).
     if (!protocol::fits_one_batch(request.headers, largest)) {
-        return refusal("too_large",
+        return refusal(protocol::name(protocol::Reason::too_large),
                        fmt::format("payload of {} bytes with its headers is over the batch limit of {} bytes", largest,
                                    protocol::kMaxBatchBytes),
                        ExitCode::refused);
     }
     if (policy && !policy->may_publish(request.channel)) {
-        return refusal("access_denied",
+        return refusal(protocol::name(protocol::Reason::access_denied),
                        fmt::format("access denied: {} ({}) may not publish to {}", policy->id(),
                                    to_string(policy->role()), request.channel),
                        ExitCode::refused);
@@ -72,7 +72,8 @@ std::optional<ipc::WireError> Broker::Impl::publish_refusal(const ipc::PublishRe
     if (request.wait_ack && state == session::State::refused) return refusal_error();  // no ack while refused
     if (request.wait_ack && state == session::State::stopped && last_error)
         return ipc::to_wire(*last_error);  // no ack will ever come
-    if (stopping) return refusal("shutting_down", "the broker is stopping", ExitCode::failure);
+    if (stopping)
+        return refusal(protocol::name(protocol::Reason::shutting_down), "the broker is stopping", ExitCode::failure);
     return check_capacity(count, bytes);
 }
 
@@ -113,7 +114,7 @@ void Broker::Impl::handle_publish_batch(const std::shared_ptr<ipc::Peer>& peer, 
     }
     if (total != payload.size()) {
         pending.refused =
-            refusal("invalid_field",
+            refusal(ipc::name(ipc::LocalReason::invalid_field),
                     fmt::format("field 'lengths' adds up to {} bytes, but the payload has {}", total, payload.size()),
                     ExitCode::usage);
     } else {
@@ -153,7 +154,7 @@ std::optional<ipc::WireError> Broker::Impl::check_capacity(std::size_t count, st
     const std::size_t messages = queue->waiting() + queue->in_flight() + outbound_flow.pending_messages();
     const std::uint64_t stored = queue->live_bytes() + outbound_flow.pending_bytes();
     if (messages + count > limits.max_messages || stored + bytes > limits.max_bytes) {
-        return refusal("queue_full",
+        return refusal(ipc::name(ipc::LocalReason::queue_full),
                        fmt::format("queue full ({} messages / {} bytes queued, limit {} messages / {} bytes); "
                                    "nothing was dropped",
                                    messages, stored, limits.max_messages, limits.max_bytes),
@@ -187,7 +188,8 @@ void Broker::Impl::flush_publishes() {
     std::optional<ipc::WireError> store_failure;
     if (flushed.store_error) {
         log(fmt::format("cannot queue {} message(s): {}", flushed.messages, flushed.store_error->message));
-        store_failure = refusal("store_failed", flushed.store_error->message, ExitCode::failure);
+        store_failure =
+            refusal(ipc::name(ipc::LocalReason::store_failed), flushed.store_error->message, ExitCode::failure);
         last_error = *flushed.store_error;
     }
     if (flushed.removal_error) {
@@ -358,7 +360,8 @@ void Broker::Impl::report_given_up(const BatchInFlight& flight) {
         if (!stored || !*stored || (*stored)->entry.state != store::MessageState::dead) continue;
         ++given_up;
         reason = (*stored)->entry.dead_reason;
-        if (auto waiter = outbound_flow.take_waiter(id)) fail(*waiter, refusal("gave_up", reason, ExitCode::failure));
+        if (auto waiter = outbound_flow.take_waiter(id))
+            fail(*waiter, refusal(ipc::name(ipc::LocalReason::gave_up), reason, ExitCode::failure));
     }
     if (given_up == 0) return;
     dropped += given_up;

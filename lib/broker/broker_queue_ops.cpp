@@ -14,7 +14,8 @@ using nlohmann::json;
 namespace {
 
 [[nodiscard]] ipc::WireError not_found(const protocol::MessageId& id) {
-    return ipc::WireError{"not_found", fmt::format("no message {} in the queue", ipc::to_hex(id)), ExitCode::failure};
+    return ipc::wire_error(ipc::LocalReason::not_found, fmt::format("no message {} in the queue", ipc::to_hex(id)),
+                           ExitCode::failure);
 }
 
 [[nodiscard]] std::optional<store::MessageState> state_of(ipc::QueueStateFilter filter) {
@@ -52,9 +53,9 @@ void Broker::Impl::fail_dropped(const std::vector<protocol::MessageId>& ids) {
     for (const auto& id : ids) {
         if (auto waiter = outbound_flow.take_waiter(id)) {
             fail(*waiter,
-                 ipc::WireError{"dropped",
-                                fmt::format("message {} was dropped from the queue by the operator", ipc::to_hex(id)),
-                                ExitCode::refused});
+                 ipc::wire_error(ipc::LocalReason::dropped,
+                                 fmt::format("message {} was dropped from the queue by the operator", ipc::to_hex(id)),
+                                 ExitCode::refused));
         }
     }
 }
@@ -115,11 +116,11 @@ void Broker::Impl::handle_queue_op(const Waiter& waiter, const ipc::QueueRequest
             const auto expires_ms = (*existing)->entry.expires_ms;
             if (expires_ms != 0 && expires_ms <= now && request.ttl_ms == 0) {
                 return fail(waiter,
-                            ipc::WireError{"expired",
-                                           fmt::format("message {} expired {} s ago: retried, it would only "
-                                                       "expire again",
-                                                       ipc::to_hex(*request.message_id), (now - expires_ms) / 1000),
-                                           ExitCode::refused});
+                            ipc::wire_error(protocol::Reason::expired,
+                                            fmt::format("message {} expired {} s ago: retried, it would only "
+                                                        "expire again",
+                                                        ipc::to_hex(*request.message_id), (now - expires_ms) / 1000),
+                                            ExitCode::refused));
             }
             if (auto retried = queue->retry(*request.message_id, now, request.ttl_ms); !retried)
                 return failed(retried.error());

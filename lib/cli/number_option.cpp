@@ -6,6 +6,8 @@
 #include <system_error>
 #include <utility>
 
+#include "cli/duration.h"
+
 namespace aegis::cli {
 
 namespace po = boost::program_options;
@@ -83,6 +85,28 @@ Result<double> parse_seconds(std::string_view text, std::string_view option, dou
         return make_error(ExitCode::usage, "{} needs a number of seconds from {} to {}, not '{}'", option, min, max,
                           text);
     }
+    return value;
+}
+
+po::typed_value<std::uint64_t>* duration_seconds(std::chrono::milliseconds* target, std::chrono::seconds min,
+                                                 std::chrono::seconds max) {
+    using std::chrono::milliseconds;
+    // In milliseconds: Program_options cannot print or read a std::chrono value itself.
+    const auto parse = [](std::string_view text, std::string_view option, std::uint64_t low,
+                          std::uint64_t high) -> Result<std::uint64_t> {
+        const auto range = [](std::uint64_t ms) { return milliseconds(static_cast<milliseconds::rep>(ms)); };
+        auto parsed = parse_duration(text, option, range(low), range(high));
+        if (parsed) return static_cast<std::uint64_t>(parsed->count());
+        return make_error(
+            ExitCode::usage,
+            "{} needs a number of seconds from {} to {} (or a duration such as 250ms, 10s or 5m), not '{}'", option,
+            low / 1000, high / 1000, text);
+    };
+    const auto ms = [](std::chrono::seconds s) { return static_cast<std::uint64_t>(milliseconds(s).count()); };
+    auto* value = ranged<std::uint64_t>(nullptr, ms(min), ms(max), parse);
+    value->default_value(static_cast<std::uint64_t>(target->count()),
+                         std::to_string(std::chrono::ceil<std::chrono::seconds>(*target).count()));
+    value->notifier([target](std::uint64_t given) { *target = milliseconds(static_cast<milliseconds::rep>(given)); });
     return value;
 }
 

@@ -6,6 +6,7 @@
 //   ("count,n", cli::whole_number(&options.count, 1, 1'000'000)->value_name("N"), "... (1-1000000)")
 
 #include <boost/program_options/value_semantic.hpp>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -28,5 +29,12 @@ namespace aegis::cli {
 [[nodiscard]] boost::program_options::typed_value<std::uint64_t>* whole_number(std::uint64_t* target, std::uint64_t min,
                                                                                std::uint64_t max);
 [[nodiscard]] boost::program_options::typed_value<double>* seconds(double* target, double min, double max);
+
+// A duration option documented in seconds (SECS: "10"), which takes the units of
+// parse_duration too ("10s", "5m"); read with parse_duration, the range named in seconds.
+// `target` holds the default (shown in seconds by --help) and gets the value given.
+[[nodiscard]] boost::program_options::typed_value<std::uint64_t>* duration_seconds(std::chrono::milliseconds* target,
+                                                                                   std::chrono::seconds min,
+                                                                                   std::chrono::seconds max);
 
 }  // namespace aegis::cli

@@ -118,4 +118,22 @@ Error explain_unsupported(Error error, std::string_view what) {
     return error;
 }
 
+nlohmann::json answer_fields(const nlohmann::json& answer) {
+    nlohmann::json fields = answer;
+    fields.erase("id");
+    fields.erase("ok");
+    return fields;
+}
+
+std::string queue_count_text(std::string_view command, const nlohmann::json& fields) {
+    const auto count = fields.value("count", 0ULL);
+    const auto done = command == "retry" ? "retrying" : command == "drop" ? "dropped" : "purged";
+    auto text = fmt::format("{} {} message{}\n", done, count, count == 1 ? "" : "s");
+    if (const auto expired = fields.value("expired", 0ULL); expired > 0) {
+        text += fmt::format("{} expired message{} not retried: {} would expire again at once (give --ttl DURATION)\n",
+                            expired, expired == 1 ? "" : "s", expired == 1 ? "it" : "they");
+    }
+    return text;
+}
+
 }  // namespace aegis::cli

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "core/bytes.h"
 #include "core/result.h"
@@ -20,6 +21,11 @@ namespace aegis::cli {
 
 // The message of a queue.show answer with its payload added ("payload" or "payload_base64").
 [[nodiscard]] nlohmann::json queue_message_json(nlohmann::json message, ByteView payload);
+
+// The fields of a broker's answer, without its "id" and "ok".
+[[nodiscard]] nlohmann::json answer_fields(const nlohmann::json& answer);
+// What retry, drop or purge did: "retrying 2 messages", and the expired ones not retried.
+[[nodiscard]] std::string queue_count_text(std::string_view command, const nlohmann::json& fields);
 
 // A broker that does not know an op answers unknown_op; said plainly.
 [[nodiscard]] Error explain_unsupported(Error error, std::string_view what);

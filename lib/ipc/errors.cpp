@@ -1,5 +1,7 @@
 #include "ipc/errors.h"
 
+#include <utility>
+
 #include "protocol/reason.h"
 
 namespace aegis::ipc {
@@ -18,6 +20,14 @@ std::string_view name(LocalReason reason) {
         case LocalReason::permission_denied: return "permission_denied";
         case LocalReason::not_connected: return "not_connected";
         case LocalReason::overloaded: return "overloaded";
+        case LocalReason::queue_full: return "queue_full";
+        case LocalReason::store_failed: return "store_failed";
+        case LocalReason::not_found: return "not_found";
+        case LocalReason::cursor_busy: return "cursor_busy";
+        case LocalReason::patterns_differ: return "patterns_differ";
+        case LocalReason::dropped: return "dropped";
+        case LocalReason::gave_up: return "gave_up";
+        case LocalReason::failed: return "failed";
     }
     return "bad_request";
 }
@@ -28,6 +38,13 @@ ExitCode exit_code_for(LocalReason reason) {
         case LocalReason::not_connected: return ExitCode::unreachable;
         case LocalReason::overloaded: return ExitCode::failure;
         case LocalReason::version_mismatch: return ExitCode::failure;
+        case LocalReason::queue_full: return ExitCode::failure;
+        case LocalReason::store_failed: return ExitCode::failure;
+        case LocalReason::not_found: return ExitCode::failure;
+        case LocalReason::cursor_busy: return ExitCode::failure;
+        case LocalReason::dropped: return ExitCode::refused;
+        case LocalReason::gave_up: return ExitCode::failure;
+        case LocalReason::failed: return ExitCode::failure;
         default: return ExitCode::usage;
     }
 }
@@ -36,14 +53,22 @@ bool breaks_framing(LocalReason reason) {
     return reason == LocalReason::bad_frame || reason == LocalReason::frame_too_large;
 }
 
+WireError wire_error(LocalReason reason, std::string message, ExitCode exit) {
+    return WireError{std::string(name(reason)), std::move(message), exit};
+}
+
+WireError wire_error(protocol::Reason reason, std::string message, ExitCode exit) {
+    return WireError{std::string(protocol::name(reason)), std::move(message), exit};
+}
+
 WireError to_wire(const LocalError& error) {
     return WireError{std::string(name(error.reason)), error.message, exit_code_for(error.reason)};
 }
 
 WireError to_wire(const Error& error) {
     const auto reason = protocol::reason_of(error);
-    std::string reason_name = reason == protocol::Reason::none ? "failed" : std::string(protocol::name(reason));
-    return WireError{std::move(reason_name), error.message, error.exit};
+    if (reason == protocol::Reason::none) return wire_error(LocalReason::failed, error.message, error.exit);
+    return wire_error(reason, error.message, error.exit);
 }
 
 namespace {

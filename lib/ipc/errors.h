@@ -10,6 +10,10 @@
 
 #include "core/result.h"
 
+namespace aegis::protocol {
+enum class Reason : std::uint16_t;
+}
+
 namespace aegis::ipc {
 
 enum class LocalReason : std::uint8_t {
@@ -25,6 +29,14 @@ enum class LocalReason : std::uint8_t {
     permission_denied,  // the peer is not the broker's user (SO_PEERCRED)
     not_connected,      // the broker has no session to the gateway for this request
     overloaded,         // the broker's limit on pending requests was reached
+    queue_full,         // the outbound queue is at its bound; nothing queued was dropped
+    store_failed,       // the state file cannot be written (disk full, I/O error)
+    not_found,          // no such message (queue operations) or durable subscription
+    cursor_busy,        // another client is attached to the durable subscription
+    patterns_differ,    // a durable subscribe whose patterns are not the cursor's, without reset
+    dropped,            // the operator removed the message a wait_ack publish waited for
+    gave_up,            // a wait_ack publish's message became a dead letter after --max-attempts
+    failed,             // anything else: an error with no protocol reason
 };
 
 [[nodiscard]] std::string_view name(LocalReason reason);
@@ -43,6 +55,10 @@ struct WireError {
     std::string message;
     ExitCode exit = ExitCode::failure;
 };
+
+// The error object for a reason: its name, the message and the exit code the broker gives.
+[[nodiscard]] WireError wire_error(LocalReason reason, std::string message, ExitCode exit);
+[[nodiscard]] WireError wire_error(protocol::Reason reason, std::string message, ExitCode exit);
 
 [[nodiscard]] WireError to_wire(const LocalError& error);
 // A library Error; its protocol reason (if any) gives the name, else "failed".

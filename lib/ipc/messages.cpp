@@ -79,14 +79,6 @@ using FieldError = LocalError;
     return invalid("durable", fmt::format("a name of 1 to {} characters [A-Za-z0-9_.-]", kMaxCursorName));
 }
 
-[[nodiscard]] std::optional<QueueStateFilter> parse_state_filter(std::string_view text) {
-    for (const auto state :
-         {QueueStateFilter::waiting, QueueStateFilter::in_flight, QueueStateFilter::dead, QueueStateFilter::all}) {
-        if (to_string(state) == text) return state;
-    }
-    return std::nullopt;
-}
-
 [[nodiscard]] std::variant<RequestBody, FieldError> parse_hello(const json& header) {
     const auto it = header.find("v");
     if (it == header.end()) return missing("v");
@@ -312,6 +304,14 @@ std::string_view to_string(QueueStateFilter state) {
     return "all";
 }
 
+std::optional<QueueStateFilter> parse_state_filter(std::string_view text) {
+    for (const auto state :
+         {QueueStateFilter::waiting, QueueStateFilter::in_flight, QueueStateFilter::dead, QueueStateFilter::all}) {
+        if (to_string(state) == text) return state;
+    }
+    return std::nullopt;
+}
+
 json to_header(const QueueRequest& request) {
     static constexpr std::string_view kOps[] = {"queue.list", "queue.show",  "queue.retry",
                                                 "queue.drop", "queue.purge", "queue.stats"};
@@ -337,6 +337,9 @@ json to_header(const CursorDeleteRequest& request) {
 
 json to_header(const CursorListRequest& /*request*/) {
     return json{{"op", "cursor.list"}};
+}
+json to_header(const RequestBody& request) {
+    return std::visit([](const auto& typed) { return to_header(typed); }, request);
 }
 json to_header(const StatusRequest&) {
     return json{{"op", "status"}};

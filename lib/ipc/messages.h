@@ -117,7 +117,11 @@ struct RequestError {
 [[nodiscard]] nlohmann::json to_header(const AckRequest& request);
 [[nodiscard]] nlohmann::json to_header(const CursorDeleteRequest& request);
 [[nodiscard]] nlohmann::json to_header(const CursorListRequest& request);
+// Any request, by its type: what a tool sends (a command's typed request, whichever it is).
+[[nodiscard]] nlohmann::json to_header(const RequestBody& request);
 [[nodiscard]] std::string_view to_string(QueueStateFilter state);
+// "waiting", "in_flight", "dead" or "all"; nullopt for another word.
+[[nodiscard]] std::optional<QueueStateFilter> parse_state_filter(std::string_view text);
 
 // {"id": id, "ok": true, ...fields}
 [[nodiscard]] nlohmann::json ok_response(const nlohmann::json& id, nlohmann::json fields = nlohmann::json::object());

@@ -262,8 +262,8 @@ private:
                             "this broker",
                             credentials.uid, credentials.pid, ::getuid(),
                             group ? fmt::format(" and group {}", *group) : std::string()));
-            refuse(std::move(socket),
-                   WireError{"permission_denied", "this broker serves another user", ExitCode::unreachable});
+            refuse(std::move(socket), wire_error(LocalReason::permission_denied, "this broker serves another user",
+                                                 ExitCode::unreachable));
             return;
         }
         if (core_->peers.size() >= core_->limits.max_peers) {

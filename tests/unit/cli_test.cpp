@@ -3,14 +3,19 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/program_options.hpp>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -23,9 +28,12 @@
 #include "cli/number_option.h"
 #include "cli/payload_source.h"
 #include "cli/queue_report.h"
+#include "cli/receiver.h"
 #include "cli/request_reply.h"
 #include "cli/status_report.h"
 #include "cli/unconfirmed_writes.h"
+#include "crypto/primitives.h"
+#include "ipc/codec.h"
 
 namespace cli = aegis::cli;
 namespace ipc = aegis::ipc;
@@ -155,6 +163,34 @@ TEST_CASE("a ranged option stops the command line with its name and range", "[cl
     CHECK_THROWS_AS(parse({"--count=101"}), po::error);
     CHECK_THROWS_AS(parse({"--wait", "0.1"}), po::error);
     CHECK_THROWS_AS(parse({"--wait", "x"}), po::error);
+}
+
+TEST_CASE("a duration in seconds takes units too, and names its range in seconds", "[cli]") {
+    namespace po = boost::program_options;
+    milliseconds timeout{10'000};
+    po::options_description options;
+    options.add_options()("timeout",
+                          cli::duration_seconds(&timeout, std::chrono::seconds(1), std::chrono::seconds(300)));
+    const auto parse = [&](const char* value) {
+        std::vector<const char*> args{"tool", "--timeout", value};
+        po::variables_map values;
+        po::store(po::parse_command_line(static_cast<int>(args.size()), args.data(), options), values);
+        po::notify(values);
+    };
+    parse("300");
+    CHECK(timeout == milliseconds(300'000));
+    parse("2m");
+    CHECK(timeout == milliseconds(120'000));
+    parse("1.5");
+    CHECK(timeout == milliseconds(1'500));
+    for (const char* bad : {"0", "301", "5m1s", "-1", "x", ""}) {
+        try {
+            parse(bad);
+            FAIL("--timeout " << bad << " was taken");
+        } catch (const po::error& e) {
+            CHECK(std::string(e.what()).rfind("--timeout needs a number of seconds from 1 to 300", 0) == 0);
+        }
+    }
 }
 
 TEST_CASE("format strings expand every directive and escape", "[cli]") {
@@ -557,6 +593,12 @@ TEST_CASE("queue reports and unsupported ops", "[cli]") {
     CHECK(cli::queue_table(json::array(), 0) == "no messages\n");
     const aegis::Bytes binary{0xff, 0x01};
     CHECK(cli::queue_message_json(json::object(), binary)["payload_base64"] == "/wE=");
+    const json answer{{"id", 4}, {"ok", true}, {"count", 1}, {"expired", 2}};
+    CHECK(cli::answer_fields(answer) == json{{"count", 1}, {"expired", 2}});
+    CHECK(cli::queue_count_text("retry", cli::answer_fields(answer)) ==
+          "retrying 1 message\n2 expired messages not retried: they would expire again at once (give --ttl "
+          "DURATION)\n");
+    CHECK(cli::queue_count_text("purge", json{{"count", 3}}) == "purged 3 messages\n");
     const auto explained = cli::explain_unsupported(aegis::Error{aegis::ExitCode::usage, "unknown op 'queue.list'", 0},
                                                     "queue operations");
     CHECK(explained.exit == aegis::ExitCode::failure);
@@ -614,4 +656,150 @@ TEST_CASE("status: messages per channel, and why a channel's messages wait", "[c
                                  {"state", "waiting"},
                                  {"held", {{"reason", "channel_disabled"}, {"message", "disabled"}}}}});
     CHECK(cli::queue_table(waiting, 0).find("agent.h.logs (waiting: channel_disabled: disabled)") != std::string::npos);
+}
+
+namespace {
+
+// A broker stand-in on a Unix socket for one client: answers hello, sends `events`, then
+// answers every ack and records its position, until the client hangs up.
+class FakeBroker {
+public:
+    explicit FakeBroker(std::vector<aegis::Bytes> events) {
+        char dir[] = "/tmp/aegis-receiver-XXXXXX";
+        REQUIRE(::mkdtemp(dir) != nullptr);
+        dir_ = dir;
+        path_ = dir_ + "/broker.sock";
+        listener_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", path_.c_str());
+        REQUIRE(::bind(listener_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0);
+        REQUIRE(::listen(listener_, 1) == 0);
+        thread_ = std::thread([this, events = std::move(events)] { serve(events); });
+    }
+    FakeBroker(const FakeBroker&) = delete;
+    FakeBroker& operator=(const FakeBroker&) = delete;
+    ~FakeBroker() {
+        if (thread_.joinable()) thread_.join();
+        ::close(listener_);
+        ::unlink(path_.c_str());
+        ::rmdir(dir_.c_str());
+    }
+
+    [[nodiscard]] const std::string& path() const { return path_; }
+    // The acknowledged positions, once the client has gone.
+    [[nodiscard]] const std::vector<std::uint64_t>& acks() {
+        thread_.join();
+        return acks_;
+    }
+
+private:
+    void serve(const std::vector<aegis::Bytes>& events) {
+        const int fd = ::accept(listener_, nullptr, nullptr);
+        if (fd < 0) return;
+        ipc::FrameReader reader;
+        const auto next = [&]() -> std::optional<ipc::Frame> {
+            for (;;) {
+                auto decoded = reader.next();
+                if (auto* frame = std::get_if<ipc::Frame>(&decoded)) return std::move(*frame);
+                if (std::holds_alternative<ipc::LocalError>(decoded)) return std::nullopt;
+                std::array<std::uint8_t, 4096> buffer{};
+                const auto got = ::read(fd, buffer.data(), buffer.size());
+                if (got <= 0) return std::nullopt;
+                reader.feed(aegis::ByteView(buffer.data(), static_cast<std::size_t>(got)));
+            }
+        };
+        const auto send = [&](const aegis::Bytes& bytes) { (void)!::write(fd, bytes.data(), bytes.size()); };
+        if (auto hello = next()) send(ipc::encode_frame(ipc::ok_response(hello->header["id"], {{"v", 1}})));
+        for (const auto& event : events) send(event);
+        while (auto frame = next()) {
+            if (frame->header.value("op", "") != "ack") continue;
+            acks_.push_back(frame->header.value("cursor_seq", std::uint64_t{0}));
+            send(ipc::encode_frame(ipc::ok_response(frame->header["id"])));
+        }
+        ::close(fd);
+    }
+
+    std::string dir_;
+    std::string path_;
+    int listener_ = -1;
+    std::thread thread_;
+    std::vector<std::uint64_t> acks_;
+};
+
+// A message event as the broker sends it; cursor_seq 0 for a plain subscription.
+[[nodiscard]] aegis::Bytes message_event(std::string_view payload, std::uint64_t cursor_seq, std::uint8_t origin = 7) {
+    aegis::protocol::Envelope envelope;
+    envelope.id = aegis::protocol::new_message_id(1731000000000 + cursor_seq);
+    envelope.channel = "backend.host42.tests";
+    envelope.origin.fill(origin);
+    envelope.origin_id = "backend1";
+    auto header = ipc::message_event(envelope);
+    if (cursor_seq != 0) header["cursor_seq"] = cursor_seq;
+    return ipc::encode_frame(header, aegis::as_bytes(payload));
+}
+
+// What the receiver wrote to `out`.
+[[nodiscard]] std::string written(std::FILE* out) {
+    std::fflush(out);
+    std::rewind(out);
+    std::string text;
+    for (int c = std::fgetc(out); c != EOF; c = std::fgetc(out)) text += static_cast<char>(c);
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("receiver: a durable drain prints the backlog and acknowledges each position", "[cli]") {
+    FakeBroker broker({message_event("one", 1), message_event("two", 2), message_event("three", 3),
+                       ipc::encode_frame(json{{"event", "caught_up"}})});
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(std::tmpfile(), &std::fclose);
+    REQUIRE(out != nullptr);
+    cli::ReceiveOptions options;
+    options.durable = "nightly";
+    options.drain = true;
+    {
+        auto client = ipc::Client::connect(broker.path(), "aegis-sub", ipc::deadline_after(std::chrono::seconds(10)));
+        REQUIRE(client);
+        cli::Receiver receiver(*client, options, "aegis-sub", out.get());
+        CHECK(receiver.run() == 0);
+    }
+    CHECK(written(out.get()) == "one\ntwo\nthree\n");
+    CHECK(broker.acks() == std::vector<std::uint64_t>{1, 2, 3});
+}
+
+TEST_CASE("receiver: --from keeps one signer's messages and -C stops after N", "[cli]") {
+    aegis::crypto::PublicKey wanted{};
+    wanted.fill(9);
+    FakeBroker broker({message_event("a", 0, 7), message_event("b", 0, 9), message_event("c", 0, 7),
+                       message_event("d", 0, 9), message_event("e", 0, 9)});
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(std::tmpfile(), &std::fclose);
+    REQUIRE(out != nullptr);
+    cli::ReceiveOptions options;
+    options.from = aegis::crypto::fingerprint(wanted);
+    options.count = 2;
+    {
+        auto client = ipc::Client::connect(broker.path(), "aegis-sub", ipc::deadline_after(std::chrono::seconds(10)));
+        REQUIRE(client);
+        cli::Receiver receiver(*client, options, "aegis-sub", out.get());
+        CHECK(receiver.run() == 0);
+    }
+    CHECK(written(out.get()) == "b\nd\n");
+    CHECK(broker.acks().empty());
+}
+
+TEST_CASE("receiver: -W ends the wait with exit 5 when fewer messages came", "[cli]") {
+    FakeBroker broker({message_event("only", 0)});
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(std::tmpfile(), &std::fclose);
+    REQUIRE(out != nullptr);
+    cli::ReceiveOptions options;
+    options.count = 2;
+    options.wait = std::chrono::milliseconds(200);
+    {
+        auto client = ipc::Client::connect(broker.path(), "aegis-sub", ipc::deadline_after(std::chrono::seconds(10)));
+        REQUIRE(client);
+        cli::Receiver receiver(*client, options, "aegis-sub", out.get());
+        CHECK(receiver.run() == aegis::to_int(aegis::ExitCode::timeout));
+    }
+    CHECK(written(out.get()) == "only\n");
 }

@@ -1,6 +1,9 @@
 // The local socket protocol without sockets: framing, typed errors, request parsing, events.
 
 #include <catch2/catch.hpp>
+#include <string_view>
+#include <tuple>
+#include <vector>
 
 #include "core/wire.h"
 #include "ipc/codec.h"
@@ -212,6 +215,28 @@ TEST_CASE("ipc: the typed request builders parse back to what they were built fr
     CHECK(std::holds_alternative<ipc::HelloRequest>(request(ipc::to_header(ipc::HelloRequest{})).body));
 }
 
+TEST_CASE("ipc: a request of any type gets its own header; queue states read back", "[ipc]") {
+    const ipc::RequestBody ack = ipc::AckRequest{"nightly", 7};
+    CHECK(ipc::to_header(ack) == json{{"op", "ack"}, {"durable", "nightly"}, {"cursor_seq", 7}});
+    ipc::QueueRequest list{ipc::QueueOp::list};
+    list.state = ipc::QueueStateFilter::dead;
+    list.limit = 5;
+    CHECK(ipc::to_header(ipc::RequestBody{list}) == json{{"op", "queue.list"}, {"state", "dead"}, {"limit", 5}});
+    ipc::QueueRequest retry{ipc::QueueOp::retry};
+    retry.dead = true;
+    retry.ttl_ms = 60'000;
+    const auto parsed = request(ipc::to_header(ipc::RequestBody{retry}));
+    REQUIRE(std::holds_alternative<ipc::QueueRequest>(parsed.body));
+    CHECK(std::get<ipc::QueueRequest>(parsed.body).dead);
+    CHECK(std::get<ipc::QueueRequest>(parsed.body).ttl_ms == 60'000);
+    CHECK(ipc::to_header(ipc::RequestBody{ipc::CursorListRequest{}}) == json{{"op", "cursor.list"}});
+    for (const auto state : {ipc::QueueStateFilter::waiting, ipc::QueueStateFilter::in_flight,
+                             ipc::QueueStateFilter::dead, ipc::QueueStateFilter::all}) {
+        CHECK(ipc::parse_state_filter(ipc::to_string(state)) == state);
+    }
+    CHECK_FALSE(ipc::parse_state_filter("gone").has_value());
+}
+
 TEST_CASE("ipc: publish_batch carries a publish's fields and each payload's length", "[ipc]") {
     const auto parsed = request(json{{"op", "publish_batch"},
                                      {"id", 4},
@@ -281,6 +306,45 @@ TEST_CASE("ipc: bad requests get typed errors", "[ipc]") {
 
     auto parsed = ipc::parse_request(json{{"op", "nope"}, {"id", 42}});
     CHECK(std::get<ipc::RequestError>(parsed).id == 42);  // errors still echo the id
+}
+
+TEST_CASE("ipc: every local reason has its documented name and exit code", "[ipc]") {
+    using R = ipc::LocalReason;
+    using aegis::ExitCode;
+    const std::vector<std::tuple<R, std::string_view, ExitCode>> table{
+        {R::bad_frame, "bad_frame", ExitCode::usage},
+        {R::frame_too_large, "frame_too_large", ExitCode::usage},
+        {R::bad_json, "bad_json", ExitCode::usage},
+        {R::bad_request, "bad_request", ExitCode::usage},
+        {R::unknown_op, "unknown_op", ExitCode::usage},
+        {R::missing_field, "missing_field", ExitCode::usage},
+        {R::invalid_field, "invalid_field", ExitCode::usage},
+        {R::version_mismatch, "version_mismatch", ExitCode::failure},
+        {R::hello_required, "hello_required", ExitCode::usage},
+        {R::permission_denied, "permission_denied", ExitCode::unreachable},
+        {R::not_connected, "not_connected", ExitCode::unreachable},
+        {R::overloaded, "overloaded", ExitCode::failure},
+        {R::queue_full, "queue_full", ExitCode::failure},
+        {R::store_failed, "store_failed", ExitCode::failure},
+        {R::not_found, "not_found", ExitCode::failure},
+        {R::cursor_busy, "cursor_busy", ExitCode::failure},
+        {R::patterns_differ, "patterns_differ", ExitCode::usage},
+        {R::dropped, "dropped", ExitCode::refused},
+        {R::gave_up, "gave_up", ExitCode::failure},
+        {R::failed, "failed", ExitCode::failure},
+    };
+    for (const auto& [reason, name, exit] : table) {
+        CHECK(ipc::name(reason) == name);
+        CHECK(ipc::exit_code_for(reason) == exit);
+        const auto wire = ipc::wire_error(reason, "text", exit);
+        CHECK(wire.reason == name);
+        CHECK(wire.message == "text");
+    }
+    // An error with no protocol reason travels as "failed"; one with a reason keeps its name.
+    CHECK(ipc::to_wire(aegis::make_error(ExitCode::failure, "disk")).reason == "failed");
+    const auto expired = ipc::wire_error(aegis::protocol::Reason::expired, "gone", ExitCode::refused);
+    CHECK(expired.reason == "expired");
+    CHECK(ipc::to_error(expired).reason == static_cast<std::uint16_t>(aegis::protocol::Reason::expired));
 }
 
 TEST_CASE("ipc: error responses carry reason, message and exit code, and read back", "[ipc]") {

@@ -115,14 +115,7 @@ int check_config(const aegis::connect::Options& options) {
 
 int run(int argc, char** argv) {
     const auto options = aegis::connect::parse_options(argc, argv);
-    if (options.help) {
-        fmt::print("{}", options.help_text);
-        return 0;
-    }
-    if (options.version) {
-        fmt::print("{}\n", aegis::cli::version_line(kTool));
-        return 0;
-    }
+    if (aegis::cli::print_help_or_version(kTool, options.common)) return 0;
     log_settings.level = options.log_level;
     log_settings.format = options.log_format;
     log_settings.journal = aegis::log::stderr_is_journal();
@@ -136,8 +129,7 @@ int run(int argc, char** argv) {
     if (options.stop) return stop(options);
     if (options.reconnect) return reconnect(options);
     if (options.connect.url.empty()) {
-        return aegis::cli::report(
-            kTool, aegis::make_error(ExitCode::usage, "a gateway URL is required (see {} --help)", kTool));
+        return aegis::cli::report(kTool, aegis::cli::usage_error(kTool, "a gateway URL is required"));
     }
     auto prepared = broker::prepare_broker(options.connect);
     if (!prepared) return aegis::cli::report(kTool, prepared.error());

@@ -1,7 +1,6 @@
 #include "options.h"
 
 #include <boost/program_options.hpp>
-#include <sstream>
 
 #include "cli/choice_option.h"
 #include "cli/config_file.h"
@@ -19,7 +18,7 @@ Options parse_options(int argc, char** argv) {
     std::string config;
     std::string log_level;
     std::string log_format;
-    po::options_description visible(
+    cli::CommandLine line(
         "Usage: aegis-connect URL --backend-key KEY|--backend-ca FILE|--accept-new [options]\n"
         "       aegis-connect --stop [--socket PATH]\n"
         "       aegis-connect --reconnect [--socket PATH]\n\n"
@@ -27,12 +26,13 @@ Options parse_options(int argc, char** argv) {
         "(ws://HOST:PORT[/PATH] or wss://...) and the local socket for aegis-send and aegis-sub.\n\n"
         "Options");
     // clang-format off
-    visible.add_options()
+    line.add_options()
         ("identity,i", po::value(&identity)->value_name("KEY"), "secret key file (default: ~/.config/aegis/id_ed25519)")
         ("backend-key", po::value(&c.backend_keys)->value_name("FILE_OR_KEY"), "pin the gateway's key: key file, 'aegis-ed25519 ...' line or base64; repeat to accept several (a key rollover)")
         ("accept-new", po::bool_switch(&c.accept_new), "trust an unknown gateway on first use and record it in STATE_DIR/known_backends")
-        ("backend-ca", po::value(&c.backend_ca)->value_name("FILE"), "trust any gateway with a certificate from an operator CA whose key is in FILE")
-        ("socket", po::value(&c.socket)->value_name("PATH"), "local socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
+        ("backend-ca", po::value(&c.backend_ca)->value_name("FILE"), "trust any gateway with a certificate from an operator CA whose key is in FILE");
+    line.socket(&c.socket, "local socket");
+    line.add_options()
         ("socket-group", po::value(&c.socket_group)->value_name("GROUP"), "open the socket (0660, directory 0750) to the members of GROUP")
         ("state-dir", po::value(&c.state_dir)->value_name("DIR"), "state directory (default: $XDG_STATE_HOME/aegis)")
         ("foreground", po::bool_switch(&options.foreground), "do not detach; log to stderr; tell systemd when ready (Type=notify)")
@@ -53,34 +53,25 @@ Options parse_options(int argc, char** argv) {
         ("config", po::value(&config)->value_name("FILE"), "read options from FILE, 'name = value' lines (default: /etc/aegis/connect.conf when it exists); the command line wins")
         ("check-config", po::bool_switch(&options.check_config), "read the configuration, keys and files, report every problem and exit (0: fine, 6: problems)")
         ("stop", po::bool_switch(&options.stop), "stop the broker on the socket and wait for it to exit")
-        ("reconnect", po::bool_switch(&options.reconnect), "ask the broker on the socket to connect now, cutting its backoff short")
-        ("help,h", po::bool_switch(&options.help), "show this help")
-        ("version,V", po::bool_switch(&options.version), "show the version");
+        ("reconnect", po::bool_switch(&options.reconnect), "ask the broker on the socket to connect now, cutting its backoff short");
     // clang-format on
-    po::options_description hidden;
-    hidden.add_options()("url", po::value(&c.url));
-    po::options_description all;
-    all.add(visible).add(hidden);
-    po::positional_options_description positional;
-    positional.add("url", 1);
-    po::variables_map values;
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
-    if (values.count("help") == 0 || !values["help"].as<bool>()) {
+    line.help_and_version();
+    line.operands("url", po::value(&c.url), 1);
+    auto& values = line.store(argc, argv);
+    if (!line.common.help) {
         // The command line is stored first: what it gives wins over the file.
         if (const auto file = cli::config_file_to_read(values.count("config") ? values["config"].as<std::string>() : "",
                                                        std::string(kDefaultConfig))) {
             options.config_problems = cli::store_config_file(
-                *file, cli::file_options(all, {"config", "check-config", "stop", "help", "version"}), values);
+                *file, cli::file_options(line.all(), {"config", "check-config", "stop", "help", "version"}), values);
         }
     }
-    po::notify(values);
+    line.notify();
+    options.common = line.common;
     if (!identity.empty()) c.identity = identity;
     // one_of() let only these words through.
     options.log_level = log::parse_level(log_level).value_or(log::Level::info);
     options.log_format = log::parse_format(log_format).value_or(log::Format::text);
-    std::ostringstream text;
-    text << cli::help_table(visible);
-    options.help_text = text.str();
     return options;
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "broker/launch.h"
+#include "cli/tool.h"
 #include "core/log_output.h"
 
 namespace aegis::connect {
@@ -15,12 +16,10 @@ struct Options {
     bool foreground = false;
     bool stop = false;
     bool reconnect = false;
-    bool help = false;
-    bool version = false;
+    cli::CommonOptions common;  // --help, --version (--socket is connect.socket)
     bool check_config = false;
     log::Level log_level = log::Level::info;
     log::Format log_format = log::Format::text;
-    std::string help_text;
     // What the configuration file got wrong, each "FILE:LINE: what" (--config, connect.conf).
     std::vector<std::string> config_problems;
 };

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,14 +47,13 @@ int report_problems(const std::vector<std::string>& problems, bool every = false
     return aegis::cli::report(kTool, error);
 }
 
-po::options_description describe_options(aegis::gateway::GatewayOptions& options, std::string& identity,
-                                         std::string& authorized, std::string& state_dir, std::uint64_t& handshake_secs,
-                                         std::uint64_t& skew_secs, std::uint64_t& inbox_age_secs,
-                                         std::uint64_t& replay_rate) {
+void describe_options(aegis::cli::CommandLine& line, aegis::gateway::GatewayOptions& options, std::string& identity,
+                      std::string& authorized, std::string& state_dir, std::chrono::milliseconds& inbox_age,
+                      std::uint64_t& replay_rate) {
+    using std::chrono::seconds;
     namespace cli = aegis::cli;
-    po::options_description described("Options");
     // clang-format off
-    described.add_options()
+    line.add_options()
         ("listen", po::value(&options.listen)->value_name("HOST:PORT")->default_value(options.listen),
          "address for agents and backends (port 0 picks a free one)")
         ("identity", po::value(&identity)->value_name("KEY")->required(), "the gateway's secret key file")
@@ -72,13 +70,13 @@ po::options_description describe_options(aegis::gateway::GatewayOptions& options
          "authenticated sessions at most (1-1000000); more are refused busy")
         ("max-message-bytes", cli::whole_number(&options.max_message_bytes, 1'024, aegis::protocol::kMaxBatchBytes)->value_name("N")->default_value(options.max_message_bytes),
          "largest published batch accepted (1024-67108864)")
-        ("handshake-timeout", cli::whole_number(&handshake_secs, 1, 300)->value_name("SECS")->default_value(handshake_secs),
+        ("handshake-timeout", cli::duration_seconds(&options.handshake_timeout, seconds(1), seconds(300))->value_name("SECS"),
          "time a client has to finish the handshake (1-300)")
-        ("clock-skew", cli::whole_number(&skew_secs, 1, 86'400)->value_name("SECS")->default_value(skew_secs),
+        ("clock-skew", cli::duration_seconds(&options.clock_skew, seconds(1), seconds(86'400))->value_name("SECS"),
          "accepted difference between the client's clock and ours (1-86400)")
         ("inbox-max-messages", cli::whole_number(&options.inbox_max_messages, 1, 1'000'000'000)->value_name("N")->default_value(options.inbox_max_messages),
          "messages stored per identity at most (1-1000000000); past it the oldest are dropped")
-        ("inbox-max-age", cli::whole_number(&inbox_age_secs, 1, 31'536'000)->value_name("SECS")->default_value(inbox_age_secs),
+        ("inbox-max-age", cli::duration_seconds(&inbox_age, seconds(1), seconds(31'536'000))->value_name("SECS"),
          "stored messages and session tokens expire after this (1-31536000)")
         ("replay-window", cli::whole_number(&options.replay_window, 1, 65'536)->value_name("N")->default_value(options.replay_window),
          "deliveries in flight per session (1-65536; the next goes out as acks come)")
@@ -87,51 +85,43 @@ po::options_description describe_options(aegis::gateway::GatewayOptions& options
         ("log-level", aegis::cli::one_of(nullptr, {"error", "warn", "info", "debug"})->value_name("LEVEL"), "log error, warn, info (default) or debug lines and the more important ones")
         ("log-format", aegis::cli::one_of(nullptr, {"text", "json"})->value_name("FORMAT"), "text (default; under journald with priority prefixes) or json, one object a line")
         ("config", po::value<std::string>()->value_name("FILE"), "read options from FILE, 'name = value' lines (default: /etc/aegis/gateway.conf when it exists); the command line wins")
-        ("check-config", "read the configuration, key, authorized file and TLS files, report every problem and exit (0: fine, 6: problems)")
-        ("help,h", "show this help and exit")
-        ("version,V", "show the version and exit");
+        ("check-config", "read the configuration, key, authorized file and TLS files, report every problem and exit (0: fine, 6: problems)");
     // clang-format on
-    return described;
+    line.help_and_version({"help,h", "show this help and exit", "version,V", "show the version and exit"});
 }
 
 int run(int argc, char** argv) {
     aegis::gateway::GatewayOptions options;
     std::string identity, authorized, state_dir;
-    std::uint64_t handshake_secs = 10, skew_secs = 120, replay_rate = options.replay_rate;
-    std::uint64_t inbox_age_secs = static_cast<std::uint64_t>(options.inbox_max_age.count());
-    const auto described = describe_options(options, identity, authorized, state_dir, handshake_secs, skew_secs,
-                                            inbox_age_secs, replay_rate);
-
-    po::variables_map given;
-    po::store(po::command_line_parser(argc, argv).options(described).run(), given);
-    if (given.count("help")) {
-        std::cout
-            << "Usage: aegis-gateway --identity KEY --authorized FILE --state-dir DIR [options]\n"
-               "The Aegis backend hub: authenticates agents and backends, enforces channel access, routes.\n\n"
-            << aegis::cli::help_table(described)
-            << "\nSignals: SIGHUP re-reads the authorized file and the channel controls; SIGTERM/SIGINT shut down.\n";
-        return 0;
-    }
-    if (given.count("version")) {
-        std::cout << aegis::cli::version_line(kTool) << '\n';
-        return 0;
-    }
+    std::uint64_t replay_rate = options.replay_rate;
+    std::chrono::milliseconds inbox_age = options.inbox_max_age;
+    aegis::cli::CommandLine line("Options");
+    describe_options(line, options, identity, authorized, state_dir, inbox_age, replay_rate);
+    auto& given = line.store(argc, argv);
+    auto& common = line.common;
+    common.help_text =
+        "Usage: aegis-gateway --identity KEY --authorized FILE --state-dir DIR [options]\n"
+        "The Aegis backend hub: authenticates agents and backends, enforces channel access, routes.\n\n" +
+        common.help_text +
+        "\nSignals: SIGHUP re-reads the authorized file and the channel controls; SIGTERM/SIGINT shut "
+        "down.\n";
+    if (aegis::cli::print_help_or_version(kTool, common)) return 0;
     const bool check = given.count("check-config") > 0;
     std::vector<std::string> problems;
     if (const auto file = aegis::cli::config_file_to_read(
             given.count("config") ? given["config"].as<std::string>() : "", kDefaultConfig)) {
         problems = aegis::cli::store_config_file(
-            *file, aegis::cli::file_options(described, {"config", "check-config", "help", "version"}), given);
+            *file, aegis::cli::file_options(line.all(), {"config", "check-config", "help", "version"}), given);
     }
     if (!problems.empty() && !check) return report_problems(problems);
     if (check) {
         // What is missing is reported by the check itself: store every value given, as notify
         // would once nothing required is missing.
         for (const auto& [name, value] : given) {
-            if (const auto* option = described.find_nothrow(name, false)) option->semantic()->notify(value.value());
+            if (const auto* option = line.all().find_nothrow(name, false)) option->semantic()->notify(value.value());
         }
     } else {
-        po::notify(given);
+        line.notify();
     }
     // one_of() let only these words through.
     if (given.count("log-level"))
@@ -145,9 +135,7 @@ int run(int argc, char** argv) {
     options.authorized_file = authorized;
     options.state_dir = state_dir;
     if (given.count("channel-controls")) options.channel_controls_file = given["channel-controls"].as<std::string>();
-    options.handshake_timeout = std::chrono::seconds(handshake_secs);
-    options.clock_skew = std::chrono::seconds(skew_secs);
-    options.inbox_max_age = std::chrono::seconds(static_cast<std::chrono::seconds::rep>(inbox_age_secs));
+    options.inbox_max_age = std::chrono::ceil<std::chrono::seconds>(inbox_age);
     options.replay_rate = static_cast<std::uint32_t>(replay_rate);
 
     if (check) {

@@ -15,10 +15,10 @@ namespace {
 
 namespace po = boost::program_options;
 
-[[nodiscard]] po::options_description describe() {
-    po::options_description options("Options");
+// The options, --help and --version, and the operands (-s KEY.pub...).
+void describe(cli::CommandLine& line) {
     // clang-format off
-    options.add_options()
+    line.add_options()
         ("file,f", po::value<std::string>()->value_name("FILE"), "secret key file; the public key goes in FILE.pub")
         ("comment,C", po::value<std::string>()->value_name("COMMENT"), "comment for a new key (default: user@hostname)")
         ("force", po::bool_switch(), "replace an existing key file and its .pub")
@@ -32,20 +32,11 @@ namespace po = boost::program_options;
         ("narrow,n", po::value<std::string>()->value_name("NARROWING"), "with -s: pub=PATTERN[,sub=PATTERN], as the authorized file's options")
         ("validity,V", po::value<std::string>()->value_name("VALIDITY"), "with -s: [FROM:]TO in UTC, e.g. +52w or 20270101:20280101 (default always:forever)")
         ("serial,z", cli::whole_number(nullptr, 0, UINT64_MAX)->value_name("SERIAL"), "with -s: the serial number, for revocation (0-18446744073709551615; default random)")
-        ("show-certificate,L", po::bool_switch(), "show the certificate file given with -f")
-        ("help,h", po::bool_switch(), "print this help and exit")
-        ("version", po::bool_switch(), "print the version and exit");
+        ("show-certificate,L", po::bool_switch(), "show the certificate file given with -f");
     // clang-format on
-    return options;
-}
-
-// The visible options and the operands (-s KEY.pub...).
-[[nodiscard]] po::options_description describe_all() {
-    po::options_description hidden;
-    hidden.add_options()("key", po::value<std::vector<std::string>>());
-    po::options_description all;
-    all.add(describe()).add(hidden);
-    return all;
+    // -V is --validity here.
+    line.help_and_version({"help,h", "print this help and exit", "version", "print the version and exit"});
+    line.operands("key", po::value<std::vector<std::string>>(), -1);
 }
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -107,11 +98,11 @@ void check_combination(const Options& options) {
 }  // namespace
 
 Options parse_options(int argc, char** argv) {
-    po::variables_map given;
-    po::positional_options_description operands;
-    operands.add("key", -1);
-    po::store(po::command_line_parser(argc, argv).options(describe_all()).positional(operands).run(), given);
-    po::notify(given);
+    cli::CommandLine line("Options");
+    describe(line);
+    cli::CommonOptions common;
+    (void)line.parse(argc, argv, common);  // choose_mode() answers --help and --version
+    const auto& given = line.values();
     Options options;
     options.mode = choose_mode(given);
     if (options.mode == Mode::help || options.mode == Mode::version) return options;
@@ -148,6 +139,8 @@ Options parse_options(int argc, char** argv) {
 }
 
 std::string help_text() {
+    cli::CommandLine line("Options");
+    describe(line);
     std::ostringstream out;
     out << "Usage: aegis-keygen [-q] [--force] [-C COMMENT] [-f FILE]\n"
            "       aegis-keygen -y [-f FILE]\n"
@@ -156,7 +149,7 @@ std::string help_text() {
            "                    [-C COMMENT] [-q] [--force] KEY.pub...\n"
            "       aegis-keygen -L [--json] -f CERTIFICATE\n"
            "Make, show and check Aegis Ed25519 identity key files, and certify keys with an operator CA.\n\n"
-        << cli::help_table(describe())
+        << cli::help_table(line.visible())
         << "\nFILE defaults to $XDG_CONFIG_HOME/aegis/id_ed25519, else ~/.config/aegis/id_ed25519.\n"
            "Exit status: 0 success, 2 usage error, 6 bad or existing key file, 1 other failure.\n"
            "See aegis-keygen(1).\n";

@@ -154,20 +154,13 @@ int request(ipc::Client& client, const Options& options, std::FILE* input) {
 int run(int argc, char** argv) {
     auto options = aegis::send::parse_options(argc, argv);
     if (!options) return cli::report(kTool, options.error());
-    if (options->help) {
-        fmt::print("{}", options->help_text);
-        return 0;
-    }
-    if (options->version) {
-        fmt::print("{}\n", cli::version_line(kTool));
-        return 0;
-    }
+    if (cli::print_help_or_version(kTool, options->common)) return 0;
     std::signal(SIGPIPE, SIG_IGN);
     // The input first: a file that cannot be read is bad input (exit 6) whether a broker runs or not.
     auto input = options->message ? aegis::Result<FilePtr>(FilePtr(nullptr, &std::fclose)) : open_input(*options);
     if (!input) return cli::report(kTool, input.error());
-    auto client =
-        ipc::Client::connect(ipc::find_broker_socket(options->socket), kTool, ipc::deadline_after(options->timeout));
+    auto client = ipc::Client::connect(ipc::find_broker_socket(options->common.socket), kTool,
+                                       ipc::deadline_after(options->timeout));
     if (!client) return cli::report(kTool, client.error());
     if (options->is_request) return request(*client, *options, input->get());
     if (auto sent = publish_all(*client, *options, input->get()); !sent) return cli::report(kTool, sent.error());

@@ -3,12 +3,12 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
-#include <sstream>
 #include <vector>
 
 #include "channel/channel.h"
 #include "cli/duration.h"
 #include "cli/number_option.h"
+#include "cli/parse_and_check.h"
 #include "cli/request_reply.h"
 #include "cli/tool.h"
 
@@ -20,10 +20,15 @@ using std::chrono::milliseconds;
 
 namespace {
 
+constexpr const char* kUsage =
+    "Usage: aegis-send [options] CHANNEL [-m TEXT | -f FILE]\n\n"
+    "Publishes messages to CHANNEL through the local broker (aegis-connect): TEXT, the bytes\n"
+    "of FILE, all of standard input, or one message per line (-l) or NUL-terminated record (-0).\n\n"
+    "Options";
+
 struct Raw {
     std::string priority = "normal";
     std::optional<std::string> ttl;
-    std::optional<std::string> timeout;
     std::vector<std::string> headers;
     bool lines = false;
     bool nul = false;
@@ -31,7 +36,7 @@ struct Raw {
 
 [[nodiscard]] Result<void> check_and_fill(Options& options, const Raw& raw) {
     auto& request = options.request;
-    if (request.channel.empty()) return make_error(ExitCode::usage, "a channel is required (see aegis-send --help)");
+    if (request.channel.empty()) return cli::usage_error("aegis-send", "a channel is required");
     if (options.message && options.file) return make_error(ExitCode::usage, "-m and -f cannot be combined");
     if (raw.lines && raw.nul) return make_error(ExitCode::usage, "-l and -0 cannot be combined");
     if (options.message && (raw.lines || raw.nul))
@@ -57,11 +62,9 @@ struct Raw {
         if (!ttl) return ttl.take_error();
         request.ttl_ms = static_cast<std::uint64_t>(ttl->count());
     }
-    if (raw.timeout) {
-        auto timeout = cli::parse_duration(*raw.timeout, "--timeout", milliseconds(1), hours(24));
-        if (!timeout) return timeout.take_error();
-        options.timeout = *timeout;
-    }
+    auto timeout = options.common.timeout_or_default();
+    if (!timeout) return timeout.take_error();
+    options.timeout = *timeout;
     for (const auto& text : raw.headers) {
         auto header = cli::parse_header_option(text);
         if (!header) return header.take_error();
@@ -81,56 +84,33 @@ struct Raw {
     return {};
 }
 
-}  // namespace
-
-Result<Options> parse_options(int argc, char** argv) {
-    Options options;
-    Raw raw;
-    po::options_description visible(
-        "Usage: aegis-send [options] CHANNEL [-m TEXT | -f FILE]\n\n"
-        "Publishes messages to CHANNEL through the local broker (aegis-connect): TEXT, the bytes\n"
-        "of FILE, all of standard input, or one message per line (-l) or NUL-terminated record (-0).\n\n"
-        "Options");
+// The options and operands, into the two structs.
+void describe(cli::CommandLine& line, Options& options, Raw& raw) {
     // clang-format off
-    visible.add_options()
-        ("message,m", po::value<std::string>()->value_name("TEXT"), "the payload, as given (no newline added)")
-        ("file,f", po::value<std::string>()->value_name("FILE"), "read the payload from FILE ('-': standard input)")
+    line.add_options()
+        ("message,m", cli::optional_text(&options.message)->value_name("TEXT"), "the payload, as given (no newline added)")
+        ("file,f", cli::optional_text(&options.file)->value_name("FILE"), "read the payload from FILE ('-': standard input)")
         ("lines,l", po::bool_switch(&raw.lines), "one message per line of the input (streamed)")
         ("null,0", po::bool_switch(&raw.nul), "one message per NUL-terminated record of the input")
         ("count,n", cli::whole_number(&options.count, 1, 1'000'000)->value_name("N"), "send each message N times (1-1000000)")
         ("priority,p", po::value(&raw.priority)->value_name("LEVEL"), "critical, high, normal (default) or low")
-        ("ttl", po::value<std::string>()->value_name("DURATION"), "drop the message if not delivered within DURATION (1ms-720h)")
+        ("ttl", cli::optional_text(&raw.ttl)->value_name("DURATION"), "drop the message if not delivered within DURATION (1ms-720h)")
         ("header,H", po::value(&raw.headers)->value_name("KEY=VALUE"), "add a header (repeatable)")
         ("print-id", po::bool_switch(&options.print_id), "print each message's id")
         ("json", po::bool_switch(&options.json), "print {\"id\":..,\"channel\":..} per message")
         ("wait-ack", po::bool_switch(&options.request.wait_ack), "return only once the gateway has stored each message")
         ("request", po::bool_switch(&options.is_request), "send a request and print the reply")
         ("reply-to", po::value(&options.reply_to)->value_name("CHANNEL"), "the channel replies come on (default: by convention)")
-        ("replies", cli::whole_number(&options.replies, 1, 10'000)->value_name("N"), "with --request: wait for N replies (1-10000, default: 1)")
-        ("timeout", po::value<std::string>()->value_name("DURATION"), "give up after DURATION (1ms-24h, default: 30s)")
-        ("socket", po::value(&options.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
-        ("help,h", po::bool_switch(&options.help), "show this help")
-        ("version,V", po::bool_switch(&options.version), "show the version");
+        ("replies", cli::whole_number(&options.replies, 1, 10'000)->value_name("N"), "with --request: wait for N replies (1-10000, default: 1)");
     // clang-format on
-    po::options_description hidden;
-    hidden.add_options()("channel", po::value(&options.request.channel));
-    po::options_description all;
-    all.add(visible).add(hidden);
-    po::positional_options_description positional;
-    positional.add("channel", 1);
-    po::variables_map values;
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
-    po::notify(values);
-    std::ostringstream text;
-    text << cli::help_table(visible);
-    options.help_text = text.str();
-    if (options.help || options.version) return options;
-    if (values.count("message")) options.message = values["message"].as<std::string>();
-    if (values.count("file")) options.file = values["file"].as<std::string>();
-    if (values.count("ttl")) raw.ttl = values["ttl"].as<std::string>();
-    if (values.count("timeout")) raw.timeout = values["timeout"].as<std::string>();
-    if (auto checked = check_and_fill(options, raw); !checked) return checked.take_error();
-    return options;
+    line.timeout(milliseconds(30'000), hours(24)).socket().help_and_version();
+    line.operands("channel", po::value(&options.request.channel), 1);
+}
+
+}  // namespace
+
+Result<Options> parse_options(int argc, char** argv) {
+    return cli::parse_and_check<Options, Raw>(argc, argv, kUsage, &describe, &check_and_fill);
 }
 
 }  // namespace aegis::send

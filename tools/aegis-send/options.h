@@ -7,13 +7,14 @@
 #include <string>
 
 #include "cli/payload_source.h"
+#include "cli/tool.h"
 #include "core/result.h"
 #include "ipc/messages.h"
 
 namespace aegis::send {
 
 struct Options {
-    std::string socket;
+    cli::CommonOptions common;    // --socket, --timeout, --help, --version
     ipc::PublishRequest request;  // channel, priority, ttl, headers, kind, wait_ack
     std::optional<std::string> message;
     std::optional<std::string> file;
@@ -25,9 +26,6 @@ struct Options {
     std::string reply_to;
     std::uint64_t replies = 1;
     std::chrono::milliseconds timeout{30'000};
-    bool help = false;
-    bool version = false;
-    std::string help_text;
 };
 
 // Parses and checks; a usage error says what is wrong.

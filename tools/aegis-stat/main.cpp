@@ -7,7 +7,6 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <csignal>
-#include <sstream>
 #include <thread>
 
 #include "cli/duration.h"
@@ -32,26 +31,22 @@ constexpr double kMaxSeconds = 31'536'000;  // a year
 volatile std::sig_atomic_t interrupted = 0;
 
 struct Options {
-    std::string socket;
+    cli::CommonOptions common;  // --socket, --timeout, --help, --version
     bool json = false;
     bool prometheus = false;
     bool check = false;
     std::optional<std::string> watch;
-    std::string timeout = "5s";
     cli::CheckThresholds thresholds;
-    bool help = false;
-    bool version = false;
-    std::string help_text;
 };
 
 Options parse_options(int argc, char** argv) {
     Options o;
-    po::options_description visible(
+    cli::CommandLine line(
         "Usage: aegis-stat [options]\n\n"
         "Shows the state of the local broker (aegis-connect): session, backend, queue, traffic.\n\n"
         "Options");
     // clang-format off
-    visible.add_options()
+    line.add_options()
         ("json", po::bool_switch(&o.json), "print the status as one JSON object")
         ("prometheus", po::bool_switch(&o.prometheus), "print Prometheus text exposition (aegis_broker_*)")
         ("watch", po::value<std::string>()->value_name("SECS"), "redraw every SECS (100ms-1h) until interrupted")
@@ -62,15 +57,12 @@ Options parse_options(int argc, char** argv) {
         ("crit-dead", cli::whole_number(nullptr, 0, kMaxCount)->value_name("N"), "--check: CRITICAL above N dead letters (0-1000000000)")
         ("warn-age", cli::seconds(nullptr, 0, kMaxSeconds)->value_name("SECS"), "--check: WARNING when the oldest waits over SECS (0-31536000)")
         ("crit-age", cli::seconds(nullptr, 0, kMaxSeconds)->value_name("SECS"), "--check: CRITICAL when the oldest waits over SECS (0-31536000)")
-        ("crit-disconnected", cli::seconds(nullptr, 0, kMaxSeconds)->value_name("SECS"), "--check: CRITICAL when disconnected over SECS (0-31536000)")
-        ("timeout", po::value(&o.timeout)->value_name("DURATION"), "give up on the broker after DURATION (1ms-1h, default: 5s)")
-        ("socket", po::value(&o.socket)->value_name("PATH"), "broker socket (default: $AEGIS_SOCKET or $XDG_RUNTIME_DIR/aegis/broker.sock)")
-        ("help,h", po::bool_switch(&o.help), "show this help")
-        ("version,V", po::bool_switch(&o.version), "show the version");
+        ("crit-disconnected", cli::seconds(nullptr, 0, kMaxSeconds)->value_name("SECS"), "--check: CRITICAL when disconnected over SECS (0-31536000)");
     // clang-format on
-    po::variables_map values;
-    po::store(po::command_line_parser(argc, argv).options(visible).run(), values);
-    po::notify(values);
+    line.timeout(std::chrono::seconds(5), std::chrono::hours(1), "give up on the broker after DURATION");
+    line.socket().help_and_version();
+    if (!line.parse(argc, argv, o.common)) return o;  // --help or --version
+    const auto& values = line.values();
     if (values.count("watch")) o.watch = values["watch"].as<std::string>();
     if (values.count("warn-queue")) o.thresholds.warn_queue = values["warn-queue"].as<std::uint64_t>();
     if (values.count("crit-queue")) o.thresholds.crit_queue = values["crit-queue"].as<std::uint64_t>();
@@ -79,15 +71,12 @@ Options parse_options(int argc, char** argv) {
     if (values.count("warn-age")) o.thresholds.warn_age_s = values["warn-age"].as<double>();
     if (values.count("crit-age")) o.thresholds.crit_age_s = values["crit-age"].as<double>();
     if (values.count("crit-disconnected")) o.thresholds.crit_disconnected_s = values["crit-disconnected"].as<double>();
-    std::ostringstream text;
-    text << cli::help_table(visible);
-    o.help_text = text.str();
     return o;
 }
 
 [[nodiscard]] aegis::Result<nlohmann::json> fetch(const Options& options, std::chrono::milliseconds timeout) {
     const auto deadline = ipc::deadline_after(timeout);
-    auto client = ipc::Client::connect(ipc::find_broker_socket(options.socket), kTool, deadline);
+    auto client = ipc::Client::connect(ipc::find_broker_socket(options.common.socket), kTool, deadline);
     if (!client) return client.take_error();
     auto status = client->status(deadline);
     if (!status) return status.take_error();
@@ -143,20 +132,12 @@ int run(int argc, char** argv) {
         if (!check) throw;
         return usage_failure(check, aegis::make_error(ExitCode::usage, "{}", e.what()));
     }
-    if (options.help) {
-        fmt::print("{}", options.help_text);
-        return 0;
-    }
-    if (options.version) {
-        fmt::print("{}\n", cli::version_line(kTool));
-        return 0;
-    }
+    if (cli::print_help_or_version(kTool, options.common)) return 0;
     if ((options.json ? 1 : 0) + (options.prometheus ? 1 : 0) + (options.check ? 1 : 0) > 1) {
         return usage_failure(check,
                              aegis::make_error(ExitCode::usage, "--json, --prometheus and --check cannot be combined"));
     }
-    auto timeout =
-        cli::parse_duration(options.timeout, "--timeout", std::chrono::milliseconds(1), std::chrono::hours(1));
+    auto timeout = options.common.timeout_or_default();
     if (!timeout) return usage_failure(check, timeout.error());
     if (auto valid = cli::validate_thresholds(options.thresholds); !valid) return usage_failure(check, valid.error());
     if (options.watch) {

@@ -7,27 +7,17 @@
 #include <string>
 #include <vector>
 
-#include "cli/message_format.h"
+#include "cli/receiver.h"
+#include "cli/tool.h"
 #include "core/result.h"
 
 namespace aegis::sub {
 
 struct Options {
-    std::string socket;
+    cli::CommonOptions common;  // --socket, --help, --version
     std::vector<std::string> patterns;
-    std::optional<std::uint64_t> count;
-    std::optional<std::chrono::milliseconds> wait;
-    cli::OutputStyle style;
-    std::string from;     // keep only messages signed by this fingerprint
-    std::string durable;  // cursor name
-    bool drain = false;
-    bool reset = false;  // replace the cursor's stored patterns
-    std::string exec;
-    std::uint64_t jobs = 1;
-    std::chrono::milliseconds exec_timeout{30'000};  // 0: none
-    bool help = false;
-    bool version = false;
-    std::string help_text;
+    cli::ReceiveOptions receive;  // what to do with each message (-C, -W, --durable, --exec, ...)
+    bool reset = false;           // replace the durable cursor's stored patterns
 };
 
 [[nodiscard]] Result<Options> parse_options(int argc, char** argv);

@@ -1,35 +1,22 @@
-#include "receiver.h"
+#include "cli/receiver.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
-
-#include <cstdio>
 
 #include "cli/duration.h"
 #include "cli/request_reply.h"
 #include "cli/tool.h"
 
-namespace aegis::sub {
+namespace aegis::cli {
 
 namespace {
 
-constexpr std::string_view kTool = "aegis-sub";
 constexpr std::chrono::milliseconds kPoll{50};
 constexpr std::chrono::seconds kAckTimeout{30};
 // Messages written and not yet confirmed, at most (the one just written included): what a
 // broker crash can replay. The broker commits the acks in flight together.
 constexpr std::size_t kAcksInFlight = 16;
 constexpr std::size_t kHeldOutputBytes = 64 * 1024;
-
-// Writes and flushes; false once standard output is closed (a pipeline reader went away).
-[[nodiscard]] bool write_out(std::string_view text) {
-    return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
-}
-
-// Writes without flushing (run() flushes before it waits for the broker); false as above.
-[[nodiscard]] bool write_held(std::string_view text) {
-    return std::fwrite(text.data(), 1, text.size(), stdout) == text.size();
-}
 
 [[nodiscard]] ipc::Deadline sooner(const ipc::Deadline& a, std::chrono::milliseconds from_now) {
     const auto b = std::chrono::steady_clock::now() + from_now;
@@ -38,14 +25,22 @@ constexpr std::size_t kHeldOutputBytes = 64 * 1024;
 
 }  // namespace
 
-Receiver::Receiver(ipc::Client& client, const Options& options) : client_(client), options_(options) {
-    if (!options.exec.empty())
-        pool_ = std::make_unique<cli::CommandPool>(options.exec, options.jobs, options.exec_timeout);
+Receiver::Receiver(ipc::Client& client, const ReceiveOptions& options, std::string_view tool, std::FILE* out)
+    : client_(client), options_(options), tool_(tool), out_(out) {
+    if (!options.exec.empty()) pool_ = std::make_unique<CommandPool>(options.exec, options.jobs, options.exec_timeout);
     // Messages of a plain subscription that arrive together are written together: what the
     // broker sent in one go is flushed once, before waiting for more (never later). A durable
     // subscription flushes each message before it is acknowledged.
     hold_output_ = options.durable.empty() && !pool_;
-    if (hold_output_ && ::isatty(STDOUT_FILENO) == 0) std::setvbuf(stdout, nullptr, _IOFBF, kHeldOutputBytes);
+    if (hold_output_ && ::isatty(::fileno(out_)) == 0) std::setvbuf(out_, nullptr, _IOFBF, kHeldOutputBytes);
+}
+
+bool Receiver::write_out(std::string_view text) {
+    return std::fwrite(text.data(), 1, text.size(), out_) == text.size() && std::fflush(out_) == 0;
+}
+
+bool Receiver::write_held(std::string_view text) {
+    return std::fwrite(text.data(), 1, text.size(), out_) == text.size();
 }
 
 bool Receiver::done() const {
@@ -58,21 +53,21 @@ void Receiver::stop_commands() {
 
 int Receiver::timed_out() const {
     if (options_.count && received_ < *options_.count) {
-        return cli::report(
-            kTool, make_error(ExitCode::timeout, "{} of {} messages within the -W time", received_, *options_.count));
+        return report(
+            tool_, make_error(ExitCode::timeout, "{} of {} messages within the -W time", received_, *options_.count));
     }
     if (options_.drain && !caught_up_) {
-        return cli::report(kTool, make_error(ExitCode::timeout, "the backlog was not drained within the -W time"));
+        return report(tool_, make_error(ExitCode::timeout, "the backlog was not drained within the -W time"));
     }
     if (received_ == 0 && !options_.drain) {
-        return cli::report(kTool, make_error(ExitCode::timeout, "no message within the -W time"));
+        return report(tool_, make_error(ExitCode::timeout, "no message within the -W time"));
     }
     return 0;
 }
 
 int Receiver::fail(const Error& error) {
     warn_unconfirmed();
-    return cli::report(kTool, error);
+    return report(tool_, error);
 }
 
 void Receiver::warn_unconfirmed() {
@@ -80,11 +75,11 @@ void Receiver::warn_unconfirmed() {
     fmt::print(stderr,
                "{}: warning: durable subscription {}: {} written but not confirmed by the broker: may be "
                "delivered again\n",
-               kTool, options_.durable, unconfirmed_.describe());
+               tool_, options_.durable, unconfirmed_.describe());
 }
 
 int Receiver::finish() {
-    (void)std::fflush(stdout);  // a reader that went away is no error
+    (void)std::fflush(out_);  // a reader that went away is no error
     if (auto confirmed = confirm_acks(0); !confirmed) return fail(confirmed.error());
     warn_unconfirmed();
     return 0;
@@ -99,7 +94,7 @@ int Receiver::run() {
         if (*collected == Step::stop) return finish();
         if (done() && !busy) return finish();
         if (done()) continue;  // the last commands are still running
-        if (hold_output_ && !client_.frame_ready() && std::fflush(stdout) != 0) return finish();
+        if (hold_output_ && !client_.frame_ready() && std::fflush(out_) != 0) return finish();
         auto frame = client_.next_event(busy ? sooner(deadline, kPoll) : deadline);
         if (!frame) return fail(frame.error());
         if (!frame->has_value()) {
@@ -138,7 +133,7 @@ Result<Receiver::Step> Receiver::on_message(ipc::DeliveredMessage message, std::
         pool_->start(std::move(message));
         return Step::go_on;
     }
-    const auto text = cli::render_message(message, options_.style);
+    const auto text = render_message(message, options_.style);
     if (!(hold_output_ ? write_held(text) : write_out(text))) return Step::stop;
     written(cursor_seq, message.id);
     if (auto acked = handled(cursor_seq); !acked) return acked.take_error();
@@ -154,18 +149,18 @@ Result<Receiver::Step> Receiver::collect_finished(std::chrono::milliseconds wait
     return Step::go_on;
 }
 
-Result<Receiver::Step> Receiver::on_finished(cli::CommandPool::Finished finished) {
+Result<Receiver::Step> Receiver::on_finished(CommandPool::Finished finished) {
     if (!finished.result) return finished.result.take_error();
     const auto& result = *finished.result;
     std::string error;  // the reply's error header; empty when the command succeeded
     if (result.timed_out) {
-        error = fmt::format("timed out after {} (--exec-timeout)", cli::duration_text(options_.exec_timeout));
-        fmt::print(stderr, "{}: warning: the command for {} {}; its process group was ended\n", kTool,
+        error = fmt::format("timed out after {} (--exec-timeout)", duration_text(options_.exec_timeout));
+        fmt::print(stderr, "{}: warning: the command for {} {}; its process group was ended\n", tool_,
                    ipc::to_hex(finished.message.id), error);
     } else if (result.exit_status != 0) {
         error = fmt::format("exit {}", result.exit_status);
     }
-    if (auto reply = cli::reply_with_error(finished.message, error)) {
+    if (auto reply = reply_with_error(finished.message, error)) {
         // A command that timed out answers with no payload: what it wrote is cut short.
         const auto payload = result.timed_out ? std::string_view() : std::string_view(result.output);
         auto sent = client_.publish(*reply, as_bytes(payload), ipc::deadline_after(std::chrono::seconds(30)));
@@ -173,7 +168,7 @@ Result<Receiver::Step> Receiver::on_finished(cli::CommandPool::Finished finished
         const bool refused =
             !sent && (sent.error().exit == ExitCode::refused || sent.error().exit == ExitCode::bad_input);
         if (refused) {
-            fmt::print(stderr, "{}: warning: no reply to {}: {}\n", kTool, ipc::to_hex(finished.message.id),
+            fmt::print(stderr, "{}: warning: no reply to {}: {}\n", tool_, ipc::to_hex(finished.message.id),
                        sent.error().message);
         } else if (!sent) {
             return sent.take_error();
@@ -193,8 +188,8 @@ Result<void> Receiver::handled(std::uint64_t cursor_seq) {
     if (options_.durable.empty() || cursor_seq == 0) return {};
     const auto position = acks_.handled(cursor_seq);
     if (!position) return {};
-    nlohmann::json ack{{"op", "ack"}, {"durable", options_.durable}, {"cursor_seq", *position}};
-    auto sent = client_.send(std::move(ack), {}, ipc::deadline_after(kAckTimeout));
+    auto sent = client_.send(ipc::to_header(ipc::AckRequest{options_.durable, *position}), {},
+                             ipc::deadline_after(kAckTimeout));
     if (!sent) return sent.take_error();
     acks_in_flight_.push_back(AckInFlight{*sent, *position});
     return confirm_acks(kAcksInFlight - 1);
@@ -221,4 +216,4 @@ void Receiver::written(std::uint64_t cursor_seq, const protocol::MessageId& id) 
     if (!options_.durable.empty() && cursor_seq != 0) unconfirmed_.written(cursor_seq, ipc::to_hex(id));
 }
 
-}  // namespace aegis::sub
+}  // namespace aegis::cli
