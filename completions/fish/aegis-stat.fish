@@ -4,6 +4,7 @@ complete -c aegis-stat -f
 complete -c aegis-stat -l json -d 'Print the status as JSON'
 complete -c aegis-stat -l prometheus -d 'Print Prometheus metrics'
 complete -c aegis-stat -l watch -x -d 'Redraw every SECS'
+complete -c aegis-stat -l fleet -x -d 'Show a gateway fleet from its admin endpoint (http://HOST:PORT)'
 complete -c aegis-stat -l check -d 'One Nagios-style line and exit code'
 complete -c aegis-stat -l warn-queue -x -d 'WARNING above N queued'
 complete -c aegis-stat -l crit-queue -x -d 'CRITICAL above N queued'

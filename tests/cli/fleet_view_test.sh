@@ -73,6 +73,27 @@ expect_match "$(sessions sessions.host1.last_seen_ms)" '^[0-9]{13}$' "host1 last
 expect_eq "$(sessions sessions.host2.last_seen_ms)" null "host2, never seen"
 expect_eq "$(sessions sessions.host2.fingerprint)" "$(fingerprint "$TEST_TMP/host2.pub")" "host2's fingerprint"
 
+# aegis-stat --fleet: the same as a table, or the JSON as it is.
+expect_exit 0 "$stat" --fleet "http://127.0.0.1:$gateway_admin"
+expect_match "$(sed -n 1p <<<"$out")" '^ID +ROLE +STATE +PEER +INBOX +AUTHORIZED BY +FINGERPRINT$' "the table's header"
+expect_match "$(grep '^host1 ' <<<"$out")" '^host1 +agent +offline, last seen [0-9a-z]+ ago +- +3 +line 1 +SHA256:' "host1's line"
+expect_match "$(grep '^host2 ' <<<"$out")" '^host2 +agent +offline, last seen never +- +0 +line 2 ' "host2's line"
+expect_match "$(grep '^soc ' <<<"$out")" '^soc +backend +connected [0-9a-z]+ +127\.0\.0\.1:[0-9]+ +0 +line 3 ' "soc's line"
+expect_match "$(grep '^web9 ' <<<"$out")" '^web9 +agent +connected [0-9a-z]+ +127\.0\.0\.1:[0-9]+ +0 +serial 77, until 20' "web9's line"
+expect_eq "$(tail -n 1 <<<"$out")" "4 known, 2 connected" "the table's last line"
+expect_exit 0 "$stat" --fleet "127.0.0.1:$gateway_admin" --json
+expect_eq "$("$python" -c 'import json,sys; print(json.load(sys.stdin)["known"])' <<<"$out")" 4 "--fleet --json"
+# Clear failures: a bad address (2), https (2), nothing listening (1), not an admin endpoint (1).
+expect_error 2 "$stat" --fleet "127.0.0.1"
+expect_contains "$err" "is not http://HOST:PORT" "a bad --fleet address"
+expect_error 2 "$stat" --fleet "https://127.0.0.1:$gateway_admin"
+expect_contains "$err" "plain HTTP" "an https --fleet address"
+expect_error 1 "$stat" --fleet "http://127.0.0.1:1"
+expect_contains "$err" "cannot connect to 127.0.0.1:1" "--fleet with nothing listening"
+expect_error 1 "$stat" --fleet "127.0.0.1:$gateway_port" --timeout 5
+expect_error 2 "$stat" --fleet "127.0.0.1:$gateway_admin" --prometheus
+expect_contains "$err" "--fleet cannot be combined" "--fleet with --prometheus"
+
 # /metrics: build, process, histograms and expiring certificates, valid for promtool.
 metrics=$("$python" -c 'import sys, urllib.request
 print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode(), end="")' "$gateway_admin")

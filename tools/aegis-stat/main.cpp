@@ -14,6 +14,7 @@
 #include "cli/status_report.h"
 #include "cli/tool.h"
 #include "core/clock.h"
+#include "fleet.h"
 #include "ipc/client.h"
 #include "ipc/socket_path.h"
 
@@ -36,6 +37,7 @@ struct Options {
     bool prometheus = false;
     bool check = false;
     std::optional<std::string> watch;
+    std::optional<std::string> fleet;
     cli::CheckThresholds thresholds;
 };
 
@@ -50,6 +52,7 @@ Options parse_options(int argc, char** argv) {
         ("json", po::bool_switch(&o.json), "print the status as one JSON object")
         ("prometheus", po::bool_switch(&o.prometheus), "print Prometheus text exposition (aegis_broker_*)")
         ("watch", po::value<std::string>()->value_name("SECS"), "redraw every SECS (100ms-1h) until interrupted")
+        ("fleet", po::value<std::string>()->value_name("URL"), "show every identity a gateway knows, from its admin endpoint (http://HOST:PORT)")
         ("check", po::bool_switch(&o.check), "one Nagios-style line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
         ("warn-queue", cli::whole_number(nullptr, 0, kMaxCount)->value_name("N"), "--check: WARNING above N queued messages (0-1000000000)")
         ("crit-queue", cli::whole_number(nullptr, 0, kMaxCount)->value_name("N"), "--check: CRITICAL above N queued messages (0-1000000000)")
@@ -64,6 +67,7 @@ Options parse_options(int argc, char** argv) {
     if (!line.parse(argc, argv, o.common)) return o;  // --help or --version
     const auto& values = line.values();
     if (values.count("watch")) o.watch = values["watch"].as<std::string>();
+    if (values.count("fleet")) o.fleet = values["fleet"].as<std::string>();
     if (values.count("warn-queue")) o.thresholds.warn_queue = values["warn-queue"].as<std::uint64_t>();
     if (values.count("crit-queue")) o.thresholds.crit_queue = values["crit-queue"].as<std::uint64_t>();
     if (values.count("warn-dead")) o.thresholds.warn_dead = values["warn-dead"].as<std::uint64_t>();
@@ -140,6 +144,13 @@ int run(int argc, char** argv) {
     auto timeout = options.common.timeout_or_default();
     if (!timeout) return usage_failure(check, timeout.error());
     if (auto valid = cli::validate_thresholds(options.thresholds); !valid) return usage_failure(check, valid.error());
+    if (options.fleet) {
+        if (options.prometheus || options.check || options.watch)
+            return usage_failure(
+                check,
+                aegis::make_error(ExitCode::usage, "--fleet cannot be combined with --prometheus, --check or --watch"));
+        return aegis::stat::show_fleet(*options.fleet, options.json, *timeout);
+    }
     if (options.watch) {
         auto every =
             cli::parse_duration(*options.watch, "--watch", std::chrono::milliseconds(100), std::chrono::hours(1));
