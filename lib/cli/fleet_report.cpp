@@ -10,12 +10,6 @@ namespace {
 
 using nlohmann::json;
 
-[[nodiscard]] std::string text(const json& object, const char* key) {
-    const auto found = object.find(key);
-    if (found == object.end() || found->is_null()) return "-";
-    return found->is_string() ? found->get<std::string>() : found->dump();
-}
-
 [[nodiscard]] std::string ago(const json& object, const char* key, std::uint64_t now_ms) {
     const auto found = object.find(key);
     if (found == object.end() || !found->is_number_unsigned()) return "never";
@@ -34,8 +28,8 @@ using nlohmann::json;
 
 [[nodiscard]] std::string certificate(const json& session) {
     const auto found = session.find("certificate");
-    if (found == session.end() || !found->is_object()) return text(session, "authorized_by");
-    return fmt::format("serial {}, until {}", text(*found, "serial"), text(*found, "valid_before"));
+    if (found == session.end() || !found->is_object()) return json_text(session, "authorized_by");
+    return fmt::format("serial {}, until {}", json_text(*found, "serial"), json_text(*found, "valid_before"));
 }
 
 }  // namespace
@@ -48,9 +42,9 @@ Result<std::string> fleet_table(const json& answer) {
     std::string out = fmt::format("{:<20}  {:<7}  {:<30}  {:<22}  {:>6}  {:<32}  {}\n", "ID", "ROLE", "STATE", "PEER",
                                   "INBOX", "AUTHORIZED BY", "FINGERPRINT");
     for (const auto& session : sessions) {
-        out += fmt::format("{:<20}  {:<7}  {:<30}  {:<22}  {:>6}  {:<32}  {}\n", text(session, "id"),
-                           text(session, "role"), state(session, now_ms), text(session, "peer"), text(session, "inbox"),
-                           certificate(session), text(session, "fingerprint"));
+        out += fmt::format("{:<20}  {:<7}  {:<30}  {:<22}  {:>6}  {:<32}  {}\n", json_text(session, "id"),
+                           json_text(session, "role"), state(session, now_ms), json_text(session, "peer"),
+                           json_text(session, "inbox"), certificate(session), json_text(session, "fingerprint"));
     }
     out += fmt::format("{} known, {} connected\n", answer.value("known", sessions.size()),
                        answer.value("connected", std::size_t{0}));

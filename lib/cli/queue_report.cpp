@@ -12,12 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-[[nodiscard]] std::string field(const json& object, const char* key) {
-    const auto found = object.find(key);
-    if (found == object.end() || found->is_null()) return "-";
-    return found->is_string() ? found->get<std::string>() : found->dump();
-}
-
 [[nodiscard]] std::string age(const json& object, const char* key, std::uint64_t now_ms) {
     const auto found = object.find(key);
     if (found == object.end() || !found->is_number() || found->get<double>() <= 0) return "-";
@@ -31,14 +25,14 @@ std::string queue_table(const json& messages, std::uint64_t now_ms) {
     std::string out = fmt::format("{:<32}  {:<9}  {:<8}  {:>8}  {:>6}  {:>8}  {}\n", "ID", "STATE", "PRIORITY",
                                   "ATTEMPTS", "AGE", "BYTES", "CHANNEL");
     for (const auto& m : messages) {
-        std::string channel = field(m, "channel");
+        std::string channel = json_text(m, "channel");
         if (m.contains("dead_reason") && m["dead_reason"].is_string())
             channel += " (" + m["dead_reason"].get<std::string>() + ")";
         if (m.contains("held") && m["held"].is_object())
-            channel += " (waiting: " + field(m["held"], "reason") + ": " + field(m["held"], "message") + ")";
-        out += fmt::format("{:<32}  {:<9}  {:<8}  {:>8}  {:>6}  {:>8}  {}\n", field(m, "message_id"), field(m, "state"),
-                           field(m, "priority"), field(m, "attempts"), age(m, "created_ms", now_ms), field(m, "bytes"),
-                           channel);
+            channel += " (waiting: " + json_text(m["held"], "reason") + ": " + json_text(m["held"], "message") + ")";
+        out += fmt::format("{:<32}  {:<9}  {:<8}  {:>8}  {:>6}  {:>8}  {}\n", json_text(m, "message_id"),
+                           json_text(m, "state"), json_text(m, "priority"), json_text(m, "attempts"),
+                           age(m, "created_ms", now_ms), json_text(m, "bytes"), channel);
     }
     return out;
 }
@@ -46,11 +40,11 @@ std::string queue_table(const json& messages, std::uint64_t now_ms) {
 std::string queue_message_text(const json& message, ByteView payload, std::uint64_t now_ms) {
     std::string out;
     for (const char* key : {"message_id", "channel", "state", "priority", "kind", "attempts", "bytes", "dead_reason"}) {
-        out += fmt::format("{:<12} {}\n", std::string(key) + ":", field(message, key));
+        out += fmt::format("{:<12} {}\n", std::string(key) + ":", json_text(message, key));
     }
     if (message.contains("held") && message["held"].is_object()) {
-        out += fmt::format("{:<12} {}: {}\n", "waiting:", field(message["held"], "reason"),
-                           field(message["held"], "message"));
+        out += fmt::format("{:<12} {}: {}\n", "waiting:", json_text(message["held"], "reason"),
+                           json_text(message["held"], "message"));
     }
     if (message.value("created_ms", 0.0) > 0) {
         out += fmt::format("{:<12} {} ({} ago)\n", "created:", iso8601_utc(message["created_ms"].get<std::uint64_t>()),
@@ -78,7 +72,7 @@ std::string queue_message_text(const json& message, ByteView payload, std::uint6
 std::string queue_stats_text(const json& stats, std::uint64_t now_ms) {
     std::string out;
     for (const char* key : {"waiting", "in_flight", "dead", "bytes", "max_messages", "max_bytes"}) {
-        out += fmt::format("{:<14} {}\n", std::string(key) + ":", field(stats, key));
+        out += fmt::format("{:<14} {}\n", std::string(key) + ":", json_text(stats, key));
     }
     out += fmt::format("{:<14} {}\n", "oldest:", age(stats, "oldest_waiting_ms", now_ms));
     return out;
@@ -104,9 +98,9 @@ std::string cursor_table(const json& cursors, std::uint64_t now_ms) {
             if (!patterns.empty()) patterns += ' ';
             patterns += pattern.is_string() ? pattern.get<std::string>() : pattern.dump();
         }
-        out += fmt::format("{:<24}  {:>8}  {:>8}  {:>6}  {:<8}  {}\n", field(c, "name"), field(c, "pending"),
-                           field(c, "dropped"), age(c, "created_ms", now_ms), c.value("attached", false) ? "yes" : "no",
-                           patterns);
+        out += fmt::format("{:<24}  {:>8}  {:>8}  {:>6}  {:<8}  {}\n", json_text(c, "name"), json_text(c, "pending"),
+                           json_text(c, "dropped"), age(c, "created_ms", now_ms),
+                           c.value("attached", false) ? "yes" : "no", patterns);
     }
     return out;
 }

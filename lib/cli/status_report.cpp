@@ -317,4 +317,10 @@ CheckOutcome unknown_check(const std::string& why) {
     return CheckOutcome{CheckState::unknown, fmt::format("AEGIS UNKNOWN - {}", why)};
 }
 
+std::string json_text(const nlohmann::json& object, const char* key) {
+    const auto found = object.find(key);
+    if (found == object.end() || found->is_null()) return "-";
+    return found->is_string() ? found->get<std::string>() : found->dump();
+}
+
 }  // namespace aegis::cli

@@ -49,4 +49,7 @@ struct CheckOutcome {
 // "3s", "2m05s", "1h02m", "3d04h"
 [[nodiscard]] std::string short_duration(double seconds);
 
+// A member of a JSON object for a table cell: a string as it is, "-" when missing or null, else its JSON.
+[[nodiscard]] std::string json_text(const nlohmann::json& object, const char* key);
+
 }  // namespace aegis::cli
