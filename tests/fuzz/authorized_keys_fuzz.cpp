@@ -1,8 +1,9 @@
 // The gateway's authorized-keys file (man aegis-gateway(1)) as text. Invariants: parsing never
-// fails as a whole; every identity kept has a valid id, valid narrowing patterns, a distinct id
-// per key, and the line that defined it parses alone to the same grant.
+// fails as a whole; every identity kept has a valid id, valid narrowing patterns, keys sharing an
+// id (a key rollover) share its role and narrowing, and the line that defined it parses alone to
+// the same grant.
 
-#include <set>
+#include <map>
 
 #include "channel/channel.h"
 #include "fuzz_support.h"
@@ -26,12 +27,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view text = as_text(ByteView(data, size));
     const auto keys = gateway::parse_authorized_keys(text, "authorized");
 
-    std::set<std::string> ids;
+    std::map<std::string, const gateway::AuthorizedIdentity*> first_of_id;
     const auto identities = keys.identities();
     check(identities.size() == keys.size());
     for (const auto* identity : identities) {
         check(channel::validate_id(identity->id).ok());
-        check(ids.insert(identity->id).second);
+        const auto [first, added] = first_of_id.emplace(identity->id, identity);
+        if (!added) {
+            check(first->second->key != identity->key && first->second->role == identity->role &&
+                  first->second->publish_narrowing == identity->publish_narrowing &&
+                  first->second->subscribe_narrowing == identity->subscribe_narrowing);
+        }
         if (identity->publish_narrowing) check(channel::validate_pattern(*identity->publish_narrowing).ok());
         if (identity->subscribe_narrowing) check(channel::validate_pattern(*identity->subscribe_narrowing).ok());
         check(keys.find(identity->key) == identity);
