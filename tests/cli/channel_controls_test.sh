@@ -29,19 +29,7 @@ json_field() { "$python" -c 'import json,sys; v=json.load(sys.stdin)
 for k in sys.argv[1].split("."): v=v[int(k)] if isinstance(v, list) else v[k]
 print(json.dumps(v) if isinstance(v, (dict, list)) or v is None else v)' "$1"; }
 # http METHOD PATH [BODY]: prints "STATUS BODY" from the admin endpoint.
-http() {
-    "$python" - "$admin" "$@" <<'PY'
-import sys, urllib.request, urllib.error
-port, method, path = sys.argv[1], sys.argv[2], sys.argv[3]
-data = sys.argv[4].encode() if len(sys.argv) > 4 else None
-request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-try:
-    with urllib.request.urlopen(request, timeout=5) as r:
-        print(r.status, r.read().decode(), end="")
-except urllib.error.HTTPError as e:
-    print(e.code, e.read().decode(), end="")
-PY
-}
+http() { admin_port=$admin admin_http "$@"; }
 # metric NAME{LABELS}: the value of one series in /metrics (empty when absent).
 metric() {
     http GET /metrics | "$python" -c 'import sys

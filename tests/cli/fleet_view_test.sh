@@ -30,16 +30,7 @@ for key in (sys.argv[2].split(".") if len(sys.argv) > 2 else []):
 print(json.dumps(value) if isinstance(value, (dict, list)) or value is None else value)
 PY
 }
-readyz() {
-    "$python" - "$gateway_admin" <<'PY'
-import sys, urllib.request, urllib.error
-try:
-    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=5) as r:
-        print(r.status, r.read().decode(), end="")
-except urllib.error.HTTPError as e:
-    print(e.code, e.read().decode(), end="")
-PY
-}
+readyz() { admin_http GET /readyz; }
 
 expect_eq "$(readyz)" "200 ready" "GET /readyz"
 expect_eq "$(sessions known)" 3 "identities known before anyone connects"
@@ -95,8 +86,9 @@ expect_error 2 "$stat" --fleet "127.0.0.1:$gateway_admin" --prometheus
 expect_contains "$err" "--fleet cannot be combined" "--fleet with --prometheus"
 
 # /metrics: build, process, histograms and expiring certificates, valid for promtool.
-metrics=$("$python" -c 'import sys, urllib.request
-print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode(), end="")' "$gateway_admin")
+metrics=$(admin_http GET /metrics)
+[[ $metrics == "200 "* ]] || fail "GET /metrics: ${metrics:0:80}"
+metrics=${metrics#200 }
 command -v promtool >/dev/null || fail "promtool is missing (scripts/deps.sh installs Debian's prometheus)"
 promtool check metrics <<<"$metrics" || fail "promtool check metrics failed"
 check_passed

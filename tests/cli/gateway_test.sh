@@ -95,16 +95,7 @@ grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z aegis-gateway: listening on 127\
     fail "no timestamped 'listening on' line: $(cat "$log")"
 check_passed
 
-http_get() { # http_get PATH: prints "STATUS BODY"
-    python3 - "$admin" "$1" <<'PY'
-import sys, urllib.request, urllib.error
-try:
-    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}{sys.argv[2]}", timeout=5) as r:
-        print(r.status, r.read().decode(), end="")
-except urllib.error.HTTPError as e:
-    print(e.code, e.read().decode(), end="")
-PY
-}
+http_get() { admin_port=$admin admin_http GET "$1"; } # http_get PATH: prints "STATUS BODY"
 
 expect_contains "$(http_get /healthz)" "200 ok" "/healthz"
 metrics=$(http_get /metrics)

@@ -398,6 +398,22 @@ start_broker() {
     at_exit "$connect" --stop --socket "$broker_sock"
 }
 
+# admin_http METHOD PATH [BODY]: prints "STATUS BODY" from the gateway's admin endpoint on
+# 127.0.0.1:$admin_port (default: the port start_gateway found for --admin).
+admin_http() {
+    "$python" - "${admin_port:-$gateway_admin}" "$@" <<'PY'
+import sys, urllib.request, urllib.error
+port, method, path = sys.argv[1], sys.argv[2], sys.argv[3]
+data = sys.argv[4].encode() if len(sys.argv) > 4 else None
+request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+try:
+    with urllib.request.urlopen(request, timeout=5) as r:
+        print(r.status, r.read().decode(), end="")
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode(), end="")
+PY
+}
+
 status_field() {
     "$stat" --json --socket "$1" | "$python" -c '
 import functools, json, sys
