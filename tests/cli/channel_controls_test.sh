@@ -16,15 +16,6 @@ python=$(command -v python3) || fail "python3 is needed"
 N=5000
 
 # wait_for DESCRIPTION SECONDS COMMAND...: retries COMMAND until it succeeds.
-wait_for() {
-    local what=$1 seconds=$2 i
-    shift 2
-    for ((i = 0; i < seconds * 10; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what"
-}
 json_field() { "$python" -c 'import json,sys; v=json.load(sys.stdin)
 for k in sys.argv[1].split("."): v=v[int(k)] if isinstance(v, list) else v[k]
 print(json.dumps(v) if isinstance(v, (dict, list)) or v is None else v)' "$1"; }

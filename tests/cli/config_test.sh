@@ -13,16 +13,6 @@ for tool in "$gateway" "$connect" "$stat" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done
 
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-    local what=$1 tries=$(($2 * 10)) i
-    shift 2
-    for ((i = 0; i < tries; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    tail -5 "$TEST_TMP"/*.log >&2 2>/dev/null
-    fail "timed out waiting for $what"
-}
 
 for who in gateway host42; do
     "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"

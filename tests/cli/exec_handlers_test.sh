@@ -7,15 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 python=$(command -v python3) || fail "python3 is needed"
 
-wait_for() { # wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 20 seconds
-    local what=$1 i
-    shift
-    for ((i = 0; i < 200; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what"
-}
 subscribed() { "$stat" --json --socket "$1" | "$python" -c 'import json,sys; sys.exit(sys.argv[1] not in json.load(sys.stdin)["subscriptions"])' "$2"; }
 # no_process PID...: none of the processes exists any more (an orphan is reaped by init)
 no_process() {

@@ -16,15 +16,6 @@ for tool in "$connect" "$stat" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done
 
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-    local what=$1 tries=$(($2 * 10)) i
-    shift 2
-    for ((i = 0; i < tries; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what"
-}
 
 shipped=$AEGIS_SOURCE_DIR/packaging/logrotate/aegis-connect
 [[ -f $shipped ]] || fail "no $shipped"

@@ -16,16 +16,6 @@ fi
 at_exit umount -l "$tiny"
 
 
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-    local what=$1 tries=$(($2 * 10)) i
-    shift 2
-    for ((i = 0; i < tries; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    tail -5 "$TEST_TMP"/*.log >&2 2>/dev/null
-    fail "timed out waiting for $what"
-}
 stat_has() { "$stat" --socket "$1" --json 2>/dev/null | grep -Eq "$2"; }
 python=$(command -v python3) || fail "python3 is needed"
 # field SOCKET ID NAME: a member of the message aegis-queue shows

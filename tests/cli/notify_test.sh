@@ -14,16 +14,6 @@ for tool in "$gateway" "$connect" "$send" "$stat" "$keygen"; do
 done
 command -v python3 >/dev/null || fail "python3 is required (scripts/deps.sh installs it)"
 
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-    local what=$1 tries=$(($2 * 10)) i
-    shift 2
-    for ((i = 0; i < tries; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    tail -5 "$TEST_TMP"/*.log >&2 2>/dev/null
-    fail "timed out waiting for $what"
-}
 
 # listen_notify NAME KIND TARGET: a datagram socket $TEST_TMP/NAME.notify; every field received
 # is one line of $TEST_TMP/NAME.fields, and READY=1 is followed by "CHECK serving" or

@@ -7,15 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 python=$(command -v python3) || fail "python3 is needed"
 
-wait_for() { # wait_for DESCRIPTION SECONDS COMMAND...
-    local what=$1 tries=$(($2 * 10)) i
-    shift 2
-    for ((i = 0; i < tries; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what"
-}
 now_ms() { date +%s%3N; }
 # gw_ms N REGEX: the time (Unix ms) of the Nth gateway log line matching REGEX. Times are taken
 # from the logs, so a slow tool polling the state does not count.

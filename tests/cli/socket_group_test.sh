@@ -22,16 +22,6 @@ for tool in "$connect" "$stat" "$send" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done
 
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-    local what=$1 tries=$(($2 * 10)) i
-    shift 2
-    for ((i = 0; i < tries; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    tail -5 "$TEST_TMP"/*.log >&2 2>/dev/null
-    fail "timed out waiting for $what"
-}
 
 # Short unique names (useradd allows 32 characters).
 tag=ag$$
