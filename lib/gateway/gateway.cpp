@@ -287,12 +287,14 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         if (stopping) why = "shutting down";
         if (!why && !counters.last_commit_ok) why = "the last commit of the state file failed";
         if (!why) {
-            bool answered = false;
-            stored->probe([&](Result<void> probed) {
-                answered = true;
-                if (!probed) why = "the state store does not answer: " + probed.error().message;
-            });
-            if (!answered && !why) why = "the state store did not answer in time";
+            // Shared, not on this stack: a networked store may answer after this request is done.
+            auto answer = std::make_shared<std::optional<Result<void>>>();
+            stored->probe([answer](Result<void> probed) { *answer = std::move(probed); });
+            if (!*answer) {
+                why = "the state store did not answer at once";
+            } else if (!**answer) {
+                why = "the state store does not answer: " + (*answer)->error().message;
+            }
         }
         if (why) return net::HttpResponse{503, "text/plain; charset=utf-8", "not ready: " + *why + "\n"};
         return net::HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
