@@ -1,11 +1,7 @@
 #include "gateway/applied_files.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <set>
 
 #include "gateway/line_file.h"
@@ -13,31 +9,6 @@
 namespace aegis::gateway {
 
 namespace {
-
-[[nodiscard]] Result<void> replace_file(const std::filesystem::path& file, std::string_view text) {
-    const auto temporary = std::filesystem::path(file.string() + ".new");
-    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return make_error(ExitCode::failure, "cannot write {}: {}", temporary.string(), std::strerror(errno));
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const auto wrote = ::write(fd, text.data() + done, text.size() - done);
-        if (wrote < 0 && errno == EINTR) continue;
-        if (wrote <= 0) {
-            const int saved = errno;
-            ::close(fd);
-            ::unlink(temporary.c_str());
-            return make_error(ExitCode::failure, "cannot write {}: {}", temporary.string(), std::strerror(saved));
-        }
-        done += static_cast<std::size_t>(wrote);
-    }
-    ::close(fd);
-    if (::rename(temporary.c_str(), file.c_str()) != 0) {
-        const int saved = errno;
-        ::unlink(temporary.c_str());
-        return make_error(ExitCode::failure, "cannot replace {}: {}", file.string(), std::strerror(saved));
-    }
-    return {};
-}
 
 std::string grant_text(const AuthorizedIdentity& identity) {
     std::string out = fmt::format("role={},id={}", to_string(identity.role), identity.id);
@@ -65,24 +36,31 @@ std::string_view change_kind(const AuthorizedIdentity& was, const AuthorizedIden
 
 Result<void> record_applied(const std::filesystem::path& state_dir, const AuthorizedKeys& keys,
                             const RevocationList& revoked) {
-    if (auto written = replace_file(state_dir / kAppliedAuthorized, keys.text); !written) return written;
-    return replace_file(state_dir / kAppliedRevoked, revoked.text);
+    if (auto written = replace_line_file(state_dir / kAppliedAuthorized, keys.text); !written) return written;
+    return replace_line_file(state_dir / kAppliedRevoked, revoked.text);
+}
+
+Result<AppliedFiles> load_access_files(const std::filesystem::path& authorized, const std::filesystem::path& revoked) {
+    AppliedFiles files;
+    auto keys = load_authorized_keys(authorized);
+    if (!keys) return keys.take_error();
+    files.keys = std::move(keys.value());
+    if (!revoked.empty()) {
+        auto list = load_revocation_list(revoked);
+        if (!list) return list.take_error();
+        files.revoked = std::move(list.value());
+    }
+    return files;
 }
 
 Result<std::optional<AppliedFiles>> read_applied(const std::filesystem::path& state_dir) {
-    const auto authorized_file = state_dir / kAppliedAuthorized;
     std::error_code ignored;
-    if (!std::filesystem::exists(authorized_file, ignored)) return std::optional<AppliedFiles>();
-    AppliedFiles applied;
-    auto keys = load_authorized_keys(authorized_file);
-    if (!keys) return keys.take_error();
-    applied.keys = std::move(keys.value());
-    if (std::filesystem::exists(state_dir / kAppliedRevoked, ignored)) {
-        auto revoked = load_revocation_list(state_dir / kAppliedRevoked);
-        if (!revoked) return revoked.take_error();
-        applied.revoked = std::move(revoked.value());
-    }
-    return std::optional<AppliedFiles>(std::move(applied));
+    if (!std::filesystem::exists(state_dir / kAppliedAuthorized, ignored)) return std::optional<AppliedFiles>();
+    const bool has_revoked = std::filesystem::exists(state_dir / kAppliedRevoked, ignored);
+    auto applied = load_access_files(state_dir / kAppliedAuthorized,
+                                     has_revoked ? state_dir / kAppliedRevoked : std::filesystem::path());
+    if (!applied) return applied.take_error();
+    return std::optional<AppliedFiles>(std::move(applied.value()));
 }
 
 std::vector<std::string> describe_changes(const AppliedFiles& before, const AppliedFiles& after) {

@@ -24,10 +24,16 @@ inline constexpr std::string_view kAppliedRevoked = "revoked.applied";
 [[nodiscard]] Result<void> record_applied(const std::filesystem::path& state_dir, const AuthorizedKeys& keys,
                                           const RevocationList& revoked);
 
+// Who may connect: an authorized file and a revocation list, as read from disk.
 struct AppliedFiles {
     AuthorizedKeys keys;
     RevocationList revoked;
 };
+
+// Reads AUTHORIZED and, unless REVOKED is empty, the revocation list; the first bad file fails
+// (ExitCode::bad_input naming every bad line of it).
+[[nodiscard]] Result<AppliedFiles> load_access_files(const std::filesystem::path& authorized,
+                                                     const std::filesystem::path& revoked);
 
 // The copies in STATE_DIR; nullopt when no gateway recorded them there.
 [[nodiscard]] Result<std::optional<AppliedFiles>> read_applied(const std::filesystem::path& state_dir);

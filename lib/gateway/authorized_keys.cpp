@@ -11,15 +11,6 @@ namespace aegis::gateway {
 
 namespace {
 
-constexpr std::string_view kBlanks = " \t\r";
-
-std::string_view trim(std::string_view text) {
-    const auto first = text.find_first_not_of(kBlanks);
-    if (first == std::string_view::npos) return {};
-    const auto last = text.find_last_not_of(kBlanks);
-    return text.substr(first, last - first + 1);
-}
-
 Error bad_line(std::string message) {
     return Error{ExitCode::bad_input, std::move(message), 0};
 }
@@ -56,12 +47,12 @@ Result<void> apply_option(std::string_view option, AuthorizedIdentity& identity,
 }  // namespace
 
 Result<crypto::PublicKey> parse_authority_line(std::string_view line) {
-    line = trim(line);
+    line = trim_blanks(line);
     constexpr std::string_view kMarker = "@cert-authority";
     if (!line.starts_with(kMarker) ||
         (line.size() > kMarker.size() && kBlanks.find(line[kMarker.size()]) == std::string_view::npos))
         return bad_line("expected '@cert-authority aegis-ed25519 <base64> [comment]'");
-    const auto key_text = trim(line.substr(kMarker.size()));
+    const auto key_text = trim_blanks(line.substr(kMarker.size()));
     if (key_text.empty()) return bad_line("@cert-authority needs the CA's public key ('aegis-ed25519 <base64>')");
     auto key = identity::parse_public_key_line(key_text);
     if (!key) return bad_line(fmt::format("@cert-authority: {}", key.error().message));
@@ -74,7 +65,7 @@ bool AuthorizedIdentity::same_grant(const AuthorizedIdentity& other) const {
 }
 
 Result<AuthorizedIdentity> parse_authorized_line(std::string_view line) {
-    line = trim(line);
+    line = trim_blanks(line);
     const auto blank = line.find_first_of(kBlanks);
     const std::string_view options = line.substr(0, blank);
     if (options.rfind("aegis-ed25519", 0) == 0)
@@ -96,7 +87,7 @@ Result<AuthorizedIdentity> parse_authorized_line(std::string_view line) {
     if (std::find(seen.begin(), seen.end(), "role") == seen.end()) return bad_line("missing role= option");
     if (std::find(seen.begin(), seen.end(), "id") == seen.end()) return bad_line("missing id= option");
 
-    auto key = identity::parse_public_key_line(trim(line.substr(blank)));
+    auto key = identity::parse_public_key_line(trim_blanks(line.substr(blank)));
     if (!key) return bad_line(key.error().message);
     identity.key = key->key;
     identity.comment = key->comment;
@@ -218,7 +209,7 @@ AuthorizedKeys parse_authorized_keys(std::string_view text, std::string_view fil
         start = end == std::string_view::npos ? text.size() : end + 1;
         ++line_number;
 
-        const auto line = trim(raw);
+        const auto line = trim_blanks(raw);
         if (line.empty() || line.front() == '#') continue;
         if (line.starts_with("@cert-authority")) {
             auto ca = parse_authority_line(line);

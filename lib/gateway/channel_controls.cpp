@@ -11,32 +11,13 @@
 #include <sstream>
 
 #include "channel/channel.h"
+#include "gateway/line_file.h"
 
 namespace aegis::gateway {
 
 namespace {
 
-constexpr std::string_view kBlanks = " \t\r";
 constexpr std::uintmax_t kMaxFileBytes = 1024 * 1024;
-
-std::string_view trim(std::string_view text) {
-    const auto first = text.find_first_not_of(kBlanks);
-    if (first == std::string_view::npos) return {};
-    const auto last = text.find_last_not_of(kBlanks);
-    return text.substr(first, last - first + 1);
-}
-
-Error io_error(std::string_view what, const std::filesystem::path& file) {
-    return make_error(ExitCode::failure, "cannot {} {}: {}", what, file.string(), std::strerror(errno));
-}
-
-// Closes a descriptor on every path out.
-struct Descriptor {
-    int fd;
-    ~Descriptor() {
-        if (fd >= 0) ::close(fd);
-    }
-};
 
 }  // namespace
 
@@ -68,7 +49,7 @@ Result<ChannelControls> parse_channel_controls(std::string_view text, std::strin
     while (start < text.size()) {
         const auto end = text.find('\n', start);
         const auto line =
-            trim(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+            trim_blanks(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
         start = end == std::string_view::npos ? text.size() : end + 1;
         ++line_number;
         if (line.empty() || line.front() == '#') continue;
@@ -107,27 +88,7 @@ std::string format_channel_controls(const ChannelControls& controls) {
 }
 
 Result<void> save_channel_controls(const std::filesystem::path& file, const ChannelControls& controls) {
-    const auto text = format_channel_controls(controls);
-    auto temporary = file;
-    temporary += ".tmp";
-    {
-        Descriptor out{::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
-        if (out.fd < 0) return io_error("create", temporary);
-        std::size_t written = 0;
-        while (written < text.size()) {
-            const auto n = ::write(out.fd, text.data() + written, text.size() - written);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) return io_error("write", temporary);
-            written += static_cast<std::size_t>(n);
-        }
-        if (::fsync(out.fd) != 0) return io_error("sync", temporary);
-    }
-    if (::rename(temporary.c_str(), file.c_str()) != 0) return io_error("replace", file);
-    auto directory = file.parent_path();
-    if (directory.empty()) directory = ".";
-    Descriptor dir{::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-    if (dir.fd < 0 || ::fsync(dir.fd) != 0) return io_error("sync the directory of", file);
-    return {};
+    return replace_line_file(file, format_channel_controls(controls));
 }
 
 }  // namespace aegis::gateway

@@ -409,14 +409,8 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         // Read first: a controls file that does not parse stops the whole reload.
         auto controls = channels->read();
         if (!controls) return controls.take_error();
-        auto loaded = load_authorized_keys(options.authorized_file);
-        if (!loaded) return loaded.take_error();
-        RevocationList revocations;
-        if (!options.revoked_file.empty()) {
-            auto read = load_revocation_list(options.revoked_file);
-            if (!read) return read.take_error();
-            revocations = std::move(read.value());
-        }
+        auto access = load_access_files(options.authorized_file, options.revoked_file);
+        if (!access) return access.take_error();
         // The gateway's own certificate, renewed beside its key, is presented from now on.
         std::optional<Bytes> renewed_certificate;
         if (!options.identity_file.empty()) {
@@ -433,9 +427,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             own_certificate = std::move(*renewed_certificate);
             log_certificate();
         }
-        record(loaded.value(), revocations);
-        adopt(std::move(loaded.value()));
-        revoked = std::move(revocations);
+        record(access->keys, access->revoked);
+        adopt(std::move(access->keys));
+        revoked = std::move(access->revoked);
         if (!options.revoked_file.empty())
             log(fmt::format("reloaded {}: {} revoked keys and serials", options.revoked_file.string(), revoked.size()));
         log(fmt::format("reloaded {}: {} identities, {} certificate authorities", options.authorized_file.string(),
@@ -493,14 +487,8 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
 Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, const GatewayOptions& options,
                                                 crypto::SigningKey identity, LogSink log, Bytes certificate) {
     if (auto valid = check_options(options); !valid) return valid.take_error();
-    auto authorized = load_authorized_keys(options.authorized_file);
-    if (!authorized) return authorized.take_error();
-    RevocationList revocations;
-    if (!options.revoked_file.empty()) {
-        auto read = load_revocation_list(options.revoked_file);
-        if (!read) return read.take_error();
-        revocations = std::move(read.value());
-    }
+    auto access = load_access_files(options.authorized_file, options.revoked_file);
+    if (!access) return access.take_error();
     if (auto state = store::prepare_state_directory(options.state_dir); !state) return state.take_error();
     store::GatewayLimits limits;
     limits.max_messages = options.inbox_max_messages;
@@ -510,7 +498,7 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
 
     auto core = std::make_shared<Core>(io, options, std::move(identity), std::move(log), std::move(stored.value()));
     core->own_certificate = std::move(certificate);
-    core->revoked = std::move(revocations);
+    core->revoked = std::move(access->revoked);
     const auto controls_file =
         options.channel_controls_file.empty() ? options.state_dir / "channel-controls" : options.channel_controls_file;
     auto channels = ChannelAdmin::open(controls_file, core->counters, [weak = std::weak_ptr<Core>(core)](auto line) {
@@ -519,8 +507,8 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     if (!channels) return channels.take_error();
     core->channels.emplace(std::move(channels.value()));
     if (auto listening = core->listen(); !listening) return listening.take_error();
-    core->record(authorized.value(), core->revoked);
-    core->adopt(std::move(authorized.value()));
+    core->record(access->keys, core->revoked);
+    core->adopt(std::move(access->keys));
     core->log(fmt::format("{} authorized identities and {} certificate authorities from {}", core->authorized.size(),
                           core->authorized.authorities(), options.authorized_file.string()));
     if (!core->channels->controls().empty()) {

@@ -11,18 +11,10 @@
 namespace aegis::gateway {
 namespace {
 
-constexpr std::string_view kBlanks = " \t\r";
-
-std::string_view trim(std::string_view text) {
-    const auto first = text.find_first_not_of(kBlanks);
-    if (first == std::string_view::npos) return {};
-    return text.substr(first, text.find_last_not_of(kBlanks) - first + 1);
-}
-
 // One entry into `list`, or what is wrong with it.
 std::optional<std::string> apply_line(std::string_view line, RevocationList& list) {
     if (line.starts_with("serial") && (line.size() == 6 || kBlanks.find(line[6]) != std::string_view::npos)) {
-        const auto number = trim(line.substr(6));
+        const auto number = trim_blanks(line.substr(6));
         std::uint64_t serial = 0;
         const auto* end = number.data() + number.size();
         const auto [ptr, ec] = std::from_chars(number.data(), end, serial);
@@ -53,7 +45,7 @@ Result<RevocationList> parse_revocation_list(std::string_view text, std::string_
     std::size_t number = 0;
     while (!text.empty()) {
         const auto end = text.find('\n');
-        const auto line = trim(text.substr(0, end));
+        const auto line = trim_blanks(text.substr(0, end));
         text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
         ++number;
         if (line.empty() || line.front() == '#') continue;
