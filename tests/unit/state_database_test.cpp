@@ -182,14 +182,22 @@ TEST_CASE("store: a state file's log is checkpointed by a thread of its own, and
     const auto database_bytes = std::filesystem::file_size(file);
     const auto log_bytes = std::filesystem::file_size(wal);
     CHECK(database_bytes > static_cast<std::uintmax_t>(commits) * row.size());  // copied into the file
-    // The log was copied whole, so the next commits write it again from its start: it does not
-    // grow (a log nobody checkpoints would double).
-    fill(commits);
-    CHECK(eventually([&] { return db.background_checkpoints() > first && copied(); }));
-    CHECK(std::filesystem::file_size(wal) < log_bytes + log_bytes / 4);
+    // The log was copied whole, so the next commits write it again from its start. A writer can
+    // restart the log only when no other connection holds a read mark at that moment, and the
+    // checkpoint thread may hold one just then on a busy machine (the log then grows by one more
+    // round of frames). Over four more rounds, each begun after the log was copied, a log that is
+    // reused stays under three rounds' size; a log nobody reuses would hold five.
+    const int rounds = 4;
+    for (int round = 0; round < rounds; ++round) {
+        const int before = db.background_checkpoints();
+        fill(commits);
+        REQUIRE(eventually([&] { return db.background_checkpoints() > before && copied(); }));
+    }
+    CHECK(db.background_checkpoints() > first);
+    CHECK(std::filesystem::file_size(wal) < 3 * log_bytes);
     auto count = db.query_int("SELECT count(*) FROM filler");
     REQUIRE(count);
-    CHECK(*count == 2 * commits);
+    CHECK(*count == (rounds + 1) * commits);
 }
 
 TEST_CASE("store: the SQLite wrapper reports a full database as 'disk full'", "[store]") {
