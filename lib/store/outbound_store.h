@@ -5,16 +5,19 @@
 // acknowledged; released ones come back after an exponential backoff with full jitter;
 // expired and refused ones become dead letters with their reason.
 //
-// Which stored messages are in flight is kept in memory only: taking a batch reads the file
-// and writes nothing (a row is written when pushed and deleted when acknowledged, and touched
-// in between only by a release, an expiry or a refusal). A broker that dies forgets what was
-// in flight, so everything not acknowledged is sent again after a restart, as it must be.
-// Taking reads on from a cursor per priority, so messages already in flight are not read
-// again; a release, a retry or a reused row id moves the cursor back.
+// One row holds the messages of one publish (consecutive messages pushed together to one
+// channel at one priority, up to kMaxRowMessages): one insert per publish, one write per
+// acknowledged batch. The queue keeps an index of every queued message in memory (where it is,
+// its state, its size and expiry, no payload), which decides the send order and answers the
+// operator's single-message operations; payloads are read from the file when taken. What is in
+// flight is kept in memory only: a broker that dies forgets it, so everything not acknowledged
+// is sent again after a restart, as it must be. An acknowledged message is marked done in its
+// row, and the row goes when all of its messages are done. Backoffs are rows of their own
+// (retries), dead letters one row per message (dead_letters): both are the rare path.
 //
 // The operator API (list, get, retry, remove, purge, stats) is meant for the broker's own
-// instance (aegis-queue talks to the broker): waiting()/in_flight() and the cursors live in
-// memory, so another process editing the file behind an open queue makes them stale.
+// instance (aegis-queue talks to the broker): the index lives in memory, so another process
+// editing the file behind an open queue makes it stale.
 
 #include <array>
 #include <cstddef>
@@ -22,8 +25,10 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -166,49 +171,85 @@ public:
     [[nodiscard]] Result<std::size_t> purge_all();
     [[nodiscard]] Result<QueueStats> stats() const;
 
+    // Messages a row holds at most (one take reads one row when publishes are this large).
+    static constexpr std::size_t kMaxRowMessages = 256;
+    static constexpr std::size_t kMaxRowBytes = 4 * 1024 * 1024;  // payload bytes, but a larger message goes alone
+
 private:
     static constexpr std::size_t kPriorities = static_cast<std::size_t>(protocol::Priority::low) + 1;
-    static constexpr std::int64_t kNoRow = std::numeric_limits<std::int64_t>::max();
 
-    // A stored message taken for sending (its row says 'waiting').
-    struct InFlight {
-        std::int64_t seq = 0;
-        protocol::Priority priority = protocol::Priority::normal;
-        std::uint64_t payload_bytes = 0;
+    enum class SlotState : std::uint8_t { waiting, in_flight, done };
+    // One message of a row as the index keeps it: no id, no payload (both stay in the file).
+    struct Slot {
+        std::uint64_t expires_ms = 0;
+        std::uint32_t payload_bytes = 0;
+        std::uint32_t wire_bytes = 0;  // with its headers (protocol::encoded_message_bytes)
+        protocol::Kind kind = protocol::Kind::event;
+        SlotState state = SlotState::waiting;
     };
-    // How far takes have read the waiting rows of one priority. Every row up to `cursor` that
-    // is not in flight waits out a backoff: the lowest of them is `deferred_from`, the first
-    // due at `deferred_due_ms`; from then on the rows are read again from there. `maybe_more` is
-    // false once a read found no row past the cursor, until a push, a rewind or a due backoff:
-    // a take then skips that priority without a query.
-    struct Scan {
-        std::int64_t cursor = 0;
-        std::int64_t deferred_from = kNoRow;
-        std::uint64_t deferred_due_ms = std::numeric_limits<std::uint64_t>::max();
-        bool maybe_more = true;
+    struct Row {
+        std::string channel;
+        protocol::Priority priority = protocol::Priority::normal;
+        std::vector<Slot> slots;
+        std::size_t live = 0;             // not done
+        std::size_t waiting = 0;          // the row is in ready_ while some wait
+        std::uint32_t first_waiting = 0;  // no slot before it waits
+        bool marked = false;              // its done marks are on file (messages_done)
+    };
+    struct Position {
+        std::int64_t seq = 0;
+        std::uint32_t index = 0;
+        friend bool operator<(const Position& a, const Position& b) {
+            return a.seq != b.seq ? a.seq < b.seq : a.index < b.index;
+        }
+    };
+    struct Backoff {
+        std::uint32_t attempts = 0;
+        std::uint64_t next_attempt_ms = 0;
     };
 
     SqliteOutboundQueue(std::shared_ptr<Database> database, QueueLimits limits, QueueOptions options);
-    [[nodiscard]] Result<void> load_counters();
-    // Rows from `seq` on are read again by the next take.
-    void rewind(protocol::Priority priority, std::int64_t seq);
-    void rewind_all();
-    // A listed row's state: in flight is stored as waiting.
-    [[nodiscard]] MessageState state_of(const QueueEntry& entry) const;
+    // Builds the index from the file; messages in `in_flight` that are still queued stay in flight.
+    [[nodiscard]] Result<void> load();
+    [[nodiscard]] Result<void> load_counters() { return load(); }
+    [[nodiscard]] Result<std::vector<OutboundMessage>> read_row(std::int64_t seq) const;
+    // Stores `messages` as new rows (consecutive ones of one channel and priority together).
+    [[nodiscard]] Result<void> insert_rows(const std::vector<const OutboundMessage*>& messages);
+    void index_row(std::int64_t seq, const std::vector<const OutboundMessage*>& messages);
+    void set_waiting(const Position& at);
+    void set_done(const Position& at);
+    // Writes the done marks of `rows` (the row goes when all are done).
+    [[nodiscard]] Result<void> write_done(const std::set<std::int64_t>& rows);
+    // The messages at `at` become dead letters with `reason`; appended to `out` if given.
+    [[nodiscard]] Result<void> make_dead(const std::vector<Position>& at, std::string_view reason, std::uint64_t now_ms,
+                                         const std::map<Position, std::string>* reasons,
+                                         std::vector<OutboundMessage>* out);
+    [[nodiscard]] Result<std::vector<QueueEntry>> dead_entries(std::optional<protocol::Priority> priority,
+                                                               std::size_t limit) const;
     [[nodiscard]] Result<void> prune_dead_letters();
     [[nodiscard]] std::uint64_t retry_delay(std::uint32_t attempts) const;
+    [[nodiscard]] const Slot& slot(const Position& at) const { return rows_.at(at.seq).slots[at.index]; }
+    [[nodiscard]] Slot& slot(const Position& at) { return rows_.at(at.seq).slots[at.index]; }
 
     std::shared_ptr<Database> database_;
     QueueLimits limits_;
     QueueOptions options_;
-    std::size_t waiting_ = 0;  // stored, not in flight, not dead
-    std::unordered_map<protocol::MessageId, InFlight, protocol::MessageIdHash> in_flight_;
-    std::array<Scan, kPriorities> scans_{};
+    std::map<std::int64_t, Row> rows_;                                                  // by seq: arrival order
+    std::unordered_map<protocol::MessageId, Position, protocol::MessageIdHash> index_;  // every queued message
+    std::array<std::set<std::int64_t>, kPriorities> ready_;  // rows with waiting messages, per priority
+    std::map<Position, Backoff> backoffs_;                   // released or deferred, as in retries
+    std::unordered_map<protocol::MessageId, Position, protocol::MessageIdHash> in_flight_;
+    std::size_t waiting_ = 0;
     std::size_t dead_ = 0;
     std::uint64_t live_bytes_ = 0;
-    // No waiting message expires before this (0: not known), so expire_due() reads the file
-    // only when one may have: a status request does not scan a long queue each time.
+    // No waiting message expires before this (0: not known), so expire_due() looks only when
+    // one may have: a status request does not scan a long queue each time.
     std::uint64_t next_expiry_ms_ = 0;
 };
+
+// Moves the outbound queue of a schema 1 state file (one row per message, its state in the row),
+// renamed messages_schema_1, into the tables of schema 2, inside the caller's transaction
+// (open_state_database's upgrade), and drops it.
+[[nodiscard]] Result<void> upgrade_outbound_queue_from_schema_1(Database& database);
 
 }  // namespace aegis::store

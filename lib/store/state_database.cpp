@@ -1,17 +1,37 @@
 #include "store/state_database.h"
 
+#include "store/outbound_store.h"
+
 namespace aegis::store {
 
 namespace {
 
 constexpr const char* kLabel = "Aegis queue";
 
-// messages.seq and delivered.seq only order the rows that exist (the outbound queue moves its
-// read cursor back when a row id is reused); inbox.seq is a cursor position and must never go
-// back: AUTOINCREMENT. messages.state 'in_flight' is no longer written (in flight is kept in
-// memory, store/outbound_store.h); files of earlier versions may hold it, and open() clears it.
-constexpr const char* kSchema = R"sql(
+// The outbound queue (store/outbound_store.h): messages holds one row per publish, its
+// messages back to back in body; messages_done marks the ones of a row already acknowledged
+// (the row goes once all are); retries keeps the backoff of released and deferred messages;
+// dead_letters one row per message. messages.seq and delivered.seq only order the rows that
+// exist; inbox.seq is a cursor position and must never go back: AUTOINCREMENT.
+constexpr const char* kQueueSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages_done (
+    seq INTEGER PRIMARY KEY,
+    done BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retries (
+    id BLOB PRIMARY KEY,
+    attempts INTEGER NOT NULL,
+    next_attempt_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY,
     id BLOB NOT NULL UNIQUE,
     channel TEXT NOT NULL,
@@ -23,11 +43,13 @@ CREATE TABLE IF NOT EXISTS messages (
     expires_ms INTEGER NOT NULL,
     payload BLOB NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'in_flight', 'dead')),
-    dead_reason TEXT,
-    dead_at_ms INTEGER
+    dead_reason TEXT NOT NULL,
+    dead_at_ms INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS dead_letters_by_age ON dead_letters (dead_at_ms, seq);
+)sql";
+
+constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS delivered (
     seq INTEGER PRIMARY KEY,
     id BLOB NOT NULL UNIQUE
@@ -50,16 +72,10 @@ CREATE TABLE IF NOT EXISTS inbox (
 CREATE INDEX IF NOT EXISTS inbox_by_cursor ON inbox (cursor, seq);
 )sql";
 
-// The queue's indexes hold only the rows the broker looks for: the waiting ones in the order
-// they are sent, and the dead letters in the order they are pruned. A message taken for sending
-// leaves the first and an acknowledged one is deleted without touching either. (Schema 1 had one
-// index of every row by state: three index updates per message sent instead of one.) Run at
-// every open, so a file made by an earlier build gets them too.
-constexpr const char* kIndexes = R"sql(
-DROP INDEX IF EXISTS messages_by_state;
-CREATE INDEX IF NOT EXISTS messages_waiting ON messages (priority, seq) WHERE state = 'waiting';
-CREATE INDEX IF NOT EXISTS messages_dead ON messages (dead_at_ms, seq) WHERE state = 'dead';
-)sql";
+// Schema 1 kept one row per message, its state in the row; schema 2 one row per publish.
+constexpr const char* kSchema1Indexes =
+    "DROP INDEX IF EXISTS messages_by_state; DROP INDEX IF EXISTS messages_waiting; "
+    "DROP INDEX IF EXISTS messages_dead";
 
 [[nodiscard]] Error foreign_file(const Database& database) {
     return make_error(ExitCode::bad_input, "{} is not an {} (it is another program's SQLite database)",
@@ -99,11 +115,32 @@ CREATE INDEX IF NOT EXISTS messages_dead ON messages (dead_at_ms, seq) WHERE sta
     if (!fresh) return fresh.take_error();
     if (!*fresh) return {};
     if (auto created = database.exec(kSchema); !created) return created;
+    if (auto created = database.exec(kQueueSchema); !created) return created;
     if (auto tagged = database.exec(
             fmt::format("PRAGMA application_id = {}; PRAGMA user_version = {}", kApplicationId, kSchemaVersion));
         !tagged) {
         return tagged;
     }
+    return transaction->commit();
+}
+
+// Rewrites a file of an earlier schema as this one, in one transaction: all of it or none.
+[[nodiscard]] Result<void> upgrade(Database& database) {
+    auto transaction = database.begin();
+    if (!transaction) return transaction.take_error();
+    auto version = database.query_int("PRAGMA user_version");
+    if (!version) return version.take_error();
+    if (*version >= kSchemaVersion) return {};  // another process upgraded it meanwhile
+    if (*version == 1) {
+        if (auto renamed =
+                database.exec(fmt::format("{}; ALTER TABLE messages RENAME TO messages_schema_1", kSchema1Indexes));
+            !renamed) {
+            return renamed;
+        }
+        if (auto created = database.exec(kQueueSchema); !created) return created;
+        if (auto moved = upgrade_outbound_queue_from_schema_1(database); !moved) return moved;
+    }
+    if (auto tagged = database.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion)); !tagged) return tagged;
     return transaction->commit();
 }
 
@@ -126,7 +163,11 @@ Result<std::shared_ptr<Database>> open_state_database(const std::filesystem::pat
     if (*fresh) {
         if (auto initialised = initialise(*database); !initialised) return initialised.take_error();
     }
-    if (auto indexed = database->exec(kIndexes); !indexed) return indexed.take_error();
+    auto version = database->query_int("PRAGMA user_version");
+    if (!version) return version.take_error();
+    if (*version < kSchemaVersion) {
+        if (auto upgraded = upgrade(*database); !upgraded) return upgraded.take_error();
+    }
     return database;
 }
 

@@ -16,7 +16,8 @@ namespace aegis::store {
 // "AEGQ": PRAGMA application_id of every Aegis state file.
 inline constexpr std::int32_t kApplicationId = 0x41454751;
 // PRAGMA user_version: the schema this build writes. Older files are upgraded, newer ones refused.
-inline constexpr std::int64_t kSchemaVersion = 1;
+// 2: the outbound queue holds one row per publish (schema 1: one row per message).
+inline constexpr std::int64_t kSchemaVersion = 2;
 
 // Opens (creating if missing) an Aegis state file: checks it is one, turns on WAL with full
 // sync, and creates the tables. A foreign SQLite file, a file from a newer Aegis, a file

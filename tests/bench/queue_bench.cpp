@@ -1,7 +1,7 @@
 // aegis_queue_bench: the broker's outbound queue designs measured side by side on the same
 // messages, so that the redesign is chosen by figures (scripts/bench-queue.sh runs the matrix).
 //
-//   aegis_queue_bench --design rows|batches|lmdb --dir DIR [--messages N] [--batch B]
+//   aegis_queue_bench --design rows|batches|lmdb|store --dir DIR [--messages N] [--batch B]
 //                     [--size BYTES] [--sync full|normal]
 //
 // Pushes N messages of BYTES payload in commits of B (group commit), then drains them as the
@@ -17,6 +17,11 @@
 //   batches  one SQLite row per published batch, its messages back to back inside it (each
 //            addressed by its index in the batch), WAL, the same pragmas.
 //   lmdb     LMDB, one record per message under an increasing 64-bit key (MDB_APPEND).
+//   store    the broker's queue class itself (store::SqliteOutboundQueue, one row per publish and
+//            an index in memory): push_many of B messages, then take_batch(B) and acknowledge,
+//            as the broker's outbound flow calls them. Its sync is chosen by the messages it is
+//            given: events are committed with synchronous=FULL; for --sync normal the messages
+//            are requests, which the queue commits without an fsync (protocol::bounded_by_requester).
 // --sync full: every push commit reaches the disk (SQLite synchronous=FULL, LMDB's default sync),
 //   which is what the queue does today for events; normal: survives the process being killed but
 //   not power loss (synchronous=NORMAL in WAL, MDB_NOSYNC). Removals always use normal, as today.
@@ -35,6 +40,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "store/outbound_store.h"
 
 namespace {
 
@@ -442,6 +449,54 @@ Timings run_lmdb(const Options& options, Messages& messages) {
     return timings;
 }
 
+Timings run_store(const Options& options, Messages& messages) {
+    auto opened = aegis::store::SqliteOutboundQueue::open(options.dir / "queue.db",
+                                                          aegis::store::QueueLimits{messages.size(), ~0ull, 1});
+    if (!opened) die(opened.error().message);
+    auto& queue = **opened;
+    Timings timings;
+    std::vector<aegis::store::OutboundMessage> group;
+    auto start = Clock::now();
+    for (std::size_t first = 0; first < messages.size(); first += options.batch) {
+        const auto end = std::min(messages.size(), first + options.batch);
+        group.clear();
+        for (std::size_t i = first; i < end; ++i) {
+            const auto& message = messages[i];
+            aegis::store::OutboundMessage out;
+            std::copy(std::begin(message.id), std::end(message.id), out.id.begin());
+            out.channel = message.channel;
+            out.priority = static_cast<aegis::protocol::Priority>(message.priority);
+            out.kind = options.full_sync ? aegis::protocol::Kind::event : aegis::protocol::Kind::request;
+            out.timestamp_ms = message.timestamp_ms;
+            out.payload = message.payload;
+            group.push_back(std::move(out));
+        }
+        if (auto pushed = queue.push_many(group); !pushed) die(pushed.error().message);
+    }
+    timings.push_s = seconds_since(start);
+    timings.disk_bytes = disk_bytes(options.dir);
+
+    start = Clock::now();
+    std::size_t drained = 0, payload_bytes = 0;
+    std::vector<aegis::store::OutboundMessage> expired;
+    std::vector<aegis::protocol::MessageId> ids;
+    while (drained < messages.size()) {
+        auto batch = queue.take_batch(aegis::store::BatchLimits{options.batch, std::size_t{1} << 30}, 0, expired);
+        if (!batch) die(batch.error().message);
+        if (batch->empty()) die("the queue ran dry early");
+        ids.clear();
+        for (const auto& message : *batch) {
+            payload_bytes += message.payload.size();
+            ids.push_back(message.id);
+        }
+        if (auto acknowledged = queue.acknowledge(ids); !acknowledged) die(acknowledged.error().message);
+        drained += batch->size();
+    }
+    timings.drain_s = seconds_since(start);
+    if (payload_bytes != messages.size() * options.size) die("store: payloads lost");
+    return timings;
+}
+
 long peak_rss_kib() {
     std::ifstream status("/proc/self/status");
     std::string line;
@@ -493,8 +548,10 @@ int main(int argc, char** argv) {
         timings = run_batches(options, messages);
     } else if (options.design == "lmdb") {
         timings = run_lmdb(options, messages);
+    } else if (options.design == "store") {
+        timings = run_store(options, messages);
     } else {
-        die("--design takes rows, batches or lmdb");
+        die("--design takes rows, batches, lmdb or store");
     }
     const auto n = static_cast<double>(options.messages);
     std::printf(

@@ -686,7 +686,8 @@ TEST_CASE("store: refused messages become dead letters; the operator lists, retr
     REQUIRE(all_dead);
     CHECK(all_dead->count == 2);
     CHECK(queue->waiting() == 5);
-    CHECK(drain_one_by_one(*queue, 0) == std::vector<std::uint32_t>{1, 2, 3, 5, 6});
+    // Queued again behind what waits at their priority, the dead letters in their own order.
+    CHECK(drain_one_by_one(*queue, 0) == std::vector<std::uint32_t>{5, 6, 2, 1, 3});
 
     REQUIRE(queue->dead_letter({id_of(5), id_of(6)}, "refused", 0));
     auto purged = queue->purge_dead();
@@ -797,6 +798,294 @@ TEST_CASE("store: undeferring a channel makes its waiting messages due at once, 
 
 // ---------------------------------------------------------------------------------------------
 // Throughput, reported rather than asserted (the figures depend on the disk).
+
+// ---------------------------------------------------------------------------------------------
+// One row per publish
+
+namespace {
+
+// The rows of the queue's table and the done marks on file, read by a connection of its own.
+struct OnFile {
+    std::int64_t rows = 0;
+    std::int64_t marked = 0;
+    std::int64_t retries = 0;
+    std::int64_t dead = 0;
+};
+
+[[nodiscard]] OnFile on_file(const std::filesystem::path& file) {
+    auto db = store::Database::open(file, store::OpenMode::read_only);
+    REQUIRE(db);
+    OnFile out;
+    auto rows = (*db)->query_int("SELECT count(*) FROM messages");
+    auto marked = (*db)->query_int("SELECT count(*) FROM messages_done");
+    auto retries = (*db)->query_int("SELECT count(*) FROM retries");
+    auto dead = (*db)->query_int("SELECT count(*) FROM dead_letters");
+    REQUIRE((rows && marked && retries && dead));
+    out.rows = *rows;
+    out.marked = *marked;
+    out.retries = *retries;
+    out.dead = *dead;
+    return out;
+}
+
+[[nodiscard]] std::vector<store::OutboundMessage> numbered(std::uint32_t first, std::uint32_t last,
+                                                           const std::string& channel = "agent.a1.logs",
+                                                           Priority priority = Priority::normal) {
+    std::vector<store::OutboundMessage> out;
+    for (std::uint32_t n = first; n <= last; ++n) out.push_back(message(n, channel, priority));
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("store: a publish is one row; consecutive messages of one channel and priority share it", "[store]") {
+    TempDir dir;
+    auto queue = open_queue(dir.file());
+    REQUIRE(queue->push_many(numbered(1, 10)));
+    CHECK(on_file(dir.file()).rows == 1);
+    // A channel or a priority change starts a row; so does the row's size limit.
+    auto mixed = numbered(11, 12, "a.x");
+    mixed.push_back(message(13, "a.y"));
+    mixed.push_back(message(14, "a.y", Priority::high));
+    REQUIRE(queue->push_many(mixed));
+    CHECK(on_file(dir.file()).rows == 4);
+    const auto per_row = store::SqliteOutboundQueue::kMaxRowMessages;
+    REQUIRE(queue->push_many(numbered(100, static_cast<std::uint32_t>(99 + per_row + 1), "a.z")));
+    CHECK(on_file(dir.file()).rows == 6);
+    CHECK(queue->waiting() == 14 + per_row + 1);
+    // The send order is the index's: high first, then arrival, whatever row holds a message.
+    std::vector<store::OutboundMessage> expired;
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{14});
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) ==
+          std::vector<std::uint32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{11, 12});
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{13});
+    auto spanning = take(*queue, kLargeBatches, 0, expired);  // two rows, one batch
+    CHECK(spanning.size() == per_row + 1);
+    CHECK(number_of(spanning.back().id) == 99 + per_row + 1);
+    CHECK(spanning.back().payload == Bytes(10, static_cast<std::uint8_t>(99 + per_row + 1)));
+}
+
+TEST_CASE("store: a partly acknowledged row keeps only its unacknowledged messages, and a restart resends those",
+          "[store]") {
+    TempDir dir;
+    {
+        auto queue = open_queue(dir.file());
+        REQUIRE(queue->push_many(numbered(1, 8)));
+        std::vector<store::OutboundMessage> expired;
+        REQUIRE(take(*queue, store::BatchLimits{3, 1 << 20}, 0, expired).size() == 3);
+        REQUIRE(take(*queue, store::BatchLimits{3, 1 << 20}, 0, expired).size() == 3);
+        REQUIRE(queue->acknowledge({id_of(1), id_of(2), id_of(3), id_of(5)}));  // one write for the row
+        const auto file = on_file(dir.file());
+        CHECK(file.rows == 1);
+        CHECK(file.marked == 1);
+        CHECK(queue->in_flight() == 2);  // 4 and 6
+        CHECK(queue->waiting() == 2);    // 7 and 8
+        CHECK(queue->live_bytes() == 40);
+        auto gone = queue->get(id_of(2));
+        REQUIRE(gone);
+        CHECK_FALSE(gone->has_value());
+        auto listed = queue->list(std::nullopt, 0);
+        REQUIRE(listed);
+        CHECK(numbers(*listed) == std::vector<std::uint32_t>{4, 6, 7, 8});
+    }  // closed with 4 and 6 in flight, as a killed broker would leave them
+    {
+        auto queue = open_queue(dir.file());
+        CHECK(queue->waiting() == 4);
+        CHECK(queue->in_flight() == 0);
+        CHECK(queue->live_bytes() == 40);
+        std::vector<store::OutboundMessage> expired;
+        auto again = take(*queue, kLargeBatches, 0, expired);
+        CHECK(numbers(again) == std::vector<std::uint32_t>{4, 6, 7, 8});  // only the unacknowledged ones
+        REQUIRE(queue->acknowledge({id_of(4), id_of(6), id_of(7), id_of(8)}));
+        const auto file = on_file(dir.file());
+        CHECK(file.rows == 0);  // all done: the row and its marks are gone
+        CHECK(file.marked == 0);
+    }
+    auto queue = open_queue(dir.file());
+    CHECK(queue->waiting() + queue->in_flight() == 0);
+}
+
+TEST_CASE("store: priorities across rows: the higher one goes first whatever its row", "[store]") {
+    TempDir dir;
+    auto queue = open_queue(dir.file());
+    REQUIRE(queue->push_many(numbered(1, 3, "a.x", Priority::low)));
+    REQUIRE(queue->push_many(numbered(4, 6, "a.x", Priority::normal)));
+    REQUIRE(queue->push_many(numbered(7, 8, "a.x", Priority::critical)));
+    REQUIRE(queue->push_many(numbered(9, 10, "a.x", Priority::normal)));
+    std::vector<store::OutboundMessage> expired;
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{7, 8});
+    // Two rows of one channel and priority make one batch.
+    CHECK(numbers(take(*queue, kLargeBatches, 0, expired)) == std::vector<std::uint32_t>{4, 5, 6, 9, 10});
+    REQUIRE(queue->release({id_of(5)}, 0));  // back in its place, due at once (jitter 0..base)
+    queue->release_in_flight();
+    CHECK(drain_one_by_one(*queue, 10'000'000) == std::vector<std::uint32_t>{7, 8, 4, 5, 6, 9, 10, 1, 2, 3});
+}
+
+TEST_CASE("store: a row's messages expire one by one", "[store]") {
+    TempDir dir;
+    auto queue = open_queue(dir.file());
+    std::vector<store::OutboundMessage> row;
+    for (std::uint32_t n = 1; n <= 6; ++n)
+        row.push_back(message(n, "a.x", Priority::normal, 10, n % 2 == 0 ? 500 : 0));  // even ones expire at 500
+    REQUIRE(queue->push_many(row));
+    REQUIRE(on_file(dir.file()).rows == 1);
+    std::vector<store::OutboundMessage> expired;
+    CHECK(numbers(take(*queue, store::BatchLimits{2, 1 << 20}, 400, expired)) == std::vector<std::uint32_t>{1, 2});
+    CHECK(expired.empty());
+    CHECK(numbers(take(*queue, kLargeBatches, 500, expired)) == std::vector<std::uint32_t>{3, 5});
+    CHECK(numbers(expired) == std::vector<std::uint32_t>{4, 6});
+    CHECK(queue->dead() == 2);
+    auto dead = queue->get(id_of(4));
+    REQUIRE((dead && dead->has_value()));
+    CHECK((*dead)->entry.state == store::MessageState::dead);
+    CHECK((*dead)->entry.dead_reason == "expired");
+    CHECK((*dead)->message.payload == Bytes(10, 4));
+    // 2 was in flight when it expired: the gateway's answer decides.
+    REQUIRE(queue->acknowledge({id_of(1), id_of(2), id_of(3), id_of(5)}));
+    const auto file = on_file(dir.file());
+    CHECK(file.rows == 0);
+    CHECK(file.dead == 2);
+}
+
+TEST_CASE("store: backoffs and dead letters are rows of their own, and survive a reopen", "[store]") {
+    TempDir dir;
+    {
+        auto queue = open_queue(dir.file(), {}, fixed_backoff(1'000, 1'000, 3));
+        REQUIRE(queue->push_many(numbered(1, 4)));
+        std::vector<store::OutboundMessage> expired;
+        REQUIRE(take(*queue, kLargeBatches, 0, expired).size() == 4);
+        REQUIRE(queue->release({id_of(2)}, 0, "busy"));
+        REQUIRE(queue->dead_letter({id_of(3)}, "refused", 5));
+        REQUIRE(queue->acknowledge({id_of(1)}));
+        const auto file = on_file(dir.file());
+        CHECK(file.rows == 1);
+        CHECK(file.retries == 1);
+        CHECK(file.dead == 1);
+    }
+    auto queue = open_queue(dir.file(), {}, fixed_backoff(1'000, 1'000, 3));
+    CHECK(queue->waiting() == 2);  // 2 backing off, 4 sent again
+    CHECK(queue->dead() == 1);
+    auto backing_off = queue->get(id_of(2));
+    REQUIRE((backing_off && backing_off->has_value()));
+    CHECK((*backing_off)->entry.attempts == 1);
+    CHECK((*backing_off)->entry.next_attempt_ms == 1'000);
+    CHECK(drain_one_by_one(*queue, 999) == std::vector<std::uint32_t>{4});
+    CHECK(drain_one_by_one(*queue, 1'000) == std::vector<std::uint32_t>{2});
+    REQUIRE(queue->release({id_of(2)}, 1'000));
+    REQUIRE(queue->release({id_of(2)}, 1'000));  // not in flight: nothing happens
+    CHECK(drain_one_by_one(*queue, 2'000) == std::vector<std::uint32_t>{2});
+    REQUIRE(queue->release({id_of(2)}, 2'000, "still busy"));  // the third attempt: a dead letter
+    auto given_up = queue->get(id_of(2));
+    REQUIRE((given_up && given_up->has_value()));
+    CHECK((*given_up)->entry.state == store::MessageState::dead);
+    CHECK((*given_up)->entry.dead_reason == "gave up after 3 attempts: still busy");
+    CHECK(on_file(dir.file()).retries == 0);
+}
+
+TEST_CASE("store: a queue of the first schema is moved to one row per publish in one transaction", "[store]") {
+    TempDir dir;
+    // The first schema's queue as its code wrote it: one row per message, its state in the row.
+    const auto make_schema_1 = [&](const std::filesystem::path& file, bool damaged) {
+        auto db = store::Database::open(file, store::OpenMode::read_write_create);
+        REQUIRE(db);
+        REQUIRE((*db)->exec(R"sql(
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, channel TEXT NOT NULL, priority INTEGER NOT NULL,
+    kind INTEGER NOT NULL, correlation BLOB NOT NULL, headers BLOB NOT NULL, timestamp_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL, payload BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'in_flight', 'dead')),
+    dead_reason TEXT, dead_at_ms INTEGER);
+CREATE TABLE delivered (seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE);
+CREATE TABLE cursors (name TEXT PRIMARY KEY, patterns BLOB NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, cursor TEXT NOT NULL, id BLOB NOT NULL,
+    channel TEXT NOT NULL, envelope BLOB NOT NULL, UNIQUE (cursor, id));
+CREATE INDEX inbox_by_cursor ON inbox (cursor, seq);
+CREATE INDEX messages_waiting ON messages (priority, seq) WHERE state = 'waiting';
+CREATE INDEX messages_dead ON messages (dead_at_ms, seq) WHERE state = 'dead';
+)sql"));
+        REQUIRE((*db)->exec(fmt::format("PRAGMA application_id = {}; PRAGMA user_version = 1", store::kApplicationId)));
+        auto insert = (*db)->prepare(
+            "INSERT INTO messages (id, channel, priority, kind, correlation, headers, timestamp_ms, expires_ms, "
+            "payload, attempts, next_attempt_ms, state, dead_reason, dead_at_ms) "
+            "VALUES (?1, ?2, ?3, 0, zeroblob(16), X'0001016b0000000176', ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10)");
+        REQUIRE(insert);
+        struct Old {
+            std::uint32_t n;
+            int priority;
+            std::uint32_t attempts;
+            std::uint64_t next_attempt_ms;
+            const char* state;
+        };
+        for (const auto& old : {Old{1, 2, 0, 0, "waiting"}, Old{2, 2, 0, 0, "in_flight"}, Old{3, 0, 0, 0, "waiting"},
+                                Old{4, 2, 2, 9'000, "waiting"}, Old{5, 2, 1, 0, "dead"}}) {
+            insert->reset();
+            const Bytes payload(5, static_cast<std::uint8_t>(old.n));
+            insert->bind(1, aegis::ByteView(id_of(old.n)))
+                .bind(2, std::string_view("agent.a1.logs"))
+                .bind(3, damaged && old.n == 4 ? 99 : old.priority)
+                .bind(4, std::uint64_t{1'000} + old.n)
+                .bind(5, aegis::ByteView(payload))
+                .bind(6, static_cast<std::int64_t>(old.attempts))
+                .bind(7, old.next_attempt_ms)
+                .bind(8, std::string_view(old.state));
+            if (std::string_view(old.state) == "dead") {
+                insert->bind(9, std::string_view("refused")).bind(10, std::uint64_t{77});
+            } else {
+                insert->bind_null(9).bind_null(10);
+            }
+            REQUIRE(insert->run());
+        }
+    };
+
+    SECTION("every message, backoff and dead letter moves") {
+        make_schema_1(dir.file(), false);
+        auto queue = open_queue(dir.file(), {}, fixed_backoff(1'000, 1'000));
+        auto db = store::Database::open(dir.file(), store::OpenMode::read_only);
+        REQUIRE(db);
+        auto version = (*db)->query_int("PRAGMA user_version");
+        REQUIRE(version);
+        CHECK(*version == store::kSchemaVersion);
+        auto old_table = (*db)->query_int("SELECT count(*) FROM sqlite_master WHERE name = 'messages_schema_1'");
+        REQUIRE(old_table);
+        CHECK(*old_table == 0);
+        CHECK(queue->waiting() == 4);  // the one in flight waits again
+        CHECK(queue->dead() == 1);
+        CHECK(queue->live_bytes() == 20);
+        auto stored = queue->get(id_of(1));
+        REQUIRE((stored && stored->has_value()));
+        CHECK((*stored)->message.headers == std::vector<std::pair<std::string, std::string>>{{"k", "v"}});
+        CHECK((*stored)->message.timestamp_ms == 1'001);
+        CHECK((*stored)->message.payload == Bytes(5, 1));
+        auto backing_off = queue->get(id_of(4));
+        REQUIRE((backing_off && backing_off->has_value()));
+        CHECK((*backing_off)->entry.attempts == 2);
+        CHECK((*backing_off)->entry.next_attempt_ms == 9'000);
+        auto dead = queue->get(id_of(5));
+        REQUIRE((dead && dead->has_value()));
+        CHECK((*dead)->entry.state == store::MessageState::dead);
+        CHECK((*dead)->entry.dead_reason == "refused");
+        CHECK((*dead)->entry.dead_at_ms == 77);
+        CHECK((*dead)->entry.attempts == 1);
+        CHECK(drain_one_by_one(*queue, 0) == std::vector<std::uint32_t>{3, 1, 2});
+        CHECK(drain_one_by_one(*queue, 9'000) == std::vector<std::uint32_t>{4});
+    }
+    SECTION("a row that cannot be read leaves the file as it was") {
+        make_schema_1(dir.file(), true);
+        auto queue = store::SqliteOutboundQueue::open(dir.file(), {});
+        REQUIRE_FALSE(queue);
+        CHECK(queue.error().exit == ExitCode::bad_input);
+        auto db = store::Database::open(dir.file(), store::OpenMode::read_only);
+        REQUIRE(db);
+        auto version = (*db)->query_int("PRAGMA user_version");
+        auto rows = (*db)->query_int("SELECT count(*) FROM messages WHERE state IS NOT NULL");
+        REQUIRE((version && rows));
+        CHECK(*version == 1);
+        CHECK(*rows == 5);
+    }
+}
 
 TEST_CASE("store: throughput of grouped and single pushes", "[store][.bench]") {
     TempDir dir;

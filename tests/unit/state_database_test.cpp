@@ -236,39 +236,6 @@ TEST_CASE("store: a new queue file is tagged, in WAL mode, and reopens", "[store
     CHECK(mode->column_text(0) == "wal");
 }
 
-TEST_CASE("store: a file with the first schema's index of every row by state gets the partial indexes", "[store]") {
-    TempDir dir;
-    {
-        auto queue = open_queue(dir.file());
-        for (std::uint32_t n = 1; n <= 3; ++n) REQUIRE(queue->push(message(n)));
-    }
-    {
-        auto db = store::open_state_database(dir.file());
-        REQUIRE(db);
-        REQUIRE(
-            (*db)->exec("DROP INDEX messages_waiting; DROP INDEX messages_dead; "
-                        "CREATE INDEX messages_by_state ON messages (state, priority, seq)"));
-    }
-    auto queue = open_queue(dir.file());
-    auto db = store::open_state_database(dir.file());
-    REQUIRE(db);
-    auto names = (*db)->prepare(
-        "SELECT group_concat(name, ' ') FROM "
-        "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' "
-        "AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name)");
-    REQUIRE(names);
-    REQUIRE(names->step());
-    CHECK(names->column_text(0) == "messages_dead messages_waiting");
-    // The query that takes messages reads them through the index of waiting ones, in order.
-    auto plan = (*db)->prepare(
-        "EXPLAIN QUERY PLAN SELECT seq FROM messages WHERE state = 'waiting' "
-        "AND priority = 2 AND seq > 0 ORDER BY seq LIMIT 1");
-    REQUIRE(plan);
-    REQUIRE(plan->step());
-    CHECK(plan->column_text(3) == "SEARCH messages USING INDEX messages_waiting (priority=? AND seq>?)");
-    CHECK(drain_one_by_one(*queue, 0) == std::vector<std::uint32_t>{1, 2, 3});
-}
-
 TEST_CASE("store: a state file is made 0600 with its log, and one open to others is refused", "[store]") {
     TempDir dir;
     const auto file = dir.file();
