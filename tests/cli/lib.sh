@@ -66,6 +66,7 @@
 #        --foreground keeps it a job of this script logging to $TEST_TMP/NAME.log (sets
 #        broker_pid). Sets broker_sock and broker_state_dir.
 #   status_field SOCKET FIELD[.FIELD...]   one member of aegis-stat --json
+#   in_state SOCKET STATE            the broker's session is in STATE (connected, backing_off, ...)
 #   connected SOCKET                 the broker's session is up
 #   subscribed SOCKET PATTERN        the broker's gateway subscriptions include PATTERN
 
@@ -420,8 +421,12 @@ import functools, json, sys
 print(functools.reduce(lambda o, k: o[k], sys.argv[1].split("."), json.load(sys.stdin)))' "$2"
 }
 
+in_state() {
+    [[ $(status_field "$1" state 2>/dev/null) == "$2" ]]
+}
+
 connected() {
-    [[ $(status_field "$1" state 2>/dev/null) == connected ]]
+    in_state "$1" connected
 }
 
 subscribed() {
