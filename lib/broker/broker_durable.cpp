@@ -67,7 +67,7 @@ Result<void> Broker::Impl::open_state() {
     auto known = inbox->cursors();
     if (!known) return known.take_error();
     for (auto& cursor : *known) cursors[cursor.name] = std::move(cursor.patterns);
-    subscriptions_dirty = !cursors.empty();  // the gateway must know them before anyone attaches
+    if (!cursors.empty()) subscription_changes.cursors_changed();  // the gateway must know them before anyone attaches
     log(fmt::format("state in {}: {} message(s) queued, {} dead letter(s), {} durable subscription(s)",
                     config.state_file.string(), queue->waiting() + queue->in_flight(), queue->dead(), cursors.size()));
     return {};
@@ -120,7 +120,7 @@ void Broker::Impl::handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& pe
         return;
     }
     cursors[request.durable] = std::move(request.patterns);
-    pending_subscribes.push_back(std::move(pending));
+    subscription_changes.request(std::move(pending));
     advance_subscriptions();
 }
 
@@ -265,7 +265,7 @@ void Broker::Impl::handle_cursor_delete(const Waiter& waiter, const ipc::CursorD
     cursors.erase(request.durable);
     attached.erase(request.durable);
     if (*removed) log(fmt::format("durable subscription {} deleted", request.durable));
-    subscriptions_dirty = true;
+    subscription_changes.cursors_changed();
     advance_subscriptions();
     answer(waiter, json{{"deleted", *removed}});
 }

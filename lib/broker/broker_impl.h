@@ -7,7 +7,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -18,9 +17,9 @@
 
 #include "broker/broker.h"
 #include "broker/dedup_window.h"
-#include "broker/local_subscriptions.h"
 #include "broker/outbound_flow.h"
 #include "broker/stored_outbound_queue.h"
+#include "broker/subscription_changes.h"
 #include "broker/waiter.h"
 #include "channel/channel.h"
 #include "core/log_throttle.h"
@@ -39,21 +38,6 @@ inline constexpr std::chrono::milliseconds kRetryDelay{1'000};
 // wait, since one that is lost (a crash) only sends the message again, which the receiver drops.
 inline constexpr std::chrono::milliseconds kRemovalDelay{20};
 inline constexpr std::chrono::milliseconds kStopGrace{3'000};
-
-struct PendingSubscribe {
-    Waiter waiter;
-    std::uint64_t peer_id = 0;
-    std::vector<std::string> patterns;
-    std::string durable;  // the cursor to attach to once the gateway has the set; empty: live
-    std::optional<std::vector<std::string>> previous;  // the cursor's patterns before; none: new cursor
-};
-
-// The one subscription set given to the session and not yet answered by the gateway.
-struct SubscriptionChange {
-    std::uint32_t request_id = 0;
-    std::vector<std::string> set;
-    std::optional<PendingSubscribe> adding;  // the subscriber this change is for, if any
-};
 
 // A local client attached to a durable cursor.
 struct DurableAttachment {
@@ -186,8 +170,21 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     // broker_inbound.cpp
     void handle_subscribe(const std::shared_ptr<ipc::Peer>& peer, const nlohmann::json& id,
                           ipc::SubscribeRequest request);
+    // The subscription changes' view of the session and of the local subscribers.
+    struct SubscriptionSessionView final : SubscriptionSession {
+        explicit SubscriptionSessionView(Impl& owner) : impl(owner) {}
+        [[nodiscard]] std::uint32_t set_subscriptions(const std::vector<std::string>& set) override;
+        Impl& impl;
+    };
+    struct LocalSubscribers final : Subscribers {
+        explicit LocalSubscribers(Impl& owner) : impl(owner) {}
+        [[nodiscard]] std::vector<std::string> durable_patterns() const override { return impl.durable_patterns(); }
+        void subscribed(const PendingSubscribe& pending) override;
+        void denied(const PendingSubscribe& pending, const ipc::WireError& error) override;
+        void refused(const PendingSubscribe& pending, const ipc::WireError& error) override;
+        Impl& impl;
+    };
     void advance_subscriptions();
-    void send_change(std::vector<std::string> set, std::optional<PendingSubscribe> adding);
     void on_subscribe_result(std::uint32_t request_id, const Result<void>& outcome);
     [[nodiscard]] Result<void> on_deliver(std::uint64_t sequence, protocol::SignedBatch batch);
     void on_rejected(std::uint64_t sequence, const Error& why);
@@ -215,12 +212,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::unordered_map<std::uint64_t, bool> greeted;
 
     // Subscriptions: confirmed by the gateway, waiting, and the change in flight.
-    LocalSubscriptions confirmed;
-    std::deque<PendingSubscribe> pending_subscribes;
-    std::optional<SubscriptionChange> change_in_flight;
-    std::vector<std::string> session_set;    // last set given to the session
-    std::vector<std::string> confirmed_set;  // last set the gateway accepted
-    bool subscriptions_dirty = false;
+    SubscriptionChanges subscription_changes;
 
     // Outbound: publishes to commit, batches given to the session, tools waiting for their puback.
     OutboundFlow outbound_flow;
