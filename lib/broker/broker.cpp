@@ -228,14 +228,6 @@ bool Broker::Impl::connected() const {
     return state == session::State::connected && !stopping;
 }
 
-void Broker::Impl::answer(const Waiter& waiter, const json& fields) const {
-    if (auto peer = waiter.peer.lock()) peer->send(ipc::ok_response(waiter.request_id, fields));
-}
-
-void Broker::Impl::fail(const Waiter& waiter, const ipc::WireError& error) const {
-    if (auto peer = waiter.peer.lock()) peer->send(ipc::error_response(waiter.request_id, error));
-}
-
 void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame frame) {
     peers.try_emplace(peer->id(), peer);
     auto parsed = ipc::parse_request(frame.header);
@@ -420,7 +412,7 @@ json Broker::Impl::status() const {
                {"published", published_local},
                {"acked", acked},
                {"dropped", dropped},
-               {"delivered", delivered_local},
+               {"delivered", delivered_local + durable->delivered()},
                {"duplicates", duplicates},
                {"rejected", stats.rejected_batches}}},
              {"subscriptions", subscription_changes.confirmed_set()},
@@ -446,7 +438,7 @@ json Broker::Impl::status() const {
     if (state != session::State::connected && disconnected_since_ms != 0) {
         out["disconnected_since_ms"] = disconnected_since_ms;
     }
-    out["durable_cursors"] = cursors.size();
+    out["durable_cursors"] = durable->size();
     if (state == session::State::refused) out["refusal"] = refusal_json();
     if (store_error) {
         out["store_error"] = {{"message", store_error->message}, {"since_ms", store_error_since_ms}};

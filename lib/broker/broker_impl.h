@@ -17,6 +17,7 @@
 
 #include "broker/broker.h"
 #include "broker/dedup_window.h"
+#include "broker/durable_cursors.h"
 #include "broker/outbound_flow.h"
 #include "broker/stored_outbound_queue.h"
 #include "broker/subscription_changes.h"
@@ -38,15 +39,6 @@ inline constexpr std::chrono::milliseconds kRetryDelay{1'000};
 // wait, since one that is lost (a crash) only sends the message again, which the receiver drops.
 inline constexpr std::chrono::milliseconds kRemovalDelay{20};
 inline constexpr std::chrono::milliseconds kStopGrace{3'000};
-
-// A local client attached to a durable cursor.
-struct DurableAttachment {
-    std::uint64_t peer_id = 0;
-    std::weak_ptr<ipc::Peer> peer;
-    std::uint64_t sent_up_to = 0;  // the highest inbox sequence given to the client
-    bool caught_up = false;
-    bool resume_scheduled = false;  // more backlog waits for the client's socket to drain
-};
 
 // A channel the gateway refused as disabled (PROTOCOL.md §9, channel_disabled): its messages
 // wait in the queue, not sent before `until_ms`, while other channels go on.
@@ -83,8 +75,8 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     [[nodiscard]] nlohmann::json status() const;
     [[nodiscard]] std::uint32_t next_request_id();
     [[nodiscard]] bool connected() const;
-    void answer(const Waiter& waiter, const nlohmann::json& fields) const;
-    void fail(const Waiter& waiter, const ipc::WireError& error) const;
+    void answer(const Waiter& waiter, const nlohmann::json& fields) const { broker::answer(waiter, fields); }
+    void fail(const Waiter& waiter, const ipc::WireError& error) const { broker::fail(waiter, error); }
     void check_stopped();
     void wait_for_signal();
     void reload();
@@ -157,11 +149,11 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& peer, const Waiter& waiter,
                                   ipc::SubscribeRequest request);
     void handle_ack(const Waiter& waiter, const ipc::AckRequest& request);
-    void commit_acks();
     void handle_cursor_delete(const Waiter& waiter, const ipc::CursorDeleteRequest& request);
     void handle_cursor_list(const Waiter& waiter);
     [[nodiscard]] Result<void> store_for_cursors(const std::vector<protocol::Envelope>& envelopes);
     void send_backlog(const std::string& name);
+    void schedule_backlog(const std::string& name);
     void attach_durable(const PendingSubscribe& pending);
     void refuse_durable(const PendingSubscribe& pending, const ipc::WireError& error);
     void forget_durable(std::uint64_t peer_id);
@@ -198,14 +190,9 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::shared_ptr<store::Database> database;
     std::unique_ptr<store::SqliteOutboundQueue> queue;
     std::unique_ptr<store::DeliveredIds> delivered;
-    std::unique_ptr<store::DurableInbox> inbox;
     bool flush_posted = false;
-    // Durable cursors (name -> patterns) and the clients attached to them.
-    std::unordered_map<std::string, std::vector<std::string>> cursors;
-    std::unordered_map<std::string, DurableAttachment> attached;
-    // Acks received in this turn of the event loop: cursor -> (position, who waits).
-    std::unordered_map<std::string, std::pair<std::uint64_t, std::vector<Waiter>>> pending_acks;
-    bool acks_posted = false;
+    // Durable cursors, their inboxes and the clients attached to them (made with the state file).
+    std::unique_ptr<DurableCursors> durable;
 
     // Local clients by peer id.
     std::unordered_map<std::uint64_t, std::weak_ptr<ipc::Peer>> peers;

@@ -124,9 +124,7 @@ Result<void> Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBa
             if (auto peer = it->second.lock(); peer && peer->send(frame)) ++delivered_local;
         }
     }
-    std::vector<std::string> names;
-    for (const auto& [name, attachment] : attached) names.push_back(name);
-    for (const auto& name : names) send_backlog(name);
+    for (const auto& name : durable->attached()) send_backlog(name);
     return {};  // the session acknowledges it
 }
 
