@@ -195,11 +195,10 @@ void Broker::Impl::stop() {
     flush_publishes();  // what was accepted in this turn is committed and answered
     if (session) session->stop();
     fail_waiters(protocol::protocol_error(protocol::Reason::shutting_down, "the broker is stopping"));
-    for (auto& pending : pending_subscribes) {
+    for (const auto& pending : subscription_changes.take_waiting()) {
         fail(pending.waiter,
              ipc::wire_error(protocol::Reason::shutting_down, "the broker is stopping", ExitCode::failure));
     }
-    pending_subscribes.clear();
     if (server) server->close_all();
     check_stopped();
 }
@@ -227,14 +226,6 @@ std::uint32_t Broker::Impl::next_request_id() {
 
 bool Broker::Impl::connected() const {
     return state == session::State::connected && !stopping;
-}
-
-void Broker::Impl::answer(const Waiter& waiter, const json& fields) const {
-    if (auto peer = waiter.peer.lock()) peer->send(ipc::ok_response(waiter.request_id, fields));
-}
-
-void Broker::Impl::fail(const Waiter& waiter, const ipc::WireError& error) const {
-    if (auto peer = waiter.peer.lock()) peer->send(ipc::error_response(waiter.request_id, error));
 }
 
 void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame frame) {
@@ -393,11 +384,8 @@ void Broker::Impl::on_authenticated(const protocol::Accepted& accepted, const cr
     log(summary);
     if (config.on_status) config.on_status(summary);
     report_ready(Ready{summary});
-    if (change_in_flight) {
-        // Whatever id the session re-sends with, this broker waits for the answer to its own.
-        change_in_flight->request_id = next_request_id();
-        session->set_subscriptions(change_in_flight->request_id, change_in_flight->set);
-    }
+    SubscriptionSessionView session_view(*this);
+    subscription_changes.resend(session_view);
     advance_subscriptions();
     pump();
 }
@@ -420,14 +408,14 @@ json Broker::Impl::status() const {
              {"queue", queue_status()},
              {"local",
               {{"clients", peers.size()},
-               {"subscribers", confirmed.subscribers()},
+               {"subscribers", subscription_changes.confirmed().subscribers()},
                {"published", published_local},
                {"acked", acked},
                {"dropped", dropped},
-               {"delivered", delivered_local},
+               {"delivered", delivered_local + durable->delivered()},
                {"duplicates", duplicates},
                {"rejected", stats.rejected_batches}}},
-             {"subscriptions", confirmed_set},
+             {"subscriptions", subscription_changes.confirmed_set()},
              {"channels", channels_status()}};
     if (server_key) out["server_fingerprint"] = crypto::fingerprint(*server_key);
     if (grant) {
@@ -450,7 +438,7 @@ json Broker::Impl::status() const {
     if (state != session::State::connected && disconnected_since_ms != 0) {
         out["disconnected_since_ms"] = disconnected_since_ms;
     }
-    out["durable_cursors"] = cursors.size();
+    out["durable_cursors"] = durable->size();
     if (state == session::State::refused) out["refusal"] = refusal_json();
     if (store_error) {
         out["store_error"] = {{"message", store_error->message}, {"since_ms", store_error_since_ms}};
@@ -481,14 +469,11 @@ json Broker::Impl::refusal_json() const {
 }
 
 void Broker::Impl::drop_live_subscribers(const ipc::WireError& why) {
-    for (auto& pending : pending_subscribes) {
-        if (pending.durable.empty()) fail(pending.waiter, why);
-    }
-    std::erase_if(pending_subscribes, [](const PendingSubscribe& pending) { return pending.durable.empty(); });
+    for (const auto& pending : subscription_changes.take_waiting_live()) fail(pending.waiter, why);
     // Collected first: a peer that closes at once leaves `peers` (on_peer_closed).
     std::vector<std::shared_ptr<ipc::Peer>> subscribers;
     for (const auto& [id, weak] : peers) {
-        if (!confirmed.contains(id)) continue;
+        if (!subscription_changes.confirmed().contains(id)) continue;
         if (auto peer = weak.lock()) subscribers.push_back(std::move(peer));
     }
     for (const auto& peer : subscribers) {

@@ -1,12 +1,11 @@
 // The state file and durable subscriptions: the queue, the delivered ids and the inboxes of
-// named cursors share one database. A cursor's patterns stay in the gateway set while no client
-// is attached; matching deliveries are stored in its inbox before they are acknowledged, and
-// an attached client gets the stored backlog, then live messages, and advances with "ack".
+// named cursors share one database. The cursors themselves (durable_cursors.h) keep their
+// patterns in the gateway set while no client is attached, store matching deliveries before
+// they are acknowledged, and give an attached client the stored backlog, then live messages;
+// here the broker wires them to the subscription changes, its timers and its log.
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
-#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -20,31 +19,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::size_t kBacklogChunk = 512;
-// Backlog is given to a client's socket while less than this waits to be written.
-constexpr std::size_t kBacklogWindowBytes = 4 * 1024 * 1024;
+// A client's socket that had no room for more backlog is looked at again after this long.
 constexpr std::chrono::milliseconds kBacklogPoll{20};
-
-[[nodiscard]] ipc::WireError no_cursor(const std::string& name) {
-    return ipc::wire_error(ipc::LocalReason::not_found, fmt::format("no durable subscription named {}", name),
-                           ExitCode::failure);
-}
-
-[[nodiscard]] std::vector<std::string> as_set(std::vector<std::string> patterns) {
-    std::sort(patterns.begin(), patterns.end());
-    patterns.erase(std::unique(patterns.begin(), patterns.end()), patterns.end());
-    return patterns;
-}
-
-[[nodiscard]] std::optional<ipc::WireError> busy(const std::string& name, const DurableAttachment* attachment) {
-    if (attachment == nullptr) return std::nullopt;
-    auto other = attachment->peer.lock();
-    if (!other || !other->is_open()) return std::nullopt;
-    return ipc::wire_error(
-        ipc::LocalReason::cursor_busy,
-        fmt::format("durable subscription {} is already attached to another client (pid {})", name, other->pid()),
-        ExitCode::failure);
-}
 
 }  // namespace
 
@@ -63,20 +39,20 @@ Result<void> Broker::Impl::open_state() {
     delivered = std::move(*ids);
     auto inboxes = store::DurableInbox::open(database, config.inbox_limits);
     if (!inboxes) return inboxes.take_error();
-    inbox = std::move(*inboxes);
-    auto known = inbox->cursors();
+    durable = std::make_unique<DurableCursors>(std::make_unique<InboxCursorStore>(std::move(*inboxes)),
+                                               [weak = weak_from_this()](std::string_view line) {
+                                                   if (auto self = weak.lock()) self->log(line);
+                                               });
+    auto known = durable->load();
     if (!known) return known.take_error();
-    for (auto& cursor : *known) cursors[cursor.name] = std::move(cursor.patterns);
-    subscriptions_dirty = !cursors.empty();  // the gateway must know them before anyone attaches
+    if (*known > 0) subscription_changes.cursors_changed();  // the gateway must know them before anyone attaches
     log(fmt::format("state in {}: {} message(s) queued, {} dead letter(s), {} durable subscription(s)",
-                    config.state_file.string(), queue->waiting() + queue->in_flight(), queue->dead(), cursors.size()));
+                    config.state_file.string(), queue->waiting() + queue->in_flight(), queue->dead(), *known));
     return {};
 }
 
 std::vector<std::string> Broker::Impl::durable_patterns() const {
-    std::vector<std::string> out;
-    for (const auto& [name, patterns] : cursors) out.insert(out.end(), patterns.begin(), patterns.end());
-    return out;
+    return durable->patterns();
 }
 
 void Broker::Impl::handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& peer, const Waiter& waiter,
@@ -88,208 +64,65 @@ void Broker::Impl::handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& pe
             return;
         }
         if (policy && !policy->may_subscribe(pattern)) {
-            fail(waiter, ipc::wire_error(protocol::Reason::access_denied,
-                                         fmt::format("access denied: {} ({}) may not subscribe to {}", policy->id(),
-                                                     to_string(policy->role()), pattern),
-                                         ExitCode::refused));
+            fail(waiter, access_denied(*policy, pattern));
             return;
         }
     }
-    if (const auto it = attached.find(request.durable); it != attached.end()) {
-        if (auto refused = busy(request.durable, &it->second)) {
-            fail(waiter, *refused);
-            return;
-        }
-        attached.erase(it);
-    }
-    // A changed set would silently miss what matched only the old patterns: changed on request only.
-    if (const auto it = cursors.find(request.durable);
-        it != cursors.end() && !request.reset && as_set(it->second) != as_set(request.patterns)) {
-        fail(waiter,
-             ipc::wire_error(ipc::LocalReason::patterns_differ,
-                             fmt::format("durable subscription {} has the patterns {}; reset it to replace them "
-                                         "with {}",
-                                         request.durable, fmt::join(it->second, " "), fmt::join(request.patterns, " ")),
-                             ExitCode::usage));
+    auto subscribed = durable->subscribe(waiter, peer->id(), std::move(request), unix_time_ms());
+    if (auto* refused = std::get_if<ipc::WireError>(&subscribed)) {
+        fail(waiter, *refused);
         return;
     }
-    PendingSubscribe pending{waiter, peer->id(), request.patterns, request.durable, std::nullopt};
-    if (const auto it = cursors.find(request.durable); it != cursors.end()) pending.previous = it->second;
-    if (auto created = inbox->create_cursor(request.durable, request.patterns, unix_time_ms()); !created) {
-        fail(waiter, ipc::to_wire(created.error()));
-        return;
-    }
-    cursors[request.durable] = std::move(request.patterns);
-    pending_subscribes.push_back(std::move(pending));
+    subscription_changes.request(std::get<PendingSubscribe>(std::move(subscribed)));
     advance_subscriptions();
 }
 
 void Broker::Impl::attach_durable(const PendingSubscribe& pending) {
-    auto info = inbox->cursor(pending.durable);
-    if (!info || !*info) {
-        fail(pending.waiter, info ? no_cursor(pending.durable) : ipc::to_wire(info.error()));
-        return;
-    }
-    DurableAttachment attachment;
-    attachment.peer_id = pending.peer_id;
-    attachment.peer = pending.waiter.peer;
-    attachment.sent_up_to = (*info)->position;
-    attached[pending.durable] = attachment;
-    log(fmt::format("durable subscription {} attached ({} stored message(s))", pending.durable, (*info)->pending));
-    answer(pending.waiter, json{{"patterns", pending.patterns}, {"backlog", (*info)->pending}});
-    send_backlog(pending.durable);
+    if (durable->attach(pending)) schedule_backlog(pending.durable);
 }
 
 void Broker::Impl::refuse_durable(const PendingSubscribe& pending, const ipc::WireError& error) {
-    // Keep no patterns the gateway refused: they would spoil every later subscription set.
-    if (pending.previous) {
-        cursors[pending.durable] = *pending.previous;
-        (void)inbox->create_cursor(pending.durable, *pending.previous, unix_time_ms());
-    } else {
-        cursors.erase(pending.durable);
-        (void)inbox->remove_cursor(pending.durable);
-    }
-    fail(pending.waiter, error);
+    durable->refuse(pending, error, unix_time_ms());
 }
 
 void Broker::Impl::send_backlog(const std::string& name) {
-    const auto it = attached.find(name);
-    if (it == attached.end()) return;
-    auto& attachment = it->second;
-    const auto peer = attachment.peer.lock();
-    if (!peer || !peer->is_open()) {
-        attached.erase(it);
-        return;
-    }
-    while (peer->queued_bytes() < kBacklogWindowBytes) {
-        auto items = inbox->read_after(name, attachment.sent_up_to, kBacklogChunk);
-        if (!items) {
-            log(fmt::format("cannot read durable subscription {}: {}", name, items.error().message));
-            return;
-        }
-        for (auto& item : *items) {
-            auto decoded = ipc::decode_frame(item.envelope);
-            auto* frame = std::get_if<ipc::Frame>(&decoded);
-            attachment.sent_up_to = item.sequence;
-            if (frame == nullptr) continue;
-            frame->header["cursor_seq"] = item.sequence;
-            if (peer->send(frame->header, frame->payload)) ++delivered_local;
-        }
-        if (items->size() < kBacklogChunk) {
-            if (!attachment.caught_up) {
-                attachment.caught_up = true;
-                peer->send(json{{"event", "caught_up"}, {"durable", name}, {"cursor_seq", attachment.sent_up_to}});
-            }
-            return;
-        }
-    }
-    if (attachment.resume_scheduled) return;
-    attachment.resume_scheduled = true;
+    if (durable->send_backlog(name)) schedule_backlog(name);
+}
+
+// The client's socket had no room for more: the rest of its backlog goes once it drained.
+void Broker::Impl::schedule_backlog(const std::string& name) {
     auto timer = std::make_shared<boost::asio::steady_timer>(io, kBacklogPoll);
     timer->async_wait([weak = weak_from_this(), timer, name](const boost::system::error_code& error) {
         auto self = weak.lock();
         if (!self || error) return;
-        if (auto found = self->attached.find(name); found != self->attached.end()) {
-            found->second.resume_scheduled = false;
-            self->send_backlog(name);
-        }
+        if (self->durable->resume(name)) self->schedule_backlog(name);
     });
 }
 
 void Broker::Impl::handle_ack(const Waiter& waiter, const ipc::AckRequest& request) {
-    if (cursors.count(request.durable) == 0) {
-        fail(waiter, no_cursor(request.durable));
-        return;
-    }
-    // A client may pipeline its acks: those that arrive together are committed in one
-    // transaction at the end of this turn, and each is answered only after that commit.
-    auto& [position, waiters] = pending_acks[request.durable];
-    position = std::max(position, request.cursor_seq);
-    waiters.push_back(waiter);
-    if (acks_posted) return;
-    acks_posted = true;
+    // The acks of one turn are committed at its end, in one transaction.
+    if (!durable->ack(waiter, request)) return;
     boost::asio::post(io, [weak = weak_from_this()] {
-        if (auto self = weak.lock()) self->commit_acks();
+        if (auto self = weak.lock()) self->durable->commit_acks();
     });
 }
 
-void Broker::Impl::commit_acks() {
-    acks_posted = false;
-    auto acks = std::move(pending_acks);
-    pending_acks.clear();
-    for (const auto& [name, ack] : acks) {
-        const auto advanced = inbox->advance(name, ack.first);
-        for (const auto& waiter : ack.second) {
-            if (advanced) {
-                answer(waiter, json::object());
-            } else {
-                fail(waiter, ipc::to_wire(advanced.error()));
-            }
-        }
-    }
-}
-
 void Broker::Impl::handle_cursor_list(const Waiter& waiter) {
-    auto known = inbox->cursors();
-    if (!known) {
-        fail(waiter, ipc::to_wire(known.error()));
-        return;
-    }
-    json list = json::array();
-    for (const auto& cursor : *known) {
-        const auto it = attached.find(cursor.name);
-        list.push_back(json{{"name", cursor.name},
-                            {"patterns", cursor.patterns},
-                            {"pending", cursor.pending},
-                            {"dropped", cursor.dropped},
-                            {"position", cursor.position},
-                            {"created_ms", cursor.created_ms},
-                            {"attached", busy(cursor.name, it == attached.end() ? nullptr : &it->second).has_value()}});
-    }
-    answer(waiter, json{{"cursors", std::move(list)}});
+    durable->list(waiter);
 }
 
 void Broker::Impl::handle_cursor_delete(const Waiter& waiter, const ipc::CursorDeleteRequest& request) {
-    // Its client would wait on, unanswered, for messages that no longer come.
-    if (const auto it = attached.find(request.durable); it != attached.end()) {
-        if (auto refused = busy(request.durable, &it->second)) {
-            fail(waiter, *refused);
-            return;
-        }
-    }
-    auto removed = inbox->remove_cursor(request.durable);
-    if (!removed) {
-        fail(waiter, ipc::to_wire(removed.error()));
-        return;
-    }
-    cursors.erase(request.durable);
-    attached.erase(request.durable);
-    if (*removed) log(fmt::format("durable subscription {} deleted", request.durable));
-    subscriptions_dirty = true;
+    const auto removed = durable->remove(waiter, request);
+    if (!removed) return;
+    subscription_changes.cursors_changed();
     advance_subscriptions();
     answer(waiter, json{{"deleted", *removed}});
 }
 
 Result<void> Broker::Impl::store_for_cursors(const std::vector<protocol::Envelope>& envelopes) {
-    if (cursors.empty() || envelopes.empty()) return {};
-    for (const auto& [name, patterns] : cursors) {
-        std::vector<store::InboxEntry> entries;
-        for (const auto& envelope : envelopes) {
-            const bool wanted = std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) {
-                return channel::matches(pattern, envelope.channel);
-            });
-            if (!wanted) continue;
-            entries.push_back(store::InboxEntry{envelope.id, envelope.channel, ipc::message_frame(envelope)});
-        }
-        if (entries.empty()) continue;
-        const auto before = inbox->pending(name);
-        auto appended = inbox->append({name}, entries);
-        if (!appended) return appended.take_error();
-        if (const auto kept = inbox->pending(name); before + *appended > kept) {
-            report_cursor_full(name, before + *appended - kept);
-        }
-    }
-    return {};
+    auto stored = durable->store(envelopes);
+    for (const auto& [name, dropped_now] : durable->take_dropped()) report_cursor_full(name, dropped_now);
+    return stored;
 }
 
 // A full inbox drops at every delivery while its client is away: one line per cursor per minute,
@@ -322,14 +155,7 @@ void Broker::Impl::schedule_cursor_full_report() {
 }
 
 void Broker::Impl::forget_durable(std::uint64_t peer_id) {
-    for (auto it = attached.begin(); it != attached.end();) {
-        if (it->second.peer_id == peer_id) {
-            log(fmt::format("durable subscription {} detached; storing for it", it->first));
-            it = attached.erase(it);
-        } else {
-            ++it;
-        }
-    }
+    durable->detach(peer_id);
 }
 
 }  // namespace aegis::broker

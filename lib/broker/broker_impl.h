@@ -7,7 +7,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -18,9 +17,10 @@
 
 #include "broker/broker.h"
 #include "broker/dedup_window.h"
-#include "broker/local_subscriptions.h"
+#include "broker/durable_cursors.h"
 #include "broker/outbound_flow.h"
 #include "broker/stored_outbound_queue.h"
+#include "broker/subscription_changes.h"
 #include "broker/waiter.h"
 #include "channel/channel.h"
 #include "core/log_throttle.h"
@@ -39,30 +39,6 @@ inline constexpr std::chrono::milliseconds kRetryDelay{1'000};
 // wait, since one that is lost (a crash) only sends the message again, which the receiver drops.
 inline constexpr std::chrono::milliseconds kRemovalDelay{20};
 inline constexpr std::chrono::milliseconds kStopGrace{3'000};
-
-struct PendingSubscribe {
-    Waiter waiter;
-    std::uint64_t peer_id = 0;
-    std::vector<std::string> patterns;
-    std::string durable;  // the cursor to attach to once the gateway has the set; empty: live
-    std::optional<std::vector<std::string>> previous;  // the cursor's patterns before; none: new cursor
-};
-
-// The one subscription set given to the session and not yet answered by the gateway.
-struct SubscriptionChange {
-    std::uint32_t request_id = 0;
-    std::vector<std::string> set;
-    std::optional<PendingSubscribe> adding;  // the subscriber this change is for, if any
-};
-
-// A local client attached to a durable cursor.
-struct DurableAttachment {
-    std::uint64_t peer_id = 0;
-    std::weak_ptr<ipc::Peer> peer;
-    std::uint64_t sent_up_to = 0;  // the highest inbox sequence given to the client
-    bool caught_up = false;
-    bool resume_scheduled = false;  // more backlog waits for the client's socket to drain
-};
 
 // A channel the gateway refused as disabled (PROTOCOL.md §9, channel_disabled): its messages
 // wait in the queue, not sent before `until_ms`, while other channels go on.
@@ -99,8 +75,8 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     [[nodiscard]] nlohmann::json status() const;
     [[nodiscard]] std::uint32_t next_request_id();
     [[nodiscard]] bool connected() const;
-    void answer(const Waiter& waiter, const nlohmann::json& fields) const;
-    void fail(const Waiter& waiter, const ipc::WireError& error) const;
+    void answer(const Waiter& waiter, const nlohmann::json& fields) const { broker::answer(waiter, fields); }
+    void fail(const Waiter& waiter, const ipc::WireError& error) const { broker::fail(waiter, error); }
     void check_stopped();
     void wait_for_signal();
     void reload();
@@ -173,11 +149,11 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void handle_durable_subscribe(const std::shared_ptr<ipc::Peer>& peer, const Waiter& waiter,
                                   ipc::SubscribeRequest request);
     void handle_ack(const Waiter& waiter, const ipc::AckRequest& request);
-    void commit_acks();
     void handle_cursor_delete(const Waiter& waiter, const ipc::CursorDeleteRequest& request);
     void handle_cursor_list(const Waiter& waiter);
     [[nodiscard]] Result<void> store_for_cursors(const std::vector<protocol::Envelope>& envelopes);
     void send_backlog(const std::string& name);
+    void schedule_backlog(const std::string& name);
     void attach_durable(const PendingSubscribe& pending);
     void refuse_durable(const PendingSubscribe& pending, const ipc::WireError& error);
     void forget_durable(std::uint64_t peer_id);
@@ -186,8 +162,21 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     // broker_inbound.cpp
     void handle_subscribe(const std::shared_ptr<ipc::Peer>& peer, const nlohmann::json& id,
                           ipc::SubscribeRequest request);
+    // The subscription changes' view of the session and of the local subscribers.
+    struct SubscriptionSessionView final : SubscriptionSession {
+        explicit SubscriptionSessionView(Impl& owner) : impl(owner) {}
+        [[nodiscard]] std::uint32_t set_subscriptions(const std::vector<std::string>& set) override;
+        Impl& impl;
+    };
+    struct LocalSubscribers final : Subscribers {
+        explicit LocalSubscribers(Impl& owner) : impl(owner) {}
+        [[nodiscard]] std::vector<std::string> durable_patterns() const override { return impl.durable_patterns(); }
+        void subscribed(const PendingSubscribe& pending) override;
+        void denied(const PendingSubscribe& pending, const ipc::WireError& error) override;
+        void refused(const PendingSubscribe& pending, const ipc::WireError& error) override;
+        Impl& impl;
+    };
     void advance_subscriptions();
-    void send_change(std::vector<std::string> set, std::optional<PendingSubscribe> adding);
     void on_subscribe_result(std::uint32_t request_id, const Result<void>& outcome);
     [[nodiscard]] Result<void> on_deliver(std::uint64_t sequence, protocol::SignedBatch batch);
     void on_rejected(std::uint64_t sequence, const Error& why);
@@ -201,26 +190,16 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::shared_ptr<store::Database> database;
     std::unique_ptr<store::SqliteOutboundQueue> queue;
     std::unique_ptr<store::DeliveredIds> delivered;
-    std::unique_ptr<store::DurableInbox> inbox;
     bool flush_posted = false;
-    // Durable cursors (name -> patterns) and the clients attached to them.
-    std::unordered_map<std::string, std::vector<std::string>> cursors;
-    std::unordered_map<std::string, DurableAttachment> attached;
-    // Acks received in this turn of the event loop: cursor -> (position, who waits).
-    std::unordered_map<std::string, std::pair<std::uint64_t, std::vector<Waiter>>> pending_acks;
-    bool acks_posted = false;
+    // Durable cursors, their inboxes and the clients attached to them (made with the state file).
+    std::unique_ptr<DurableCursors> durable;
 
     // Local clients by peer id.
     std::unordered_map<std::uint64_t, std::weak_ptr<ipc::Peer>> peers;
     std::unordered_map<std::uint64_t, bool> greeted;
 
     // Subscriptions: confirmed by the gateway, waiting, and the change in flight.
-    LocalSubscriptions confirmed;
-    std::deque<PendingSubscribe> pending_subscribes;
-    std::optional<SubscriptionChange> change_in_flight;
-    std::vector<std::string> session_set;    // last set given to the session
-    std::vector<std::string> confirmed_set;  // last set the gateway accepted
-    bool subscriptions_dirty = false;
+    SubscriptionChanges subscription_changes;
 
     // Outbound: publishes to commit, batches given to the session, tools waiting for their puback.
     OutboundFlow outbound_flow;

@@ -5,9 +5,6 @@
 # reply naming the timeout.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-python=$(command -v python3) || fail "python3 is needed"
-
-subscribed() { "$stat" --json --socket "$1" | "$python" -c 'import json,sys; sys.exit(sys.argv[1] not in json.load(sys.stdin)["subscriptions"])' "$2"; }
 # no_process PID...: none of the processes exists any more (an orphan is reaped by init)
 no_process() {
     local pid
@@ -17,28 +14,14 @@ no_process() {
 now_ms() { date +%s%3N; }
 has_lines() { [[ -f $1 && $(wc -l <"$1") == "$2" ]]; } # has_lines FILE N
 
-for who in gateway host42 soc; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
-{
-    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-} >"$TEST_TMP/authorized"
-glog=$TEST_TMP/gateway.log
-"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
-    --state-dir "$TEST_TMP/gw-state" 2>>"$glog" &
-at_exit kill -KILL $!
-wait_for "the gateway to listen" grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-url="ws://127.0.0.1:$port/"
-for who in host42 soc; do
-    mkdir -p "$TEST_TMP/b-$who"
-    expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/$who" --backend-key "$TEST_TMP/gateway.pub" \
-        --socket "$TEST_TMP/b-$who/broker.sock" --state-dir "$TEST_TMP/b-$who/state" --backoff-min 0.2 --backoff-max 1 --timeout 20
-    at_exit "$connect" --stop --socket "$TEST_TMP/b-$who/broker.sock"
-done
-a_sock=$TEST_TMP/b-host42/broker.sock
-b_sock=$TEST_TMP/b-soc/broker.sock
+make_identities gateway host42 soc
+authorize agent host42
+authorize backend soc
+start_gateway
+start_broker host42
+a_sock=$broker_sock
+start_broker soc
+b_sock=$broker_sock
 
 # --- killing aegis-sub (SIGTERM, then SIGHUP) ends the running handler and what it started ----------
 # The handler writes its own pid (its process group's id) and its background child's pid.

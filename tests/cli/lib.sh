@@ -47,9 +47,9 @@
 #   make_identities NAME...          $TEST_TMP/NAME and NAME.pub, comment NAME
 #   fingerprint PUBFILE              SHA256:... of a key
 #   authorize ROLE NAME [RULES]      appends "role=ROLE,id=NAME[,RULES] <NAME.pub>" to $TEST_TMP/authorized
-#   start_gateway [--name NAME] [--listen ADDR] [--via CMD] [GATEWAY OPTIONS...]
+#   start_gateway [--name NAME] [--listen ADDR] [--state-dir DIR] [--via CMD] [GATEWAY OPTIONS...]
 #        starts aegis-gateway (identity $TEST_TMP/gateway, authorized file $TEST_TMP/authorized,
-#        state $TEST_TMP/NAME-state, log $TEST_TMP/NAME.log; NAME defaults to "gateway") on a free
+#        state DIR or $TEST_TMP/NAME-state, log $TEST_TMP/NAME.log; NAME defaults to "gateway") on a free
 #        port of 127.0.0.1 (or ADDR; a port still held by the one before is tried again), and
 #        returns once it listens (and its --admin endpoint, if asked for). --via runs it under a
 #        prefix command (ip netns exec ...). Sets gateway_pid, gateway_port, gateway_url,
@@ -66,6 +66,7 @@
 #        --foreground keeps it a job of this script logging to $TEST_TMP/NAME.log (sets
 #        broker_pid). Sets broker_sock and broker_state_dir.
 #   status_field SOCKET FIELD[.FIELD...]   one member of aegis-stat --json
+#   in_state SOCKET STATE            the broker's session is in STATE (connected, backing_off, ...)
 #   connected SOCKET                 the broker's session is up
 #   subscribed SOCKET PATTERN        the broker's gateway subscriptions include PATTERN
 
@@ -295,21 +296,24 @@ gateway_admin=
 gateway_log=
 _gateway_name=
 _gateway_host=
+_gateway_state=
 _gateway_via=()
 _gateway_options=()
 
 start_gateway() {
-    local name=gateway listen=127.0.0.1:0 before admin_before attempt
+    local name=gateway listen=127.0.0.1:0 state= before admin_before attempt
     local -a via=() options=()
     while (($# > 0)); do
         case $1 in
             --name) name=$2; shift 2 ;;
             --listen) listen=$2; shift 2 ;;
+            --state-dir) state=$2; shift 2 ;;
             --via) read -r -a via <<<"$2"; shift 2 ;;
             *) options+=("$1"); shift ;;
         esac
     done
-    _gateway_name=$name _gateway_via=("${via[@]}") _gateway_options=("${options[@]}")
+    : "${state:=$TEST_TMP/$name-state}"
+    _gateway_name=$name _gateway_state=$state _gateway_via=("${via[@]}") _gateway_options=("${options[@]}")
     gateway_log=$TEST_TMP/$name.log
     touch "$gateway_log"
     local host=${listen%:*}
@@ -318,7 +322,7 @@ start_gateway() {
         before=$(grep -c "listening on $host:" "$gateway_log")
         admin_before=$(grep -c "admin endpoint on" "$gateway_log")
         "${via[@]}" "$gateway" --listen "$listen" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
-            --state-dir "$TEST_TMP/$name-state" "${options[@]}" 2>>"$gateway_log" &
+            --state-dir "$state" "${options[@]}" 2>>"$gateway_log" &
         gateway_pid=$!
         _gateway_serves() {
             (($(grep -c "listening on $host:" "$gateway_log") > before)) || return 1
@@ -349,7 +353,8 @@ kill_gateway() {
 
 restart_gateway() {
     kill_gateway
-    start_gateway --name "$_gateway_name" --listen "$_gateway_host:$gateway_port" ${_gateway_via[@]+--via "${_gateway_via[*]}"} \
+    start_gateway --name "$_gateway_name" --listen "$_gateway_host:$gateway_port" --state-dir "$_gateway_state" \
+        ${_gateway_via[@]+--via "${_gateway_via[*]}"} \
         "${_gateway_options[@]}"
 }
 
@@ -420,8 +425,12 @@ import functools, json, sys
 print(functools.reduce(lambda o, k: o[k], sys.argv[1].split("."), json.load(sys.stdin)))' "$2"
 }
 
+in_state() {
+    [[ $(status_field "$1" state 2>/dev/null) == "$2" ]]
+}
+
 connected() {
-    [[ $(status_field "$1" state 2>/dev/null) == connected ]]
+    in_state "$1" connected
 }
 
 subscribed() {

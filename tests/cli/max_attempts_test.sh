@@ -17,40 +17,22 @@ at_exit umount -l "$tiny"
 
 
 stat_has() { "$stat" --socket "$1" --json 2>/dev/null | grep -Eq "$2"; }
-python=$(command -v python3) || fail "python3 is needed"
 # field SOCKET ID NAME: a member of the message aegis-queue shows
 field() { "$queue" --socket "$1" --json show "$2" | "$python" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$3"; }
 retried_thrice() { (($(field "$1" "$2" attempts) >= 3)); }
 # dead_with SOCKET TEXT: a dead letter whose line shows TEXT
 dead_with() { "$queue" --socket "$1" ls --state dead | grep -q "$2"; }
 
-for who in gateway host42 host43 soc; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
-{
-    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-    echo "role=agent,id=host43 $(cat "$TEST_TMP/host43.pub")"
-    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-} >"$TEST_TMP/authorized"
-glog=$TEST_TMP/gateway.log
-"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
-    --state-dir "$tiny/gw-state" 2>>"$glog" &
-at_exit kill -KILL $!
-wait_for "the gateway to listen" 20 grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-url="ws://127.0.0.1:$port/"
+make_identities gateway host42 host43 soc
+authorize agent host42
+authorize agent host43
+authorize backend soc
+start_gateway --state-dir "$tiny/gw-state"
 
-timing=(--backoff-min 0.2 --backoff-max 0.5 --timeout 20 --heartbeat 0)
-start_broker() { # start_broker WHO [OPTIONS...]
-    local who=$1
-    shift
-    expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/$who" --backend-key "$TEST_TMP/gateway.pub" \
-        --socket "$TEST_TMP/$who.sock" --state-dir "$TEST_TMP/state-$who" "${timing[@]}" "$@"
-    at_exit "$connect" --stop --socket "$TEST_TMP/$who.sock"
-}
-start_broker host42 --max-attempts 2
-start_broker host43 # no --max-attempts: never gives up
-start_broker soc
+timing=(--backoff-max 0.5 --heartbeat 0)
+start_broker host42 "${timing[@]}" --max-attempts 2
+start_broker host43 "${timing[@]}" # no --max-attempts: never gives up
+start_broker soc "${timing[@]}"
 "$sub" --socket "$TEST_TMP/soc.sock" 'agent.*.tests' >"$TEST_TMP/sub.out" 2>"$TEST_TMP/sub.err" &
 at_exit kill $!
 wait_for "the subscription" 20 stat_has "$TEST_TMP/soc.sock" '"agent\.\*\.tests"'

@@ -5,94 +5,66 @@
 # backing off after a gateway crash try at once.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-python=$(command -v python3) || fail "python3 is needed"
-
 now_ms() { date +%s%3N; }
 # gw_ms N REGEX: the time (Unix ms) of the Nth gateway log line matching REGEX. Times are taken
 # from the logs, so a slow tool polling the state does not count.
 gw_ms() {
-    grep -E "$2" "$glog" | sed -n "$1p" | cut -d' ' -f1 | "$python" -c 'import sys,datetime
+    grep -E "$2" "$gateway_log" | sed -n "$1p" | cut -d' ' -f1 | "$python" -c 'import sys,datetime
 t = sys.stdin.read().strip().rstrip("Z")
 print(int(datetime.datetime.fromisoformat(t).replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))'
 }
-# status FIELD: a member of the broker's status
-status() { "$stat" --socket "$sock" --json | "$python" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-connected() { [[ $(status state) == connected ]]; }
 # waiting_long: backing off with the next attempt more than 15 s away (so it would not come by itself)
 waiting_long() {
-    [[ $(status state) == backing_off ]] && (($(status next_attempt_ms) - $(now_ms) > 15000))
+    in_state "$broker_sock" backing_off && (($(status_field "$broker_sock" next_attempt_ms) - $(now_ms) > 15000))
 }
 
-for who in gateway host42; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
-echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")" >"$TEST_TMP/authorized"
-glog=$TEST_TMP/gateway.log
-gateway_pid=
-start_gateway() { # start_gateway HOST:PORT
-    "$gateway" --listen "$1" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
-        --state-dir "$TEST_TMP/gw-state" 2>>"$glog" &
-    gateway_pid=$!
-    at_exit kill -KILL "$gateway_pid"
-}
-start_gateway 127.0.0.1:0
-wait_for "the gateway to listen" 20 grep -q "listening on 127.0.0.1:" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-listens() { (($(grep -c "listening on 127.0.0.1:$port" "$glog") >= $1)); }
-starts=1
-
-sock=$TEST_TMP/broker.sock
-expect_exit 0 "$connect" "ws://127.0.0.1:$port/" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
-    --socket "$sock" --state-dir "$TEST_TMP/state" --backoff-min 30 --backoff-max 60 --heartbeat 0 --timeout 20
-at_exit "$connect" --stop --socket "$sock"
-broker_pid=$(status pid)
+make_identities gateway host42
+authorize agent host42
+start_gateway
+start_broker host42 --backoff-min 30 --backoff-max 60 --heartbeat 0
+broker_pid=$(status_field "$broker_sock" pid)
 
 # --- a gateway restart (SIGTERM: goodbye shutting_down), down for 1.5 s -----------------------------
 kill -TERM "$gateway_pid"
 wait "$gateway_pid"
 sleep 1.5 # the gateway stays away a while (a restart that takes time), longer than one quick retry
-start_gateway "127.0.0.1:$port"
-starts=$((starts + 1))
-wait_for "the gateway to listen again" 20 listens "$starts"
-wait_for "the broker to reconnect after the restart" 20 connected
+start_gateway --listen "127.0.0.1:$gateway_port"
+wait_for "the broker to reconnect after the restart" 20 connected "$broker_sock"
 took=$(($(gw_ms 2 "authenticated id=host42") - $(gw_ms 2 "listening on")))
 echo "reconnected ${took} ms after the gateway came back (backoff 30-60 s)"
 ((took < 2000)) || fail "the broker came back ${took} ms after the gateway restarted"
 check_passed
-expect_eq "$(status reconnects)" 1 "reconnects after the restart"
+expect_eq "$(status_field "$broker_sock" reconnects)" 1 "reconnects after the restart"
 
 # --- a gateway crash (no goodbye): the broker backs off; SIGUSR1 makes it try at once ----------------
 crash_and_return() {
-    kill -KILL "$gateway_pid"
-    wait "$gateway_pid" 2>/dev/null
+    kill_gateway
     wait_for "the broker to back off for long" 120 waiting_long
-    start_gateway "127.0.0.1:$port"
-    starts=$((starts + 1))
-    wait_for "the gateway to listen again" 20 listens "$starts"
+    start_gateway --listen "127.0.0.1:$gateway_port"
 }
 crash_and_return
-expect_eq "$(status state)" backing_off "the state before SIGUSR1"
-next_ms=$(status next_attempt_ms)
+expect_eq "$(status_field "$broker_sock" state)" backing_off "the state before SIGUSR1"
+next_ms=$(status_field "$broker_sock" next_attempt_ms)
 kill -USR1 "$broker_pid"
-wait_for "the broker to reconnect on SIGUSR1" 10 connected
+wait_for "the broker to reconnect on SIGUSR1" 10 connected "$broker_sock"
 # Connected well before its backoff would have let it try.
 (($(gw_ms 3 "authenticated id=host42") < next_ms - 5000)) || fail "the broker did not reconnect before its backoff ended"
 check_passed
-expect_contains "$(cat "$TEST_TMP/state/broker.log")" "SIGUSR1 asked to reconnect; connecting to" "the broker's log"
+expect_contains "$(cat "$broker_state_dir/broker.log")" "SIGUSR1 asked to reconnect; connecting to" "the broker's log"
 
 # --- the same with aegis-connect --reconnect ---------------------------------------------------------
 crash_and_return
-next_ms=$(status next_attempt_ms)
-expect_exit 0 "$connect" --reconnect --socket "$sock"
-expect_eq "$out" "the broker on $sock is connecting now (it was backing_off)" "aegis-connect --reconnect"
-wait_for "the broker to reconnect on --reconnect" 10 connected
+next_ms=$(status_field "$broker_sock" next_attempt_ms)
+expect_exit 0 "$connect" --reconnect --socket "$broker_sock"
+expect_eq "$out" "the broker on $broker_sock is connecting now (it was backing_off)" "aegis-connect --reconnect"
+wait_for "the broker to reconnect on --reconnect" 10 connected "$broker_sock"
 (($(gw_ms 4 "authenticated id=host42") < next_ms - 5000)) || fail "the broker did not reconnect before its backoff ended"
 check_passed
 # Connected: nothing to do. No broker: exit 3.
-expect_exit 0 "$connect" --reconnect --socket "$sock"
-expect_eq "$out" "the broker on $sock is connected: nothing to do" "aegis-connect --reconnect while connected"
+expect_exit 0 "$connect" --reconnect --socket "$broker_sock"
+expect_eq "$out" "the broker on $broker_sock is connected: nothing to do" "aegis-connect --reconnect while connected"
 expect_error 3 "$connect" --reconnect --socket "$TEST_TMP/none.sock"
-expect_error 2 "$connect" --reconnect --stop --socket "$sock"
+expect_error 2 "$connect" --reconnect --stop --socket "$broker_sock"
 kill -0 "$broker_pid" || fail "the broker is gone"
 check_passed
 

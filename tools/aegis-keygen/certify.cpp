@@ -8,14 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/tool.h"
+#include "commands.h"
 #include "crypto/primitives.h"
 #include "identity/certificate.h"
 #include "identity/keyfile.h"
 
 namespace aegis::keygen {
 namespace {
-
-constexpr std::string_view kTool = "aegis-keygen";
 
 [[nodiscard]] Error validity_error(std::string_view text, std::string_view problem) {
     return make_error(ExitCode::usage,
