@@ -17,6 +17,7 @@ packages=(
   python3-nacl # tests/vectors: PROTOCOL.md's test vectors recomputed independently of lib/
   prometheus # its promtool checks the gateway's /metrics (tests/cli/channel_controls_test.sh)
   liblmdb-dev # tests/bench/queue_bench.cpp: LMDB measured against SQLite for the outbound queue's redesign
+  tinyproxy # tests/cli/connect_check_test.sh: the proxy step of aegis-connect --check and of the broker against a real HTTP CONNECT proxy
 )
 case ${1:-} in
   "") ;;

@@ -27,5 +27,7 @@ complete -c aegis-connect -l cursor-max-messages -x -d 'Keep at most N messages 
 complete -c aegis-connect -l max-attempts -x -d 'Give up on a message after N refusals'
 complete -c aegis-connect -l log -r -F -d 'Log file when detached'
 complete -c aegis-connect -l stop -d 'Stop the broker on the socket'
+complete -c aegis-connect -l check -d 'Test the path to the gateway step by step and exit'
+complete -c aegis-connect -l json -d 'With --check: print one JSON object'
 complete -c aegis-connect -s h -l help -d 'Print help and exit'
 complete -c aegis-connect -s V -l version -d 'Print the version and exit'

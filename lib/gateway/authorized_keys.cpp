@@ -120,13 +120,8 @@ Result<AuthorizedIdentity> AuthorizedKeys::authorize(const crypto::PublicKey& ke
         return protocol::protocol_error(
             Reason::unknown_identity,
             fmt::format("certificate serial {} certifies a gateway, not an agent or a backend", cert.serial));
-    const auto validity = identity::validity_at(cert, now_s, skew_s);
-    if (validity != identity::Validity::valid)
-        return protocol::protocol_error(
-            Reason::certificate_expired,
-            fmt::format("certificate serial {} of id {} is {}: valid {}; the gateway's time is {}", cert.serial,
-                        cert.id, validity == identity::Validity::expired ? "expired" : "not yet valid",
-                        identity::format_validity(cert), identity::format_time(now_s)));
+    if (auto problem = identity::validity_problem(cert, now_s, skew_s, "the gateway's time"))
+        return protocol::protocol_error(Reason::certificate_expired, *problem);
     AuthorizedIdentity out;
     out.key = key;
     out.id = cert.id;

@@ -142,6 +142,15 @@ std::string format_validity(const Certificate& certificate) {
     return fmt::format("from {} to {}", format_time(certificate.valid_after), format_time(certificate.valid_before));
 }
 
+std::optional<std::string> validity_problem(const Certificate& certificate, std::uint64_t now_s, std::uint64_t skew_s,
+                                            std::string_view clock) {
+    const auto validity = validity_at(certificate, now_s, skew_s);
+    if (validity == Validity::valid) return std::nullopt;
+    return fmt::format("certificate serial {} of id {} is {}: valid {}; {} is {}", certificate.serial, certificate.id,
+                       validity == Validity::expired ? "expired" : "not yet valid", format_validity(certificate), clock,
+                       format_time(now_s));
+}
+
 std::string format_certificate_line(const Certificate& certificate, std::string_view comment) {
     const auto trimmed = trim(comment);
     auto line = fmt::format("{} {}", kCertificateType, crypto::base64_encode(encode_certificate(certificate)));

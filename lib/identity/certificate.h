@@ -68,6 +68,11 @@ enum class Validity { valid, not_yet_valid, expired };
 [[nodiscard]] std::string format_time(std::uint64_t unix_seconds);
 // "from 2026-12-07T10:00:00Z to 2027-12-07T10:00:00Z"
 [[nodiscard]] std::string format_validity(const Certificate& certificate);
+// Why `certificate` is not valid at `now_s` within `skew_s`, for a refusal: "certificate serial 7
+// of id gw is expired: valid from ... to ...; <clock> is ..." (`clock` names whose time it is,
+// e.g. "the gateway's time"); nullopt when it is valid.
+[[nodiscard]] std::optional<std::string> validity_problem(const Certificate& certificate, std::uint64_t now_s,
+                                                          std::uint64_t skew_s, std::string_view clock);
 
 struct CertificateFile {
     Certificate certificate;

@@ -16,6 +16,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <ctime>
 #include <optional>
 
 #include "net/address.h"
@@ -33,6 +34,34 @@ using Strand = asio::strand<asio::io_context::executor_type>;
     boost::system::error_code ec;
     asio::ip::make_address(host, ec);
     return !ec;
+}
+
+// "CN=localhost from CN=Aegis test CA, valid 2026-01-01 00:00:00 UTC to ...": a TLS certificate
+// as aegis-connect --check names it.
+[[nodiscard]] std::string describe_certificate(X509* certificate) {
+    const auto name = [](X509_NAME* x509_name) {
+        char text[256] = {};
+        X509_NAME_oneline(x509_name, text, sizeof text);
+        return std::string(text[0] == '/' ? text + 1 : text);
+    };
+    const auto time = [](const ASN1_TIME* asn1) {
+        std::tm tm{};
+        if (asn1 == nullptr || ASN1_TIME_to_tm(asn1, &tm) != 1) return std::string("?");
+        return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                           tm.tm_hour, tm.tm_min, tm.tm_sec);
+    };
+    return fmt::format("{} from {}, valid {} to {}", name(X509_get_subject_name(certificate)),
+                       name(X509_get_issuer_name(certificate)), time(X509_get0_notBefore(certificate)),
+                       time(X509_get0_notAfter(certificate)));
+}
+
+// The time of an HTTP Date header (RFC 9110 IMF-fixdate), if it is one.
+[[nodiscard]] std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) {
+    std::tm tm{};
+    const std::string copy(text);
+    const char* end = strptime(copy.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == nullptr || *end != '\0') return std::nullopt;
+    return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
 [[nodiscard]] Result<std::shared_ptr<ssl::context>> make_client_tls(const ClientOptions& options) {
@@ -85,27 +114,35 @@ private:
         deadline_.expires_after(options_.limits.handshake_timeout);
         deadline_.async_wait(beast::bind_front_handler(&ClientConnect::on_deadline, this->shared_from_this()));
         const auto& dial = proxy_ ? *proxy_ : HostPort{url_.host, url_.port};
-        stage_ = "resolving the host name";
+        enter("resolve", "resolving the host name");
         resolver_.async_resolve(dial.host, dial.port,
                                 beast::bind_front_handler(&ClientConnect::on_resolved, this->shared_from_this()));
     }
 
     void on_resolved(beast::error_code ec, const tcp::resolver::results_type& endpoints) {
         if (ec || timed_out_) return fail(ec);
-        stage_ = "connecting";
+        if (options_.on_step) {
+            std::vector<std::string> addresses;
+            for (const auto& entry : endpoints) addresses.push_back(entry.endpoint().address().to_string());
+            passed(fmt::format("{}{} is {}", proxy_ ? "proxy " : "", proxy_ ? proxy_->host : url_.host,
+                               fmt::join(addresses, ", ")));
+        }
+        enter("tcp", "connecting");
         lowest().async_connect(endpoints,
                                beast::bind_front_handler(&ClientConnect::on_connected, this->shared_from_this()));
     }
 
-    void on_connected(beast::error_code ec, const tcp::endpoint& /*endpoint*/) {
+    void on_connected(beast::error_code ec, const tcp::endpoint& endpoint) {
         if (ec || timed_out_) return fail(ec);
+        passed(fmt::format("{}{}", proxy_ ? "proxy " : "",
+                           format_authority(endpoint.address().to_string(), std::to_string(endpoint.port()))));
         lowest().socket().set_option(tcp::no_delay(true), ec);  // small records should not wait for Nagle
         if (proxy_) return ask_proxy();
         secure();
     }
 
     void ask_proxy() {
-        stage_ = "waiting for the proxy";
+        enter("proxy", "waiting for the proxy");
         proxy_request_.method(http::verb::connect);
         proxy_request_.target(authority_);
         proxy_request_.version(11);
@@ -135,12 +172,14 @@ private:
                                    "cannot reach {}: proxy {} sent data before the tunnel opened", authority_,
                                    format_authority(proxy_->host, proxy_->port)));
         }
+        passed(fmt::format("CONNECT {} through {}: {} {}", authority_, format_authority(proxy_->host, proxy_->port),
+                           answer.result_int(), std::string_view(answer.reason().data(), answer.reason().size())));
         secure();
     }
 
     void secure() {
         if constexpr (is_tls_v<Stream>) {
-            stage_ = "TLS handshake";
+            enter("tls", "TLS handshake");
             auto& tls = ws_.next_layer();
             // SNI carries names only, never address literals (RFC 6066).
             if (!is_ip_literal(url_.host) && SSL_set_tlsext_host_name(tls.native_handle(), url_.host.c_str()) != 1) {
@@ -149,7 +188,16 @@ private:
             }
             if (options_.tls_verify) {
                 tls.set_verify_mode(ssl::verify_peer);
-                tls.set_verify_callback(ssl::host_name_verification(url_.host));
+                // The server's own certificate is noted for the step report, even when it does not verify.
+                tls.set_verify_callback([verify = ssl::host_name_verification(url_.host), seen = certificate_](
+                                            bool preverified, ssl::verify_context& context) mutable {
+                    auto* store = context.native_handle();
+                    if (X509_STORE_CTX_get_error_depth(store) == 0) {
+                        if (auto* certificate = X509_STORE_CTX_get_current_cert(store))
+                            *seen = describe_certificate(certificate);
+                    }
+                    return verify(preverified, context);
+                });
             } else {
                 tls.set_verify_mode(ssl::verify_none);
             }
@@ -166,17 +214,25 @@ private:
                 const auto verify = SSL_get_verify_result(ws_.next_layer().native_handle());
                 if (verify != X509_V_OK && !timed_out_) {
                     // Refused: no retry makes an untrusted certificate trusted (aegis-connect fails at once).
-                    return fail(make_error(ExitCode::refused, "cannot reach {}: TLS certificate verify failed ({})",
-                                           authority_, X509_verify_cert_error_string(verify)));
+                    return fail(make_error(ExitCode::refused, "cannot reach {}: TLS certificate verify failed ({}){}",
+                                           authority_, X509_verify_cert_error_string(verify),
+                                           certificate_->empty() ? "" : "; certificate " + *certificate_));
                 }
             }
             return fail(ec);
+        }
+        if constexpr (is_tls_v<Stream>) {
+            if (options_.on_step) {
+                auto* native = ws_.next_layer().native_handle();
+                passed(fmt::format("{}{}{}", SSL_get_version(native), certificate_->empty() ? "" : ", certificate ",
+                                   *certificate_));
+            }
         }
         upgrade();
     }
 
     void upgrade() {
-        stage_ = "WebSocket upgrade";
+        enter("upgrade", "WebSocket upgrade");
         ws_.set_option(websocket::stream_base::decorator(
             [](websocket::request_type& request) { request.set(http::field::user_agent, product_name()); }));
         ws_.async_handshake(upgrade_response_, host_header(), url_.target,
@@ -191,6 +247,16 @@ private:
         }
         if (ec || timed_out_) return fail(ec);
         if (done_) return;
+        if (options_.on_step) {
+            const auto date = upgrade_response_[http::field::date];
+            ConnectStep step{step_,
+                             true,
+                             since_step(),
+                             fmt::format("GET {} answered {}", url_.target, upgrade_response_.result_int()),
+                             {}};
+            step.server_time = parse_http_date(std::string_view(date.data(), date.size()));
+            options_.on_step(step);
+        }
         done_ = true;
         deadline_.cancel();
         auto connection =
@@ -244,6 +310,7 @@ private:
 
     void fail(Error error) {
         if (done_) return;
+        if (options_.on_step) options_.on_step(ConnectStep{step_, false, since_step(), error.message, {}});
         done_ = true;
         deadline_.cancel();
         lowest().close();
@@ -251,6 +318,21 @@ private:
     }
 
     [[nodiscard]] beast::tcp_stream& lowest() { return beast::get_lowest_layer(ws_); }
+
+    // A stage begins: `step` names it in reports, `stage` in error messages.
+    void enter(std::string_view step, std::string_view stage) {
+        step_ = step;
+        stage_ = stage;
+        step_started_ = std::chrono::steady_clock::now();
+    }
+
+    void passed(std::string detail) {
+        if (options_.on_step) options_.on_step(ConnectStep{step_, true, since_step(), std::move(detail), {}});
+    }
+
+    [[nodiscard]] std::chrono::microseconds since_step() const {
+        return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - step_started_);
+    }
 
     [[nodiscard]] std::string host_header() const {
         const bool default_port = url_.port == (url_.tls ? "443" : "80");
@@ -269,6 +351,10 @@ private:
     ConnectHandler handler_;
     std::string authority_;  // host:port of the WebSocket server, named in every error
     std::string stage_;
+    std::string step_;
+    std::chrono::steady_clock::time_point step_started_ = std::chrono::steady_clock::now();
+    // The server's TLS certificate as the verify callback saw it (shared with that callback).
+    std::shared_ptr<std::string> certificate_ = std::make_shared<std::string>();
     beast::flat_buffer buffer_;
     http::request<http::empty_body> proxy_request_;
     http::response_parser<http::empty_body> proxy_response_;

@@ -13,6 +13,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <ctime>
 #include <optional>
 
 #include "net/acceptor.h"
@@ -26,6 +27,16 @@ namespace http = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 
 constexpr std::size_t max_upgrade_request_bytes = 8 * 1024;
+
+// RFC 9110 IMF-fixdate: "Mon, 07 Dec 2026 08:00:00 GMT".
+[[nodiscard]] std::string http_date_now() {
+    const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char text[64] = {};
+    std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);  // the C locale: English names
+    return text;
+}
 constexpr std::chrono::milliseconds accept_retry_delay{100};
 
 [[nodiscard]] Result<std::shared_ptr<ssl::context>> make_server_tls(const ServerOptions& options) {
@@ -145,8 +156,11 @@ private:
         if (ec || done_) return abandon("upgrade_failed", ec ? describe(ec) : std::string());
         request_ = parser_->release();
         if (!websocket::is_upgrade(request_)) return refuse();
-        ws_.set_option(websocket::stream_base::decorator(
-            [](websocket::response_type& response) { response.set(http::field::server, product_name()); }));
+        ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
+            response.set(http::field::server, product_name());
+            // The gateway's clock, so that aegis-connect --check can compare it with its own.
+            response.set(http::field::date, http_date_now());
+        }));
         ws_.async_accept(request_, beast::bind_front_handler(&Upgrade::on_accepted, this->shared_from_this()));
     }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,11 +62,24 @@ public:
     [[nodiscard]] virtual std::chrono::microseconds last_rtt() const = 0;  // from ping/pong; 0 before one
 };
 
+// One stage of connect() (resolve, tcp, proxy, tls, upgrade) or of the session's handshake as it
+// ends, for aegis-connect --check: what it found, or why it failed.
+struct ConnectStep {
+    std::string name;
+    bool ok = true;
+    std::chrono::microseconds elapsed{0};
+    std::string detail;  // addresses, the TLS certificate and its dates, the key presented, the error
+    // The server's clock (the HTTP Date of the upgrade answer; whole seconds), when it sent one.
+    std::optional<std::chrono::system_clock::time_point> server_time;
+};
+using StepObserver = std::function<void(const ConnectStep& step)>;
+
 struct ClientOptions {
     Limits limits;
     std::string proxy;        // http://HOST:PORT for HTTP CONNECT; empty: direct
     std::string tls_ca_file;  // extra CA for wss; empty: the system store
     bool tls_verify = true;   // wss certificate check (Aegis security does not depend on it)
+    StepObserver on_step;     // told as each stage ends; empty: nothing reported
 };
 
 using ConnectHandler = std::function<void(Result<std::shared_ptr<Connection>>)>;

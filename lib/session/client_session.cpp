@@ -34,10 +34,9 @@ bool stops_retrying(protocol::Reason reason) {
 }
 
 // A gateway trusted by CA (--backend-ca) proves itself with a gateway certificate of the key
-// that signed the handshake, from one of `cas`, valid now within the clock-skew tolerance.
-Result<void> judge_gateway_certificate(const Bytes& bytes, const crypto::PublicKey& key,
-                                       const std::vector<crypto::PublicKey>& cas, std::uint64_t now_s,
-                                       std::uint64_t skew_s) {
+// that signed the handshake, from one of `cas` (its validity window is checked after).
+Result<identity::Certificate> certified_gateway(const Bytes& bytes, const crypto::PublicKey& key,
+                                                const std::vector<crypto::PublicKey>& cas) {
     using protocol::Reason;
     const auto refuse = [&](std::string detail) {
         return protocol::protocol_error(Reason::server_key_mismatch,
@@ -55,13 +54,13 @@ Result<void> judge_gateway_certificate(const Bytes& bytes, const crypto::PublicK
     if (std::find(cas.begin(), cas.end(), cert.ca_key) == cas.end())
         return refuse(fmt::format("its certificate serial {} is signed by CA {}, not one this broker trusts",
                                   cert.serial, crypto::fingerprint(cert.ca_key)));
-    const auto validity = identity::validity_at(cert, now_s, skew_s);
-    if (validity != identity::Validity::valid)
-        return protocol::protocol_error(
-            Reason::certificate_expired,
-            fmt::format("gateway certificate serial {} of id {} is {}: valid {}; this host's time is {}", cert.serial,
-                        cert.id, validity == identity::Validity::expired ? "expired" : "not yet valid",
-                        identity::format_validity(cert), identity::format_time(now_s)));
+    return cert;
+}
+
+// The gateway's certificate is valid now, within the clock-skew tolerance.
+Result<void> check_gateway_validity(const identity::Certificate& cert, std::uint64_t now_s, std::uint64_t skew_s) {
+    if (auto problem = identity::validity_problem(cert, now_s, skew_s, "this host's time"))
+        return protocol::protocol_error(protocol::Reason::certificate_expired, "gateway " + *problem);
     return {};
 }
 
@@ -113,6 +112,9 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     bool awaiting_finish = false;
     std::optional<protocol::RecordLayer> records;
     std::optional<protocol::Accepted> granted;
+    // The handshake step under way, for ClientSessionOptions::transport.on_step ("" when none).
+    std::string open_step;
+    std::chrono::steady_clock::time_point step_started{};
     std::chrono::steady_clock::time_point connected_at{};
     bool waiting_to_retry = false;  // the backoff timer runs (reconnect_now may cut it short)
     // Until then, a failed attempt is retried after kRestartDelay (a goodbye shutting_down came).
@@ -196,6 +198,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         handshake_options.resume_token = token;
         handshake.emplace(std::move(handshake_options));
         awaiting_finish = false;
+        begin_step("handshake");
         send_raw(handshake->start(unix_time_ms()));
     }
 
@@ -209,26 +212,49 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
 
     void on_server_hello(ByteView message) {
         auto reply = handshake->on_server_hello(message);
-        if (!reply) return fail(reply.take_error());
+        const auto presented = crypto::fingerprint(handshake->server_key());
+        if (!reply) {
+            const auto reason = protocol::reason_of(reply.error());
+            if (reason == protocol::Reason::server_key_mismatch) {
+                end_step(true, fmt::format("gateway key {} signed the transcript", presented));
+                begin_step("key");
+            } else if (reason == protocol::Reason::stale_timestamp) {
+                open_step = "clock";  // the gateway's own judgement of this host's clock
+            }
+            return fail(reply.take_error());
+        }
+        end_step(true, fmt::format("gateway key {} signed the transcript", presented));
+        begin_step("key");
         if (!options.gateway_cas.empty()) {
-            auto trusted =
-                judge_gateway_certificate(handshake->server_certificate(), handshake->server_key(), options.gateway_cas,
-                                          unix_time_ms() / 1000, options.max_clock_skew_ms / 1000);
-            if (!trusted) return fail(trusted.take_error());
-        } else if (options.pinned_server_keys.empty() &&
-                   !(events.on_server_key && events.on_server_key(handshake->server_key()))) {
+            auto certified =
+                certified_gateway(handshake->server_certificate(), handshake->server_key(), options.gateway_cas);
+            if (!certified) return fail(certified.take_error());
+            end_step(true, fmt::format("{} has certificate serial {} (id {}) from CA {}", presented, certified->serial,
+                                       certified->id, crypto::fingerprint(certified->ca_key)));
+            begin_step("certificate");
+            const auto now_s = unix_time_ms() / 1000;
+            auto valid = check_gateway_validity(certified.value(), now_s, options.max_clock_skew_ms / 1000);
+            if (!valid) return fail(valid.take_error());
+            end_step(true, fmt::format("valid {}; this host's time is {}", identity::format_validity(certified.value()),
+                                       identity::format_time(now_s)));
+        } else if (!options.pinned_server_keys.empty()) {
+            end_step(true, fmt::format("{} is pinned", presented));
+        } else if (events.on_server_key && events.on_server_key(handshake->server_key())) {
+            end_step(true, fmt::format("{} accepted on first use", presented));
+        } else {
             // Unpinned: the caller decides; with nobody to decide, the key is not trusted.
-            return fail(protocol::protocol_error(
-                protocol::Reason::server_key_mismatch,
-                fmt::format("gateway key {} not accepted", crypto::fingerprint(handshake->server_key()))));
+            return fail(protocol::protocol_error(protocol::Reason::server_key_mismatch,
+                                                 fmt::format("gateway key {} not accepted", presented)));
         }
         awaiting_finish = true;
+        begin_step("auth");
         send_raw(std::move(reply.value()));
     }
 
     void on_server_finish(ByteView message) {
         auto grant = handshake->on_server_finish(message);
         if (!grant) return fail(grant.take_error());
+        end_step(true, fmt::format("accepted as {} {}", to_string(grant->role), grant->assigned_id));
         const auto server_key = handshake->server_key();
         records.emplace(handshake->take_keys(), options.rekey, unix_time_ms());
         handshake.reset();
@@ -250,6 +276,21 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         // Unless the handler already replaced the set on this connection, send the current one.
         if (!subscriptions_sent && !subscriptions.empty()) send_subscribe(subscriptions_request, subscriptions);
         schedule_heartbeat();
+    }
+
+    void begin_step(std::string_view name) {
+        open_step = name;
+        step_started = std::chrono::steady_clock::now();
+    }
+
+    // Reports the open step (if anyone listens) and closes it.
+    void end_step(bool ok, std::string detail) {
+        if (options.transport.on_step && !open_step.empty()) {
+            const auto elapsed =
+                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - step_started);
+            options.transport.on_step(net::ConnectStep{open_step, ok, elapsed, std::move(detail), {}});
+        }
+        open_step.clear();
     }
 
     void schedule_heartbeat() {
@@ -355,6 +396,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     }
 
     void fail(Error why) {
+        if (!open_step.empty()) end_step(false, why.message);
         const bool was_connected = records.has_value();
         const bool stable = was_connected && std::chrono::steady_clock::now() - connected_at >= kStableConnection;
         drop_connection();

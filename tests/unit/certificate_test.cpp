@@ -158,6 +158,20 @@ TEST_CASE("validity is judged with the clock-skew tolerance at both ends", "[cer
     CHECK(format_time(1'700'000'000) == "2023-11-14T22:13:20Z");
 }
 
+TEST_CASE("a certificate out of its window is named with its dates and whose time judged it", "[certificate]") {
+    auto c = vector_fields();
+    CHECK_FALSE(validity_problem(c, 1'700'000'000, 0, "the gateway's time").has_value());
+    const auto expired = validity_problem(c, 1'731'536'120, 120, "the gateway's time");
+    REQUIRE(expired.has_value());
+    CHECK(*expired == fmt::format("certificate serial {} of id {} is expired: valid {}; the gateway's time is "
+                                  "2024-11-13T22:15:20Z",
+                                  c.serial, c.id, format_validity(c)));
+    const auto early = validity_problem(c, 1'699'999'879, 120, "this host's time");
+    REQUIRE(early.has_value());
+    CHECK_THAT(*early, Catch::Contains("is not yet valid: valid from 2023-11-14T22:13:20Z") &&
+                           Catch::Contains("; this host's time is 2023-11-14T22:11:19Z"));
+}
+
 TEST_CASE("the certificate file sits beside the key as KEY-cert.pub", "[certificate]") {
     CHECK(certificate_path("/k/id_ed25519") == std::filesystem::path("/k/id_ed25519-cert.pub"));
     CHECK(certificate_path("/k/id_ed25519.pub") == std::filesystem::path("/k/id_ed25519-cert.pub"));

@@ -122,10 +122,19 @@ int run(int argc, char** argv) {
     if (options.check_config) return check_config(options);
     if (!options.config_problems.empty()) return report_problems(options.config_problems);
     std::signal(SIGPIPE, SIG_IGN);
+    if (options.check && (options.stop || options.reconnect || options.foreground)) {
+        return aegis::cli::report(
+            kTool,
+            aegis::make_error(ExitCode::usage, "--check cannot be combined with --stop, --reconnect or --foreground"));
+    }
+    if (options.json && !options.check) {
+        return aegis::cli::report(kTool, aegis::make_error(ExitCode::usage, "--json goes with --check"));
+    }
     if (options.stop && options.reconnect) {
         return aegis::cli::report(kTool,
                                   aegis::make_error(ExitCode::usage, "--stop and --reconnect cannot be combined"));
     }
+    if (options.check) return aegis::connect::run_check(options);
     if (options.stop) return stop(options);
     if (options.reconnect) return reconnect(options);
     if (options.connect.url.empty()) {

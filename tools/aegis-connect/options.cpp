@@ -21,7 +21,8 @@ Options parse_options(int argc, char** argv) {
     cli::CommandLine line(
         "Usage: aegis-connect URL --backend-key KEY|--backend-ca FILE|--accept-new [options]\n"
         "       aegis-connect --stop [--socket PATH]\n"
-        "       aegis-connect --reconnect [--socket PATH]\n\n"
+        "       aegis-connect --reconnect [--socket PATH]\n"
+        "       aegis-connect --check URL [--backend-key KEY|--backend-ca FILE] [--json]\n\n"
         "Starts the Aegis broker: one authenticated session to the gateway at URL\n"
         "(ws://HOST:PORT[/PATH] or wss://...) and the local socket for aegis-send and aegis-sub.\n\n"
         "Options");
@@ -53,7 +54,9 @@ Options parse_options(int argc, char** argv) {
         ("config", po::value(&config)->value_name("FILE"), "read options from FILE, 'name = value' lines (default: /etc/aegis/connect.conf when it exists); the command line wins")
         ("check-config", po::bool_switch(&options.check_config), "read the configuration, keys and files, report every problem and exit (0: fine, 6: problems)")
         ("stop", po::bool_switch(&options.stop), "stop the broker on the socket and wait for it to exit")
-        ("reconnect", po::bool_switch(&options.reconnect), "ask the broker on the socket to connect now, cutting its backoff short");
+        ("reconnect", po::bool_switch(&options.reconnect), "ask the broker on the socket to connect now, cutting its backoff short")
+        ("check", po::bool_switch(&options.check), "test the path to the gateway at URL step by step (DNS, TCP, proxy, TLS, upgrade, handshake, key, identity) and exit; starts no broker, writes nothing")
+        ("json", po::bool_switch(&options.json), "with --check: print one JSON object");
     // clang-format on
     line.help_and_version();
     line.operands("url", po::value(&c.url), 1);
@@ -63,7 +66,9 @@ Options parse_options(int argc, char** argv) {
         if (const auto file = cli::config_file_to_read(values.count("config") ? values["config"].as<std::string>() : "",
                                                        std::string(kDefaultConfig))) {
             options.config_problems = cli::store_config_file(
-                *file, cli::file_options(line.all(), {"config", "check-config", "stop", "help", "version"}), values);
+                *file,
+                cli::file_options(line.all(), {"config", "check-config", "stop", "check", "json", "help", "version"}),
+                values);
         }
     }
     line.notify();
