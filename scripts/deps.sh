@@ -18,6 +18,8 @@ packages=(
   prometheus # its promtool checks the gateway's /metrics (tests/cli/channel_controls_test.sh)
   liblmdb-dev # tests/bench/queue_bench.cpp: LMDB measured against SQLite for the outbound queue's redesign
   tinyproxy # tests/cli/connect_check_test.sh: the proxy step of aegis-connect --check and of the broker against a real HTTP CONNECT proxy
+  libhiredis-dev # aegis-gateway --redis: several gateways sharing their state in Redis (lib/store/redis/)
+  redis-server redis-sentinel # the Redis store's unit tests and tests/cli/cluster_test.sh start their own on loopback
 )
 case ${1:-} in
   "") ;;

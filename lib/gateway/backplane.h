@@ -24,6 +24,7 @@ public:
     // Batches were stored in the identity's inbox: the session holding it sends them.
     virtual void inbox_grew(const crypto::PublicKey& key) = 0;
     // Session `newer` of the identity finished its handshake: any other session of it closes (replaced).
+    // `newer` 0: the newer session is on another gateway sharing the store.
     virtual void session_replaced(const crypto::PublicKey& key, SessionHandle newer) = 0;
 };
 

@@ -29,6 +29,7 @@
 #include "net/websocket.h"
 #include "protocol/reason.h"
 #include "store/private_files.h"
+#include "store/redis/redis_gateway_store.h"
 #include "store/sqlite_gateway_store.h"
 
 namespace aegis::gateway {
@@ -58,6 +59,30 @@ Result<void> check_options(const GatewayOptions& options) {
     if (options.inbox_max_age.count() <= 0) return make_error(ExitCode::usage, "--inbox-max-age must be positive");
     if (options.replay_window == 0) return make_error(ExitCode::usage, "--replay-window must be at least 1");
     return {};
+}
+
+// The state store: STATE_DIR/gateway.db, or with --redis the Redis every gateway of a cluster shares.
+Result<std::unique_ptr<store::GatewayState>> open_state(boost::asio::io_context& io, const GatewayOptions& options,
+                                                        const LogSink& log) {
+    store::GatewayLimits limits;
+    limits.max_messages = options.inbox_max_messages;
+    limits.max_age_ms = static_cast<std::uint64_t>(options.inbox_max_age.count()) * 1000;
+    if (options.redis.empty()) {
+        auto stored = store::SqliteGatewayStore::open(options.state_dir / "gateway.db", limits);
+        if (!stored) return stored.take_error();
+        return std::unique_ptr<store::GatewayState>(std::move(stored.value()));
+    }
+    auto endpoint = store::redis::parse_url(options.redis);
+    if (!endpoint) return endpoint.take_error();
+    store::redis::RedisStoreOptions redis{*endpoint, limits};
+    auto stored = store::redis::RedisGatewayState::open(io, redis, [&log](std::string_view line) {
+        if (log) log(line);
+    });
+    if (!stored) return stored.take_error();
+    if (log)
+        log(fmt::format("state in Redis at {}, shared with the other gateways (this one: node {})",
+                        store::redis::to_string(*endpoint), stored.value()->node()));
+    return std::unique_ptr<store::GatewayState>(std::move(stored.value()));
 }
 
 // "HOST:PORT" with the port the socket really got (for --listen HOST:0).
@@ -149,14 +174,18 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         commits->acknowledge(key, sequence);
     }
 
-    void subscriptions_changed(const AuthorizedIdentity& who, const std::vector<std::string>& patterns) override {
+    void subscriptions_changed(const AuthorizedIdentity& who, const std::vector<std::string>& patterns,
+                               std::function<void(Result<void>)> done) override {
         std::weak_ptr<Core> weak = weak_from_this();
-        stored->save_subscriptions(who.key, who.id, patterns, [weak, id = who.id](Result<void> saved) {
-            auto self = weak.lock();
-            if (saved || !self) return;
-            ++self->counters.store_failures;
-            self->log(fmt::format("cannot store the subscriptions of id={}: {}", id, saved.error().message));
-        });
+        stored->save_subscriptions(
+            who.key, who.id, patterns, [weak, id = who.id, done = std::move(done)](Result<void> saved) {
+                auto self = weak.lock();
+                if (!saved && self) {
+                    ++self->counters.store_failures;
+                    self->log(fmt::format("cannot store the subscriptions of id={}: {}", id, saved.error().message));
+                }
+                done(std::move(saved));
+            });
     }
 
     void inbox(const crypto::PublicKey& key, std::uint64_t after, std::size_t limit,
@@ -458,6 +487,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         if (stopping) return;
         stopping = true;
         commits->stop();  // what was received is stored before the goodbye
+        stored->close();  // once what it was asked is answered
         const auto open = sessions.connections();
         log(fmt::format("shutting down: closing {} connections", open.size()));
         if (server) server->stop();
@@ -490,13 +520,17 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
     auto access = load_access_files(options.authorized_file, options.revoked_file);
     if (!access) return access.take_error();
     if (auto state = store::prepare_state_directory(options.state_dir); !state) return state.take_error();
-    store::GatewayLimits limits;
-    limits.max_messages = options.inbox_max_messages;
-    limits.max_age_ms = static_cast<std::uint64_t>(options.inbox_max_age.count()) * 1000;
-    auto stored = store::SqliteGatewayStore::open(options.state_dir / "gateway.db", limits);
+    auto stored = open_state(io, options, log);
     if (!stored) return stored.take_error();
 
     auto core = std::make_shared<Core>(io, options, std::move(identity), std::move(log), std::move(stored.value()));
+    // Other gateways sharing the store wake this one's sessions and replace them (Backplane).
+    core->stored->watch({[weak = std::weak_ptr<Core>(core)](const crypto::PublicKey& key) {
+                             if (auto self = weak.lock()) self->wake->inbox_grew(key);
+                         },
+                         [weak = std::weak_ptr<Core>(core)](const crypto::PublicKey& key) {
+                             if (auto self = weak.lock()) self->wake->session_replaced(key, 0);
+                         }});
     core->own_certificate = std::move(certificate);
     core->revoked = std::move(access->revoked);
     const auto controls_file =

@@ -24,9 +24,10 @@ struct GatewayOptions {
     std::string listen = "127.0.0.1:8443";  // HOST:PORT; port 0 picks a free one
     std::filesystem::path identity_file;    // the gateway's secret key
     std::filesystem::path authorized_file;
-    std::filesystem::path revoked_file;           // keys and certificate serials refused; empty: none
-    std::filesystem::path state_dir;              // created 0700 when missing; refused when not private
-    std::string admin;                            // HOST:PORT for /metrics and /healthz; empty: none
+    std::filesystem::path revoked_file;  // keys and certificate serials refused; empty: none
+    std::filesystem::path state_dir;     // created 0700 when missing; refused when not private
+    std::string redis;  // redis://HOST:PORT[/DB]: the state in Redis, shared by a cluster; empty: STATE_DIR/gateway.db
+    std::string admin;  // HOST:PORT for /metrics and /healthz; empty: none
     std::filesystem::path channel_controls_file;  // disabled channel patterns; empty: STATE_DIR/channel-controls
     std::string tls_cert_file;                    // both set: wss://
     std::string tls_key_file;

@@ -353,24 +353,35 @@ void GatewaySession::on_subscribe(const protocol::Frame& frame) {
                               fmt::format("more than {} subscriptions", settings_.max_subscriptions));
     add_subscriptions(frame.patterns);
     subscribed_since_handshake_ = true;
-    host->subscriptions_changed(identity_, subscriptions_);
-
-    protocol::Frame ack;
-    ack.type = protocol::FrameType::suback;
-    ack.request_id = frame.request_id;
-    send_frame(ack);
-    // A fresh session gets the identity's stored messages once it has said what it wants (after the suback).
-    delivering_ = true;
-    pump();
+    // The suback waits until the set is stored: from then on every gateway routes by it.
+    host->subscriptions_changed(identity_, subscriptions_,
+                                [weak = weak_from_this(), request_id = frame.request_id](Result<void> saved) {
+                                    if (auto self = weak.lock()) self->subscription_saved(request_id, saved, true);
+                                });
 }
 
 void GatewaySession::on_unsubscribe(const protocol::Frame& frame) {
     remove_subscriptions(frame.patterns);
-    if (auto host = host_.lock()) host->subscriptions_changed(identity_, subscriptions_);
+    auto host = host_.lock();
+    if (!host) return;
+    host->subscriptions_changed(identity_, subscriptions_,
+                                [weak = weak_from_this(), request_id = frame.request_id](Result<void> saved) {
+                                    if (auto self = weak.lock()) self->subscription_saved(request_id, saved, false);
+                                });
+}
+
+void GatewaySession::subscription_saved(std::uint32_t request_id, const Result<void>& saved, bool subscribed) {
+    if (phase_ != Phase::established) return;
+    if (!saved)
+        return refuse_request(request_id, protocol::Reason::internal, "the gateway could not store the subscriptions");
     protocol::Frame ack;
     ack.type = protocol::FrameType::suback;
-    ack.request_id = frame.request_id;
+    ack.request_id = request_id;
     send_frame(ack);
+    if (!subscribed) return;
+    // A fresh session gets the identity's stored messages once it has said what it wants (after the suback).
+    delivering_ = true;
+    pump();
 }
 
 void GatewaySession::update_identity(const AuthorizedIdentity& identity) {
@@ -383,7 +394,7 @@ void GatewaySession::update_identity(const AuthorizedIdentity& identity) {
         if (!policy_->may_subscribe(pattern)) dropped.push_back(pattern);
     if (dropped.empty()) return;
     remove_subscriptions(dropped);
-    host->subscriptions_changed(identity_, subscriptions_);
+    host->subscriptions_changed(identity_, subscriptions_, [](Result<void>) {});  // a failure is logged
     host->log(fmt::format("id={}: access narrowed, dropped subscriptions {}", identity_.id, fmt::join(dropped, " ")));
 }
 
@@ -433,8 +444,8 @@ void GatewaySession::pump() {
     auto host = host_.lock();
     if (!host) return;
     const auto window = std::max<std::size_t>(settings_.replay_window, 1);
-    const auto in_flight = sent_ - std::min(sent_, acknowledged_);
-    if (in_flight >= window) return;  // the next goes out when an ack comes
+    const auto in_flight = unacknowledged_.size();  // sequences may have gaps: count the deliveries
+    if (in_flight >= window) return;                // the next goes out when an ack comes
     reading_ = true;
     std::weak_ptr<GatewaySession> weak = weak_from_this();
     host->inbox(identity_.key, sent_, window - in_flight, [weak](Result<std::vector<store::StoredBatch>> stored) {

@@ -83,6 +83,7 @@ private:
     void on_publish(const protocol::Frame& frame);
     void on_subscribe(const protocol::Frame& frame);
     void on_unsubscribe(const protocol::Frame& frame);
+    void subscription_saved(std::uint32_t request_id, const Result<void>& saved, bool subscribed);
     void on_deliver_ack(std::uint64_t sequence);
     void on_inbox(Result<std::vector<store::StoredBatch>> stored);
     void add_subscriptions(const std::vector<std::string>& patterns);

@@ -115,12 +115,16 @@ void GroupCommit::flush() {
         auto keys = routing_.recipients(publish.channel, publish.origin);
         // A request nobody would receive is refused at once rather than left unanswered.
         publish.no_responders = publish.request && keys.empty();
-        if (keys.empty()) continue;
+        if (publish.no_responders) continue;
         for (const auto& key : keys)
             if (std::find(touched.begin(), touched.end(), key) == touched.end()) touched.push_back(key);
-        commit.appends.push_back(
-            store::InboxAppend{publish.channel, std::move(publish.batch), publish.messages, std::move(keys)});
+        // Kept without recipients too: a store whose view of the sets lagged routes it again.
+        commit.appends.push_back(store::InboxAppend{publish.channel, std::move(publish.batch), publish.messages,
+                                                    std::move(keys), publish.origin});
     }
+    commit.route = [&routing = routing_](const store::InboxAppend& append) {
+        return routing.recipients(append.channel, append.origin);
+    };
     const auto tokens_through = token_changes_;
     std::weak_ptr<GroupCommit> weak = weak_from_this();
     const auto began = std::chrono::steady_clock::now();

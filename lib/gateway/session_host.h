@@ -51,9 +51,10 @@ public:
                          Bytes batch, std::size_t messages, bool fsync, bool request) = 0;
     // deliver_ack: stored with the next group commit (losing it only means a redelivery).
     virtual void acknowledge(const crypto::PublicKey& key, std::uint64_t sequence) = 0;
-    // The session's subscription set changed: it becomes the identity's stored set.
-    virtual void subscriptions_changed(const AuthorizedIdentity& identity,
-                                       const std::vector<std::string>& patterns) = 0;
+    // The session's subscription set changed: it becomes the identity's stored set. `saved` runs
+    // once every gateway sharing the store routes by it (the suback waits for it, PROTOCOL.md §6).
+    virtual void subscriptions_changed(const AuthorizedIdentity& identity, const std::vector<std::string>& patterns,
+                                       std::function<void(Result<void>)> saved) = 0;
     // The identity's inbox after `after`, at most `limit` entries.
     virtual void inbox(const crypto::PublicKey& key, std::uint64_t after, std::size_t limit,
                        store::Completion<std::vector<store::StoredBatch>> done) = 0;

@@ -56,8 +56,12 @@ struct InboxAppend {
     std::string channel;
     Bytes batch;
     std::uint64_t messages = 0;
-    std::vector<crypto::PublicKey> recipients;
+    std::vector<crypto::PublicKey> recipients;  // may be empty: see StateCommit::route
+    crypto::PublicKey origin{};                 // the publisher, never its own recipient
 };
+
+// An append's recipients from the store's view of the subscription sets as it is now.
+using Router = std::function<std::vector<crypto::PublicKey>(const InboxAppend& append)>;
 
 // Everything one commit stores, all or nothing, with the session tokens opened or closed since the last one.
 struct StateCommit {
@@ -65,6 +69,11 @@ struct StateCommit {
     std::map<crypto::PublicKey, std::uint64_t> acknowledgements;  // everything up to the sequence was received
     bool survive_power_loss = true;  // false: a process crash only (tokens, acks, requests and replies)
     std::uint64_t now_ms = 0;
+    // Routes the appends again. The recipients were chosen from subscribers() just before
+    // commit(); a store whose view of the sets can lag behind another gateway's change (Redis)
+    // finds out inside its atomic commit, catches up and routes again with this, so that a
+    // subscription acknowledged anywhere before the commit is never missed. Unset: never.
+    Router route;
 };
 
 struct CommitOutcome {
@@ -86,6 +95,12 @@ struct IdentitySummary {
 template <class T>
 using Completion = std::function<void(Result<T>)>;
 
+// What another gateway sharing the store did that concerns a session held by this one.
+struct StoreEvents {
+    std::function<void(const crypto::PublicKey& key)> inbox_grew;        // batches stored for the identity
+    std::function<void(const crypto::PublicKey& key)> opened_elsewhere;  // a newer session of it elsewhere
+};
+
 class GatewayState {
 public:
     virtual ~GatewayState() = default;
@@ -98,7 +113,8 @@ public:
     // The identity's session ended now (token expiry counts from here); stored with the next commit().
     virtual void session_closed(const crypto::PublicKey& key, const std::string& id, const GatewayToken& token,
                                 std::uint64_t now_ms) = 0;
-    // The identity's subscription set becomes `patterns`.
+    // The identity's subscription set becomes `patterns`. Once `done` succeeds every gateway
+    // sharing the store routes by it (the gateway sends the suback then, PROTOCOL.md §6).
     virtual void save_subscriptions(const crypto::PublicKey& key, const std::string& id,
                                     const std::vector<std::string>& patterns, Completion<void> done) = 0;
     // Every identity with stored patterns matching `channel`, from the store's view of the sets.
@@ -116,6 +132,10 @@ public:
     [[nodiscard]] virtual std::map<crypto::PublicKey, IdentitySummary> identities() const = 0;
     // Succeeds when the store answers a read now (the gateway's readiness, GET /readyz).
     virtual void probe(Completion<void> done) = 0;
+    // Other gateways' doings, for a store that several share; a store of one gateway has none.
+    virtual void watch(StoreEvents events) { (void)events; }
+    // Shutting down: a networked store lets go of the event loop once what it was asked is answered.
+    virtual void close() {}
 };
 
 }  // namespace aegis::store

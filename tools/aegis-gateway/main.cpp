@@ -61,6 +61,8 @@ void describe_options(aegis::cli::CommandLine& line, aegis::gateway::GatewayOpti
         ("revoked", po::value<std::string>()->value_name("FILE")->notifier([&options](const std::string& file) { options.revoked_file = file; }),
          "keys and certificate serials to refuse (re-read on SIGHUP)")
         ("state-dir", po::value(&state_dir)->value_name("DIR")->required(), "state directory (created 0700)")
+        ("redis", po::value(&options.redis)->value_name("URL"),
+         "keep the state in Redis at redis://HOST:PORT[/DB], shared by the gateways of a cluster")
         ("admin", po::value(&options.admin)->value_name("HOST:PORT"), "serve GET /metrics and /healthz here")
         ("channel-controls", po::value<std::string>()->value_name("FILE"),
          "disabled channel patterns (default DIR/channel-controls; re-read on SIGHUP)")

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Several gateways sharing their state in one Redis (aegis-gateway --redis), real processes on
+# 127.0.0.1 and a redis-server started here (appendfsync always). Each check counts what was
+# sent, received, duplicated and lost:
+# (1) three gateways: a stream published through one reaches a subscriber on another;
+# (2) a subscription acknowledged through one gateway routes a publish through another at once;
+# (3) a broker away while messages are stored comes back through another gateway: all of them,
+#     resumed;
+# (5) one identity never holds two live sessions across the cluster: the older one is replaced;
+# part bounds (9): past --inbox-max-messages the oldest are dropped and counted.
+# Parts: bounds
+
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+redis_server=$(command -v redis-server) || skip "redis-server is not installed (scripts/deps.sh installs it)"
+redis_cli=$(command -v redis-cli) || skip "redis-cli is not installed (it comes with redis-server)"
+
+N=${AEGIS_CLUSTER_MESSAGES:-2000}
+
+# --- Redis ----------------------------------------------------------------------------------------------
+redis_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$TEST_TMP/redis"
+"$redis_server" --port "$redis_port" --bind 127.0.0.1 --dir "$TEST_TMP/redis" --save '' --appendonly yes \
+    --appendfsync always --logfile "$TEST_TMP/redis.log" &
+redis_pid=$!
+stop_redis() {
+    kill -KILL "$redis_pid" 2>/dev/null
+    wait "$redis_pid" 2>/dev/null
+}
+at_exit stop_redis
+redis_up() { [[ $("$redis_cli" -p "$redis_port" ping 2>/dev/null) == PONG ]]; }
+wait_for "redis-server" redis_up
+redis_url=redis://127.0.0.1:$redis_port/0
+
+# A local-socket client (PROTOCOL.md §8): `publish SOCKET CHANNEL N OUT` queues N messages
+# "m-<i>" and writes the numbers the broker queued; `subscribe SOCKET PATTERN N OUT` writes
+# every payload it receives, one a line, until it has N distinct ones and then 2 s more (so
+# duplicates would show), or 60 s have passed; OUT.ready appears once the subscribe is answered.
+cat >"$TEST_TMP/client.py" <<'PY'
+import json, socket, struct, sys, time
+mode, path, channel, count, out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(path)
+buffer = b""
+def send(header, payload=b""):
+    text = json.dumps(header).encode()
+    s.sendall(struct.pack(">II", 4 + len(text) + len(payload), len(text)) + text + payload)
+def read(timeout):
+    global buffer
+    s.settimeout(timeout)
+    while True:
+        if len(buffer) >= 8:
+            total, length = struct.unpack(">II", buffer[:8])
+            if len(buffer) >= 4 + total:
+                header = json.loads(buffer[8:8 + length])
+                payload = buffer[8 + length:4 + total]
+                buffer = buffer[4 + total:]
+                return header, payload
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            raise EOFError
+        buffer += chunk
+send({"op": "hello", "v": 1, "id": 0, "client": "cluster-test"})
+read(10)
+if mode == "publish":
+    queued = []
+    for i in range(count):
+        send({"op": "publish", "id": i + 1, "channel": channel}, b"m-%d" % i)
+        header, _ = read(30)
+        if header.get("ok"):
+            queued.append(i)
+    with open(out, "w") as f:
+        f.write("".join("m-%d\n" % i for i in queued))
+else:
+    send({"op": "subscribe", "id": 1, "patterns": [channel]})
+    got, distinct, deadline, done_at = [], set(), time.time() + 60, None
+    while time.time() < deadline and (done_at is None or time.time() < done_at):
+        try:
+            header, payload = read(0.5)
+        except socket.timeout:
+            continue
+        except EOFError:
+            break
+        if header.get("id") == 1 and "event" not in header:
+            if not header.get("ok"):
+                sys.exit("subscribe refused: %s" % header)
+            open(out + ".ready", "w").close()
+        if header.get("event") == "message":
+            got.append(payload.decode())
+            distinct.add(payload)
+            if len(distinct) >= count and done_at is None:
+                done_at = time.time() + 2
+    with open(out, "w") as f:
+        f.write("".join(p + "\n" for p in got))
+PY
+
+# counts SENT_FILE RECEIVED_FILE LABEL: prints and checks sent/received/duplicated/lost.
+counts() {
+    local sent received distinct duplicated lost
+    sent=$(grep -c . "$1")
+    received=$(grep -c . "$2")
+    distinct=$(sort -u "$2" | grep -c .)
+    duplicated=$((received - distinct))
+    lost=$(comm -23 <(sort -u "$1") <(sort -u "$2") | grep -c .)
+    echo "$3: sent=$sent received=$received duplicated=$duplicated lost=$lost"
+    expect_eq "$lost" 0 "$3: lost"
+    expect_eq "$duplicated" 0 "$3: duplicated"
+}
+
+make_identities gateway host42 soc audit
+authorize agent host42
+authorize backend soc
+authorize backend audit
+
+# start_gateways [OPTION...]: g1, g2 and g3 on one Redis, their URLs and logs in url1.. and log1..
+start_gateways() {
+    local n
+    for n in 1 2 3; do
+        start_gateway --name "g$n" --redis "$redis_url" "$@"
+        printf -v "url$n" '%s' "$gateway_url"
+        printf -v "log$n" '%s' "$gateway_log"
+        printf -v "pid$n" '%s' "$gateway_pid"
+        at_exit kill -TERM "$gateway_pid"
+    done
+}
+
+if part main; then
+    # A URL that is not redis://..., and a Redis that could evict stored messages, are refused.
+    expect_error 2 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
+        --state-dir "$TEST_TMP/refused-state" --redis "http://127.0.0.1:$redis_port"
+    expect_contains "$err" "--redis wants redis://HOST:PORT[/DB]" "a bad URL"
+    "$redis_cli" -p "$redis_port" config set maxmemory-policy allkeys-lru >/dev/null
+    expect_error 6 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
+        --state-dir "$TEST_TMP/refused-state" --redis "$redis_url"
+    expect_contains "$err" "maxmemory-policy allkeys-lru, which may evict stored messages" "an evicting Redis"
+    "$redis_cli" -p "$redis_port" config set maxmemory-policy noeviction >/dev/null
+
+    start_gateways
+    expect_contains "$(cat "$log1")" "state in Redis at $redis_url" "the gateway says where its state is"
+
+    # --- (1) publish through g1, subscriber on g2 ---------------------------------------------------
+    start_broker --url "$url1" host42 --heartbeat 0
+    a_sock=$broker_sock
+    start_broker --url "$url2" soc --heartbeat 0
+    b_sock=$broker_sock
+    "$python" "$TEST_TMP/client.py" subscribe "$b_sock" 'agent.host42.stream' "$N" "$TEST_TMP/1.received" &
+    sub_pid=$!
+    wait_for "the subscriber on g2" test -e "$TEST_TMP/1.received.ready"
+    "$python" "$TEST_TMP/client.py" publish "$a_sock" agent.host42.stream "$N" "$TEST_TMP/1.sent" ||
+        fail "the publishing client failed"
+    wait "$sub_pid" || fail "the subscribing client failed"
+    counts "$TEST_TMP/1.sent" "$TEST_TMP/1.received" "(1) published through g1, received through g2"
+    expect_eq "$(grep -c . "$TEST_TMP/1.sent")" "$N" "(1) messages queued"
+
+    # --- (2) subscribe through g3, then publish at once through g1 ----------------------------------
+    start_broker --url "$url3" audit --heartbeat 0
+    c_sock=$broker_sock
+    "$python" "$TEST_TMP/client.py" subscribe "$c_sock" 'agent.host42.burst' 200 "$TEST_TMP/2.received" &
+    sub_pid=$!
+    wait_for "the subscriber on g3" test -e "$TEST_TMP/2.received.ready"
+    "$python" "$TEST_TMP/client.py" publish "$a_sock" agent.host42.burst 200 "$TEST_TMP/2.sent" ||
+        fail "the publishing client failed"
+    wait "$sub_pid" || fail "the subscribing client failed"
+    counts "$TEST_TMP/2.sent" "$TEST_TMP/2.received" "(2) subscribed through g3, published at once through g1"
+    expect_eq "$(grep -c . "$TEST_TMP/2.received")" 200 "(2) received"
+
+    # --- (3) audit's broker away; it comes back through g2 --------------------------------------------
+    # Its subscriber is attached when the broker stops: the identity's set keeps routing into its inbox.
+    "$python" "$TEST_TMP/client.py" subscribe "$c_sock" 'agent.host42.burst' 1000000 "$TEST_TMP/3.first" &
+    first_pid=$!
+    wait_for "audit's subscriber" test -e "$TEST_TMP/3.first.ready"
+    expect_exit 0 "$connect" --stop --socket "$c_sock"
+    wait "$first_pid" || fail "audit's first subscriber failed"
+    wait_for "g3 to see audit go" grep -q "disconnect id=audit" "$log3"
+    M=50
+    : >"$TEST_TMP/3.sent"
+    for ((i = 0; i < M; i++)); do
+        expect_exit 0 "$send" --socket "$a_sock" --wait-ack agent.host42.burst -m "away-$i"
+        echo "away-$i" >>"$TEST_TMP/3.sent"
+    done
+    start_broker --url "$url2" audit --heartbeat 0
+    c_sock=$broker_sock
+    "$python" "$TEST_TMP/client.py" subscribe "$c_sock" 'agent.host42.burst' "$M" "$TEST_TMP/3.received" &
+    sub_pid=$!
+    wait "$sub_pid" || fail "the subscriber after the return failed"
+    counts "$TEST_TMP/3.sent" "$TEST_TMP/3.received" "(3) stored while away, received through another gateway"
+    # Delivery resumed on g2 where audit had acknowledged on g3, not from the start.
+    expect_match "$(grep "authenticated id=audit" "$log2")" "resume_point=[1-9][0-9]*$" "(3) resumed on g2"
+
+    # --- (5) one live session per identity across the cluster -----------------------------------------
+    # A second broker of soc through g3: g2's session of soc is replaced (goodbye), never both live.
+    start_broker --url "$url3" --socket "$TEST_TMP/soc2.sock" --state-dir "$TEST_TMP/soc2-state" soc --heartbeat 0
+    wait_for "g2 to replace its session of soc" grep -q "disconnect id=soc .*replaced" "$log2"
+    echo "(5) soc's session on g2 replaced (goodbye replaced) when soc logged in through g3"
+    expect_exit 0 "$connect" --stop --socket "$TEST_TMP/soc2.sock"
+    check_passed
+fi
+
+if part bounds; then
+    # --- (9) inbox bounds ------------------------------------------------------------------------------
+    start_gateways --inbox-max-messages 10
+    start_broker --url "$url1" host42 --heartbeat 0
+    a_sock=$broker_sock
+    start_broker --url "$url2" audit --heartbeat 0
+    c_sock=$broker_sock
+    "$python" "$TEST_TMP/client.py" subscribe "$c_sock" 'agent.host42.bounded' 1000000 "$TEST_TMP/9.first" &
+    sub_pid=$!
+    wait_for "the subscriber on g2" test -e "$TEST_TMP/9.first.ready"
+    expect_exit 0 "$connect" --stop --socket "$c_sock"
+    wait "$sub_pid" || fail "the first subscriber failed"
+    wait_for "g2 to see audit go" grep -q "disconnect id=audit" "$log2"
+    : >"$TEST_TMP/9.sent"
+    for ((i = 0; i < 25; i++)); do
+        expect_exit 0 "$send" --socket "$a_sock" --wait-ack agent.host42.bounded -m "b-$i"
+        echo "b-$i" >>"$TEST_TMP/9.sent"
+    done
+    wait_for "the drop logged" grep -q "inbox of id=audit is full (--inbox-max-messages 10): dropped" "$log1"
+    start_broker --url "$url3" audit --heartbeat 0
+    c_sock=$broker_sock
+    "$python" "$TEST_TMP/client.py" subscribe "$c_sock" 'agent.host42.bounded' 10 "$TEST_TMP/9.received" &
+    sub_pid=$!
+    wait "$sub_pid" || fail "the subscriber after the return failed"
+    tail -n 10 "$TEST_TMP/9.sent" >"$TEST_TMP/9.kept"
+    counts "$TEST_TMP/9.kept" "$TEST_TMP/9.received" "(9) the newest 10 of 25 kept"
+    dropped=$(comm -23 <(sort -u "$TEST_TMP/9.sent") <(sort -u "$TEST_TMP/9.received") | grep -c .)
+    echo "(9) sent=25 received=$(grep -c . "$TEST_TMP/9.received") dropped=$dropped"
+    expect_eq "$dropped" 15 "(9) dropped, oldest first"
+fi
+
+summary
