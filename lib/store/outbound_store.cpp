@@ -945,7 +945,9 @@ Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id, std::uint
     auto current = get(id);
     if (!current) return current.take_error();
     if (!*current) return make_error(ExitCode::failure, "no message {} in the queue", hex(id));
-    auto& [entry, message] = **current;
+    // Named references, not a structured binding: the lambda below captures them.
+    const QueueEntry& entry = (*current)->entry;
+    OutboundMessage& message = (*current)->message;
     if (entry.state == MessageState::in_flight) {
         return make_error(ExitCode::failure, "message {} is being sent; it is retried if the gateway does not store it",
                           hex(id));

@@ -33,67 +33,8 @@ redis_up() { [[ $("$redis_cli" -p "$redis_port" ping 2>/dev/null) == PONG ]]; }
 wait_for "redis-server" redis_up
 redis_url=redis://127.0.0.1:$redis_port/0
 
-# A local-socket client (PROTOCOL.md §8): `publish SOCKET CHANNEL N OUT` queues N messages
-# "m-<i>" and writes the numbers the broker queued; `subscribe SOCKET PATTERN N OUT` writes
-# every payload it receives, one a line, until it has N distinct ones and then 2 s more (so
-# duplicates would show), or 60 s have passed; OUT.ready appears once the subscribe is answered.
-cat >"$TEST_TMP/client.py" <<'PY'
-import json, socket, struct, sys, time
-mode, path, channel, count, out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(path)
-buffer = b""
-def send(header, payload=b""):
-    text = json.dumps(header).encode()
-    s.sendall(struct.pack(">II", 4 + len(text) + len(payload), len(text)) + text + payload)
-def read(timeout):
-    global buffer
-    s.settimeout(timeout)
-    while True:
-        if len(buffer) >= 8:
-            total, length = struct.unpack(">II", buffer[:8])
-            if len(buffer) >= 4 + total:
-                header = json.loads(buffer[8:8 + length])
-                payload = buffer[8 + length:4 + total]
-                buffer = buffer[4 + total:]
-                return header, payload
-        chunk = s.recv(1 << 16)
-        if not chunk:
-            raise EOFError
-        buffer += chunk
-send({"op": "hello", "v": 1, "id": 0, "client": "cluster-test"})
-read(10)
-if mode == "publish":
-    queued = []
-    for i in range(count):
-        send({"op": "publish", "id": i + 1, "channel": channel}, b"m-%d" % i)
-        header, _ = read(30)
-        if header.get("ok"):
-            queued.append(i)
-    with open(out, "w") as f:
-        f.write("".join("m-%d\n" % i for i in queued))
-else:
-    send({"op": "subscribe", "id": 1, "patterns": [channel]})
-    got, distinct, deadline, done_at = [], set(), time.time() + 60, None
-    while time.time() < deadline and (done_at is None or time.time() < done_at):
-        try:
-            header, payload = read(0.5)
-        except socket.timeout:
-            continue
-        except EOFError:
-            break
-        if header.get("id") == 1 and "event" not in header:
-            if not header.get("ok"):
-                sys.exit("subscribe refused: %s" % header)
-            open(out + ".ready", "w").close()
-        if header.get("event") == "message":
-            got.append(payload.decode())
-            distinct.add(payload)
-            if len(distinct) >= count and done_at is None:
-                done_at = time.time() + 2
-    with open(out, "w") as f:
-        f.write("".join(p + "\n" for p in got))
-PY
+# The local-socket client of the process tests (tests/cli/local_client.py says how it counts).
+client=$(dirname "${BASH_SOURCE[0]}")/local_client.py
 
 # counts SENT_FILE RECEIVED_FILE LABEL: prints and checks sent/received/duplicated/lost.
 counts() {
@@ -144,10 +85,10 @@ if part main; then
     a_sock=$broker_sock
     start_broker --url "$url2" soc --heartbeat 0
     b_sock=$broker_sock
-    "$python" "$TEST_TMP/client.py" subscribe "$b_sock" 'agent.host42.stream' "$N" "$TEST_TMP/1.received" &
+    "$python" "$client" subscribe "$b_sock" 'agent.host42.stream' "$N" "$TEST_TMP/1.received" &
     sub_pid=$!
     wait_for "the subscriber on g2" test -e "$TEST_TMP/1.received.ready"
-    "$python" "$TEST_TMP/client.py" publish "$a_sock" agent.host42.stream "$N" "$TEST_TMP/1.sent" ||
+    "$python" "$client" publish "$a_sock" agent.host42.stream "$N" "$TEST_TMP/1.sent" ||
         fail "the publishing client failed"
     wait "$sub_pid" || fail "the subscribing client failed"
     counts "$TEST_TMP/1.sent" "$TEST_TMP/1.received" "(1) published through g1, received through g2"
@@ -156,10 +97,10 @@ if part main; then
     # --- (2) subscribe through g3, then publish at once through g1 ----------------------------------
     start_broker --url "$url3" audit --heartbeat 0
     c_sock=$broker_sock
-    "$python" "$TEST_TMP/client.py" subscribe "$c_sock" 'agent.host42.burst' 200 "$TEST_TMP/2.received" &
+    "$python" "$client" subscribe "$c_sock" 'agent.host42.burst' 200 "$TEST_TMP/2.received" &
     sub_pid=$!
     wait_for "the subscriber on g3" test -e "$TEST_TMP/2.received.ready"
-    "$python" "$TEST_TMP/client.py" publish "$a_sock" agent.host42.burst 200 "$TEST_TMP/2.sent" ||
+    "$python" "$client" publish "$a_sock" agent.host42.burst 200 "$TEST_TMP/2.sent" ||
         fail "the publishing client failed"
     wait "$sub_pid" || fail "the subscribing client failed"
     counts "$TEST_TMP/2.sent" "$TEST_TMP/2.received" "(2) subscribed through g3, published at once through g1"
@@ -167,7 +108,7 @@ if part main; then
 
     # --- (3) audit's broker away; it comes back through g2 --------------------------------------------
     # Its subscriber is attached when the broker stops: the identity's set keeps routing into its inbox.
-    "$python" "$TEST_TMP/client.py" subscribe "$c_sock" 'agent.host42.burst' 1000000 "$TEST_TMP/3.first" &
+    "$python" "$client" subscribe "$c_sock" 'agent.host42.burst' 1000000 "$TEST_TMP/3.first" &
     first_pid=$!
     wait_for "audit's subscriber" test -e "$TEST_TMP/3.first.ready"
     expect_exit 0 "$connect" --stop --socket "$c_sock"
@@ -181,7 +122,7 @@ if part main; then
     done
     start_broker --url "$url2" audit --heartbeat 0
     c_sock=$broker_sock
-    "$python" "$TEST_TMP/client.py" subscribe "$c_sock" 'agent.host42.burst' "$M" "$TEST_TMP/3.received" &
+    "$python" "$client" subscribe "$c_sock" 'agent.host42.burst' "$M" "$TEST_TMP/3.received" &
     sub_pid=$!
     wait "$sub_pid" || fail "the subscriber after the return failed"
     counts "$TEST_TMP/3.sent" "$TEST_TMP/3.received" "(3) stored while away, received through another gateway"
@@ -204,7 +145,7 @@ if part bounds; then
     a_sock=$broker_sock
     start_broker --url "$url2" audit --heartbeat 0
     c_sock=$broker_sock
-    "$python" "$TEST_TMP/client.py" subscribe "$c_sock" 'agent.host42.bounded' 1000000 "$TEST_TMP/9.first" &
+    "$python" "$client" subscribe "$c_sock" 'agent.host42.bounded' 1000000 "$TEST_TMP/9.first" &
     sub_pid=$!
     wait_for "the subscriber on g2" test -e "$TEST_TMP/9.first.ready"
     expect_exit 0 "$connect" --stop --socket "$c_sock"
@@ -218,7 +159,7 @@ if part bounds; then
     wait_for "the drop logged" grep -q "inbox of id=audit is full (--inbox-max-messages 10): dropped" "$log1"
     start_broker --url "$url3" audit --heartbeat 0
     c_sock=$broker_sock
-    "$python" "$TEST_TMP/client.py" subscribe "$c_sock" 'agent.host42.bounded' 10 "$TEST_TMP/9.received" &
+    "$python" "$client" subscribe "$c_sock" 'agent.host42.bounded' 10 "$TEST_TMP/9.received" &
     sub_pid=$!
     wait "$sub_pid" || fail "the subscriber after the return failed"
     tail -n 10 "$TEST_TMP/9.sent" >"$TEST_TMP/9.kept"
