@@ -36,19 +36,6 @@ redis_url=redis://127.0.0.1:$redis_port/0
 # The local-socket client of the process tests (tests/cli/local_client.py says how it counts).
 client=$(dirname "${BASH_SOURCE[0]}")/local_client.py
 
-# counts SENT_FILE RECEIVED_FILE LABEL: prints and checks sent/received/duplicated/lost.
-counts() {
-    local sent received distinct duplicated lost
-    sent=$(grep -c . "$1")
-    received=$(grep -c . "$2")
-    distinct=$(sort -u "$2" | grep -c .)
-    duplicated=$((received - distinct))
-    lost=$(comm -23 <(sort -u "$1") <(sort -u "$2") | grep -c .)
-    echo "$3: sent=$sent received=$received duplicated=$duplicated lost=$lost"
-    expect_eq "$lost" 0 "$3: lost"
-    expect_eq "$duplicated" 0 "$3: duplicated"
-}
-
 make_identities gateway host42 soc audit
 authorize agent host42
 authorize backend soc
@@ -91,7 +78,7 @@ if part main; then
     "$python" "$client" publish "$a_sock" agent.host42.stream "$N" "$TEST_TMP/1.sent" ||
         fail "the publishing client failed"
     wait "$sub_pid" || fail "the subscribing client failed"
-    counts "$TEST_TMP/1.sent" "$TEST_TMP/1.received" "(1) published through g1, received through g2"
+    delivery_counts "$TEST_TMP/1.sent" "$TEST_TMP/1.received" "(1) published through g1, received through g2"
     expect_eq "$(grep -c . "$TEST_TMP/1.sent")" "$N" "(1) messages queued"
 
     # --- (2) subscribe through g3, then publish at once through g1 ----------------------------------
@@ -103,7 +90,7 @@ if part main; then
     "$python" "$client" publish "$a_sock" agent.host42.burst 200 "$TEST_TMP/2.sent" ||
         fail "the publishing client failed"
     wait "$sub_pid" || fail "the subscribing client failed"
-    counts "$TEST_TMP/2.sent" "$TEST_TMP/2.received" "(2) subscribed through g3, published at once through g1"
+    delivery_counts "$TEST_TMP/2.sent" "$TEST_TMP/2.received" "(2) subscribed through g3, published at once through g1"
     expect_eq "$(grep -c . "$TEST_TMP/2.received")" 200 "(2) received"
 
     # --- (3) audit's broker away; it comes back through g2 --------------------------------------------
@@ -125,7 +112,7 @@ if part main; then
     "$python" "$client" subscribe "$c_sock" 'agent.host42.burst' "$M" "$TEST_TMP/3.received" &
     sub_pid=$!
     wait "$sub_pid" || fail "the subscriber after the return failed"
-    counts "$TEST_TMP/3.sent" "$TEST_TMP/3.received" "(3) stored while away, received through another gateway"
+    delivery_counts "$TEST_TMP/3.sent" "$TEST_TMP/3.received" "(3) stored while away, received through another gateway"
     # Delivery resumed on g2 where audit had acknowledged on g3, not from the start.
     expect_match "$(grep "authenticated id=audit" "$log2")" "resume_point=[1-9][0-9]*$" "(3) resumed on g2"
 
@@ -163,7 +150,7 @@ if part bounds; then
     sub_pid=$!
     wait "$sub_pid" || fail "the subscriber after the return failed"
     tail -n 10 "$TEST_TMP/9.sent" >"$TEST_TMP/9.kept"
-    counts "$TEST_TMP/9.kept" "$TEST_TMP/9.received" "(9) the newest 10 of 25 kept"
+    delivery_counts "$TEST_TMP/9.kept" "$TEST_TMP/9.received" "(9) the newest 10 of 25 kept"
     dropped=$(comm -23 <(sort -u "$TEST_TMP/9.sent") <(sort -u "$TEST_TMP/9.received") | grep -c .)
     echo "(9) sent=25 received=$(grep -c . "$TEST_TMP/9.received") dropped=$dropped"
     expect_eq "$dropped" 15 "(9) dropped, oldest first"

@@ -127,16 +127,7 @@ assert report["steps"][-1]["name"] == "auth" and not report["steps"][-1]["ok"], 
     check_passed
 
     # wss:// with an openssl-made certificate: trusted with --ca-file; untrusted fails at tls (exit 1).
-    command -v openssl >/dev/null || fail "no openssl command (scripts/deps.sh installs it)"
-    pki=$TEST_TMP/pki
-    mkdir -m 700 "$pki"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=Aegis test CA" -keyout "$pki/ca.key" \
-        -out "$pki/ca.crt" >/dev/null 2>&1 || fail "openssl: cannot make the CA"
-    openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$pki/gw.key" -out "$pki/gw.csr" \
-        >/dev/null 2>&1 || fail "openssl: cannot make the request"
-    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$pki/ext"
-    openssl x509 -req -in "$pki/gw.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 1 \
-        -extfile "$pki/ext" -out "$pki/gw.crt" >/dev/null 2>&1 || fail "openssl: cannot sign the certificate"
+    make_tls_pki
     start_gateway --name tls --tls-cert "$pki/gw.crt" --tls-key "$pki/gw.key"
     check 0 "$gateway_url" "${common[@]}" --backend-key "$TEST_TMP/gateway.pub" --ca-file "$pki/ca.crt"
     expect_match "$(step_line tls)" "^ok +tls +TLSv1\.[23], certificate CN ?= ?localhost from CN ?= ?Aegis test CA, valid [0-9-]+ [0-9:]+ UTC to " "the tls line"

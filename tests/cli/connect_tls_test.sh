@@ -10,18 +10,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 for tool in "$gateway" "$connect" "$send" "$keygen"; do
     [[ -x $tool ]] || fail "no $tool"
 done
-command -v openssl >/dev/null || fail "no openssl command (scripts/deps.sh installs it)"
-
 # A CA, and a gateway certificate it signs for localhost and 127.0.0.1.
-pki=$TEST_TMP/pki
-mkdir -m 700 "$pki"
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=Aegis test CA" -keyout "$pki/ca.key" \
-    -out "$pki/ca.crt" >/dev/null 2>&1 || fail "openssl: cannot make the CA"
-openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$pki/gw.key" -out "$pki/gw.csr" \
-    >/dev/null 2>&1 || fail "openssl: cannot make the request"
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$pki/ext"
-openssl x509 -req -in "$pki/gw.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 1 \
-    -extfile "$pki/ext" -out "$pki/gw.crt" >/dev/null 2>&1 || fail "openssl: cannot sign the certificate"
+make_tls_pki
 
 make_identities gateway host42
 authorize agent host42

@@ -29,19 +29,6 @@ start_agent
 start_broker soc --heartbeat 0
 b_sock=$broker_sock
 
-# counts SENT_FILE RECEIVED_FILE LABEL: prints and checks sent/received/duplicated/lost.
-counts() {
-    local sent received distinct duplicated lost
-    sent=$(grep -c . "$1")
-    received=$(grep -c . "$2")
-    distinct=$(sort -u "$2" | grep -c .)
-    duplicated=$((received - distinct))
-    lost=$(comm -23 <(sort -u "$1") <(sort -u "$2") | grep -c .)
-    echo "$3: sent=$sent received=$received duplicated=$duplicated lost=$lost"
-    expect_eq "$lost" 0 "$3: lost"
-    expect_eq "$duplicated" 0 "$3: duplicated"
-}
-
 # --- (a) the gateway killed in the middle of a stream ---------------------------------------------------
 
 "$python" "$client" subscribe "$b_sock" 'agent.host42.>' "$N" "$TEST_TMP/a.received" &
@@ -58,7 +45,7 @@ wait "$pub_pid" || fail "the publishing client failed"
 wait "$sub_pid" || fail "the subscribing client failed"
 grep -qE "authenticated id=soc role=backend .* session=resumed resume_point=[0-9]+$" "$glog" ||
   fail "the gateway log has no resumed session of soc: $(cat "$glog")"
-counts "$TEST_TMP/a.sent" "$TEST_TMP/a.received" "(a) gateway killed mid-stream"
+delivery_counts "$TEST_TMP/a.sent" "$TEST_TMP/a.received" "(a) gateway killed mid-stream"
 expect_eq "$(grep -c . "$TEST_TMP/a.sent")" "$N" "(a) messages queued"
 
 # --- (b) an agent away while the backend sends ------------------------------------------------------------
@@ -85,6 +72,6 @@ start_agent
 "$python" "$client" subscribe "$a_sock" backend.host42.policies "$M" "$TEST_TMP/b.received" &
 sub_pid=$!
 wait "$sub_pid" || fail "the agent's subscriber after the restart failed"
-counts "$TEST_TMP/b.sent" "$TEST_TMP/b.received" "(b) agent broker stopped while the backend sent"
+delivery_counts "$TEST_TMP/b.sent" "$TEST_TMP/b.received" "(b) agent broker stopped while the backend sent"
 
 summary

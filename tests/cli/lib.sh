@@ -69,6 +69,13 @@
 #   in_state SOCKET STATE            the broker's session is in STATE (connected, backing_off, ...)
 #   connected SOCKET                 the broker's session is up
 #   subscribed SOCKET PATTERN        the broker's gateway subscriptions include PATTERN
+#
+# Other fixtures:
+#   make_tls_pki                     with openssl, $TEST_TMP/pki (sets pki): a CA (ca.crt) and a
+#                                    gateway certificate it signs for localhost and 127.0.0.1
+#                                    (gw.crt, gw.key), valid one day
+#   delivery_counts SENT RECEIVED LABEL   prints "LABEL: sent= received= duplicated= lost=" for two
+#                                    files of payloads, one a line, and checks lost and duplicated are 0
 
 set -uo pipefail
 
@@ -436,6 +443,31 @@ connected() {
 subscribed() {
     "$stat" --json --socket "$1" | "$python" -c 'import json, sys
 sys.exit(sys.argv[1] not in json.load(sys.stdin)["subscriptions"])' "$2"
+}
+
+make_tls_pki() {
+    command -v openssl >/dev/null || fail "no openssl command (scripts/deps.sh installs it)"
+    pki=$TEST_TMP/pki
+    mkdir -m 700 "$pki"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=Aegis test CA" -keyout "$pki/ca.key" \
+        -out "$pki/ca.crt" >/dev/null 2>&1 || fail "openssl: cannot make the CA"
+    openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$pki/gw.key" -out "$pki/gw.csr" \
+        >/dev/null 2>&1 || fail "openssl: cannot make the request"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$pki/ext"
+    openssl x509 -req -in "$pki/gw.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 1 \
+        -extfile "$pki/ext" -out "$pki/gw.crt" >/dev/null 2>&1 || fail "openssl: cannot sign the certificate"
+}
+
+delivery_counts() {
+    local sent received distinct duplicated lost
+    sent=$(grep -c . "$1")
+    received=$(grep -c . "$2")
+    distinct=$(sort -u "$2" | grep -c .)
+    duplicated=$((received - distinct))
+    lost=$(comm -23 <(sort -u "$1") <(sort -u "$2") | grep -c .)
+    echo "$3: sent=$sent received=$received duplicated=$duplicated lost=$lost"
+    expect_eq "$lost" 0 "$3: lost"
+    expect_eq "$duplicated" 0 "$3: duplicated"
 }
 
 summary() {
