@@ -14,9 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 stat_has() { "$stat" --socket "$1" --json 2>/dev/null | grep -Eq "$2"; }
 
-for who in gateway ca other-ca host42 host42-new soc web7 web8 web9; do
-    "$keygen" -q -f "$TEST_TMP/$who" -C "$who" || fail "aegis-keygen failed"
-done
+make_identities gateway ca other-ca host42 host42-new soc web7 web8 web9
 expect_exit 0 "$keygen" -q -s "$TEST_TMP/ca" -I host42 -r agent -V -1h:+1h "$TEST_TMP/host42.pub"
 expect_exit 0 "$keygen" -q -s "$TEST_TMP/ca" -I host42 -r agent -z 4242 "$TEST_TMP/host42-new.pub"
 expect_exit 0 "$keygen" -q -s "$TEST_TMP/ca" -I web9 -r agent -V -2w:-1w "$TEST_TMP/web9.pub"
@@ -36,26 +34,16 @@ expect_error 6 "$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --
 expect_contains "$err" "has 2 bad lines, none applied"
 expect_contains "$err" "bad-revoked:1:"
 expect_contains "$err" "bad-revoked:3:"
-glog=$TEST_TMP/gateway.log
-"$gateway" --listen 127.0.0.1:0 --identity "$TEST_TMP/gateway" --authorized "$auth" --revoked "$revoked" \
-    --state-dir "$TEST_TMP/gw-state" 2>>"$glog" &
-gateway_pid=$!
-at_exit kill -KILL "$gateway_pid"
-wait_for "the gateway to listen" 20 grep -q "listening on 127.0.0.1:" "$glog"
+start_gateway --state-dir "$TEST_TMP/gw-state" --revoked "$revoked"
+glog=$gateway_log url=$gateway_url
 expect_contains "$(cat "$glog")" "1 authorized identities and 1 certificate authorities" "the gateway log"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-url="ws://127.0.0.1:$port/"
 timing=(--backoff-min 0.2 --backoff-max 1 --timeout 20 --heartbeat 0)
 
 # The certified agent and the listed backend connect; a message goes from one to the other.
-a_sock=$TEST_TMP/a.sock
-b_sock=$TEST_TMP/b.sock
-expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
-    --socket "$a_sock" --state-dir "$TEST_TMP/agent" "${timing[@]}"
-at_exit "$connect" --stop --socket "$a_sock"
-expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/soc" --backend-key "$TEST_TMP/gateway.pub" \
-    --socket "$b_sock" --state-dir "$TEST_TMP/backend" "${timing[@]}"
-at_exit "$connect" --stop --socket "$b_sock"
+start_broker host42 --heartbeat 0
+a_sock=$broker_sock
+start_broker soc --heartbeat 0
+b_sock=$broker_sock
 wait_for "the certified session in the gateway log" 20 grep -q "authenticated id=host42 role=agent" "$glog"
 
 "$sub" --socket "$b_sock" -C 1 -W 20s 'agent.host42.>' >"$TEST_TMP/received" 2>"$TEST_TMP/sub.err" &
@@ -74,7 +62,7 @@ expect_contains "$err" "of id web9 is expired: valid from "
 wait_for "the gateway to log the expired certificate" 20 grep -q "certificate_expired" "$glog"
 
 # Signed by a CA the gateway does not trust: unknown identity, naming the CA (exit 4).
-other_ca=$("$keygen" -l -f "$TEST_TMP/other-ca.pub" | cut -d' ' -f1)
+other_ca=$(fingerprint "$TEST_TMP/other-ca.pub")
 expect_error 4 "$connect" "$url" --identity "$TEST_TMP/web8" --backend-key "$TEST_TMP/gateway.pub" \
     --socket "$TEST_TMP/w8.sock" --state-dir "$TEST_TMP/web8-state" "${timing[@]}"
 expect_contains "$err" "unknown identity"
@@ -88,10 +76,8 @@ expect_contains "$err" "web7-cert.pub' is for key"
 check_passed
 
 # Key rollover: the new key of host42 (its own certificate, same id) connects beside the old one.
-n_sock=$TEST_TMP/n.sock
-expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/host42-new" --backend-key "$TEST_TMP/gateway.pub" \
-    --socket "$n_sock" --state-dir "$TEST_TMP/agent-new" "${timing[@]}"
-at_exit "$connect" --stop --socket "$n_sock"
+start_broker host42-new --heartbeat 0
+n_sock=$broker_sock
 stat_has "$a_sock" '"state": *"connected"' || fail "the old key lost its session when the new one connected"
 # A revocation list with a bad line on SIGHUP: nothing of it applies, both stay connected.
 printf '%s\nserial forty\n' "$(cat "$TEST_TMP/host42.pub")" >"$revoked"
@@ -101,8 +87,7 @@ stat_has "$a_sock" '"state": *"connected"' || fail "a bad revocation list revoke
 # The old key revoked: its session is closed and it is refused; the new one stays connected.
 printf '# rolled over\n%s\n' "$(cat "$TEST_TMP/host42.pub")" >"$revoked"
 kill -HUP "$gateway_pid"
-wait_for "the gateway to close the old key's session" 20 grep -q "revoked id=host42 fingerprint=$(
-    "$keygen" -l -f "$TEST_TMP/host42.pub" | cut -d' ' -f1)" "$glog"
+wait_for "the gateway to close the old key's session" 20 grep -qF "revoked id=host42 fingerprint=$(fingerprint "$TEST_TMP/host42.pub")" "$glog"
 wait_for "the old key's broker to say refused" 20 stat_has "$a_sock" '"state": *"refused"'
 stat_has "$n_sock" '"state": *"connected"' || fail "the new key lost its session when the old one was revoked"
 expect_contains "$(cat "$glog")" "is in the revocation list" "the gateway log"

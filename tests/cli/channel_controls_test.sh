@@ -9,13 +9,8 @@
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for tool in "$gateway" "$connect" "$send" "$sub" "$stat" "$queue" "$keygen"; do
-    [[ -x $tool ]] || fail "no $tool"
-done
-python=$(command -v python3) || fail "python3 is needed"
 N=5000
 
-# wait_for DESCRIPTION SECONDS COMMAND...: retries COMMAND until it succeeds.
 json_field() { "$python" -c 'import json,sys; v=json.load(sys.stdin)
 for k in sys.argv[1].split("."): v=v[int(k)] if isinstance(v, list) else v[k]
 print(json.dumps(v) if isinstance(v, (dict, list)) or v is None else v)' "$1"; }
@@ -29,15 +24,10 @@ for line in sys.stdin.read().removeprefix("200 ").splitlines():
     if name == sys.argv[1]: print(value)' "$1"
 }
 
-for who in gateway host42 soc; do
-    run "$keygen" -q -f "$TEST_TMP/$who" -C "$who"
-    [[ $status == 0 ]] || fail "aegis-keygen failed: $err"
-done
+make_identities gateway host42 soc
+authorize agent host42
+authorize backend soc
 auth=$TEST_TMP/authorized
-{
-    echo "role=agent,id=host42 $(cat "$TEST_TMP/host42.pub")"
-    echo "role=backend,id=soc $(cat "$TEST_TMP/soc.pub")"
-} >"$auth"
 controls=$TEST_TMP/controls
 
 # --- options: a controls file that does not parse stops the start ---------------------------
@@ -50,32 +40,12 @@ rm -f "$controls"
 
 # --- a gateway, an agent and a backend ---------------------------------------------------------
 
-glog=$TEST_TMP/gateway.log
-gateway_pid=
-start_gateway() { # start_gateway LISTEN ADMIN
-    "$gateway" --listen "$1" --admin "$2" --identity "$TEST_TMP/gateway" --authorized "$auth" \
-        --state-dir "$TEST_TMP/gw-state" --channel-controls "$controls" 2>>"$glog" &
-    gateway_pid=$!
-}
-started() { grep -c "listening on" "$glog"; }
-start_gateway 127.0.0.1:0 127.0.0.1:0
-at_exit kill -KILL "$gateway_pid"
-wait_for "the gateway to listen" 30 grep -q "admin endpoint on" "$glog"
-port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-admin=$(sed -n 's/.*admin endpoint on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$glog" | head -1)
-[[ -n $port && -n $admin ]] || fail "cannot read the ports from: $(cat "$glog")"
-url="ws://127.0.0.1:$port/"
-
-a_sock=$TEST_TMP/agent/broker.sock
-b_sock=$TEST_TMP/backend/broker.sock
-mkdir -p "$TEST_TMP/agent" "$TEST_TMP/backend"
-timing=(--backoff-min 0.2 --backoff-max 1 --timeout 20 --heartbeat 0)
-expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub" \
-    --socket "$a_sock" --state-dir "$TEST_TMP/agent/state" "${timing[@]}"
-at_exit "$connect" --stop --socket "$a_sock"
-expect_exit 0 "$connect" "$url" --identity "$TEST_TMP/soc" --backend-key "$TEST_TMP/gateway.pub" \
-    --socket "$b_sock" --state-dir "$TEST_TMP/backend/state" "${timing[@]}"
-at_exit "$connect" --stop --socket "$b_sock"
+start_gateway --admin 127.0.0.1:0 --channel-controls "$controls"
+glog=$gateway_log port=$gateway_port admin=$gateway_admin
+start_broker host42 --heartbeat 0
+a_sock=$broker_sock
+start_broker soc --heartbeat 0
+b_sock=$broker_sock
 
 "$sub" --socket "$b_sock" -C $((N + 1)) agent.host42.logs >"$TEST_TMP/logs.received" 2>"$TEST_TMP/logs.err" &
 logs_pid=$!
@@ -146,27 +116,15 @@ expect_eq "$(grep -c . "$TEST_TMP/logs.received")" 0 "lines delivered while disa
 
 kill -TERM "$gateway_pid"
 wait "$gateway_pid"
-before=$(started)
-for ((attempt = 0; attempt < 50; attempt++)); do
-    start_gateway "127.0.0.1:$port" 0.0.0.0:0
-    for ((i = 0; i < 50; i++)); do
-        (($(started) > before)) && break 2
-        kill -0 "$gateway_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    sleep 0.2
-done
-(($(started) > before)) || fail "the gateway did not restart on port $port: $(tail -5 "$glog")"
-at_exit kill -KILL "$gateway_pid"
-admin=$(sed -n 's/.*admin endpoint on 0\.0\.0\.0:\([0-9][0-9]*\).*/\1/p' "$glog" | tail -1)
+start_gateway --listen "127.0.0.1:$port" --admin 0.0.0.0:0 --channel-controls "$controls"
+admin=$gateway_admin
 expect_contains "$(cat "$glog")" "channels disabled by $controls: agent.*.logs" "the log after the restart"
 expect_eq "$(http GET /channels)" "200 agent.*.logs" "GET /channels after the restart"
 expect_eq "$(http POST /channels/enable 'agent.*.logs')" \
     "403 channel controls change only on an admin endpoint listening on loopback" "a change on an endpoint that does not listen on loopback"
 expect_eq "$(http GET /channels)" "200 agent.*.logs" "GET /channels after the refused change"
-reconnected() { [[ $("$stat" --json --socket "$1" | json_field state) == connected ]]; }
-wait_for "the agent to reconnect" 30 reconnected "$a_sock"
-wait_for "the backend to reconnect" 30 reconnected "$b_sock"
+wait_for "the agent to reconnect" 30 connected "$a_sock"
+wait_for "the backend to reconnect" 30 connected "$b_sock"
 wait_for "refusals after the restart" 60 refused
 
 # --- a malformed controls file on SIGHUP changes nothing ----------------------------------------
@@ -196,7 +154,7 @@ echo "after enabling: sent=$((N + 1)) received=$received distinct=$distinct lost
 expect_eq "$received" $((N + 1)) "lines received"
 expect_eq "$distinct" $((N + 1)) "distinct lines received"
 expect_eq "$lost" 0 "lines lost"
-queue_empty() { [[ $("$stat" --json --socket "$a_sock" | json_field queue.waiting) == 0 ]]; }
+queue_empty() { [[ $(status_field "$a_sock" queue.waiting) == 0 ]]; }
 wait_for "the agent's queue to empty" 30 queue_empty
 
 # --- counts by value ---------------------------------------------------------------------------

@@ -65,7 +65,7 @@ grep -v "$(cut -d' ' -f2 "$TEST_TMP/host42.pub")" "$TEST_TMP/authorized" >"$TEST
 mv "$TEST_TMP/authorized.new" "$TEST_TMP/authorized"
 kill -HUP "$gateway_pid"
 wait_for "the gateway to close the old key's session" 20 grep -q "revoked id=host42 fingerprint=$(fingerprint "$TEST_TMP/host42.pub")" "$gateway_log"
-wait_for "the old key's broker to say refused" 20 eval '[[ $(status_field "$pinned_sock" state) == refused ]]'
+wait_for "the old key's broker to say refused" 20 in_state "$pinned_sock" refused
 connected "$known_sock" || fail "the new key's session was closed by the reload"
 check_passed
 

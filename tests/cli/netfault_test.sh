@@ -117,8 +117,7 @@ b_sock=$broker_sock
 start_broker --via in_ag host42 --heartbeat 1
 a_sock=$broker_sock
 agent_state=$broker_state_dir
-state_is() { [[ $(status_field "$1" state) == "$2" ]]; }
-state_is_not() { [[ $(status_field "$1" state) != "$2" ]]; }
+state_is_not() { ! in_state "$@"; }
 
 up_channel=agent.host42.netfault
 down_channel=backend.host42.netfault
@@ -305,7 +304,7 @@ wait_for "partition: a reconnect attempt" 30 attempts_after "$attempts_at_cut"
 partition off || fail "cannot heal the link"
 in_ag sysctl -qw net.ipv4.tcp_retries2="$retries2"
 healed=$(since "$cut_at")
-wait_for "partition: the agent broker to reconnect" 60 state_is "$a_sock" connected
+wait_for "partition: the agent broker to reconnect" 60 connected "$a_sock"
 reconnected=$(since "$cut_at")
 finish_streams partition
 reconnects=$(status_field "$a_sock" reconnects)
