@@ -52,7 +52,8 @@ void Broker::Impl::LocalSubscribers::subscribed(const PendingSubscribe& pending)
 }
 
 void Broker::Impl::LocalSubscribers::denied(const PendingSubscribe& pending, const ipc::WireError& error) {
-    impl.fail(pending.waiter, error);
+    // A durable cursor keeps none of the denied patterns, as when the gateway refuses them.
+    refused(pending, error);
 }
 
 void Broker::Impl::LocalSubscribers::refused(const PendingSubscribe& pending, const ipc::WireError& error) {

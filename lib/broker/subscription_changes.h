@@ -50,7 +50,8 @@ public:
     [[nodiscard]] virtual std::vector<std::string> durable_patterns() const = 0;
     // The gateway's set covers the subscriber: a live one is answered, a durable one attached.
     virtual void subscribed(const PendingSubscribe& pending) = 0;
-    // The session's policy does not allow the patterns: the subscriber is told so.
+    // The session's policy does not allow the patterns: the subscriber is told so, and a durable
+    // cursor's patterns go back to what they were.
     virtual void denied(const PendingSubscribe& pending, const ipc::WireError& error) = 0;
     // The gateway refused the set that added the subscriber: it is told so, and a durable
     // cursor's patterns go back to what they were.
