@@ -5,7 +5,8 @@
 # of its own; everything is stopped on exit. Every target is printed with whether it is met.
 # Usage: scripts/bench.sh [--quick] [-n|--messages N] [-s|--size BYTES] [-r|--runs R]
 #                         [-m|--oneshots M] [--limit SECS] [--requests N] [--sessions K] [--big]
-#                         [--heartbeat SECS] [--only CASES] [--json FILE] [--bin TOOLS_DIR] [--work DIR]
+#                         [--heartbeat SECS] [--only CASES] [--backlog N] [--json FILE] [--bin TOOLS_DIR]
+#                         [--work DIR]
 # Without --bin, builds first (scripts/build.sh); the drivers are taken from TOOLS_DIR/../tests/bench.
 # --work: where the gateways, brokers and mosquitto keep their state (default: TOOLS_DIR/.., the
 #   build directory), on a disk as a user's would be: refused on a tmpfs.
@@ -15,7 +16,8 @@
 #   five samples; a tenth of them as fresh processes).
 # --sessions: gateway sessions for the scale case (default 2000; --big: 10000); --heartbeat: each
 #   session's heartbeat interval during the scale case (default 5 s, for 2 intervals).
-# --only: a comma-separated subset of pipeline,oneshot,rr,scale.
+# --only: a comma-separated subset of pipeline,oneshot,rr,scale,backlog (default: all of them).
+# --backlog N: messages the backlog case queues with the gateway down (default 1000000).
 # Pipeline: each run sends fresh payloads tagged with the run on a channel of its own, subscribed
 # exactly; a run counts the distinct payloads received that are in its input, and the rate of a
 # case is the median of its runs' rates. CPU per message: user+system time of every process on
@@ -34,9 +36,10 @@ run_limit=""
 requests=2000
 sessions=2000
 heartbeat=5
-only="pipeline,oneshot,rr,scale"
+only="pipeline,oneshot,rr,scale,backlog"  # backlog: ~80 s for 1,000,000 messages
+backlog_messages=1000000
 work_parent=""
-usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case $1 in
     --quick) messages=20000 runs=1 oneshots=50 requests=100 sessions=500 ;;
@@ -53,6 +56,7 @@ while (($#)); do
     --big) sessions=10000 ;;
     --heartbeat) heartbeat=$2; shift ;;
     --only) only=$2; shift ;;
+    --backlog) backlog_messages=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: error: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -60,12 +64,13 @@ while (($#)); do
 done
 usage_error() { echo "bench: error: $*" >&2; exit 2; }
 ((size >= 12)) || usage_error "--size must be at least 12 bytes"
-for number in "$messages" "$runs" "$oneshots" "$requests" "$sessions" "$heartbeat"; do
+for number in "$messages" "$runs" "$oneshots" "$requests" "$sessions" "$heartbeat" "$backlog_messages"; do
   [[ $number =~ ^[1-9][0-9]*$ ]] || usage_error "counts, sizes and --heartbeat must be positive integers, not '$number'"
 done
 IFS=, read -r -a cases <<<"$only"
 for case in "${cases[@]}"; do
-  [[ $case =~ ^(pipeline|oneshot|rr|scale)$ ]] || usage_error "--only takes pipeline,oneshot,rr,scale, not '$case'"
+  [[ $case =~ ^(pipeline|oneshot|rr|scale|backlog)$ ]] ||
+    usage_error "--only takes pipeline,oneshot,rr,scale,backlog, not '$case'"
 done
 wants() { [[ ,$only, == *,$1,* ]]; }
 command -v mosquitto >/dev/null && command -v mosquitto_pub >/dev/null && command -v mosquitto_rr >/dev/null ||
@@ -140,7 +145,7 @@ measured_seconds() {  # measured_seconds CPUFILE: the sum of its commands' lines
 }
 
 needs_brokers=false
-if wants pipeline || wants oneshot || wants rr; then needs_brokers=true; fi
+if wants pipeline || wants oneshot || wants rr || wants backlog; then needs_brokers=true; fi
 
 if wants pipeline; then
   say "== input: $messages lines of $size bytes a run, tagged with the run"
@@ -389,6 +394,60 @@ scale() {
   kill -9 "$gateway_pid" 2>/dev/null || true
 }
 
+# Backlog: the agent's broker queues N messages while its gateway is down (a port where nothing
+# listens), then the gateway comes back on that port and the queue drains to a subscriber on the
+# other side. A gateway and brokers of their own: the backend's broker subscribes while the
+# gateway is up, then it goes down (SIGKILL) and comes back with its state. The broker's memory
+# is read from /proc/PID/status and its queue file (database and log) once all N are queued.
+backlog() {
+  local n=$backlog_messages dir="$work/backlog" delivered="$work/backlog.out" input="$work/backlog.input"
+  local channel=agent.host42.backlog sub pid queue_start queued_at start end rss hwm file_bytes waiting
+  local run_limit=$((60 + n / 1000))  # finish's bound for this case
+  say "== backlog: $n messages of $size bytes queued with the gateway down, then drained"
+  mkdir -p "$dir"
+  python3 - "$n" "$size" "$input" <<'PY'
+import sys
+n, size, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+width = max(size - 3, len(str(n - 1)))  # size bytes with the newline
+with open(path, "w") as out:
+    for i in range(n):
+        out.write(f"b-{i:0{width}d}\n")
+PY
+  start_gateway --name backlog-gateway --state-dir "$dir/gateway-state" --inbox-max-messages $((2 * n)) ||
+    die "the backlog gateway did not start"
+  start_broker --socket "$dir/backend.sock" --state-dir "$dir/backend-state" ops --log "$dir/backend.log" ||
+    die "the backlog's backend broker did not start"
+  : >"$delivered"
+  timeout $((2 * run_limit)) "$bin/aegis-sub" --socket "$dir/backend.sock" "$channel" -C "$n" >"$delivered" &
+  sub=$!
+  wait_for "the backlog subscription" 5 subscribed "$dir/backend.sock" "$channel" || die "aegis-sub did not subscribe"
+  kill_gateway || true  # its status is the SIGKILL
+  start_broker --url "$gateway_url" --socket "$dir/agent.sock" --state-dir "$dir/agent-state" host42 --no-wait \
+    --timeout 86400 --log "$dir/agent.log" || die "the backlog's agent broker did not start"
+  pid=$(status_field "$dir/agent.sock" pid) || die "the backlog's agent broker does not say its process id"
+  queue_start=$(now)
+  timeout "$run_limit" "$bin/aegis-send" --socket "$dir/agent.sock" -l "$channel" <"$input" ||
+    say "bench: aegis-send failed"
+  queued_at=$(now)
+  waiting=$(status_field "$dir/agent.sock" queue.waiting) || waiting=0
+  rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+  hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+  file_bytes=$(find "$dir/agent-state" -maxdepth 1 -type f \( -name '*.db' -o -name '*.db-wal' \) -printf '%s\n' |
+    awk '{ total += $1 } END { print total + 0 }')
+  restart_gateway || die "the backlog gateway did not come back"
+  start=$(now)
+  finish "$sub" "$delivered"
+  end=$run_end
+  printf '{"messages": %d, "queued": %d, "queue_seconds": %s, "rss_kib": %d, "hwm_kib": %d, "file_bytes": %d, ' \
+    "$n" "$waiting" "$(elapsed "$queue_start" "$queued_at")" "$rss" "$hwm" "$file_bytes" \
+    >"$work/backlog.json"
+  printf '"drain_seconds": %s, "received": %d}\n' "$(elapsed "$start" "$end")" "$(received "$delivered" "$input")" \
+    >>"$work/backlog.json"
+  "$connect" --stop --socket "$dir/agent.sock" >/dev/null 2>&1 || true
+  "$connect" --stop --socket "$dir/backend.sock" >/dev/null 2>&1 || true
+  kill_gateway || true  # its status is the SIGKILL
+}
+
 : >"$results"
 for ((run = 1; run <= runs; run++)); do
   if wants pipeline; then
@@ -405,9 +464,10 @@ for ((run = 1; run <= runs; run++)); do
 done
 if wants rr; then request_reply; fi
 if wants scale; then scale; fi
+if wants backlog; then backlog; fi
 
 python3 - "$results" "$messages" "$size" "$runs" "$oneshots" "$json_file" "$only" "$requests" "$sessions" \
-  "$work/rr.json" "$work/scale.json" "$work/rr.drops" "$cpu_results" <<'EOF'
+  "$work/rr.json" "$work/scale.json" "$work/rr.drops" "$cpu_results" "$work/backlog.json" <<'EOF'
 import json, os, statistics, sys
 path, json_file, only = sys.argv[1], sys.argv[6], sys.argv[7].split(",")
 messages, size, runs, oneshots, requests, sessions = (int(sys.argv[i]) for i in (2, 3, 4, 5, 8, 9))
@@ -517,6 +577,32 @@ if "scale" in only:
                           f'{s["heartbeats_answered"]} of {s["heartbeats_sent"]} heartbeats answered'
                           f'{", first failure: " + s["first_failure"] if s["first_failure"] else ""}'
                           if scale else "the load generator gave no result"))
+backlog = None
+if "backlog" in only:
+    backlog = driver_output(sys.argv[14])
+    b = backlog or {}
+    n = b.get("messages", 0)
+    complete = backlog is not None and b["queued"] == n and b["received"] == n
+    mib = lambda kib: round(kib / 1024, 1)
+    cases.append(row(f"backlog: broker VmRSS, {n} queued (MiB)", mib(b["rss_kib"]) if backlog else None,
+                     target="<= 64 MiB", met=complete and b["rss_kib"] <= 64 * 1024, queued=b.get("queued")))
+    cases.append(row(f"backlog: broker VmHWM, {n} queued (MiB)", mib(b["hwm_kib"]) if backlog else None,
+                     target="<= 64 MiB", met=complete and b["hwm_kib"] <= 64 * 1024))
+    per_message = round(b["file_bytes"] / n, 1) if backlog and n else None
+    cases.append(row("backlog: queue file, database + log (B/msg)", per_message, target="<= 250",
+                     met=complete and per_message <= 250))
+    rate = round(b["received"] / b["drain_seconds"]) if backlog and b["drain_seconds"] > 0 else None
+    if backlog:
+        b["drain_rate"] = rate
+    # Compared with this run's pipeline rate when the pipeline case ran, else printed alone.
+    pipeline_rate = round(aegis_rate) if "pipeline" in only else None
+    cases.append(row(f"backlog: drained after the gateway is back (msgs/s{', vs pipeline' if pipeline_rate else ''})",
+                     rate, target=">= pipeline rate" if pipeline_rate else None,
+                     met=(complete and rate >= pipeline_rate) if pipeline_rate else None, pipeline=pipeline_rate,
+                     received=b.get("received")))
+    if not complete:
+        incomplete.append("backlog: " + (f'{b["queued"]} of {n} queued, {b["received"]} distinct payloads delivered'
+                                         if backlog else "no result"))
 
 def cell(value, suffix=""):
     return "-" if value is None else f"{value}{suffix}"
@@ -564,7 +650,7 @@ print("complete: " + ("no" if incomplete else "yes"))
 report = {"messages": messages, "size": size, "runs": runs, "oneshots": oneshots, "requests": requests,
           "sessions": sessions, "cases": cases, "complete": not incomplete, "incomplete": incomplete,
           "notes": notes, "pipeline_runs": pipeline_runs, "cpu_us_per_message": cpu,
-          "request_reply": rr, "scale": scale,
+          "request_reply": rr, "scale": scale, "backlog": backlog,
           "raw": [{"case": r[0], "system": r[1], "run": int(r[2]), "seconds": float(r[3]), "count": int(r[4])} for r in rows]}
 text = json.dumps(report, indent=2)
 print(text)

@@ -225,7 +225,10 @@ std::string_view to_string(MessageState state) {
 // ---- opening ----
 
 SqliteOutboundQueue::SqliteOutboundQueue(std::shared_ptr<Database> database, QueueLimits limits, QueueOptions options)
-    : database_(std::move(database)), limits_(limits), options_(std::move(options)) {}
+    : database_(std::move(database)),
+      limits_(limits),
+      options_(std::move(options)),
+      index_(0, PositionHash{this}, PositionEqual{this}) {}
 
 SqliteOutboundQueue::~SqliteOutboundQueue() = default;
 
@@ -249,8 +252,8 @@ Result<void> SqliteOutboundQueue::load() {
     // still queued stays in flight (its answer will come).
     auto in_flight = std::move(in_flight_);
     in_flight_.clear();
-    rows_.clear();
     index_.clear();
+    rows_.clear();
     for (auto& ready : ready_) ready.clear();
     backoffs_.clear();
     waiting_ = dead_ = 0;
@@ -270,7 +273,10 @@ Result<void> SqliteOutboundQueue::load() {
             const auto seq = statement->column_int(0);
             const auto priority = statement->column_int(2);
             const auto count = statement->column_int(3);
-            if (!valid_priority(priority) || count <= 0) return corrupt_row(*database_);
+            if (!valid_priority(priority) || count <= 0 || seq <= 0 || seq > kMaxSeq ||
+                count > static_cast<std::int64_t>(kMaxRowMessages)) {
+                return corrupt_row(*database_);
+            }
             const auto channel = statement->column_text(1);
             std::vector<OutboundMessage> messages;
             if (!decode_body(statement->column_blob_view(4), static_cast<std::size_t>(count), channel,
@@ -291,7 +297,7 @@ Result<void> SqliteOutboundQueue::load() {
                     index_.erase(messages[i].id);
                 } else if (in_flight.count(messages[i].id) != 0) {
                     auto& slot = stored.slots[i];
-                    slot.state = SlotState::in_flight;
+                    slot.set_state(SlotState::in_flight);
                     --stored.waiting;
                     --waiting_;
                     in_flight_.emplace(messages[i].id, at);
@@ -310,10 +316,9 @@ Result<void> SqliteOutboundQueue::load() {
             if (!*row) break;
             protocol::MessageId id{};
             if (!read_id(statement->column_blob_view(0), id)) return corrupt_row(*database_);
-            const auto at = index_.find(id);
-            if (at == index_.end()) continue;
-            backoffs_[at->second] =
-                Backoff{static_cast<std::uint32_t>(statement->column_int(1)), statement->column_uint(2)};
+            const auto at = find(id);
+            if (!at) continue;
+            backoffs_[*at] = Backoff{static_cast<std::uint32_t>(statement->column_int(1)), statement->column_uint(2)};
         }
     }
     auto dead = database_->query_int("SELECT count(*) FROM dead_letters");
@@ -330,13 +335,21 @@ void SqliteOutboundQueue::index_row(std::int64_t seq, const std::vector<const Ou
     for (std::size_t i = 0; i < messages.size(); ++i) {
         const auto& message = *messages[i];
         Slot slot;
-        slot.expires_ms = message.expires_ms;
+        slot.id = message.id;
         slot.payload_bytes = static_cast<std::uint32_t>(message.payload.size());
         slot.wire_bytes =
             static_cast<std::uint32_t>(protocol::encoded_message_bytes(message.headers, message.payload.size()));
-        slot.kind = message.kind;
         row.slots.push_back(slot);
-        index_[message.id] = Position{seq, static_cast<std::uint32_t>(i)};
+        if (message.expires_ms != 0) {
+            if (!row.expiries) row.expiries = std::make_unique<std::uint64_t[]>(messages.size());
+            row.expiries[i] = message.expires_ms;
+        }
+        // A later copy of an id stands for it, as the file is read in order.
+        const auto packed = pack(Position{seq, static_cast<std::uint32_t>(i)});
+        if (const auto [existing, inserted] = index_.insert(packed); !inserted) {
+            index_.erase(existing);
+            index_.insert(packed);
+        }
         live_bytes_ += message.payload.size();
         if (message.expires_ms != 0 && next_expiry_ms_ != 0)
             next_expiry_ms_ = std::min(next_expiry_ms_, message.expires_ms);
@@ -350,13 +363,13 @@ void SqliteOutboundQueue::index_row(std::int64_t seq, const std::vector<const Ou
 void SqliteOutboundQueue::set_waiting(const Position& at) {
     auto& row = rows_.at(at.seq);
     auto& slot = row.slots[at.index];
-    if (slot.state != SlotState::in_flight) return;
-    slot.state = SlotState::waiting;
+    if (slot.state() != SlotState::in_flight) return;
+    slot.set_state(SlotState::waiting);
     ++row.waiting;
     ++waiting_;
     row.first_waiting = std::min(row.first_waiting, at.index);
     ready_[static_cast<std::size_t>(row.priority)].insert(at.seq);
-    if (slot.expires_ms != 0) next_expiry_ms_ = 0;  // waiting again, with its expiry
+    if (row.expires_ms(at.index) != 0) next_expiry_ms_ = 0;  // waiting again, with its expiry
 }
 
 // A message of the index, done: acknowledged, removed or a dead letter. Its id stays in the
@@ -364,13 +377,13 @@ void SqliteOutboundQueue::set_waiting(const Position& at) {
 void SqliteOutboundQueue::set_done(const Position& at) {
     auto& row = rows_.at(at.seq);
     auto& slot = row.slots[at.index];
-    if (slot.state == SlotState::done) return;
-    if (slot.state == SlotState::waiting) {
+    if (slot.state() == SlotState::done) return;
+    if (slot.state() == SlotState::waiting) {
         --row.waiting;
         --waiting_;
         if (row.waiting == 0) ready_[static_cast<std::size_t>(row.priority)].erase(at.seq);
     }
-    slot.state = SlotState::done;
+    slot.set_state(SlotState::done);
     --row.live;
     live_bytes_ -= slot.payload_bytes;
     backoffs_.erase(at);
@@ -395,7 +408,7 @@ Result<void> SqliteOutboundQueue::write_done(const std::set<std::int64_t>& rows)
             continue;
         }
         Bytes done(row.slots.size(), 0);
-        for (std::size_t i = 0; i < row.slots.size(); ++i) done[i] = row.slots[i].state == SlotState::done ? 1 : 0;
+        for (std::size_t i = 0; i < row.slots.size(); ++i) done[i] = row.slots[i].state() == SlotState::done ? 1 : 0;
         auto mark = database_->cached("INSERT OR REPLACE INTO messages_done (seq, done) VALUES (?1, ?2)");
         if (!mark) return mark.take_error();
         (*mark)->bind(1, seq).bind(2, ByteView(done));
@@ -458,6 +471,10 @@ Result<void> SqliteOutboundQueue::insert_rows(const std::vector<const OutboundMe
         }
         auto seq = insert_row(*database_, messages, first, count);
         if (!seq) return seq.take_error();
+        if (*seq > kMaxSeq) {
+            return make_error(ExitCode::failure, "{}: the queue's row numbers are used up; purge the queue",
+                              database_->path().string());
+        }
         inserted.push_back({*seq, {first, count}});
         first += count;
     }
@@ -478,7 +495,7 @@ Result<void> SqliteOutboundQueue::push_many(const std::vector<OutboundMessage>& 
     std::unordered_set<protocol::MessageId, protocol::MessageIdHash> seen;
     std::uint64_t bytes = 0;
     for (const auto& message : messages) {
-        if (index_.count(message.id) != 0) continue;
+        if (index_.contains(message.id)) continue;
         if (messages.size() > 1 && !seen.insert(message.id).second) continue;
         fresh.push_back(&message);
         bytes += message.payload.size();
@@ -523,9 +540,9 @@ Result<std::vector<OutboundMessage>> SqliteOutboundQueue::take_batch(const Batch
             if (channel != nullptr && row.channel != *channel) break;
             for (auto i = row.first_waiting; i < row.slots.size(); ++i) {
                 const auto& slot = row.slots[i];
-                if (slot.state != SlotState::waiting) continue;
+                if (slot.state() != SlotState::waiting) continue;
                 const Position at{seq, i};
-                if (slot.expires_ms != 0 && slot.expires_ms <= now_ms) {
+                if (const auto expires = row.expires_ms(i); expires != 0 && expires <= now_ms) {
                     newly_expired.push_back(at);
                     continue;
                 }
@@ -571,7 +588,7 @@ Result<std::vector<OutboundMessage>> SqliteOutboundQueue::take_batch(const Batch
         const auto& at = taken[i];
         auto& row = rows_.at(at.seq);
         auto& slot = row.slots[at.index];
-        slot.state = SlotState::in_flight;
+        slot.set_state(SlotState::in_flight);
         --row.waiting;
         --waiting_;
         if (row.waiting == 0) ready_[static_cast<std::size_t>(row.priority)].erase(at.seq);
@@ -582,7 +599,7 @@ Result<std::vector<OutboundMessage>> SqliteOutboundQueue::take_batch(const Batch
         const auto found = rows_.find(at.seq);
         if (found == rows_.end()) continue;
         auto& row = found->second;
-        while (row.first_waiting < row.slots.size() && row.slots[row.first_waiting].state != SlotState::waiting)
+        while (row.first_waiting < row.slots.size() && row.slots[row.first_waiting].state() != SlotState::waiting)
             ++row.first_waiting;
     }
     return batch;
@@ -617,7 +634,7 @@ Result<void> SqliteOutboundQueue::make_dead(const std::vector<Position>& at, std
             if (backoff != backoffs_.end()) {
                 if (auto forgotten = forget_backoff(*database_, message.id); !forgotten) return forgotten;
             }
-            const bool was_in_flight = slot(position).state == SlotState::in_flight;
+            const bool was_in_flight = slot(position).state() == SlotState::in_flight;
             set_done(position);
             index_.erase(message.id);
             if (was_in_flight) in_flight_.erase(message.id);
@@ -651,9 +668,10 @@ Result<void> SqliteOutboundQueue::acknowledge(const std::vector<protocol::Messag
         std::set<std::int64_t> touched;
         for (const auto& id : ids) {
             if (const auto found = index_.find(id); found != index_.end()) {
-                set_done(found->second);
-                touched.insert(found->second.seq);
-                if (backoffs_.count(found->second) != 0) {
+                const auto at = unpack(*found);
+                set_done(at);
+                touched.insert(at.seq);
+                if (backoffs_.count(at) != 0) {
                     if (auto forgotten = forget_backoff(*database_, id); !forgotten) return forgotten;
                 }
                 in_flight_.erase(id);
@@ -683,7 +701,7 @@ Result<void> SqliteOutboundQueue::dead_letter(const std::vector<protocol::Messag
                                               std::uint64_t now_ms) {
     std::vector<Position> at;
     for (const auto& id : ids) {
-        if (const auto found = index_.find(id); found != index_.end()) at.push_back(found->second);
+        if (const auto found = find(id)) at.push_back(*found);
     }
     std::sort(at.begin(), at.end());
     at.erase(
@@ -790,11 +808,13 @@ Result<void> SqliteOutboundQueue::defer(const std::vector<protocol::MessageId>& 
 
 Result<void> SqliteOutboundQueue::undefer_channel(const std::string& channel) {
     std::vector<protocol::MessageId> due;
-    for (const auto& [id, at] : index_) {
+    for (const auto packed : index_) {
+        const auto at = unpack(packed);
+        const auto& id = id_at(packed);
         const auto backoff = backoffs_.find(at);
         if (backoff == backoffs_.end() || backoff->second.next_attempt_ms == 0) continue;
         const auto& row = rows_.at(at.seq);
-        if (row.channel != channel || row.slots[at.index].state != SlotState::waiting) continue;
+        if (row.channel != channel || row.slots[at.index].state() != SlotState::waiting) continue;
         due.push_back(id);
     }
     if (due.empty()) return {};
@@ -815,7 +835,7 @@ Result<void> SqliteOutboundQueue::undefer_channel(const std::string& channel) {
         (void)load();
         return written;
     }
-    for (const auto& id : due) backoffs_[index_.at(id)].next_attempt_ms = 0;
+    for (const auto& id : due) backoffs_[*find(id)].next_attempt_ms = 0;
     return {};
 }
 
@@ -830,12 +850,14 @@ Result<void> SqliteOutboundQueue::expire_due(std::uint64_t now_ms, std::vector<O
     bool due_in_flight = false;
     std::uint64_t next_expiry = std::numeric_limits<std::uint64_t>::max();
     for (const auto& [seq, row] : rows_) {
+        if (!row.expiries) continue;
         for (std::uint32_t i = 0; i < row.slots.size(); ++i) {
             const auto& slot = row.slots[i];
-            if (slot.expires_ms == 0 || slot.state == SlotState::done) continue;
-            if (slot.expires_ms > now_ms) {
-                if (slot.state == SlotState::waiting) next_expiry = std::min(next_expiry, slot.expires_ms);
-            } else if (slot.state == SlotState::in_flight) {
+            const auto expires = row.expiries[i];
+            if (expires == 0 || slot.state() == SlotState::done) continue;
+            if (expires > now_ms) {
+                if (slot.state() == SlotState::waiting) next_expiry = std::min(next_expiry, expires);
+            } else if (slot.state() == SlotState::in_flight) {
                 due_in_flight = true;  // its answer decides
             } else {
                 due.push_back(Position{seq, i});
@@ -882,17 +904,18 @@ Result<std::vector<QueueEntry>> SqliteOutboundQueue::list(std::optional<MessageS
                 bool wanted = false;
                 for (const auto& slot : row.slots) {
                     const auto slot_state =
-                        slot.state == SlotState::in_flight ? MessageState::in_flight : MessageState::waiting;
-                    if (slot.state != SlotState::done && (!state || *state == slot_state)) wanted = true;
+                        slot.state() == SlotState::in_flight ? MessageState::in_flight : MessageState::waiting;
+                    if (slot.state() != SlotState::done && (!state || *state == slot_state)) wanted = true;
                 }
                 if (!wanted) continue;
                 auto messages = read_row(seq);
                 if (!messages) return messages.take_error();
                 for (std::uint32_t i = 0; i < row.slots.size() && !full(); ++i) {
                     const auto& slot = row.slots[i];
-                    if (slot.state == SlotState::done) continue;
+                    if (slot.state() == SlotState::done) continue;
                     auto entry = entry_of((*messages)[i]);
-                    entry.state = slot.state == SlotState::in_flight ? MessageState::in_flight : MessageState::waiting;
+                    entry.state =
+                        slot.state() == SlotState::in_flight ? MessageState::in_flight : MessageState::waiting;
                     if (state && *state != entry.state) continue;
                     if (const auto backoff = backoffs_.find(Position{seq, i}); backoff != backoffs_.end()) {
                         entry.attempts = backoff->second.attempts;
@@ -913,15 +936,15 @@ Result<std::vector<QueueEntry>> SqliteOutboundQueue::list(std::optional<MessageS
 }
 
 Result<std::optional<StoredMessage>> SqliteOutboundQueue::get(const protocol::MessageId& id) const {
-    if (const auto found = index_.find(id); found != index_.end()) {
-        const auto at = found->second;
+    if (const auto found = find(id)) {
+        const auto at = *found;
         auto messages = read_row(at.seq);
         if (!messages) return messages.take_error();
         if (at.index >= messages->size()) return corrupt_row(*database_);
         StoredMessage out;
         out.message = std::move((*messages)[at.index]);
         out.entry = entry_of(out.message);
-        out.entry.state = slot(at).state == SlotState::in_flight ? MessageState::in_flight : MessageState::waiting;
+        out.entry.state = slot(at).state() == SlotState::in_flight ? MessageState::in_flight : MessageState::waiting;
         if (const auto backoff = backoffs_.find(at); backoff != backoffs_.end()) {
             out.entry.attempts = backoff->second.attempts;
             out.entry.next_attempt_ms = backoff->second.next_attempt_ms;
@@ -964,7 +987,7 @@ Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id, std::uint
     auto written = [&]() -> Result<void> {
         if (entry.state == MessageState::waiting && !expired) {
             // Due now, attempts reset, where it is in the queue.
-            const auto at = index_.at(id);
+            const auto at = *find(id);
             if (backoffs_.count(at) != 0) {
                 if (auto forgotten = forget_backoff(*database_, id); !forgotten) return forgotten;
                 backoffs_.erase(at);
@@ -973,7 +996,7 @@ Result<void> SqliteOutboundQueue::retry(const protocol::MessageId& id, std::uint
         }
         // A dead letter, or a waiting message with a fresh expiry: queued again as a row of its own.
         if (entry.state == MessageState::waiting) {
-            const auto at = index_.at(id);
+            const auto at = *find(id);
             if (backoffs_.count(at) != 0) {
                 if (auto forgotten = forget_backoff(*database_, id); !forgotten) return forgotten;
             }
@@ -1034,7 +1057,7 @@ Result<SqliteOutboundQueue::Retried> SqliteOutboundQueue::retry_dead(std::uint64
             remove.reset();
             remove.bind(1, ByteView(message.id));
             if (auto removed = remove.run(); !removed) return removed;
-            if (index_.count(message.id) == 0) fresh.push_back(&message);
+            if (!index_.contains(message.id)) fresh.push_back(&message);
         }
         if (auto inserted = insert_rows(fresh); !inserted) return inserted;
         return transaction->commit();
@@ -1072,8 +1095,8 @@ Result<std::size_t> SqliteOutboundQueue::purge_all() {
         return purged.take_error();
     }
     if (auto committed = transaction->commit(); !committed) return committed.take_error();
-    rows_.clear();
     index_.clear();
+    rows_.clear();
     for (auto& ready : ready_) ready.clear();
     backoffs_.clear();
     in_flight_.clear();
@@ -1097,7 +1120,7 @@ Result<QueueStats> SqliteOutboundQueue::stats() const {
         auto messages = read_row(seq);
         if (!messages) return messages.take_error();
         for (std::size_t i = 0; i < row.slots.size(); ++i) {
-            if (row.slots[i].state != SlotState::waiting) continue;
+            if (row.slots[i].state() != SlotState::waiting) continue;
             const auto timestamp = (*messages)[i].timestamp_ms;
             if (out.oldest_waiting_ms == 0 || timestamp < out.oldest_waiting_ms) out.oldest_waiting_ms = timestamp;
         }

@@ -20,6 +20,7 @@
 // editing the file behind an open queue makes it stale.
 
 #include <array>
+#include <boost/unordered/unordered_flat_set.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -105,6 +106,8 @@ public:
                                                                            QueueLimits limits,
                                                                            QueueOptions options = {});
     ~SqliteOutboundQueue();
+    SqliteOutboundQueue(const SqliteOutboundQueue&) = delete;  // its index refers to it
+    SqliteOutboundQueue& operator=(const SqliteOutboundQueue&) = delete;
 
     // ---- sending ----
     // Stored (fsync'd unless every message is a request or reply) before this returns.
@@ -179,28 +182,65 @@ private:
     static constexpr std::size_t kPriorities = static_cast<std::size_t>(protocol::Priority::low) + 1;
 
     enum class SlotState : std::uint8_t { waiting, in_flight, done };
-    // One message of a row as the index keeps it: no id, no payload (both stay in the file).
+    // One message of a row as the index keeps it, in 24 bytes: its id, sizes and state; no
+    // payload, headers or expiry (the payload and headers stay in the file, the expiry in its row).
     struct Slot {
-        std::uint64_t expires_ms = 0;
-        std::uint32_t payload_bytes = 0;
+        protocol::MessageId id{};
         std::uint32_t wire_bytes = 0;  // with its headers (protocol::encoded_message_bytes)
-        protocol::Kind kind = protocol::Kind::event;
-        SlotState state = SlotState::waiting;
+        std::uint32_t payload_bytes : 30 = 0;
+        std::uint32_t state_bits : 2 = 0;
+        [[nodiscard]] SlotState state() const { return static_cast<SlotState>(state_bits); }
+        void set_state(SlotState state) { state_bits = static_cast<std::uint32_t>(state) & 3u; }
     };
+    static_assert(sizeof(Slot) == 24);
+    static_assert(protocol::kMaxPayloadBytes < (std::size_t{1} << 30), "a payload size fits Slot::payload_bytes");
     struct Row {
         std::string channel;
         protocol::Priority priority = protocol::Priority::normal;
         std::vector<Slot> slots;
+        // The expiry of each slot (0: never); none while no message of the row expires.
+        std::unique_ptr<std::uint64_t[]> expiries;
         std::size_t live = 0;             // not done
         std::size_t waiting = 0;          // the row is in ready_ while some wait
         std::uint32_t first_waiting = 0;  // no slot before it waits
         bool marked = false;              // its done marks are on file (messages_done)
+        [[nodiscard]] std::uint64_t expires_ms(std::size_t index) const { return expiries ? expiries[index] : 0; }
     };
     struct Position {
         std::int64_t seq = 0;
         std::uint32_t index = 0;
         friend bool operator<(const Position& a, const Position& b) {
             return a.seq != b.seq ? a.seq < b.seq : a.index < b.index;
+        }
+    };
+    // A position in 64 bits, as the id index holds it: the row's seq above, the index below.
+    static constexpr int kIndexBits = 8;
+    static_assert(kMaxRowMessages <= (std::size_t{1} << kIndexBits));
+    static constexpr std::int64_t kMaxSeq = std::numeric_limits<std::int64_t>::max() >> kIndexBits;
+    [[nodiscard]] static std::uint64_t pack(const Position& at) {
+        return (static_cast<std::uint64_t>(at.seq) << kIndexBits) | at.index;
+    }
+    [[nodiscard]] static Position unpack(std::uint64_t packed) {
+        return Position{static_cast<std::int64_t>(packed >> kIndexBits),
+                        static_cast<std::uint32_t>(packed & ((1u << kIndexBits) - 1))};
+    }
+    // The id index holds positions only (8 bytes a message, no node): the id a position stands
+    // for is read from its slot, so a lookup by id hashes and compares the ids of the slots.
+    struct PositionHash {
+        using is_transparent = void;
+        const SqliteOutboundQueue* queue = nullptr;
+        std::size_t operator()(const protocol::MessageId& id) const noexcept { return protocol::MessageIdHash{}(id); }
+        std::size_t operator()(std::uint64_t packed) const { return (*this)(queue->id_at(packed)); }
+    };
+    struct PositionEqual {
+        using is_transparent = void;
+        const SqliteOutboundQueue* queue = nullptr;
+        bool operator()(std::uint64_t a, std::uint64_t b) const { return a == b; }
+        bool operator()(const protocol::MessageId& id, std::uint64_t packed) const {
+            return queue->id_at(packed) == id;
+        }
+        bool operator()(std::uint64_t packed, const protocol::MessageId& id) const {
+            return queue->id_at(packed) == id;
         }
     };
     struct Backoff {
@@ -230,12 +270,18 @@ private:
     [[nodiscard]] std::uint64_t retry_delay(std::uint32_t attempts) const;
     [[nodiscard]] const Slot& slot(const Position& at) const { return rows_.at(at.seq).slots[at.index]; }
     [[nodiscard]] Slot& slot(const Position& at) { return rows_.at(at.seq).slots[at.index]; }
+    [[nodiscard]] const protocol::MessageId& id_at(std::uint64_t packed) const { return slot(unpack(packed)).id; }
+    [[nodiscard]] std::optional<Position> find(const protocol::MessageId& id) const {
+        const auto found = index_.find(id);
+        if (found == index_.end()) return std::nullopt;
+        return unpack(*found);
+    }
 
     std::shared_ptr<Database> database_;
     QueueLimits limits_;
     QueueOptions options_;
-    std::map<std::int64_t, Row> rows_;                                                  // by seq: arrival order
-    std::unordered_map<protocol::MessageId, Position, protocol::MessageIdHash> index_;  // every queued message
+    std::map<std::int64_t, Row> rows_;                                             // by seq: arrival order
+    boost::unordered_flat_set<std::uint64_t, PositionHash, PositionEqual> index_;  // every queued message
     std::array<std::set<std::int64_t>, kPriorities> ready_;  // rows with waiting messages, per priority
     std::map<Position, Backoff> backoffs_;                   // released or deferred, as in retries
     std::unordered_map<protocol::MessageId, Position, protocol::MessageIdHash> in_flight_;

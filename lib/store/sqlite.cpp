@@ -335,6 +335,8 @@ Result<void> Database::use_write_ahead_log() {
     }
     mode->reset();
     if (auto sync = exec("PRAGMA synchronous = FULL"); !sync) return sync.take_error();
+    if (auto limit = exec(fmt::format("PRAGMA journal_size_limit = {}", kLogSizeLimitBytes)); !limit)
+        return limit.take_error();
     if (checkpoint_) return {};
     auto started = BackgroundCheckpoint::start(path_);
     if (!started) return started.take_error();

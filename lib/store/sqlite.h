@@ -140,10 +140,13 @@ public:
     // a write-ahead log). The log is copied back into the file by a thread of this connection's
     // own (BackgroundCheckpoint) once it holds kBackgroundCheckpointFrames pages, instead of by
     // the commit that passed SQLite's bound. The committing thread checkpoints only a log past
-    // kForegroundCheckpointFrames, which a busy writer can outrun the thread to.
+    // kForegroundCheckpointFrames, which a busy writer can outrun the thread to. A log that grew
+    // past kLogSizeLimitBytes (a long outage, a reader holding the checkpoint back) is cut back to
+    // it when it is next written from its start (PRAGMA journal_size_limit): its disk comes back.
     [[nodiscard]] Result<void> use_write_ahead_log();
     static constexpr int kBackgroundCheckpointFrames = 1000;
     static constexpr int kForegroundCheckpointFrames = 10000;
+    static constexpr std::int64_t kLogSizeLimitBytes = 8 * 1024 * 1024;  // twice the thread's bound at 4 KiB pages
     // Checkpoints the thread has finished (for tests).
     [[nodiscard]] int background_checkpoints() const;
 

@@ -20,10 +20,11 @@ expect_contains "$out" "--only"
 
 json="$TEST_TMP/bench.json"
 RUN_TIMEOUT=150 expect_exit 0 "$bench" --bin "$AEGIS_BIN" -n 300 -r 1 -m 3 --requests 50 --sessions 20 \
-    --heartbeat 1 --json "$json"
+    --heartbeat 1 --backlog 300 --json "$json"
 for row in "pipeline vs mosquitto QoS 1" "pipeline vs mosquitto QoS 0" "one-shot send" \
     "request/reply p99 (ms, one connection)" "request/reply one-shot p50" "gateway handshakes/s (20 sessions, wall)" \
-    "gateway handshakes per gateway CPU-second" "gateway KiB per idle session (20 sessions)" "heartbeat answer p99" "gateway CPU during heartbeats"; do
+    "gateway handshakes per gateway CPU-second" "gateway KiB per idle session (20 sessions)" "heartbeat answer p99" "gateway CPU during heartbeats" \
+    "backlog: broker VmRSS" "backlog: broker VmHWM" "backlog: queue file" "backlog: drained after the gateway is back"; do
     line=$(grep -F -- "$row" <<<"$out" | head -n 1)
     expect_match "$line" "  (yes|no|-)\$" "table row '$row'"
 done
@@ -43,7 +44,10 @@ assert scale["failures"] == 0, scale
 assert scale["heartbeats_sent"] >= 20 and scale["heartbeats_answered"] == scale["heartbeats_sent"], scale
 assert scale["handshakes_per_s"] > 0 and scale["gateway_rss_idle_kib"] > 0, scale
 targets = [case for case in report["cases"] if case["target"]]
-assert len(targets) == 6 and all(isinstance(case["met"], bool) for case in targets), targets
+backlog = report["backlog"]
+assert backlog["queued"] == 300 and backlog["received"] == 300 and backlog["hwm_kib"] >= backlog["rss_kib"] > 0, backlog
+assert backlog["file_bytes"] > 0 and backlog["drain_rate"] > 0, backlog
+assert len(targets) == 10 and all(isinstance(case["met"], bool) for case in targets), targets
 for case in report["cases"][:2]:
     assert case["aegis_received"] == 300 and case["mosquitto_received"] == 300, case
 print("ok")

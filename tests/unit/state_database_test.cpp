@@ -211,6 +211,50 @@ TEST_CASE("store: a state file's log is checkpointed by a thread of its own, and
     CHECK(*count == (rounds + 1) * commits);
 }
 
+TEST_CASE("store: a log grown past its limit is cut back once copied, so a drained queue gives its disk back",
+          "[store]") {
+    TempDir dir;
+    const auto file = dir.file("state.db");
+    auto opened = store::open_state_database(file);
+    REQUIRE(opened);
+    auto& db = **opened;
+    REQUIRE(db.exec("CREATE TABLE filler (b BLOB)"));
+    const auto wal = std::filesystem::path(file.string() + "-wal");
+    const auto limit = static_cast<std::uintmax_t>(store::Database::kLogSizeLimitBytes);
+
+    // A reader's snapshot holds every checkpoint back (a long outage does the same with many
+    // commits): the log grows to twice its limit.
+    sqlite3* reader = nullptr;
+    REQUIRE(sqlite3_open_v2(file.c_str(), &reader, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM filler", nullptr, nullptr, nullptr) == SQLITE_OK);
+    const Bytes row(4000, 0x5a);
+    while (std::filesystem::file_size(wal) <= 2 * limit) {
+        auto transaction = db.begin(store::Durability::process_crash);
+        REQUIRE(transaction);
+        for (int i = 0; i < 100; ++i) {
+            auto insert = db.cached("INSERT INTO filler VALUES (?1)");
+            REQUIRE(insert);
+            (*insert)->bind(1, aegis::ByteView(row));
+            REQUIRE((*insert)->run());
+        }
+        REQUIRE(transaction->commit());
+    }
+    REQUIRE(sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(reader);
+
+    // Drained; once the log is copied whole, the next commit writes it from its start and cuts
+    // it back. A commit can restart the log only while no connection holds a read mark on it
+    // (the checkpoint thread may, for a moment): so it is tried again for a while.
+    REQUIRE(db.exec("DELETE FROM filler"));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::filesystem::file_size(wal) > limit && std::chrono::steady_clock::now() < deadline) {
+        REQUIRE(db.exec("PRAGMA wal_checkpoint(PASSIVE)"));
+        REQUIRE(db.exec("INSERT INTO filler VALUES (zeroblob(10))"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(std::filesystem::file_size(wal) <= limit);
+}
+
 TEST_CASE("store: the SQLite wrapper reports a full database as 'disk full'", "[store]") {
     TempDir dir;
     auto opened = store::Database::open(dir.file("small.db"), store::OpenMode::read_write_create);
