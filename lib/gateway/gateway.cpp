@@ -530,6 +530,15 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
                          },
                          [weak = std::weak_ptr<Core>(core)](const crypto::PublicKey& key) {
                              if (auto self = weak.lock()) self->wake->session_replaced(key, 0);
+                         },
+                         [weak = std::weak_ptr<Core>(core)](const std::string& node) {
+                             auto self = weak.lock();
+                             if (!self) return;
+                             self->log(
+                                 fmt::format("gateway {} reloaded: re-reading the authorized file and the "
+                                             "channel controls",
+                                             node));
+                             (void)self->reload();  // a failure is logged and the previous keys stay
                          }});
     core->own_certificate = std::move(certificate);
     core->revoked = std::move(access->revoked);
@@ -560,7 +569,10 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
 }
 
 Result<void> Gateway::reload() {
-    return core_->reload();
+    auto reloaded = core_->reload();
+    // Every gateway sharing the store reads its own files again, so a revocation applies everywhere.
+    if (reloaded) core_->stored->announce_reload();
+    return reloaded;
 }
 void Gateway::shutdown() {
     core_->shutdown();

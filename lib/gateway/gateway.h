@@ -64,6 +64,7 @@ public:
 
     // SIGHUP: re-reads the authorized file and the channel controls (both or neither); sessions of identities removed,
     // or whose id or role changed, get goodbye(revoked) and are closed. On error the previous set stays in force.
+    // With a shared store (--redis), the other gateways are asked to reload theirs too.
     Result<void> reload();
     // SIGTERM: goodbye(shutting_down) to every session, close them, stop listening.
     void shutdown();

@@ -13,7 +13,9 @@
 #     the delivery window, and the sender's queue empty at the end;
 # part redis_restart (6): kill -9 of Redis mid-stream and a restart on its append-only file
 #     (appendfsync always): lost 0.
-# Parts: bounds failover redis_restart
+# part revoke (8): host42 removed from the authorized file and g1 alone sent SIGHUP: every gateway
+#     reloads (a hint through Redis), and the one holding host42's session closes it within 1 s.
+# Parts: bounds failover redis_restart revoke
 
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -233,6 +235,35 @@ if part redis_restart; then
     echo "(6) copies dropped at soc's broker: $(status_field "$b_sock" local.duplicates)"
     # The restarted server read back what the killed one had written.
     expect_contains "$(cat "$TEST_TMP/redis.log")" "DB loaded from append only file" "(6) Redis restarted from its file"
+fi
+
+if part revoke; then
+    # --- (8) revocation on one gateway closes the session wherever it is -------------------------------
+    start_gateways
+    start_broker --url "$url2" host42 --heartbeat 0
+    a_sock=$broker_sock
+    start_broker --url "$url3" soc --heartbeat 0
+    b_sock=$broker_sock
+    "$python" "$client" subscribe "$b_sock" 'agent.host42.revoke' 20 "$TEST_TMP/8.received" &
+    sub_pid=$!
+    wait_for "soc's subscriber" test -e "$TEST_TMP/8.received.ready"
+    "$python" "$client" publish "$a_sock" agent.host42.revoke 20 "$TEST_TMP/8.sent" || fail "the publishing client failed"
+    wait "$sub_pid" || fail "the subscribing client failed"
+    delivery_counts "$TEST_TMP/8.sent" "$TEST_TMP/8.received" "(8) before the revocation"
+    grep -v ",id=host42 " "$TEST_TMP/authorized" >"$TEST_TMP/authorized.new"
+    mv "$TEST_TMP/authorized.new" "$TEST_TMP/authorized"
+    started=$EPOCHREALTIME
+    kill -HUP "$pid1"
+    wait_for "g2 to close host42's session" 5 grep -q "revoked id=host42" "$log2"
+    elapsed=$("$python" -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$started" "$EPOCHREALTIME")
+    echo "(8) SIGHUP to g1; g2 closed host42's session after ${elapsed}s"
+    "$python" -c "import sys; sys.exit(float(sys.argv[1]) > 1.0)" "$elapsed" ||
+        fail "(8) g2 took ${elapsed}s to close the revoked session (more than 1 s)"
+    check_passed
+    expect_contains "$(cat "$log3")" "reloaded: re-reading the authorized file" "(8) g3 reloaded too"
+    # Refused by whichever gateway it tries next: every one has read the file again.
+    wait_for "host42's broker refused" in_state "$a_sock" refused
+    expect_eq "$(status_field "$a_sock" refusal.reason)" revoked "(8) the refusal"
 fi
 
 summary

@@ -177,6 +177,7 @@ void RedisGatewayState::start() {
     });
     messages_->subscribe(channel("node:" + node_));
     messages_->subscribe(channel("subs"));
+    messages_->subscribe(channel("reload"));
     commands_->start();
     messages_->start();
 }
@@ -190,7 +191,16 @@ void RedisGatewayState::watch(StoreEvents events) {
     events_ = std::move(events);
 }
 
+void RedisGatewayState::announce_reload() {
+    // A hint only: a gateway that misses it (Redis down) keeps its files as last read.
+    commands_->command({"PUBLISH", channel("reload"), node_}, [](Result<Reply>) {});
+}
+
 void RedisGatewayState::on_message(const std::string& name, const std::string& payload) {
+    if (name == channel("reload")) {
+        if (payload != node_ && events_.reload_asked) events_.reload_asked(payload);
+        return;
+    }
     if (name == channel("subs")) {
         std::uint64_t version = 0;
         std::from_chars(payload.data(), payload.data() + payload.size(), version);

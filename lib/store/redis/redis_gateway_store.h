@@ -58,6 +58,8 @@ public:
     // The connection's state now: up, and no command failed since it last came up.
     void probe(Completion<void> done) override;
     void watch(StoreEvents events) override;
+    // A hint on the cluster's reload channel, with this gateway's node name.
+    void announce_reload() override;
     void close() override;
 
     // This gateway's name among those sharing the store (random, per process).
