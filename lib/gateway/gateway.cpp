@@ -58,6 +58,8 @@ Result<void> check_options(const GatewayOptions& options) {
     if (options.inbox_max_messages == 0) return make_error(ExitCode::usage, "--inbox-max-messages must be at least 1");
     if (options.inbox_max_age.count() <= 0) return make_error(ExitCode::usage, "--inbox-max-age must be positive");
     if (options.replay_window == 0) return make_error(ExitCode::usage, "--replay-window must be at least 1");
+    if (options.redis_wait_replicas > 0 && options.redis.empty())
+        return make_error(ExitCode::usage, "--redis-wait-replicas goes with --redis");
     return {};
 }
 
@@ -75,6 +77,8 @@ Result<std::unique_ptr<store::GatewayState>> open_state(boost::asio::io_context&
     auto endpoint = store::redis::parse_url(options.redis);
     if (!endpoint) return endpoint.take_error();
     store::redis::RedisStoreOptions redis{*endpoint, limits};
+    redis.wait_replicas = options.redis_wait_replicas;
+    redis.wait_timeout = std::chrono::milliseconds(options.redis_wait_timeout_ms);
     auto stored = store::redis::RedisGatewayState::open(io, redis, [&log](std::string_view line) {
         if (log) log(line);
     });

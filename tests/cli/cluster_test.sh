@@ -15,7 +15,9 @@
 #     (appendfsync always): lost 0.
 # part revoke (8): host42 removed from the authorized file and g1 alone sent SIGHUP: every gateway
 #     reloads (a hint through Redis), and the one holding host42's session closes it within 1 s.
-# Parts: bounds failover redis_restart revoke
+# part wait: with a replica and --redis-wait-replicas 1, a stream arrives whole; the replica
+#     killed, a publish is not acknowledged; the replica back, it is, and arrives: lost 0.
+# Parts: bounds failover redis_restart revoke wait
 
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -264,6 +266,45 @@ if part revoke; then
     # Refused by whichever gateway it tries next: every one has read the file again.
     wait_for "host42's broker refused" in_state "$a_sock" refused
     expect_eq "$(status_field "$a_sock" refusal.reason)" revoked "(8) the refusal"
+fi
+
+if part wait; then
+    # --- WAIT: a publish acknowledged once a replica has it --------------------------------------------
+    expect_error 2 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
+        --state-dir "$TEST_TMP/refused-state" --redis-wait-replicas 1
+    expect_contains "$err" "--redis-wait-replicas goes with --redis" "(wait) without --redis"
+    replica_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$TEST_TMP/replica"
+    start_replica() {
+        "$redis_server" --port "$replica_port" --bind 127.0.0.1 --dir "$TEST_TMP/replica" --save '' --appendonly yes \
+            --appendfsync always --replicaof 127.0.0.1 "$redis_port" --logfile "$TEST_TMP/replica.log" &
+        replica_pid=$!
+        at_exit kill -KILL "$replica_pid"
+        replicated() { [[ $("$redis_cli" -p "$redis_port" info replication) == *"connected_slaves:1"* ]]; }
+        wait_for "the replica to follow" replicated
+    }
+    start_replica
+    start_gateways --redis-wait-replicas 1 --redis-wait-timeout 300
+    start_broker --url "$url1" host42 --heartbeat 0
+    a_sock=$broker_sock
+    start_broker --url "$url2" soc --heartbeat 0
+    b_sock=$broker_sock
+    M=200
+    "$python" "$client" subscribe "$b_sock" 'agent.host42.wait' "$((M + 1))" "$TEST_TMP/w.received" &
+    sub_pid=$!
+    wait_for "soc's subscriber" test -e "$TEST_TMP/w.received.ready"
+    "$python" "$client" publish "$a_sock" agent.host42.wait "$M" "$TEST_TMP/w.sent" || fail "the publishing client failed"
+    kill -KILL "$replica_pid"
+    wait "$replica_pid" 2>/dev/null
+    # No replica: stored on the primary, but not acknowledged.
+    expect_exit 5 "$send" --socket "$a_sock" --wait-ack --timeout 2 agent.host42.wait -m "m-$M"
+    echo "m-$M" >>"$TEST_TMP/w.sent"
+    expect_contains "$(cat "$log1")" "Redis replicas acknowledged" "(wait) the refusal logged"
+    start_replica
+    wait "$sub_pid" || fail "the subscribing client failed"
+    delivery_counts "$TEST_TMP/w.sent" "$TEST_TMP/w.received" "(wait) with WAIT 1, the replica killed and back"
+    queue_empty() { (($(status_field "$a_sock" queue.waiting) + $(status_field "$a_sock" queue.in_flight) == 0)); }
+    wait_for "host42's queue to empty" queue_empty
 fi
 
 summary

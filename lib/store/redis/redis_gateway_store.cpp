@@ -394,7 +394,20 @@ void RedisGatewayState::send_commit(const std::shared_ptr<PendingCommit>& pendin
         if (pending->reroutes > 0 && !alive.expired() && events_.inbox_grew)
             for (const auto& append : pending->commit.appends)
                 for (const auto& key : append.recipients) events_.inbox_grew(key);
-        pending->done(std::move(outcome));
+        if (options_.wait_replicas == 0 || alive.expired()) return pending->done(std::move(outcome));
+        // Stored on the primary; acknowledged once the replicas asked for have it too. Short of
+        // them it fails: the publisher sends again (a copy the receivers drop by message id).
+        const auto wanted = options_.wait_replicas;
+        commands_->command({"WAIT", std::to_string(wanted), std::to_string(options_.wait_timeout.count())},
+                           [pending, wanted, outcome = std::move(outcome)](Result<Reply> waited) mutable {
+                               if (!waited) return pending->done(waited.take_error());
+                               if (waited->type != Reply::Type::integer) return pending->done(unexpected("WAIT"));
+                               if (waited->as_uint() < wanted)
+                                   return pending->done(make_error(
+                                       ExitCode::failure, "only {} of {} Redis replicas acknowledged the write in time",
+                                       waited->as_uint(), wanted));
+                               pending->done(std::move(outcome));
+                           });
     });
 }
 

@@ -28,6 +28,9 @@ struct RedisStoreOptions {
     Endpoint endpoint;
     GatewayLimits limits;
     std::chrono::milliseconds command_timeout{2'000};
+    // Above 0: a commit succeeds only once WAIT says this many replicas have it (within wait_timeout).
+    std::uint64_t wait_replicas = 0;
+    std::chrono::milliseconds wait_timeout{500};
 };
 
 class RedisGatewayState final : public GatewayState {
