@@ -16,7 +16,9 @@
 #   five samples; a tenth of them as fresh processes).
 # --sessions: gateway sessions for the scale case (default 2000; --big: 10000); --heartbeat: each
 #   session's heartbeat interval during the scale case (default 5 s, for 2 intervals).
-# --only: a comma-separated subset of pipeline,oneshot,rr,scale,backlog (default: all of them).
+# --only: a comma-separated subset of pipeline,oneshot,rr,scale,backlog,cluster (default: all of them but
+#   cluster, which needs redis-server; it streams through two gateways sharing a Redis against one
+#   SQLite gateway).
 # --backlog N: messages the backlog case queues with the gateway down (default 1000000).
 # Pipeline: each run sends fresh payloads tagged with the run on a channel of its own, subscribed
 # exactly; a run counts the distinct payloads received that are in its input, and the rate of a
@@ -39,7 +41,7 @@ heartbeat=5
 only="pipeline,oneshot,rr,scale,backlog"  # backlog: ~80 s for 1,000,000 messages
 backlog_messages=1000000
 work_parent=""
-usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case $1 in
     --quick) messages=20000 runs=1 oneshots=50 requests=100 sessions=500 ;;
@@ -69,8 +71,8 @@ for number in "$messages" "$runs" "$oneshots" "$requests" "$sessions" "$heartbea
 done
 IFS=, read -r -a cases <<<"$only"
 for case in "${cases[@]}"; do
-  [[ $case =~ ^(pipeline|oneshot|rr|scale|backlog)$ ]] ||
-    usage_error "--only takes pipeline,oneshot,rr,scale,backlog, not '$case'"
+  [[ $case =~ ^(pipeline|oneshot|rr|scale|backlog|cluster)$ ]] ||
+    usage_error "--only takes pipeline,oneshot,rr,scale,backlog,cluster, not '$case'"
 done
 wants() { [[ ,$only, == *,$1,* ]]; }
 command -v mosquitto >/dev/null && command -v mosquitto_pub >/dev/null && command -v mosquitto_rr >/dev/null ||
@@ -147,7 +149,7 @@ measured_seconds() {  # measured_seconds CPUFILE: the sum of its commands' lines
 needs_brokers=false
 if wants pipeline || wants oneshot || wants rr || wants backlog; then needs_brokers=true; fi
 
-if wants pipeline; then
+if wants pipeline || wants cluster; then
   say "== input: $messages lines of $size bytes a run, tagged with the run"
   python3 - "$messages" "$size" "$runs" "$work/input" <<'PY'
 import sys
@@ -448,6 +450,56 @@ PY
   kill_gateway || true  # its status is the SIGKILL
 }
 
+# The pipeline of pipeline_aegis through one gateway with its SQLite store, then through two gateways
+# sharing a Redis (agent on one, backend on the other), in one run: the rate of each and the CPU
+# per message of each gateway and of redis-server.
+cluster() {
+  local dir="$work/cluster" redis_port redis_pid setup run input out channel sub start i a b pids
+  command -v redis-server >/dev/null || die "the cluster case needs redis-server (scripts/deps.sh)"
+  mkdir -p "$dir/redis"
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" --save '' --appendonly yes \
+    --appendfsync always --logfile "$dir/redis.log" &
+  redis_pid=$!
+  at_exit kill -KILL "$redis_pid"
+  wait_for redis-server 10 grep -q "Ready to accept" "$dir/redis.log" || die "redis-server did not start"
+  [[ -e $TEST_TMP/host42 ]] || { make_identities gateway host42 ops && authorize agent host42 && authorize backend ops; } ||
+    die "cannot make the identities"
+  for setup in sqlite redis; do
+    if [[ $setup == sqlite ]]; then
+      start_gateway --name cluster-single || die "the SQLite gateway did not start"
+      a=$gateway_url b=$gateway_url pids="gateway:$gateway_pid"
+    else
+      start_gateway --name cluster-g1 --redis "redis://127.0.0.1:$redis_port/0" || die "gateway 1 did not start"
+      a=$gateway_url pids="gateway-1:$gateway_pid"
+      start_gateway --name cluster-g2 --redis "redis://127.0.0.1:$redis_port/0" || die "gateway 2 did not start"
+      b=$gateway_url pids+=" gateway-2:$gateway_pid redis-server:$redis_pid"
+    fi
+    start_broker --url "$a" --socket "$dir/$setup-agent.sock" --state-dir "$dir/$setup-agent" host42 ||
+      die "the agent broker did not start"
+    start_broker --url "$b" --socket "$dir/$setup-backend.sock" --state-dir "$dir/$setup-backend" ops ||
+      die "the backend broker did not start"
+    for ((run = 1; run <= runs; run++)); do
+      say "== run $run/$runs: cluster, $setup"
+      input="$work/input.$run" out="$dir/$setup.out.$run" channel="agent.host42.cluster.$setup.r$run"
+      local -A before=()
+      for i in $pids; do before[${i%%:*}]=$(cpu_ticks "${i#*:}"); done
+      timeout "$run_limit" "$bin/aegis-sub" --socket "$dir/$setup-backend.sock" "$channel" -C "$messages" >"$out" &
+      sub=$!
+      wait_for "the bench subscription" 5 subscribed "$dir/$setup-backend.sock" "$channel" || die "aegis-sub did not subscribe"
+      start=${EPOCHREALTIME/./}
+      timeout "$run_limit" "$bin/aegis-send" --socket "$dir/$setup-agent.sock" -l "$channel" <"$input" ||
+        say "bench: aegis-send failed"
+      finish "$sub" "$out"
+      record cluster "$setup" "$run" "$(elapsed "$start" "$run_end")" "$(received "$out" "$input")"
+      for ((i = 0; i < 300; i++)); do queue_empty "$dir/$setup-agent.sock" && break; sleep 0.1; done
+      for i in $pids; do
+        record_cpu cluster "$run" "$setup ${i%%:*}" "$(ticks_seconds $(($(cpu_ticks "${i#*:}") - before[${i%%:*}])))"
+      done
+    done
+  done
+}
+
 : >"$results"
 for ((run = 1; run <= runs; run++)); do
   if wants pipeline; then
@@ -465,6 +517,7 @@ done
 if wants rr; then request_reply; fi
 if wants scale; then scale; fi
 if wants backlog; then backlog; fi
+if wants cluster; then cluster; fi
 
 python3 - "$results" "$messages" "$size" "$runs" "$oneshots" "$json_file" "$only" "$requests" "$sessions" \
   "$work/rr.json" "$work/scale.json" "$work/rr.drops" "$cpu_results" "$work/backlog.json" <<'EOF'
@@ -603,6 +656,25 @@ if "backlog" in only:
     if not complete:
         incomplete.append("backlog: " + (f'{b["queued"]} of {n} queued, {b["received"]} distinct payloads delivered'
                                          if backlog else "no result"))
+
+if "cluster" in only:
+    # Two gateways through Redis against one SQLite gateway: the median rate, and each process's
+    # CPU per message sent (microseconds).
+    cpu_rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[13]) if line.strip()]
+    cluster_runs = {setup: runs_of("cluster", setup) for setup in ("sqlite", "redis")}
+    rates = {setup: round(statistics.median(r[3] for r in rs)) if rs else None for setup, rs in cluster_runs.items()}
+    cases.append(row("pipeline, one SQLite gateway (msgs/s)", rates["sqlite"],
+                     received=min((r[2] for r in cluster_runs["sqlite"]), default=0)))
+    cases.append(row("pipeline, two gateways through Redis (msgs/s)", rates["redis"],
+                     received=min((r[2] for r in cluster_runs["redis"]), default=0)))
+    for setup, rs in cluster_runs.items():
+        for run_no, seconds, count, rate in rs:
+            if count != messages:
+                incomplete.append(f"cluster {setup} run {run_no}: {count} of {messages} distinct payloads in {seconds:.2f} s")
+    processes = sorted({r[2] for r in cpu_rows if r[0] == "cluster"})
+    for process in processes:
+        values = [float(r[3]) for r in cpu_rows if r[0] == "cluster" and r[2] == process]
+        cases.append(row(f"cluster CPU per message, {process} (us)", round(statistics.median(values) * 1e6 / messages, 2)))
 
 def cell(value, suffix=""):
     return "-" if value is None else f"{value}{suffix}"

@@ -8,6 +8,8 @@ complete -c aegis-gateway -l authorized -r -F -d 'Authorized-keys file, re-read 
 complete -c aegis-gateway -l revoked -r -F -d 'Keys and certificate serials to refuse, re-read on SIGHUP'
 complete -c aegis-gateway -l state-dir -x -a '(__fish_complete_directories)' -d 'State directory, created 0700'
 complete -c aegis-gateway -l redis -x -d 'Keep the state in Redis at redis://HOST:PORT/DB, shared by a cluster'
+complete -c aegis-gateway -l redis-wait-replicas -x -d 'Acknowledge a publish once N Redis replicas have it'
+complete -c aegis-gateway -l redis-wait-timeout -x -d 'How long WAIT waits for the replicas (ms)'
 complete -c aegis-gateway -l admin -x -d 'Serve /metrics and /healthz on HOST:PORT'
 complete -c aegis-gateway -l channel-controls -r -F -d 'Disabled channel patterns, re-read on SIGHUP'
 complete -c aegis-gateway -l tls-cert -r -F -d 'PEM certificate chain: serve wss://'

@@ -28,6 +28,11 @@ namespace {
     return error.exit == ExitCode::refused || error.exit == ExitCode::bad_input;
 }
 
+// The gateway of the current attempt (one of several URLs, or the only one).
+[[nodiscard]] std::string gateway_text(const session::ClientSession* session, const BrokerConfig& config) {
+    return session != nullptr ? canonical_url(session->current_url()) : config.url_text;
+}
+
 }  // namespace
 
 Broker::Impl::Impl(asio::io_context& io_context, BrokerConfig broker_config, LogSink log_sink)
@@ -327,7 +332,7 @@ void Broker::Impl::on_state(session::State new_state, const Error* cause) {
             "; the pinned key is the one recorded for {} in {}: if the gateway's key was changed on purpose, remove "
             "that line (or the file) and start aegis-connect --accept-new again; if not, something may be "
             "impersonating the gateway",
-            config.url_text, config.pinned_by_known_backends->string());
+            gateway_text(session.get(), config), config.pinned_by_known_backends->string());
         cause = &explained;
     }
     const auto previous = state;
@@ -365,11 +370,12 @@ bool Broker::Impl::on_server_key(const crypto::PublicKey& key) {
         log("refused an unpinned gateway key (no --backend-key and no --accept-new)");
         return false;
     }
-    if (auto recorded = record_known_backend(*config.known_backends, config.url_text, key); !recorded) {
+    const auto url = gateway_text(session.get(), config);
+    if (auto recorded = record_known_backend(*config.known_backends, url, key); !recorded) {
         log(fmt::format("cannot record the gateway key: {}", recorded.error().message));
         return false;
     }
-    log(fmt::format("accepted new gateway key {} for {} (recorded in {})", crypto::fingerprint(key), config.url_text,
+    log(fmt::format("accepted new gateway key {} for {} (recorded in {})", crypto::fingerprint(key), url,
                     config.known_backends->string()));
     return true;
 }
@@ -379,8 +385,8 @@ void Broker::Impl::on_authenticated(const protocol::Accepted& accepted, const cr
     policy.emplace(accepted.role, accepted.assigned_id);
     server_key = key;
     state = session::State::connected;
-    const auto summary = fmt::format("connected to {} as {}; backend {}", config.url_text, describe_grant(accepted),
-                                     crypto::fingerprint(key));
+    const auto summary = fmt::format("connected to {} as {}; backend {}", gateway_text(session.get(), config),
+                                     describe_grant(accepted), crypto::fingerprint(key));
     log(summary);
     if (config.on_status) config.on_status(summary);
     report_ready(Ready{summary});
@@ -393,7 +399,7 @@ void Broker::Impl::on_authenticated(const protocol::Accepted& accepted, const cr
 json Broker::Impl::status() const {
     const auto stats = session ? session->stats() : session::SessionStats{};
     json out{{"state", session::to_string(state)},
-             {"url", config.url_text},
+             {"url", gateway_text(session.get(), config)},
              {"socket", config.socket.string()},
              {"pid", static_cast<long>(::getpid())},
              {"version", AEGIS_VERSION},

@@ -21,6 +21,9 @@ std::vector<std::string> check_broker_config(const ConnectOptions& options) {
     } else if (!options.ca_file.empty() && !url->tls) {
         problems.push_back(fmt::format("--ca-file is for wss:// URLs; {} is ws://", options.url));
     }
+    for (const auto& text : options.more_urls) {
+        if (auto url = net::parse_url(text); !url) problems.push_back(url.error().message);
+    }
     if (options.backend_keys.empty() && !options.accept_new && options.backend_ca.empty()) {
         problems.emplace_back("--backend-key, --backend-ca or --accept-new is required");
     } else if (!options.backend_ca.empty() && (!options.backend_keys.empty() || options.accept_new)) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -44,6 +45,12 @@ namespace {
     return {};
 }
 
+[[nodiscard]] std::vector<const net::Url*> all_urls(const session::ClientSessionOptions& session) {
+    std::vector<const net::Url*> urls{&session.url};
+    for (const auto& url : session.other_urls) urls.push_back(&url);
+    return urls;
+}
+
 // The pinned key (--backend-key, or the known_backends line for this URL), the CAs of
 // --backend-ca, or trust on first use.
 [[nodiscard]] Result<void> choose_backend_trust(const ConnectOptions& options, const std::filesystem::path& state_dir,
@@ -66,11 +73,18 @@ namespace {
         }
         return {};
     }
+    // The gateways of a cluster share one key: what is recorded for any of their URLs is pinned for all.
     const auto file = state_dir / "known_backends";
-    auto known = find_known_backends(file, config.url_text);
-    if (!known) return known.take_error();
-    if (!known->empty()) {
-        config.session.pinned_server_keys = std::move(known.value());
+    std::vector<crypto::PublicKey> pinned;
+    for (const auto* url : all_urls(config.session)) {
+        auto known = find_known_backends(file, canonical_url(*url));
+        if (!known) return known.take_error();
+        for (const auto& key : *known) {
+            if (std::find(pinned.begin(), pinned.end(), key) == pinned.end()) pinned.push_back(key);
+        }
+    }
+    if (!pinned.empty()) {
+        config.session.pinned_server_keys = std::move(pinned);
         config.pinned_by_known_backends = file;
     } else {
         config.known_backends = file;
@@ -133,6 +147,15 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     BrokerConfig config;
     config.url_text = canonical_url(*url);
     config.session.url = *url;
+    for (const auto& text : options.more_urls) {
+        auto more = net::parse_url(text);
+        if (!more) return more.take_error();
+        if (more->tls != url->tls)
+            return make_error(ExitCode::usage, "the gateway URLs of one cluster are all ws:// or all wss://: {} and {}",
+                              options.url, text);
+        config.url_text += " or " + canonical_url(*more);
+        config.session.other_urls.push_back(std::move(more.value()));
+    }
     // --proxy wins; otherwise https_proxy/http_proxy and no_proxy, as curl reads them.
     config.session.transport.proxy =
         options.proxy.empty() ? net::proxy_from_environment(*url, net::process_environment()) : options.proxy;

@@ -19,6 +19,8 @@ namespace aegis::broker {
 
 struct ConnectOptions {
     std::string url;
+    // Further gateways of the same cluster (aegis-connect URL URL...): tried in a random order.
+    std::vector<std::string> more_urls;
     std::optional<std::filesystem::path> identity;  // default: identity::default_key_path()
     // --backend-key, repeatable: key file paths, "aegis-ed25519 ..." lines or base64; any one is accepted.
     std::vector<std::string> backend_keys;

@@ -58,6 +58,8 @@ Result<void> check_options(const GatewayOptions& options) {
     if (options.inbox_max_messages == 0) return make_error(ExitCode::usage, "--inbox-max-messages must be at least 1");
     if (options.inbox_max_age.count() <= 0) return make_error(ExitCode::usage, "--inbox-max-age must be positive");
     if (options.replay_window == 0) return make_error(ExitCode::usage, "--replay-window must be at least 1");
+    if (options.redis_wait_replicas > 0 && options.redis.empty())
+        return make_error(ExitCode::usage, "--redis-wait-replicas goes with --redis");
     return {};
 }
 
@@ -75,6 +77,8 @@ Result<std::unique_ptr<store::GatewayState>> open_state(boost::asio::io_context&
     auto endpoint = store::redis::parse_url(options.redis);
     if (!endpoint) return endpoint.take_error();
     store::redis::RedisStoreOptions redis{*endpoint, limits};
+    redis.wait_replicas = options.redis_wait_replicas;
+    redis.wait_timeout = std::chrono::milliseconds(options.redis_wait_timeout_ms);
     auto stored = store::redis::RedisGatewayState::open(io, redis, [&log](std::string_view line) {
         if (log) log(line);
     });
@@ -530,6 +534,15 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
                          },
                          [weak = std::weak_ptr<Core>(core)](const crypto::PublicKey& key) {
                              if (auto self = weak.lock()) self->wake->session_replaced(key, 0);
+                         },
+                         [weak = std::weak_ptr<Core>(core)](const std::string& node) {
+                             auto self = weak.lock();
+                             if (!self) return;
+                             self->log(
+                                 fmt::format("gateway {} reloaded: re-reading the authorized file and the "
+                                             "channel controls",
+                                             node));
+                             (void)self->reload();  // a failure is logged and the previous keys stay
                          }});
     core->own_certificate = std::move(certificate);
     core->revoked = std::move(access->revoked);
@@ -560,7 +573,10 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
 }
 
 Result<void> Gateway::reload() {
-    return core_->reload();
+    auto reloaded = core_->reload();
+    // Every gateway sharing the store reads its own files again, so a revocation applies everywhere.
+    if (reloaded) core_->stored->announce_reload();
+    return reloaded;
 }
 void Gateway::shutdown() {
     core_->shutdown();

@@ -27,7 +27,9 @@ struct GatewayOptions {
     std::filesystem::path revoked_file;  // keys and certificate serials refused; empty: none
     std::filesystem::path state_dir;     // created 0700 when missing; refused when not private
     std::string redis;  // redis://HOST:PORT[/DB]: the state in Redis, shared by a cluster; empty: STATE_DIR/gateway.db
-    std::string admin;  // HOST:PORT for /metrics and /healthz; empty: none
+    std::uint64_t redis_wait_replicas = 0;  // a publish is acknowledged once WAIT says this many replicas have it
+    std::uint64_t redis_wait_timeout_ms = 500;
+    std::string admin;                            // HOST:PORT for /metrics and /healthz; empty: none
     std::filesystem::path channel_controls_file;  // disabled channel patterns; empty: STATE_DIR/channel-controls
     std::string tls_cert_file;                    // both set: wss://
     std::string tls_key_file;
@@ -64,6 +66,7 @@ public:
 
     // SIGHUP: re-reads the authorized file and the channel controls (both or neither); sessions of identities removed,
     // or whose id or role changed, get goodbye(revoked) and are closed. On error the previous set stays in force.
+    // With a shared store (--redis), the other gateways are asked to reload theirs too.
     Result<void> reload();
     // SIGTERM: goodbye(shutting_down) to every session, close them, stop listening.
     void shutdown();

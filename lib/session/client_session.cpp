@@ -94,7 +94,9 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
           timer(io_context),
           heartbeat(io_context),
           random(std::random_device{}()),
-          token(options.resume_token) {}
+          token(options.resume_token) {
+        for (std::size_t i = 0; i <= options.other_urls.size(); ++i) url_order.push_back(i);
+    }
 
     boost::asio::io_context& io;
     ClientSessionOptions options;
@@ -105,6 +107,9 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
 
     std::uint64_t attempt_generation = 0;  // bumps on every attempt; stale callbacks check it
     std::uint32_t failures = 0;            // consecutive attempts without a stable connection
+    // Indexes into {url, other_urls...} in the order of this round; url_turn is the one tried.
+    std::vector<std::size_t> url_order;
+    std::size_t url_turn = 0;
     bool running = false;
     bool ever_connected = false;
     std::shared_ptr<net::Connection> connection;
@@ -138,6 +143,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         if (running) return;
         running = true;
         failures = 0;
+        shuffle_urls();
         attempt();
     }
 
@@ -155,7 +161,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         // Refused stays refused until this attempt succeeds or fails for another reason.
         if (counters.state != State::refused) set_state(State::connecting, nullptr);
         std::weak_ptr<Impl> weak = weak_from_this();
-        net::connect(io, options.url, options.transport,
+        net::connect(io, target(), options.transport,
                      [weak, generation](Result<std::shared_ptr<net::Connection>> made) {
                          auto self = weak.lock();
                          if (!self || generation != self->attempt_generation) {
@@ -194,7 +200,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         handshake_options.want_server_certificate = !options.gateway_cas.empty();
         handshake_options.pinned_server_keys = options.pinned_server_keys;
         handshake_options.requested_id = options.requested_id;
-        handshake_options.server_name = options.url.server_name;
+        handshake_options.server_name = target().server_name;
         handshake_options.resume_token = token;
         handshake.emplace(std::move(handshake_options));
         awaiting_finish = false;
@@ -408,6 +414,7 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
             return;
         }
         if (stable) failures = 0;
+        next_url(was_connected);
         const bool refused = identity_refused(protocol::reason_of(why));
         // Replaced: another process holds this identity; coming straight back would knock it off in turn.
         const bool replaced = protocol::reason_of(why) == protocol::Reason::replaced;
@@ -427,6 +434,23 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
             if (ec || !self || !self->running || generation != self->attempt_generation) return;
             self->attempt();
         });
+    }
+
+    [[nodiscard]] const net::Url& target() const {
+        const auto index = url_order[url_turn];
+        return index == 0 ? options.url : options.other_urls[index - 1];
+    }
+
+    void shuffle_urls() {
+        std::shuffle(url_order.begin(), url_order.end(), random);
+        url_turn = 0;
+    }
+
+    // A failed attempt moves on to the next gateway; a session that ended, or a round that is
+    // over, starts a fresh random order.
+    void next_url(bool was_connected) {
+        if (url_order.size() < 2) return;
+        if (was_connected || ++url_turn == url_order.size()) shuffle_urls();
     }
 
     // Full jitter: uniform in [0, min(max, min * 2^failures)], then at least the floor.
@@ -579,6 +603,9 @@ SessionStats ClientSession::stats() const {
 }
 const protocol::Accepted* ClientSession::grant() const {
     return impl_->granted ? &*impl_->granted : nullptr;
+}
+const net::Url& ClientSession::current_url() const {
+    return impl_->target();
 }
 
 }  // namespace aegis::session

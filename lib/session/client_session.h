@@ -16,6 +16,11 @@
 // Publish and subscribe requests still unanswered when a connection drops get no result: the
 // caller re-sends after on_authenticated. Request id 0 is reserved (frames not tied to a request).
 //
+// Several gateways (a cluster sharing its state): ClientSessionOptions::url and other_urls are
+// tried in a random order, one attempt each, with the backoff above between attempts; a failed
+// attempt moves to the next, and a connection that ends after its handshake starts over with a
+// fresh random order. Every gateway of the cluster must pass the same key or certificate check.
+//
 // Resuming (PROTOCOL.md §3.5): the session token of the last handshake is kept and presented on
 // every reconnect, so the gateway restores the subscriptions and re-delivers whatever it stored
 // for this identity after the acknowledged point. The token lives in memory; a caller that wants
@@ -59,6 +64,7 @@ enum class State : std::uint8_t {
 
 struct ClientSessionOptions {
     net::Url url;
+    std::vector<net::Url> other_urls;  // further gateways of the same cluster
     net::ClientOptions transport;
     const crypto::SigningKey* identity = nullptr;
     Bytes certificate;  // an operator CA's certificate of the identity, sent in ClientAuth; empty: none
@@ -140,6 +146,8 @@ public:
 
     [[nodiscard]] SessionStats stats() const;
     [[nodiscard]] const protocol::Accepted* grant() const;  // null before the first handshake
+    // The gateway of the current (or last) attempt: url or one of other_urls.
+    [[nodiscard]] const net::Url& current_url() const;
 
 private:
     struct Impl;

@@ -99,6 +99,8 @@ using Completion = std::function<void(Result<T>)>;
 struct StoreEvents {
     std::function<void(const crypto::PublicKey& key)> inbox_grew;        // batches stored for the identity
     std::function<void(const crypto::PublicKey& key)> opened_elsewhere;  // a newer session of it elsewhere
+    // Another gateway sharing the store reloaded its files (SIGHUP): reload this one's too.
+    std::function<void(const std::string& node)> reload_asked;
 };
 
 class GatewayState {
@@ -134,6 +136,8 @@ public:
     virtual void probe(Completion<void> done) = 0;
     // Other gateways' doings, for a store that several share; a store of one gateway has none.
     virtual void watch(StoreEvents events) { (void)events; }
+    // This gateway reloaded its files: the others sharing the store are asked to (reload_asked).
+    virtual void announce_reload() {}
     // Shutting down: a networked store lets go of the event loop once what it was asked is answered.
     virtual void close() {}
 };

@@ -7,8 +7,17 @@
 # (3) a broker away while messages are stored comes back through another gateway: all of them,
 #     resumed;
 # (5) one identity never holds two live sessions across the cluster: the older one is replaced;
-# part bounds (9): past --inbox-max-messages the oldest are dropped and counted.
-# Parts: bounds
+# part bounds (9): past --inbox-max-messages the oldest are dropped and counted;
+# part failover (4): kill -9 of the subscriber's gateway mid-stream: its broker (given two URLs)
+#     moves to the other, lost 0, the copies sent again dropped at the broker and counted, within
+#     the delivery window, and the sender's queue empty at the end;
+# part redis_restart (6): kill -9 of Redis mid-stream and a restart on its append-only file
+#     (appendfsync always): lost 0.
+# part revoke (8): host42 removed from the authorized file and g1 alone sent SIGHUP: every gateway
+#     reloads (a hint through Redis), and the one holding host42's session closes it within 1 s.
+# part wait: with a replica and --redis-wait-replicas 1, a stream arrives whole; the replica
+#     killed, a publish is not acknowledged; the replica back, it is, and arrives: lost 0.
+# Parts: bounds failover redis_restart revoke wait
 
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,16 +30,20 @@ N=${AEGIS_CLUSTER_MESSAGES:-2000}
 # --- Redis ----------------------------------------------------------------------------------------------
 redis_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$TEST_TMP/redis"
-"$redis_server" --port "$redis_port" --bind 127.0.0.1 --dir "$TEST_TMP/redis" --save '' --appendonly yes \
-    --appendfsync always --logfile "$TEST_TMP/redis.log" &
-redis_pid=$!
+redis_up() { [[ $("$redis_cli" -p "$redis_port" ping 2>/dev/null) == PONG ]]; }
+# start_redis: on $redis_port, its append-only file in $TEST_TMP/redis (read again on a restart).
+start_redis() {
+    "$redis_server" --port "$redis_port" --bind 127.0.0.1 --dir "$TEST_TMP/redis" --save '' --appendonly yes \
+        --appendfsync always --logfile "$TEST_TMP/redis.log" &
+    redis_pid=$!
+    wait_for "redis-server" redis_up
+}
 stop_redis() {
     kill -KILL "$redis_pid" 2>/dev/null
     wait "$redis_pid" 2>/dev/null
 }
 at_exit stop_redis
-redis_up() { [[ $("$redis_cli" -p "$redis_port" ping 2>/dev/null) == PONG ]]; }
-wait_for "redis-server" redis_up
+start_redis
 redis_url=redis://127.0.0.1:$redis_port/0
 
 # The local-socket client of the process tests (tests/cli/local_client.py says how it counts).
@@ -154,6 +167,145 @@ if part bounds; then
     dropped=$(comm -23 <(sort -u "$TEST_TMP/9.sent") <(sort -u "$TEST_TMP/9.received") | grep -c .)
     echo "(9) sent=25 received=$(grep -c . "$TEST_TMP/9.received") dropped=$dropped"
     expect_eq "$dropped" 15 "(9) dropped, oldest first"
+fi
+
+# delivered SOCKET: the messages the broker has given its local subscribers.
+delivered() { status_field "$1" local.delivered; }
+
+if part failover; then
+    # --- (4) kill -9 of the subscriber's gateway mid-stream -------------------------------------------
+    M=$((N / 4))
+    window=8 # deliver frames in flight per session: what may come twice after the kill
+    start_gateways --replay-window "$window"
+    start_broker --url "$url1" host42 --heartbeat 0
+    a_sock=$broker_sock
+    start_broker --url "$url2" soc "$url3" --heartbeat 0
+    b_sock=$broker_sock
+    case $(status_field "$b_sock" url) in
+        "$url2") victim=$pid2 other=$url3 ;;
+        "$url3") victim=$pid3 other=$url2 ;;
+        *) fail "soc is connected to neither g2 nor g3" ;;
+    esac
+    "$python" "$client" subscribe "$b_sock" 'agent.host42.failover' "$M" "$TEST_TMP/4.received" &
+    sub_pid=$!
+    wait_for "soc's subscriber" test -e "$TEST_TMP/4.received.ready"
+    "$python" "$client" publish "$a_sock" agent.host42.failover "$M" "$TEST_TMP/4.sent" --steady &
+    pub_pid=$!
+    midway() { (($(delivered "$b_sock") >= M / 4)); }
+    wait_for "a quarter of the stream delivered" midway
+    kill -KILL "$victim"
+    wait "$victim" 2>/dev/null
+    moved() { [[ $(status_field "$b_sock" url) == "$other" ]] && connected "$b_sock"; }
+    wait_for "soc's broker to move to $other" 20 moved
+    wait "$pub_pid" || fail "the publishing client failed"
+    wait "$sub_pid" || fail "the subscribing client failed"
+    delivery_counts "$TEST_TMP/4.sent" "$TEST_TMP/4.received" "(4) the subscriber's gateway killed mid-stream"
+    expect_eq "$(grep -c . "$TEST_TMP/4.sent")" "$M" "(4) messages queued"
+    # Copies the gateway sent again after the move: dropped by message id at the broker, counted.
+    copies=$(status_field "$b_sock" local.duplicates)
+    echo "(4) delivered again after the move and dropped at soc's broker: $copies (window $window frames)"
+    # A frame is one batch, and the steady publisher sends 20 at a time.
+    ((copies <= window * 20)) || fail "(4) $copies copies is more than the delivery window could hold"
+    check_passed
+    queue_empty() { (($(status_field "$a_sock" queue.waiting) + $(status_field "$a_sock" queue.in_flight) == 0)); }
+    wait_for "host42's queue to empty" queue_empty
+    echo "(4) host42's queue: waiting=$(status_field "$a_sock" queue.waiting) in_flight=$(status_field "$a_sock" queue.in_flight)"
+fi
+
+if part redis_restart; then
+    # --- (6) kill -9 of Redis mid-stream, restarted on its append-only file -----------------------------
+    M=$((N / 4))
+    start_gateways
+    start_broker --url "$url1" host42 --heartbeat 0
+    a_sock=$broker_sock
+    start_broker --url "$url2" soc --heartbeat 0
+    b_sock=$broker_sock
+    "$python" "$client" subscribe "$b_sock" 'agent.host42.restart' "$M" "$TEST_TMP/6.received" &
+    sub_pid=$!
+    wait_for "soc's subscriber" test -e "$TEST_TMP/6.received.ready"
+    "$python" "$client" publish "$a_sock" agent.host42.restart "$M" "$TEST_TMP/6.sent" --steady &
+    pub_pid=$!
+    midway() { (($(delivered "$b_sock") >= M / 4)); }
+    wait_for "a quarter of the stream delivered" midway
+    stop_redis
+    echo "(6) Redis killed after $(delivered "$b_sock") deliveries"
+    start_redis
+    wait "$pub_pid" || fail "the publishing client failed"
+    wait "$sub_pid" || fail "the subscribing client failed"
+    delivery_counts "$TEST_TMP/6.sent" "$TEST_TMP/6.received" "(6) Redis killed and restarted mid-stream"
+    expect_eq "$(grep -c . "$TEST_TMP/6.sent")" "$M" "(6) messages queued"
+    echo "(6) copies dropped at soc's broker: $(status_field "$b_sock" local.duplicates)"
+    # The restarted server read back what the killed one had written.
+    expect_contains "$(cat "$TEST_TMP/redis.log")" "DB loaded from append only file" "(6) Redis restarted from its file"
+fi
+
+if part revoke; then
+    # --- (8) revocation on one gateway closes the session wherever it is -------------------------------
+    start_gateways
+    start_broker --url "$url2" host42 --heartbeat 0
+    a_sock=$broker_sock
+    start_broker --url "$url3" soc --heartbeat 0
+    b_sock=$broker_sock
+    "$python" "$client" subscribe "$b_sock" 'agent.host42.revoke' 20 "$TEST_TMP/8.received" &
+    sub_pid=$!
+    wait_for "soc's subscriber" test -e "$TEST_TMP/8.received.ready"
+    "$python" "$client" publish "$a_sock" agent.host42.revoke 20 "$TEST_TMP/8.sent" || fail "the publishing client failed"
+    wait "$sub_pid" || fail "the subscribing client failed"
+    delivery_counts "$TEST_TMP/8.sent" "$TEST_TMP/8.received" "(8) before the revocation"
+    grep -v ",id=host42 " "$TEST_TMP/authorized" >"$TEST_TMP/authorized.new"
+    mv "$TEST_TMP/authorized.new" "$TEST_TMP/authorized"
+    started=$EPOCHREALTIME
+    kill -HUP "$pid1"
+    wait_for "g2 to close host42's session" 5 grep -q "revoked id=host42" "$log2"
+    elapsed=$("$python" -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$started" "$EPOCHREALTIME")
+    echo "(8) SIGHUP to g1; g2 closed host42's session after ${elapsed}s"
+    "$python" -c "import sys; sys.exit(float(sys.argv[1]) > 1.0)" "$elapsed" ||
+        fail "(8) g2 took ${elapsed}s to close the revoked session (more than 1 s)"
+    check_passed
+    expect_contains "$(cat "$log3")" "reloaded: re-reading the authorized file" "(8) g3 reloaded too"
+    # Refused by whichever gateway it tries next: every one has read the file again.
+    wait_for "host42's broker refused" in_state "$a_sock" refused
+    # The goodbye says revoked; a later attempt is refused as unknown (the key left the file).
+    expect_match "$(status_field "$a_sock" refusal.reason)" "^(revoked|unknown_identity)$" "(8) the refusal"
+fi
+
+if part wait; then
+    # --- WAIT: a publish acknowledged once a replica has it --------------------------------------------
+    expect_error 2 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
+        --state-dir "$TEST_TMP/refused-state" --redis-wait-replicas 1
+    expect_contains "$err" "--redis-wait-replicas goes with --redis" "(wait) without --redis"
+    replica_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$TEST_TMP/replica"
+    start_replica() {
+        "$redis_server" --port "$replica_port" --bind 127.0.0.1 --dir "$TEST_TMP/replica" --save '' --appendonly yes \
+            --appendfsync always --replicaof 127.0.0.1 "$redis_port" --logfile "$TEST_TMP/replica.log" &
+        replica_pid=$!
+        at_exit kill -KILL "$replica_pid"
+        replicated() { [[ $("$redis_cli" -p "$redis_port" info replication) == *"connected_slaves:1"* ]]; }
+        wait_for "the replica to follow" replicated
+    }
+    start_replica
+    start_gateways --redis-wait-replicas 1 --redis-wait-timeout 300
+    start_broker --url "$url1" host42 --heartbeat 0
+    a_sock=$broker_sock
+    start_broker --url "$url2" soc --heartbeat 0
+    b_sock=$broker_sock
+    M=200
+    "$python" "$client" subscribe "$b_sock" 'agent.host42.wait' "$((M + 1))" "$TEST_TMP/w.received" &
+    sub_pid=$!
+    wait_for "soc's subscriber" test -e "$TEST_TMP/w.received.ready"
+    "$python" "$client" publish "$a_sock" agent.host42.wait "$M" "$TEST_TMP/w.sent" || fail "the publishing client failed"
+    kill -KILL "$replica_pid"
+    wait "$replica_pid" 2>/dev/null
+    # No replica: stored on the primary, but not acknowledged.
+    expect_exit 5 "$send" --socket "$a_sock" --wait-ack --timeout 2 agent.host42.wait -m "m-$M"
+    echo "m-$M" >>"$TEST_TMP/w.sent"
+    expect_contains "$(cat "$log1")" "Redis replicas acknowledged" "(wait) the refusal logged"
+    start_replica
+    wait "$sub_pid" || fail "the subscribing client failed"
+    delivery_counts "$TEST_TMP/w.sent" "$TEST_TMP/w.received" "(wait) with WAIT 1, the replica killed and back"
+    queue_empty() { (($(status_field "$a_sock" queue.waiting) + $(status_field "$a_sock" queue.in_flight) == 0)); }
+    wait_for "host42's queue to empty" queue_empty
 fi
 
 summary

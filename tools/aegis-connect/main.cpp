@@ -134,6 +134,9 @@ int run(int argc, char** argv) {
         return aegis::cli::report(kTool,
                                   aegis::make_error(ExitCode::usage, "--stop and --reconnect cannot be combined"));
     }
+    if (options.check && !options.connect.more_urls.empty()) {
+        return aegis::cli::report(kTool, aegis::make_error(ExitCode::usage, "--check tests one gateway URL at a time"));
+    }
     if (options.check) return aegis::connect::run_check(options);
     if (options.stop) return stop(options);
     if (options.reconnect) return reconnect(options);

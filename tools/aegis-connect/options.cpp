@@ -1,6 +1,7 @@
 #include "options.h"
 
 #include <boost/program_options.hpp>
+#include <sstream>
 
 #include "cli/choice_option.h"
 #include "cli/config_file.h"
@@ -18,13 +19,15 @@ Options parse_options(int argc, char** argv) {
     std::string config;
     std::string log_level;
     std::string log_format;
+    std::vector<std::string> urls;
     cli::CommandLine line(
-        "Usage: aegis-connect URL --backend-key KEY|--backend-ca FILE|--accept-new [options]\n"
+        "Usage: aegis-connect URL [URL...] --backend-key KEY|--backend-ca FILE|--accept-new [options]\n"
         "       aegis-connect --stop [--socket PATH]\n"
         "       aegis-connect --reconnect [--socket PATH]\n"
         "       aegis-connect --check URL [--backend-key KEY|--backend-ca FILE] [--json]\n\n"
         "Starts the Aegis broker: one authenticated session to the gateway at URL\n"
-        "(ws://HOST:PORT[/PATH] or wss://...) and the local socket for aegis-send and aegis-sub.\n\n"
+        "(ws://HOST:PORT[/PATH] or wss://...) and the local socket for aegis-send and aegis-sub.\n"
+        "Several URLs name the gateways of one cluster, tried in a random order.\n\n"
         "Options");
     // clang-format off
     line.add_options()
@@ -59,7 +62,7 @@ Options parse_options(int argc, char** argv) {
         ("json", po::bool_switch(&options.json), "with --check: print one JSON object");
     // clang-format on
     line.help_and_version();
-    line.operands("url", po::value(&c.url), 1);
+    line.operands("url", po::value(&urls), -1);
     auto& values = line.store(argc, argv);
     if (!line.common.help) {
         // The command line is stored first: what it gives wins over the file.
@@ -74,6 +77,17 @@ Options parse_options(int argc, char** argv) {
     line.notify();
     options.common = line.common;
     if (!identity.empty()) c.identity = identity;
+    // The file gives several URLs on its one url line, separated by spaces (a URL has none).
+    for (const auto& given : urls) {
+        std::istringstream words(given);
+        for (std::string word; words >> word;) {
+            if (c.url.empty()) {
+                c.url = word;
+            } else {
+                c.more_urls.push_back(word);
+            }
+        }
+    }
     // one_of() let only these words through.
     options.log_level = log::parse_level(log_level).value_or(log::Level::info);
     options.log_format = log::parse_format(log_format).value_or(log::Format::text);

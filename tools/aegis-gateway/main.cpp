@@ -63,6 +63,10 @@ void describe_options(aegis::cli::CommandLine& line, aegis::gateway::GatewayOpti
         ("state-dir", po::value(&state_dir)->value_name("DIR")->required(), "state directory (created 0700)")
         ("redis", po::value(&options.redis)->value_name("URL"),
          "keep the state in Redis at redis://HOST:PORT[/DB], shared by the gateways of a cluster")
+        ("redis-wait-replicas", cli::whole_number(&options.redis_wait_replicas, 0, 64)->value_name("N"),
+         "with --redis: acknowledge a publish once N replicas have it (WAIT; 0-64, default 0)")
+        ("redis-wait-timeout", cli::whole_number(&options.redis_wait_timeout_ms, 1, 1'500)->value_name("MS"),
+         "how long WAIT waits for the replicas before the publish fails (1-1500, default 500)")
         ("admin", po::value(&options.admin)->value_name("HOST:PORT"), "serve GET /metrics and /healthz here")
         ("channel-controls", po::value<std::string>()->value_name("FILE"),
          "disabled channel patterns (default DIR/channel-controls; re-read on SIGHUP)")

@@ -177,6 +177,7 @@ void RedisGatewayState::start() {
     });
     messages_->subscribe(channel("node:" + node_));
     messages_->subscribe(channel("subs"));
+    messages_->subscribe(channel("reload"));
     commands_->start();
     messages_->start();
 }
@@ -190,7 +191,16 @@ void RedisGatewayState::watch(StoreEvents events) {
     events_ = std::move(events);
 }
 
+void RedisGatewayState::announce_reload() {
+    // A hint only: a gateway that misses it (Redis down) keeps its files as last read.
+    commands_->command({"PUBLISH", channel("reload"), node_}, [](Result<Reply>) {});
+}
+
 void RedisGatewayState::on_message(const std::string& name, const std::string& payload) {
+    if (name == channel("reload")) {
+        if (payload != node_ && events_.reload_asked) events_.reload_asked(payload);
+        return;
+    }
     if (name == channel("subs")) {
         std::uint64_t version = 0;
         std::from_chars(payload.data(), payload.data() + payload.size(), version);
@@ -384,7 +394,20 @@ void RedisGatewayState::send_commit(const std::shared_ptr<PendingCommit>& pendin
         if (pending->reroutes > 0 && !alive.expired() && events_.inbox_grew)
             for (const auto& append : pending->commit.appends)
                 for (const auto& key : append.recipients) events_.inbox_grew(key);
-        pending->done(std::move(outcome));
+        if (options_.wait_replicas == 0 || alive.expired()) return pending->done(std::move(outcome));
+        // Stored on the primary; acknowledged once the replicas asked for have it too. Short of
+        // them it fails: the publisher sends again (a copy the receivers drop by message id).
+        const auto wanted = options_.wait_replicas;
+        commands_->command({"WAIT", std::to_string(wanted), std::to_string(options_.wait_timeout.count())},
+                           [pending, wanted, outcome = std::move(outcome)](Result<Reply> waited) mutable {
+                               if (!waited) return pending->done(waited.take_error());
+                               if (waited->type != Reply::Type::integer) return pending->done(unexpected("WAIT"));
+                               if (waited->as_uint() < wanted)
+                                   return pending->done(make_error(
+                                       ExitCode::failure, "only {} of {} Redis replicas acknowledged the write in time",
+                                       waited->as_uint(), wanted));
+                               pending->done(std::move(outcome));
+                           });
     });
 }
 

@@ -28,6 +28,9 @@ struct RedisStoreOptions {
     Endpoint endpoint;
     GatewayLimits limits;
     std::chrono::milliseconds command_timeout{2'000};
+    // Above 0: a commit succeeds only once WAIT says this many replicas have it (within wait_timeout).
+    std::uint64_t wait_replicas = 0;
+    std::chrono::milliseconds wait_timeout{500};
 };
 
 class RedisGatewayState final : public GatewayState {
@@ -58,6 +61,8 @@ public:
     // The connection's state now: up, and no command failed since it last came up.
     void probe(Completion<void> done) override;
     void watch(StoreEvents events) override;
+    // A hint on the cluster's reload channel, with this gateway's node name.
+    void announce_reload() override;
     void close() override;
 
     // This gateway's name among those sharing the store (random, per process).
