@@ -17,6 +17,8 @@ packages=(
   python3-nacl # tests/vectors: PROTOCOL.md's test vectors recomputed independently of lib/
   prometheus # its promtool checks the gateway's /metrics (tests/cli/channel_controls_test.sh)
   liblmdb-dev # tests/bench/queue_bench.cpp: LMDB measured against SQLite for the outbound queue's redesign
+  nats-server libnats-dev # scripts/bench.sh's second anchor: NATS core and JetStream, driven by tests/bench/nats_bench.cpp
+  libmosquitto-dev # tests/bench/mosquitto_fanin.cpp: the fan-in case's 1,000 MQTT clients against mosquitto
   tinyproxy # tests/cli/connect_check_test.sh: the proxy step of aegis-connect --check and of the broker against a real HTTP CONNECT proxy
   libhiredis-dev # aegis-gateway --redis: several gateways sharing their state in Redis (lib/store/redis/)
   redis-server redis-sentinel # the Redis store's unit tests and tests/cli/cluster_test.sh start their own on loopback

@@ -128,8 +128,34 @@ private:
                                fmt::join(addresses, ", ")));
         }
         enter("tcp", "connecting");
+        if (!options_.local_address.empty()) return connect_from(endpoints);
         lowest().async_connect(endpoints,
                                beast::bind_front_handler(&ClientConnect::on_connected, this->shared_from_this()));
+    }
+
+    // Bound to the local address first, so only the first endpoint of that address's family is
+    // tried (connecting to a range reopens the socket, which would drop the binding).
+    void connect_from(const tcp::resolver::results_type& endpoints) {
+        beast::error_code ec;
+        const auto local = asio::ip::make_address(options_.local_address, ec);
+        if (ec) {
+            return fail(
+                make_error(ExitCode::usage, "cannot connect from '{}': not an IP address", options_.local_address));
+        }
+        for (const auto& entry : endpoints) {
+            const auto remote = entry.endpoint();
+            if (remote.address().is_v4() != local.is_v4()) continue;
+            auto& socket = lowest().socket();
+            socket.open(remote.protocol(), ec);
+            if (!ec) socket.bind(tcp::endpoint(local, 0), ec);
+            if (ec) return fail(ec);
+            lowest().async_connect(remote, [self = this->shared_from_this(), remote](beast::error_code connected) {
+                self->on_connected(connected, remote);
+            });
+            return;
+        }
+        fail(make_error(ExitCode::unreachable, "cannot reach {}: no address of the family of {}", authority_,
+                        options_.local_address));
     }
 
     void on_connected(beast::error_code ec, const tcp::endpoint& endpoint) {

@@ -76,10 +76,11 @@ using StepObserver = std::function<void(const ConnectStep& step)>;
 
 struct ClientOptions {
     Limits limits;
-    std::string proxy;        // http://HOST:PORT for HTTP CONNECT; empty: direct
-    std::string tls_ca_file;  // extra CA for wss; empty: the system store
-    bool tls_verify = true;   // wss certificate check (Aegis security does not depend on it)
-    StepObserver on_step;     // told as each stage ends; empty: nothing reported
+    std::string proxy;          // http://HOST:PORT for HTTP CONNECT; empty: direct
+    std::string tls_ca_file;    // extra CA for wss; empty: the system store
+    bool tls_verify = true;     // wss certificate check (Aegis security does not depend on it)
+    std::string local_address;  // source address to connect from (an IP literal); empty: the system's choice
+    StepObserver on_step;       // told as each stage ends; empty: nothing reported
 };
 
 using ConnectHandler = std::function<void(Result<std::shared_ptr<Connection>>)>;

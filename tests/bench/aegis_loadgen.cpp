@@ -1,16 +1,25 @@
 // aegis_loadgen: many authenticated agent sessions to one gateway from one process, for
 // scripts/bench.sh (the gateway scale case).
 //
-//   aegis_loadgen keys --count K --seed TEXT
-//       prints K authorized-file lines (role=agent,id=lgN) for the identities `run` uses
+//   aegis_loadgen keys --count K --seed TEXT [--first F]
+//       prints K authorized-file lines (role=agent,id=lgN, N from F) for the identities `run` uses
 //   aegis_loadgen run --url ws://HOST:PORT --gateway-key FILE --count K --seed TEXT [options]
-//       opens K sessions (at most --concurrency handshakes at a time), keeps them idle, then has
-//       each publish an application heartbeat every --heartbeat-every seconds for
-//       --heartbeat-for seconds; prints one JSON object with the figures
+//       opens K sessions (identities F to F+K-1, at most --concurrency handshakes at a time),
+//       keeps them idle, then has each publish an application heartbeat every --heartbeat-every
+//       seconds for --heartbeat-for seconds; prints one JSON object with the figures
+//   ... run --publish M [--window W --topic TOPIC --tag TAG]
+//       instead of heartbeats, each session publishes M messages to agent.ID.TOPIC (payloads
+//       TAG-ID-J, J < M), one a publish frame, at most W unacknowledged, for the fan-in case
 //
 // The identities are derived from the seed (Ed25519 seed = BLAKE2b(seed ":" index)), so both
 // commands agree without K secret key files. Keys made this way are for benchmarks only.
 // With --gateway-pid, the gateway's CPU time and resident memory come from /proc/PID.
+// With --hold, several load generators can be one load measured from outside (scripts/bench.sh:
+// the gateway's memory and CPU come from /proc there): each prints {"phase": "opened", ...} once
+// its handshakes have ended and waits for a USR1 before the heartbeats (or publishes); after
+// its report it waits for another USR1 (or a TERM) before closing its sessions, so that their
+// closing is not counted in the phase. --bind ADDR connects from a source address of its own
+// (127.0.0.N on loopback), so that no address runs out of ports.
 
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -18,12 +27,15 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -129,12 +141,21 @@ struct RunOptions {
     std::string url;
     std::string gateway_key;
     std::size_t count = 2000;
+    std::size_t first = 0;
     std::string seed = "aegis-bench";
     std::size_t concurrency = 64;
     double heartbeat_every_s = 5;
     double heartbeat_for_s = 10;
     double settle_s = 1;
     long gateway_pid = 0;
+    std::string bind;  // source address; empty: the system's choice
+    bool hold = false;
+    std::size_t publish = 0;  // messages per session; 0: heartbeats
+    std::size_t window = 20;
+    std::string topic = "bench";
+    std::string tag = "lg";
+    double publish_limit_s = 300;
+    std::string latencies_file;  // each heartbeat's answer time (ms), one a line
 };
 
 class Load;
@@ -146,6 +167,7 @@ public:
 
     void open();
     void send_heartbeat();
+    void start_publishing();
     void close() {
         if (connection_) connection_->close();
     }
@@ -155,6 +177,8 @@ private:
     void on_message(Bytes message);
     void on_closed(const Error& why);
     void fail(const Error& why);
+    void publish_next();
+    [[nodiscard]] std::optional<Error> send_sealed(protocol::Envelope message);
 
     Load& load_;
     crypto::SigningKey key_;
@@ -166,6 +190,8 @@ private:
     std::map<std::uint32_t, Clock::time_point> awaiting_;  // heartbeat request id -> sent at
     std::uint32_t next_request_ = 1;
     std::uint64_t sequence_ = 0;
+    std::size_t published_ = 0;     // publish mode: messages sent
+    std::size_t acknowledged_ = 0;  // and answered, either way
     bool awaiting_finish_ = false;  // ServerHello answered
     bool settled_ = false;          // the handshake ended, either way
     bool closed_ = false;
@@ -179,11 +205,16 @@ public:
 
     void start() {
         before_ = sample_process(options_.gateway_pid);
+        if (options_.hold) {
+            signals_.emplace(io_, SIGUSR1, SIGTERM);
+            std::signal(SIGINT, SIG_DFL);
+        }
         agents_.reserve(options_.count);
         // Keys first, so deriving them is not counted as handshake time.
         for (std::size_t i = 0; i < options_.count; ++i)
-            agents_.push_back(std::make_shared<Agent>(*this, derived_key(options_.seed, i)));
+            agents_.push_back(std::make_shared<Agent>(*this, derived_key(options_.seed, options_.first + i)));
         opening_started_ = Clock::now();
+        opening_started_unix_ms_ = unix_time_ms();
         opening_cpu_ = sample_process(options_.gateway_pid);
         own_cpu_ = own_cpu_s();
         for (std::size_t i = 0; i < std::min(options_.concurrency, agents_.size()); ++i) open_next();
@@ -215,11 +246,26 @@ public:
         ++dropped_;
         note_failure(why);
     }
+    void publish_answered(double ms) {
+        publishes_.add(ms);
+        publishing_done();
+    }
+    void publish_refused(const Error& why) {
+        ++publish_errors_;
+        note_failure(why);
+        publishing_done();
+    }
+    void publish_lost(std::size_t messages) {  // a session that dropped while publishing
+        publish_errors_ += messages;
+        publishing_done();
+    }
 
     [[nodiscard]] asio::io_context& io() { return io_; }
     [[nodiscard]] const net::Url& url() const { return url_; }
     [[nodiscard]] const crypto::PublicKey& gateway_key() const { return gateway_key_; }
+    [[nodiscard]] const RunOptions& options() const { return options_; }
     [[nodiscard]] bool finished() const { return finished_; }
+    [[nodiscard]] bool publishing() const { return publishing_; }
 
 private:
     void note_failure(const Error& why) {
@@ -229,23 +275,53 @@ private:
 
     void open_next() { agents_[next_++]->open(); }
 
-    // Every handshake ended: measure, let the gateway settle, then start the heartbeats.
+    // Every handshake ended: measure, let the gateway settle (or, held, wait for the go), then
+    // start the heartbeats or the publishes.
     void opened() {
         opening_seconds_ = std::chrono::duration<double>(Clock::now() - opening_started_).count();
+        opening_ended_unix_ms_ = unix_time_ms();
         const auto now = sample_process(options_.gateway_pid);
         opening_gateway_cpu_s_ = now.cpu_s - opening_cpu_.cpu_s;
         opening_own_cpu_s_ = own_cpu_s() - own_cpu_;
+        if (options_.hold) {
+            idle_ = now;
+            count_established();
+            std::cout << fmt::format(R"({{"phase": "opened", "sessions": {}, "established": {}, "failures": {}, )"
+                                     R"("open_started_unix_ms": {}, "open_ended_unix_ms": {}}})",
+                                     agents_.size(), established_, failures_, opening_started_unix_ms_,
+                                     opening_ended_unix_ms_)
+                      << std::endl;
+            return await_signal([this] { work(); });
+        }
         timer_.expires_after(seconds(options_.settle_s));
         timer_.async_wait([this](const boost::system::error_code& ec) {
-            if (!ec) idle_measured();
+            if (!ec) {
+                idle_ = sample_process(options_.gateway_pid);
+                count_established();
+                work();
+            }
         });
     }
 
-    void idle_measured() {
-        idle_ = sample_process(options_.gateway_pid);
+    void count_established() {
+        established_ = 0;
         for (const auto& agent : agents_)
             if (agent->established()) ++established_;
-        if (options_.heartbeat_for_s <= 0 || established_ == 0) return finish();
+    }
+
+    // Held: `then` on a USR1; a TERM closes every session and ends the run.
+    void await_signal(std::function<void()> then) {
+        signals_->async_wait([this, then = std::move(then)](const boost::system::error_code& ec, int signal) {
+            if (ec) return;
+            if (signal == SIGUSR1) return then();
+            close_all();
+        });
+    }
+
+    void work() {
+        if (established_ == 0) return finish();
+        if (options_.publish > 0) return start_publishing();
+        if (options_.heartbeat_for_s <= 0) return finish();
         beating_started_ = Clock::now();
         beating_cpu_ = sample_process(options_.gateway_pid);
         // Agent i beats first at i/K of the interval, so the load is even.
@@ -293,11 +369,42 @@ private:
         });
     }
 
+    void start_publishing() {
+        publishing_ = true;
+        publishing_started_ = Clock::now();
+        publishing_cpu_ = sample_process(options_.gateway_pid);
+        count_established();  // a session that dropped while held publishes nothing
+        publishes_expected_ = established_ * options_.publish;
+        for (const auto& agent : agents_)
+            if (agent->established()) agent->start_publishing();
+        timer_.expires_after(seconds(options_.publish_limit_s));
+        timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) publishing_ended();
+        });
+    }
+
+    void publishing_done() {
+        if (publishing_ && publishes_.count() + publish_errors_ >= publishes_expected_) publishing_ended();
+    }
+
+    void publishing_ended() {
+        if (!publishing_) return;
+        publishing_ = false;
+        publishing_seconds_ = std::chrono::duration<double>(Clock::now() - publishing_started_).count();
+        publishing_gateway_cpu_s_ = sample_process(options_.gateway_pid).cpu_s - publishing_cpu_.cpu_s;
+        finish();
+    }
+
     void finish() {
         if (finished_) return;
         finished_ = true;
         timer_.cancel();
         report();
+        if (options_.hold) return await_signal([this] { close_all(); });
+        close_all();
+    }
+
+    void close_all() {
         for (const auto& agent : agents_) agent->close();
         io_.stop();
     }
@@ -307,8 +414,9 @@ private:
         const double per_session_kib =
             idle_.rss_kib > before_.rss_kib ? static_cast<double>(idle_.rss_kib - before_.rss_kib) / k : 0.0;
         std::string out = "{";
-        out += fmt::format(R"("sessions": {}, "established": {}, "failures": {}, "dropped": {}, )", agents_.size(),
-                           established_, failures_, dropped_);
+        out += fmt::format(R"("sessions": {}, "first": {}, "bind": "{}", "established": {}, "failures": {}, )",
+                           agents_.size(), options_.first, escape(options_.bind), established_, failures_);
+        out += fmt::format(R"("dropped": {}, )", dropped_);
         out += fmt::format(R"("concurrency": {}, "open_seconds": {:.3f}, "handshakes_per_s": {:.0f}, )",
                            options_.concurrency, opening_seconds_,
                            static_cast<double>(handshakes_.count()) / opening_seconds_);
@@ -326,8 +434,25 @@ private:
         out += heartbeats_.json_members("heartbeat") + ", ";
         out += fmt::format(R"("gateway_cpu_heartbeat_percent": {:.1f}, )",
                            beating_seconds_ > 0 ? 100.0 * beating_gateway_cpu_s_ / beating_seconds_ : 0.0);
+        if (options_.publish > 0) {
+            out += fmt::format(R"("publish_per_session": {}, "window": {}, "publishes_expected": {}, )",
+                               options_.publish, options_.window, publishes_expected_);
+            out += fmt::format(R"("publishes_acknowledged": {}, "publish_errors": {}, "publish_seconds": {:.3f}, )",
+                               publishes_.count(), publish_errors_, publishing_seconds_);
+            out += fmt::format(
+                R"("publishes_per_s": {:.0f}, "gateway_cpu_publish_s": {:.3f}, "publishes_per_gateway_cpu_s": {:.0f}, )",
+                publishing_seconds_ > 0 ? static_cast<double>(publishes_.count()) / publishing_seconds_ : 0.0,
+                publishing_gateway_cpu_s_,
+                publishing_gateway_cpu_s_ > 0 ? static_cast<double>(publishes_.count()) / publishing_gateway_cpu_s_
+                                              : 0.0);
+            out += publishes_.json_members("publish") + ", ";
+        }
         out += fmt::format(R"("first_failure": "{}"}})", first_failure_ ? escape(*first_failure_) : "");
         std::cout << out << std::endl;
+        if (!options_.latencies_file.empty()) {
+            std::ofstream file(options_.latencies_file);
+            for (const double ms : heartbeats_.samples()) file << fmt::format("{:.3f}\n", ms);
+        }
     }
 
     static std::string escape(const std::string& text) {
@@ -344,6 +469,7 @@ private:
     net::Url url_;
     crypto::PublicKey gateway_key_;
     asio::steady_timer timer_;
+    std::optional<asio::signal_set> signals_;  // held: USR1 and TERM
     std::vector<std::shared_ptr<Agent>> agents_;
     std::vector<std::shared_ptr<asio::steady_timer>> beat_timers_;
     std::size_t next_ = 0;
@@ -356,18 +482,25 @@ private:
     bench::Latencies heartbeats_;
     std::size_t heartbeats_sent_ = 0;
     std::size_t heartbeat_errors_ = 0;
+    bench::Latencies publishes_;
+    std::size_t publishes_expected_ = 0;
+    std::size_t publish_errors_ = 0;
     bool draining_ = false;
+    bool publishing_ = false;
     bool finished_ = false;
-    ProcessSample before_, opening_cpu_, idle_, beating_cpu_;
-    Clock::time_point opening_started_{}, beating_started_{};
+    ProcessSample before_, opening_cpu_, idle_, beating_cpu_, publishing_cpu_;
+    Clock::time_point opening_started_{}, beating_started_{}, publishing_started_{};
+    std::uint64_t opening_started_unix_ms_ = 0, opening_ended_unix_ms_ = 0;
     double own_cpu_ = 0;
     double opening_seconds_ = 0, opening_gateway_cpu_s_ = 0, opening_own_cpu_s_ = 0;
     double beating_seconds_ = 0, beating_gateway_cpu_s_ = 0;
+    double publishing_seconds_ = 0, publishing_gateway_cpu_s_ = 0;
 };
 
 void Agent::open() {
     opened_at_ = Clock::now();
     net::ClientOptions transport;
+    transport.local_address = load_.options().bind;
     std::weak_ptr<Agent> weak = weak_from_this();
     net::connect(load_.io(), load_.url(), transport, [weak](Result<std::shared_ptr<net::Connection>> made) {
         auto self = weak.lock();
@@ -400,8 +533,16 @@ void Agent::on_message(Bytes message) {
         if (waiting == awaiting_.end()) return;  // not an answer to a heartbeat (a goodbye is followed by the close)
         const auto sent_at = waiting->second;
         awaiting_.erase(waiting);
-        if (frame->type == protocol::FrameType::puback)
-            return load_.heartbeat_answered(ms_between(sent_at, Clock::now()));
+        const bool answered = frame->type == protocol::FrameType::puback;
+        if (load_.publishing()) {
+            ++acknowledged_;
+            if (answered)
+                load_.publish_answered(ms_between(sent_at, Clock::now()));
+            else
+                load_.publish_refused(make_error(ExitCode::refused, "publish refused: {}", frame->text));
+            return publish_next();
+        }
+        if (answered) return load_.heartbeat_answered(ms_between(sent_at, Clock::now()));
         load_.heartbeat_refused(make_error(ExitCode::refused, "heartbeat refused: {}", frame->text));
         return;
     }
@@ -437,17 +578,45 @@ void Agent::send_heartbeat() {
     message.headers = {{"content-type", "application/json"}};
     const std::string status = fmt::format(R"({{"uptime_s":{},"queue_depth":0}})", sequence_);
     message.payload.assign(status.begin(), status.end());
+    if (auto refused = send_sealed(std::move(message))) return load_.heartbeat_refused(*refused);
+    load_.heartbeat_sent();
+}
+
+void Agent::start_publishing() {
+    for (std::size_t i = 0; i < load_.options().window; ++i) publish_next();
+}
+
+// As an agent's broker publishes an event: normal priority, one message a frame.
+void Agent::publish_next() {
+    if (closed_ || published_ >= load_.options().publish) return;
+    protocol::Envelope message;
+    message.id = protocol::new_message_id(aegis::unix_time_ms());
+    message.channel = fmt::format("agent.{}.{}", assigned_id_, load_.options().topic);
+    message.origin = key_.public_key();
+    message.origin_id = assigned_id_;
+    message.sequence = ++sequence_;
+    message.timestamp_ms = unix_time_ms();
+    const std::string payload = fmt::format("{}-{}-{}", load_.options().tag, assigned_id_, published_++);
+    message.payload.assign(payload.begin(), payload.end());
+    if (auto refused = send_sealed(std::move(message))) {
+        ++acknowledged_;
+        load_.publish_refused(*refused);
+    }
+}
+
+// Signs a batch of one, frames it as a publish and seals it; the error when it cannot be signed.
+std::optional<Error> Agent::send_sealed(protocol::Envelope message) {
     std::vector<protocol::Envelope> messages;
     messages.push_back(std::move(message));
     auto batch = protocol::sign_batch(std::move(messages), key_);
-    if (!batch) return load_.heartbeat_refused(batch.error());
+    if (!batch) return batch.error();
     protocol::Frame frame;
     frame.type = protocol::FrameType::publish;
     frame.request_id = next_request_++;
     frame.batch = protocol::encode_batch(batch.value());
     awaiting_[frame.request_id] = Clock::now();
-    load_.heartbeat_sent();
     connection_->send(records_->seal(protocol::encode_frame(frame), unix_time_ms()));
+    return std::nullopt;
 }
 
 void Agent::on_closed(const Error& why) {
@@ -458,6 +627,7 @@ void Agent::on_closed(const Error& why) {
         return load_.handshake_done(std::nullopt, &why);
     }
     load_.dropped(why);
+    if (load_.publishing() && published_ > 0) load_.publish_lost(load_.options().publish - acknowledged_);
 }
 
 void Agent::fail(const Error& why) {
@@ -465,9 +635,9 @@ void Agent::fail(const Error& why) {
     on_closed(why);
 }
 
-int keys(std::size_t count, const std::string& seed) {
+int keys(std::size_t first, std::size_t count, const std::string& seed) {
     std::string out;
-    for (std::size_t i = 0; i < count; ++i) {
+    for (std::size_t i = first; i < first + count; ++i) {
         const auto key = derived_key(seed, i);
         out += fmt::format("role=agent,id={} {}\n", agent_id(i),
                            identity::format_public_key_line(key.public_key(), agent_id(i)));
@@ -505,6 +675,7 @@ int main(int argc, char** argv) {
         ("url", po::value(&options.url), "gateway URL (ws://HOST:PORT)")
         ("gateway-key", po::value(&options.gateway_key), "the gateway's public key (file or line)")
         ("count", po::value(&options.count)->default_value(options.count), "sessions")
+        ("first", po::value(&options.first)->default_value(options.first), "index of the first identity")
         ("seed", po::value(&options.seed)->default_value(options.seed), "identity seed (keys and run must agree)")
         ("concurrency", po::value(&options.concurrency)->default_value(options.concurrency), "handshakes in flight at most")
         ("heartbeat-every", po::value(&options.heartbeat_every_s)->default_value(options.heartbeat_every_s),
@@ -514,6 +685,16 @@ int main(int argc, char** argv) {
         ("settle", po::value(&options.settle_s)->default_value(options.settle_s),
          "seconds between the last handshake and the idle memory reading")
         ("gateway-pid", po::value(&options.gateway_pid), "read the gateway's CPU and memory from /proc/PID")
+        ("bind", po::value(&options.bind), "connect from this source address (127.0.0.N)")
+        ("hold", po::bool_switch(&options.hold), "wait for a USR1 after opening and another before closing")
+        ("publish", po::value(&options.publish)->default_value(options.publish),
+         "messages each session publishes instead of heartbeats (0: heartbeats)")
+        ("window", po::value(&options.window)->default_value(options.window), "publish: unacknowledged at most per session")
+        ("topic", po::value(&options.topic)->default_value(options.topic), "publish: the channel agent.ID.TOPIC")
+        ("tag", po::value(&options.tag)->default_value(options.tag), "publish: payload prefix (TAG-ID-J)")
+        ("publish-limit", po::value(&options.publish_limit_s)->default_value(options.publish_limit_s),
+         "publish: seconds before giving up on the answers")
+        ("latencies", po::value(&options.latencies_file), "write each heartbeat's answer time (ms) to FILE")
         ("help,h", "show this help");
     // clang-format on
     po::options_description hidden;
@@ -536,11 +717,11 @@ int main(int argc, char** argv) {
         std::cerr << "aegis_loadgen: error: " << e.what() << '\n';
         return 2;
     }
-    if (options.count == 0 || options.concurrency == 0 || options.heartbeat_every_s <= 0) {
-        std::cerr << "aegis_loadgen: error: --count, --concurrency and --heartbeat-every must be positive\n";
+    if (options.count == 0 || options.concurrency == 0 || options.heartbeat_every_s <= 0 || options.window == 0) {
+        std::cerr << "aegis_loadgen: error: --count, --concurrency, --heartbeat-every and --window must be positive\n";
         return 2;
     }
-    if (command == "keys") return keys(options.count, options.seed);
+    if (command == "keys") return keys(options.first, options.count, options.seed);
     if (command == "run") {
         if (options.url.empty() || options.gateway_key.empty()) {
             std::cerr << "aegis_loadgen: error: run needs --url and --gateway-key\n";

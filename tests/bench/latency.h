@@ -15,6 +15,7 @@ class Latencies {
 public:
     void add(double ms) { samples_.push_back(ms); }
     [[nodiscard]] std::size_t count() const { return samples_.size(); }
+    [[nodiscard]] const std::vector<double>& samples() const { return samples_; }
 
     // Nearest-rank percentile (p in 0..100); 0 without samples.
     [[nodiscard]] double percentile(double p) {

@@ -805,6 +805,32 @@ TEST_CASE("IPv6 loopback listen and connect", "[net]") {
     require_echo(io, client, {pattern(10, 1)});
 }
 
+TEST_CASE("a client bound to a local address connects from it", "[net]") {
+    asio::io_context io;
+    TestServer server;
+    server.listen(io, local_server());
+    net::ClientOptions options;
+    options.local_address = "127.0.0.2";  // any 127/8 address is the loopback's
+    Peer client;
+    dial(io, client, server.url(), options);
+    REQUIRE(run_until(io, [&] { return client.settled() && server.peers.size() == 1; }));
+    REQUIRE(client.connected());
+    CHECK_THAT(server.peers.at(0)->connection->peer(), Catch::StartsWith("127.0.0.2:"));
+    require_echo(io, client, {pattern(10, 1)});
+
+    SECTION("an address that is not one, or of the other family, is refused before connecting") {
+        for (const auto* address : {"localhost", "::1"}) {
+            options.local_address = address;
+            Peer other;
+            dial(io, other, server.url(), options);
+            REQUIRE(run_until(io, [&] { return other.settled(); }));
+            REQUIRE(other.connect_error);
+            CHECK_THAT(other.connect_error->message, Catch::Contains(address));
+        }
+        CHECK(server.peers.size() == 1);
+    }
+}
+
 TEST_CASE("AdminServer answers GET and refuses the rest", "[net]") {
     asio::io_context io;
     std::vector<std::string> paths;
