@@ -204,9 +204,13 @@ struct Gateway::Core final : SessionHost, AdminView, std::enable_shared_from_thi
         return found;
     }
 
-    Result<AuthorizedIdentity> admit(const crypto::PublicKey& key, ByteView certificate) override {
+    Result<AuthorizedIdentity> judge(const crypto::PublicKey& key, ByteView certificate) override {
         if (stopping) return protocol::protocol_error(protocol::Reason::shutting_down);
-        auto found = authorize(key, certificate);
+        return authorize(key, certificate);
+    }
+
+    Result<AuthorizedIdentity> admit(const crypto::PublicKey& key, ByteView certificate) override {
+        auto found = judge(key, certificate);
         if (!found) return found.take_error();
         if (auto room = sessions.admit(key); !room) return room.take_error();
         return found;
