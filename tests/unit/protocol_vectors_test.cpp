@@ -519,6 +519,64 @@ TEST_CASE("a software version over 64 bytes or not printable is refused", "[vect
     CHECK(client.start(kTimestamp, &in.client_fixed).empty());
 }
 
+TEST_CASE("the gateway refuses an extended ClientAuth with an unknown flag or a bad software version", "[vectors]") {
+    Inputs in;
+    const auto msg1 = unhex(kMsg1x);
+    const auto msg2 = unhex(kMsg2x);
+    crypto::Blake2b transcript;
+    transcript.update(as_bytes("aegis/1 transcript"));
+    add_to_transcript(transcript, msg1);
+    add_to_transcript(transcript, ByteView(msg2).first(66));
+    const auto th_a = transcript.peek();
+    add_to_transcript(transcript, ByteView(msg2).subspan(66));
+    const auto th_b = transcript.peek();
+    const auto client_ephemeral = crypto::EphemeralKey::from_secret(filled<32>(0x03));
+    const auto server_ephemeral = crypto::EphemeralKey::from_secret(filled<32>(0x05));
+    const auto dh = client_ephemeral.agree(server_ephemeral.public_key()).value();
+    const auto hs = crypto::kdf(dh.view(), "aegis/1 handshake", th_a);
+    const auto hs_c2s = crypto::kdf(hs.view(), "aegis/1 hs c2s", {});
+    // §3.1: key || u8-len id || token || u8 flags || u8-len software || signature over all but the key's own bytes.
+    const auto build = [&](std::uint8_t flags, const std::string& software) {
+        WireWriter extension;
+        extension.u8(flags);
+        extension.text8(software);
+        WireWriter signed_part;
+        signed_part.raw(as_bytes("aegis/1 client signature"));
+        signed_part.raw(th_b);
+        signed_part.raw(in.client.public_key());
+        signed_part.text8("host42");
+        signed_part.raw(SessionToken{});
+        signed_part.raw(extension.bytes());
+        WireWriter plain;
+        plain.raw(in.client.public_key());
+        plain.text8("host42");
+        plain.raw(SessionToken{});
+        plain.raw(extension.bytes());
+        plain.raw(in.client.sign(signed_part.bytes()));
+        WireWriter msg;
+        msg.u8(3);
+        msg.bytes32(crypto::aead_seal(hs_c2s, 0, th_b, plain.bytes()));
+        return msg.take();
+    };
+    const auto judged = [&](std::uint8_t flags, const std::string& software) {
+        ReplayCache cache;
+        ServerHandshake server(ServerOptions{&in.server, kDefaultClockSkewMs}, cache);
+        REQUIRE(hex(server.on_client_hello(msg1, kTimestamp, &in.server_fixed).value()) == kMsg2x);
+        return server.on_client_auth(build(flags, software));
+    };
+    CHECK(hex(build(0, kSoftware)) == kMsg3x);  // laid out by hand from the text: the implementation's bytes
+    CHECK(hex(build(1, kSoftware)) == kMsg3p);
+    CHECK(judged(1, kSoftware).ok());
+    const std::pair<std::uint8_t, std::string> bad[] = {
+        {0x02, kSoftware}, {0x80, kSoftware}, {0, "aegis\x01"}, {0, "aegis\x7f"}, {0, std::string(65, 'a')}};
+    for (const auto& [flags, software] : bad) {
+        INFO("flags " << int{flags} << " software " << software.size() << " bytes");
+        auto refused = judged(flags, software);
+        REQUIRE_FALSE(refused.ok());
+        CHECK(reason_of(refused.error()) == Reason::malformed);
+    }
+}
+
 TEST_CASE("envelope batch test vector", "[vectors]") {
     Inputs in;
     auto batch = sign_batch({vector_envelope(in.client.public_key())}, in.client);
