@@ -39,12 +39,13 @@ Result<std::string> fleet_table(const json& answer) {
         return make_error(ExitCode::failure, "the answer is not a gateway's /sessions");
     const auto now_ms = answer.value("now_ms", std::uint64_t{0});
     const auto& sessions = answer["sessions"];
-    std::string out = fmt::format("{:<20}  {:<7}  {:<30}  {:<22}  {:>6}  {:<32}  {}\n", "ID", "ROLE", "STATE", "PEER",
-                                  "INBOX", "AUTHORIZED BY", "FINGERPRINT");
+    std::string out = fmt::format("{:<20}  {:<7}  {:<30}  {:<22}  {:>6}  {:<28}  {:<32}  {}\n", "ID", "ROLE", "STATE",
+                                  "PEER", "INBOX", "VERSION", "AUTHORIZED BY", "FINGERPRINT");
     for (const auto& session : sessions) {
-        out += fmt::format("{:<20}  {:<7}  {:<30}  {:<22}  {:>6}  {:<32}  {}\n", json_text(session, "id"),
+        out += fmt::format("{:<20}  {:<7}  {:<30}  {:<22}  {:>6}  {:<28}  {:<32}  {}\n", json_text(session, "id"),
                            json_text(session, "role"), state(session, now_ms), json_text(session, "peer"),
-                           json_text(session, "inbox"), certificate(session), json_text(session, "fingerprint"));
+                           json_text(session, "inbox"), json_text(session, "version"), certificate(session),
+                           json_text(session, "fingerprint"));
     }
     out += fmt::format("{} known, {} connected\n", answer.value("known", sessions.size()),
                        answer.value("connected", std::size_t{0}));

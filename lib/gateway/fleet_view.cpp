@@ -46,6 +46,7 @@ std::string render_sessions(const AuthorizedKeys& authorized,
                               {"connected_since_ms", nullptr},
                               {"session_age_s", nullptr},
                               {"last_seen_ms", nullptr},
+                              {"version", nullptr},
                               {"inbox", 0}};
         }
         return it->second;
@@ -68,6 +69,7 @@ std::string render_sessions(const AuthorizedKeys& authorized,
         entry["connected_since_ms"] = session->established_ms();
         entry["session_age_s"] = (now_ms - std::min(now_ms, session->established_ms())) / 1000;
         entry["last_seen_ms"] = std::max(session->last_seen_ms(), session->established_ms());
+        if (!session->software().empty()) entry["version"] = session->software();
     }
     json list = json::array();
     for (auto& [key, entry] : entries) list.push_back(std::move(entry));

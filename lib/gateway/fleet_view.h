@@ -2,7 +2,8 @@
 // The fleet view of the admin endpoint (GET /sessions, man aegis-gateway(1) ADMIN ENDPOINT): every
 // identity the gateway knows — listed in the authorized file, connected, or with state in its
 // store — with whether it is connected, since when, from where, when it was last seen and how
-// many messages wait for it. JSON, for aegis-stat --fleet and for scripts.
+// many messages wait for it, and the software version a connected broker reported (PROTOCOL.md §3.1). JSON, for
+// aegis-stat --fleet and for scripts.
 
 #include <cstdint>
 #include <map>

@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/service_notify.h"
+#include "gateway/admin_endpoint.h"
 #include "gateway/admission.h"
 #include "gateway/applied_files.h"
 #include "gateway/authorized_keys.h"
@@ -21,6 +22,7 @@
 #include "gateway/fleet_view.h"
 #include "gateway/gateway_session.h"
 #include "gateway/group_commit.h"
+#include "gateway/listener.h"
 #include "gateway/revocation_list.h"
 #include "gateway/routing.h"
 #include "gateway/session_host.h"
@@ -96,9 +98,9 @@ std::string with_port(const std::string& host_port, std::uint16_t port) {
 
 }  // namespace
 
-// Wires the parts: the listener and admin endpoint, admission (who is connected), routing (who
-// receives a channel), the group commit (what is stored when) and the state store behind them.
-struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::Core> {
+// Wires the parts: the listener (gateway/listener.h) and admin endpoint (gateway/admin_endpoint.h), admission (who is
+// connected), routing (who receives a channel), the group commit (what is stored when) and the state store behind them.
+struct Gateway::Core final : SessionHost, AdminView, std::enable_shared_from_this<Gateway::Core> {
     Core(boost::asio::io_context& io_context, GatewayOptions gateway_options, crypto::SigningKey key, LogSink sink,
          std::unique_ptr<store::GatewayState> state)
         : io(io_context),
@@ -120,17 +122,15 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     protocol::ReplayCache replay_cache;
     AuthorizedKeys authorized;
     GatewayMetrics counters;
-    std::optional<ChannelAdmin> channels;
-    std::unique_ptr<net::Server> server;
-    std::unique_ptr<net::AdminServer> admin;
+    std::optional<ChannelAdmin> channel_admin;
+    std::shared_ptr<Listener> server;
+    std::unique_ptr<AdminEndpoint> admin;
     bool stopping = false;
     std::unique_ptr<store::GatewayState> stored;
     Admission sessions;
     std::unique_ptr<Backplane> wake;
     Routing routing;
     std::shared_ptr<GroupCommit> commits;
-    std::chrono::steady_clock::time_point last_limit_line{};
-    std::uint64_t unlogged_limit_refusals = 0;
 
     // Made once the Core is owned by a shared_ptr: its log sink holds a weak one.
     void start_group_commit() {
@@ -208,9 +208,13 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         return found;
     }
 
-    Result<AuthorizedIdentity> admit(const crypto::PublicKey& key, ByteView certificate) override {
+    Result<AuthorizedIdentity> judge(const crypto::PublicKey& key, ByteView certificate) override {
         if (stopping) return protocol::protocol_error(protocol::Reason::shutting_down);
-        auto found = authorize(key, certificate);
+        return authorize(key, certificate);
+    }
+
+    Result<AuthorizedIdentity> admit(const crypto::PublicKey& key, ByteView certificate) override {
+        auto found = judge(key, certificate);
         if (!found) return found.take_error();
         if (auto room = sessions.admit(key); !room) return room.take_error();
         return found;
@@ -235,7 +239,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
     }
 
     const std::string* disabled_by(std::string_view channel) const override {
-        return channels ? channels->disabled_by(channel) : nullptr;
+        return channel_admin ? channel_admin->disabled_by(channel) : nullptr;
     }
     GatewayMetrics& metrics() override { return counters; }
     void log(std::string_view line) override {
@@ -262,111 +266,64 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
         session->start();
     }
 
-    // A connection the transport ended before it became a session. A flood over the connection
-    // limit is logged at most once a second, with the count of the ones not logged.
-    void on_transport_refused(std::string_view reason, std::string_view peer, std::string_view detail) {
-        counters.count_transport_refusal(reason);
-        if (reason == "connection_limit") {
-            const auto now = std::chrono::steady_clock::now();
-            if (now - last_limit_line < std::chrono::seconds(1)) {
-                ++unlogged_limit_refusals;
-                return;
-            }
-            last_limit_line = now;
-            log(fmt::format("refused peer={} reason=connection_limit: {} connections open (limit {}){}", peer,
-                            server ? server->connections() : 0, options.max_sessions + kHandshakeHeadroom,
-                            unlogged_limit_refusals == 0
-                                ? std::string()
-                                : fmt::format(", {} more refused since the last line", unlogged_limit_refusals)));
-            unlogged_limit_refusals = 0;
-            return;
-        }
-        if (reason == "upgrade_timeout") {
-            log(fmt::format("refused peer={} reason=upgrade_timeout: no WebSocket upgrade within {} ms", peer,
-                            options.handshake_timeout.count()));
-            return;
-        }
-        log(fmt::format("refused peer={} reason={}: {}", peer, reason,
-                        detail.empty() ? "closed before the upgrade" : detail));
+    // AdminView: what the admin endpoint shows, asked at each request.
+    std::optional<net::HttpResponse> channels(const net::HttpRequest& request) override {
+        if (!channel_admin) return std::nullopt;
+        return channel_admin->answer(request);
     }
 
-    net::HttpResponse on_admin(const net::HttpRequest& request) {
-        if (channels)
-            if (auto answered = channels->answer(request)) return std::move(*answered);
-        if (request.method != "GET") {
-            net::HttpResponse refused{405, "text/plain; charset=utf-8", "only GET is supported here\n", "GET"};
-            return refused;
-        }
-        const std::string_view path = request.path;
-        if (path == "/healthz") return net::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
-        if (path == "/readyz") return readiness();
-        if (path == "/sessions") {
-            return net::HttpResponse{
-                200, "application/json",
-                render_sessions(authorized, sessions.connections(), stored->identities(), unix_time_ms())};
-        }
-        if (path == "/metrics") {
-            update_inbox_gauge();
-            update_certificate_gauges();
-            return net::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", render_prometheus(counters)};
-        }
-        return net::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
+    std::string sessions_json() override {
+        return render_sessions(authorized, sessions.connections(), stored->identities(), unix_time_ms());
     }
 
-    // Ready: serving, not shutting down, the store answers a read now and its last commit
-    // succeeded. 503 with the reason otherwise, so a load balancer sends new brokers elsewhere.
-    net::HttpResponse readiness() {
-        std::optional<std::string> why;
-        if (stopping) why = "shutting down";
-        if (!why && !counters.last_commit_ok) why = "the last commit of the state file failed";
-        if (!why) {
-            // Shared, not on this stack: a networked store may answer after this request is done.
-            auto answer = std::make_shared<std::optional<Result<void>>>();
-            stored->probe([answer](Result<void> probed) { *answer = std::move(probed); });
-            if (!*answer) {
-                why = "the state store did not answer at once";
-            } else if (!**answer) {
-                why = "the state store does not answer: " + (*answer)->error().message;
-            }
-        }
-        if (why) return net::HttpResponse{503, "text/plain; charset=utf-8", "not ready: " + *why + "\n"};
-        return net::HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
+    std::string prometheus_text() override {
+        update_inbox_gauge();
+        update_certificate_gauges();
+        return render_prometheus(counters);
+    }
+
+    // Ready: serving, not shutting down, the store answers a read now and its last commit succeeded.
+    std::optional<std::string> not_ready() override {
+        if (stopping) return "shutting down";
+        if (!counters.last_commit_ok) return "the last commit of the state file failed";
+        // Shared, not on this stack: a networked store may answer after this request is done.
+        auto answer = std::make_shared<std::optional<Result<void>>>();
+        stored->probe([answer](Result<void> probed) { *answer = std::move(probed); });
+        if (!*answer) return "the state store did not answer at once";
+        if (!**answer) return "the state store does not answer: " + (*answer)->error().message;
+        return std::nullopt;
     }
 
     // Binds both ports; nothing is logged until both are bound, so a failure is one line.
     Result<void> listen() {
-        net::ServerOptions server_options;
-        server_options.listen = options.listen;
-        server_options.tls_cert_file = options.tls_cert_file;
-        server_options.tls_key_file = options.tls_key_file;
-        server_options.limits.max_message_bytes = options.max_message_bytes + kFrameOverhead;
-        server_options.max_connections = options.max_sessions + kHandshakeHeadroom;
+        ListenerOptions listener_options;
+        listener_options.listen = options.listen;
+        listener_options.tls_cert_file = options.tls_cert_file;
+        listener_options.tls_key_file = options.tls_key_file;
+        listener_options.max_message_bytes = options.max_message_bytes + kFrameOverhead;
+        listener_options.max_connections = options.max_sessions + kHandshakeHeadroom;
         // The WebSocket upgrade gets the same time as the Aegis handshake after it.
-        server_options.limits.handshake_timeout = options.handshake_timeout;
+        listener_options.handshake_timeout = options.handshake_timeout;
         std::weak_ptr<Core> weak = weak_from_this();
-        server_options.on_refused = [weak](std::string_view reason, std::string_view peer, std::string_view detail) {
-            if (auto self = weak.lock()) self->on_transport_refused(reason, peer, detail);
-        };
-        auto listening = net::Server::listen(io, server_options, [weak](std::shared_ptr<net::Connection> connection) {
-            if (auto self = weak.lock())
-                self->on_accept(std::move(connection));
-            else
-                connection->close();
-        });
-        // Each error names its address or file and carries its own exit code (usage, bad input, failure).
+        auto listening = Listener::open(
+            io, listener_options, counters,
+            [weak](std::string_view line) {
+                if (auto self = weak.lock()) self->log(line);
+            },
+            [weak](std::shared_ptr<net::Connection> connection) {
+                if (auto self = weak.lock())
+                    self->on_accept(std::move(connection));
+                else
+                    connection->close();
+            });
         if (!listening) return listening.take_error();
         server = std::move(listening.value());
 
         if (!options.admin.empty()) {
-            auto admin_listening = net::AdminServer::listen(io, options.admin, [weak](const net::HttpRequest& request) {
-                if (auto self = weak.lock()) return self->on_admin(request);
-                return net::HttpResponse{503, "text/plain; charset=utf-8", "stopping\n", {}};
-            });
+            auto admin_listening = AdminEndpoint::listen(io, options.admin, weak);
             if (!admin_listening) {
                 server->stop();
-                auto error = admin_listening.take_error();
-                error.message = fmt::format("admin endpoint: {}", error.message);
-                return error;
+                return admin_listening.take_error();
             }
             admin = std::move(admin_listening.value());
         }
@@ -440,7 +397,7 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
 
     Result<void> apply_reload() {
         // Read first: a controls file that does not parse stops the whole reload.
-        auto controls = channels->read();
+        auto controls = channel_admin->read();
         if (!controls) return controls.take_error();
         auto access = load_access_files(options.authorized_file, options.revoked_file);
         if (!access) return access.take_error();
@@ -467,9 +424,9 @@ struct Gateway::Core final : SessionHost, std::enable_shared_from_this<Gateway::
             log(fmt::format("reloaded {}: {} revoked keys and serials", options.revoked_file.string(), revoked.size()));
         log(fmt::format("reloaded {}: {} identities, {} certificate authorities", options.authorized_file.string(),
                         authorized.size(), authorized.authorities()));
-        channels->adopt(std::move(controls.value()), "SIGHUP reload");
-        log(fmt::format("reloaded {}: {} channel patterns disabled", channels->file().string(),
-                        channels->controls().size()));
+        channel_admin->adopt(std::move(controls.value()), "SIGHUP reload");
+        log(fmt::format("reloaded {}: {} channel patterns disabled", channel_admin->file().string(),
+                        channel_admin->controls().size()));
         for (const auto& session : sessions.connections()) {
             if (!session->established()) continue;
             const auto& was = session->identity();
@@ -552,15 +509,15 @@ Result<std::unique_ptr<Gateway>> Gateway::start(boost::asio::io_context& io, con
         if (auto self = weak.lock()) self->log(line);
     });
     if (!channels) return channels.take_error();
-    core->channels.emplace(std::move(channels.value()));
+    core->channel_admin.emplace(std::move(channels.value()));
     if (auto listening = core->listen(); !listening) return listening.take_error();
     core->record(access->keys, core->revoked);
     core->adopt(std::move(access->keys));
     core->log(fmt::format("{} authorized identities and {} certificate authorities from {}", core->authorized.size(),
                           core->authorized.authorities(), options.authorized_file.string()));
-    if (!core->channels->controls().empty()) {
+    if (!core->channel_admin->controls().empty()) {
         std::string listed;
-        for (const auto& pattern : core->channels->controls().patterns())
+        for (const auto& pattern : core->channel_admin->controls().patterns())
             listed += (listed.empty() ? "" : " ") + pattern;
         core->log(fmt::format("channels disabled by {}: {}", controls_file.string(), listed));
     }

@@ -93,6 +93,7 @@ void GatewaySession::on_client_auth(ByteView message) {
                          claim.error().message);
         return;
     }
+    if (claim->probe) return answer_probe(*host, claim.value());
     auto admitted = host->admit(claim->key, claim->certificate);
     if (!admitted) {
         const auto reason = protocol::reason_of(admitted.error());
@@ -101,12 +102,34 @@ void GatewaySession::on_client_auth(ByteView message) {
         return;
     }
     identity_ = std::move(admitted.value());
+    software_ = std::move(claim->software);
     policy_.emplace(identity_.role, identity_.id, identity_.publish_narrowing, identity_.subscribe_narrowing);
     phase_ = Phase::opening;
     std::weak_ptr<GatewaySession> weak = weak_from_this();
     host->resume(identity_, claim->resume_token, [weak](Result<ResumeGrant> resumed) {
         if (auto self = weak.lock()) self->on_resumed(std::move(resumed));
     });
+}
+
+// Everything a login is judged by, then the answer and the close: no session is opened,
+// resumed or replaced, and the store is not asked (PROTOCOL.md §3.1, aegis-connect --check).
+void GatewaySession::answer_probe(SessionHost& host, const protocol::ClientClaim& claim) {
+    auto judged = host.judge(claim.key, claim.certificate);
+    if (!judged) {
+        refuse_handshake(
+            protocol::reason_of(judged.error()),
+            fmt::format("{} (fingerprint {}, probe)", judged.error().message, crypto::fingerprint(claim.key)));
+        return;
+    }
+    ++host.metrics().probes;
+    host.log(fmt::format("probe answered id={} role={} fingerprint={} peer={}{}: no session opened", judged->id,
+                         to_string(judged->role), crypto::fingerprint(claim.key), peer_,
+                         claim.software.empty() ? "" : fmt::format(" software=\"{}\"", claim.software)));
+    send_raw(handshake_.answer_probe(judged->id, judged->role));
+    close_reason_ = "probe answered";
+    phase_ = Phase::closing;
+    handshake_timer_.cancel();
+    connection_->close();
 }
 
 void GatewaySession::on_resumed(Result<ResumeGrant> resumed) {

@@ -60,6 +60,8 @@ public:
     // Unix ms: when the handshake finished (0: not yet), and when the peer last sent anything.
     [[nodiscard]] std::uint64_t established_ms() const { return established_ms_; }
     [[nodiscard]] std::uint64_t last_seen_ms() const { return last_seen_ms_; }
+    // The software version the broker reported in its ClientAuth (PROTOCOL.md §3.1); empty: none.
+    [[nodiscard]] const std::string& software() const { return software_; }
 
     // The group commit holding this session's publish finished: puback, or an error.
     void publish_stored(std::uint32_t request_id, std::size_t messages, bool stored);
@@ -78,6 +80,7 @@ private:
     void on_client_hello(ByteView message);
     void on_client_auth(ByteView message);
     void on_resumed(Result<ResumeGrant> resumed);
+    void answer_probe(SessionHost& host, const protocol::ClientClaim& claim);
     void on_record(ByteView record);
     void on_frame(const protocol::Frame& frame);
     void on_publish(const protocol::Frame& frame);
@@ -110,6 +113,7 @@ private:
     protocol::ServerHandshake handshake_;
     std::optional<protocol::RecordLayer> records_;
     AuthorizedIdentity identity_;
+    std::string software_;
     std::optional<channel::AccessPolicy> policy_;
     protocol::SessionToken token_{};
     std::vector<std::string> subscriptions_;  // this session's live set; stored as the identity's set

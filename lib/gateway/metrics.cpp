@@ -165,6 +165,8 @@ std::string render_prometheus(const GatewayMetrics& m) {
            "Handshakes by kind (resumed with a valid token, or fresh).");
     out += fmt::format("aegis_gateway_session_starts_total{{kind=\"resumed\"}} {}\n", m.sessions_resumed);
     out += fmt::format("aegis_gateway_session_starts_total{{kind=\"fresh\"}} {}\n", m.sessions_fresh);
+    single(out, "aegis_gateway_probes_total", "counter",
+           "Probe handshakes answered (aegis-connect --check): the identity judged, no session opened.", m.probes);
     single(out, "aegis_gateway_store_commits_total", "counter", "Group commits of the state file.", m.store_commits);
     single(out, "aegis_gateway_store_failures_total", "counter", "Failed commits of the state file.", m.store_failures);
     single(out, "aegis_gateway_channels_disabled", "gauge", "Channel patterns disabled by the channel controls.",

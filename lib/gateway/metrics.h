@@ -37,6 +37,7 @@ struct GatewayMetrics {
     std::map<std::string, std::uint64_t, std::less<>> inbox_dropped;  // by cause: full, expired
     std::uint64_t sessions_resumed = 0;
     std::uint64_t sessions_fresh = 0;
+    std::uint64_t probes = 0;  // probe handshakes answered (aegis-connect --check): no session opened
     std::uint64_t store_commits = 0;
     std::uint64_t store_failures = 0;
     bool last_commit_ok = true;  // the last group commit stored what it carried (GET /readyz)

@@ -35,6 +35,9 @@ public:
     // The identity a key (with the certificate it sent, if any) is authorized as, or the refusal
     // (unknown_identity, certificate_expired, busy).
     [[nodiscard]] virtual Result<AuthorizedIdentity> admit(const crypto::PublicKey& key, ByteView certificate) = 0;
+    // The same judgement without the session cap, for a probe that opens nothing (unknown_identity,
+    // certificate_expired, revoked, shutting_down).
+    [[nodiscard]] virtual Result<AuthorizedIdentity> judge(const crypto::PublicKey& key, ByteView certificate) = 0;
     // The session finished its handshake (an older session of the same identity is replaced).
     virtual void established(const std::shared_ptr<GatewaySession>& session) = 0;
     // The session's connection is gone; `why` is a short human reason.

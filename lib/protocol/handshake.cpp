@@ -34,7 +34,7 @@ constexpr std::uint64_t kServerHelloCounter = 0;
 constexpr std::uint64_t kClientAuthCounter = 0;
 constexpr std::uint64_t kServerFinishCounter = 1;
 
-enum class FinishStatus : std::uint8_t { accept = 0, refuse = 1 };
+enum class FinishStatus : std::uint8_t { accept = 0, refuse = 1, probe_passed = 2 };
 
 // H("aegis/1 transcript" || u32 len || part || u32 len || part ...), readable at any point.
 class Transcript {
@@ -63,11 +63,23 @@ Bytes server_signed_bytes(const crypto::Hash& th_a) {
     return concat(kServerSignatureLabel, {th_a});
 }
 
+// The extended ClientAuth (§3.1) signs its flags and software version too; `extension` is
+// nullptr for the original form.
+struct AuthExtension {
+    std::uint8_t flags = 0;
+    std::string software;
+};
+
 Bytes client_signed_bytes(const crypto::Hash& th_b, const crypto::PublicKey& key, std::string_view requested_id,
-                          const SessionToken& token) {
+                          const SessionToken& token, const AuthExtension* extension) {
     WireWriter id;
     id.text8(requested_id);
-    return concat(kClientSignatureLabel, {th_b, key, id.bytes(), token});
+    WireWriter extended;
+    if (extension != nullptr) {
+        extended.u8(extension->flags);
+        extended.text8(extension->software);
+    }
+    return concat(kClientSignatureLabel, {th_b, key, id.bytes(), token, extended.bytes()});
 }
 
 struct HandshakeKeys {
@@ -150,6 +162,14 @@ Error read_alert(ByteView message) {
 
 }  // namespace
 
+std::string software_problem(std::string_view software) {
+    if (software.size() > kMaxSoftwareBytes)
+        return fmt::format("software version of {} bytes, over the limit of {}", software.size(), kMaxSoftwareBytes);
+    for (const char c : software)
+        if (c < 0x20 || c > 0x7e) return "software version is not printable ASCII";
+    return {};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Client
 
@@ -213,6 +233,10 @@ Bytes ClientHandshake::start(std::uint64_t now_ms, const EphemeralSecrets* fixed
         (void)st.fail(make_error(ExitCode::bad_input, "certificate is longer than {} bytes", kMaxCertificateBytes));
         return {};
     }
+    if (const auto problem = software_problem(options_.software); !problem.empty()) {
+        (void)st.fail(make_error(ExitCode::bad_input, "{}", problem));
+        return {};
+    }
     HandshakeRandom random{};
     if (fixed != nullptr) {
         st.ephemeral = crypto::EphemeralKey::from_secret(fixed->ephemeral_secret);
@@ -229,7 +253,10 @@ Bytes ClientHandshake::start(std::uint64_t now_ms, const EphemeralSecrets* fixed
     out.u64(now_ms);
     out.text16(options_.server_name);
     // Optional and last: a ClientHello without it is the original form (§3.1).
-    if (options_.want_server_certificate) out.u8(kWantServerCertificate);
+    std::uint8_t hello_options = 0;
+    if (options_.want_server_certificate) hello_options |= kWantServerCertificate;
+    if (offers_extension()) hello_options |= kExtendedAuth;
+    if (hello_options != 0) out.u8(hello_options);
     st.transcript.add(out.bytes());
     st.step = ClientStep::hello_sent;
     return out.take();
@@ -257,9 +284,10 @@ Result<Bytes> ClientHandshake::on_server_hello(ByteView message) {
             protocol_error(Reason::unsupported_version,
                            fmt::format("server answered with version {}, expected {}", version, kProtocolVersion)));
     }
-    // Longer only when this client asked for the server's certificate (§3.1).
-    const std::size_t longest =
-        kServerProofBytes + crypto::kAeadTagSize + (options_.want_server_certificate ? 2 + kMaxCertificateBytes : 0);
+    // Longer only when this client asked for the server's certificate, or offered the extension (§3.1).
+    const std::size_t longest = kServerProofBytes + crypto::kAeadTagSize +
+                                (options_.want_server_certificate ? 2 + kMaxCertificateBytes : 0) +
+                                (offers_extension() ? 1 : 0);
     if (!in.raw(server_ephemeral) || !in.raw(server_random) || !in.bytes32(sealed) || !in.at_end() ||
         sealed.size() < kServerProofBytes + crypto::kAeadTagSize || sealed.size() > longest) {
         return st.fail(malformed("ServerHello has the wrong length"));
@@ -275,7 +303,27 @@ Result<Bytes> ClientHandshake::on_server_hello(ByteView message) {
 
     const auto proof = crypto::aead_open(keys.s2c, kServerHelloCounter, th_a, sealed);
     if (!proof) return st.fail(protocol_error(Reason::bad_signature, "ServerHello does not decrypt"));
-    WireReader proof_in(*proof);
+    // The accepted options byte, when the server echoes the extension, ends the proof: it is the
+    // last byte exactly when the rest is that byte alone, or a u16-len certificate and that byte.
+    ByteView proof_bytes(*proof);
+    const auto after_signature = proof_bytes.size() - std::min(proof_bytes.size(), kServerProofBytes);
+    const auto certificate_then_byte = [&] {
+        if (after_signature < 4) return false;
+        const auto length = (std::size_t{proof_bytes[kServerProofBytes]} << 8) | proof_bytes[kServerProofBytes + 1];
+        return after_signature == 2 + length + 1;
+    };
+    server_extended_ = false;
+    if (offers_extension() && (after_signature == 1 || certificate_then_byte())) {
+        const std::uint8_t accepted = proof_bytes.back();
+        const std::uint8_t offered =
+            kExtendedAuth | (options_.want_server_certificate ? kWantServerCertificate : std::uint8_t{0});
+        if ((accepted & kExtendedAuth) == 0 || (accepted & ~offered) != 0)
+            return st.fail(
+                malformed(fmt::format("ServerHello accepts options {:#04x}, offered {:#04x}", accepted, offered)));
+        server_extended_ = true;
+        proof_bytes = proof_bytes.first(proof_bytes.size() - 1);
+    }
+    WireReader proof_in(proof_bytes);
     crypto::PublicKey server_key{};
     crypto::Signature signature{};
     ByteView server_certificate;
@@ -301,16 +349,30 @@ Result<Bytes> ClientHandshake::on_server_hello(ByteView message) {
                            fmt::format("server presented {}, pinned key{} {}", crypto::fingerprint(server_key),
                                        pinned.size() == 1 ? " is" : "s are", fmt::join(pinned, ", "))));
     }
+    // A gateway that does not take the extension would read a probe as a login, and a login
+    // replaces the identity's live session: no ClientAuth at all then.
+    if (options_.probe && !server_extended_) {
+        return st.fail(protocol_error(Reason::unsupported_version,
+                                      "the gateway does not take a probe (it did not accept ClientHello options bit "
+                                      "1, PROTOCOL.md §3.1); the login was not tried, as it would replace a live "
+                                      "session of this identity"));
+    }
     st.transcript.add(message.subspan(kServerHelloClearBytes));
     const auto th_b = st.transcript.snapshot();
 
     const auto& identity = *options_.identity;
-    const auto client_signature =
-        identity.sign(client_signed_bytes(th_b, identity.public_key(), options_.requested_id, options_.resume_token));
+    std::optional<AuthExtension> extension;
+    if (server_extended_) extension = AuthExtension{options_.probe ? kAuthProbe : std::uint8_t{0}, options_.software};
+    const auto client_signature = identity.sign(client_signed_bytes(
+        th_b, identity.public_key(), options_.requested_id, options_.resume_token, extension ? &*extension : nullptr));
     WireWriter plain;
     plain.raw(identity.public_key());
     plain.text8(options_.requested_id);
     plain.raw(options_.resume_token);
+    if (extension) {
+        plain.u8(extension->flags);
+        plain.text8(extension->software);
+    }
     plain.raw(client_signature);
     // Optional, after the signature: a ClientAuth without it is the original form (§3.1).
     if (!options_.certificate.empty()) plain.bytes16(options_.certificate);
@@ -358,12 +420,17 @@ Result<Accepted> ClientHandshake::on_server_finish(ByteView message) {
         }
         return st.fail(refusal_error(static_cast<Reason>(reason), text));
     }
-    if (status != static_cast<std::uint8_t>(FinishStatus::accept)) {
-        return st.fail(malformed(fmt::format("unknown ServerFinish status {}", status)));
+    const bool probed = options_.probe && server_extended_;
+    // A probe is answered only with probe_passed or a refusal, a login never with probe_passed.
+    const auto expected = probed ? FinishStatus::probe_passed : FinishStatus::accept;
+    if (status != static_cast<std::uint8_t>(expected)) {
+        return st.fail(
+            malformed(fmt::format("unexpected ServerFinish status {} to a {}", status, probed ? "probe" : "login")));
     }
     Accepted grant;
+    grant.probe = probed;
     std::uint8_t role = 0;
-    if (!body.raw(grant.session_id) || !body.raw(grant.session_token) || !body.u64(grant.resume_point) ||
+    if ((!probed && (!body.raw(grant.session_id) || !body.raw(grant.session_token) || !body.u64(grant.resume_point))) ||
         !body.text8(grant.assigned_id) || !body.u8(role) || !body.at_end()) {
         return st.fail(malformed("ServerFinish grant has the wrong length"));
     }
@@ -371,6 +438,11 @@ Result<Accepted> ClientHandshake::on_server_finish(ByteView message) {
         return st.fail(malformed(fmt::format("unknown role {} in ServerFinish", role)));
     }
     grant.role = static_cast<Role>(role);
+    if (probed) {
+        // Nothing to encrypt: the gateway opened no session and closes the connection.
+        (void)st.fail(make_error(ExitCode::failure, "a probe opens no session"));
+        return grant;
+    }
     st.step = ClientStep::established;
     return grant;
 }
@@ -446,6 +518,8 @@ struct ServerHandshake::State {
     crypto::Hash th_c{};
     bool have_th_c = false;
     bool keys_taken = false;
+    std::uint8_t accepted_options = 0;  // echoed in ServerHello: the extended ClientAuth follows
+    bool probe = false;                 // the ClientAuth was a probe
 
     // Keeps finish_key: a refusal after a failed ClientAuth is still sent encrypted.
     Error fail(Error error) {
@@ -550,6 +624,11 @@ Result<Bytes> ServerHandshake::on_client_hello(ByteView message, std::uint64_t n
     if ((hello_options & kWantServerCertificate) != 0 && !options_.certificate.empty() &&
         options_.certificate.size() <= kMaxCertificateBytes)
         proof.bytes16(options_.certificate);
+    // Only to a client that offered the extension: it looks for this byte after the certificate.
+    if ((hello_options & kExtendedAuth) != 0) {
+        st.accepted_options = hello_options & (kExtendedAuth | kWantServerCertificate);
+        proof.u8(st.accepted_options);
+    }
     WireWriter sealed;
     sealed.bytes32(crypto::aead_seal(keys.s2c, kServerHelloCounter, th_a, proof.bytes()));
     st.transcript.add(sealed.bytes());
@@ -579,8 +658,12 @@ Result<ClientClaim> ServerHandshake::on_client_auth(ByteView message) {
     if (!in.u8(type) || type != static_cast<std::uint8_t>(HandshakeType::client_auth)) {
         return st.fail(malformed("expected a ClientAuth"));
     }
-    if (!in.bytes32(sealed) || !in.at_end() || sealed.size() < kClientProofFixedBytes + crypto::kAeadTagSize ||
-        sealed.size() > kClientProofFixedBytes + kMaxIdBytes + 2 + kMaxCertificateBytes + crypto::kAeadTagSize) {
+    const bool extended = (st.accepted_options & kExtendedAuth) != 0;
+    const std::size_t extension_bytes = extended ? 2 : 0;
+    if (!in.bytes32(sealed) || !in.at_end() ||
+        sealed.size() < kClientProofFixedBytes + extension_bytes + crypto::kAeadTagSize ||
+        sealed.size() > kClientProofFixedBytes + kMaxIdBytes + 2 + kMaxCertificateBytes + crypto::kAeadTagSize +
+                            (extended ? extension_bytes + kMaxSoftwareBytes : 0)) {
         return st.fail(malformed("ClientAuth has the wrong length"));
     }
     const auto plain = crypto::aead_open(st.auth_key, kClientAuthCounter, st.th_b, sealed);
@@ -590,10 +673,22 @@ Result<ClientClaim> ServerHandshake::on_client_auth(ByteView message) {
     WireReader body(*plain);
     ClientClaim claim;
     crypto::Signature signature{};
-    if (!body.raw(claim.key) || !body.text8(claim.requested_id) || !body.raw(claim.resume_token) ||
-        !body.raw(signature)) {
+    std::optional<AuthExtension> extension;
+    if (!body.raw(claim.key) || !body.text8(claim.requested_id) || !body.raw(claim.resume_token)) {
         return st.fail(malformed("ClientAuth proof has the wrong length"));
     }
+    if (extended) {
+        extension.emplace();
+        if (!body.u8(extension->flags) || !body.text8(extension->software))
+            return st.fail(malformed("ClientAuth proof has the wrong length"));
+        if ((extension->flags & ~kAuthProbe) != 0)
+            return st.fail(malformed(fmt::format("unknown ClientAuth flags {:#04x}", extension->flags)));
+        if (const auto problem = software_problem(extension->software); !problem.empty())
+            return st.fail(malformed(problem));
+        claim.software = extension->software;
+        claim.probe = (extension->flags & kAuthProbe) != 0;
+    }
+    if (!body.raw(signature)) return st.fail(malformed("ClientAuth proof has the wrong length"));
     if (!body.at_end()) {
         ByteView certificate;
         if (!body.bytes16(certificate) || !body.at_end() || certificate.empty() ||
@@ -601,7 +696,9 @@ Result<ClientClaim> ServerHandshake::on_client_auth(ByteView message) {
             return st.fail(malformed("ClientAuth proof has the wrong length"));
         claim.certificate.assign(certificate.begin(), certificate.end());
     }
-    if (!crypto::verify(claim.key, client_signed_bytes(st.th_b, claim.key, claim.requested_id, claim.resume_token),
+    if (!crypto::verify(claim.key,
+                        client_signed_bytes(st.th_b, claim.key, claim.requested_id, claim.resume_token,
+                                            extension ? &*extension : nullptr),
                         signature)) {
         return st.fail(protocol_error(Reason::bad_signature, "client signature does not verify"));
     }
@@ -609,12 +706,13 @@ Result<ClientClaim> ServerHandshake::on_client_auth(ByteView message) {
     wipe(st.secret);
     st.send = std::move(traffic.s2c);
     st.receive = std::move(traffic.c2s);
+    st.probe = claim.probe;
     st.step = ServerStep::auth_verified;
     return claim;
 }
 
 Bytes ServerHandshake::accept(const Accepted& grant) {
-    if (!state_ || state_->step != ServerStep::auth_verified) {
+    if (!state_ || state_->step != ServerStep::auth_verified || state_->probe) {
         return refuse(Reason::internal, "the server answered out of order");
     }
     if (grant.assigned_id.size() > kMaxIdBytes) return refuse(Reason::internal, "assigned id too long");
@@ -632,6 +730,26 @@ Bytes ServerHandshake::accept(const Accepted& grant) {
     wipe(st.finish_key);
     st.finish_key_live = false;
     st.step = ServerStep::finished;
+    return out.take();
+}
+
+Bytes ServerHandshake::answer_probe(std::string_view assigned_id, Role role) {
+    if (!state_ || state_->step != ServerStep::auth_verified || !state_->probe) {
+        return refuse(Reason::internal, "the server answered out of order");
+    }
+    if (assigned_id.size() > kMaxIdBytes) return refuse(Reason::internal, "assigned id too long");
+    auto& st = *state_;
+    WireWriter plain;
+    plain.u8(static_cast<std::uint8_t>(FinishStatus::probe_passed));
+    plain.text8(assigned_id);
+    plain.u8(static_cast<std::uint8_t>(role));
+    WireWriter out;
+    out.u8(static_cast<std::uint8_t>(HandshakeType::server_finish));
+    out.bytes32(crypto::aead_seal(st.finish_key, kServerFinishCounter, st.th_c, plain.bytes()));
+    wipe(st.finish_key);
+    st.finish_key_live = false;
+    // No session follows: the traffic keys go, and established() stays false.
+    (void)st.fail(make_error(ExitCode::failure, "a probe opens no session"));
     return out.take();
 }
 

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/bytes.h"
@@ -58,6 +59,9 @@ struct Accepted {
     std::uint64_t resume_point = 0;  // last delivery sequence the server knows the client has
     std::string assigned_id;         // the id the gateway's authorized file gives this identity
     Role role = Role::agent;
+    // The answer to a probe (PROTOCOL.md §3.1): the identity would be accepted; no session was
+    // opened, so the session id, token and resume point are zero and there are no traffic keys.
+    bool probe = false;
 };
 
 // Fixed randomness for test vectors; a real handshake leaves it unset and draws fresh values.
@@ -80,6 +84,13 @@ struct ClientOptions {
     // Ask the server for its certificate (ClientHello options bit 0): the caller trusts the
     // gateway by CA and judges server_certificate() after on_server_hello.
     bool want_server_certificate = false;
+    // The software version reported to a gateway that takes the extended ClientAuth (ClientHello
+    // options bit 1): at most kMaxSoftwareBytes of printable ASCII; empty: none.
+    std::string software;
+    // Ask the gateway to check this identity and answer without opening a session (aegis-connect
+    // --check). A gateway that does not take the extended ClientAuth is never sent a ClientAuth:
+    // on_server_hello fails instead, as a login would replace this identity's live session.
+    bool probe = false;
 };
 
 class ClientHandshake {
@@ -102,6 +113,8 @@ public:
     [[nodiscard]] const crypto::PublicKey& server_key() const { return server_key_; }
     // The certificate the server sent in ServerHello (only when asked); empty: none.
     [[nodiscard]] const Bytes& server_certificate() const { return server_certificate_; }
+    // After on_server_hello: the gateway echoed options bit 1 (it takes the extended ClientAuth).
+    [[nodiscard]] bool server_extended() const { return server_extended_; }
     [[nodiscard]] const crypto::Hash& transcript_hash() const;
     // True once on_server_finish accepted and until take_keys().
     [[nodiscard]] bool established() const;
@@ -110,10 +123,13 @@ public:
     [[nodiscard]] SessionKeys take_keys();
 
 private:
+    [[nodiscard]] bool offers_extension() const { return !options_.software.empty() || options_.probe; }
+
     struct State;
     ClientOptions options_;
     crypto::PublicKey server_key_{};
     Bytes server_certificate_;
+    bool server_extended_ = false;
     std::unique_ptr<State> state_;
 };
 
@@ -141,8 +157,16 @@ struct ServerOptions {
     Bytes certificate;
 };
 
-// ClientHello options (an optional trailing u8): bit 0 asks for the server's certificate.
+// ClientHello options (an optional trailing u8): bit 0 asks for the server's certificate; bit 1
+// offers the extended ClientAuth (flags and software version), taken when ServerHello echoes it.
 inline constexpr std::uint8_t kWantServerCertificate = 0x01;
+inline constexpr std::uint8_t kExtendedAuth = 0x02;
+// The extended ClientAuth's flags: bit 0 is a probe (check the identity, open nothing).
+inline constexpr std::uint8_t kAuthProbe = 0x01;
+inline constexpr std::size_t kMaxSoftwareBytes = 64;
+
+// Empty when `software` may be reported (at most kMaxSoftwareBytes, printable ASCII), else why not.
+[[nodiscard]] std::string software_problem(std::string_view software);
 
 // The client as the server learns it from message 3, signature verified.
 struct ClientClaim {
@@ -151,6 +175,10 @@ struct ClientClaim {
     SessionToken resume_token{};
     // The certificate the client sent, as bytes (the gateway decodes and judges it); empty: none.
     Bytes certificate;
+    // From an extended ClientAuth only: the software version it reported (empty: none), and
+    // whether it is a probe (answer with answer_probe(), never accept()).
+    std::string software;
+    bool probe = false;
 };
 
 // Longest certificate a ClientAuth may carry (identity::kMaxCertificateSize).
@@ -172,6 +200,10 @@ public:
     // Message 4, accepting. Called out of order (or with an assigned id over 255 bytes) it gives
     // refuse(Reason::internal) instead, so the client learns of the failure.
     [[nodiscard]] Bytes accept(const Accepted& grant);
+    // Message 4 answering a probe: the identity would be accepted as `assigned_id` and `role`;
+    // nothing is opened and no traffic keys exist. Out of order (or for a claim that is not a
+    // probe) it gives refuse(Reason::internal) instead.
+    [[nodiscard]] Bytes answer_probe(std::string_view assigned_id, Role role);
     // Message 4 refusing (encrypted) once keys exist, or a plaintext Alert before that.
     [[nodiscard]] Bytes refuse(Reason reason, std::string_view detail);
 

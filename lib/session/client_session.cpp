@@ -202,6 +202,8 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
         handshake_options.requested_id = options.requested_id;
         handshake_options.server_name = target().server_name;
         handshake_options.resume_token = token;
+        handshake_options.software = options.software;
+        handshake_options.probe = options.probe;
         handshake.emplace(std::move(handshake_options));
         awaiting_finish = false;
         begin_step("handshake");
@@ -224,6 +226,11 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
             if (reason == protocol::Reason::server_key_mismatch) {
                 end_step(true, fmt::format("gateway key {} signed the transcript", presented));
                 begin_step("key");
+            } else if (reason == protocol::Reason::unsupported_version && options.probe &&
+                       handshake->server_key() != crypto::PublicKey{}) {
+                // The gateway proved its key but takes no probe: the login is what is not tried.
+                end_step(true, fmt::format("gateway key {} signed the transcript", presented));
+                begin_step("auth");
             } else if (reason == protocol::Reason::stale_timestamp) {
                 open_step = "clock";  // the gateway's own judgement of this host's clock
             }
@@ -260,6 +267,15 @@ struct ClientSession::Impl : std::enable_shared_from_this<ClientSession::Impl> {
     void on_server_finish(ByteView message) {
         auto grant = handshake->on_server_finish(message);
         if (!grant) return fail(grant.take_error());
+        if (grant->probe) {
+            end_step(true, fmt::format("accepted as {} {} (a probe: no session opened or replaced)",
+                                       to_string(grant->role), grant->assigned_id));
+            handshake.reset();
+            timer.cancel();
+            granted = std::move(grant.value());
+            set_state(State::connected, nullptr);
+            return;
+        }
         end_step(true, fmt::format("accepted as {} {}", to_string(grant->role), grant->assigned_id));
         const auto server_key = handshake->server_key();
         records.emplace(handshake->take_keys(), options.rekey, unix_time_ms());

@@ -81,6 +81,12 @@ struct ClientSessionOptions {
     std::uint64_t max_clock_skew_ms = protocol::kDefaultClockSkewMs;
     protocol::RekeyPolicy rekey;
     protocol::SessionToken resume_token{};  // from an earlier run (all zero: none)
+    // Reported to a gateway that takes it (PROTOCOL.md §3.1) and shown in its fleet view.
+    std::string software = "aegis-connect (Aegis) " AEGIS_VERSION;
+    // Only judge this identity (aegis-connect --check): a gateway that takes probes answers
+    // without opening, resuming or replacing a session, and the session goes to State::connected
+    // with nothing to send (the caller stops it); one that does not is never sent a login.
+    bool probe = false;
 };
 
 struct SessionStats {

@@ -92,6 +92,9 @@ std::string fix_for(std::string_view step, const Error& error) {
     if (reason == Reason::revoked) return "this key or its certificate is revoked: enrol a new key";
     if (reason == Reason::certificate_expired)
         return "renew this identity's certificate (aegis-keygen -s) or set this host's clock right";
+    if (step == "auth" && reason == Reason::unsupported_version)
+        return "update the gateway: it predates probes, and logging in to test would replace this identity's live "
+               "session; the steps above passed";
     if (reason == Reason::busy || reason == Reason::shutting_down)
         return "the gateway is busy or restarting: try again";
     if (step == "handshake") return "check that the URL names an Aegis gateway of a compatible version";
@@ -106,6 +109,8 @@ PathReport check_path(ClientSessionOptions options, std::chrono::milliseconds ti
     options.transport.limits.handshake_timeout = timeout;
     options.handshake_timeout = timeout;
     options.heartbeat_interval = std::chrono::milliseconds(0);
+    // Judged, not logged in: a live broker of the same identity keeps its session.
+    options.probe = true;
     options.transport.on_step = [&](const net::ConnectStep& step) {
         if (finished) return;  // what happens while the session stops is no part of the report
         if (step.server_time) {

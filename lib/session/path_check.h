@@ -5,7 +5,8 @@
 //
 // Steps, in order (each only when it applies): resolve, tcp, proxy, tls, upgrade, handshake
 // (the gateway proved its key), clock, key (pinned, or certified by a trusted CA), certificate
-// (the gateway certificate's validity, with --backend-ca), auth (this identity accepted).
+// (the gateway certificate's validity, with --backend-ca), auth (this identity accepted: asked as
+// a probe, so the gateway opens, resumes and replaces no session; PROTOCOL.md §3.1).
 
 #include <chrono>
 #include <optional>

@@ -19,7 +19,7 @@ done
 make_identities gateway host42 stranger ca other
 expect_exit 0 "$keygen" -q -s "$TEST_TMP/ca" -I gw -r gateway -V -2w:-1w "$TEST_TMP/gateway.pub"
 authorize agent host42
-start_gateway
+start_gateway --admin 127.0.0.1:0
 port=$gateway_port
 url=$gateway_url
 state=$TEST_TMP/check-state
@@ -125,6 +125,31 @@ assert report["steps"][-1]["name"] == "auth" and not report["steps"][-1]["ok"], 
     expect_contains "$(step_line key)" "accepted on first use"
     [[ ! -e $state/known_backends ]] || fail "--check --accept-new recorded the key"
     check_passed
+
+    # A broker of the same identity stays connected while --check passes: the check is a probe,
+    # so the gateway opens, resumes and replaces nothing (the session keeps its start and peer).
+    start_broker host42
+    session_of_host42() {
+        admin_http GET /sessions | "$python" -c '
+import json, sys
+body = sys.stdin.read().split(" ", 1)[1]
+entry = next(s for s in json.loads(body)["sessions"] if s["id"] == "host42")
+print(entry["connected"], entry["connected_since_ms"], entry["peer"])'
+    }
+    wait_for "host42 connected in the fleet view" 20 eval '[[ $(session_of_host42) == True* ]]'
+    live=$(session_of_host42)
+    probes() { admin_http GET /metrics | awk '$1 == "aegis_gateway_probes_total" { print $2 }'; }
+    probes_before=$(probes)
+    probe_lines=$(grep -c 'probe answered id=host42 ' "$gateway_log")
+    check 0 "$url" "${common[@]}" --backend-key "$TEST_TMP/gateway.pub"
+    expect_contains "$(step_line auth)" "accepted as agent host42"
+    expect_contains "$(step_line auth)" "no session opened or replaced"
+    check 0 "$url" "${common[@]}" --backend-key "$TEST_TMP/gateway.pub" --json
+    expect_eq "$(session_of_host42)" "$live" "host42's live session after two checks"
+    expect_eq "$(grep -c 'probe answered id=host42 ' "$gateway_log")" $((probe_lines + 2)) "probe lines in the log"
+    expect_not_contains "$(cat "$gateway_log")" "replaced" "the gateway's log"
+    expect_eq "$(probes)" $((probes_before + 2)) "aegis_gateway_probes_total"
+    expect_exit 0 "$connect" --stop --socket "$TEST_TMP/host42.sock"
 
     # wss:// with an openssl-made certificate: trusted with --ca-file; untrusted fails at tls (exit 1).
     make_tls_pki

@@ -63,14 +63,21 @@ expect_eq "$(sessions sessions.host1.inbox)" 3 "messages waiting for host1"
 expect_match "$(sessions sessions.host1.last_seen_ms)" '^[0-9]{13}$' "host1 last seen"
 expect_eq "$(sessions sessions.host2.last_seen_ms)" null "host2, never seen"
 expect_eq "$(sessions sessions.host2.fingerprint)" "$(fingerprint "$TEST_TMP/host2.pub")" "host2's fingerprint"
+# The software version each broker reported in its handshake: its --version line; none offline.
+expect_exit 0 "$connect" --version
+version=$(head -n 1 <<<"$out")
+expect_match "$version" '^aegis-connect \(Aegis\) [0-9]+\.[0-9]+\.[0-9]+$' "aegis-connect --version"
+expect_eq "$(sessions sessions.soc.version)" "$version" "soc's reported version"
+expect_eq "$(sessions sessions.web9.version)" "$version" "web9's reported version"
+expect_eq "$(sessions sessions.host1.version)" null "host1's version while offline"
 
 # aegis-stat --fleet: the same as a table, or the JSON as it is.
 expect_exit 0 "$stat" --fleet "http://127.0.0.1:$gateway_admin"
-expect_match "$(sed -n 1p <<<"$out")" '^ID +ROLE +STATE +PEER +INBOX +AUTHORIZED BY +FINGERPRINT$' "the table's header"
-expect_match "$(grep '^host1 ' <<<"$out")" '^host1 +agent +offline, last seen [0-9a-z]+ ago +- +3 +line 1 +SHA256:' "host1's line"
-expect_match "$(grep '^host2 ' <<<"$out")" '^host2 +agent +offline, last seen never +- +0 +line 2 ' "host2's line"
-expect_match "$(grep '^soc ' <<<"$out")" '^soc +backend +connected [0-9a-z]+ +127\.0\.0\.1:[0-9]+ +0 +line 3 ' "soc's line"
-expect_match "$(grep '^web9 ' <<<"$out")" '^web9 +agent +connected [0-9a-z]+ +127\.0\.0\.1:[0-9]+ +0 +serial 77, until 20' "web9's line"
+expect_match "$(sed -n 1p <<<"$out")" '^ID +ROLE +STATE +PEER +INBOX +VERSION +AUTHORIZED BY +FINGERPRINT$' "the table's header"
+expect_match "$(grep '^host1 ' <<<"$out")" '^host1 +agent +offline, last seen [0-9a-z]+ ago +- +3 +- +line 1 +SHA256:' "host1's line"
+expect_match "$(grep '^host2 ' <<<"$out")" '^host2 +agent +offline, last seen never +- +0 +- +line 2 ' "host2's line"
+expect_match "$(grep '^soc ' <<<"$out")" '^soc +backend +connected [0-9a-z]+ +127\.0\.0\.1:[0-9]+ +0 +aegis-connect \(Aegis\) [0-9.]+ +line 3 ' "soc's line"
+expect_match "$(grep '^web9 ' <<<"$out")" '^web9 +agent +connected [0-9a-z]+ +127\.0\.0\.1:[0-9]+ +0 +aegis-connect \(Aegis\) [0-9.]+ +serial 77, until 20' "web9's line"
 expect_eq "$(tail -n 1 <<<"$out")" "4 known, 2 connected" "the table's last line"
 expect_exit 0 "$stat" --fleet "127.0.0.1:$gateway_admin" --json
 expect_eq "$("$python" -c 'import json,sys; print(json.load(sys.stdin)["known"])' <<<"$out")" 4 "--fleet --json"

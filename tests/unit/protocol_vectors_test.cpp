@@ -96,6 +96,47 @@ const std::string kFrameErrorChannelDisabled =
     "140000000900130008"
     "64697361626c6564";
 
+// The extended handshake of §12 "Extended handshake": a software version, and a probe.
+const std::string kSoftware = "aegis-connect (Aegis) 0.1.0";
+const std::string kMsg1x =
+    "01015dfedd3b6bd47f6fa28ee15d969d5bb0ea53774d488bdaf9df1c6e0124b3ef220404040404040404040404040404"
+    "0404040404040404040404040404040404040000018bcfe56800001a676174657761792e6578616d706c653a38343433"
+    "2f616567697302";
+const std::string kMsg2x =
+    "020150a61409b1ddd0325e9b16b700e719e9772c07000b1bd7786e907c653d20495d0606060606060606060606060606"
+    "06060606060606060606060606060606060600000071929fb2c8e9f1eb98d58c64c571b066c6d99aaf592ae405ef2e3b"
+    "0d282d096cc337203ca1953a1b6a9615fa2546438cd04f11353ad7c7f723183c89d074c25a02f14c8a5ae6bb78481d5b"
+    "d8f01cc631aa208be895af00abb00fa65938b199f1d584066fddc3b9653b09b23c76149eee1d98";
+const std::string kMsg3x =
+    "03000000b4377e9b0c1e561888021e4f75723454bf3778acfccae44438f22662e0a395d1e115007f9c2840480fcbfbc4"
+    "11dc7a699607aa7aea764e82eed2d1d7872fc5037b221128009454a2541d225ae72468ced547674dfaad836a35eb5fda"
+    "19e9436a1004dd0df1bc0c7d0c98fae10dd963993f93dbd86ad55a9e918175af85245113da716baa232aeb12e76be484"
+    "3c2f960dba634f0869d283c4630cd7ef044dea574500be865ea71a9ccb69ea5c17f0509edd66ef0bc7";
+const std::string kMsg4x =
+    "0400000051280251bdd41d4a4379f2feda1c8b085f7da49fabba075d6b4123fa6e3ebf72da0c8c8be5dff4f524469e0d"
+    "9a0a1d2be57c82a5fcc31feb37bb914ab09f4e119ea73fd004abba591112db2a1fde216dc19b";
+const std::string kMsg3p =
+    "03000000b4377e9b0c1e561888021e4f75723454bf3778acfccae44438f22662e0a395d1e115007f9c2840480fcbfbc4"
+    "11dc7a699607aa7aea764e82eed2d1d7872fc5037b221128009454a2551d225ae72468ced547674dfaad836a35eb5fda"
+    "19e9436a1004dd0df10bff02f1358697b9a5932448f84b99f5dc264f99fd386e879963704e5cd432119642c0e8fe520d"
+    "e42e4b4ab0a3a23186c1eb02c340d7187868d8a7ff5252195ee68cd1567a9be673408e9465a1606467";
+const std::string kMsg4p = "04000000192a033ed5a06e79767f56591d9e4a5a7dd4467a7b3907241955";
+const std::string kServerProofX =
+    "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394de9736fed009f245d8bcf6986aa62a90"
+    "c0eff01640f5cf5574997fd8c8a1a897d187c8e0e59566a2eb0976727585fe05450c9c420135dae60399ff6f20640406"
+    "02";
+const std::string kClientProofX =
+    "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c06686f73743432000000000000000000"
+    "0000000000000000000000000000000000000000000000001b61656769732d636f6e6e65637420284165676973292030"
+    "2e312e3061e4ab8d2c9e0e741281d27722a3982dd81519bc82fb23339ded69b3b31ade6682ea92c7bf0ccac7b2bf142f"
+    "2ca7cde19ccc25b86c0cf4aee18e15a9fa4d0c02";
+const std::string kClientProofP =
+    "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c06686f73743432000000000000000000"
+    "0000000000000000000000000000000000000000000000011b61656769732d636f6e6e65637420284165676973292030"
+    "2e312e30d617d47081e278c06e716f004933d9b2d169c8b4feb6e23120df0a279ea546543e4340c82aba431fb3625325"
+    "ec4af40e8fa4e318200c03d2c4bce513a8a19302";
+const std::string kProbePassed = "0206686f7374343201";
+
 struct Inputs {
     crypto::SigningKey client = crypto::SigningKey::from_seed(filled<32>(0x01));
     crypto::SigningKey server = crypto::SigningKey::from_seed(filled<32>(0x02));
@@ -361,6 +402,181 @@ TEST_CASE("a hand-built ClientAuth is accepted, and one signed by another key is
     CHECK(reason_of(forged.error()) == Reason::bad_signature);
 }
 
+TEST_CASE("extended handshake test vectors: a software version reported, and a probe", "[vectors]") {
+    Inputs in;
+    for (const bool probe : {false, true}) {
+        INFO("probe " << probe);
+        auto options = in.client_options();
+        options.software = kSoftware;
+        options.probe = probe;
+        ClientHandshake client(options);
+        ReplayCache cache;
+        ServerHandshake server(ServerOptions{&in.server, kDefaultClockSkewMs}, cache);
+        const auto msg1 = client.start(kTimestamp, &in.client_fixed);
+        CHECK(hex(msg1) == kMsg1x);
+        const auto msg2 = server.on_client_hello(msg1, kTimestamp, &in.server_fixed).value();
+        CHECK(hex(msg2) == kMsg2x);
+        const auto msg3 = client.on_server_hello(msg2).value();
+        CHECK(client.server_extended());
+        CHECK(hex(msg3) == (probe ? kMsg3p : kMsg3x));
+        auto claim = server.on_client_auth(msg3);
+        REQUIRE(claim.ok());
+        CHECK(claim->software == kSoftware);
+        CHECK(claim->probe == probe);
+        const auto msg4 = probe ? server.answer_probe("host42", Role::agent) : server.accept(Inputs::grant());
+        CHECK(hex(msg4) == (probe ? kMsg4p : kMsg4x));
+        CHECK(server.established() == !probe);
+        auto grant = client.on_server_finish(msg4);
+        REQUIRE(grant.ok());
+        CHECK(grant->probe == probe);
+        CHECK(grant->assigned_id == "host42");
+        CHECK(client.established() == !probe);
+    }
+}
+
+TEST_CASE("a probe gets no acceptance, and a login no probe answer", "[vectors]") {
+    Inputs in;
+    for (const bool probe : {false, true}) {
+        auto options = in.client_options();
+        options.software = kSoftware;
+        options.probe = probe;
+        ClientHandshake client(options);
+        ReplayCache cache;
+        ServerHandshake server(ServerOptions{&in.server, kDefaultClockSkewMs}, cache);
+        const auto msg2 =
+            server.on_client_hello(client.start(kTimestamp, &in.client_fixed), kTimestamp, &in.server_fixed);
+        REQUIRE(server.on_client_auth(client.on_server_hello(msg2.value()).value()).ok());
+        // The server refuses to answer the wrong way (internal), and the client reads that refusal.
+        const auto wrong = probe ? server.accept(Inputs::grant()) : server.answer_probe("host42", Role::agent);
+        auto answer = client.on_server_finish(wrong);
+        REQUIRE_FALSE(answer.ok());
+        CHECK(reason_of(answer.error()) == Reason::internal);
+    }
+}
+
+// Old and new peers (PROTOCOL.md §10): a client of the original form gets the original bytes from
+// this server ("handshake test vectors" above: no options byte, kMsg2, kMsg3 accepted). Here a new
+// client meets a server of the earlier form, which ignores options bit 1: built by hand below.
+TEST_CASE("a new client and a gateway that ignores options bit 1: the original ClientAuth, and no probe", "[vectors]") {
+    Inputs in;
+    const auto old_server_hello = [&](ByteView msg1) {
+        const auto server_ephemeral = crypto::EphemeralKey::from_secret(filled<32>(0x05));
+        WireWriter clear;
+        clear.u8(2);
+        clear.u8(1);
+        clear.raw(server_ephemeral.public_key());
+        clear.raw(filled<32>(0x06));
+        crypto::Blake2b transcript;
+        transcript.update(as_bytes("aegis/1 transcript"));
+        add_to_transcript(transcript, msg1);
+        add_to_transcript(transcript, clear.bytes());
+        const auto th_a = transcript.peek();
+        const auto dh =
+            server_ephemeral.agree(crypto::EphemeralKey::from_secret(filled<32>(0x03)).public_key()).value();
+        const auto hs = crypto::kdf(dh.view(), "aegis/1 handshake", th_a);
+        const auto hs_s2c = crypto::kdf(hs.view(), "aegis/1 hs s2c", {});
+        WireWriter signed_part;
+        signed_part.raw(as_bytes("aegis/1 server signature"));
+        signed_part.raw(th_a);
+        WireWriter proof;
+        proof.raw(in.server.public_key());
+        proof.raw(in.server.sign(signed_part.bytes()));
+        WireWriter msg2;
+        msg2.raw(clear.bytes());
+        msg2.bytes32(crypto::aead_seal(hs_s2c, 0, th_a, proof.bytes()));
+        return msg2.take();
+    };
+    auto options = in.client_options();
+    options.software = kSoftware;
+    ClientHandshake client(options);
+    const auto msg1 = client.start(kTimestamp, &in.client_fixed);
+    REQUIRE(hex(msg1) == kMsg1x);
+    const auto msg3 = client.on_server_hello(old_server_hello(msg1));
+    REQUIRE(msg3.ok());
+    CHECK_FALSE(client.server_extended());
+    // The original form: 32 + 7 + 32 + 64 bytes of proof, sealed (+16), after type and length.
+    CHECK(msg3->size() == 1 + 4 + 135 + 16);
+
+    options.probe = true;
+    ClientHandshake prober(options);
+    const auto probe_hello = prober.start(kTimestamp, &in.client_fixed);
+    auto refused = prober.on_server_hello(old_server_hello(probe_hello));
+    REQUIRE_FALSE(refused.ok());
+    CHECK(reason_of(refused.error()) == Reason::unsupported_version);
+}
+
+TEST_CASE("a software version over 64 bytes or not printable is refused", "[vectors]") {
+    CHECK(software_problem(kSoftware).empty());
+    CHECK(software_problem("").empty());
+    CHECK(software_problem(std::string(64, 'a')).empty());
+    CHECK_FALSE(software_problem(std::string(65, 'a')).empty());
+    CHECK_FALSE(software_problem("aegis\n1.0").empty());
+    CHECK_FALSE(software_problem("aegis \xc3\xa9").empty());
+    Inputs in;
+    auto options = in.client_options();
+    options.software = std::string(65, 'a');
+    ClientHandshake client(options);
+    CHECK(client.start(kTimestamp, &in.client_fixed).empty());
+}
+
+TEST_CASE("the gateway refuses an extended ClientAuth with an unknown flag or a bad software version", "[vectors]") {
+    Inputs in;
+    const auto msg1 = unhex(kMsg1x);
+    const auto msg2 = unhex(kMsg2x);
+    crypto::Blake2b transcript;
+    transcript.update(as_bytes("aegis/1 transcript"));
+    add_to_transcript(transcript, msg1);
+    add_to_transcript(transcript, ByteView(msg2).first(66));
+    const auto th_a = transcript.peek();
+    add_to_transcript(transcript, ByteView(msg2).subspan(66));
+    const auto th_b = transcript.peek();
+    const auto client_ephemeral = crypto::EphemeralKey::from_secret(filled<32>(0x03));
+    const auto server_ephemeral = crypto::EphemeralKey::from_secret(filled<32>(0x05));
+    const auto dh = client_ephemeral.agree(server_ephemeral.public_key()).value();
+    const auto hs = crypto::kdf(dh.view(), "aegis/1 handshake", th_a);
+    const auto hs_c2s = crypto::kdf(hs.view(), "aegis/1 hs c2s", {});
+    // §3.1: key || u8-len id || token || u8 flags || u8-len software || signature over all but the key's own bytes.
+    const auto build = [&](std::uint8_t flags, const std::string& software) {
+        WireWriter extension;
+        extension.u8(flags);
+        extension.text8(software);
+        WireWriter signed_part;
+        signed_part.raw(as_bytes("aegis/1 client signature"));
+        signed_part.raw(th_b);
+        signed_part.raw(in.client.public_key());
+        signed_part.text8("host42");
+        signed_part.raw(SessionToken{});
+        signed_part.raw(extension.bytes());
+        WireWriter plain;
+        plain.raw(in.client.public_key());
+        plain.text8("host42");
+        plain.raw(SessionToken{});
+        plain.raw(extension.bytes());
+        plain.raw(in.client.sign(signed_part.bytes()));
+        WireWriter msg;
+        msg.u8(3);
+        msg.bytes32(crypto::aead_seal(hs_c2s, 0, th_b, plain.bytes()));
+        return msg.take();
+    };
+    const auto judged = [&](std::uint8_t flags, const std::string& software) {
+        ReplayCache cache;
+        ServerHandshake server(ServerOptions{&in.server, kDefaultClockSkewMs}, cache);
+        REQUIRE(hex(server.on_client_hello(msg1, kTimestamp, &in.server_fixed).value()) == kMsg2x);
+        return server.on_client_auth(build(flags, software));
+    };
+    CHECK(hex(build(0, kSoftware)) == kMsg3x);  // laid out by hand from the text: the implementation's bytes
+    CHECK(hex(build(1, kSoftware)) == kMsg3p);
+    CHECK(judged(1, kSoftware).ok());
+    const std::pair<std::uint8_t, std::string> bad[] = {
+        {0x02, kSoftware}, {0x80, kSoftware}, {0, "aegis\x01"}, {0, "aegis\x7f"}, {0, std::string(65, 'a')}};
+    for (const auto& [flags, software] : bad) {
+        INFO("flags " << int{flags} << " software " << software.size() << " bytes");
+        auto refused = judged(flags, software);
+        REQUIRE_FALSE(refused.ok());
+        CHECK(reason_of(refused.error()) == Reason::malformed);
+    }
+}
+
 TEST_CASE("envelope batch test vector", "[vectors]") {
     Inputs in;
     auto batch = sign_batch({vector_envelope(in.client.public_key())}, in.client);
@@ -469,7 +685,17 @@ TEST_CASE("PROTOCOL.md carries the same test vectors", "[vectors]") {
                                &kFrameErrorNoResponders,
                                &kFramePuback,
                                &kFrameDeliverAck,
-                               &kFrameErrorChannelDisabled}) {
+                               &kFrameErrorChannelDisabled,
+                               &kMsg1x,
+                               &kMsg2x,
+                               &kMsg3x,
+                               &kMsg4x,
+                               &kMsg3p,
+                               &kMsg4p,
+                               &kServerProofX,
+                               &kClientProofX,
+                               &kClientProofP,
+                               &kProbePassed}) {
         INFO(*vector);
         CHECK(doc.find(*vector) != std::string::npos);
     }

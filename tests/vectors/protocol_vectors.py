@@ -186,6 +186,37 @@ def main():
     refusal = u8(1) + u16(6) + u16len(b"not authorized")
     expect("(4') ServerFinish (refusal", u8(4) + u32len(AEAD(k_hs_s2c, 1, th_c, refusal)))
 
+    # §3.1 the extended ClientAuth: options bit 1 offered, accepted options echoed, the software
+    # version signed; then the same with the probe flag, answered "probe passed".
+    software = b"aegis-connect (Aegis) 0.1.0"
+    m1x = m1 + u8(0x02)
+    expect("(1x) ClientHello", m1x)
+    absorbed_x = b"aegis/1 transcript" + u32(len(m1x)) + m1x + u32(66) + m2_clear
+    th_a_x = H(absorbed_x)
+    hs_x = KDF(dh, "aegis/1 handshake", th_a_x)
+    s2c_x, c2s_x = KDF(hs_x, "aegis/1 hs s2c"), KDF(hs_x, "aegis/1 hs c2s")
+    proof_x = server_pk + sign(server_seed, b"aegis/1 server signature" + th_a_x) + u8(0x02)
+    expect("extended ServerHello proof", proof_x)
+    sealed2_x = u32len(AEAD(s2c_x, 0, th_a_x, proof_x))
+    expect("(2x) ServerHello", m2_clear + sealed2_x)
+    absorbed_x += u32(len(sealed2_x)) + sealed2_x
+    th_b_x = H(absorbed_x)
+    for flags, tag in ((0, "x"), (1, "p")):
+        signed = (b"aegis/1 client signature" + th_b_x + client_pk + u8len(requested_id) + resume_token + u8(flags)
+                  + u8len(software))
+        proof3 = (client_pk + u8len(requested_id) + resume_token + u8(flags) + u8len(software)
+                  + sign(client_seed, signed))
+        expect(f"extended ClientAuth proof, flags {flags}", proof3)
+        m3x = u8(3) + u32len(AEAD(c2s_x, 0, th_b_x, proof3))
+        expect(f"(3{tag}) ClientAuth", m3x)
+        th_c_x = H(absorbed_x + u32(len(m3x)) + m3x)
+        if flags == 0:
+            expect("(4x) ServerFinish", u8(4) + u32len(AEAD(s2c_x, 1, th_c_x, acceptance)))
+        else:
+            passed = u8(2) + u8len(b"host42") + u8(1)
+            expect("probe passed result", passed)
+            expect("(4p) ServerFinish", u8(4) + u32len(AEAD(s2c_x, 1, th_c_x, passed)))
+
     app = KDF(hs, "aegis/1 traffic", th_c)
     k_c2s = KDF(app, "aegis/1 c2s")
     k_s2c = KDF(app, "aegis/1 s2c")
