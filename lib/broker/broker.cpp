@@ -260,7 +260,7 @@ void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame f
                             {"versions", json::array({ipc::kVersion})},
                             {"broker", fmt::format("aegis-connect {}", AEGIS_VERSION)},
                             {"pid", static_cast<long>(::getpid())},
-                            {"features", json::array({ipc::kPublishBatchFeature})},
+                            {"features", json::array({ipc::kPublishBatchFeature, ipc::kMessageBatchFeature})},
                             {"state", session::to_string(state)},
                             {"refusal", refusal_json()}});
         return;

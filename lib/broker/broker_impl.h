@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/broker.h"
@@ -181,6 +182,8 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     [[nodiscard]] Result<void> on_deliver(std::uint64_t sequence, protocol::SignedBatch batch);
     void on_rejected(std::uint64_t sequence, const Error& why);
     void forget_subscriber(std::uint64_t peer_id);
+    // Sends the fresh messages of one delivery to the local subscribers of their channel.
+    void fan_out(const std::vector<protocol::Envelope>& fresh);
 
     boost::asio::io_context& io;
     BrokerConfig config;
@@ -196,6 +199,7 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
 
     // Local clients by peer id.
     std::unordered_map<std::uint64_t, std::weak_ptr<ipc::Peer>> peers;
+    std::unordered_set<std::uint64_t> batch_subscribers;  // peers that take "messages" events
     std::unordered_map<std::uint64_t, bool> greeted;
 
     // Subscriptions: confirmed by the gateway, waiting, and the change in flight.

@@ -33,6 +33,8 @@ void Broker::Impl::handle_subscribe(const std::shared_ptr<ipc::Peer>& peer, cons
         fail(waiter, refusal_error());  // nothing would come: say why instead of waiting forever
         return;
     }
+    // Durable subscribers get "message" events: each carries its cursor_seq.
+    if (request.batch && request.durable.empty()) batch_subscribers.insert(peer->id());
     subscription_changes.request(PendingSubscribe{waiter, peer->id(), std::move(request.patterns)});
     advance_subscriptions();
 }
@@ -81,6 +83,7 @@ void Broker::Impl::on_subscribe_result(std::uint32_t request_id, const Result<vo
 }
 
 void Broker::Impl::forget_subscriber(std::uint64_t peer_id) {
+    batch_subscribers.erase(peer_id);
     if (subscription_changes.forget(peer_id)) advance_subscriptions();
 }
 
@@ -113,20 +116,52 @@ Result<void> Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBa
         log("delivered messages are stored again");
         store_error.reset();
     }
-    for (const auto& envelope : fresh) {
-        channel_received(envelope.channel);
-        const auto subscribers = subscription_changes.confirmed().subscribers_for(envelope.channel);
-        if (subscribers.empty()) continue;
-        // Encoded once, shared by every subscriber's write queue.
-        const auto frame = std::make_shared<const Bytes>(ipc::message_frame(envelope));
-        for (const auto subscriber : subscribers) {
-            const auto it = peers.find(subscriber);
-            if (it == peers.end()) continue;
-            if (auto peer = it->second.lock(); peer && peer->send(frame)) ++delivered_local;
+    for (const auto& envelope : fresh) channel_received(envelope.channel);
+    // A verified batch has one channel and origin (§5); runs are split all the same, cheaply.
+    for (std::size_t begin = 0, end = 0; begin < fresh.size(); begin = end) {
+        for (end = begin + 1;
+             end < fresh.size() && fresh[end].channel == fresh[begin].channel &&
+             fresh[end].origin == fresh[begin].origin && fresh[end].origin_id == fresh[begin].origin_id;
+             ++end) {
+        }
+        if (begin == 0 && end == fresh.size()) {
+            fan_out(fresh);
+        } else {
+            fan_out(std::vector<protocol::Envelope>(
+                std::make_move_iterator(fresh.begin() + static_cast<std::ptrdiff_t>(begin)),
+                std::make_move_iterator(fresh.begin() + static_cast<std::ptrdiff_t>(end))));
         }
     }
     for (const auto& name : durable->attached()) send_backlog(name);
     return {};  // the session acknowledges it
+}
+
+// Messages that share their channel and origin: the subscribers are looked up once. A batch subscriber gets them in
+// "messages" events, the others one "message" event each; every frame is encoded once and shared by the write queues.
+void Broker::Impl::fan_out(const std::vector<protocol::Envelope>& fresh) {
+    const auto subscribers = subscription_changes.confirmed().subscribers_for(fresh.front().channel);
+    std::vector<std::shared_ptr<const Bytes>> batch_frames;
+    std::vector<std::shared_ptr<const Bytes>> single_frames;
+    for (const auto subscriber : subscribers) {
+        const auto it = peers.find(subscriber);
+        if (it == peers.end()) continue;
+        const auto peer = it->second.lock();
+        if (!peer) continue;
+        const bool batch = batch_subscribers.count(subscriber) != 0;
+        auto& frames = batch ? batch_frames : single_frames;
+        if (frames.empty()) {
+            if (batch) {
+                for (auto& frame : ipc::message_batch_frames(fresh))
+                    frames.push_back(std::make_shared<const Bytes>(std::move(frame)));
+            } else {
+                for (const auto& envelope : fresh)
+                    frames.push_back(std::make_shared<const Bytes>(ipc::message_frame(envelope)));
+            }
+        }
+        bool open = true;
+        for (const auto& frame : frames) open = open && peer->send(frame);
+        if (open) delivered_local += fresh.size();
+    }
 }
 
 void Broker::Impl::on_rejected(std::uint64_t sequence, const Error& why) {

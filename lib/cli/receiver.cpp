@@ -111,6 +111,18 @@ int Receiver::run() {
             caught_up_ = true;
             continue;
         }
+        if (kind == "messages") {
+            auto batch = ipc::parse_message_batch(event.header, event.payload);
+            if (auto* error = std::get_if<ipc::LocalError>(&batch)) {
+                return fail(make_error(ExitCode::failure, "the broker sent {}", error->message));
+            }
+            for (auto& message : std::get<std::vector<ipc::DeliveredMessage>>(batch)) {
+                auto step = on_message(std::move(message), 0);
+                if (!step) return fail(step.error());
+                if (*step == Step::stop) return finish();
+            }
+            continue;
+        }
         const std::uint64_t seq = event.header.value("cursor_seq", std::uint64_t{0});
         auto message = ipc::parse_message_event(event.header, std::move(event.payload));
         if (!message) continue;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/wire.h"
 #include "crypto/primitives.h"
 
 namespace aegis::ipc {
@@ -154,6 +155,7 @@ using FieldError = LocalError;
     if (auto error = read_string(header, "durable", subscribe.durable, false)) return *error;
     if (header.contains("durable") && !valid_cursor_name(subscribe.durable)) return invalid_cursor_name();
     if (auto error = read_bool(header, "reset", subscribe.reset)) return *error;
+    if (auto error = read_bool(header, "batch", subscribe.batch)) return *error;
     return subscribe;
 }
 
@@ -291,6 +293,7 @@ json to_header(const SubscribeRequest& request) {
     json header{{"op", "subscribe"}, {"patterns", request.patterns}};
     if (!request.durable.empty()) header["durable"] = request.durable;
     if (request.reset) header["reset"] = true;
+    if (request.batch) header["batch"] = true;
     return header;
 }
 
@@ -490,6 +493,155 @@ std::optional<DeliveredMessage> parse_message_event(const json& header, Bytes pa
     }
     out.payload = std::move(payload);
     return out;
+}
+
+namespace {
+
+// A message's record in a "messages" event: 64 fixed bytes, its headers and its payload.
+constexpr std::size_t kRecordFixedBytes = 16 + 8 + 8 + 8 + 1 + 1 + 16 + 2 + 4;
+
+[[nodiscard]] std::size_t record_bytes(const protocol::Envelope& envelope) {
+    std::size_t bytes = kRecordFixedBytes + envelope.payload.size();
+    for (const auto& [key, value] : envelope.headers) bytes += 2 + key.size() + 4 + value.size();
+    return bytes;
+}
+
+void append_record(WireWriter& out, const protocol::Envelope& envelope) {
+    out.raw(envelope.id);
+    out.u64(envelope.sequence);
+    out.u64(envelope.timestamp_ms);
+    out.u64(envelope.expires_ms);
+    out.u8(static_cast<std::uint8_t>(envelope.priority));
+    out.u8(static_cast<std::uint8_t>(envelope.kind));
+    out.raw(envelope.correlation);
+    out.u16(static_cast<std::uint16_t>(envelope.headers.size()));
+    for (const auto& [key, value] : envelope.headers) {
+        out.text16(key);
+        out.bytes32(as_bytes(value));
+    }
+    out.bytes32(envelope.payload);
+}
+
+[[nodiscard]] json batch_header(const protocol::Envelope& first, std::size_t count) {
+    return json{{"event", "messages"},
+                {"count", count},
+                {"channel", first.channel},
+                {"origin_id", first.origin_id},
+                {"origin_fingerprint", crypto::fingerprint(first.origin)},
+                {"origin_key", crypto::base64_encode(first.origin)},
+                {"verified", true}};
+}
+
+[[nodiscard]] std::string header_text(const json& header) {
+    return header.dump(-1, ' ', false, json::error_handler_t::replace);  // as append_frame
+}
+
+// One "messages" frame of envelopes [begin, end), whose records take `records` bytes.
+[[nodiscard]] Bytes batch_frame(const std::vector<protocol::Envelope>& envelopes, std::size_t begin, std::size_t end,
+                                std::size_t records) {
+    const std::string text = header_text(batch_header(envelopes[begin], end - begin));
+    WireWriter out;
+    out.u32(static_cast<std::uint32_t>(4 + text.size() + records));
+    out.u32(static_cast<std::uint32_t>(text.size()));
+    out.raw(as_bytes(text));
+    for (auto i = begin; i < end; ++i) append_record(out, envelopes[i]);
+    return out.take();
+}
+
+[[nodiscard]] LocalError malformed_batch(std::string_view what) {
+    return {LocalReason::bad_frame, fmt::format("malformed messages event: {}", what)};
+}
+
+}  // namespace
+
+std::vector<Bytes> message_batch_frames(const std::vector<protocol::Envelope>& envelopes) {
+    std::vector<Bytes> frames;
+    if (envelopes.empty()) return frames;
+    // The shared fields are the same in every frame of the delivery: their size is known once. A
+    // message fits a frame alone (its record is its §5 encoding, and a batch of it fits 17 MiB).
+    const std::size_t header_bytes = header_text(batch_header(envelopes.front(), kMaxBatchMessages)).size();
+    const std::size_t room = kMaxFrameBytes - 4 - header_bytes;
+    std::size_t begin = 0;
+    std::size_t records = 0;
+    for (std::size_t i = 0; i < envelopes.size(); ++i) {
+        const auto bytes = record_bytes(envelopes[i]);
+        if (i > begin && (i - begin == kMaxBatchMessages || records + bytes > room)) {
+            frames.push_back(batch_frame(envelopes, begin, i, records));
+            begin = i;
+            records = 0;
+        }
+        records += bytes;
+    }
+    if (begin < envelopes.size()) frames.push_back(batch_frame(envelopes, begin, envelopes.size(), records));
+    return frames;
+}
+
+std::variant<std::vector<DeliveredMessage>, LocalError> parse_message_batch(const json& header, ByteView payload) {
+    DeliveredMessage shared;
+    std::uint64_t count = 0;
+    try {
+        if (header.value("event", std::string()) != "messages") return malformed_batch("not a messages event");
+        const auto& count_field = header.at("count");
+        if (!count_field.is_number_unsigned()) return malformed_batch("count is not an unsigned integer");
+        count = count_field.get<std::uint64_t>();
+        shared.channel = header.at("channel").get<std::string>();
+        shared.origin_id = header.at("origin_id").get<std::string>();
+        shared.origin_fingerprint = header.at("origin_fingerprint").get<std::string>();
+        const auto key = crypto::base64_decode(header.at("origin_key").get<std::string>());
+        if (!key || key->size() != shared.origin.size()) return malformed_batch("origin_key is not an Ed25519 key");
+        std::copy(key->begin(), key->end(), shared.origin.begin());
+        shared.verified = header.at("verified").get<bool>();
+    } catch (const json::exception&) {
+        return malformed_batch("a shared field is missing or of the wrong type");
+    }
+    if (count == 0 || count > kMaxBatchMessages)
+        return malformed_batch(fmt::format("count {} is not 1 to {}", count, kMaxBatchMessages));
+    std::vector<DeliveredMessage> messages;
+    messages.reserve(count);
+    WireReader in(payload);
+    for (std::uint64_t i = 0; i < count; ++i) {
+        auto& message = messages.emplace_back(shared);
+        std::uint8_t priority = 0;
+        std::uint8_t kind = 0;
+        protocol::MessageId correlation{};
+        std::uint16_t headers = 0;
+        if (!in.raw(message.id) || !in.u64(message.sequence) || !in.u64(message.timestamp_ms) ||
+            !in.u64(message.expires_ms) || !in.u8(priority) || !in.u8(kind) || !in.raw(correlation) ||
+            !in.u16(headers)) {
+            return malformed_batch(fmt::format("message {} of {} is cut short", i + 1, count));
+        }
+        if (priority > static_cast<std::uint8_t>(protocol::Priority::low) ||
+            kind > static_cast<std::uint8_t>(protocol::Kind::heartbeat)) {
+            return malformed_batch(fmt::format("message {} has an unknown priority or kind", i + 1));
+        }
+        if (headers > protocol::kMaxHeaders)
+            return malformed_batch(
+                fmt::format("message {} has {} headers (at most {})", i + 1, headers, protocol::kMaxHeaders));
+        message.priority = static_cast<protocol::Priority>(priority);
+        message.kind = static_cast<protocol::Kind>(kind);
+        if (correlation != protocol::MessageId{}) message.correlation = correlation;
+        message.headers.reserve(headers);
+        for (std::uint16_t h = 0; h < headers; ++h) {
+            ByteView key;
+            ByteView value;
+            if (!in.bytes16(key) || !in.bytes32(value))
+                return malformed_batch(fmt::format("message {} of {} is cut short", i + 1, count));
+            message.headers.emplace_back(std::string(key.begin(), key.end()), std::string(value.begin(), value.end()));
+        }
+        ByteView body;
+        if (!in.bytes32(body)) return malformed_batch(fmt::format("message {} of {} is cut short", i + 1, count));
+        message.payload.assign(body.begin(), body.end());
+    }
+    if (in.remaining() != 0) return malformed_batch(fmt::format("{} bytes after the last message", in.remaining()));
+    return messages;
+}
+
+bool offers(const json& hello, std::string_view feature) {
+    const auto features = hello.find("features");
+    if (features == hello.end() || !features->is_array()) return false;
+    return std::any_of(features->begin(), features->end(), [feature](const json& listed) {
+        return listed.is_string() && listed.get_ref<const std::string&>() == feature;
+    });
 }
 
 std::string to_hex(const protocol::MessageId& id) {

@@ -55,6 +55,7 @@ struct SubscribeRequest {
     std::vector<std::string> patterns;
     std::string durable;  // a durable cursor's name; empty: a live subscription
     bool reset = false;   // durable: replace the cursor's stored patterns when they differ
+    bool batch = false;   // live messages as "messages" events (kMessageBatchFeature), when offered
 };
 
 struct StatusRequest {};
@@ -154,6 +155,21 @@ struct DeliveredMessage {
 [[nodiscard]] Bytes message_frame(const protocol::Envelope& envelope);
 // The event as a subscriber reads it; nullopt when the header is not a message event.
 [[nodiscard]] std::optional<DeliveredMessage> parse_message_event(const nlohmann::json& header, Bytes payload);
+
+// The "messages" event (PROTOCOL.md §8.4): the messages of one delivery that share their channel
+// and origin, those fields once in the JSON header, then per message its own fields, its length
+// and its payload back to back in the frame's payload. Sent to a subscriber that asked for it
+// (SubscribeRequest::batch) by a broker whose hello lists kMessageBatchFeature.
+inline constexpr std::string_view kMessageBatchFeature = "message_batch";
+// The frames of `envelopes` (one channel and origin) for a batch subscriber: "messages" events of
+// at most kMaxBatchMessages messages each, split to keep within the frame limit.
+[[nodiscard]] std::vector<Bytes> message_batch_frames(const std::vector<protocol::Envelope>& envelopes);
+// The messages of a "messages" event, in order; bad_frame when the payload does not match the
+// header (a length past the end, bytes left over, a count out of bounds, an unknown code).
+[[nodiscard]] std::variant<std::vector<DeliveredMessage>, LocalError> parse_message_batch(const nlohmann::json& header,
+                                                                                          ByteView payload);
+// True when the broker's hello answer lists `feature`.
+[[nodiscard]] bool offers(const nlohmann::json& hello, std::string_view feature);
 
 [[nodiscard]] std::string to_hex(const protocol::MessageId& id);
 [[nodiscard]] std::optional<protocol::MessageId> message_id_from_hex(std::string_view text);

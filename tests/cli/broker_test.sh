@@ -280,7 +280,7 @@ if part main; then
     expect_contains "$answers" "invalid-field=invalid_field"
     expect_contains "$answers" "invalid-channel=invalid_channel exit=6"
     expect_contains "$answers" "binary-publish=ok id=9 message_id=32"
-    expect_contains "$answers" "features=['publish_batch']"
+    expect_contains "$answers" "features=['publish_batch', 'message_batch']"
     expect_contains "$answers" "batch=ok ids=3 distinct=3 each=[32]"
     expect_contains "$answers" "batch-lengths=invalid_field exit=2"
     expect_contains "$answers" "batch-wait-ack=invalid_field"

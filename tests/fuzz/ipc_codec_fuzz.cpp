@@ -1,7 +1,9 @@
 // The local socket's framing (PROTOCOL.md §8.2) from a client of the broker. The mode byte sets
 // the size of the chunks the bytes arrive in. Invariants: a reader that reports a
 // framing-breaking error stays broken; every frame it yields re-encodes and decodes to the same
-// header and payload; its header goes on to parse_request as the broker does.
+// header and payload; its header goes on to parse_request as the broker does, and a "messages"
+// event to parse_message_batch as a subscriber does: what reads holds `count` messages whose
+// payloads are parts of the frame's payload.
 
 #include "fuzz_support.h"
 #include "ipc/codec.h"
@@ -14,6 +16,15 @@ namespace {
 
 void on_frame(const ipc::Frame& frame) {
     (void)ipc::parse_request(frame.header);
+    if (frame.header.value("event", nlohmann::json()) == "messages") {
+        const auto batch = ipc::parse_message_batch(frame.header, frame.payload);
+        if (const auto* messages = std::get_if<std::vector<ipc::DeliveredMessage>>(&batch)) {
+            check(!messages->empty() && messages->size() == frame.header["count"].get<std::size_t>());
+            std::size_t bytes = 0;
+            for (const auto& message : *messages) bytes += message.payload.size();
+            check(bytes <= frame.payload.size());
+        }
+    }
     const Bytes encoded = ipc::encode_frame(frame.header, frame.payload);
     const auto again = ipc::decode_frame(encoded);
     const auto* decoded = std::get_if<ipc::Frame>(&again);

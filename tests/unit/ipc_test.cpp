@@ -526,3 +526,171 @@ TEST_CASE("ipc: a durable reset, cursor.list and a retry's fresh TTL round-trip"
     CHECK(request_error(json{{"op", "queue.retry"}, {"dead", true}, {"ttl_ms", -1}}) ==
           ipc::LocalReason::invalid_field);
 }
+
+namespace {
+
+// Envelopes of one delivery: one channel and origin, each message's own fields varied.
+[[nodiscard]] std::vector<aegis::protocol::Envelope> delivery(std::size_t count) {
+    std::vector<aegis::protocol::Envelope> envelopes(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        auto& e = envelopes[i];
+        e.id = aegis::protocol::new_message_id(1731000000000 + i);
+        e.channel = "backend.host42.policies";
+        e.origin.fill(7);
+        e.origin_id = "backend1";
+        e.sequence = 100 + i;
+        e.timestamp_ms = 1'700'000'000'000 + i;
+        e.payload = Bytes(i % 5, static_cast<std::uint8_t>('a' + i % 26));
+    }
+    envelopes[0].expires_ms = 1'700'000'060'000;
+    envelopes[0].correlation.fill(0x11);
+    envelopes[0].headers = {{"x", "1"}, {"y", ""}};
+    envelopes[0].priority = aegis::protocol::Priority::critical;
+    envelopes[0].kind = aegis::protocol::Kind::reply;
+    if (count > 2) envelopes[2].headers = {{"content-type", "text/plain"}};
+    return envelopes;
+}
+
+// What the "message" event of `envelope` reads back as: the reference a batch must match.
+[[nodiscard]] ipc::DeliveredMessage via_json(const aegis::protocol::Envelope& envelope) {
+    const auto frame = frame_of(ipc::decode_frame(ipc::message_frame(envelope)));
+    auto message = ipc::parse_message_event(frame.header, frame.payload);
+    REQUIRE(message.has_value());
+    return *message;
+}
+
+void check_same(const ipc::DeliveredMessage& a, const ipc::DeliveredMessage& b) {
+    CHECK(a.id == b.id);
+    CHECK(a.channel == b.channel);
+    CHECK(a.origin_id == b.origin_id);
+    CHECK(a.origin_fingerprint == b.origin_fingerprint);
+    CHECK(a.origin == b.origin);
+    CHECK(a.verified == b.verified);
+    CHECK(a.sequence == b.sequence);
+    CHECK(a.timestamp_ms == b.timestamp_ms);
+    CHECK(a.expires_ms == b.expires_ms);
+    CHECK(a.priority == b.priority);
+    CHECK(a.kind == b.kind);
+    CHECK(a.correlation == b.correlation);
+    CHECK(a.headers == b.headers);
+    CHECK(a.payload == b.payload);
+}
+
+[[nodiscard]] std::vector<ipc::DeliveredMessage> batch_of(const Bytes& bytes) {
+    const auto frame = frame_of(ipc::decode_frame(bytes));
+    auto parsed = ipc::parse_message_batch(frame.header, frame.payload);
+    REQUIRE(std::holds_alternative<std::vector<ipc::DeliveredMessage>>(parsed));
+    return std::get<std::vector<ipc::DeliveredMessage>>(parsed);
+}
+
+}  // namespace
+
+TEST_CASE("ipc: a messages event carries every field of every message, as the message events do", "[ipc]") {
+    const auto envelopes = delivery(7);
+    const auto frames = ipc::message_batch_frames(envelopes);
+    REQUIRE(frames.size() == 1);
+    const auto header = frame_of(ipc::decode_frame(frames[0])).header;
+    CHECK(header["event"] == "messages");
+    CHECK(header["count"] == 7);
+    const auto messages = batch_of(frames[0]);
+    REQUIRE(messages.size() == envelopes.size());
+    for (std::size_t i = 0; i < envelopes.size(); ++i) {
+        INFO(i);
+        check_same(messages[i], via_json(envelopes[i]));
+    }
+}
+
+TEST_CASE("ipc: a delivery over 4096 messages comes in several messages events, in order", "[ipc]") {
+    const auto envelopes = delivery(4096 + 5);
+    const auto frames = ipc::message_batch_frames(envelopes);
+    REQUIRE(frames.size() == 2);
+    auto first = batch_of(frames[0]);
+    const auto second = batch_of(frames[1]);
+    CHECK(first.size() == 4096);
+    CHECK(second.size() == 5);
+    first.insert(first.end(), second.begin(), second.end());
+    for (std::size_t i = 0; i < envelopes.size(); ++i) CHECK(first[i].sequence == envelopes[i].sequence);
+}
+
+TEST_CASE("ipc: big messages split a delivery into frames within the frame limit, in order", "[ipc]") {
+    auto envelopes = delivery(4);
+    envelopes[1].payload = Bytes(aegis::protocol::kMaxPayloadBytes, 'b');
+    envelopes[2].payload = Bytes(aegis::protocol::kMaxPayloadBytes / 2, 'c');
+    const auto frames = ipc::message_batch_frames(envelopes);
+    REQUIRE(frames.size() == 2);  // {0, 1} and {2, 3}: 16 MiB and 8 MiB do not fit one frame
+    std::vector<std::uint64_t> order;
+    for (const auto& bytes : frames) {
+        CHECK(bytes.size() <= 4 + std::size_t{ipc::kMaxFrameBytes});
+        for (const auto& message : batch_of(bytes)) order.push_back(message.sequence);
+    }
+    CHECK(order == std::vector<std::uint64_t>{100, 101, 102, 103});
+}
+
+TEST_CASE("ipc: a malformed messages event is bad_frame, never a crash or a short read", "[ipc]") {
+    const auto frames = ipc::message_batch_frames(delivery(3));
+    REQUIRE(frames.size() == 1);
+    const auto frame = frame_of(ipc::decode_frame(frames[0]));
+    const auto bad = [](const json& header, ByteView payload) {
+        const auto parsed = ipc::parse_message_batch(header, payload);
+        if (!std::holds_alternative<ipc::LocalError>(parsed)) return false;
+        return std::get<ipc::LocalError>(parsed).reason == ipc::LocalReason::bad_frame;
+    };
+    CHECK_FALSE(bad(frame.header, frame.payload));
+    // Every truncation, and a byte too many.
+    for (std::size_t size = 0; size < frame.payload.size(); ++size) {
+        INFO(size);
+        CHECK(bad(frame.header, ByteView(frame.payload).first(size)));
+    }
+    auto longer = frame.payload;
+    longer.push_back(0);
+    CHECK(bad(frame.header, longer));
+    // A count that does not match, or is out of bounds.
+    for (const json& count : {json(0), json(2), json(4), json(4097), json(-1), json("3"), json(3.5)}) {
+        auto header = frame.header;
+        header["count"] = count;
+        INFO(count.dump());
+        CHECK(bad(header, frame.payload));
+    }
+    // Shared fields missing or of the wrong type.
+    for (const char* member : {"channel", "origin_id", "origin_fingerprint", "origin_key", "verified", "event"}) {
+        auto header = frame.header;
+        header.erase(member);
+        INFO(member);
+        CHECK(bad(header, frame.payload));
+    }
+    auto short_key = frame.header;
+    short_key["origin_key"] = "AAAA";
+    CHECK(bad(short_key, frame.payload));
+    // An oversized length inside a record: the payload length of the first message (after its
+    // 16 + 24 + 2 + 16 bytes, 2 header bytes and two headers "x"="1", "y"="").
+    const std::size_t payload_length_at = 16 + 24 + 2 + 16 + 2 + (2 + 1 + 4 + 1) + (2 + 1 + 4 + 0);
+    auto oversized = frame.payload;
+    oversized[payload_length_at] = 0xff;
+    CHECK(bad(frame.header, oversized));
+    // An unknown priority, an unknown kind, more than 64 headers.
+    for (const std::size_t at : {std::size_t{40}, std::size_t{41}}) {
+        auto unknown = frame.payload;
+        unknown[at] = 9;
+        CHECK(bad(frame.header, unknown));
+    }
+    auto many_headers = frame.payload;
+    many_headers[58] = 0;
+    many_headers[59] = 65;
+    CHECK(bad(frame.header, many_headers));
+}
+
+TEST_CASE("ipc: subscribe asks for batches; the broker's features are read from its hello", "[ipc]") {
+    const auto header = ipc::to_header(ipc::SubscribeRequest{{"backend.>"}, "", false, true});
+    CHECK(header["batch"] == true);
+    const auto parsed = ipc::parse_request(header);
+    REQUIRE(std::holds_alternative<ipc::Request>(parsed));
+    CHECK(std::get<ipc::SubscribeRequest>(std::get<ipc::Request>(parsed).body).batch);
+    CHECK_FALSE(ipc::to_header(ipc::SubscribeRequest{{"backend.>"}}).contains("batch"));
+    const auto wrong = ipc::parse_request(json{{"op", "subscribe"}, {"patterns", {"a"}}, {"batch", 1}});
+    REQUIRE(std::holds_alternative<ipc::RequestError>(wrong));
+    CHECK(std::get<ipc::RequestError>(wrong).error.reason == ipc::LocalReason::invalid_field);
+    CHECK(ipc::offers(json{{"features", {"publish_batch", "message_batch"}}}, ipc::kMessageBatchFeature));
+    CHECK_FALSE(ipc::offers(json{{"features", {"publish_batch"}}}, ipc::kMessageBatchFeature));
+    CHECK_FALSE(ipc::offers(json{{"v", 1}}, ipc::kMessageBatchFeature));
+    CHECK_FALSE(ipc::offers(json{{"features", "message_batch"}}, ipc::kMessageBatchFeature));
+}

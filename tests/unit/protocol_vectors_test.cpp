@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "core/wire.h"
+#include "ipc/codec.h"
+#include "ipc/messages.h"
 #include "protocol/envelope.h"
 #include "protocol/frame.h"
 #include "protocol/handshake.h"
@@ -85,6 +87,17 @@ const std::string kBatchWire =
     "00018bcfe652db0100000000000000000000000000000000000001000c636f6e74656e742d747970650000000a746578"
     "742f706c61696e000000026f6ba06bb4ff5b1dd48388493928d182c4ac8461159538372456ab0f58ee76656d7c50ece3"
     "ec674a9853d259d5c206b109097d4038f82f49e4926562d0a066795e06";
+// §12 "Local messages event": the envelope above and a reply to it, as a local messages event (§8.4).
+const std::string kLocalMessagesEvent =
+    "0000018b000000e97b226368616e6e656c223a226167656e742e686f737434322e737461747573222c22636f756e7422"
+    "3a322c226576656e74223a226d65737361676573222c226f726967696e5f66696e6765727072696e74223a2253484132"
+    "35363a4e4855506d4c315a2f50795562615261717236544f2b4655704c554a5468784b76304b475a51587a795834222c"
+    "226f726967696e5f6964223a22686f73743432222c226f726967696e5f6b6579223a22696f6a6a3358514a385a583955"
+    "747374504c70646373706e436238646c42496238335349416251506231773d222c227665726966696564223a74727565"
+    "7d0909090909090909090909090909090900000000000000010000018bcfe5687b0000018bcfe652db01000000000000"
+    "00000000000000000000000001000c636f6e74656e742d747970650000000a746578742f706c61696e000000026f6b0a"
+    "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a00000000000000020000018bcfe5687c0000000000000000020209090909090909"
+    "090909090909090909000000000000";
 // Session frames of §12 "Session frames": the plaintext of a record (§6).
 const std::string kFrameGoodbyeReplaced = "15001100087265706c61636564";
 const std::string kFrameErrorRequestZero = "14000000000001000469642030";
@@ -591,6 +604,42 @@ TEST_CASE("envelope batch test vector", "[vectors]") {
     CHECK(decode_batch(wire).value() == *batch);
 }
 
+TEST_CASE("local messages event test vector", "[vectors]") {
+    Inputs in;
+    auto reply = vector_envelope(in.client.public_key());
+    reply.id = filled<16>(0x0a);
+    reply.sequence = 2;
+    reply.timestamp_ms = 1'700'000'000'124;
+    reply.expires_ms = 0;
+    reply.priority = Priority::normal;
+    reply.kind = Kind::reply;
+    reply.correlation = filled<16>(0x09);
+    reply.headers.clear();
+    reply.payload.clear();
+    const std::vector<Envelope> delivery{vector_envelope(in.client.public_key()), reply};
+    const auto frames = ipc::message_batch_frames(delivery);
+    REQUIRE(frames.size() == 1);
+    CHECK(hex(frames[0]) == kLocalMessagesEvent);
+    // A record is the message's encoding in an envelope batch (§5): the batch's bytes after its
+    // fixed fields (1 + 2 + 19 + 32 + 1 + 6 + 2), before its signature.
+    const auto batch = unhex(kBatchWire);
+    const auto record = ByteView(batch).subspan(63, batch.size() - 63 - 64);
+    const auto event = unhex(kLocalMessagesEvent);
+    CHECK(hex(ByteView(event).subspan(8 + 233, record.size())) == hex(record));
+    const auto decoded = ipc::decode_frame(event);
+    REQUIRE(std::holds_alternative<ipc::Frame>(decoded));
+    const auto& frame = std::get<ipc::Frame>(decoded);
+    const auto parsed = ipc::parse_message_batch(frame.header, frame.payload);
+    REQUIRE(std::holds_alternative<std::vector<ipc::DeliveredMessage>>(parsed));
+    const auto& messages = std::get<std::vector<ipc::DeliveredMessage>>(parsed);
+    REQUIRE(messages.size() == 2);
+    CHECK(messages[0].origin_fingerprint == kFingerprint);
+    CHECK(messages[0].headers == delivery[0].headers);
+    CHECK(messages[1].kind == Kind::reply);
+    CHECK(messages[1].correlation == std::optional<MessageId>(filled<16>(0x09)));
+    CHECK(messages[1].payload.empty());
+}
+
 TEST_CASE("session frame test vectors", "[vectors]") {
     Frame goodbye;
     goodbye.type = FrameType::goodbye;
@@ -674,6 +723,7 @@ TEST_CASE("PROTOCOL.md carries the same test vectors", "[vectors]") {
                                &kS2c,
                                &kC2sRekeyed,
                                &kClientRecord,
+                               &kLocalMessagesEvent,
                                &kServerRecord,
                                &kBatchSignature,
                                &kBatchWire,

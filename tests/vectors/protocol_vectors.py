@@ -11,6 +11,7 @@ Usage: protocol_vectors.py PROTOCOL.md   (exit 0: all match; 1: a mismatch; 77: 
 
 import base64
 import hashlib
+import json
 import re
 import struct
 import sys
@@ -237,6 +238,17 @@ def main():
     batch_sig = sign(client_seed, b"aegis/1 batch" + encoding)
     expect("signature over", batch_sig)
     expect("wire form", encoding + batch_sig)
+
+    # §8.4 the local socket's messages event: the §5 message above, then a reply to it
+    fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(client_pk).digest()).decode().rstrip("=")
+    shared = {"event": "messages", "count": 2, "channel": "agent.host42.status", "origin_id": "host42",
+              "origin_fingerprint": fingerprint, "origin_key": base64.b64encode(client_pk).decode(),
+              "verified": True}
+    header = json.dumps(shared, sort_keys=True, separators=(",", ":")).encode()
+    reply = (bytes([10]) * 16 + u64(2) + u64(1700000000124) + u64(0) + u8(2) + u8(2) + bytes([9]) * 16
+             + u16(0) + u32len(b""))
+    records = message + reply
+    expect("local messages event", u32(4 + len(header) + len(records)) + u32(len(header)) + header + records)
 
     # §6 session frames
     want_frames = [

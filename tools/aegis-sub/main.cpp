@@ -25,8 +25,10 @@ constexpr std::string_view kTool = "aegis-sub";
 // (a broker without durable subscriptions ignores the member and gives none).
 [[nodiscard]] aegis::Result<void> subscribe(ipc::Client& client, const aegis::sub::Options& options,
                                             const ipc::Deadline& deadline) {
+    // Live messages come batched when the broker offers it (durable ones carry their cursor_seq each).
+    const bool batch = options.receive.durable.empty() && ipc::offers(client.hello(), ipc::kMessageBatchFeature);
     nlohmann::json request =
-        ipc::to_header(ipc::SubscribeRequest{options.patterns, options.receive.durable, options.reset});
+        ipc::to_header(ipc::SubscribeRequest{options.patterns, options.receive.durable, options.reset, batch});
     auto answer = client.call(std::move(request), {}, deadline);
     if (!answer) return answer.take_error();
     if (!options.receive.durable.empty() && !answer->header.contains("backlog")) {
