@@ -48,6 +48,17 @@ redis_url=redis://127.0.0.1:$redis_port/0
 
 # The local-socket client of the process tests (tests/cli/local_client.py says how it counts).
 client=$(dirname "${BASH_SOURCE[0]}")/local_client.py
+# subscribe_ready SOCKET CHANNEL COUNT FILE: local_client.py subscribes in the background (sub_pid)
+# and writes what it receives to FILE; it is subscribed when this returns.
+subscribe_ready() {
+    "$python" "$client" subscribe "$1" "$2" "$3" "$4" &
+    sub_pid=$!
+    wait_for "the subscriber of $2" test -e "$4.ready"
+}
+# delivered SOCKET: the messages the broker has given its local subscribers.
+delivered() { status_field "$1" local.delivered; }
+# A quarter of a stream of M messages has reached soc's subscriber.
+quarter_delivered() { (($(delivered "$b_sock") >= M / 4)); }
 
 make_identities gateway host42 soc audit
 authorize agent host42
@@ -85,9 +96,7 @@ if part main; then
     a_sock=$broker_sock
     start_broker --url "$url2" soc --heartbeat 0
     b_sock=$broker_sock
-    "$python" "$client" subscribe "$b_sock" 'agent.host42.stream' "$N" "$TEST_TMP/1.received" &
-    sub_pid=$!
-    wait_for "the subscriber on g2" test -e "$TEST_TMP/1.received.ready"
+    subscribe_ready "$b_sock" 'agent.host42.stream' "$N" "$TEST_TMP/1.received"
     "$python" "$client" publish "$a_sock" agent.host42.stream "$N" "$TEST_TMP/1.sent" ||
         fail "the publishing client failed"
     wait "$sub_pid" || fail "the subscribing client failed"
@@ -97,9 +106,7 @@ if part main; then
     # --- (2) subscribe through g3, then publish at once through g1 ----------------------------------
     start_broker --url "$url3" audit --heartbeat 0
     c_sock=$broker_sock
-    "$python" "$client" subscribe "$c_sock" 'agent.host42.burst' 200 "$TEST_TMP/2.received" &
-    sub_pid=$!
-    wait_for "the subscriber on g3" test -e "$TEST_TMP/2.received.ready"
+    subscribe_ready "$c_sock" 'agent.host42.burst' 200 "$TEST_TMP/2.received"
     "$python" "$client" publish "$a_sock" agent.host42.burst 200 "$TEST_TMP/2.sent" ||
         fail "the publishing client failed"
     wait "$sub_pid" || fail "the subscribing client failed"
@@ -145,9 +152,7 @@ if part bounds; then
     a_sock=$broker_sock
     start_broker --url "$url2" audit --heartbeat 0
     c_sock=$broker_sock
-    "$python" "$client" subscribe "$c_sock" 'agent.host42.bounded' 1000000 "$TEST_TMP/9.first" &
-    sub_pid=$!
-    wait_for "the subscriber on g2" test -e "$TEST_TMP/9.first.ready"
+    subscribe_ready "$c_sock" 'agent.host42.bounded' 1000000 "$TEST_TMP/9.first"
     expect_exit 0 "$connect" --stop --socket "$c_sock"
     wait "$sub_pid" || fail "the first subscriber failed"
     wait_for "g2 to see audit go" grep -q "disconnect id=audit" "$log2"
@@ -169,9 +174,6 @@ if part bounds; then
     expect_eq "$dropped" 15 "(9) dropped, oldest first"
 fi
 
-# delivered SOCKET: the messages the broker has given its local subscribers.
-delivered() { status_field "$1" local.delivered; }
-
 if part failover; then
     # --- (4) kill -9 of the subscriber's gateway mid-stream -------------------------------------------
     M=$((N / 4))
@@ -186,13 +188,10 @@ if part failover; then
         "$url3") victim=$pid3 other=$url2 ;;
         *) fail "soc is connected to neither g2 nor g3" ;;
     esac
-    "$python" "$client" subscribe "$b_sock" 'agent.host42.failover' "$M" "$TEST_TMP/4.received" &
-    sub_pid=$!
-    wait_for "soc's subscriber" test -e "$TEST_TMP/4.received.ready"
+    subscribe_ready "$b_sock" 'agent.host42.failover' "$M" "$TEST_TMP/4.received"
     "$python" "$client" publish "$a_sock" agent.host42.failover "$M" "$TEST_TMP/4.sent" --steady &
     pub_pid=$!
-    midway() { (($(delivered "$b_sock") >= M / 4)); }
-    wait_for "a quarter of the stream delivered" midway
+    wait_for "a quarter of the stream delivered" quarter_delivered
     kill -KILL "$victim"
     wait "$victim" 2>/dev/null
     moved() { [[ $(status_field "$b_sock" url) == "$other" ]] && connected "$b_sock"; }
@@ -220,13 +219,10 @@ if part redis_restart; then
     a_sock=$broker_sock
     start_broker --url "$url2" soc --heartbeat 0
     b_sock=$broker_sock
-    "$python" "$client" subscribe "$b_sock" 'agent.host42.restart' "$M" "$TEST_TMP/6.received" &
-    sub_pid=$!
-    wait_for "soc's subscriber" test -e "$TEST_TMP/6.received.ready"
+    subscribe_ready "$b_sock" 'agent.host42.restart' "$M" "$TEST_TMP/6.received"
     "$python" "$client" publish "$a_sock" agent.host42.restart "$M" "$TEST_TMP/6.sent" --steady &
     pub_pid=$!
-    midway() { (($(delivered "$b_sock") >= M / 4)); }
-    wait_for "a quarter of the stream delivered" midway
+    wait_for "a quarter of the stream delivered" quarter_delivered
     stop_redis
     echo "(6) Redis killed after $(delivered "$b_sock") deliveries"
     start_redis
@@ -246,9 +242,7 @@ if part revoke; then
     a_sock=$broker_sock
     start_broker --url "$url3" soc --heartbeat 0
     b_sock=$broker_sock
-    "$python" "$client" subscribe "$b_sock" 'agent.host42.revoke' 20 "$TEST_TMP/8.received" &
-    sub_pid=$!
-    wait_for "soc's subscriber" test -e "$TEST_TMP/8.received.ready"
+    subscribe_ready "$b_sock" 'agent.host42.revoke' 20 "$TEST_TMP/8.received"
     "$python" "$client" publish "$a_sock" agent.host42.revoke 20 "$TEST_TMP/8.sent" || fail "the publishing client failed"
     wait "$sub_pid" || fail "the subscribing client failed"
     delivery_counts "$TEST_TMP/8.sent" "$TEST_TMP/8.received" "(8) before the revocation"
@@ -291,9 +285,7 @@ if part wait; then
     start_broker --url "$url2" soc --heartbeat 0
     b_sock=$broker_sock
     M=200
-    "$python" "$client" subscribe "$b_sock" 'agent.host42.wait' "$((M + 1))" "$TEST_TMP/w.received" &
-    sub_pid=$!
-    wait_for "soc's subscriber" test -e "$TEST_TMP/w.received.ready"
+    subscribe_ready "$b_sock" 'agent.host42.wait' "$((M + 1))" "$TEST_TMP/w.received"
     "$python" "$client" publish "$a_sock" agent.host42.wait "$M" "$TEST_TMP/w.sent" || fail "the publishing client failed"
     kill -KILL "$replica_pid"
     wait "$replica_pid" 2>/dev/null
