@@ -179,7 +179,7 @@ void Broker::Impl::flush_publishes() {
     flush_posted = false;
     if (!outbound_flow.has_commit_work()) return;
     // One commit for the turn: the new messages (fsync'd: the answers promise them, unless they
-    // are all requests and replies, protocol::bounded_by_requester) and the removal of what the
+    // are all requests, replies and heartbeats: protocol::short_lived) and the removal of what the
     // gateway acknowledged meanwhile. The batches to send are taken afterwards, by pump(): taking
     // only reads the queue, since what is in flight is kept in memory.
     auto port = outbound_queue();

@@ -4,8 +4,8 @@ namespace aegis::broker {
 
 Result<void> StoredOutboundQueue::commit(const std::vector<store::OutboundMessage>& messages,
                                          const std::vector<protocol::MessageId>& acknowledged) {
-    // Fsync'd when the answers promise the new messages, unless they are all requests and
-    // replies (protocol::bounded_by_requester).
+    // Fsync'd when the answers promise the new messages, unless they are all requests,
+    // replies and heartbeats (protocol::short_lived).
     const auto durability =
         protocol::any_needs_fsync(messages) ? store::Durability::power_loss : store::Durability::process_crash;
     auto committed = [&]() -> Result<void> {

@@ -105,8 +105,8 @@ void GroupCommit::flush() {
     if (publishes.empty() && acks.empty() && !tokens_waiting()) return;
     store::StateCommit commit;
     commit.now_ms = unix_time_ms();
-    // A puback promises the batch survives power loss, unless it holds only requests and
-    // replies (protocol::bounded_by_requester); a lost ack only means a redelivery.
+    // A puback promises the batch survives power loss, unless it holds only requests,
+    // replies and heartbeats (protocol::short_lived); a lost ack only means a redelivery.
     commit.survive_power_loss = std::any_of(publishes.begin(), publishes.end(), [](const auto& p) { return p.fsync; });
     const auto ack_count = acks.size();
     commit.acknowledgements = std::move(acks);

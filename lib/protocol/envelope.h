@@ -25,18 +25,19 @@ using MessageId = std::array<std::uint8_t, 16>;
 enum class Priority : std::uint8_t { critical = 0, high = 1, normal = 2, low = 3 };
 enum class Kind : std::uint8_t { event = 0, request = 1, reply = 2, ack = 3, heartbeat = 4 };
 
-// A request or reply matters only while its requester waits (it may ask again after its timeout):
-// the stores commit these without an fsync, so they survive a killed process but not a power
-// loss, and a round trip waits for no disk (PROTOCOL.md §6).
-[[nodiscard]] constexpr bool bounded_by_requester(Kind kind) {
-    return kind == Kind::request || kind == Kind::reply;
+// A request or reply matters only while its requester waits (it may ask again after its timeout),
+// a heartbeat only until the next one (it expires after two intervals): the stores commit these
+// without an fsync, so they survive a killed process but not a power loss, and neither a round
+// trip nor a heartbeat waits for the disk (PROTOCOL.md §6).
+[[nodiscard]] constexpr bool short_lived(Kind kind) {
+    return kind == Kind::request || kind == Kind::reply || kind == Kind::heartbeat;
 }
-// True when any of `messages` (anything with a `kind`) is not bounded_by_requester: a commit
-// holding it is fsync'd.
+// True when any of `messages` (anything with a `kind`) is not short_lived: a commit holding it is
+// fsync'd.
 template <typename Messages>
 [[nodiscard]] bool any_needs_fsync(const Messages& messages) {
     return std::any_of(std::begin(messages), std::end(messages),
-                       [](const auto& message) { return !bounded_by_requester(message.kind); });
+                       [](const auto& message) { return !short_lived(message.kind); });
 }
 
 [[nodiscard]] std::string_view to_string(Priority priority);

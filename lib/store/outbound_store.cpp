@@ -506,7 +506,7 @@ Result<void> SqliteOutboundQueue::push_many(const std::vector<OutboundMessage>& 
                           live_bytes_, limits_.max_messages, limits_.max_bytes);
     }
     if (fresh.empty()) return {};
-    // Fsync'd unless every message is a request or reply (protocol::bounded_by_requester).
+    // Fsync'd unless every message is a request, reply or heartbeat (protocol::short_lived).
     auto transaction =
         database_->begin(protocol::any_needs_fsync(messages) ? Durability::power_loss : Durability::process_crash);
     if (!transaction) return transaction.take_error();

@@ -21,7 +21,7 @@
 //            an index in memory): push_many of B messages, then take_batch(B) and acknowledge,
 //            as the broker's outbound flow calls them. Its sync is chosen by the messages it is
 //            given: events are committed with synchronous=FULL; for --sync normal the messages
-//            are requests, which the queue commits without an fsync (protocol::bounded_by_requester).
+//            are requests, which the queue commits without an fsync (protocol::short_lived).
 // --sync full: every push commit reaches the disk (SQLite synchronous=FULL, LMDB's default sync),
 //   which is what the queue does today for events; normal: survives the process being killed but
 //   not power loss (synchronous=NORMAL in WAL, MDB_NOSYNC). Removals always use normal, as today.

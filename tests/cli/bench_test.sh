@@ -72,7 +72,9 @@ targets = [case for case in report["cases"] if case["target"]]
 backlog = report["backlog"]
 assert backlog["queued"] == 300 and backlog["received"] == 300 and backlog["hwm_kib"] >= backlog["rss_kib"] > 0, backlog
 assert backlog["file_bytes"] > 0 and backlog["drain_rate"] > 0, backlog
-assert len(targets) == 11 and all(isinstance(case["met"], bool) for case in targets), targets
+assert len(targets) == 13 and all(isinstance(case["met"], bool) for case in targets), targets
+cpu_rows = [case for case in targets if case["case"].startswith("CPU per message, ")]
+assert len(cpu_rows) == 2 and all(case["mosquitto"] > 0 for case in cpu_rows), cpu_rows
 for case in report["cases"][:2]:
     assert case["aegis_received"] == 300 and case["mosquitto_received"] == 300, case
 systems = {r["system"] for r in report["pipeline_runs"]}

@@ -545,7 +545,7 @@ TEST_CASE("store: push_many stores a group in one transaction, and a repeated id
     CHECK(queue->waiting() == 100);
 }
 
-TEST_CASE("store: requests and replies are committed without an fsync, anything else with one", "[store]") {
+TEST_CASE("store: requests, replies and heartbeats are committed without an fsync, anything else with one", "[store]") {
     TempDir dir;
     auto database = store::open_state_database(dir.file());
     REQUIRE(database);
@@ -556,13 +556,15 @@ TEST_CASE("store: requests and replies are committed without an fsync, anything 
     request.kind = Kind::request;
     auto reply = message(2);
     reply.kind = Kind::reply;
-    REQUIRE((*queue)->push_many({request, reply}));
+    auto heartbeat = message(5);
+    heartbeat.kind = Kind::heartbeat;
+    REQUIRE((*queue)->push_many({request, reply, heartbeat}));
     CHECK(synchronous().value() == 1);  // NORMAL: in the log before the commit returns, synced at checkpoints
     auto another_request = message(3);
     another_request.kind = Kind::request;
     REQUIRE((*queue)->push_many({another_request, message(4)}));
     CHECK(synchronous().value() == 2);  // FULL: one event in the group syncs the whole commit
-    CHECK((*queue)->waiting() == 4);
+    CHECK((*queue)->waiting() == 5);
 }
 
 TEST_CASE("store: a full disk fails the push cleanly and keeps what was queued", "[store]") {
