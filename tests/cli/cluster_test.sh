@@ -27,14 +27,19 @@ redis_cli=$(command -v redis-cli) || skip "redis-cli is not installed (it comes 
 
 N=${AEGIS_CLUSTER_MESSAGES:-2000}
 
+free_port() {
+    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # --- Redis ----------------------------------------------------------------------------------------------
-redis_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis_port=$(free_port)
 mkdir -p "$TEST_TMP/redis"
 redis_up() { [[ $("$redis_cli" -p "$redis_port" ping 2>/dev/null) == PONG ]]; }
-# start_redis: on $redis_port, its append-only file in $TEST_TMP/redis (read again on a restart).
+# start_redis [OPTION...]: on $redis_port, its append-only file in $TEST_TMP/redis (read again on
+# a restart).
 start_redis() {
     "$redis_server" --port "$redis_port" --bind 127.0.0.1 --dir "$TEST_TMP/redis" --save '' --appendonly yes \
-        --appendfsync always --logfile "$TEST_TMP/redis.log" &
+        --appendfsync always --logfile "$TEST_TMP/redis.log" "$@" &
     redis_pid=$!
     wait_for "redis-server" redis_up
 }
@@ -65,11 +70,13 @@ authorize agent host42
 authorize backend soc
 authorize backend audit
 
-# start_gateways [OPTION...]: g1, g2 and g3 on one Redis, their URLs and logs in url1.. and log1..
+# start_gateways [OPTION...]: g1, g2 and g3 on one Redis (store_options says how they find it),
+# their URLs and logs in url1.. and log1..
+store_options=(--redis "$redis_url")
 start_gateways() {
     local n
     for n in 1 2 3; do
-        start_gateway --name "g$n" --redis "$redis_url" "$@"
+        start_gateway --name "g$n" "${store_options[@]}" "$@"
         printf -v "url$n" '%s' "$gateway_url"
         printf -v "log$n" '%s' "$gateway_log"
         printf -v "pid$n" '%s' "$gateway_pid"
@@ -87,6 +94,27 @@ if part main; then
         --state-dir "$TEST_TMP/refused-state" --redis "$redis_url"
     expect_contains "$err" "maxmemory-policy allkeys-lru, which may evict stored messages" "an evicting Redis"
     "$redis_cli" -p "$redis_port" config set maxmemory-policy noeviction >/dev/null
+    # --redis or --redis-sentinel, the latter with --redis-master; no sentinel answering fails.
+    refused_gateway() {
+        expect_error "$1" "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
+            --state-dir "$TEST_TMP/refused-state" "${@:2}"
+    }
+    dead_sentinel=127.0.0.1:$(free_port)
+    refused_gateway 2 --redis-sentinel "$dead_sentinel"
+    expect_contains "$err" "--redis-sentinel needs --redis-master NAME" "a sentinel without a master name"
+    refused_gateway 2 --redis-master aegis
+    expect_contains "$err" "--redis-master goes with --redis-sentinel" "a master name without sentinels"
+    refused_gateway 2 --redis "$redis_url" --redis-sentinel "$dead_sentinel" --redis-master aegis
+    expect_contains "$err" "--redis and --redis-sentinel exclude each other" "both"
+    refused_gateway 2 --redis "$redis_url" --redis-db 1
+    expect_contains "$err" "--redis-db goes with --redis-sentinel" "--redis-db with --redis"
+    refused_gateway 2 --redis-sentinel "127.0.0.1" --redis-master aegis
+    expect_contains "$err" "--redis-sentinel wants HOST:PORT[,HOST:PORT...]" "a sentinel without a port"
+    started=$SECONDS
+    refused_gateway 1 --redis-sentinel "$dead_sentinel" --redis-master aegis
+    expect_contains "$err" "cannot find the Redis master aegis within 5000 ms: no Redis sentinel answered" \
+        "no sentinel answering"
+    echo "no sentinel answering: refused after $((SECONDS - started)) s"
 
     start_gateways
     expect_contains "$(cat "$log1")" "state in Redis at $redis_url" "the gateway says where its state is"
@@ -268,7 +296,7 @@ if part wait; then
     expect_error 2 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
         --state-dir "$TEST_TMP/refused-state" --redis-wait-replicas 1
     expect_contains "$err" "--redis-wait-replicas goes with --redis" "(wait) without --redis"
-    replica_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    replica_port=$(free_port)
     mkdir -p "$TEST_TMP/replica"
     start_replica() {
         "$redis_server" --port "$replica_port" --bind 127.0.0.1 --dir "$TEST_TMP/replica" --save '' --appendonly yes \
