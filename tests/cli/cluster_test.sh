@@ -18,9 +18,9 @@
 # part wait: with a replica and --redis-wait-replicas 1, a stream arrives whole; the replica
 #     killed, a publish is not acknowledged; the replica back, it is, and arrives: lost 0.
 # part sentinel (7): a primary, a replica and three redis-sentinel processes; three gateways
-#     with --redis-sentinel and --redis-wait-replicas 1; kill -9 of the primary mid-stream: the
-#     sentinels promote the replica, every gateway follows it, lost 0, and the subscriber sees
-#     the origin's sequences strictly increasing.
+#     with --redis-sentinel (a dead sentinel first in the list) and --redis-wait-replicas 1;
+#     kill -9 of the primary mid-stream: the sentinels promote the replica, every gateway
+#     follows it, lost 0, and the subscriber sees the origin's sequences strictly increasing.
 # Parts: bounds failover redis_restart revoke wait sentinel
 
 # shellcheck source=tests/cli/lib.sh
@@ -350,8 +350,9 @@ if part sentinel; then
     at_exit kill -KILL "$replica_pid"
     replicas_of() { [[ $("$redis_cli" -p "$1" info replication) == *"connected_slaves:1"* ]]; }
     wait_for "the replica to follow" replicas_of "$redis_port"
-    # Three sentinels, quorum 2: the primary is down after 1 s without an answer.
-    sentinels=
+    # Three sentinels, quorum 2: the primary is down after 1 s without an answer. The gateways
+    # are given a fourth, first, where nothing listens: they ask the next, and watch a live one.
+    sentinels=127.0.0.1:$(free_port)
     sentinel_ports=()
     for n in 1 2 3; do
         port=$(free_port)
@@ -360,7 +361,7 @@ if part sentinel; then
             "sentinel failover-timeout aegis 3000" >"$TEST_TMP/sentinel$n.conf"
         "$redis_sentinel" "$TEST_TMP/sentinel$n.conf" &
         at_exit kill -KILL "$!"
-        sentinels+=${sentinels:+,}127.0.0.1:$port
+        sentinels+=,127.0.0.1:$port
         sentinel_ports+=("$port")
     done
     # sentinel_field PORT FIELD: one field of what the sentinel knows of the master aegis.
