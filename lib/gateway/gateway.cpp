@@ -60,8 +60,21 @@ Result<void> check_options(const GatewayOptions& options) {
     if (options.inbox_max_messages == 0) return make_error(ExitCode::usage, "--inbox-max-messages must be at least 1");
     if (options.inbox_max_age.count() <= 0) return make_error(ExitCode::usage, "--inbox-max-age must be positive");
     if (options.replay_window == 0) return make_error(ExitCode::usage, "--replay-window must be at least 1");
-    if (options.redis_wait_replicas > 0 && options.redis.empty())
-        return make_error(ExitCode::usage, "--redis-wait-replicas goes with --redis");
+    if (!options.redis.empty() && !options.redis_sentinel.empty())
+        return make_error(ExitCode::usage, "--redis and --redis-sentinel exclude each other: give one");
+    if (!options.redis_sentinel.empty() && options.redis_master.empty())
+        return make_error(ExitCode::usage,
+                          "--redis-sentinel needs --redis-master NAME, the master the sentinels monitor");
+    if (!options.redis_master.empty() && options.redis_sentinel.empty())
+        return make_error(ExitCode::usage, "--redis-master goes with --redis-sentinel");
+    if (options.redis_db > 0 && options.redis_sentinel.empty())
+        return make_error(ExitCode::usage, "--redis-db goes with --redis-sentinel (--redis gives it in its URL)");
+    if (options.redis_wait_replicas > 0 && options.redis.empty() && options.redis_sentinel.empty())
+        return make_error(ExitCode::usage, "--redis-wait-replicas goes with --redis or --redis-sentinel");
+    if (!options.redis_sentinel.empty()) {
+        if (auto sentinels = store::redis::parse_sentinels(options.redis_sentinel); !sentinels)
+            return sentinels.take_error();
+    }
     return {};
 }
 
@@ -71,23 +84,39 @@ Result<std::unique_ptr<store::GatewayState>> open_state(boost::asio::io_context&
     store::GatewayLimits limits;
     limits.max_messages = options.inbox_max_messages;
     limits.max_age_ms = static_cast<std::uint64_t>(options.inbox_max_age.count()) * 1000;
-    if (options.redis.empty()) {
+    if (options.redis.empty() && options.redis_sentinel.empty()) {
         auto stored = store::SqliteGatewayStore::open(options.state_dir / "gateway.db", limits);
         if (!stored) return stored.take_error();
         return std::unique_ptr<store::GatewayState>(std::move(stored.value()));
     }
-    auto endpoint = store::redis::parse_url(options.redis);
-    if (!endpoint) return endpoint.take_error();
-    store::redis::RedisStoreOptions redis{*endpoint, limits};
+    store::redis::RedisStoreOptions redis{{}, limits};
+    if (options.redis_sentinel.empty()) {
+        auto endpoint = store::redis::parse_url(options.redis);
+        if (!endpoint) return endpoint.take_error();
+        redis.endpoint = *endpoint;
+    } else {
+        auto sentinels = store::redis::parse_sentinels(options.redis_sentinel);
+        if (!sentinels) return sentinels.take_error();
+        redis.sentinel = store::redis::SentinelOptions{*sentinels, options.redis_master};
+        redis.endpoint.database = static_cast<unsigned>(options.redis_db);
+    }
     redis.wait_replicas = options.redis_wait_replicas;
     redis.wait_timeout = std::chrono::milliseconds(options.redis_wait_timeout_ms);
+    redis.log = [log](std::string_view line) {
+        if (log) log(line);
+    };
     auto stored = store::redis::RedisGatewayState::open(io, redis, [&log](std::string_view line) {
         if (log) log(line);
     });
     if (!stored) return stored.take_error();
-    if (log)
-        log(fmt::format("state in Redis at {}, shared with the other gateways (this one: node {})",
-                        store::redis::to_string(*endpoint), stored.value()->node()));
+    if (log) {
+        const auto sentinels =
+            options.redis_sentinel.empty()
+                ? std::string()
+                : fmt::format(", master {} of the sentinels {}", options.redis_master, options.redis_sentinel);
+        log(fmt::format("state in Redis at {}{}, shared with the other gateways (this one: node {})",
+                        store::redis::to_string(stored.value()->endpoint()), sentinels, stored.value()->node()));
+    }
     return std::unique_ptr<store::GatewayState>(std::move(stored.value()));
 }
 

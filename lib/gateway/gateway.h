@@ -29,6 +29,10 @@ struct GatewayOptions {
     std::string redis;  // redis://HOST:PORT[/DB]: the state in Redis, shared by a cluster; empty: STATE_DIR/gateway.db
     std::uint64_t redis_wait_replicas = 0;  // a publish is acknowledged once WAIT says this many replicas have it
     std::uint64_t redis_wait_timeout_ms = 500;
+    std::string redis_sentinel;  // HOST:PORT[,HOST:PORT...]: the Redis is the master these sentinels name
+    std::string redis_master;    // ... under this name (with redis_sentinel)
+    std::uint64_t redis_db = 0;  // with redis_sentinel: the database (--redis gives it in its URL)
+
     std::string admin;                            // HOST:PORT for /metrics and /healthz; empty: none
     std::filesystem::path channel_controls_file;  // disabled channel patterns; empty: STATE_DIR/channel-controls
     std::string tls_cert_file;                    // both set: wss://

@@ -17,7 +17,11 @@
 #     reloads (a hint through Redis), and the one holding host42's session closes it within 1 s.
 # part wait: with a replica and --redis-wait-replicas 1, a stream arrives whole; the replica
 #     killed, a publish is not acknowledged; the replica back, it is, and arrives: lost 0.
-# Parts: bounds failover redis_restart revoke wait
+# part sentinel (7): a primary, a replica and three redis-sentinel processes; three gateways
+#     with --redis-sentinel (a dead sentinel first in the list) and --redis-wait-replicas 1;
+#     kill -9 of the primary mid-stream: the sentinels promote the replica, every gateway
+#     follows it, lost 0, and the subscriber sees the origin's sequences strictly increasing.
+# Parts: bounds failover redis_restart revoke wait sentinel
 
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -27,14 +31,19 @@ redis_cli=$(command -v redis-cli) || skip "redis-cli is not installed (it comes 
 
 N=${AEGIS_CLUSTER_MESSAGES:-2000}
 
+free_port() {
+    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # --- Redis ----------------------------------------------------------------------------------------------
-redis_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis_port=$(free_port)
 mkdir -p "$TEST_TMP/redis"
 redis_up() { [[ $("$redis_cli" -p "$redis_port" ping 2>/dev/null) == PONG ]]; }
-# start_redis: on $redis_port, its append-only file in $TEST_TMP/redis (read again on a restart).
+# start_redis [OPTION...]: on $redis_port, its append-only file in $TEST_TMP/redis (read again on
+# a restart). A replica is served at once, not after the default 5 s wait for others.
 start_redis() {
     "$redis_server" --port "$redis_port" --bind 127.0.0.1 --dir "$TEST_TMP/redis" --save '' --appendonly yes \
-        --appendfsync always --logfile "$TEST_TMP/redis.log" &
+        --appendfsync always --repl-diskless-sync-delay 0 --logfile "$TEST_TMP/redis.log" "$@" &
     redis_pid=$!
     wait_for "redis-server" redis_up
 }
@@ -65,11 +74,13 @@ authorize agent host42
 authorize backend soc
 authorize backend audit
 
-# start_gateways [OPTION...]: g1, g2 and g3 on one Redis, their URLs and logs in url1.. and log1..
+# start_gateways [OPTION...]: g1, g2 and g3 on one Redis (store_options says how they find it),
+# their URLs and logs in url1.. and log1..
+store_options=(--redis "$redis_url")
 start_gateways() {
     local n
     for n in 1 2 3; do
-        start_gateway --name "g$n" --redis "$redis_url" "$@"
+        start_gateway --name "g$n" "${store_options[@]}" "$@"
         printf -v "url$n" '%s' "$gateway_url"
         printf -v "log$n" '%s' "$gateway_log"
         printf -v "pid$n" '%s' "$gateway_pid"
@@ -87,6 +98,27 @@ if part main; then
         --state-dir "$TEST_TMP/refused-state" --redis "$redis_url"
     expect_contains "$err" "maxmemory-policy allkeys-lru, which may evict stored messages" "an evicting Redis"
     "$redis_cli" -p "$redis_port" config set maxmemory-policy noeviction >/dev/null
+    # --redis or --redis-sentinel, the latter with --redis-master; no sentinel answering fails.
+    refused_gateway() {
+        expect_error "$1" "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
+            --state-dir "$TEST_TMP/refused-state" "${@:2}"
+    }
+    dead_sentinel=127.0.0.1:$(free_port)
+    refused_gateway 2 --redis-sentinel "$dead_sentinel"
+    expect_contains "$err" "--redis-sentinel needs --redis-master NAME" "a sentinel without a master name"
+    refused_gateway 2 --redis-master aegis
+    expect_contains "$err" "--redis-master goes with --redis-sentinel" "a master name without sentinels"
+    refused_gateway 2 --redis "$redis_url" --redis-sentinel "$dead_sentinel" --redis-master aegis
+    expect_contains "$err" "--redis and --redis-sentinel exclude each other" "both"
+    refused_gateway 2 --redis "$redis_url" --redis-db 1
+    expect_contains "$err" "--redis-db goes with --redis-sentinel" "--redis-db with --redis"
+    refused_gateway 2 --redis-sentinel "127.0.0.1" --redis-master aegis
+    expect_contains "$err" "--redis-sentinel wants HOST:PORT[,HOST:PORT...]" "a sentinel without a port"
+    started=$SECONDS
+    refused_gateway 1 --redis-sentinel "$dead_sentinel" --redis-master aegis
+    expect_contains "$err" "cannot find the Redis master aegis within 5000 ms: no Redis sentinel answered" \
+        "no sentinel answering"
+    echo "no sentinel answering: refused after $((SECONDS - started)) s"
 
     start_gateways
     expect_contains "$(cat "$log1")" "state in Redis at $redis_url" "the gateway says where its state is"
@@ -268,11 +300,12 @@ if part wait; then
     expect_error 2 "$gateway" --identity "$TEST_TMP/gateway" --authorized "$TEST_TMP/authorized" \
         --state-dir "$TEST_TMP/refused-state" --redis-wait-replicas 1
     expect_contains "$err" "--redis-wait-replicas goes with --redis" "(wait) without --redis"
-    replica_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    replica_port=$(free_port)
     mkdir -p "$TEST_TMP/replica"
     start_replica() {
         "$redis_server" --port "$replica_port" --bind 127.0.0.1 --dir "$TEST_TMP/replica" --save '' --appendonly yes \
-            --appendfsync always --replicaof 127.0.0.1 "$redis_port" --logfile "$TEST_TMP/replica.log" &
+            --appendfsync always --repl-diskless-sync-delay 0 --replicaof 127.0.0.1 "$redis_port" \
+            --logfile "$TEST_TMP/replica.log" &
         replica_pid=$!
         at_exit kill -KILL "$replica_pid"
         replicated() { [[ $("$redis_cli" -p "$redis_port" info replication) == *"connected_slaves:1"* ]]; }
@@ -296,6 +329,113 @@ if part wait; then
     start_replica
     wait "$sub_pid" || fail "the subscribing client failed"
     delivery_counts "$TEST_TMP/w.sent" "$TEST_TMP/w.received" "(wait) with WAIT 1, the replica killed and back"
+    queue_empty() { (($(status_field "$a_sock" queue.waiting) + $(status_field "$a_sock" queue.in_flight) == 0)); }
+    wait_for "host42's queue to empty" queue_empty
+fi
+
+if part sentinel; then
+    # --- (7) Sentinel failover mid-stream, with WAIT --------------------------------------------------
+    # kill -9 of the primary rather than SENTINEL FAILOVER: it is the crash that WAIT must make
+    # harmless, and the demoted primary of a SENTINEL FAILOVER keeps taking writes until the
+    # sentinels reconfigure it (8 s or more later), which a loaded machine stretches further.
+    redis_sentinel=$(command -v redis-sentinel) || skip "redis-sentinel is not installed (scripts/deps.sh installs it)"
+    M=$((N / 4))
+    window=8
+    replica_port=$(free_port)
+    mkdir -p "$TEST_TMP/replica"
+    "$redis_server" --port "$replica_port" --bind 127.0.0.1 --dir "$TEST_TMP/replica" --save '' --appendonly yes \
+        --appendfsync always --repl-diskless-sync-delay 0 --replicaof 127.0.0.1 "$redis_port" \
+        --logfile "$TEST_TMP/replica.log" &
+    replica_pid=$!
+    at_exit kill -KILL "$replica_pid"
+    replicas_of() { [[ $("$redis_cli" -p "$1" info replication) == *"connected_slaves:1"* ]]; }
+    wait_for "the replica to follow" replicas_of "$redis_port"
+    # Three sentinels, quorum 2: the primary is down after 1 s without an answer. The gateways
+    # are given a fourth, first, where nothing listens: they ask the next, and watch a live one.
+    sentinels=127.0.0.1:$(free_port)
+    sentinel_ports=()
+    for n in 1 2 3; do
+        port=$(free_port)
+        printf '%s\n' "port $port" "bind 127.0.0.1" "dir $TEST_TMP" "logfile $TEST_TMP/sentinel$n.log" \
+            "sentinel monitor aegis 127.0.0.1 $redis_port 2" "sentinel down-after-milliseconds aegis 1000" \
+            "sentinel failover-timeout aegis 3000" >"$TEST_TMP/sentinel$n.conf"
+        "$redis_sentinel" "$TEST_TMP/sentinel$n.conf" &
+        at_exit kill -KILL "$!"
+        sentinels+=,127.0.0.1:$port
+        sentinel_ports+=("$port")
+    done
+    # sentinel_field PORT FIELD: one field of what the sentinel knows of the master aegis.
+    sentinel_field() {
+        "$redis_cli" -p "$1" sentinel master aegis 2>/dev/null | awk -v f="$2" 'prev == f { print; exit } { prev = $0 }'
+    }
+    sentinels_ready() {
+        local port
+        for port in "${sentinel_ports[@]}"; do
+            [[ $(sentinel_field "$port" num-slaves) == 1 && $(sentinel_field "$port" num-other-sentinels) == 2 ]] ||
+                return 1
+        done
+    }
+    wait_for "each sentinel to know the replica and the two others" sentinels_ready
+    store_options=(--redis-sentinel "$sentinels" --redis-master aegis)
+    start_gateways --redis-wait-replicas 1 --replay-window "$window"
+    expect_contains "$(cat "$log1")" "state in Redis at redis://127.0.0.1:$redis_port/0, master aegis of the sentinels" \
+        "(7) the gateway found the primary through the sentinels"
+    start_broker --url "$url1" host42 --heartbeat 0
+    a_sock=$broker_sock
+    start_broker --url "$url2" soc --heartbeat 0
+    b_sock=$broker_sock
+    # The subscriber writes every message with its fields (the origin's sequence among them).
+    "$python" "$client" subscribe "$b_sock" 'agent.host42.sentinel' "$M" "$TEST_TMP/7.received" --fields &
+    sub_pid=$!
+    wait_for "the subscriber of agent.host42.sentinel" test -e "$TEST_TMP/7.received.ready"
+    "$python" "$client" publish "$a_sock" agent.host42.sentinel "$M" "$TEST_TMP/7.sent" --steady &
+    pub_pid=$!
+    wait_for "a quarter of the stream delivered" quarter_delivered
+    stop_redis
+    killed=$EPOCHREALTIME
+    echo "(7) the primary killed after $(delivered "$b_sock") deliveries"
+    follows_replica() { grep -q "redis master aegis is now 127.0.0.1:$replica_port" "$log1" "$log2" "$log3"; }
+    wait_for "a gateway to follow the promoted replica" 30 follows_replica
+    switched=$EPOCHREALTIME
+    # The killed primary comes back as a replica of the new one (as the sentinels would make
+    # it, later), so that WAIT 1 can be met again.
+    start_redis --replicaof 127.0.0.1 "$replica_port"
+    wait_for "the old primary to follow the new one" replicas_of "$replica_port"
+    for log in "$log1" "$log2" "$log3"; do
+        wait_for "every gateway to follow the promoted replica" 30 grep -q "redis master aegis is now" "$log"
+    done
+    "$python" -c "import sys; print('(7) a gateway on the new master %.1f s after the kill' % (float(sys.argv[2]) - float(sys.argv[1])))" \
+        "$killed" "$switched"
+    wait "$pub_pid" || fail "the publishing client failed"
+    wait "$sub_pid" || fail "the subscribing client failed"
+    # The payloads for the counts, and the origin's sequences in the order they came.
+    "$python" - "$TEST_TMP/7.received" "$TEST_TMP/7.payloads" <<'PY' || fail "(7) host42's sequences went back"
+import json, sys
+last, back = {}, 0
+with open(sys.argv[1]) as received, open(sys.argv[2], "w") as payloads:
+    for line in received:
+        message = json.loads(line)
+        payloads.write(bytes.fromhex(message["payload"]).decode() + "\n")
+        origin = message["origin_key"]
+        if origin in last and message["sequence"] <= last[origin]:
+            back += 1
+        last[origin] = max(last.get(origin, 0), message["sequence"])
+print("(7) sequences not above the one before, per origin: %d" % back)
+sys.exit(1 if back else 0)
+PY
+    check_passed
+    delivery_counts "$TEST_TMP/7.sent" "$TEST_TMP/7.payloads" "(7) the primary killed mid-stream, the replica promoted"
+    expect_eq "$(grep -c . "$TEST_TMP/7.sent")" "$M" "(7) messages queued"
+    # Copies come from publishes Redis stored but did not acknowledge (the master killed after
+    # storing, or WAIT short of a replica until the old primary follows the new one): their
+    # broker sends them again, and soc's broker drops them by message id.
+    copies=$(status_field "$b_sock" local.duplicates)
+    refused=$(cat "$log1" "$log2" "$log3" | grep -c "cannot store")
+    echo "(7) copies dropped at soc's broker: $copies; group commits not acknowledged: $refused"
+    # One line per change of master, on every gateway.
+    for log in "$log1" "$log2" "$log3"; do
+        expect_eq "$(grep -c "redis master aegis is now" "$log")" 1 "(7) master changes logged in ${log##*/}"
+    done
     queue_empty() { (($(status_field "$a_sock" queue.waiting) + $(status_field "$a_sock" queue.in_flight) == 0)); }
     wait_for "host42's queue to empty" queue_empty
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # aegis-connect URL URL...: the gateways of one cluster, tried in a random order. Two gateways with
 # one identity key (each with its own state here: what is checked is where the broker connects):
-# a URL where nothing listens is passed over; the gateway holding the session killed (-9), the
+# the order is random (each URL comes first in some fresh starts); a URL where nothing listens is
+# passed over; the gateway holding the session killed (-9), the
 # broker moves to the other; the URLs on one line of the configuration file; the usage errors.
 
 # shellcheck source=tests/cli/lib.sh
@@ -29,6 +30,22 @@ expect_error 2 "$connect" "$url1" "http://127.0.0.1:1/" --identity "$TEST_TMP/ho
     --backend-key "$TEST_TMP/gateway.pub" --socket "$TEST_TMP/bad.sock" --state-dir "$TEST_TMP/bad-state"
 expect_error 2 "$connect" --check "$url1" "$url2" --identity "$TEST_TMP/host42" --backend-key "$TEST_TMP/gateway.pub"
 expect_contains "$err" "--check tests one gateway URL at a time" "--check with two URLs"
+
+# The order is drawn afresh at each start: with both gateways up the broker connects to the URL it
+# tries first, and each comes first within 21 fresh starts (their own state each). A fair draw
+# gives the same first URL 21 times in a row with probability 2 * 2^-21 = 2^-20 < 1e-6.
+firsts=" "
+for ((try = 1; try <= 21; try++)); do
+    start_broker --url "$url1" --socket "$TEST_TMP/order.sock" --state-dir "$TEST_TMP/order-$try" host42 "$url2" \
+        --heartbeat 0
+    first=$(status_field "$broker_sock" url)
+    expect_exit 0 "$connect" --stop --socket "$broker_sock"
+    [[ $firsts == *" $first "* ]] || firsts+="$first "
+    [[ $firsts == *" $url1 "* && $firsts == *" $url2 "* ]] && break
+done
+echo "first URLs seen in $try fresh starts:$firsts"
+[[ $firsts == *" $url1 "* && $firsts == *" $url2 "* ]] || fail "21 fresh starts all connected first to$firsts"
+check_passed
 
 # A URL where nothing listens is passed over, whichever order is drawn.
 start_broker --url "$dead_url" host42 "$url1" --heartbeat 0

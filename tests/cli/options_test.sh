@@ -50,6 +50,7 @@ aegis-keygen|--serial|0|18446744073709551615|18446744073709551616|0|--help
 aegis-connect|--cursor-max-messages|1|1000000000|1000000001|0|--help
 aegis-connect|--max-attempts|0|1000000|1000001|0|--help
 aegis-gateway|--max-sessions|1|1000000|1000001|0|--help
+aegis-gateway|--redis-db|0|65535|65536|0|--help
 aegis-gateway|--redis-wait-replicas|0|64|65|0|--help
 aegis-gateway|--redis-wait-timeout|1|1500|1501|0|--help
 aegis-gateway|--max-message-bytes|1024|17825792|17825793|0|--help

@@ -63,8 +63,14 @@ void describe_options(aegis::cli::CommandLine& line, aegis::gateway::GatewayOpti
         ("state-dir", po::value(&state_dir)->value_name("DIR")->required(), "state directory (created 0700)")
         ("redis", po::value(&options.redis)->value_name("URL"),
          "keep the state in Redis at redis://HOST:PORT[/DB], shared by the gateways of a cluster")
+        ("redis-sentinel", po::value(&options.redis_sentinel)->value_name("HOST:PORT,..."),
+         "keep the state in the Redis master these sentinels name, following its failovers (instead of --redis)")
+        ("redis-master", po::value(&options.redis_master)->value_name("NAME"),
+         "with --redis-sentinel: the name of the master the sentinels monitor")
+        ("redis-db", cli::whole_number(&options.redis_db, 0, 65'535)->value_name("N"),
+         "with --redis-sentinel: the database number (0-65535, default 0)")
         ("redis-wait-replicas", cli::whole_number(&options.redis_wait_replicas, 0, 64)->value_name("N"),
-         "with --redis: acknowledge a publish once N replicas have it (WAIT; 0-64, default 0)")
+         "with --redis or --redis-sentinel: acknowledge a publish once N replicas have it (WAIT; 0-64, default 0)")
         ("redis-wait-timeout", cli::whole_number(&options.redis_wait_timeout_ms, 1, 1'500)->value_name("MS"),
          "how long WAIT waits for the replicas before the publish fails (1-1500, default 500)")
         ("admin", po::value(&options.admin)->value_name("HOST:PORT"), "serve GET /metrics and /healthz here")

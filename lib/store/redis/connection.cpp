@@ -185,6 +185,20 @@ public:
         if (up_) write();
     }
 
+    void setup(Command args, SetupCheck check) { setup_.push_back(SetupStep{std::move(args), std::move(check)}); }
+
+    void set_endpoint(Endpoint endpoint) {
+        if (endpoint == endpoint_) return;
+        endpoint_ = std::move(endpoint);
+        attempts_ = 0;
+        if (stopped_ || !started_) return;
+        if (up_) return reset(fmt::format("moving to {}", to_string(endpoint_)));
+        // Waiting to retry: retry now, there.
+        if (retrying_) arm_retry(std::chrono::milliseconds(0));
+    }
+
+    const Endpoint& endpoint() const { return endpoint_; }
+
     void subscribe(std::string channel) {
         if (std::find(channels_.begin(), channels_.end(), channel) != channels_.end()) return;
         channels_.push_back(channel);
@@ -202,6 +216,10 @@ private:
         ReplyHandler done;
         Clock::time_point deadline;
         bool sent = false;
+    };
+    struct SetupStep {
+        Command args;
+        SetupCheck check;
     };
 
     void connect() {
@@ -235,19 +253,28 @@ private:
         attempts_ = 0;
         ++connections_;
         ++generation_;
-        // SELECT and the subscriptions go first, ahead of whatever waited for the connection.
+        // SELECT, the setup commands and the subscriptions go first, ahead of whatever waited.
         std::deque<Waiting> setup;
-        const auto internal = [this](std::string what) {
-            return [weak = weak_from_this(), what = std::move(what)](Result<Reply> reply) {
+        const auto internal = [this](std::string what, SetupCheck check = {}) {
+            return [weak = weak_from_this(), generation = generation_, what = std::move(what),
+                    check = std::move(check)](Result<Reply> reply) {
                 auto self = weak.lock();
-                if (!self || reply) return;
-                self->reset(fmt::format("{} failed: {}", what, reply.error().message));
+                // A reset since (this command failed with its connection) has been handled already.
+                if (!self || self->generation_ != generation) return;
+                Result<void> verdict = check ? check(reply) : reply ? Result<void>{} : Result<void>(reply.take_error());
+                if (!verdict) self->reset(fmt::format("{} failed: {}", what, verdict.error().message));
             };
         };
         if (endpoint_.database != 0) {
             auto wire = format({"SELECT", std::to_string(endpoint_.database)});
             setup.push_back(
                 Waiting{std::move(*wire), internal("SELECT"), Clock::now() + options_.command_timeout, false});
+        }
+        for (const auto& step : setup_) {
+            auto wire = format(step.args);
+            if (!wire) continue;
+            setup.push_back(Waiting{std::move(*wire), internal(step.args.front(), step.check),
+                                    Clock::now() + options_.command_timeout, false});
         }
         for (const auto& channel : channels_) {
             auto wire = format({"SUBSCRIBE", channel});
@@ -431,7 +458,12 @@ private:
                                                                                   << std::min(attempts_, 16U));
         ++attempts_;
         std::uniform_int_distribution<std::int64_t> jitter(cap / 2, std::max<std::int64_t>(cap, 1));
-        retry_timer_.expires_after(std::chrono::milliseconds(jitter(random_)));
+        arm_retry(std::chrono::milliseconds(jitter(random_)));
+    }
+
+    // (Re)arms the retry timer: a wait armed before is cancelled and does nothing.
+    void arm_retry(std::chrono::milliseconds delay) {
+        retry_timer_.expires_after(delay);
         retry_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
             auto self = weak.lock();
             if (ec || !self) return;
@@ -463,6 +495,7 @@ private:
     std::unique_ptr<redisReader, ReaderDeleter> reader_;
     std::deque<Waiting> waiting_;
     std::vector<std::string> channels_;
+    std::vector<SetupStep> setup_;
     std::string outgoing_;
     std::array<char, 64 * 1024> incoming_{};
     std::mt19937_64 random_;
@@ -496,6 +529,15 @@ void Connection::drain() {
 }
 void Connection::command(Command args, ReplyHandler done) {
     impl_->command(std::move(args), std::move(done));
+}
+void Connection::setup(Command args, SetupCheck check) {
+    impl_->setup(std::move(args), std::move(check));
+}
+void Connection::set_endpoint(Endpoint endpoint) {
+    impl_->set_endpoint(std::move(endpoint));
+}
+const Endpoint& Connection::endpoint() const {
+    return impl_->endpoint();
 }
 void Connection::subscribe(std::string channel) {
     impl_->subscribe(std::move(channel));

@@ -27,6 +27,8 @@ struct Endpoint {
     std::string host;
     std::uint16_t port = 6379;
     unsigned database = 0;
+
+    bool operator==(const Endpoint&) const = default;
 };
 
 // Usage error (ExitCode::usage) for anything but redis://HOST[:PORT][/DB].
@@ -55,6 +57,8 @@ struct ConnectionOptions {
 // A Redis error reply comes as an Error whose message is the server's text.
 using ReplyHandler = std::function<void(Result<Reply>)>;
 using Command = std::vector<std::string>;
+// Judges the answer to a setup command: an error resets the connection, with its message as why.
+using SetupCheck = std::function<Result<void>(const Result<Reply>& answer)>;
 
 class Connection {
 public:
@@ -72,6 +76,13 @@ public:
 
     // Sends the command (queued while the connection is down, within its deadline).
     void command(Command args, ReplyHandler done);
+    // Sent first on every new connection (after SELECT, before the subscriptions and whatever
+    // waits), in the order given. Without a check, an error reply resets the connection.
+    void setup(Command args, SetupCheck check = {});
+    // Where the next connection goes: a connection up elsewhere is reset now (what was sent
+    // fails, what was not waits for the new one), and the next attempt is made at once.
+    void set_endpoint(Endpoint endpoint);
+    [[nodiscard]] const Endpoint& endpoint() const;
     // A pub/sub connection: SUBSCRIBE to the channel now and after every reconnect. Only
     // subscriptions may be sent on it afterwards (Redis refuses other commands there).
     void subscribe(std::string channel);

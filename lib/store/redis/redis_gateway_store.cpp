@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include "channel/channel.h"
 #include "crypto/primitives.h"
@@ -77,6 +78,45 @@ std::string config_value(const Reply& reply) {
     return reply.elements.size() >= 2 ? reply.elements[1].text : std::string();
 }
 
+std::string host_port(const Endpoint& endpoint) {
+    const bool v6 = endpoint.host.find(':') != std::string::npos;
+    return fmt::format("{}{}{}:{}", v6 ? "[" : "", endpoint.host, v6 ? "]" : "", endpoint.port);
+}
+
+// The master the sentinels name, once its ROLE says so: asked again after a pause, doubling, for
+// up to `limit` (a failover under way ends within it, or the operator must look).
+Result<Endpoint> find_master(const SentinelOptions& options, unsigned database, std::chrono::milliseconds timeout,
+                             std::chrono::milliseconds limit) {
+    boost::asio::io_context io;
+    Sentinel sentinel(io, options);
+    const auto until = std::chrono::steady_clock::now() + limit;
+    std::string why;
+    for (auto pause = options.retry_min;; pause = std::min(pause * 2, options.retry_max)) {
+        std::optional<Result<Endpoint>> answer;
+        sentinel.ask([&answer](Result<Endpoint> found) { answer.emplace(std::move(found)); });
+        while (!answer && io.run_one() > 0) {
+        }
+        if (answer && *answer) {
+            auto master = std::move(**answer);
+            master.database = database;
+            ConnectionOptions probing;
+            probing.command_timeout = timeout;
+            Connection probe(io, master, probing);
+            probe.start();
+            auto checked = check_master_role(run_now(io, probe, {"ROLE"}));
+            if (checked) return master;
+            why = fmt::format("the sentinels name {} as master {}, but {}", host_port(master), options.master,
+                              checked.error().message);
+        } else {
+            why = answer ? answer->error().message : "the sentinel connections stopped";
+        }
+        if (std::chrono::steady_clock::now() + pause >= until)
+            return make_error(ExitCode::failure, "cannot find the Redis master {} within {} ms: {}", options.master,
+                              limit.count(), why);
+        std::this_thread::sleep_for(pause);
+    }
+}
+
 }  // namespace
 
 struct RedisGatewayState::PendingCommit {
@@ -94,6 +134,7 @@ RedisGatewayState::RedisGatewayState(boost::asio::io_context& io, const RedisSto
     connection.command_timeout = options.command_timeout;
     commands_ = std::make_unique<Connection>(io, options.endpoint, connection);
     messages_ = std::make_unique<Connection>(io, options.endpoint, connection);
+    if (options.sentinel) sentinel_ = std::make_unique<Sentinel>(io, *options.sentinel);
 }
 
 RedisGatewayState::~RedisGatewayState() {
@@ -106,8 +147,15 @@ std::string RedisGatewayState::channel(std::string_view name) const {
 }
 
 Result<std::unique_ptr<RedisGatewayState>> RedisGatewayState::open(boost::asio::io_context& io,
-                                                                   const RedisStoreOptions& options,
+                                                                   const RedisStoreOptions& given,
                                                                    const std::function<void(std::string_view)>& warn) {
+    auto options = given;
+    if (options.sentinel) {
+        auto master =
+            find_master(*options.sentinel, options.endpoint.database, options.command_timeout, kFindMasterFor);
+        if (!master) return master.take_error();
+        options.endpoint = std::move(*master);
+    }
     const auto where = to_string(options.endpoint);
     boost::asio::io_context private_io;
     ConnectionOptions checking;
@@ -164,6 +212,8 @@ void RedisGatewayState::start() {
         if (alive.expired()) return;
         healthy_ = up;
         unhealthy_why_ = up ? std::string() : why;
+        // The master lost, or found a replica: the sentinels are asked again.
+        if (!up && sentinel_) sentinel_->recheck();
     });
     messages_->on_message([this, alive](const std::string& name, const std::string& payload) {
         if (!alive.expired()) on_message(name, payload);
@@ -178,11 +228,38 @@ void RedisGatewayState::start() {
     messages_->subscribe(channel("node:" + node_));
     messages_->subscribe(channel("subs"));
     messages_->subscribe(channel("reload"));
+    // A replica is never written to: its connection is reset (and the sentinels asked again).
+    if (sentinel_) commands_->setup({"ROLE"}, check_master_role);
+    // A new server (a promoted replica, one restarted empty) gets the library if it lacks it.
+    commands_->setup({"FUNCTION", "LOAD", std::string(kFunctionLibrary)}, [](const Result<Reply>& loaded) {
+        if (loaded || loaded.error().message.find("already exists") != std::string::npos) return Result<void>{};
+        return Result<void>(make_error(ExitCode::failure, "{}", loaded.error().message));
+    });
+    if (sentinel_) {
+        sentinel_->follow(
+            options_.endpoint,
+            [this, alive](const Endpoint& master) {
+                if (!alive.expired()) move_to(master);
+            },
+            [this, alive] { return !alive.expired() && commands_->connected(); });
+    }
     commands_->start();
     messages_->start();
 }
 
+void RedisGatewayState::move_to(const Endpoint& master) {
+    auto next = master;
+    next.database = options_.endpoint.database;
+    if (next == options_.endpoint) return;
+    options_.endpoint = next;
+    if (options_.log)
+        options_.log(fmt::format("redis master {} is now {}", options_.sentinel->master, host_port(next)));
+    commands_->set_endpoint(next);
+    messages_->set_endpoint(next);
+}
+
 void RedisGatewayState::close() {
+    if (sentinel_) sentinel_->stop();
     messages_->stop();
     commands_->drain();
 }

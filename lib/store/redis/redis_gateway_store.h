@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,22 +22,31 @@
 #include "channel/pattern_index.h"
 #include "store/gateway_state.h"
 #include "store/redis/connection.h"
+#include "store/redis/sentinel.h"
 
 namespace aegis::store::redis {
 
 struct RedisStoreOptions {
-    Endpoint endpoint;
+    Endpoint endpoint;  // with sentinels: its database only
     GatewayLimits limits;
     std::chrono::milliseconds command_timeout{2'000};
     // Above 0: a commit succeeds only once WAIT says this many replicas have it (within wait_timeout).
     std::uint64_t wait_replicas = 0;
     std::chrono::milliseconds wait_timeout{500};
+    // The master these sentinels name, followed through failovers, instead of `endpoint`'s host.
+    std::optional<SentinelOptions> sentinel;
+    // One line per change of master.
+    std::function<void(std::string_view)> log;
 };
 
 class RedisGatewayState final : public GatewayState {
 public:
+    // How long the start asks the sentinels for a master before it gives up.
+    static constexpr std::chrono::milliseconds kFindMasterFor{5'000};
+
     // Checks the server and loads the function library, waiting for the answers (a private event
-    // loop), then serves on `io`. A server that cannot be reached fails (ExitCode::failure); one
+    // loop), then serves on `io`. With sentinels, the master is the one they name whose ROLE says
+    // so, asked for up to kFindMasterFor. A server that cannot be reached fails (ExitCode::failure); one
     // whose maxmemory-policy may evict keys without an expiry is refused (bad_input). `warn` gets
     // one line for each doubt about durability (appendfsync not always).
     [[nodiscard]] static Result<std::unique_ptr<RedisGatewayState>> open(
@@ -67,6 +77,8 @@ public:
 
     // This gateway's name among those sharing the store (random, per process).
     [[nodiscard]] const std::string& node() const { return node_; }
+    // The Redis it uses now (with sentinels: the master they name).
+    [[nodiscard]] const Endpoint& endpoint() const { return options_.endpoint; }
     // The version of the subscription sets this gateway routes by.
     [[nodiscard]] std::uint64_t routing_version() const { return view_version_; }
 
@@ -84,12 +96,14 @@ private:
     [[nodiscard]] Result<void> apply_sets(const Reply& reply);
     void on_message(const std::string& channel, const std::string& payload);
     void refresh_summary();
+    void move_to(const Endpoint& master);
     [[nodiscard]] std::string channel(std::string_view name) const;
 
     RedisStoreOptions options_;
     std::string node_;
     std::unique_ptr<Connection> commands_;
     std::unique_ptr<Connection> messages_;
+    std::unique_ptr<Sentinel> sentinel_;
     StoreEvents events_;
     struct Set {
         std::string id;
