@@ -19,6 +19,7 @@ complete -c aegis-gateway -l tls-cert -r -F -d 'PEM certificate chain: serve wss
 complete -c aegis-gateway -l tls-key -r -F -d 'PEM private key for --tls-cert'
 complete -c aegis-gateway -l max-sessions -x -d 'Authenticated sessions at most'
 complete -c aegis-gateway -l max-message-bytes -x -d 'Largest published batch in bytes'
+complete -c aegis-gateway -l verify-signatures -d 'Verify and refuse badly signed published batches'
 complete -c aegis-gateway -l handshake-timeout -x -d 'Seconds a client has to finish the handshake'
 complete -c aegis-gateway -l clock-skew -x -d 'Accepted clock difference in seconds'
 complete -c aegis-gateway -l inbox-max-messages -x -d 'Messages stored per identity at most'

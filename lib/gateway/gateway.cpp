@@ -286,6 +286,7 @@ struct Gateway::Core final : SessionHost, AdminView, std::enable_shared_from_thi
         settings.clock_skew_ms = static_cast<std::uint64_t>(options.clock_skew.count());
         settings.handshake_timeout = options.handshake_timeout;
         settings.max_message_bytes = options.max_message_bytes;
+        settings.verify_signatures = options.verify_signatures;
         settings.max_record_bytes = options.max_message_bytes + kFrameOverhead;
         settings.replay_window = options.replay_window;
         settings.replay_rate = options.replay_rate;

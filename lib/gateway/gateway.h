@@ -39,6 +39,7 @@ struct GatewayOptions {
     std::string tls_key_file;
     std::size_t max_sessions = 10'000;
     std::size_t max_message_bytes = protocol::kMaxBatchBytes;  // one published batch
+    bool verify_signatures = false;  // verify each published batch's origin signature too (receivers always do)
     std::chrono::milliseconds handshake_timeout{10'000};
     std::chrono::milliseconds clock_skew{120'000};
     std::uint64_t inbox_max_messages = 100'000;           // per identity

@@ -34,6 +34,7 @@ struct SessionSettings {
     std::uint64_t clock_skew_ms = protocol::kDefaultClockSkewMs;
     std::chrono::milliseconds handshake_timeout{10'000};
     std::size_t max_message_bytes = protocol::kMaxBatchBytes;
+    bool verify_signatures = false;  // refuse a badly signed batch (bad_signature) rather than relay it
     std::size_t max_record_bytes = protocol::kMaxBatchBytes + 4096;  // one WebSocket message once the handshake is done
     std::size_t max_subscriptions = 1024;
     std::size_t replay_window = 64;  // deliver frames in flight (sent, not acknowledged) at most

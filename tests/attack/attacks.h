@@ -33,6 +33,7 @@ struct Options {
     std::filesystem::path ready_file;  // touched once the attack is in place
     std::filesystem::path port_file;   // hostile gateway: where it writes its port
     std::string listen = "127.0.0.1:0";
+    bool gateway_verifies = false;  // forged publish: the gateway runs with --verify-signatures
 };
 
 [[nodiscard]] int handshake_replay(const Options& options);
@@ -43,6 +44,7 @@ struct Options {
 [[nodiscard]] int connection_flood(const Options& options);
 [[nodiscard]] int channel_access(const Options& options);
 [[nodiscard]] int hostile_gateway(const Options& options);
+[[nodiscard]] int forged_publish(const Options& options);
 
 // Resident memory of a process in KiB (VmRSS of /proc/PID/status); 0 when unknown.
 [[nodiscard]] std::uint64_t resident_kib(int pid);

@@ -3,8 +3,10 @@
 //   aegis-attack ATTACK [options]
 //
 // ATTACK is one of handshake-replay, record-tampering, oversize-handshake, oversize-session,
-// hanging-handshakes, connection-flood, channel-access, hostile-gateway. Each prints one line per
-// check ("ok: ..." / "FAIL: ...") and exits 0 only when the target refused the attack as it must.
+// hanging-handshakes, connection-flood, channel-access, hostile-gateway, forged-publish. Each
+// prints one line per check ("ok: ..." / "FAIL: ...") and exits 0 only when the target refused
+// the attack as it must (forged-publish: refused, or left to the receivers when the gateway
+// does not verify signatures).
 
 #include <boost/program_options.hpp>
 #include <cstdio>
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
         {"oversize-handshake", attack::oversize_handshake}, {"oversize-session", attack::oversize_session},
         {"hanging-handshakes", attack::hanging_handshakes}, {"connection-flood", attack::connection_flood},
         {"channel-access", attack::channel_access},         {"hostile-gateway", attack::hostile_gateway},
+        {"forged-publish", attack::forged_publish},
     };
     if (argc < 2 || attacks.count(argv[1]) == 0) return usage("the first argument names the attack");
 
@@ -59,7 +62,9 @@ int main(int argc, char** argv) {
         "timeout", po::value(&timeout_secs), "bound on the whole attack, seconds")(
         "ready-file", po::value(&ready_file), "created once the attack is in place")(
         "port-file", po::value(&port_file), "hostile gateway: where it writes its port")(
-        "listen", po::value(&options.listen), "hostile gateway: HOST:PORT");
+        "listen", po::value(&options.listen), "hostile gateway: HOST:PORT")(
+        "gateway-verifies", po::bool_switch(&options.gateway_verifies),
+        "forged publish: the gateway verifies signatures, so it must refuse the forgeries");
     try {
         po::variables_map values;
         po::store(po::parse_command_line(argc - 1, argv + 1, described), values);

@@ -272,6 +272,57 @@ expect_exit 0 "$stat" --socket "$h_sock" --json
 expect_contains "$out" '"rejected": 3' "aegis-stat --json"
 expect_exit 0 "$connect" --stop --socket "$h_sock"
 
+# --- 8. an agent publishes badly signed batches as itself ------------------------------------------------
+
+echo "8. forged publishes"
+# mallory, straight to the gateway, publishes two batches on its own channel whose signature does
+# not verify, then the genuine one with the same message id. The main gateway does not verify
+# signatures (the default): it acknowledges all three, and soc's broker drops the two forgeries
+# (logged, counted as rejected) and passes the genuine one to its subscriber. A gateway with
+# verify-signatures (set in its configuration file) refuses the two with bad_signature.
+# forged_round SOCK WHAT ATTACK_OPTIONS...: the attack, with soc's subscriber on SOCK; sets delivered.
+forged_round() {
+    local sock=$1 what=$2 subscriber
+    shift 2
+    "$sub" --socket "$sock" -W 30 --json agent.mallory.forged >"$TEST_TMP/forged-$what.out" 2>"$TEST_TMP/forged-$what.err" &
+    subscriber=$!
+    wait_for "soc's subscription to mallory's channel ($what)" subscribed "$sock" agent.mallory.forged
+    expect_exit 0 "$attack" forged-publish "$@" "${mallory[@]}"
+    echo "$out"
+    wait_for "the genuine batch at soc's subscriber ($what)" grep -q '"payload":"genuine"' "$TEST_TMP/forged-$what.out"
+    # A forgery that got through would be here before it: the inbox and the broker keep the order.
+    kill "$subscriber"
+    wait "$subscriber" 2>/dev/null
+    delivered=$(cat "$TEST_TMP/forged-$what.out")
+    expect_lines 1 "$delivered" "what soc's subscriber received ($what)"
+    expect_contains "$delivered" '"verified":true' "the delivered message ($what)"
+    expect_contains "$delivered" '"origin_id":"mallory"' "the delivered message ($what)"
+}
+rejected_by_soc() { status_field "$b_sock" local.rejected; }
+soc_log=$TEST_TMP/soc-$main_port-state/broker.log
+rejected_before=$(rejected_by_soc)
+rejected_lines=$(grep -c "rejected delivery [0-9]* from the gateway: .*batch signature does not verify" "$soc_log")
+bad_signature=$(metric "$main_admin" 'aegis_gateway_refusals_total{reason="bad_signature"}')
+forged_round "$b_sock" relayed --port "$main_port"
+expect_eq "$(rejected_by_soc)" "$((rejected_before + 2))" "rejected deliveries in soc's aegis-stat --json"
+expect_eq "$(grep -c "rejected delivery [0-9]* from the gateway: .*batch signature does not verify" "$soc_log")" \
+    "$((rejected_lines + 2))" "'rejected delivery' lines in soc's broker log"
+expect_metric_delta "$main_admin" 'aegis_gateway_refusals_total{reason="bad_signature"}' "$bad_signature" 0
+expect_alive "$main_pid" "$main_admin" "forged publishes"
+expect_roundtrip "forged publishes"
+
+printf 'verify-signatures = true\n' >"$TEST_TMP/verify.conf"
+start_gateway --name verify --admin 127.0.0.1:0 --config "$TEST_TMP/verify.conf"
+verify_pid=$gateway_pid verify_port=$gateway_port verify_admin=$gateway_admin
+v_sock=$TEST_TMP/soc-verify.sock
+attack_broker soc "$verify_port" "$v_sock"
+forged_round "$v_sock" refused --port "$verify_port" --gateway-verifies
+expect_metric_delta "$verify_admin" 'aegis_gateway_refusals_total{reason="bad_signature"}' 0 2
+expect_eq "$(grep -c "refused request id=mallory request=[0-9]* reason=bad_signature: batch signature does not verify" \
+    "$TEST_TMP/verify.log")" 2 "bad_signature lines in the verifying gateway's log"
+expect_eq "$(status_field "$v_sock" local.rejected)" 0 "rejected deliveries behind the verifying gateway"
+expect_alive "$verify_pid" "$verify_admin" "forged publishes to a verifying gateway"
+
 # --- the end: every process still up, and nothing crashed -----------------------------------------------
 
 expect_alive "$main_pid" "$main_admin" "all attacks"
@@ -279,9 +330,10 @@ expect_roundtrip "all attacks"
 for sock in "$TEST_TMP"/*.sock; do
     [[ -S $sock ]] && expect_exit 0 "$connect" --stop --socket "$sock"
 done
-kill -TERM "$main_pid" "$flood_pid"
+kill -TERM "$main_pid" "$flood_pid" "$verify_pid"
 wait "$main_pid" || fail "the main gateway did not exit 0 on SIGTERM: $(tail -5 "$glog")"
 wait "$flood_pid" || fail "the flood gateway did not exit 0 on SIGTERM"
+wait "$verify_pid" || fail "the verifying gateway did not exit 0 on SIGTERM"
 check_passed
 
 summary

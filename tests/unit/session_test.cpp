@@ -202,6 +202,7 @@ struct Harness {
         std::uint32_t replay_rate = 0;
         std::chrono::seconds inbox_max_age{3600};
         std::chrono::milliseconds drop_log_interval{60'000};
+        bool verify_signatures = false;
     };
 
     boost::asio::io_context io;
@@ -251,6 +252,7 @@ struct Harness {
         options.replay_rate = limits.replay_rate;
         options.inbox_max_age = limits.inbox_max_age;
         options.drop_log_interval = limits.drop_log_interval;
+        options.verify_signatures = limits.verify_signatures;
         auto started = aegis::gateway::Gateway::start(io, options, clone(gateway_key),
                                                       [this](std::string_view line) { log.emplace_back(line); });
         REQUIRE(started.ok());
@@ -548,7 +550,12 @@ TEST_CASE("a second session of one identity replaces the first", "[session]") {
 }
 
 TEST_CASE("forged batches and unreadable frames are answered, never delivered", "[session]") {
-    Harness h;
+    // The gateway verifies origin signatures only when asked; either way no subscriber gets a forged batch.
+    const bool verifying = GENERATE(true, false);
+    CAPTURE(verifying);
+    Harness::Limits limits;
+    limits.verify_signatures = verifying;
+    Harness h(limits);
     auto& backend = h.client(h.backend_key);
     REQUIRE(h.run_until([&] { return backend.state() == State::connected; }));
     backend.session->set_subscriptions(31, {"agent.host42.>"});
@@ -578,10 +585,17 @@ TEST_CASE("forged batches and unreadable frames are answered, never delivered", 
     raw.send_frame(publish);
 
     REQUIRE(h.run_until([&] { return raw.answer_to(42) != nullptr && backend.delivered.size() == 1; }));
-    const auto* refused = raw.answer_to(41);
-    REQUIRE(refused != nullptr);
-    CHECK(refused->type == aegis::protocol::FrameType::error);
-    CHECK(refused->reason == Reason::bad_signature);
+    const auto* forged_answer = raw.answer_to(41);
+    REQUIRE(forged_answer != nullptr);
+    if (verifying) {
+        CHECK(forged_answer->type == aegis::protocol::FrameType::error);
+        CHECK(forged_answer->reason == Reason::bad_signature);
+        CHECK(backend.session->stats().rejected_batches == 0);  // it never left the gateway
+    } else {
+        // Stored and relayed; the receiving session drops it before delivery and acknowledges it.
+        CHECK(forged_answer->type == aegis::protocol::FrameType::puback);
+        REQUIRE(h.run_until([&] { return backend.session->stats().rejected_batches == 1; }));
+    }
     const auto* malformed = raw.answer_to(0);
     REQUIRE(malformed != nullptr);
     CHECK(malformed->type == aegis::protocol::FrameType::error);
@@ -593,7 +607,7 @@ TEST_CASE("forged batches and unreadable frames are answered, never delivered", 
     h.run_for(100ms);
     CHECK(backend.delivered.size() == 1);
     CHECK_FALSE(raw.closed);
-    CHECK(h.gateway->metrics().refusal_count("bad_signature") == 1);
+    CHECK(h.gateway->metrics().refusal_count("bad_signature") == (verifying ? 1 : 0));
     CHECK(h.gateway->metrics().refusal_count("malformed") == 2);
     const auto unnumbered = raw.answers_to(0);
     CHECK(unnumbered.size() == 2);  // the undecodable frame and the publish with request id 0
