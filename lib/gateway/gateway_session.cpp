@@ -344,11 +344,13 @@ void GatewaySession::on_deliver_ack(std::uint64_t sequence) {
     auto host = host_.lock();
     if (!host) return;
     const auto now_ms = unix_time_ms();
-    while (!unacknowledged_.empty() && unacknowledged_.front().first <= acknowledged_) {
-        const auto stored_ms = unacknowledged_.front().second;
+    auto acked = unacknowledged_.begin();
+    for (; acked != unacknowledged_.end() && acked->first <= acknowledged_; ++acked) {
+        const auto stored_ms = acked->second;
         host->metrics().delivery_seconds.observe(static_cast<double>(now_ms - std::min(now_ms, stored_ms)) / 1000.0);
-        unacknowledged_.pop_front();
     }
+    unacknowledged_.erase(unacknowledged_.begin(), acked);
+    if (unacknowledged_.empty()) decltype(unacknowledged_)().swap(unacknowledged_);  // idle again: no memory kept
     host->acknowledge(identity_.key, acknowledged_);
     pump();
 }
