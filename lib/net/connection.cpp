@@ -20,6 +20,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr std::size_t kFirstReadBytes = 1;  // what a read waiting for a message holds
+
 // The messages waiting to be written, oldest first. It holds no memory while empty, as most of a
 // gateway's connections are (std::deque allocates about 600 bytes before its first element).
 class SendQueue {
@@ -135,20 +137,32 @@ private:
         schedule_ping();
     }
 
+    // A read waiting for the next message holds one byte of buffer, not the 1,536 that a plain
+    // async_read prepares: an idle connection, which is most of a gateway's, waits all the time.
+    // Once a message has begun the rest is read into a buffer of its size, which is given back
+    // when the message has been handed on.
     void read_next() {
-        ws_.async_read(read_buffer_, beast::bind_front_handler(&WsConnection::on_read, this->shared_from_this()));
+        ws_.async_read_some(read_buffer_, kFirstReadBytes,
+                            beast::bind_front_handler(&WsConnection::on_read, this->shared_from_this()));
     }
 
-    void on_read(beast::error_code ec, std::size_t size) {
+    void on_read(beast::error_code ec, std::size_t /*size*/) {
         if (finished_) return;
         if (ec) {
             if (closing_ && close_sent_) return;  // the close operation reports the end
             if (closing_ && ec == websocket::error::closed) return finish(closed_normally());
             return finish(connection_error(settings_.peer, ec, close_reason(), settings_.limits.max_message_bytes));
         }
+        if (!ws_.is_message_done()) {
+            // 0: Beast sizes the read by what is left of the frame.
+            ws_.async_read_some(read_buffer_, 0,
+                                beast::bind_front_handler(&WsConnection::on_read, this->shared_from_this()));
+            return;
+        }
         const auto* data = static_cast<const std::uint8_t*>(read_buffer_.data().data());
-        Bytes message(data, data + size);
-        read_buffer_.consume(size);
+        Bytes message(data, data + read_buffer_.size());
+        read_buffer_.clear();
+        read_buffer_.shrink_to_fit();
         if (on_message_) on_message_(std::move(message));
         if (!finished_) read_next();
     }
