@@ -109,7 +109,7 @@ private:
     Phase phase_ = Phase::awaiting_hello;
     std::string close_reason_;  // set when this side closes, for the disconnect line
     boost::asio::steady_timer handshake_timer_;
-    protocol::ServerHandshake handshake_;
+    std::optional<protocol::ServerHandshake> handshake_;  // until the session is established
     std::optional<protocol::RecordLayer> records_;
     AuthorizedIdentity identity_;
     std::string software_;
