@@ -30,9 +30,12 @@ GatewaySession::GatewaySession(boost::asio::io_context& io, std::shared_ptr<net:
       host_(std::move(host)),
       peer_(connection_->peer()),
       handshake_timer_(io),
-      handshake_(protocol::ServerOptions{settings.identity, settings.clock_skew_ms, settings.certificate},
+      handshake_(std::in_place,
+                 protocol::ServerOptions{settings.identity, settings.clock_skew_ms, settings.certificate},
                  replay_cache),
-      pump_timer_(io) {}
+      pump_timer_(io) {
+    settings_.certificate = Bytes{};  // the handshake keeps the copy it sends, until it is done
+}
 
 void GatewaySession::start() {
     std::weak_ptr<GatewaySession> weak = weak_from_this();
@@ -72,7 +75,7 @@ void GatewaySession::on_message(Bytes message) {
 }
 
 void GatewaySession::on_client_hello(ByteView message) {
-    auto reply = handshake_.on_client_hello(message, unix_time_ms());
+    auto reply = handshake_->on_client_hello(message, unix_time_ms());
     if (!reply) {
         const auto reason = protocol::reason_of(reply.error());
         refuse_handshake(reason == protocol::Reason::none ? protocol::Reason::malformed : reason,
@@ -86,7 +89,7 @@ void GatewaySession::on_client_hello(ByteView message) {
 void GatewaySession::on_client_auth(ByteView message) {
     auto host = host_.lock();
     if (!host) return;
-    auto claim = handshake_.on_client_auth(message);
+    auto claim = handshake_->on_client_auth(message);
     if (!claim) {
         const auto reason = protocol::reason_of(claim.error());
         refuse_handshake(reason == protocol::Reason::none ? protocol::Reason::malformed : reason,
@@ -125,7 +128,7 @@ void GatewaySession::answer_probe(SessionHost& host, const protocol::ClientClaim
     host.log(fmt::format("probe answered id={} role={} fingerprint={} peer={}{}: no session opened", judged->id,
                          to_string(judged->role), crypto::fingerprint(claim.key), peer_,
                          claim.software.empty() ? "" : fmt::format(" software=\"{}\"", claim.software)));
-    send_raw(handshake_.answer_probe(judged->id, judged->role));
+    send_raw(handshake_->answer_probe(judged->id, judged->role));
     close_reason_ = "probe answered";
     phase_ = Phase::closing;
     handshake_timer_.cancel();
@@ -152,8 +155,9 @@ void GatewaySession::on_resumed(Result<ResumeGrant> resumed) {
     grant.resume_point = resumed->resume_point;
     grant.assigned_id = identity_.id;
     grant.role = identity_.role;
-    send_raw(handshake_.accept(grant));
-    records_.emplace(handshake_.take_keys(), protocol::RekeyPolicy{}, unix_time_ms());
+    send_raw(handshake_->accept(grant));
+    records_.emplace(handshake_->take_keys(), protocol::RekeyPolicy{}, unix_time_ms());
+    handshake_.reset();  // its transcript state and keys (about 0.7 KiB) are of no further use
     connection_->limit_message_size(settings_.max_record_bytes);
     phase_ = Phase::established;
     established_ms_ = unix_time_ms();
@@ -185,7 +189,7 @@ void GatewaySession::refuse_handshake(protocol::Reason reason, std::string_view 
         host->log(fmt::format("refused peer={} reason={}: {}", peer_, protocol::name(reason), detail));
     }
     close_reason_ = fmt::format("refused ({})", protocol::name(reason));
-    send_raw(handshake_.refuse(reason, detail));
+    if (handshake_) send_raw(handshake_->refuse(reason, detail));
     phase_ = Phase::closing;
     handshake_timer_.cancel();
     connection_->close();
@@ -200,7 +204,7 @@ void GatewaySession::close_with(protocol::Reason reason, std::string_view text) 
         goodbye.text = std::string(text);
         send_frame(goodbye);
     } else {
-        send_raw(handshake_.refuse(reason, text));
+        if (handshake_) send_raw(handshake_->refuse(reason, text));
     }
     close_reason_ = fmt::format("{} ({})", text, protocol::name(reason));
     phase_ = Phase::closing;
@@ -348,11 +352,13 @@ void GatewaySession::on_deliver_ack(std::uint64_t sequence) {
     auto host = host_.lock();
     if (!host) return;
     const auto now_ms = unix_time_ms();
-    while (!unacknowledged_.empty() && unacknowledged_.front().first <= acknowledged_) {
-        const auto stored_ms = unacknowledged_.front().second;
+    auto acked = unacknowledged_.begin();
+    for (; acked != unacknowledged_.end() && acked->first <= acknowledged_; ++acked) {
+        const auto stored_ms = acked->second;
         host->metrics().delivery_seconds.observe(static_cast<double>(now_ms - std::min(now_ms, stored_ms)) / 1000.0);
-        unacknowledged_.pop_front();
     }
+    unacknowledged_.erase(unacknowledged_.begin(), acked);
+    if (unacknowledged_.empty()) decltype(unacknowledged_)().swap(unacknowledged_);  // idle again: no memory kept
     host->acknowledge(identity_.key, acknowledged_);
     pump();
 }

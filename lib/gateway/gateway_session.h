@@ -7,7 +7,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,7 +110,7 @@ private:
     Phase phase_ = Phase::awaiting_hello;
     std::string close_reason_;  // set when this side closes, for the disconnect line
     boost::asio::steady_timer handshake_timer_;
-    protocol::ServerHandshake handshake_;
+    std::optional<protocol::ServerHandshake> handshake_;  // until the session is established
     std::optional<protocol::RecordLayer> records_;
     AuthorizedIdentity identity_;
     std::string software_;
@@ -130,7 +129,8 @@ private:
     std::uint64_t established_ms_ = 0;
     std::chrono::steady_clock::time_point accepted_at_ = std::chrono::steady_clock::now();
     // Sent and not yet acknowledged: inbox sequence and when it was stored, for the delivery latency.
-    std::deque<std::pair<std::uint64_t, std::uint64_t>> unacknowledged_;
+    // At most replay_window entries, oldest first; a vector, as an idle session's holds no memory.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> unacknowledged_;
     std::uint64_t last_seen_ms_ = 0;
     std::chrono::steady_clock::time_point rate_refilled_{};
 };

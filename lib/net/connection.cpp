@@ -9,8 +9,8 @@
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <deque>
 #include <optional>
+#include <vector>
 
 #include "net/stream.h"
 #include "net/transport_error.h"
@@ -19,6 +19,35 @@ namespace aegis::net {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kFirstReadBytes = 1;  // what a read waiting for a message holds
+
+// The messages waiting to be written, oldest first. It holds no memory while empty, as most of a
+// gateway's connections are (std::deque allocates about 600 bytes before its first element).
+class SendQueue {
+public:
+    [[nodiscard]] bool empty() const { return head_ == messages_.size(); }
+    [[nodiscard]] const Bytes& front() const { return messages_[head_]; }
+    void push(Bytes message) { messages_.push_back(std::move(message)); }
+    void pop() {
+        messages_[head_] = Bytes{};  // its memory goes now, not once the queue drains
+        if (++head_ == messages_.size()) return clear();
+        // A queue that never drains is compacted once the written half is the larger one.
+        if (head_ >= kCompactAfter && 2 * head_ >= messages_.size()) {
+            messages_.erase(messages_.begin(), messages_.begin() + static_cast<std::ptrdiff_t>(head_));
+            head_ = 0;
+        }
+    }
+    void clear() {
+        std::vector<Bytes>().swap(messages_);
+        head_ = 0;
+    }
+
+private:
+    static constexpr std::size_t kCompactAfter = 64;
+    std::vector<Bytes> messages_;
+    std::size_t head_ = 0;  // messages_[0, head_) are written
+};
 
 template <typename Stream>
 class WsConnection final : public Connection, public std::enable_shared_from_this<WsConnection<Stream>> {
@@ -108,20 +137,32 @@ private:
         schedule_ping();
     }
 
+    // A read waiting for the next message holds one byte of buffer, not the 1,536 that a plain
+    // async_read prepares: an idle connection, which is most of a gateway's, waits all the time.
+    // Once a message has begun the rest is read into a buffer of its size, which is given back
+    // when the message has been handed on.
     void read_next() {
-        ws_.async_read(read_buffer_, beast::bind_front_handler(&WsConnection::on_read, this->shared_from_this()));
+        ws_.async_read_some(read_buffer_, kFirstReadBytes,
+                            beast::bind_front_handler(&WsConnection::on_read, this->shared_from_this()));
     }
 
-    void on_read(beast::error_code ec, std::size_t size) {
+    void on_read(beast::error_code ec, std::size_t /*size*/) {
         if (finished_) return;
         if (ec) {
             if (closing_ && close_sent_) return;  // the close operation reports the end
             if (closing_ && ec == websocket::error::closed) return finish(closed_normally());
             return finish(connection_error(settings_.peer, ec, close_reason(), settings_.limits.max_message_bytes));
         }
+        if (!ws_.is_message_done()) {
+            // 0: Beast sizes the read by what is left of the frame.
+            ws_.async_read_some(read_buffer_, 0,
+                                beast::bind_front_handler(&WsConnection::on_read, this->shared_from_this()));
+            return;
+        }
         const auto* data = static_cast<const std::uint8_t*>(read_buffer_.data().data());
-        Bytes message(data, data + size);
-        read_buffer_.consume(size);
+        Bytes message(data, data + read_buffer_.size());
+        read_buffer_.clear();
+        read_buffer_.shrink_to_fit();
         if (on_message_) on_message_(std::move(message));
         if (!finished_) read_next();
     }
@@ -131,7 +172,7 @@ private:
             queued_bytes_ -= message.size();
             return;
         }
-        queue_.push_back(std::move(message));
+        queue_.push(std::move(message));
         if (!writing_) write_next();
     }
 
@@ -149,7 +190,7 @@ private:
         }
         if (ec) return finish(connection_error(settings_.peer, ec, close_reason(), settings_.limits.max_message_bytes));
         queued_bytes_ -= queue_.front().size();
-        queue_.pop_front();
+        queue_.pop();
         if (!queue_.empty()) return write_next();
         send_close_when_idle();
     }
@@ -252,7 +293,7 @@ private:
     asio::steady_timer ping_timer_;
     asio::steady_timer close_timer_;
     beast::flat_buffer read_buffer_;
-    std::deque<Bytes> queue_;
+    SendQueue queue_;
     MessageHandler on_message_;
     CloseHandler on_close_;
     std::optional<Error> final_error_;

@@ -323,6 +323,7 @@ private:
         if (options_.publish > 0) return start_publishing();
         if (options_.heartbeat_for_s <= 0) return finish();
         beating_started_ = Clock::now();
+        probe_lag();
         beating_cpu_ = sample_process(options_.gateway_pid);
         // Agent i beats first at i/K of the interval, so the load is even.
         for (std::size_t i = 0; i < agents_.size(); ++i)
@@ -357,8 +358,21 @@ private:
     }
 
     // No new heartbeats; the answers still due get a few seconds.
+    // How late this process's own event loop runs a timer due every millisecond, while the
+    // heartbeats run: an answer that waits for the loop is late by as much, which is this
+    // process's time, not the gateway's. Reported beside the heartbeat times so they can be judged.
+    void probe_lag() {
+        lag_timer_.expires_after(std::chrono::milliseconds(1));
+        lag_timer_.async_wait([this, due = lag_timer_.expiry()](const boost::system::error_code& ec) {
+            if (ec || draining_) return;
+            loop_lag_.add(ms_between(due, Clock::now()));
+            probe_lag();
+        });
+    }
+
     void stop_beating() {
         draining_ = true;
+        lag_timer_.cancel();
         beating_seconds_ = std::chrono::duration<double>(Clock::now() - beating_started_).count();
         beating_gateway_cpu_s_ = sample_process(options_.gateway_pid).cpu_s - beating_cpu_.cpu_s;
         for (const auto& timer : beat_timers_) timer->cancel();
@@ -432,6 +446,7 @@ private:
         out += fmt::format(R"("heartbeats_answered": {}, "heartbeat_errors": {}, )", heartbeats_.count(),
                            heartbeat_errors_);
         out += heartbeats_.json_members("heartbeat") + ", ";
+        out += loop_lag_.json_members("loadgen_lag") + ", ";
         out += fmt::format(R"("gateway_cpu_heartbeat_percent": {:.1f}, )",
                            beating_seconds_ > 0 ? 100.0 * beating_gateway_cpu_s_ / beating_seconds_ : 0.0);
         if (options_.publish > 0) {
@@ -480,6 +495,8 @@ private:
     std::optional<std::string> first_failure_;
     bench::Latencies handshakes_;
     bench::Latencies heartbeats_;
+    bench::Latencies loop_lag_;  // while beating: how late a 1 ms timer ran
+    asio::steady_timer lag_timer_{io_};
     std::size_t heartbeats_sent_ = 0;
     std::size_t heartbeat_errors_ = 0;
     bench::Latencies publishes_;
@@ -614,8 +631,13 @@ std::optional<Error> Agent::send_sealed(protocol::Envelope message) {
     frame.type = protocol::FrameType::publish;
     frame.request_id = next_request_++;
     frame.batch = protocol::encode_batch(batch.value());
-    awaiting_[frame.request_id] = Clock::now();
     connection_->send(records_->seal(protocol::encode_frame(frame), unix_time_ms()));
+    // The clock starts once the record is written, not when it is queued: the connection writes
+    // it in a handler of its own, and this one runs after it (one thread, handlers in order), so
+    // a backlog of this process's own before the write is not counted as the gateway's time.
+    asio::post(load_.io(), [weak = weak_from_this(), id = frame.request_id] {
+        if (auto self = weak.lock()) self->awaiting_.emplace(id, Clock::now());
+    });
     return std::nullopt;
 }
 
