@@ -20,7 +20,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t kFirstReadBytes = 1;  // what a read waiting for a message holds
+// What a read waiting for a message holds: enough for the small messages (acknowledgements,
+// heartbeats, one short publish) to arrive in one read, little enough for an idle connection.
+constexpr std::size_t kFirstReadBytes = 512;
 
 // The messages waiting to be written, oldest first. It holds no memory while empty, as most of a
 // gateway's connections are (std::deque allocates about 600 bytes before its first element).
@@ -137,10 +139,10 @@ private:
         schedule_ping();
     }
 
-    // A read waiting for the next message holds one byte of buffer, not the 1,536 that a plain
-    // async_read prepares: an idle connection, which is most of a gateway's, waits all the time.
-    // Once a message has begun the rest is read into a buffer of its size, which is given back
-    // when the message has been handed on.
+    // A read waiting for the next message holds kFirstReadBytes of buffer, not the 1,536 that a
+    // plain async_read prepares: an idle connection, which is most of a gateway's, waits all the
+    // time. A longer message is read on into a buffer of its size, which is given back when the
+    // message has been handed on; a short one leaves the small buffer for the next read.
     void read_next() {
         ws_.async_read_some(read_buffer_, kFirstReadBytes,
                             beast::bind_front_handler(&WsConnection::on_read, this->shared_from_this()));
@@ -162,7 +164,7 @@ private:
         const auto* data = static_cast<const std::uint8_t*>(read_buffer_.data().data());
         Bytes message(data, data + read_buffer_.size());
         read_buffer_.clear();
-        read_buffer_.shrink_to_fit();
+        if (read_buffer_.capacity() > kFirstReadBytes) read_buffer_.shrink_to_fit();
         if (on_message_) on_message_(std::move(message));
         if (!finished_) read_next();
     }

@@ -81,7 +81,7 @@ void describe_options(aegis::cli::CommandLine& line, aegis::gateway::GatewayOpti
         ("max-sessions", cli::whole_number(&options.max_sessions, 1, 1'000'000)->value_name("N")->default_value(options.max_sessions),
          "authenticated sessions at most (1-1000000); more are refused busy")
         ("max-message-bytes", cli::whole_number(&options.max_message_bytes, 1'024, aegis::protocol::kMaxBatchBytes)->value_name("N")->default_value(options.max_message_bytes),
-         "largest published batch accepted (1024-67108864)")
+         "largest published batch accepted (1024-17825792)")
         ("verify-signatures", po::bool_switch(&options.verify_signatures),
          "verify the origin signature of each published batch and refuse a bad one (receivers always verify)")
         ("handshake-timeout", cli::duration_seconds(&options.handshake_timeout, seconds(1), seconds(300))->value_name("SECS"),
