@@ -11,6 +11,7 @@
 
 #include "broker/broker_impl.h"
 #include "core/clock.h"
+#include "store/sqlite.h"
 #include "store/state_database.h"
 
 namespace aegis::broker {
@@ -119,10 +120,22 @@ void Broker::Impl::handle_cursor_delete(const Waiter& waiter, const ipc::CursorD
     answer(waiter, json{{"deleted", *removed}});
 }
 
-Result<void> Broker::Impl::store_for_cursors(const std::vector<protocol::Envelope>& envelopes) {
-    auto stored = durable->store(envelopes);
-    for (const auto& [name, dropped_now] : durable->take_dropped()) report_cursor_full(name, dropped_now);
-    return stored;
+// One transaction for a delivery: the durable cursors' inbox entries and the delivered ids are
+// committed together (one sync when an inbox took some), or nothing is, and the inboxes' counts
+// and the ids in memory follow (Database::on_outcome).
+Result<void> Broker::Impl::store_delivery(const std::vector<protocol::Envelope>& fresh) {
+    if (fresh.empty()) return {};
+    auto stored = [&]() -> Result<void> {
+        auto transaction = database->begin(store::Durability::process_crash);
+        if (!transaction) return transaction.take_error();
+        if (auto inboxes = durable->store(fresh); !inboxes) return inboxes;
+        if (auto ids = delivered->flush(); !ids) return ids;
+        return transaction->commit();
+    }();
+    auto drops = durable->take_dropped();  // dropped only if the delivery was stored
+    if (!stored) return stored;
+    for (const auto& [name, dropped_now] : drops) report_cursor_full(name, dropped_now);
+    return {};
 }
 
 // A full inbox drops at every delivery while its client is away: one line per cursor per minute,

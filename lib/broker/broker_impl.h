@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "broker/broker.h"
-#include "broker/dedup_window.h"
 #include "broker/durable_cursors.h"
 #include "broker/outbound_flow.h"
 #include "broker/stored_outbound_queue.h"
@@ -152,7 +151,9 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void handle_ack(const Waiter& waiter, const ipc::AckRequest& request);
     void handle_cursor_delete(const Waiter& waiter, const ipc::CursorDeleteRequest& request);
     void handle_cursor_list(const Waiter& waiter);
-    [[nodiscard]] Result<void> store_for_cursors(const std::vector<protocol::Envelope>& envelopes);
+    // Stores a delivery's fresh messages in the inboxes of the durable cursors they match and
+    // their ids in the delivered window, in one commit.
+    [[nodiscard]] Result<void> store_delivery(const std::vector<protocol::Envelope>& fresh);
     void send_backlog(const std::string& name);
     void schedule_backlog(const std::string& name);
     void attach_durable(const PendingSubscribe& pending);

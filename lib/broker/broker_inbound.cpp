@@ -96,10 +96,9 @@ Result<void> Broker::Impl::on_deliver(std::uint64_t sequence, protocol::SignedBa
         }
         fresh.push_back(std::move(envelope));
     }
-    // Stored (inboxes, then the delivered ids) before the gateway is told: after a crash the
-    // gateway delivers again, and what was stored is neither lost nor shown twice.
-    auto stored = store_for_cursors(fresh);
-    if (stored) stored = delivered->flush();
+    // Stored (inboxes and delivered ids, one commit) before the gateway is told: after a crash
+    // the gateway delivers again, and what was stored is neither lost nor shown twice.
+    auto stored = store_delivery(fresh);
     if (!stored) {
         // The session does not acknowledge it and reconnects after its backoff; the gateway then
         // delivers it again, which must not be taken for a duplicate.

@@ -159,7 +159,7 @@ bool DurableCursors::send_backlog(const std::string& name) {
             return false;
         }
         for (auto& item : *items) {
-            auto decoded = ipc::decode_frame(item.envelope);
+            auto decoded = ipc::decode_frame(item.envelope, ipc::kMaxEventFrameBytes, ipc::kMaxEventHeaderBytes);
             auto* frame = std::get_if<ipc::Frame>(&decoded);
             attachment.sent_up_to = item.sequence;
             if (frame == nullptr) continue;

@@ -81,8 +81,8 @@ private:
     [[nodiscard]] Result<std::optional<Frame>> read_frame(Deadline deadline);
 
     UniqueFd fd_;
-    FrameReader reader_;
-    Bytes unsent_;  // frames of send_later() not written yet
+    FrameReader reader_{kMaxEventFrameBytes, kMaxEventHeaderBytes};  // the broker's frames
+    Bytes unsent_;                                                   // frames of send_later() not written yet
     std::deque<Frame> events_;
     std::map<std::uint64_t, Frame> early_responses_;
     nlohmann::json hello_;

@@ -24,7 +24,8 @@ void append_frame(Bytes& out, const nlohmann::json& header, ByteView payload) {
     out.insert(out.end(), payload.begin(), payload.end());
 }
 
-FrameReader::FrameReader(std::uint32_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
+FrameReader::FrameReader(std::uint32_t max_frame_bytes, std::uint32_t max_header_bytes)
+    : max_frame_bytes_(max_frame_bytes), max_header_bytes_(max_header_bytes) {}
 
 void FrameReader::feed(ByteView bytes) {
     // Drop consumed bytes only when they are most of the buffer: amortised O(1) per byte.
@@ -68,7 +69,7 @@ Decoded FrameReader::next() {
     }
     std::uint32_t header_length = 0;
     if (!reader.u32(header_length)) return std::monostate{};
-    if (header_length > total - 4 || header_length > kMaxHeaderBytes) {
+    if (header_length > total - 4 || header_length > max_header_bytes_) {
         broken_ = framing_error(LocalReason::bad_frame,
                                 fmt::format("header length {} does not fit a frame of {} bytes", header_length, total));
         return *broken_;
@@ -94,11 +95,11 @@ bool FrameReader::ready() const {
     if (total > max_frame_bytes_ || total < 4 || pending.size() >= 4 + std::size_t{total}) return true;
     // A header length that does not fit is an error next() returns before the frame is whole.
     std::uint32_t header_length = 0;
-    return reader.u32(header_length) && (header_length > total - 4 || header_length > kMaxHeaderBytes);
+    return reader.u32(header_length) && (header_length > total - 4 || header_length > max_header_bytes_);
 }
 
-Decoded decode_frame(ByteView bytes, std::uint32_t max_frame_bytes) {
-    FrameReader reader(max_frame_bytes);
+Decoded decode_frame(ByteView bytes, std::uint32_t max_frame_bytes, std::uint32_t max_header_bytes) {
+    FrameReader reader(max_frame_bytes, max_header_bytes);
     reader.feed(bytes);
     auto decoded = reader.next();
     if (std::holds_alternative<std::monostate>(decoded)) {

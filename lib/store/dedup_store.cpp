@@ -1,6 +1,7 @@
 #include "store/dedup_store.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "store/sqlite.h"
 #include "store/state_database.h"
@@ -58,7 +59,10 @@ Result<void> DeliveredIds::load() {
 }
 
 void DeliveredIds::admit(const protocol::MessageId& id) {
-    if (!seen_.insert(id).second) return;
+    if (seen_.insert(id).second) push(id);
+}
+
+void DeliveredIds::push(const protocol::MessageId& id) {
     order_.push_back(id);
     if (order_.size() > capacity_) {
         seen_.erase(order_.front());
@@ -67,8 +71,8 @@ void DeliveredIds::admit(const protocol::MessageId& id) {
 }
 
 bool DeliveredIds::first_sight(const protocol::MessageId& id) {
-    if (seen(id)) return false;
-    admit(id);
+    if (!seen_.insert(id).second) return false;  // the one lookup of an id
+    push(id);
     pending_.push_back(id);
     return true;
 }
@@ -76,16 +80,26 @@ bool DeliveredIds::first_sight(const protocol::MessageId& id) {
 Result<void> DeliveredIds::flush() {
     if (pending_.empty()) return {};
     if (auto stored = store(pending_); !stored) return stored;
+    // Inside a transaction of the caller's, these ids are stored only if it commits.
+    database_->on_outcome([this, ids = std::move(pending_)](bool committed) {
+        if (!committed) forget(ids);
+    });
     pending_.clear();
     return {};
 }
 
 void DeliveredIds::forget_pending() {
-    if (pending_.empty()) return;
-    for (const auto& id : pending_) seen_.erase(id);
+    forget(pending_);
+    pending_.clear();
+}
+
+void DeliveredIds::forget(const std::vector<protocol::MessageId>& ids) {
+    if (ids.empty()) return;
+    std::size_t forgotten = 0;
+    for (const auto& id : ids) forgotten += seen_.erase(id);
+    if (forgotten == 0) return;
     order_.erase(std::remove_if(order_.begin(), order_.end(), [&](const auto& id) { return seen_.count(id) == 0; }),
                  order_.end());
-    pending_.clear();
 }
 
 Result<void> DeliveredIds::remember(const std::vector<protocol::MessageId>& ids) {
@@ -121,7 +135,9 @@ Result<void> DeliveredIds::store(const std::vector<protocol::MessageId>& ids) {
         rows -= static_cast<std::size_t>(database_->changes());
     }
     if (auto committed = transaction->commit(); !committed) return committed;
-    stored_rows_ = rows;
+    database_->on_outcome([this, before = std::exchange(stored_rows_, rows)](bool committed) {
+        if (!committed) stored_rows_ = before;
+    });
     return {};
 }
 

@@ -31,7 +31,9 @@ public:
     // True the first time an id is offered. Counted at once in memory; on disk with flush().
     [[nodiscard]] bool first_sight(const protocol::MessageId& id);
     [[nodiscard]] bool seen(const protocol::MessageId& id) const { return seen_.count(id) != 0; }
-    // Stores every id first_sight admitted since the last flush, in one transaction.
+    // Stores every id first_sight admitted since the last flush, in one transaction; inside a
+    // transaction of the caller's (Database::begin joins it), the ids are un-admitted again if
+    // that one does not commit, as forget_pending() would.
     [[nodiscard]] Result<void> flush();
     // Un-admits the ids not flushed yet: their delivery could not be stored and is not
     // acknowledged, so the gateway's redelivery must be taken, not dropped as a copy.
@@ -47,6 +49,8 @@ private:
     [[nodiscard]] Result<void> load();
     [[nodiscard]] Result<void> store(const std::vector<protocol::MessageId>& ids);
     void admit(const protocol::MessageId& id);
+    void push(const protocol::MessageId& id);  // an id just added to seen_ joins the window
+    void forget(const std::vector<protocol::MessageId>& ids);
 
     std::shared_ptr<Database> database_;
     std::size_t capacity_;

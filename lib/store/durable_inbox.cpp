@@ -1,6 +1,7 @@
 #include "store/durable_inbox.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/wire.h"
 #include "store/sqlite.h"
@@ -173,6 +174,15 @@ Result<std::size_t> DurableInbox::append(const std::vector<std::string>& cursor_
         }
     }
     if (auto committed = transaction->commit(); !committed) return committed.take_error();
+    // Inside a transaction of the caller's, the counts go back if that one does not commit.
+    std::vector<std::pair<std::string, std::size_t>> before;
+    for (const auto& name : targets) before.emplace_back(name, pending_[name]);
+    database_->on_outcome([this, before = std::move(before)](bool committed) {
+        if (committed) return;
+        for (const auto& [name, count] : before) {
+            if (const auto it = pending_.find(name); it != pending_.end()) it->second = count;
+        }
+    });
     pending_ = std::move(counts);
     return added_total;
 }

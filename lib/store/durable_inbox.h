@@ -69,7 +69,8 @@ public:
     [[nodiscard]] std::size_t pending(const std::string& name) const;
 
     // Appends every entry to every named cursor in one transaction; unknown cursors are skipped.
-    // Returns how many rows were added (duplicates of unconsumed messages are not).
+    // Returns how many rows were added (duplicates of unconsumed messages are not). Inside a
+    // transaction of the caller's, pending() counts them at once and goes back if it rolls back.
     [[nodiscard]] Result<std::size_t> append(const std::vector<std::string>& cursor_names,
                                              const std::vector<InboxEntry>& entries);
     // Up to `limit` messages of the cursor's inbox with a sequence above `after`, in order.

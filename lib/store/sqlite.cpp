@@ -190,6 +190,7 @@ Transaction::~Transaction() {
     }
     database_->depth_ = 0;
     database_->rollback_if_open();
+    database_->settle(false);
 }
 
 Result<void> Transaction::commit() {
@@ -202,18 +203,23 @@ Result<void> Transaction::commit() {
     database->depth_ = 0;
     if (std::exchange(database->abandoned_, false)) {
         database->rollback_if_open();
+        database->settle(false);
         return make_error(ExitCode::failure, "{}: a step of the transaction failed; nothing was written",
                           database->path().string());
     }
     auto done = database->exec_cached("COMMIT");
     if (!done) {
         database->rollback_if_open();  // a failed COMMIT may leave the transaction open
+        database->settle(false);
         return done;
     }
     // A part that needed power_loss joined a relaxed transaction: its frames are in the log but
     // not yet on disk, so the log is synced as synchronous=FULL would have at this COMMIT.
     if (database->wanted_ == Durability::power_loss && database->durability_ != Durability::power_loss)
-        return database->sync_log();
+        done = database->sync_log();
+    // A commit that did not reach the disk is reported failed: its writer takes it back in memory
+    // (rows still in the file are written again, idempotently, when the work is done again).
+    database->settle(done.ok());
     return done;
 }
 
@@ -322,6 +328,20 @@ Result<Transaction> Database::begin(Durability durability) {
     wanted_ = durability;
     abandoned_ = false;
     return Transaction(this);
+}
+
+void Database::on_outcome(std::function<void(bool committed)> then) {
+    if (depth_ == 0) {
+        then(true);
+        return;
+    }
+    outcome_.push_back(std::move(then));
+}
+
+void Database::settle(bool committed) {
+    auto callbacks = std::move(outcome_);
+    outcome_.clear();
+    for (auto it = callbacks.rbegin(); it != callbacks.rend(); ++it) (*it)(committed);
 }
 
 Result<void> Database::use_write_ahead_log() {

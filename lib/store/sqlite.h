@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "core/bytes.h"
 #include "core/result.h"
@@ -135,6 +137,11 @@ public:
     // BEGIN IMMEDIATE: takes the write lock now, so the transaction cannot fail later with BUSY.
     // Inside an open transaction: joins it (see Transaction).
     [[nodiscard]] Result<Transaction> begin(Durability durability = Durability::power_loss);
+    // For in-memory state that follows the file: `then` runs once the outermost open transaction
+    // ends, with true when its commit() succeeded and false when it rolled back or failed; the
+    // newest first, so that each can put back what it saw. Outside a transaction it runs at once
+    // with true (what was written is committed).
+    void on_outcome(std::function<void(bool committed)> then);
 
     // Puts the file in WAL mode with synchronous=FULL (failing when the file system cannot hold
     // a write-ahead log). The log is copied back into the file by a thread of this connection's
@@ -167,6 +174,7 @@ private:
     Database(sqlite3* handle, std::filesystem::path path, std::string label);
     friend class Transaction;
     void rollback_if_open();
+    void settle(bool committed);
     [[nodiscard]] Result<void> sync_log();
     static int on_commit(void* self, sqlite3* handle, const char* schema, int frames);
 
@@ -176,10 +184,11 @@ private:
     std::map<std::string, Statement, std::less<>> cache_;
     [[nodiscard]] Result<void> set_durability(Durability durability);
 
-    std::optional<Durability> durability_;           // the synchronous mode last set; none: the file's default
-    int depth_ = 0;                                  // open transactions, the outermost included
-    Durability wanted_ = Durability::process_crash;  // the strongest any open part asked for
-    bool abandoned_ = false;                         // an inner part was not committed
+    std::optional<Durability> durability_;            // the synchronous mode last set; none: the file's default
+    int depth_ = 0;                                   // open transactions, the outermost included
+    Durability wanted_ = Durability::process_crash;   // the strongest any open part asked for
+    bool abandoned_ = false;                          // an inner part was not committed
+    std::vector<std::function<void(bool)>> outcome_;  // on_outcome() callbacks of the open transaction
     std::unique_ptr<BackgroundCheckpoint> checkpoint_;
 };
 

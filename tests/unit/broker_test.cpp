@@ -1,4 +1,4 @@
-// The broker's pure parts: the dedup window, the local subscription set, known_backends.
+// The broker's pure parts: the local subscription set, known_backends.
 // (The outbound queue's order and batching are tested on the SQLite queue, in store tests.)
 
 #include <unistd.h>
@@ -7,21 +7,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "broker/dedup_window.h"
 #include "broker/known_backends.h"
 #include "broker/local_subscriptions.h"
 
 namespace broker = aegis::broker;
-using aegis::protocol::MessageId;
 
 namespace {
-
-[[nodiscard]] MessageId id_of(std::uint8_t n) {
-    MessageId id{};
-    id[0] = n;
-    id[15] = n;
-    return id;
-}
 
 struct TempDir {
     std::filesystem::path path;
@@ -33,18 +24,6 @@ struct TempDir {
 };
 
 }  // namespace
-
-TEST_CASE("broker: the dedup window passes each id once and forgets the oldest", "[broker]") {
-    broker::DedupWindow window(3);
-    CHECK(window.first_sight(id_of(1)));
-    CHECK_FALSE(window.first_sight(id_of(1)));
-    CHECK(window.first_sight(id_of(2)));
-    CHECK(window.first_sight(id_of(3)));
-    CHECK(window.first_sight(id_of(4)));  // 1 falls out
-    CHECK(window.size() == 3);
-    CHECK(window.first_sight(id_of(1)));
-    CHECK_FALSE(window.first_sight(id_of(4)));
-}
 
 TEST_CASE("broker: the gateway set is the minimal union of local patterns", "[broker]") {
     broker::LocalSubscriptions subscriptions;

@@ -2,10 +2,15 @@
 
 #include "store/durable_inbox.h"
 
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "store/dedup_store.h"
+#include "store/sqlite.h"
 #include "store/state_database.h"
 #include "store_test_support.h"
 
@@ -125,4 +130,149 @@ TEST_CASE("store: a full inbox drops its oldest messages and counts them", "[sto
     CHECK((*info)->pending == 5);
     CHECK(in.pending("slow") == 5);
     CHECK(in.pending("nobody") == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One commit per delivery: the receiving broker stores a delivery's inbox entries and its
+// delivered ids in one transaction of its own, which the inboxes' and the ids' own join.
+
+namespace {
+
+struct DeliveryStores {
+    std::shared_ptr<store::Database> db;
+    std::unique_ptr<store::DurableInbox> inbox;
+    std::unique_ptr<store::DeliveredIds> ids;
+
+    explicit DeliveryStores(const std::filesystem::path& file) {
+        auto opened = store::open_state_database(file);
+        REQUIRE(opened);
+        db = std::move(*opened);
+        auto inboxes = store::DurableInbox::open(db);
+        REQUIRE(inboxes);
+        inbox = std::move(*inboxes);
+        auto delivered = store::DeliveredIds::open(db, 100'000);
+        REQUIRE(delivered);
+        ids = std::move(*delivered);
+    }
+    // Inbox entries for both cursors and the ids of messages first..last, as the broker stores a delivery.
+    [[nodiscard]] aegis::Result<void> store_parts(std::uint32_t first, std::uint32_t last) {
+        std::vector<store::InboxEntry> entries;
+        for (std::uint32_t n = first; n <= last; ++n) {
+            CHECK(ids->first_sight(id_of(n)));
+            if (n < first + 3) entries.push_back(entry(n));
+        }
+        if (auto added = inbox->append({"nightly"}, entries); !added) return added.take_error();
+        if (auto added = inbox->append({"audit"}, {entries.front()}); !added) return added.take_error();
+        return ids->flush();
+    }
+    [[nodiscard]] std::int64_t rows(const char* table) const {
+        auto count = db->query_int(fmt::format("SELECT count(*) FROM {}", table));
+        REQUIRE(count);
+        return *count;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("store: a delivery's inbox entries and ids commit together, in memory as on disk", "[store]") {
+    TempDir dir;
+    DeliveryStores stores(dir.file());
+    REQUIRE(stores.inbox->create_cursor("nightly", {">"}, 0));
+    REQUIRE(stores.inbox->create_cursor("audit", {">"}, 0));
+    {
+        auto delivery = stores.db->begin(store::Durability::process_crash);
+        REQUIRE(delivery);
+        REQUIRE(stores.store_parts(1, 10));
+        REQUIRE(delivery->commit());
+    }
+    CHECK(stores.inbox->pending("nightly") == 3);
+    CHECK(stores.inbox->pending("audit") == 1);
+    CHECK(stores.ids->pending() == 0);
+    CHECK(stores.ids->seen(id_of(10)));
+    CHECK(stores.rows("inbox") == 4);
+    CHECK(stores.rows("delivered") == 10);
+
+    SECTION("every part stored, then the commit fails: nothing of it is left, on disk or in memory") {
+        {
+            auto delivery = stores.db->begin(store::Durability::process_crash);
+            REQUIRE(delivery);
+            REQUIRE(stores.store_parts(11, 20));
+            CHECK(stores.inbox->pending("nightly") == 6);  // counted at once inside the delivery
+            {
+                auto failed_part = stores.db->begin();  // a later part fails: not committed
+                REQUIRE(failed_part);
+            }
+            auto committed = delivery->commit();
+            REQUIRE_FALSE(committed);
+            CHECK(committed.error().message.find("nothing was written") != std::string::npos);
+        }
+        stores.ids->forget_pending();  // what the broker does with a delivery it could not store
+    }
+    SECTION("the disk fills up at the ids: the inbox entries stored before them go back too") {
+        auto pages = stores.db->query_int("PRAGMA page_count");
+        REQUIRE(pages);
+        REQUIRE(stores.db->exec(fmt::format("PRAGMA max_page_count = {}", *pages + 2)));
+        {
+            auto delivery = stores.db->begin(store::Durability::process_crash);
+            REQUIRE(delivery);
+            auto stored = stores.store_parts(11, 5000);  // 5,000 ids do not fit in 2 pages
+            REQUIRE_FALSE(stored);
+            CHECK(stored.error().message.find("disk full") != std::string::npos);
+            CHECK(stores.inbox->pending("nightly") == 6);
+        }  // not committed: rolled back
+        stores.ids->forget_pending();
+        REQUIRE(stores.db->exec("PRAGMA max_page_count = 1073741823"));
+    }
+    CHECK(stores.inbox->pending("nightly") == 3);
+    CHECK(stores.inbox->pending("audit") == 1);
+    CHECK(stores.rows("inbox") == 4);
+    CHECK(stores.rows("delivered") == 10);
+    CHECK(stores.ids->pending() == 0);
+    CHECK(stores.ids->seen(id_of(10)));
+    CHECK_FALSE(stores.ids->seen(id_of(11)));  // the redelivery is taken, not dropped as a copy
+    CHECK_FALSE(stores.ids->seen(id_of(20)));
+    CHECK(stores.ids->size() == 10);
+
+    // The redelivery is stored whole, once.
+    auto delivery = stores.db->begin(store::Durability::process_crash);
+    REQUIRE(delivery);
+    REQUIRE(stores.store_parts(11, 20));
+    REQUIRE(delivery->commit());
+    CHECK(stores.inbox->pending("nightly") == 6);
+    CHECK(stores.inbox->pending("audit") == 2);
+    CHECK(stores.rows("inbox") == 8);
+    CHECK(stores.rows("delivered") == 20);
+    auto items = stores.inbox->read_after("nightly", 0, 0);
+    REQUIRE(items);
+    CHECK(numbers(*items) == std::vector<std::uint32_t>{1, 2, 3, 11, 12, 13});
+}
+
+TEST_CASE("store: on_outcome follows the outermost transaction, newest first", "[store]") {
+    TempDir dir;
+    auto db = store::open_state_database(dir.file());
+    REQUIRE(db);
+    std::vector<std::string> seen;
+    (*db)->on_outcome([&](bool committed) { seen.push_back(committed ? "now" : "never"); });
+    CHECK(seen == std::vector<std::string>{"now"});  // no transaction: what was written is committed
+    for (const bool commit : {true, false}) {
+        seen.clear();
+        auto begun = (*db)->begin(store::Durability::process_crash);
+        REQUIRE(begun);
+        std::optional<store::Transaction> outer(std::move(*begun));
+        (*db)->on_outcome([&](bool committed) { seen.push_back(fmt::format("first {}", committed)); });
+        {
+            auto inner = (*db)->begin();
+            REQUIRE(inner);
+            (*db)->on_outcome([&](bool committed) { seen.push_back(fmt::format("second {}", committed)); });
+            REQUIRE(inner->commit());
+        }
+        CHECK(seen.empty());  // the inner commit settles nothing
+        if (commit) {
+            REQUIRE(outer->commit());
+        } else {
+            outer.reset();  // rolled back
+        }
+        const auto outcome = commit ? "true" : "false";
+        CHECK(seen == std::vector<std::string>{fmt::format("second {}", outcome), fmt::format("first {}", outcome)});
+    }
 }

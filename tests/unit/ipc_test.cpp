@@ -1,6 +1,8 @@
 // The local socket protocol without sockets: framing, typed errors, request parsing, events.
 
 #include <catch2/catch.hpp>
+#include <limits>
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
@@ -624,6 +626,81 @@ TEST_CASE("ipc: big messages split a delivery into frames within the frame limit
         for (const auto& message : batch_of(bytes)) order.push_back(message.sequence);
     }
     CHECK(order == std::vector<std::uint64_t>{100, 101, 102, 103});
+}
+
+// The largest messages a batch holds (§5), in both events: over the limit of the frames a client
+// sends (17,825,796 bytes, 1 MiB of JSON header), within the one it reads the broker's with.
+TEST_CASE("ipc: a message at the batch limit fits the frames a client reads, in either event", "[ipc]") {
+    namespace protocol = aegis::protocol;
+    auto envelope = delivery(1).front();
+    envelope.channel = "a.b";
+    envelope.origin_id = "o";
+    envelope.headers.clear();
+    envelope.payload = Bytes(protocol::kMaxPayloadBytes, 'p');
+    // 16 headers fill the batch to its last byte: its fixed fields, signature, message and headers.
+    const std::size_t fixed = 1 + 2 + envelope.channel.size() + 32 + 1 + envelope.origin_id.size() + 2 + 64;
+    std::size_t room = protocol::kMaxBatchBytes - fixed - protocol::encoded_message_bytes({}, envelope.payload.size());
+    for (int i = 0; i < 16; ++i) {
+        const std::string key = "h" + std::to_string(i % 10) + std::to_string(i / 10);
+        const std::size_t value =
+            i < 15 ? room / (16 - static_cast<std::size_t>(i)) - 6 - key.size() : room - 6 - key.size();
+        envelope.headers.emplace_back(key, std::string(value, 'v'));
+        room -= 6 + key.size() + value;
+    }
+    REQUIRE(room == 0);
+    REQUIRE(fixed + protocol::encoded_message_bytes(envelope.headers, envelope.payload.size()) ==
+            protocol::kMaxBatchBytes);
+
+    const auto batch = ipc::message_batch_frames({envelope});
+    REQUIRE(batch.size() == 1);
+    CHECK(batch[0].size() > 4 + std::size_t{ipc::kMaxFrameBytes});  // a request this large is refused
+    CHECK(reason_of(ipc::decode_frame(batch[0])) == ipc::LocalReason::frame_too_large);
+    const auto batch_frame = frame_of(ipc::decode_frame(batch[0], ipc::kMaxEventFrameBytes, ipc::kMaxEventHeaderBytes));
+    const auto messages = ipc::parse_message_batch(batch_frame.header, batch_frame.payload);
+    REQUIRE(std::holds_alternative<std::vector<ipc::DeliveredMessage>>(messages));
+    CHECK(std::get<std::vector<ipc::DeliveredMessage>>(messages).front().headers == envelope.headers);
+
+    const auto single = ipc::message_frame(envelope);
+    aegis::WireReader reader(ByteView(single).subspan(4));
+    std::uint32_t header_length = 0;
+    REQUIRE(reader.u32(header_length));
+    CHECK(header_length > ipc::kMaxHeaderBytes);
+    CHECK(reason_of(ipc::decode_frame(single)) == ipc::LocalReason::frame_too_large);
+    const auto single_frame = frame_of(ipc::decode_frame(single, ipc::kMaxEventFrameBytes, ipc::kMaxEventHeaderBytes));
+    auto message = ipc::parse_message_event(single_frame.header, single_frame.payload);
+    REQUIRE(message.has_value());
+    CHECK(message->payload.size() == protocol::kMaxPayloadBytes);
+    CHECK(message->headers == envelope.headers);
+}
+
+// kMaxEventHeaderBytes is the header of the largest "message" event exactly: every member at its
+// longest, a durable cursor's position in it, every byte of the origin id and the headers escaped.
+TEST_CASE("ipc: the limit on an event's JSON header is the largest message event's, exactly", "[ipc]") {
+    namespace protocol = aegis::protocol;
+    constexpr auto kMax = std::numeric_limits<std::uint64_t>::max();
+    auto envelope = delivery(1).front();
+    envelope.channel = std::string(protocol::kMaxChannelBytes, 'c');
+    envelope.origin_id = std::string(protocol::kMaxOriginIdBytes, '\x01');
+    envelope.sequence = kMax;
+    envelope.timestamp_ms = kMax;
+    envelope.expires_ms = kMax;
+    envelope.priority = protocol::Priority::critical;
+    envelope.kind = protocol::Kind::heartbeat;
+    envelope.correlation.fill(0xee);
+    envelope.headers.assign(protocol::kMaxHeaders, {std::string(protocol::kMaxHeaderKeyBytes, '\x01'),
+                                                    std::string(protocol::kMaxHeaderValueBytes, '\x02')});
+    envelope.payload = Bytes(1000, 'p');
+    auto header = ipc::message_event(envelope);
+    header["cursor_seq"] = kMax;  // as a durable cursor's backlog sends it
+    const auto bytes = ipc::encode_frame(header, envelope.payload);
+    CHECK(bytes.size() == ipc::kPrefixBytes + ipc::kMaxEventHeaderBytes + envelope.payload.size());
+    const auto frame = frame_of(ipc::decode_frame(bytes, ipc::kMaxEventFrameBytes, ipc::kMaxEventHeaderBytes));
+    auto message = ipc::parse_message_event(frame.header, frame.payload);
+    REQUIRE(message.has_value());
+    CHECK(message->headers == envelope.headers);
+    CHECK(message->origin_id == envelope.origin_id);
+    // Its payload may be a batch's less its headers; no event is larger than the frame limit.
+    CHECK(std::size_t{ipc::kMaxEventFrameBytes} == 4 + ipc::kMaxEventHeaderBytes + protocol::kMaxBatchBytes);
 }
 
 TEST_CASE("ipc: a malformed messages event is bad_frame, never a crash or a short read", "[ipc]") {
