@@ -74,7 +74,9 @@ assert backlog["queued"] == 300 and backlog["received"] == 300 and backlog["hwm_
 assert backlog["file_bytes"] > 0 and backlog["drain_rate"] > 0, backlog
 assert len(targets) == 13 and all(isinstance(case["met"], bool) for case in targets), targets
 cpu_rows = [case for case in targets if case["case"].startswith("CPU per message, ")]
-assert len(cpu_rows) == 2 and all(case["mosquitto"] > 0 for case in cpu_rows), cpu_rows
+assert len(cpu_rows) == 2, cpu_rows
+for case in cpu_rows:  # 300 messages may take less than a clock tick: not measured is never met
+    assert case["met"] is bool(case["aegis"] and case["mosquitto"] and case["aegis"] <= case["mosquitto"]), case
 for case in report["cases"][:2]:
     assert case["aegis_received"] == 300 and case["mosquitto_received"] == 300, case
 systems = {r["system"] for r in report["pipeline_runs"]}
