@@ -190,7 +190,6 @@ Transaction::~Transaction() {
     }
     database_->depth_ = 0;
     database_->rollback_if_open();
-    database_->settle(false);
 }
 
 Result<void> Transaction::commit() {
@@ -203,14 +202,12 @@ Result<void> Transaction::commit() {
     database->depth_ = 0;
     if (std::exchange(database->abandoned_, false)) {
         database->rollback_if_open();
-        database->settle(false);
         return make_error(ExitCode::failure, "{}: a step of the transaction failed; nothing was written",
                           database->path().string());
     }
     auto done = database->exec_cached("COMMIT");
     if (!done) {
         database->rollback_if_open();  // a failed COMMIT may leave the transaction open
-        database->settle(false);
         return done;
     }
     // A part that needed power_loss joined a relaxed transaction: its frames are in the log but
@@ -408,8 +405,10 @@ Result<void> Database::sync_log() {
     return {};
 }
 
+// Ends the outermost transaction without its changes: the on_outcome callbacks hear false.
 void Database::rollback_if_open() {
     if (sqlite3_get_autocommit(handle_) == 0) sqlite3_exec(handle_, "ROLLBACK", nullptr, nullptr, nullptr);
+    settle(false);
 }
 
 std::int64_t Database::last_insert_rowid() const {
