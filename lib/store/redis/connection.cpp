@@ -55,10 +55,18 @@ Result<Endpoint> parse_url(std::string_view url) {
     }
     if (endpoint.host.empty() || endpoint.host.find('@') != std::string::npos) return bad();
     if (!port.empty() || rest.find(':') != std::string_view::npos) {
-        const auto parsed = std::from_chars(port.data(), port.data() + port.size(), endpoint.port);
-        if (parsed.ec != std::errc() || parsed.ptr != port.data() + port.size() || endpoint.port == 0) return bad();
+        const auto parsed = parse_port(port);
+        if (!parsed) return bad();
+        endpoint.port = *parsed;
     }
     return endpoint;
+}
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+    std::uint16_t port = 0;
+    const auto parsed = std::from_chars(text.data(), text.data() + text.size(), port);
+    if (parsed.ec != std::errc() || parsed.ptr != text.data() + text.size() || port == 0) return std::nullopt;
+    return port;
 }
 
 std::string to_string(const Endpoint& endpoint) {

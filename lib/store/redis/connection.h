@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,8 @@ struct Endpoint {
 
 // Usage error (ExitCode::usage) for anything but redis://HOST[:PORT][/DB].
 [[nodiscard]] Result<Endpoint> parse_url(std::string_view url);
+// A TCP port, 1-65535, all of `text`; nothing otherwise.
+[[nodiscard]] std::optional<std::uint16_t> parse_port(std::string_view text);
 [[nodiscard]] std::string to_string(const Endpoint& endpoint);
 
 struct Reply {

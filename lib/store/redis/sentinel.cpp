@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <charconv>
 
 namespace aegis::store::redis {
 
@@ -14,13 +13,6 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr std::string_view kSwitchChannel = "+switch-master";
-
-std::optional<std::uint16_t> port_of(std::string_view text) {
-    std::uint16_t port = 0;
-    const auto parsed = std::from_chars(text.data(), text.data() + text.size(), port);
-    if (parsed.ec != std::errc() || parsed.ptr != text.data() + text.size() || port == 0) return std::nullopt;
-    return port;
-}
 
 }  // namespace
 
@@ -53,7 +45,7 @@ Result<Endpoint> parse_master_address(const Reply& reply) {
     if (reply.is_nil()) return make_error(ExitCode::failure, "it monitors no master of that name");
     if (reply.type != Reply::Type::array || reply.elements.size() != 2 || reply.elements[0].text.empty())
         return make_error(ExitCode::failure, "unexpected answer to SENTINEL get-master-addr-by-name");
-    const auto port = port_of(reply.elements[1].text);
+    const auto port = parse_port(reply.elements[1].text);
     if (!port) return make_error(ExitCode::failure, "unexpected port '{}' for the master", reply.elements[1].text);
     return Endpoint{reply.elements[0].text, *port, 0};
 }
@@ -66,7 +58,7 @@ std::optional<Endpoint> parse_switch_master(std::string_view payload, std::strin
         payload = payload.substr(std::min(space + 1, payload.size()));
     }
     if (words.size() != 5 || words[0] != master) return std::nullopt;
-    const auto port = port_of(words[4]);
+    const auto port = parse_port(words[4]);
     if (!port) return std::nullopt;
     return Endpoint{std::string(words[3]), *port, 0};
 }
