@@ -68,6 +68,7 @@ for s in scale:
     assert s["heartbeats_sent"] >= s["sessions"] and s["heartbeats_answered"] == s["heartbeats_sent"], s
     assert s["heartbeat_p99_ms"] >= s["heartbeat_p50_ms"] > 0, s
     assert s["handshakes_per_s"] > 0 and s["handshakes_per_gateway_cpu_s"] > 0 and s["gateway_rss_idle_kib"] > 0, s
+    assert s["gateway_busy_open_percent"] > 0 and s["gateway_wakeups_per_handshake"] > 0, s
 targets = [case for case in report["cases"] if case["target"]]
 backlog = report["backlog"]
 assert backlog["queued"] == 300 and backlog["received"] == 300 and backlog["hwm_kib"] >= backlog["rss_kib"] > 0, backlog
