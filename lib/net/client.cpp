@@ -1,6 +1,7 @@
 // connect(): resolve, TCP, optional HTTP CONNECT proxy, TLS for wss, then the WebSocket upgrade,
 // all under one deadline (Limits::handshake_timeout).
 
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -147,6 +148,16 @@ private:
             if (remote.address().is_v4() != local.is_v4()) continue;
             auto& socket = lowest().socket();
             socket.open(remote.protocol(), ec);
+#ifdef IP_BIND_ADDRESS_NO_PORT
+            // The port is chosen at connect, by the whole address pair: bind() would otherwise
+            // search the address's ports one by one past every socket bound to it (thousands of
+            // sessions, or connections in TIME_WAIT, from one address). Best effort.
+            if (!ec) {
+                beast::error_code ignored;
+                socket.set_option(asio::detail::socket_option::boolean<IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT>(true),
+                                  ignored);
+            }
+#endif
             if (!ec) socket.bind(tcp::endpoint(local, 0), ec);
             if (ec) return fail(ec);
             lowest().async_connect(remote, [self = this->shared_from_this(), remote](beast::error_code connected) {
@@ -343,7 +354,9 @@ private:
         handler_(std::move(error));
     }
 
-    [[nodiscard]] beast::tcp_stream& lowest() { return beast::get_lowest_layer(ws_); }
+    [[nodiscard]] beast::tcp_stream& lowest() {
+        return beast::get_lowest_layer(ws_);
+    }
 
     // A stage begins: `step` names it in reports, `stage` in error messages.
     void enter(std::string_view step, std::string_view stage) {
