@@ -86,7 +86,9 @@ std::string format_line(const Settings& settings, Level level, std::string_view 
 
 void write_line(const Settings& settings, std::string_view line) {
     const auto level = severity_of(line);
-    const auto text = format_line(settings, level, line, std::chrono::system_clock::now(), ::getpid());
+    // A system call per line only where the line shows the pid.
+    const bool shows_pid = settings.format == Format::json || (settings.show_pid && !settings.journal);
+    const auto text = format_line(settings, level, line, std::chrono::system_clock::now(), shows_pid ? ::getpid() : 0);
     if (text.empty()) return;
     std::fwrite(text.data(), 1, text.size(), stderr);
     std::fflush(stderr);
