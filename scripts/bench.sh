@@ -295,6 +295,14 @@ wait_ns() {
   done
   echo "$total"
 }
+# Context switches of all the threads of PID so far, "VOLUNTARY INVOLUNTARY": a voluntary one is a
+# wait for work, which a gateway that is not kept busy pays once per message (a wake-up costs it
+# more CPU than the message: its caches are cold again); an involuntary one, a wait for a core
+# that another process holds (a loaded machine), costs the same way.
+switches() {
+  awk '/^voluntary_ctxt_switches:/ { v += $2 } /^nonvoluntary_ctxt_switches:/ { n += $2 }
+       END { print v + 0, n + 0 }' /proc/"$1"/task/*/status 2>/dev/null || echo 0 0
+}
 ns_seconds() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # within SECONDS CMD...: whether CMD succeeds within SECONDS (polled): wait_for without failing the
@@ -575,11 +583,13 @@ timed_request() {  # timed_request SYSTEM I COMMAND...: one row, count 0 when no
 # here from /proc: the gateway's CPU while they open (handshakes per gateway CPU-second), its
 # resident memory before and once they are idle (KiB per session), its CPU and its waits for a
 # core while they beat; the generators give the heartbeats' answer times, merged into one p99,
-# with their own waits for a core, and beat in turns (--heartbeat-phase), not all at once.
+# with their own waits for a core, and beat in turns (--heartbeat-phase), not all at once. Beside
+# the handshakes per gateway CPU-second, the regime they were taken in: the gateway's busy share
+# of the phase and its wake-ups per handshake.
 scale() {  # scale K
   local sessions=$1 dir="$work/scale.$1" need=$(($1 + 512)) gateway_pid port processes i first count
   local -a pin_gateway=() pin_load=() loads=()
-  local rss_before cpu_before cpu_opened rss_idle cpu_beat beat_start cpu_beat_end beat_end complete=true
+  local rss_before cpu_before cpu_opened switches_before switches_opened rss_idle cpu_beat beat_start cpu_beat_end beat_end complete=true
   local wait_beat wait_beat_end addresses=0 blocks sources j
   say "== gateway scale: $sessions sessions, heartbeats every ${heartbeat}s"
   (($(ulimit -S -n) >= need)) || die "$sessions sessions need $need file descriptors; ulimit -Hn is $(ulimit -H -n)"
@@ -594,7 +604,7 @@ scale() {  # scale K
     { cat "$dir/gateway.log" >&2; die "the scale gateway did not start"; }
   port=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$dir/gateway.log" | head -n 1)
   processes=$(((sessions + scale_per_process - 1) / scale_per_process))
-  rss_before=$(rss_kib "$gateway_pid") cpu_before=$(cpu_ns "$gateway_pid")
+  rss_before=$(rss_kib "$gateway_pid") cpu_before=$(cpu_ns "$gateway_pid") switches_before=$(switches "$gateway_pid")
   for ((i = 0; i < processes; i++)); do
     first=$((i * sessions / processes)) count=$(((i + 1) * sessions / processes - i * sessions / processes))
     # 5,000 sessions at most from one address, and 64 handshakes in flight for each 5,000, as
@@ -613,7 +623,7 @@ scale() {  # scale K
     for ((j = 0; j < processes; j++)); do grep -q "$1" "$dir/load.$j" || return 1; done
   }
   if within $((60 + sessions / 100)) all_say '"phase": "opened"'; then
-    cpu_opened=$(cpu_ns "$gateway_pid")
+    cpu_opened=$(cpu_ns "$gateway_pid") switches_opened=$(switches "$gateway_pid")
     sleep 1  # settle, as a fleet's idle sessions would
     rss_idle=$(rss_kib "$gateway_pid")
     cpu_beat=$(cpu_ns "$gateway_pid") wait_beat=$(wait_ns "$gateway_pid") beat_start=$(now)
@@ -624,19 +634,20 @@ scale() {  # scale K
   else
     complete=false
     say "bench: the load generators did not open their sessions: $(cat "$dir"/load.*.err | head -n 3)"
-    cpu_opened=$(cpu_ns "$gateway_pid") rss_idle=$(rss_kib "$gateway_pid")
+    cpu_opened=$(cpu_ns "$gateway_pid") rss_idle=$(rss_kib "$gateway_pid") switches_opened=$(switches "$gateway_pid")
     cpu_beat=$cpu_opened beat_start=$(now) cpu_beat_end=$cpu_opened beat_end=$beat_start wait_beat=0 wait_beat_end=0
   fi
   kill -USR1 "${loads[@]}" 2>/dev/null || true  # close the sessions (a TERM would do as well)
   for i in "${loads[@]}"; do wait "$i" 2>/dev/null || complete=false; done
   python3 - "$dir" "$sessions" "$processes" "$rss_before" "$rss_idle" "$cpu_before" "$cpu_opened" "$cpu_beat" \
-    "$cpu_beat_end" $((beat_end - beat_start)) "$complete" $((wait_beat_end - wait_beat)) \
+    "$cpu_beat_end" $((beat_end - beat_start)) "$complete" "$switches_before" "$switches_opened" \
+    $((wait_beat_end - wait_beat)) \
     >"$work/scale.$sessions.json" <<'PY'
 import glob, json, sys
 directory = sys.argv[1]
 sessions, processes, rss_before, rss_idle = (int(a) for a in sys.argv[2:6])
 cpu_before, cpu_opened, cpu_beat, cpu_beat_end, beat_us = (int(a) for a in sys.argv[6:11])
-gateway_wait_ns = int(sys.argv[12])
+gateway_wait_ns = int(sys.argv[14])
 opened, reports = [], []
 for i in range(processes):
     for line in open(f"{directory}/load.{i}"):
@@ -648,6 +659,7 @@ established = sum(o["established"] for o in opened)
 open_s = (max(o["open_ended_unix_ms"] for o in opened) - min(o["open_started_unix_ms"] for o in opened)) / 1000 \
     if opened else 0.0
 open_cpu_s = (cpu_opened - cpu_before) / 1e9
+switched = [int(after) - int(before) for before, after in zip(sys.argv[12].split(), sys.argv[13].split())]
 failures = [r["first_failure"] for r in reports if r["first_failure"]]
 print(json.dumps({
     "sessions": sessions, "processes": processes, "established": established,
@@ -656,6 +668,12 @@ print(json.dumps({
     "open_seconds": round(open_s, 3), "handshakes_per_s": round(established / open_s) if open_s else 0,
     "gateway_cpu_open_s": round(open_cpu_s, 3),
     "handshakes_per_gateway_cpu_s": round(established / open_cpu_s) if open_cpu_s > 0 else 0,
+    # The regime the figure was taken in: a gateway kept busy (near 100 %, few wake-ups) handles
+    # many messages per wake-up; one waiting for the load generators wakes up to 3 times a
+    # handshake, and each wake-up costs more CPU than a message (caches cold again).
+    "gateway_busy_open_percent": round(100 * open_cpu_s / open_s, 1) if open_s else 0.0,
+    "gateway_wakeups_per_handshake": round(switched[0] / established, 2) if established else 0.0,
+    "gateway_preempted_per_handshake": round(switched[1] / established, 2) if established else 0.0,
     "gateway_rss_before_kib": rss_before, "gateway_rss_idle_kib": rss_idle,
     "kib_per_session": round((rss_idle - rss_before) / established, 2) if established else 0.0,
     "heartbeat_every_s": reports[0]["heartbeat_every_s"] if reports else None,
@@ -1116,11 +1134,12 @@ if fanin:
 if scale:
     print("gateway scale (one gateway per row; idle memory over the sessions; heartbeats every "
           f"{scale[0].get('heartbeat_every_s') or '-'} s for two intervals)")
-    table = [("sessions", "established", "loadgens", "handshakes/s", "per gw CPU-s", "KiB/session",
-              "heartbeat p50 ms", "p99 ms", "loadgen lag p99 ms", "gateway CPU %", "loadgen CPU %",
+    table = [("sessions", "established", "loadgens", "handshakes/s", "per gw CPU-s", "gw busy %", "wake-ups/hs",
+              "KiB/session", "heartbeat p50 ms", "p99 ms", "loadgen lag p99 ms", "gateway CPU %", "loadgen CPU %",
               "waits for a core ms: gateway", "loadgen")] + [
         (str(s["sessions"]), cell(s.get("established")), cell(s.get("processes")), cell(s.get("handshakes_per_s")),
-         cell(s.get("handshakes_per_gateway_cpu_s")), cell(s.get("kib_per_session")), cell(s.get("heartbeat_p50_ms")),
+         cell(s.get("handshakes_per_gateway_cpu_s")), cell(s.get("gateway_busy_open_percent")),
+         cell(s.get("gateway_wakeups_per_handshake")), cell(s.get("kib_per_session")), cell(s.get("heartbeat_p50_ms")),
          cell(s.get("heartbeat_p99_ms")), cell(s.get("loadgen_lag_p99_ms")),
          cell(s.get("gateway_cpu_heartbeat_percent")), cell(s.get("loadgen_cpu_heartbeat_percent")),
          cell(s.get("gateway_wait_for_core_ms")), cell(s.get("loadgen_wait_for_core_ms"))) for s in scale]

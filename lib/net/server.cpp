@@ -75,6 +75,7 @@ struct Listener {
     std::shared_ptr<ssl::context> tls;
     Server::AcceptHandler on_accept;
     std::uint16_t port;
+    tcp::endpoint peer;  // the accept in flight writes its peer's address here (one at a time)
     std::atomic<bool> stopped{false};
     // Shared with each connection's lease, which may outlive the listener.
     std::shared_ptr<std::atomic<std::size_t>> live = std::make_shared<std::atomic<std::size_t>>(0);
@@ -98,8 +99,8 @@ template <typename Stream>
 template <typename Stream>
 class Upgrade : public std::enable_shared_from_this<Upgrade<Stream>> {
 public:
-    Upgrade(tcp::socket socket, std::shared_ptr<Listener> listener, std::shared_ptr<void> lease)
-        : peer_(peer_of(socket)),
+    Upgrade(tcp::socket socket, std::string peer, std::shared_ptr<Listener> listener, std::shared_ptr<void> lease)
+        : peer_(std::move(peer)),
           tls_(listener->tls),
           ws_(make_server_stream<Stream>(std::move(socket), tls_.get())),
           deadline_(ws_.get_executor()),
@@ -111,12 +112,6 @@ public:
     }
 
 private:
-    static std::string peer_of(const tcp::socket& socket) {
-        boost::system::error_code ec;
-        const auto endpoint = socket.remote_endpoint(ec);
-        return ec ? std::string("unknown peer") : format_endpoint(endpoint);
-    }
-
     void begin() {
         deadline_.expires_after(listener_->options.limits.handshake_timeout);
         deadline_.async_wait(beast::bind_front_handler(&Upgrade::on_deadline, this->shared_from_this()));
@@ -251,21 +246,25 @@ void on_socket(const std::shared_ptr<Listener>& listener, beast::error_code ec, 
         });
         return;
     }
+    // The address accept() returned: no getpeername() per connection.
+    auto peer = format_endpoint(listener->peer);
     if (*listener->live >= listener->options.max_connections) {
-        if (listener->options.on_refused) {
-            const auto endpoint = socket.remote_endpoint(ec);
-            listener->options.on_refused("connection_limit",
-                                         ec ? std::string("unknown peer") : format_endpoint(endpoint), {});
-        }
+        if (listener->options.on_refused) listener->options.on_refused("connection_limit", peer, {});
         socket.close(ec);
         accept_next(listener);
         return;
     }
-    socket.set_option(tcp::no_delay(true), ec);  // small records should not wait for Nagle (as client.cpp)
+    // TCP_NODELAY comes from the listening socket, which Linux's accepted sockets inherit
+    // (Server::listen); other systems set it on each one.
+#ifndef __linux__
+    socket.set_option(tcp::no_delay(true), ec);
+#endif
     if (listener->tls) {
-        std::make_shared<Upgrade<TlsStream>>(std::move(socket), listener, make_lease(listener->live))->start();
+        std::make_shared<Upgrade<TlsStream>>(std::move(socket), std::move(peer), listener, make_lease(listener->live))
+            ->start();
     } else {
-        std::make_shared<Upgrade<PlainStream>>(std::move(socket), listener, make_lease(listener->live))->start();
+        std::make_shared<Upgrade<PlainStream>>(std::move(socket), std::move(peer), listener, make_lease(listener->live))
+            ->start();
     }
     accept_next(listener);
 }
@@ -273,7 +272,7 @@ void on_socket(const std::shared_ptr<Listener>& listener, beast::error_code ec, 
 void accept_next(const std::shared_ptr<Listener>& listener) {
     // Each connection gets its own strand.
     listener->acceptor.async_accept(
-        asio::make_strand(listener->io),
+        asio::make_strand(listener->io), listener->peer,
         [listener](beast::error_code ec, tcp::socket socket) { on_socket(listener, ec, std::move(socket)); });
 }
 
@@ -318,6 +317,10 @@ Result<std::unique_ptr<Server>> Server::listen(asio::io_context& io, const Serve
     if (!tls) return tls.take_error();
     auto acceptor = open_acceptor(asio::make_strand(io), options.listen);
     if (!acceptor) return acceptor.take_error();
+    // Small records should not wait for Nagle (as client.cpp): set once here, accepted sockets
+    // inherit it on Linux.
+    boost::system::error_code ec;
+    acceptor->set_option(tcp::no_delay(true), ec);
     auto listener =
         std::make_shared<Listener>(io, std::move(*acceptor), options, std::move(*tls), std::move(on_accept));
     asio::dispatch(listener->acceptor.get_executor(), [listener] { accept_next(listener); });

@@ -592,13 +592,17 @@ Result<Bytes> ServerHandshake::on_client_hello(ByteView message, std::uint64_t n
     std::optional<crypto::SymmetricKey> dh;
     crypto::PublicKey server_ephemeral{};
     {
-        // Scoped so the ephemeral secret is wiped as soon as the shared secret exists.
-        auto ephemeral = fixed != nullptr ? crypto::EphemeralKey::from_secret(fixed->ephemeral_secret)
-                                          : crypto::EphemeralKey::generate();
+        // Scoped so the ephemeral secret is wiped as soon as the shared secret exists. The secret
+        // and the random come from one draw: a system call less per handshake.
+        crypto::Secret<64> drawn;
+        if (fixed == nullptr) crypto::random_bytes(drawn.mutable_view());
+        auto ephemeral = crypto::EphemeralKey::from_secret(
+            fixed != nullptr ? std::span<const std::uint8_t, 32>(fixed->ephemeral_secret) : drawn.view().first<32>());
         if (fixed != nullptr) {
             server_random = fixed->random;
         } else {
-            crypto::random_bytes(server_random);
+            const auto tail = drawn.view().last<32>();
+            std::copy(tail.begin(), tail.end(), server_random.begin());
         }
         server_ephemeral = ephemeral.public_key();
         dh = ephemeral.agree(client_ephemeral);

@@ -75,6 +75,7 @@ for s in scale:
     assert s["loadgen_cpu_heartbeat_percent"] > 0 and s["gateway_wait_for_core_ms"] >= 0, s
     assert s["loadgen_wait_for_core_ms"] >= 0, s
     assert s["handshakes_per_s"] > 0 and s["handshakes_per_gateway_cpu_s"] > 0 and s["gateway_rss_idle_kib"] > 0, s
+    assert s["gateway_busy_open_percent"] > 0 and s["gateway_wakeups_per_handshake"] > 0, s
 targets = [case for case in report["cases"] if case["target"]]
 backlog = report["backlog"]
 assert backlog["queued"] == 300 and backlog["received"] == 300 and backlog["hwm_kib"] >= backlog["rss_kib"] > 0, backlog

@@ -37,12 +37,20 @@ def send(header, payload=b""):
     s.sendall(struct.pack(">II", 4 + len(text) + len(payload), len(text)) + text + payload)
 
 
+# The limits a client reads the broker's frames with (PROTOCOL.md §8.2, events and responses).
+EVENT_HEADER_MAX = 25_266_516
+EVENT_FRAME_MAX = 43_092_312
+
+
 def read(timeout):
     global buffer
     s.settimeout(timeout)
     while True:
         if len(buffer) >= 8:
             total, length = struct.unpack(">II", buffer[:8])
+            if total > EVENT_FRAME_MAX or length > EVENT_HEADER_MAX or length > total - 4:
+                raise ValueError(f"the broker sent a frame of {total} bytes with a {length}-byte header, "
+                                 "over the event limits")
             if len(buffer) >= 4 + total:
                 header = json.loads(buffer[8:8 + length])
                 payload = buffer[8 + length:4 + total]

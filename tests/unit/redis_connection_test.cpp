@@ -1,7 +1,9 @@
 // The Redis connection on an Asio event loop against a real redis-server on loopback: replies
 // matched in order while many commands are in flight, a deadline that fires against a stopped
-// server, reconnecting after a crash and restart, and pub/sub messages.
+// server, reconnecting after a crash and restart, pub/sub messages, and a move to another address
+// while a connect hangs.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <optional>
@@ -176,4 +178,35 @@ TEST_CASE("redis connection: pub/sub messages reach the handler, after a reconne
     });
     run_until(io, [&] { return received.back().second == "after"; });
     CHECK(messages.connections() == 2);
+}
+
+TEST_CASE("redis connection: set_endpoint abandons a connect that hangs and goes there at once", "[redis]") {
+    aegis::test::RedisTestServer server;
+    // A listener whose accept queue is full drops the next SYN: a connect to it hangs, as to a
+    // host that drops packets.
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor full(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    full.listen(0);
+    const auto full_port = full.local_endpoint().port();
+    std::vector<boost::asio::ip::tcp::socket> queued;
+    for (int i = 0; i < 2; ++i) {
+        queued.emplace_back(io);
+        boost::system::error_code ignored;
+        queued.back().connect(full.local_endpoint(), ignored);
+    }
+    ConnectionOptions options;
+    options.command_timeout = std::chrono::milliseconds(5'000);
+    Connection connection(io, local(full_port), options);
+    connection.start();
+    io.restart();
+    io.run_for(std::chrono::milliseconds(200));
+    REQUIRE_FALSE(connection.connected());
+    const auto began = std::chrono::steady_clock::now();
+    connection.set_endpoint(local(server.port()));
+    auto answer = call(io, connection, {"PING"});
+    REQUIRE(answer.ok());
+    CHECK(answer->text == "PONG");
+    // Without abandoning the connect, it would wait for the 5 s deadline and a backoff first.
+    CHECK(std::chrono::steady_clock::now() - began < std::chrono::milliseconds(1'000));
+    CHECK(connection.connections() == 1);
 }

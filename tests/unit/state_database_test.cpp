@@ -157,7 +157,7 @@ TEST_CASE("store: a state file's log is checkpointed by a thread of its own, and
     // A log copied whole is restarted by the next commit; when that happens in the middle of a
     // fill, the rest of the fill may stay under the request threshold (kBackgroundCheckpointFrames),
     // and then nothing asks the thread again (seen under a sanitizer build: 120 s of waiting). In
-    // use the next thousand frames would. So every 2 s without the condition this connection runs
+    // use the next kBackgroundCheckpointFrames frames would. So every 2 s without the condition this connection runs
     // one passive checkpoint itself; background_checkpoints() still counts only the thread's.
     auto eventually = [&](const std::function<bool()>& condition) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);

@@ -202,7 +202,13 @@ public:
         if (stopped_ || !started_) return;
         if (up_) return reset(fmt::format("moving to {}", to_string(endpoint_)));
         // Waiting to retry: retry now, there.
-        if (retrying_) arm_retry(std::chrono::milliseconds(0));
+        if (retrying_) return arm_retry(std::chrono::milliseconds(0));
+        // A connect under way (to a host that may drop packets until its deadline): abandoned,
+        // and the new address tried at once.
+        ++generation_;
+        resolver_.cancel();
+        close_socket();
+        connect();
     }
 
     const Endpoint& endpoint() const { return endpoint_; }
@@ -233,19 +239,20 @@ private:
     void connect() {
         if (stopped_) return;
         auto self = shared_from_this();
+        const auto generation = generation_;  // a connect abandoned by set_endpoint() does nothing
         resolver_.async_resolve(
             endpoint_.host, std::to_string(endpoint_.port),
-            [self](const boost::system::error_code& ec, const tcp::resolver::results_type& found) {
-                if (self->stopped_) return;
+            [self, generation](const boost::system::error_code& ec, const tcp::resolver::results_type& found) {
+                if (self->stopped_ || generation != self->generation_) return;
                 if (ec) return self->lost(fmt::format("cannot resolve {}: {}", self->endpoint_.host, ec.message()));
-                asio::async_connect(
-                    self->socket_, found, [self](const boost::system::error_code& error, const tcp::endpoint&) {
-                        if (self->stopped_) return;
-                        if (error)
-                            return self->lost(
-                                fmt::format("cannot connect to {}: {}", to_string(self->endpoint_), error.message()));
-                        self->connected();
-                    });
+                asio::async_connect(self->socket_, found,
+                                    [self, generation](const boost::system::error_code& error, const tcp::endpoint&) {
+                                        if (self->stopped_ || generation != self->generation_) return;
+                                        if (error)
+                                            return self->lost(fmt::format("cannot connect to {}: {}",
+                                                                          to_string(self->endpoint_), error.message()));
+                                        self->connected();
+                                    });
             });
         // A connect that hangs (a stopped server accepts nothing) is ended by the deadline too.
         arm_deadline();
