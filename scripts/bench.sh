@@ -19,7 +19,9 @@
 #   max: the most the open-file limit allows, ulimit -Hn less 1,000, at most 100,000; counts of the
 #   default over it are left out); --sessions K: the one count K; --heartbeat: each session's
 #   heartbeat interval during the scale case (default 5 s, for 2 intervals); --per-loadgen: the
-#   most sessions one load generator process opens (default 5000), each from its own 127.0.0.N.
+#   most sessions one load generator process opens (default: as many as the open-file limit
+#   allows, ulimit -Hn less 1,000, at most 20,000), from a loopback address of its own (127.0.0.2
+#   up) for each 5,000 of them.
 # --fanin-sessions, --fanin-messages: the fan-in case's sessions (default 1000) and the messages
 #   each publishes (default 100).
 # --only: a comma-separated subset of pipeline,oneshot,rr,scale,nats,fanin,backlog,cluster (default:
@@ -54,8 +56,8 @@ only="pipeline,oneshot,rr,scale,nats,fanin,backlog"  # backlog: ~80 s for 1,000,
 only_given=false
 backlog_messages=1000000
 work_parent=""
-scale_per_process=5000
-usage() { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+scale_per_process=""  # set from the open-file limit below
+usage() { sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case $1 in
     --quick) messages=20000 runs=1 oneshots=50 requests=100 scale_list=500 fanin_messages=20 ;;
@@ -83,7 +85,7 @@ done
 usage_error() { echo "bench: error: $*" >&2; exit 2; }
 ((size >= 12)) || usage_error "--size must be at least 12 bytes"
 IFS=, read -r -a scale_counts <<<"$scale_list"
-for number in "$messages" "$runs" "$oneshots" "$requests" "${scale_counts[@]}" "$heartbeat" "$scale_per_process" \
+for number in "$messages" "$runs" "$oneshots" "$requests" "${scale_counts[@]}" "$heartbeat" "${scale_per_process:-1}" \
   "$fanin_sessions" "$fanin_messages" "$backlog_messages"; do
   [[ $number =~ ^[1-9][0-9]*$ || ($number == max && " ${scale_counts[*]} " == *" max "*) ]] ||
     usage_error "counts, sizes and --heartbeat must be positive integers (--scale: or max), not '$number'"
@@ -129,6 +131,14 @@ hard_files=$(ulimit -H -n)
 [[ $hard_files == unlimited ]] && hard_files=1000000
 scale_max=$(((hard_files - 1000) / 1000 * 1000))
 ((scale_max <= 100000)) || scale_max=100000
+# As few load generators as the limit allows: they share one core, where every process more only
+# adds waits for that core to the answers they time (measured: 4 generators of 4,750 sessions
+# waited for it several times longer than one of 19,000).
+if [[ -z $scale_per_process ]]; then
+  scale_per_process=$((hard_files - 1000))
+  ((scale_per_process <= 20000)) || scale_per_process=20000
+  ((scale_per_process >= 1000)) || scale_per_process=1000
+fi
 resolved=()
 for count in "${scale_counts[@]}"; do
   [[ $count == max ]] && count=$scale_max
@@ -273,6 +283,15 @@ cpu_ns() {
   local task on_cpu total=0
   for task in /proc/"$1"/task/*/schedstat; do
     read -r on_cpu _ <"$task" 2>/dev/null && total=$((total + on_cpu))
+  done
+  echo "$total"
+}
+# Time all the threads of PID have waited for a core while runnable, in nanoseconds (the second
+# field of the same file): a daemon's answers are late by as much, which is the machine's time.
+wait_ns() {
+  local task waiting total=0
+  for task in /proc/"$1"/task/*/schedstat; do
+    read -r _ waiting _ <"$task" 2>/dev/null && total=$((total + waiting))
   done
   echo "$total"
 }
@@ -558,17 +577,20 @@ timed_request() {  # timed_request SYSTEM I COMMAND...: one row, count 0 when no
 }
 
 # Gateway scale, one row of the table per count K: a gateway of its own pinned to one core, the
-# load generators to the other when there are two, one per --per-loadgen sessions, each from a
-# loopback address of its own (127.0.0.2 up) so that no process runs out of descriptors and no
-# address out of ports. The generators open their sessions and wait (--hold); read here from /proc:
-# the gateway's CPU while they open (handshakes per gateway CPU-second), its resident memory before
-# and once they are idle (KiB per session), its CPU while they beat; the generators give the
-# heartbeats' answer times, merged into one p99. Beside the handshakes per gateway CPU-second, the
-# regime they were taken in: the gateway's busy share of the phase and its wake-ups per handshake.
+# load generators to the other when there are two, one per --per-loadgen sessions (as few as the
+# descriptors allow), each 5,000 sessions from a loopback address of their own (127.0.0.2 up) so
+# that no address runs out of ports. The generators open their sessions and wait (--hold); read
+# here from /proc: the gateway's CPU while they open (handshakes per gateway CPU-second), its
+# resident memory before and once they are idle (KiB per session), its CPU and its waits for a
+# core while they beat; the generators give the heartbeats' answer times, merged into one p99,
+# with their own waits for a core, and beat in turns (--heartbeat-phase), not all at once. Beside
+# the handshakes per gateway CPU-second, the regime they were taken in: the gateway's busy share
+# of the phase and its wake-ups per handshake.
 scale() {  # scale K
   local sessions=$1 dir="$work/scale.$1" need=$(($1 + 512)) gateway_pid port processes i first count
   local -a pin_gateway=() pin_load=() loads=()
   local rss_before cpu_before cpu_opened switches_before switches_opened rss_idle cpu_beat beat_start cpu_beat_end beat_end complete=true
+  local wait_beat wait_beat_end addresses=0 blocks sources j
   say "== gateway scale: $sessions sessions, heartbeats every ${heartbeat}s"
   (($(ulimit -S -n) >= need)) || die "$sessions sessions need $need file descriptors; ulimit -Hn is $(ulimit -H -n)"
   if (($(nproc) >= 2)) && command -v taskset >/dev/null; then pin_gateway=(taskset -c 0) pin_load=(taskset -c 1); fi
@@ -585,9 +607,14 @@ scale() {  # scale K
   rss_before=$(rss_kib "$gateway_pid") cpu_before=$(cpu_ns "$gateway_pid") switches_before=$(switches "$gateway_pid")
   for ((i = 0; i < processes; i++)); do
     first=$((i * sessions / processes)) count=$(((i + 1) * sessions / processes - i * sessions / processes))
+    # 5,000 sessions at most from one address, and 64 handshakes in flight for each 5,000, as
+    # when each 5,000 had a process of their own.
+    blocks=$(((count + 4999) / 5000)) sources=""
+    for ((j = 0; j < blocks; j++)); do sources+="${sources:+,}127.0.0.$((addresses + 2))" addresses=$((addresses + 1)); done
     "${pin_load[@]}" "$drivers/aegis_loadgen" run --url "ws://127.0.0.1:$port" --gateway-key "$dir/id_ed25519.pub" \
-      --seed bench --first "$first" --count "$count" --bind "127.0.0.$((i + 2))" --hold \
+      --seed bench --first "$first" --count "$count" --bind "$sources" --concurrency $((64 * blocks)) --hold \
       --heartbeat-every "$heartbeat" --heartbeat-for $((2 * heartbeat)) --latencies "$dir/latencies.$i" \
+      --heartbeat-phase "$(awk -v i="$i" -v n="$processes" 'BEGIN { print i / n }')" \
       >"$dir/load.$i" 2>"$dir/load.$i.err" &
     loads+=($!)
   done
@@ -599,26 +626,28 @@ scale() {  # scale K
     cpu_opened=$(cpu_ns "$gateway_pid") switches_opened=$(switches "$gateway_pid")
     sleep 1  # settle, as a fleet's idle sessions would
     rss_idle=$(rss_kib "$gateway_pid")
-    cpu_beat=$(cpu_ns "$gateway_pid") beat_start=$(now)
+    cpu_beat=$(cpu_ns "$gateway_pid") wait_beat=$(wait_ns "$gateway_pid") beat_start=$(now)
     kill -USR1 "${loads[@]}"
     sleep $((2 * heartbeat))
-    cpu_beat_end=$(cpu_ns "$gateway_pid") beat_end=$(now)
+    cpu_beat_end=$(cpu_ns "$gateway_pid") wait_beat_end=$(wait_ns "$gateway_pid") beat_end=$(now)
     within 30 all_say '"heartbeats_sent"' || { complete=false; say "bench: a load generator did not report"; }
   else
     complete=false
     say "bench: the load generators did not open their sessions: $(cat "$dir"/load.*.err | head -n 3)"
     cpu_opened=$(cpu_ns "$gateway_pid") rss_idle=$(rss_kib "$gateway_pid") switches_opened=$(switches "$gateway_pid")
-    cpu_beat=$cpu_opened beat_start=$(now) cpu_beat_end=$cpu_opened beat_end=$beat_start
+    cpu_beat=$cpu_opened beat_start=$(now) cpu_beat_end=$cpu_opened beat_end=$beat_start wait_beat=0 wait_beat_end=0
   fi
   kill -USR1 "${loads[@]}" 2>/dev/null || true  # close the sessions (a TERM would do as well)
   for i in "${loads[@]}"; do wait "$i" 2>/dev/null || complete=false; done
   python3 - "$dir" "$sessions" "$processes" "$rss_before" "$rss_idle" "$cpu_before" "$cpu_opened" "$cpu_beat" \
     "$cpu_beat_end" $((beat_end - beat_start)) "$complete" "$switches_before" "$switches_opened" \
+    $((wait_beat_end - wait_beat)) \
     >"$work/scale.$sessions.json" <<'PY'
 import glob, json, sys
 directory = sys.argv[1]
 sessions, processes, rss_before, rss_idle = (int(a) for a in sys.argv[2:6])
 cpu_before, cpu_opened, cpu_beat, cpu_beat_end, beat_us = (int(a) for a in sys.argv[6:11])
+gateway_wait_ns = int(sys.argv[14])
 opened, reports = [], []
 for i in range(processes):
     for line in open(f"{directory}/load.{i}"):
@@ -655,6 +684,13 @@ print(json.dumps({
     # How late each generator's own loop ran a 1 ms timer meanwhile (the worst generator's p99):
     # an answer waiting for that loop counts its lag too, which is not the gateway's time.
     "loadgen_lag_p99_ms": max((r.get("loadgen_lag_p99_ms", 0.0) for r in reports), default=0.0),
+    # While they beat, how long each side waited for a core while it had work (schedstat): the
+    # gateway's waits and the generators' (the one that waited most) are the machine's time, in
+    # the answer times beside the gateway's own; on a quiet machine both are near 0.
+    "gateway_wait_for_core_ms": round(gateway_wait_ns / 1e6, 1),
+    "loadgen_wait_for_core_ms": max((r.get("loadgen_wait_for_core_ms", 0.0) for r in reports), default=0.0),
+    "loadgen_cpu_heartbeat_percent": max((round(100 * r.get("loadgen_cpu_heartbeat_s", 0.0) / r["heartbeat_seconds"], 1)
+                                          for r in reports if r.get("heartbeat_seconds")), default=0.0),
     "gateway_cpu_heartbeat_percent": round(100 * (cpu_beat_end - cpu_beat) / 1e3 / beat_us, 1) if beat_us else 0.0,
     "first_failure": failures[0] if failures else ""}))
 PY
@@ -1099,13 +1135,14 @@ if scale:
     print("gateway scale (one gateway per row; idle memory over the sessions; heartbeats every "
           f"{scale[0].get('heartbeat_every_s') or '-'} s for two intervals)")
     table = [("sessions", "established", "loadgens", "handshakes/s", "per gw CPU-s", "gw busy %", "wake-ups/hs",
-              "KiB/session",
-              "heartbeat p50 ms", "p99 ms", "loadgen lag p99 ms", "gateway CPU %")] + [
+              "KiB/session", "heartbeat p50 ms", "p99 ms", "loadgen lag p99 ms", "gateway CPU %", "loadgen CPU %",
+              "waits for a core ms: gateway", "loadgen")] + [
         (str(s["sessions"]), cell(s.get("established")), cell(s.get("processes")), cell(s.get("handshakes_per_s")),
          cell(s.get("handshakes_per_gateway_cpu_s")), cell(s.get("gateway_busy_open_percent")),
          cell(s.get("gateway_wakeups_per_handshake")), cell(s.get("kib_per_session")), cell(s.get("heartbeat_p50_ms")),
          cell(s.get("heartbeat_p99_ms")), cell(s.get("loadgen_lag_p99_ms")),
-         cell(s.get("gateway_cpu_heartbeat_percent"))) for s in scale]
+         cell(s.get("gateway_cpu_heartbeat_percent")), cell(s.get("loadgen_cpu_heartbeat_percent")),
+         cell(s.get("gateway_wait_for_core_ms")), cell(s.get("loadgen_wait_for_core_ms"))) for s in scale]
     widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
     for t in table:
         print("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())

@@ -6,7 +6,9 @@
 //   aegis_loadgen run --url ws://HOST:PORT --gateway-key FILE --count K --seed TEXT [options]
 //       opens K sessions (identities F to F+K-1, at most --concurrency handshakes at a time),
 //       keeps them idle, then has each publish an application heartbeat every --heartbeat-every
-//       seconds for --heartbeat-for seconds; prints one JSON object with the figures
+//       seconds for --heartbeat-for seconds; prints one JSON object with the figures. Session i
+//       beats first at (i + --heartbeat-phase) / K of the interval: several generators given
+//       phases j/N interleave their heartbeats evenly instead of sending theirs at the same instants
 //   ... run --publish M [--window W --topic TOPIC --tag TAG]
 //       instead of heartbeats, each session publishes M messages to agent.ID.TOPIC (payloads
 //       TAG-ID-J, J < M), one a publish frame, at most W unacknowledged, for the fan-in case
@@ -19,7 +21,9 @@
 // its handshakes have ended and waits for a USR1 before the heartbeats (or publishes); after
 // its report it waits for another USR1 (or a TERM) before closing its sessions, so that their
 // closing is not counted in the phase. --bind ADDR connects from a source address of its own
-// (127.0.0.N on loopback), so that no address runs out of ports.
+// (127.0.0.N on loopback), so that no address runs out of ports; --bind A,B,... spreads the
+// sessions over several, in blocks, so that one process can hold more sessions than one address
+// has ports for quickly (picking a free port slows as an address's ports fill up).
 
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -130,6 +134,16 @@ struct ProcessSample {
     return out;
 }
 
+// How long this process's main thread has waited for a core while runnable, in ms
+// (/proc/self/schedstat, second field); 0 when the kernel keeps no schedstat. A heartbeat answer
+// that arrives while this process waits for a core is late by as much, which is not the gateway's time.
+[[nodiscard]] double own_wait_for_core_ms() {
+    std::ifstream schedstat("/proc/self/schedstat");
+    std::uint64_t on_cpu = 0, waiting = 0;
+    if (!(schedstat >> on_cpu >> waiting)) return 0.0;
+    return static_cast<double>(waiting) / 1e6;
+}
+
 [[nodiscard]] double own_cpu_s() {
     rusage usage{};
     ::getrusage(RUSAGE_SELF, &usage);
@@ -146,6 +160,7 @@ struct RunOptions {
     std::size_t concurrency = 64;
     double heartbeat_every_s = 5;
     double heartbeat_for_s = 10;
+    double heartbeat_phase = 0;  // in [0, 1): where in its slot of the interval each session beats
     double settle_s = 1;
     long gateway_pid = 0;
     std::string bind;  // source address; empty: the system's choice
@@ -163,7 +178,8 @@ class Load;
 // One agent session: connect, the client handshake, then heartbeats sealed in records.
 class Agent : public std::enable_shared_from_this<Agent> {
 public:
-    Agent(Load& load, crypto::SigningKey key) : load_(load), key_(std::move(key)) {}
+    Agent(Load& load, crypto::SigningKey key, std::string source)
+        : load_(load), key_(std::move(key)), source_(std::move(source)) {}
 
     void open();
     void send_heartbeat();
@@ -182,6 +198,7 @@ private:
 
     Load& load_;
     crypto::SigningKey key_;
+    std::string source_;  // the address it connects from; empty: the system's choice
     std::shared_ptr<net::Connection> connection_;
     std::optional<protocol::ClientHandshake> handshake_;
     std::optional<protocol::RecordLayer> records_;
@@ -210,9 +227,17 @@ public:
             std::signal(SIGINT, SIG_DFL);
         }
         agents_.reserve(options_.count);
+        std::vector<std::string> sources;
+        for (std::size_t start = 0; start < options_.bind.size();) {
+            const auto comma = std::min(options_.bind.find(',', start), options_.bind.size());
+            sources.push_back(options_.bind.substr(start, comma - start));
+            start = comma + 1;
+        }
         // Keys first, so deriving them is not counted as handshake time.
         for (std::size_t i = 0; i < options_.count; ++i)
-            agents_.push_back(std::make_shared<Agent>(*this, derived_key(options_.seed, options_.first + i)));
+            agents_.push_back(std::make_shared<Agent>(
+                *this, derived_key(options_.seed, options_.first + i),
+                sources.empty() ? std::string() : sources[i * sources.size() / options_.count]));
         opening_started_ = Clock::now();
         opening_started_unix_ms_ = unix_time_ms();
         opening_cpu_ = sample_process(options_.gateway_pid);
@@ -325,10 +350,14 @@ private:
         beating_started_ = Clock::now();
         probe_lag();
         beating_cpu_ = sample_process(options_.gateway_pid);
-        // Agent i beats first at i/K of the interval, so the load is even.
+        beating_own_cpu_ = own_cpu_s();
+        beating_own_wait_ms_ = own_wait_for_core_ms();
+        // Agent i beats first at (i + phase)/K of the interval, so the load is even, and the
+        // generators of one load (each its own phase) take turns rather than beat together.
         for (std::size_t i = 0; i < agents_.size(); ++i)
-            schedule_beat(agents_[i], seconds(options_.heartbeat_every_s * static_cast<double>(i) /
-                                              static_cast<double>(agents_.size())));
+            schedule_beat(agents_[i],
+                          seconds(options_.heartbeat_every_s * (static_cast<double>(i) + options_.heartbeat_phase) /
+                                  static_cast<double>(agents_.size())));
         timer_.expires_after(seconds(options_.heartbeat_for_s));
         timer_.async_wait([this](const boost::system::error_code& ec) {
             if (!ec) stop_beating();
@@ -375,6 +404,8 @@ private:
         lag_timer_.cancel();
         beating_seconds_ = std::chrono::duration<double>(Clock::now() - beating_started_).count();
         beating_gateway_cpu_s_ = sample_process(options_.gateway_pid).cpu_s - beating_cpu_.cpu_s;
+        beating_own_cpu_ = own_cpu_s() - beating_own_cpu_;
+        beating_own_wait_ms_ = own_wait_for_core_ms() - beating_own_wait_ms_;
         for (const auto& timer : beat_timers_) timer->cancel();
         if (heartbeats_.count() + heartbeat_errors_ >= heartbeats_sent_) return finish();
         timer_.expires_after(std::chrono::seconds(5));
@@ -447,6 +478,8 @@ private:
                            heartbeat_errors_);
         out += heartbeats_.json_members("heartbeat") + ", ";
         out += loop_lag_.json_members("loadgen_lag") + ", ";
+        out += fmt::format(R"("loadgen_cpu_heartbeat_s": {:.3f}, "loadgen_wait_for_core_ms": {:.1f}, )",
+                           beating_own_cpu_, beating_own_wait_ms_);
         out += fmt::format(R"("gateway_cpu_heartbeat_percent": {:.1f}, )",
                            beating_seconds_ > 0 ? 100.0 * beating_gateway_cpu_s_ / beating_seconds_ : 0.0);
         if (options_.publish > 0) {
@@ -511,13 +544,14 @@ private:
     double own_cpu_ = 0;
     double opening_seconds_ = 0, opening_gateway_cpu_s_ = 0, opening_own_cpu_s_ = 0;
     double beating_seconds_ = 0, beating_gateway_cpu_s_ = 0;
+    double beating_own_cpu_ = 0, beating_own_wait_ms_ = 0;  // this process while beating
     double publishing_seconds_ = 0, publishing_gateway_cpu_s_ = 0;
 };
 
 void Agent::open() {
     opened_at_ = Clock::now();
     net::ClientOptions transport;
-    transport.local_address = load_.options().bind;
+    transport.local_address = source_;
     std::weak_ptr<Agent> weak = weak_from_this();
     net::connect(load_.io(), load_.url(), transport, [weak](Result<std::shared_ptr<net::Connection>> made) {
         auto self = weak.lock();
@@ -704,10 +738,12 @@ int main(int argc, char** argv) {
          "seconds between one session's heartbeats")
         ("heartbeat-for", po::value(&options.heartbeat_for_s)->default_value(options.heartbeat_for_s),
          "seconds of heartbeats (0: none)")
+        ("heartbeat-phase", po::value(&options.heartbeat_phase)->default_value(options.heartbeat_phase),
+         "0 to 1: session i beats first at (i + PHASE)/K of the interval (generator j of N: j/N)")
         ("settle", po::value(&options.settle_s)->default_value(options.settle_s),
          "seconds between the last handshake and the idle memory reading")
         ("gateway-pid", po::value(&options.gateway_pid), "read the gateway's CPU and memory from /proc/PID")
-        ("bind", po::value(&options.bind), "connect from this source address (127.0.0.N)")
+        ("bind", po::value(&options.bind), "connect from this source address (127.0.0.N), or these (A,B,...: in blocks)")
         ("hold", po::bool_switch(&options.hold), "wait for a USR1 after opening and another before closing")
         ("publish", po::value(&options.publish)->default_value(options.publish),
          "messages each session publishes instead of heartbeats (0: heartbeats)")
@@ -737,6 +773,10 @@ int main(int argc, char** argv) {
         }
     } catch (const po::error& e) {
         std::cerr << "aegis_loadgen: error: " << e.what() << '\n';
+        return 2;
+    }
+    if (!(options.heartbeat_phase >= 0 && options.heartbeat_phase < 1)) {
+        std::cerr << "aegis_loadgen: error: --heartbeat-phase must be at least 0 and below 1\n";
         return 2;
     }
     if (options.count == 0 || options.concurrency == 0 || options.heartbeat_every_s <= 0 || options.window == 0) {

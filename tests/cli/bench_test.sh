@@ -21,6 +21,11 @@ expect_exit 0 "$bench" --help
 for option in --scale --sessions --per-loadgen --fanin-sessions --fanin-messages --backlog --only nats fanin backlog; do
     expect_contains "$out" "$option"
 done
+# The load generator's heartbeat phase is a fraction of one slot of the interval.
+for phase in 1 -0.5; do
+    expect_exit 2 "$AEGIS_BIN/../tests/bench/aegis_loadgen" run --url ws://127.0.0.1:1 --gateway-key x --heartbeat-phase "$phase"
+    expect_match "$err" "^aegis_loadgen: error: --heartbeat-phase" "stderr of --heartbeat-phase $phase"
+done
 
 # The anchors a machine may lack are left out of the default list, saying why; present, they run.
 nats=yes fanin=yes
@@ -67,6 +72,8 @@ for s in scale:
     assert s["established"] == s["sessions"] and s["dropped"] == 0 and s["failures"] == 0, s
     assert s["heartbeats_sent"] >= s["sessions"] and s["heartbeats_answered"] == s["heartbeats_sent"], s
     assert s["heartbeat_p99_ms"] >= s["heartbeat_p50_ms"] > 0, s
+    assert s["loadgen_cpu_heartbeat_percent"] > 0 and s["gateway_wait_for_core_ms"] >= 0, s
+    assert s["loadgen_wait_for_core_ms"] >= 0, s
     assert s["handshakes_per_s"] > 0 and s["handshakes_per_gateway_cpu_s"] > 0 and s["gateway_rss_idle_kib"] > 0, s
     assert s["gateway_busy_open_percent"] > 0 and s["gateway_wakeups_per_handshake"] > 0, s
 targets = [case for case in report["cases"] if case["target"]]
