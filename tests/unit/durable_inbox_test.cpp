@@ -165,6 +165,13 @@ struct DeliveryStores {
         if (auto added = inbox->append({"audit"}, {entries.front()}); !added) return added.take_error();
         return ids->flush();
     }
+    // Messages first..last stored as one delivery and committed.
+    void store_delivery(std::uint32_t first, std::uint32_t last) {
+        auto delivery = db->begin(store::Durability::process_crash);
+        REQUIRE(delivery);
+        REQUIRE(store_parts(first, last));
+        REQUIRE(delivery->commit());
+    }
     [[nodiscard]] std::int64_t rows(const char* table) const {
         auto count = db->query_int(fmt::format("SELECT count(*) FROM {}", table));
         REQUIRE(count);
@@ -179,12 +186,7 @@ TEST_CASE("store: a delivery's inbox entries and ids commit together, in memory 
     DeliveryStores stores(dir.file());
     REQUIRE(stores.inbox->create_cursor("nightly", {">"}, 0));
     REQUIRE(stores.inbox->create_cursor("audit", {">"}, 0));
-    {
-        auto delivery = stores.db->begin(store::Durability::process_crash);
-        REQUIRE(delivery);
-        REQUIRE(stores.store_parts(1, 10));
-        REQUIRE(delivery->commit());
-    }
+    stores.store_delivery(1, 10);
     CHECK(stores.inbox->pending("nightly") == 3);
     CHECK(stores.inbox->pending("audit") == 1);
     CHECK(stores.ids->pending() == 0);
@@ -234,10 +236,7 @@ TEST_CASE("store: a delivery's inbox entries and ids commit together, in memory 
     CHECK(stores.ids->size() == 10);
 
     // The redelivery is stored whole, once.
-    auto delivery = stores.db->begin(store::Durability::process_crash);
-    REQUIRE(delivery);
-    REQUIRE(stores.store_parts(11, 20));
-    REQUIRE(delivery->commit());
+    stores.store_delivery(11, 20);
     CHECK(stores.inbox->pending("nightly") == 6);
     CHECK(stores.inbox->pending("audit") == 2);
     CHECK(stores.rows("inbox") == 8);
