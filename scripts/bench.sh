@@ -277,24 +277,21 @@ if wants nats; then
     die "cannot make the JetStream stream"
 fi
 
-# Time on a CPU of all the threads of PID so far, in nanoseconds (/proc/PID/task/*/schedstat): finer
-# than the ticks of /proc/PID/stat for the short phases of the fan-in and scale cases.
-cpu_ns() {
-  local task on_cpu total=0
+# schedstat_ns PID FIELD: the sum over all the threads of PID of one field of
+# /proc/PID/task/*/schedstat, in nanoseconds so far.
+schedstat_ns() {
+  local task fields total=0
   for task in /proc/"$1"/task/*/schedstat; do
-    read -r on_cpu _ <"$task" 2>/dev/null && total=$((total + on_cpu))
+    read -r -a fields <"$task" 2>/dev/null && total=$((total + fields[$2 - 1]))
   done
   echo "$total"
 }
-# Time all the threads of PID have waited for a core while runnable, in nanoseconds (the second
-# field of the same file): a daemon's answers are late by as much, which is the machine's time.
-wait_ns() {
-  local task waiting total=0
-  for task in /proc/"$1"/task/*/schedstat; do
-    read -r _ waiting _ <"$task" 2>/dev/null && total=$((total + waiting))
-  done
-  echo "$total"
-}
+# Time on a CPU: finer than the ticks of /proc/PID/stat for the short phases of the fan-in and
+# scale cases.
+cpu_ns() { schedstat_ns "$1" 1; }
+# Time waiting for a core while runnable: a daemon's answers are late by as much, which is the
+# machine's time.
+wait_ns() { schedstat_ns "$1" 2; }
 # Context switches of all the threads of PID so far, "VOLUNTARY INVOLUNTARY": a voluntary one is a
 # wait for work, which a gateway that is not kept busy pays once per message (a wake-up costs it
 # more CPU than the message: its caches are cold again); an involuntary one, a wait for a core
