@@ -121,6 +121,8 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void fail_waiters(const Error& cause);
     void schedule_retry();
     void flush_publishes();
+    // Answers each publish of a committed group (queued, its ids, or why not).
+    void answer_publishes(std::vector<PendingPublish>& group, const std::optional<ipc::WireError>& failure);
     void dead_letter(const std::vector<protocol::MessageId>& ids, const Error& cause);
     [[nodiscard]] std::optional<ipc::WireError> check_capacity(std::size_t count, std::uint64_t bytes) const;
 

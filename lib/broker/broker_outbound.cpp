@@ -182,9 +182,16 @@ void Broker::Impl::flush_publishes() {
     // are all requests, replies and heartbeats: protocol::short_lived) and the removal of what the
     // gateway acknowledged meanwhile. The batches to send are taken afterwards, by pump(): taking
     // only reads the queue, since what is in flight is kept in memory.
+    //
+    // The log's sync comes after the batches are sent: the gateway stores and acknowledges them
+    // while this disk flushes, instead of after it (a one-shot `aegis-send --wait-ack` waits for
+    // both). The session's send is posted (net::Connection), so the sync and the answers are
+    // posted behind it; no answer goes out before the sync: `queued` and the message ids still
+    // promise that the messages survive a power loss.
     auto port = outbound_queue();
+    database->defer_log_sync();
     auto flushed = outbound_flow.flush(port);
-    auto& group = flushed.group;
+    const bool sync_owed = database->stop_deferring_log_sync();
     std::optional<ipc::WireError> store_failure;
     if (flushed.store_error) {
         log(fmt::format("cannot queue {} message(s): {}", flushed.messages, flushed.store_error->message));
@@ -196,11 +203,46 @@ void Broker::Impl::flush_publishes() {
         log(fmt::format("cannot remove acknowledged messages: {}", flushed.removal_error->message));
     }
     if (!flushed.store_error) published_local += flushed.messages;
+    // Waiting for its ack from now on: an ack cannot come before the sync below (the batch is
+    // written after this handler), but if it did, the gateway has stored the message.
+    if (!store_failure) {
+        for (const auto& pending : flushed.group) {
+            if (!pending.refused && !pending.several && pending.wait_ack)
+                outbound_flow.await_ack(pending.messages.front().id, pending.waiter);
+        }
+    }
+    pump();
+    if (!sync_owed) {
+        answer_publishes(flushed.group, store_failure);
+        return;
+    }
+    boost::asio::post(io, [weak = weak_from_this(), group = std::move(flushed.group), store_failure,
+                           messages = flushed.messages]() mutable {
+        auto self = weak.lock();
+        if (!self) return;  // stopped: the clients see their connections close, unanswered
+        if (auto synced = self->database->sync_log(); !synced && !store_failure) {
+            // Committed, maybe sent, maybe delivered: what reached the device is unknown.
+            self->log(fmt::format("cannot sync {} queued message(s) to disk: {}", messages, synced.error().message));
+            store_failure =
+                refusal(ipc::name(ipc::LocalReason::store_failed),
+                        fmt::format("{} (queued, but it may not survive a power loss)", synced.error().message),
+                        ExitCode::failure);
+            self->last_error = synced.error();
+            for (const auto& pending : group) {
+                if (!pending.refused && !pending.several && pending.wait_ack)
+                    (void)self->outbound_flow.take_waiter(pending.messages.front().id);
+            }
+        }
+        self->answer_publishes(group, store_failure);
+    });
+}
+
+void Broker::Impl::answer_publishes(std::vector<PendingPublish>& group, const std::optional<ipc::WireError>& failure) {
     for (auto& pending : group) {
         if (pending.refused) {
             fail(pending.waiter, *pending.refused);
-        } else if (store_failure) {
-            fail(pending.waiter, *store_failure);
+        } else if (failure) {
+            fail(pending.waiter, *failure);
         } else if (pending.several) {
             json ids = json::array();
             for (const auto& message : pending.messages) ids.push_back(ipc::to_hex(message.id));
@@ -213,12 +255,10 @@ void Broker::Impl::flush_publishes() {
                                 {"request", pending.waiter.request_id},
                                 {"message_id", ipc::to_hex(pending.messages.front().id)}});
             }
-            outbound_flow.await_ack(pending.messages.front().id, pending.waiter);
         } else {
             answer(pending.waiter, json{{"message_id", ipc::to_hex(pending.messages.front().id)}});
         }
     }
-    pump();
 }
 
 void Broker::Impl::enqueue_heartbeat() {

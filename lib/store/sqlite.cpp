@@ -212,8 +212,13 @@ Result<void> Transaction::commit() {
     }
     // A part that needed power_loss joined a relaxed transaction: its frames are in the log but
     // not yet on disk, so the log is synced as synchronous=FULL would have at this COMMIT.
-    if (database->wanted_ == Durability::power_loss && database->durability_ != Durability::power_loss)
-        done = database->sync_log();
+    if (database->wanted_ == Durability::power_loss && database->durability_ != Durability::power_loss) {
+        if (database->deferring_sync_) {
+            database->sync_owed_ = true;
+        } else {
+            done = database->sync_log();
+        }
+    }
     // A commit that did not reach the disk is reported failed: its writer takes it back in memory
     // (rows still in the file are written again, idempotently, when the work is done again).
     database->settle(done.ok());
@@ -319,7 +324,9 @@ Result<Transaction> Database::begin(Durability durability) {
         if (durability == Durability::power_loss) wanted_ = durability;
         return Transaction(this);
     }
-    if (auto set = set_durability(durability); !set) return set.take_error();
+    // Deferring: committed without a sync, which finish_log_sync() does (see Transaction::commit).
+    const auto mode = deferring_sync_ ? Durability::process_crash : durability;
+    if (auto set = set_durability(mode); !set) return set.take_error();
     if (auto started = exec_cached("BEGIN IMMEDIATE"); !started) return started.take_error();
     depth_ = 1;
     wanted_ = durability;

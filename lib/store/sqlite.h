@@ -143,6 +143,21 @@ public:
     // with true (what was written is committed).
     void on_outcome(std::function<void(bool committed)> then);
 
+    // Deferred log sync, for a writer with other work to do while the device flushes (the
+    // broker sends a batch to the gateway meanwhile). Between defer_log_sync() and
+    // stop_deferring_log_sync(), a commit that asks for power_loss commits without syncing: its
+    // rows are in the log and visible, and survive the process being killed. stop_deferring_log_sync()
+    // says whether such a commit owes a sync; its writer calls sync_log() before it promises
+    // anyone that those rows survive power loss. (Any later commit with power_loss syncs them too.)
+    void defer_log_sync() { deferring_sync_ = true; }
+    [[nodiscard]] bool stop_deferring_log_sync() {
+        deferring_sync_ = false;
+        return std::exchange(sync_owed_, false);
+    }
+    // Syncs the write-ahead log: what has been committed survives power loss once it returns.
+    // Not a checkpoint.
+    [[nodiscard]] Result<void> sync_log();
+
     // Puts the file in WAL mode with synchronous=FULL (failing when the file system cannot hold
     // a write-ahead log). The log is copied back into the file by a thread of this connection's
     // own (BackgroundCheckpoint) once it holds kBackgroundCheckpointFrames pages, instead of by
@@ -182,7 +197,6 @@ private:
     friend class Transaction;
     void rollback_if_open();
     void settle(bool committed);
-    [[nodiscard]] Result<void> sync_log();
     static int on_commit(void* self, sqlite3* handle, const char* schema, int frames);
 
     sqlite3* handle_;
@@ -195,6 +209,8 @@ private:
     int depth_ = 0;                                   // open transactions, the outermost included
     Durability wanted_ = Durability::process_crash;   // the strongest any open part asked for
     bool abandoned_ = false;                          // an inner part was not committed
+    bool deferring_sync_ = false;                     // between defer_log_sync() and finish_log_sync()
+    bool sync_owed_ = false;                          // a power_loss commit since defer_log_sync()
     std::vector<std::function<void(bool)>> outcome_;  // on_outcome() callbacks of the open transaction
     std::unique_ptr<BackgroundCheckpoint> checkpoint_;
 };

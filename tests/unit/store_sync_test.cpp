@@ -236,3 +236,47 @@ TEST_CASE("store: a power_loss part joined to a relaxed transaction is synced wh
     }
     REQUIRE((*reader)->exec("COMMIT"));
 }
+
+TEST_CASE("store: a deferred power_loss commit leaves its frames unsynced until sync_log()", "[store]") {
+    const WatchedVfs vfs;
+    REQUIRE(vfs.registered());
+    const TempDir dir;
+    auto opened = store::Database::open(dir.path / "deferred.db", store::OpenMode::read_write_create);
+    REQUIRE(opened);
+    auto& database = **opened;
+    REQUIRE(database.use_write_ahead_log());
+    REQUIRE(database.exec("CREATE TABLE t (x INTEGER)"));
+
+    SECTION("a power_loss commit owes a sync; sync_log() pays it") {
+        database.defer_log_sync();
+        auto transaction = database.begin(store::Durability::power_loss);
+        REQUIRE(transaction);
+        insert(database, 1);
+        REQUIRE(transaction->commit());
+        CHECK(log_unsynced.load());  // committed, visible, not yet on the device
+        auto rows = database.query_int("SELECT count(*) FROM t");
+        REQUIRE(rows);
+        CHECK(*rows == 1);
+        CHECK(database.stop_deferring_log_sync());
+        CHECK_FALSE(database.stop_deferring_log_sync());  // owed once
+        REQUIRE(database.sync_log());
+        CHECK_FALSE(log_unsynced.load());
+    }
+    SECTION("a process_crash commit owes nothing") {
+        database.defer_log_sync();
+        auto transaction = database.begin(store::Durability::process_crash);
+        REQUIRE(transaction);
+        insert(database, 1);
+        REQUIRE(transaction->commit());
+        CHECK_FALSE(database.stop_deferring_log_sync());
+    }
+    SECTION("after the deferral a power_loss commit syncs at COMMIT again") {
+        database.defer_log_sync();
+        CHECK_FALSE(database.stop_deferring_log_sync());
+        auto transaction = database.begin(store::Durability::power_loss);
+        REQUIRE(transaction);
+        insert(database, 1);
+        REQUIRE(transaction->commit());
+        CHECK_FALSE(log_unsynced.load());
+    }
+}
