@@ -21,14 +21,26 @@ PublishPipeline::PublishPipeline(ipc::Client& client, ipc::PublishRequest reques
                                  OnQueued on_queued)
     : client_(client),
       request_(std::move(request)),
-      batches_(!request_.wait_ack && takes_batches(client.hello())),
       window_(window == 0 ? 1 : window),
       window_bytes_(window_bytes),
       timeout_(timeout),
       on_queued_(std::move(on_queued)) {}
 
+bool PublishPipeline::batches() {
+    if (!batches_) {
+        if (request_.wait_ack) {
+            batches_ = false;
+        } else if (client_.hello().is_object()) {
+            batches_ = takes_batches(client_.hello());
+        } else {
+            return false;  // not known yet
+        }
+    }
+    return *batches_;
+}
+
 Result<void> PublishPipeline::publish(ByteView payload) {
-    if (batches_ && payload.size() <= kBatchBytes) {
+    if (batches() && payload.size() <= kBatchBytes) {
         if (gathered_.size() + payload.size() > kBatchBytes) {
             if (auto sent = send_gathered(); !sent) return sent;
         }

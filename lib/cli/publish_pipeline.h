@@ -54,7 +54,11 @@ private:
     };
     ipc::Client& client_;
     ipc::PublishRequest request_;
-    bool batches_;  // the broker takes publish_batch, and nothing waits for acks
+    // Whether to gather publish_batch frames: the broker takes them and nothing waits for acks.
+    // Decided once the broker's hello has been read (an open()ed client reads it with the first
+    // answer); until then each message goes alone.
+    [[nodiscard]] bool batches();
+    std::optional<bool> batches_;
     std::size_t window_;
     std::size_t window_bytes_;
     std::optional<std::chrono::milliseconds> timeout_;

@@ -30,10 +30,6 @@ using Clock = std::chrono::steady_clock;
     return deadline && Clock::now() >= *deadline;
 }
 
-[[nodiscard]] Error closed_error() {
-    return make_error(ExitCode::unreachable, "the broker closed the connection");
-}
-
 [[nodiscard]] Error timeout_error(std::string_view what) {
     return make_error(ExitCode::timeout, "timed out waiting for the broker ({})", what);
 }
@@ -45,23 +41,61 @@ Deadline deadline_after(std::optional<std::chrono::milliseconds> timeout) {
     return Clock::now() + *timeout;
 }
 
-Result<Client> Client::connect(const std::filesystem::path& socket, std::string_view client_name, Deadline deadline) {
+Result<Client> Client::open(const std::filesystem::path& socket, std::string_view client_name) {
     auto fd = connect_unix(socket);
     if (!fd) return fd.take_error();
-    Client client(std::move(*fd));
+    Client client(std::move(*fd), socket);
     HelloRequest hello;
     hello.client = std::string(client_name);
-    auto answer = client.call(to_header(hello), {}, deadline);
-    if (!answer) {
-        auto error = answer.take_error();
-        if (error.exit == ExitCode::unreachable && error.message == closed_error().message) {
-            error.message = fmt::format("the broker on {} closed the connection during hello (another user's broker?)",
-                                        socket.string());
-        }
-        return error;
-    }
-    client.hello_ = std::move(answer->header);
+    auto id = client.send_later(to_header(hello), {}, std::nullopt);  // a small frame: kept, never written here
+    if (!id) return id.take_error();
+    client.hello_pending_ = *id;
     return client;
+}
+
+Result<Client> Client::connect(const std::filesystem::path& socket, std::string_view client_name, Deadline deadline) {
+    auto client = open(socket, client_name);
+    if (!client) return client.take_error();
+    while (client->hello_pending_) {
+        auto frame = client->read_any_frame(deadline);
+        if (!frame) return frame.take_error();
+        if (!frame->has_value()) return timeout_error("hello");
+        auto took = client->took_hello(**frame);
+        if (!took) return took.take_error();
+        if (!*took && (*frame)->header.contains("event")) client->events_.push_back(std::move(**frame));
+    }
+    return client;
+}
+
+Result<bool> Client::took_hello(Frame& frame) {
+    if (!hello_pending_) return false;
+    const auto id = frame.header.find("id");
+    if (id == frame.header.end() || !id->is_number_unsigned() || id->get<std::uint64_t>() != *hello_pending_)
+        return false;
+    hello_pending_.reset();
+    if (auto error = response_error(frame.header)) return to_error(*error);
+    hello_ = std::move(frame.header);
+    return true;
+}
+
+Result<std::optional<Frame>> Client::read_frame(Deadline deadline) {
+    for (;;) {
+        auto frame = read_any_frame(deadline);
+        if (!frame || !frame->has_value()) return frame;
+        // The answer to an open()ed connection's hello comes ahead of every later request's.
+        auto took = took_hello(**frame);
+        if (!took) return took.take_error();
+        if (!*took) return frame;
+    }
+}
+
+Error Client::closed_error() const {
+    if (hello_pending_) {
+        return make_error(ExitCode::unreachable,
+                          "the broker on {} closed the connection during hello (another user's broker?)",
+                          socket_.string());
+    }
+    return make_error(ExitCode::unreachable, "the broker closed the connection");
 }
 
 Result<void> Client::write_all(ByteView bytes, Deadline deadline) {
@@ -106,7 +140,7 @@ bool Client::frame_ready() const {
     return !events_.empty() || reader_.ready();
 }
 
-Result<std::optional<Frame>> Client::read_frame(Deadline deadline) {
+Result<std::optional<Frame>> Client::read_any_frame(Deadline deadline) {
     // Not zeroed: recv() fills what is used. Zeroing 64 KiB for every frame, most of which are
     // already buffered, was a tenth of aegis-sub's time in a stream.
     std::array<std::uint8_t, 64 * 1024> chunk;  // NOLINT(cppcoreguidelines-pro-type-member-init)
@@ -162,7 +196,7 @@ Result<Frame> Client::response(std::uint64_t id, Deadline deadline) {
     for (;;) {
         auto frame = read_frame(deadline);
         if (!frame) return frame.take_error();
-        if (!frame->has_value()) return timeout_error(fmt::format("request {}", id));
+        if (!frame->has_value()) return timeout_error(hello_pending_ ? "hello" : fmt::format("request {}", id));
         auto& got = **frame;
         if (got.header.contains("event")) {
             events_.push_back(std::move(got));

@@ -159,8 +159,12 @@ int run(int argc, char** argv) {
     // The input first: a file that cannot be read is bad input (exit 6) whether a broker runs or not.
     auto input = options->message ? aegis::Result<FilePtr>(FilePtr(nullptr, &std::fclose)) : open_input(*options);
     if (!input) return cli::report(kTool, input.error());
-    auto client = ipc::Client::connect(ipc::find_broker_socket(options->common.socket), kTool,
-                                       ipc::deadline_after(options->timeout));
+    // One message (-m): its publish goes out with the hello, one round trip less; a stream or a
+    // request waits for the hello's answer, which says whether the broker takes batches.
+    const auto socket = ipc::find_broker_socket(options->common.socket);
+    auto client = options->message && !options->is_request
+                      ? ipc::Client::open(socket, kTool)
+                      : ipc::Client::connect(socket, kTool, ipc::deadline_after(options->timeout));
     if (!client) return cli::report(kTool, client.error());
     if (options->is_request) return request(*client, *options, input->get());
     if (auto sent = publish_all(*client, *options, input->get()); !sent) return cli::report(kTool, sent.error());
