@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 #include <csignal>
+#include <variant>
 
 #include "broker/broker_impl.h"
 #include "broker/known_backends.h"
@@ -197,7 +198,8 @@ void Broker::Impl::stop() {
     boost::system::error_code ignored;
     signals.cancel(ignored);
     if (server) server->stop_accepting();
-    flush_publishes();  // what was accepted in this turn is committed and answered
+    flush_publishes();   // what was accepted in this turn is committed and answered
+    settle_publishes();  // with what waited for its sync
     if (session) session->stop();
     fail_waiters(protocol::protocol_error(protocol::Reason::shutting_down, "the broker is stopping"));
     for (const auto& pending : subscription_changes.take_waiting()) {
@@ -236,6 +238,15 @@ bool Broker::Impl::connected() const {
 void Broker::Impl::on_frame(const std::shared_ptr<ipc::Peer>& peer, ipc::Frame frame) {
     peers.try_emplace(peer->id(), peer);
     auto parsed = ipc::parse_request(frame.header);
+    // A publish's answer follows the earlier ones through its group. Any other answer is written
+    // now, so the publishes before it are committed and answered first: the answers on one
+    // connection keep the order of its requests (PROTOCOL.md §8.3).
+    const auto* parsed_request = std::get_if<ipc::Request>(&parsed);
+    if (parsed_request == nullptr || (!std::holds_alternative<ipc::PublishRequest>(parsed_request->body) &&
+                                      !std::holds_alternative<ipc::PublishBatchRequest>(parsed_request->body))) {
+        if (outbound_flow.has_commit_work()) flush_publishes();
+        settle_publishes();
+    }
     if (auto* bad = std::get_if<ipc::RequestError>(&parsed)) {
         log(fmt::format("local client {} (pid {}): {}: {}", peer->id(), peer->pid(), ipc::name(bad->error.reason),
                         bad->error.message));

@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -121,6 +122,10 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     void fail_waiters(const Error& cause);
     void schedule_retry();
     void flush_publishes();
+    // Syncs the log for the committed groups not answered yet (unsettled) and answers them, in
+    // order. Run behind the session's send, and before any other answer to a local client (the
+    // answers on one connection keep the order of its requests, PROTOCOL.md §8.3).
+    void settle_publishes();
     // Answers each publish of a committed group (queued, its ids, or why not).
     void answer_publishes(std::vector<PendingPublish>& group, const std::optional<ipc::WireError>& failure);
     void dead_letter(const std::vector<protocol::MessageId>& ids, const Error& cause);
@@ -197,6 +202,14 @@ struct Broker::Impl : std::enable_shared_from_this<Impl> {
     std::unique_ptr<store::SqliteOutboundQueue> queue;
     std::unique_ptr<store::DeliveredIds> delivered;
     bool flush_posted = false;
+    // Committed groups of publishes whose answers wait for the log's sync (settle_publishes).
+    struct UnsettledPublishes {
+        std::vector<PendingPublish> publishes;
+        std::optional<ipc::WireError> failure;  // they could not be stored
+        std::size_t messages = 0;
+        bool sync_owed = false;
+    };
+    std::deque<UnsettledPublishes> unsettled;
     // Durable cursors, their inboxes and the clients attached to them (made with the state file).
     std::unique_ptr<DurableCursors> durable;
 

@@ -185,9 +185,9 @@ void Broker::Impl::flush_publishes() {
     //
     // The log's sync comes after the batches are sent: the gateway stores and acknowledges them
     // while this disk flushes, instead of after it (a one-shot `aegis-send --wait-ack` waits for
-    // both). The session's send is posted (net::Connection), so the sync and the answers are
-    // posted behind it; no answer goes out before the sync: `queued` and the message ids still
-    // promise that the messages survive a power loss.
+    // both). The session's send is posted (net::Connection), so the sync and the answers
+    // (settle_publishes) are posted behind it; no answer goes out before the sync: `queued` and
+    // the message ids still promise that the messages survive a power loss.
     auto port = outbound_queue();
     database->defer_log_sync();
     auto flushed = outbound_flow.flush(port);
@@ -212,29 +212,43 @@ void Broker::Impl::flush_publishes() {
         }
     }
     pump();
-    if (!sync_owed) {
-        answer_publishes(flushed.group, store_failure);
+    unsettled.push_back(UnsettledPublishes{std::move(flushed.group), store_failure, flushed.messages, sync_owed});
+    if (!sync_owed || stopping) {
+        settle_publishes();
         return;
     }
-    boost::asio::post(io, [weak = weak_from_this(), group = std::move(flushed.group), store_failure,
-                           messages = flushed.messages]() mutable {
-        auto self = weak.lock();
-        if (!self) return;  // stopped: the clients see their connections close, unanswered
-        if (auto synced = self->database->sync_log(); !synced && !store_failure) {
+    boost::asio::post(io, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->settle_publishes();
+    });
+}
+
+void Broker::Impl::settle_publishes() {
+    if (unsettled.empty()) return;
+    auto groups = std::move(unsettled);
+    unsettled.clear();
+    const bool owed = std::any_of(groups.begin(), groups.end(), [](const auto& group) { return group.sync_owed; });
+    std::optional<Error> sync_error;
+    if (owed) {
+        if (auto synced = database->sync_log(); !synced) {
             // Committed, maybe sent, maybe delivered: what reached the device is unknown.
-            self->log(fmt::format("cannot sync {} queued message(s) to disk: {}", messages, synced.error().message));
-            store_failure =
-                refusal(ipc::name(ipc::LocalReason::store_failed),
-                        fmt::format("{} (queued, but it may not survive a power loss)", synced.error().message),
-                        ExitCode::failure);
-            self->last_error = synced.error();
-            for (const auto& pending : group) {
+            sync_error = synced.error();
+            last_error = synced.error();
+        }
+    }
+    for (auto& group : groups) {
+        auto failure = group.failure;
+        if (!failure && group.sync_owed && sync_error) {
+            log(fmt::format("cannot sync {} queued message(s) to disk: {}", group.messages, sync_error->message));
+            failure = refusal(ipc::name(ipc::LocalReason::store_failed),
+                              fmt::format("{} (queued, but it may not survive a power loss)", sync_error->message),
+                              ExitCode::failure);
+            for (const auto& pending : group.publishes) {
                 if (!pending.refused && !pending.several && pending.wait_ack)
-                    (void)self->outbound_flow.take_waiter(pending.messages.front().id);
+                    (void)outbound_flow.take_waiter(pending.messages.front().id);
             }
         }
-        self->answer_publishes(group, store_failure);
-    });
+        answer_publishes(group.publishes, failure);
+    }
 }
 
 void Broker::Impl::answer_publishes(std::vector<PendingPublish>& group, const std::optional<ipc::WireError>& failure) {
@@ -332,6 +346,7 @@ std::optional<std::uint32_t> Broker::Impl::SessionPublisher::publish(const proto
 }
 
 void Broker::Impl::on_publish_result(std::uint32_t request_id, const Result<void>& outcome) {
+    settle_publishes();  // `queued` before `acked` (the sync is posted ahead of any ack anyway)
     auto answered = outbound_flow.answered(request_id);
     if (!answered) return;  // from before a reconnect: those were released and re-sent
     auto flight = std::move(*answered);

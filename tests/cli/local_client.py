@@ -2,6 +2,7 @@
 
 usage: local_client.py publish SOCKET CHANNEL N OUT [--steady] [--fields]
        local_client.py subscribe SOCKET PATTERN N OUT [--batch] [--fields]
+       local_client.py pipelined SOCKET CHANNEL N OUT
 
 publish queues N messages "m-<i>" (with --steady at a steady pace, 20 then a 20 ms pause, so
 that a process killed in the middle of the stream is killed inside it) and writes to OUT the
@@ -15,6 +16,10 @@ every field of the event (the payload in hex), counts distinct message ids, and 
 OUT.events one line per event frame: its kind and how many messages it held.
 --batch: subscribe asks for "messages" events (PROTOCOL.md §8.4), refused unless the broker's
 hello offers message_batch.
+
+pipelined writes, in one write and without waiting for any answer (PROTOCOL.md §8.3.1), a hello
+and then N pairs of a publish and a status request, reads the 2N + 1 answers (skipping events)
+and writes to OUT the id of each answer in the order they came, then whether it was ok.
 """
 import base64
 import json
@@ -110,6 +115,26 @@ def records(header, payload):
         sys.exit("messages event: %d bytes after the last message" % (len(payload) - at))
     return out
 
+
+def frame(header, payload=b""):
+    text = json.dumps(header).encode()
+    return struct.pack(">II", 4 + len(text) + len(payload), len(text)) + text + payload
+
+
+if mode == "pipelined":
+    frames = [frame({"op": "hello", "v": 1, "id": 0, "client": "process-test"})]
+    for i in range(count):
+        frames.append(frame({"op": "publish", "id": 2 * i + 1, "channel": channel}, b"p-%d" % i))
+        frames.append(frame({"op": "status", "id": 2 * i + 2}))
+    s.sendall(b"".join(frames))
+    answers = []
+    while len(answers) < 2 * count + 1:
+        header, _ = read(30)
+        if "event" not in header:
+            answers.append("%s %s" % (header.get("id"), "ok" if header.get("ok") else "error"))
+    with open(out, "w") as f:
+        f.write("".join(a + "\n" for a in answers))
+    sys.exit(0)
 
 send({"op": "hello", "v": 1, "id": 0, "client": "process-test"})
 hello, _ = read(10)
