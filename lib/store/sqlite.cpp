@@ -324,7 +324,7 @@ Result<Transaction> Database::begin(Durability durability) {
         if (durability == Durability::power_loss) wanted_ = durability;
         return Transaction(this);
     }
-    // Deferring: committed without a sync, which finish_log_sync() does (see Transaction::commit).
+    // Deferring: committed without a sync, which its writer's sync_log() does (see Transaction::commit).
     const auto mode = deferring_sync_ ? Durability::process_crash : durability;
     if (auto set = set_durability(mode); !set) return set.take_error();
     if (auto started = exec_cached("BEGIN IMMEDIATE"); !started) return started.take_error();

@@ -209,7 +209,7 @@ private:
     int depth_ = 0;                                   // open transactions, the outermost included
     Durability wanted_ = Durability::process_crash;   // the strongest any open part asked for
     bool abandoned_ = false;                          // an inner part was not committed
-    bool deferring_sync_ = false;                     // between defer_log_sync() and finish_log_sync()
+    bool deferring_sync_ = false;                     // between defer_log_sync() and stop_deferring_log_sync()
     bool sync_owed_ = false;                          // a power_loss commit since defer_log_sync()
     std::vector<std::function<void(bool)>> outcome_;  // on_outcome() callbacks of the open transaction
     std::unique_ptr<BackgroundCheckpoint> checkpoint_;

@@ -17,6 +17,7 @@
 #include "ipc/client.h"
 #include "ipc/codec.h"
 #include "ipc/messages.h"
+#include "store_test_support.h"
 
 namespace ipc = aegis::ipc;
 using aegis::ExitCode;
@@ -24,19 +25,7 @@ using nlohmann::json;
 
 namespace {
 
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "aegis-client-test-XXXXXX").string();
-        path = ::mkdtemp(pattern.data());
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-};
+using aegis::test::store_support::TempDir;
 
 // What the scripted broker saw: the frames of its first read, and of all its reads.
 struct Seen {

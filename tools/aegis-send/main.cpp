@@ -169,7 +169,10 @@ int run(int argc, char** argv) {
     if (options->is_request) return request(*client, *options, input->get());
     if (auto sent = publish_all(*client, *options, input->get()); !sent) return cli::report(kTool, sent.error());
     // Queued all the same (sent once the identity is authorized again), but the caller should know.
-    if (const auto& refusal = client->hello().value("refusal", nlohmann::json()); refusal.is_object()) {
+    // (An open()ed client has read the hello with the publish's answer.)
+    const auto& hello = client->hello();
+    if (const auto refusal = hello.is_object() ? hello.value("refusal", nlohmann::json()) : nlohmann::json();
+        refusal.is_object()) {
         fmt::print(stderr, "{}: warning: queued; {}\n", kTool,
                    refusal.value("message", std::string("identity refused")));
     }
