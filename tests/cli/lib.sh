@@ -65,6 +65,9 @@
 #        --timeout 20 unless given; returns once it is connected and stops it at exit.
 #        --foreground keeps it a job of this script logging to $TEST_TMP/NAME.log (sets
 #        broker_pid). Sets broker_sock and broker_state_dir.
+#   start_agent_and_backend [CONNECT OPTIONS...]
+#        identities gateway, host42 (agent) and soc (backend), a gateway, and a broker for each
+#        (start_broker with the options); sets a_sock (host42's) and b_sock (soc's).
 #   status_field SOCKET FIELD[.FIELD...]   one member of aegis-stat --json
 #   in_state SOCKET STATE            the broker's session is in STATE (connected, backing_off, ...)
 #   connected SOCKET                 the broker's session is up
@@ -408,6 +411,17 @@ start_broker() {
         expect_exit 0 "${via[@]}" "${command[@]}"
     fi
     at_exit "$connect" --stop --socket "$broker_sock"
+}
+
+start_agent_and_backend() {
+    make_identities gateway host42 soc
+    authorize agent host42
+    authorize backend soc
+    start_gateway
+    start_broker host42 "$@"
+    a_sock=$broker_sock
+    start_broker soc "$@"
+    b_sock=$broker_sock
 }
 
 # admin_http METHOD PATH [BODY]: prints "STATUS BODY" from the gateway's admin endpoint on

@@ -10,14 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N=200
 client=$(dirname "${BASH_SOURCE[0]}")/local_client.py
 
-make_identities gateway host42 soc
-authorize agent host42
-authorize backend soc
-start_gateway
-start_broker host42 --heartbeat 0
-a_sock=$broker_sock
-start_broker soc --heartbeat 0
-b_sock=$broker_sock
+start_agent_and_backend --heartbeat 0
 channel=agent.host42.order
 
 # --- hello, publishes and status requests in one write are answered in request order ---

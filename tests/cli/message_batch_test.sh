@@ -19,14 +19,7 @@ total=$((N + LINES))
 # The local-socket client of the process tests (tests/cli/local_client.py says how it speaks).
 client=$(dirname "${BASH_SOURCE[0]}")/local_client.py
 
-make_identities gateway host42 soc
-authorize agent host42
-authorize backend soc
-start_gateway
-start_broker host42 --heartbeat 0
-a_sock=$broker_sock
-start_broker soc --heartbeat 0
-b_sock=$broker_sock
+start_agent_and_backend --heartbeat 0
 channel=agent.host42.fields
 
 "$python" "$client" subscribe "$b_sock" "$channel" "$total" "$TEST_TMP/json" --fields &

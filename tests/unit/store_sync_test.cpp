@@ -181,6 +181,14 @@ void insert(store::Database& database, int value) {
     REQUIRE(statement->run());
 }
 
+// One row inserted in a transaction of its own, committed.
+void insert_committed(store::Database& database, store::Durability durability, int value) {
+    auto transaction = database.begin(durability);
+    REQUIRE(transaction);
+    insert(database, value);
+    REQUIRE(transaction->commit());
+}
+
 }  // namespace
 
 TEST_CASE("store: a power_loss part joined to a relaxed transaction is synced while a reader blocks the checkpoint",
@@ -203,17 +211,11 @@ TEST_CASE("store: a power_loss part joined to a relaxed transaction is synced wh
     REQUIRE((*reader)->query_int("SELECT count(*) FROM t"));
 
     SECTION("a relaxed transaction alone leaves its frames unsynced (what the check below can see)") {
-        auto transaction = database.begin(store::Durability::process_crash);
-        REQUIRE(transaction);
-        insert(database, 1);
-        REQUIRE(transaction->commit());
+        insert_committed(database, store::Durability::process_crash, 1);
         CHECK(log_unsynced.load());
     }
     SECTION("a power_loss transaction syncs its frames at COMMIT") {
-        auto transaction = database.begin(store::Durability::power_loss);
-        REQUIRE(transaction);
-        insert(database, 1);
-        REQUIRE(transaction->commit());
+        insert_committed(database, store::Durability::power_loss, 1);
         CHECK_FALSE(log_unsynced.load());
     }
     SECTION("a power_loss part joined to a relaxed one syncs every frame before the commit returns") {
@@ -249,10 +251,7 @@ TEST_CASE("store: a deferred power_loss commit leaves its frames unsynced until 
 
     SECTION("a power_loss commit owes a sync; sync_log() pays it") {
         database.defer_log_sync();
-        auto transaction = database.begin(store::Durability::power_loss);
-        REQUIRE(transaction);
-        insert(database, 1);
-        REQUIRE(transaction->commit());
+        insert_committed(database, store::Durability::power_loss, 1);
         CHECK(log_unsynced.load());  // committed, visible, not yet on the device
         auto rows = database.query_int("SELECT count(*) FROM t");
         REQUIRE(rows);
@@ -264,19 +263,13 @@ TEST_CASE("store: a deferred power_loss commit leaves its frames unsynced until 
     }
     SECTION("a process_crash commit owes nothing") {
         database.defer_log_sync();
-        auto transaction = database.begin(store::Durability::process_crash);
-        REQUIRE(transaction);
-        insert(database, 1);
-        REQUIRE(transaction->commit());
+        insert_committed(database, store::Durability::process_crash, 1);
         CHECK_FALSE(database.stop_deferring_log_sync());
     }
     SECTION("after the deferral a power_loss commit syncs at COMMIT again") {
         database.defer_log_sync();
         CHECK_FALSE(database.stop_deferring_log_sync());
-        auto transaction = database.begin(store::Durability::power_loss);
-        REQUIRE(transaction);
-        insert(database, 1);
-        REQUIRE(transaction->commit());
+        insert_committed(database, store::Durability::power_loss, 1);
         CHECK_FALSE(log_unsynced.load());
     }
 }
