@@ -35,26 +35,25 @@ Result<std::unique_ptr<DeliveredIds>> DeliveredIds::open(std::shared_ptr<Databas
 }
 
 Result<void> DeliveredIds::load() {
-    auto count = database_->query_int("SELECT count(*) FROM delivered");
-    if (!count) return count.take_error();
-    stored_rows_ = static_cast<std::size_t>(*count);
-    // The newest `capacity` ids, oldest first.
-    auto statement =
-        database_->prepare("SELECT id FROM (SELECT seq, id FROM delivered ORDER BY seq DESC LIMIT ?1) ORDER BY seq");
+    auto statement = database_->prepare("SELECT seq, ids FROM delivered ORDER BY seq");
     if (!statement) return statement.take_error();
-    statement->bind(1, static_cast<std::int64_t>(capacity_));
     for (;;) {
         auto row = statement->step();
         if (!row) return row.take_error();
         if (!*row) return {};
-        const auto blob = statement->column_blob_view(0);
+        const auto blob = statement->column_blob_view(1);
         protocol::MessageId id{};
-        if (blob.size() != id.size()) {
+        if (blob.size() % id.size() != 0) {
             return make_error(ExitCode::bad_input, "{} is not an {} (or is corrupt): a delivered id cannot be read",
                               database_->path().string(), database_->label());
         }
-        std::copy(blob.begin(), blob.end(), id.begin());
-        admit(id);
+        const auto count = blob.size() / id.size();
+        rows_.push_back(StoredRow{statement->column_int(0), count});
+        stored_ids_ += count;
+        for (std::size_t i = 0; i < count; ++i) {
+            std::copy_n(blob.begin() + static_cast<std::ptrdiff_t>(i * id.size()), id.size(), id.begin());
+            admit(id);
+        }
     }
 }
 
@@ -98,47 +97,90 @@ void DeliveredIds::forget(const std::vector<protocol::MessageId>& ids) {
     std::size_t forgotten = 0;
     for (const auto& id : ids) forgotten += seen_.erase(id);
     if (forgotten == 0) return;
-    order_.erase(std::remove_if(order_.begin(), order_.end(), [&](const auto& id) { return seen_.count(id) == 0; }),
+    order_.erase(std::remove_if(order_.begin(), order_.end(), [&](const auto& id) { return !seen_.contains(id); }),
                  order_.end());
 }
 
-Result<void> DeliveredIds::remember(const std::vector<protocol::MessageId>& ids) {
-    if (auto stored = store(ids); !stored) return stored;
-    for (const auto& id : ids) admit(id);
-    return {};
-}
-
+// One row for the ids; the oldest rows go once the newer ones hold the window and a slack more.
 Result<void> DeliveredIds::store(const std::vector<protocol::MessageId>& ids) {
     if (ids.empty()) return {};
     // A lost id costs a duplicate only if the machine lost power and the gateway then delivered
     // again; a killed broker keeps every committed id (process_crash).
     auto transaction = database_->begin(Durability::process_crash);
     if (!transaction) return transaction.take_error();
-    std::size_t added = 0;
-    {
-        auto lease = database_->cached("INSERT INTO delivered (id) VALUES (?1) ON CONFLICT (id) DO NOTHING");
-        if (!lease) return lease.take_error();
-        for (const auto& id : ids) {
-            (*lease)->reset();
-            (*lease)->bind(1, ByteView(id));
-            if (auto inserted = (*lease)->run(); !inserted) return inserted;
-            added += static_cast<std::size_t>(database_->changes());
+    auto insert = database_->cached("INSERT INTO delivered (ids) VALUES (?1)");
+    if (!insert) return insert.take_error();
+    (*insert)->bind(1, ByteView(ids.front().data(), ids.size() * ids.front().size()));
+    if (auto inserted = (*insert)->run(); !inserted) return inserted;
+    const StoredRow added{database_->last_insert_rowid(), ids.size()};
+    // Rows wholly older than the newest capacity_ ids, once past the slack.
+    std::vector<StoredRow> pruned;
+    if (stored_ids_ + added.ids > capacity_ + prune_slack(capacity_)) {
+        std::size_t kept = stored_ids_ + added.ids;
+        for (const auto& row : rows_) {
+            if (kept - row.ids < capacity_) break;
+            kept -= row.ids;
+            pruned.push_back(row);
         }
     }
-    std::size_t rows = stored_rows_ + added;
-    if (rows > capacity_ + prune_slack(capacity_)) {
-        auto prune = database_->prepare(
-            "DELETE FROM delivered WHERE seq <= (SELECT seq FROM delivered ORDER BY seq DESC LIMIT 1 OFFSET ?1)");
+    if (!pruned.empty()) {
+        auto prune = database_->cached("DELETE FROM delivered WHERE seq <= ?1");
         if (!prune) return prune.take_error();
-        prune->bind(1, static_cast<std::int64_t>(capacity_));
-        if (auto pruned = prune->run(); !pruned) return pruned;
-        rows -= static_cast<std::size_t>(database_->changes());
+        (*prune)->bind(1, pruned.back().seq);
+        if (auto done = (*prune)->run(); !done) return done;
     }
     if (auto committed = transaction->commit(); !committed) return committed;
-    database_->on_outcome([this, before = std::exchange(stored_rows_, rows)](bool committed) {
-        if (!committed) stored_rows_ = before;
+    rows_.push_back(added);
+    stored_ids_ += added.ids;
+    for (const auto& row : pruned) {
+        rows_.pop_front();
+        stored_ids_ -= row.ids;
+    }
+    // Inside a transaction of the caller's, the rows are as they were if that one does not commit.
+    database_->on_outcome([this, added, pruned = std::move(pruned)](bool committed) {
+        if (committed) return;
+        if (!rows_.empty() && rows_.back().seq == added.seq) {
+            rows_.pop_back();
+            stored_ids_ -= added.ids;
+        }
+        for (auto row = pruned.rbegin(); row != pruned.rend(); ++row) {
+            rows_.push_front(*row);
+            stored_ids_ += row->ids;
+        }
     });
     return {};
+}
+
+Result<void> upgrade_delivered_ids_from_schema_2(Database& database) {
+    auto read = database.prepare("SELECT id FROM delivered_schema_2 ORDER BY seq");
+    if (!read) return read.take_error();
+    auto insert = database.prepare("INSERT INTO delivered (ids) VALUES (?1)");
+    if (!insert) return insert.take_error();
+    constexpr std::size_t kIdsPerRow = 4096;
+    Bytes ids;
+    const auto write_row = [&]() -> Result<void> {
+        if (ids.empty()) return {};
+        insert->reset();
+        insert->bind(1, ByteView(ids));
+        ids.clear();
+        return insert->run();
+    };
+    for (;;) {
+        auto row = read->step();
+        if (!row) return row.take_error();
+        if (!*row) break;
+        const auto id = read->column_blob_view(0);
+        if (id.size() != protocol::MessageId{}.size()) {
+            return make_error(ExitCode::bad_input, "{} is not an {} (or is corrupt): a delivered id cannot be read",
+                              database.path().string(), database.label());
+        }
+        ids.insert(ids.end(), id.begin(), id.end());
+        if (ids.size() == kIdsPerRow * id.size()) {
+            if (auto written = write_row(); !written) return written;
+        }
+    }
+    if (auto written = write_row(); !written) return written;
+    return database.exec("DROP TABLE delivered_schema_2");
 }
 
 }  // namespace aegis::store

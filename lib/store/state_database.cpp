@@ -1,5 +1,6 @@
 #include "store/state_database.h"
 
+#include "store/dedup_store.h"
 #include "store/outbound_store.h"
 
 namespace aegis::store {
@@ -12,7 +13,9 @@ constexpr const char* kLabel = "Aegis queue";
 // messages back to back in body; messages_done marks the ones of a row already acknowledged
 // (the row goes once all are); retries keeps the backoff of released and deferred messages;
 // dead_letters one row per message. messages.seq and delivered.seq only order the rows that
-// exist; inbox.seq is a cursor position and must never go back: AUTOINCREMENT.
+// exist; inbox.seq is a cursor position and must never go back: AUTOINCREMENT. delivered
+// holds the receiving broker's dedup window (store/dedup_store.h): one row per commit, its
+// 16-byte message ids back to back.
 constexpr const char* kQueueSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY,
@@ -52,7 +55,7 @@ CREATE INDEX IF NOT EXISTS dead_letters_by_age ON dead_letters (dead_at_ms, seq)
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS delivered (
     seq INTEGER PRIMARY KEY,
-    id BLOB NOT NULL UNIQUE
+    ids BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (
     name TEXT PRIMARY KEY,
@@ -73,6 +76,7 @@ CREATE INDEX IF NOT EXISTS inbox_by_cursor ON inbox (cursor, seq);
 )sql";
 
 // Schema 1 kept one row per message, its state in the row; schema 2 one row per publish.
+// Schemas 1 and 2 kept one delivered row per id; schema 3 one row per commit.
 constexpr const char* kSchema1Indexes =
     "DROP INDEX IF EXISTS messages_by_state; DROP INDEX IF EXISTS messages_waiting; "
     "DROP INDEX IF EXISTS messages_dead";
@@ -139,6 +143,14 @@ constexpr const char* kSchema1Indexes =
         }
         if (auto created = database.exec(kQueueSchema); !created) return created;
         if (auto moved = upgrade_outbound_queue_from_schema_1(database); !moved) return moved;
+    }
+    if (*version <= 2) {
+        if (auto renamed = database.exec("ALTER TABLE delivered RENAME TO delivered_schema_2; "
+                                         "CREATE TABLE delivered (seq INTEGER PRIMARY KEY, ids BLOB NOT NULL)");
+            !renamed) {
+            return renamed;
+        }
+        if (auto moved = upgrade_delivered_ids_from_schema_2(database); !moved) return moved;
     }
     if (auto tagged = database.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion)); !tagged) return tagged;
     return transaction->commit();

@@ -17,7 +17,8 @@ namespace aegis::store {
 inline constexpr std::int32_t kApplicationId = 0x41454751;
 // PRAGMA user_version: the schema this build writes. Older files are upgraded, newer ones refused.
 // 2: the outbound queue holds one row per publish (schema 1: one row per message).
-inline constexpr std::int64_t kSchemaVersion = 2;
+// 3: the delivered-id window holds one row per commit (schemas 1 and 2: one row per id).
+inline constexpr std::int64_t kSchemaVersion = 3;
 
 // Opens (creating if missing) an Aegis state file: checks it is one, turns on WAL with full
 // sync, and creates the tables. A foreign SQLite file, a file from a newer Aegis, a file

@@ -447,10 +447,14 @@ TEST_CASE("store: the queue, the id window and the inboxes share one database fi
     auto inbox = store::DurableInbox::open(*db);
     REQUIRE((queue && ids && inbox));
     REQUIRE((*queue)->push(message(1)));
-    REQUIRE((*ids)->remember({id_of(2)}));
+    CHECK((*ids)->first_sight(id_of(2)));
+    REQUIRE((*ids)->flush());
     REQUIRE((*inbox)->create_cursor("c", {">"}, 0));
     REQUIRE((*inbox)->append({"c"}, {store::InboxEntry{id_of(3), "backend.all.policies", Bytes{3, 0, 1}}}));
     auto again = store::SqliteOutboundQueue::open(dir.file(), {});
     REQUIRE(again);
     CHECK((*again)->waiting() == 1);
+    auto ids_again = store::DeliveredIds::open(dir.file(), 10);
+    REQUIRE(ids_again);
+    CHECK((*ids_again)->seen(id_of(2)));
 }
