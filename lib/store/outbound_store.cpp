@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <random>
-#include <unordered_set>
 
 #include "core/wire.h"
 #include "store/sqlite.h"
@@ -253,7 +252,7 @@ Result<void> SqliteOutboundQueue::load() {
     auto in_flight = std::move(in_flight_);
     in_flight_.clear();
     index_.clear();
-    rows_.clear();
+    clear_rows();
     for (auto& ready : ready_) ready.clear();
     backoffs_.clear();
     waiting_ = dead_ = 0;
@@ -288,7 +287,7 @@ Result<void> SqliteOutboundQueue::load() {
             std::vector<const OutboundMessage*> pointers;
             for (const auto& message : messages) pointers.push_back(&message);
             index_row(seq, pointers);
-            auto& stored = rows_.at(seq);
+            auto& stored = this->row(seq);
             stored.marked = !done.empty();
             for (std::size_t i = 0; i < messages.size(); ++i) {
                 const Position at{seq, static_cast<std::uint32_t>(i)};
@@ -304,7 +303,7 @@ Result<void> SqliteOutboundQueue::load() {
                 }
             }
             if (stored.waiting == 0) ready_[static_cast<std::size_t>(stored.priority)].erase(seq);
-            if (stored.live == 0) rows_.erase(seq);  // every message done, the row not yet deleted
+            if (stored.live == 0) erase_row(seq);  // every message done, the row not yet deleted
         }
     }
     {
@@ -327,8 +326,24 @@ Result<void> SqliteOutboundQueue::load() {
     return {};
 }
 
+SqliteOutboundQueue::Row& SqliteOutboundQueue::add_row(std::int64_t seq) {
+    auto& added = rows_[seq];
+    row_at_[seq] = &added;
+    return added;
+}
+
+void SqliteOutboundQueue::erase_row(std::int64_t seq) {
+    row_at_.erase(seq);
+    rows_.erase(seq);
+}
+
+void SqliteOutboundQueue::clear_rows() {
+    row_at_.clear();
+    rows_.clear();
+}
+
 void SqliteOutboundQueue::index_row(std::int64_t seq, const std::vector<const OutboundMessage*>& messages) {
-    auto& row = rows_[seq];
+    auto& row = add_row(seq);
     row.channel = messages.front()->channel;
     row.priority = messages.front()->priority;
     row.slots.reserve(messages.size());
@@ -361,7 +376,7 @@ void SqliteOutboundQueue::index_row(std::int64_t seq, const std::vector<const Ou
 
 // A message of the index, waiting again (it was in flight).
 void SqliteOutboundQueue::set_waiting(const Position& at) {
-    auto& row = rows_.at(at.seq);
+    auto& row = this->row(at.seq);
     auto& slot = row.slots[at.index];
     if (slot.state() != SlotState::in_flight) return;
     slot.set_state(SlotState::waiting);
@@ -375,7 +390,7 @@ void SqliteOutboundQueue::set_waiting(const Position& at) {
 // A message of the index, done: acknowledged, removed or a dead letter. Its id stays in the
 // index until the caller erases it (the caller knows it). The row stays until write_done.
 void SqliteOutboundQueue::set_done(const Position& at) {
-    auto& row = rows_.at(at.seq);
+    auto& row = this->row(at.seq);
     auto& slot = row.slots[at.index];
     if (slot.state() == SlotState::done) return;
     if (slot.state() == SlotState::waiting) {
@@ -391,9 +406,9 @@ void SqliteOutboundQueue::set_done(const Position& at) {
 
 Result<void> SqliteOutboundQueue::write_done(const std::set<std::int64_t>& rows) {
     for (const auto seq : rows) {
-        const auto found = rows_.find(seq);
-        if (found == rows_.end()) continue;
-        auto& row = found->second;
+        auto* found = find_row(seq);
+        if (found == nullptr) continue;
+        auto& row = *found;
         if (row.live == 0) {
             auto erase = database_->cached("DELETE FROM messages WHERE seq = ?1");
             if (!erase) return erase.take_error();
@@ -417,15 +432,15 @@ Result<void> SqliteOutboundQueue::write_done(const std::set<std::int64_t>& rows)
     }
     // The rows are gone from the file (their commit is the caller's): gone from the index too.
     for (const auto seq : rows) {
-        const auto found = rows_.find(seq);
-        if (found != rows_.end() && found->second.live == 0) rows_.erase(found);
+        const auto* found = find_row(seq);
+        if (found != nullptr && found->live == 0) erase_row(seq);
     }
     return {};
 }
 
 Result<std::vector<OutboundMessage>> SqliteOutboundQueue::read_row(std::int64_t seq) const {
-    const auto found = rows_.find(seq);
-    if (found == rows_.end()) return std::vector<OutboundMessage>{};
+    const auto* found = find_row(seq);
+    if (found == nullptr) return std::vector<OutboundMessage>{};
     auto lease = database_->cached("SELECT body FROM messages WHERE seq = ?1");
     if (!lease) return lease.take_error();
     auto& select = **lease;
@@ -434,8 +449,7 @@ Result<std::vector<OutboundMessage>> SqliteOutboundQueue::read_row(std::int64_t 
     if (!row) return row.take_error();
     if (!*row) return corrupt_row(*database_);
     std::vector<OutboundMessage> out;
-    if (!decode_body(select.column_blob_view(0), found->second.slots.size(), found->second.channel,
-                     found->second.priority, out)) {
+    if (!decode_body(select.column_blob_view(0), found->slots.size(), found->channel, found->priority, out)) {
         return corrupt_row(*database_);
     }
     return out;
@@ -492,7 +506,8 @@ Result<void> SqliteOutboundQueue::push_many(const std::vector<OutboundMessage>& 
     // A message whose id is queued already is not queued twice (nor twice within the group).
     std::vector<const OutboundMessage*> fresh;
     fresh.reserve(messages.size());
-    std::unordered_set<protocol::MessageId, protocol::MessageIdHash> seen;
+    boost::unordered_flat_set<protocol::MessageId, protocol::MessageIdHash> seen;
+    if (messages.size() > 1) seen.reserve(messages.size());
     std::uint64_t bytes = 0;
     for (const auto& message : messages) {
         if (index_.contains(message.id)) continue;
@@ -536,7 +551,7 @@ Result<std::vector<OutboundMessage>> SqliteOutboundQueue::take_batch(const Batch
     for (std::size_t priority = 0; priority < kPriorities && taken.empty(); ++priority) {
         bool full = false;
         for (const auto seq : ready_[priority]) {
-            auto& row = rows_.at(seq);
+            auto& row = this->row(seq);
             if (channel != nullptr && row.channel != *channel) break;
             for (auto i = row.first_waiting; i < row.slots.size(); ++i) {
                 const auto& slot = row.slots[i];
@@ -586,7 +601,7 @@ Result<std::vector<OutboundMessage>> SqliteOutboundQueue::take_batch(const Batch
     }
     for (std::size_t i = 0; i < taken.size(); ++i) {
         const auto& at = taken[i];
-        auto& row = rows_.at(at.seq);
+        auto& row = this->row(at.seq);
         auto& slot = row.slots[at.index];
         slot.set_state(SlotState::in_flight);
         --row.waiting;
@@ -596,9 +611,9 @@ Result<std::vector<OutboundMessage>> SqliteOutboundQueue::take_batch(const Batch
     }
     // No slot before the first one taken or passed over waits any more, unless backing off.
     for (const auto& at : taken) {
-        const auto found = rows_.find(at.seq);
-        if (found == rows_.end()) continue;
-        auto& row = found->second;
+        auto* found = find_row(at.seq);
+        if (found == nullptr) continue;
+        auto& row = *found;
         while (row.first_waiting < row.slots.size() && row.slots[row.first_waiting].state() != SlotState::waiting)
             ++row.first_waiting;
     }
@@ -813,7 +828,7 @@ Result<void> SqliteOutboundQueue::undefer_channel(const std::string& channel) {
         const auto& id = id_at(packed);
         const auto backoff = backoffs_.find(at);
         if (backoff == backoffs_.end() || backoff->second.next_attempt_ms == 0) continue;
-        const auto& row = rows_.at(at.seq);
+        const auto& row = this->row(at.seq);
         if (row.channel != channel || row.slots[at.index].state() != SlotState::waiting) continue;
         due.push_back(id);
     }
@@ -1096,7 +1111,7 @@ Result<std::size_t> SqliteOutboundQueue::purge_all() {
     }
     if (auto committed = transaction->commit(); !committed) return committed.take_error();
     index_.clear();
-    rows_.clear();
+    clear_rows();
     for (auto& ready : ready_) ready.clear();
     backoffs_.clear();
     in_flight_.clear();

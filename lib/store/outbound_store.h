@@ -20,6 +20,7 @@
 // editing the file behind an open queue makes it stale.
 
 #include <array>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +32,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "core/result.h"
@@ -268,8 +268,18 @@ private:
                                                                std::size_t limit) const;
     [[nodiscard]] Result<void> prune_dead_letters();
     [[nodiscard]] std::uint64_t retry_delay(std::uint32_t attempts) const;
-    [[nodiscard]] const Slot& slot(const Position& at) const { return rows_.at(at.seq).slots[at.index]; }
-    [[nodiscard]] Slot& slot(const Position& at) { return rows_.at(at.seq).slots[at.index]; }
+    // A row by seq in constant time (the id index hashes and compares ids through it); it must exist.
+    [[nodiscard]] const Row& row(std::int64_t seq) const { return *row_at_.at(seq); }
+    [[nodiscard]] Row& row(std::int64_t seq) { return *row_at_.at(seq); }
+    [[nodiscard]] Row* find_row(std::int64_t seq) const {
+        const auto found = row_at_.find(seq);
+        return found == row_at_.end() ? nullptr : found->second;
+    }
+    Row& add_row(std::int64_t seq);
+    void erase_row(std::int64_t seq);
+    void clear_rows();
+    [[nodiscard]] const Slot& slot(const Position& at) const { return row(at.seq).slots[at.index]; }
+    [[nodiscard]] Slot& slot(const Position& at) { return row(at.seq).slots[at.index]; }
     [[nodiscard]] const protocol::MessageId& id_at(std::uint64_t packed) const { return slot(unpack(packed)).id; }
     [[nodiscard]] std::optional<Position> find(const protocol::MessageId& id) const {
         const auto found = index_.find(id);
@@ -281,10 +291,11 @@ private:
     QueueLimits limits_;
     QueueOptions options_;
     std::map<std::int64_t, Row> rows_;                                             // by seq: arrival order
+    boost::unordered_flat_map<std::int64_t, Row*> row_at_;                         // the same rows, to look up
     boost::unordered_flat_set<std::uint64_t, PositionHash, PositionEqual> index_;  // every queued message
     std::array<std::set<std::int64_t>, kPriorities> ready_;  // rows with waiting messages, per priority
     std::map<Position, Backoff> backoffs_;                   // released or deferred, as in retries
-    std::unordered_map<protocol::MessageId, Position, protocol::MessageIdHash> in_flight_;
+    boost::unordered_flat_map<protocol::MessageId, Position, protocol::MessageIdHash> in_flight_;
     std::size_t waiting_ = 0;
     std::size_t dead_ = 0;
     std::uint64_t live_bytes_ = 0;
