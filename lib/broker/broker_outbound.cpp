@@ -106,6 +106,7 @@ void Broker::Impl::handle_publish_batch(const std::shared_ptr<ipc::Peer>& peer, 
     PendingPublish pending;
     pending.waiter = Waiter{peer, id};
     pending.several = true;
+    pending.message_ids = request.message_ids;
     std::uint64_t total = 0;
     std::size_t largest = 0;
     for (const auto length : request.lengths) {
@@ -257,6 +258,8 @@ void Broker::Impl::answer_publishes(std::vector<PendingPublish>& group, const st
             fail(pending.waiter, *pending.refused);
         } else if (failure) {
             fail(pending.waiter, *failure);
+        } else if (pending.several && !pending.message_ids) {
+            answer(pending.waiter, json{{"count", pending.messages.size()}});
         } else if (pending.several) {
             json ids = json::array();
             for (const auto& message : pending.messages) ids.push_back(ipc::to_hex(message.id));

@@ -39,6 +39,7 @@ struct PendingPublish {
     Waiter waiter;
     bool wait_ack = false;
     bool several = false;                          // a publish_batch: answered with every message id
+    bool message_ids = true;                       // false: a publish_batch answered with its count only
     std::optional<ipc::WireError> refused;         // answered in turn, so responses keep their order
     std::vector<store::OutboundMessage> messages;  // one, or a batch's; empty when refused
 };

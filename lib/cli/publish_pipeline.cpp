@@ -56,8 +56,10 @@ Result<void> PublishPipeline::publish(ByteView payload) {
 Result<void> PublishPipeline::send_gathered() {
     if (lengths_.empty()) return {};
     const auto messages = lengths_.size();
-    auto header = messages == 1 ? ipc::to_header(request_)
-                                : ipc::to_header(ipc::PublishBatchRequest{request_, std::move(lengths_)});
+    // Without on_queued_ nobody shows the ids: the broker need not list them.
+    auto header = messages == 1
+                      ? ipc::to_header(request_)
+                      : ipc::to_header(ipc::PublishBatchRequest{request_, std::move(lengths_), bool(on_queued_)});
     auto sent = send(std::move(header), gathered_, messages);
     lengths_.clear();
     gathered_.clear();

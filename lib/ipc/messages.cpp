@@ -139,6 +139,7 @@ using FieldError = LocalError;
             return invalid("lengths", expected);
         batch.lengths.push_back(length.get<std::uint32_t>());
     }
+    if (auto error = read_bool(header, "message_ids", batch.message_ids)) return *error;
     return batch;
 }
 
@@ -286,6 +287,7 @@ json to_header(const PublishBatchRequest& request) {
     header["op"] = "publish_batch";
     header.erase("wait_ack");
     header["lengths"] = request.lengths;
+    if (!request.message_ids) header["message_ids"] = false;
     return header;
 }
 

@@ -47,6 +47,7 @@ struct PublishRequest {
 struct PublishBatchRequest {
     PublishRequest fields;  // wait_ack is false
     std::vector<std::uint32_t> lengths;
+    bool message_ids = true;  // false: answered with the count only, for a client that shows no ids
 };
 inline constexpr std::size_t kMaxBatchMessages = 4096;
 inline constexpr std::string_view kPublishBatchFeature = "publish_batch";

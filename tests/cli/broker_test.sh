@@ -104,6 +104,10 @@ elif action == "malformed":
     s.sendall(frame({"op": "publish_batch", "id": 21, "channel": "agent.host42.batch", "lengths": [3, 0, 5]}, b"abcdefgh"))
     answer, _ = read(s); ids = answer.get("message_ids", [])
     out.append(f"batch={reason(answer)} ids={len(ids)} distinct={len(set(ids))} each={sorted({len(i) for i in ids})}")
+    s.sendall(frame({"op": "publish_batch", "id": 25, "channel": "agent.host42.batch", "lengths": [2, 2],
+                     "message_ids": False}, b"wxyz"))
+    answer, _ = read(s)
+    out.append(f"batch-count={reason(answer)} id={answer.get('id')} count={answer.get('count')} ids={'message_ids' in answer}")
     s.sendall(frame({"op": "publish_batch", "id": 22, "channel": "agent.host42.batch", "lengths": [3, 3]}, b"abcde"))
     answer, _ = read(s); out.append(f"batch-lengths={reason(answer)} exit={answer['error']['exit']}")
     s.sendall(frame({"op": "publish_batch", "id": 23, "channel": "agent.host42.batch", "lengths": [1], "wait_ack": True}, b"x"))
@@ -282,10 +286,11 @@ if part main; then
     expect_contains "$answers" "binary-publish=ok id=9 message_id=32"
     expect_contains "$answers" "features=['publish_batch', 'message_batch']"
     expect_contains "$answers" "batch=ok ids=3 distinct=3 each=[32]"
+    expect_contains "$answers" "batch-count=ok id=25 count=2 ids=False"
     expect_contains "$answers" "batch-lengths=invalid_field exit=2"
     expect_contains "$answers" "batch-wait-ack=invalid_field"
     expect_contains "$answers" "batch-channel=invalid_channel"
-    expect_contains "$answers" "still-open=ok waiting=7"  # 3 before, the binary publish, the batch of 3
+    expect_contains "$answers" "still-open=ok waiting=9"  # 3 before, the binary publish, batches of 3 and 2
     expect_contains "$answers" "huge-length=frame_too_large closed=True"
     expect_contains "$answers" "bad-header-length=bad_frame closed=True"
     expect_contains "$answers" "garbage=frame_too_large closed=True"

@@ -263,6 +263,12 @@ TEST_CASE("ipc: publish_batch carries a publish's fields and each payload's leng
     CHECK(back.fields.channel == built.fields.channel);
     CHECK(back.fields.kind == built.fields.kind);
     CHECK(back.lengths == built.lengths);
+    CHECK(back.message_ids);
+    CHECK_FALSE(header.contains("message_ids"));
+    built.message_ids = false;
+    const auto without_ids = ipc::to_header(built);
+    CHECK(without_ids["message_ids"] == false);
+    CHECK_FALSE(std::get<ipc::PublishBatchRequest>(request(json::parse(without_ids.dump())).body).message_ids);
 
     const json base{{"op", "publish_batch"}, {"channel", "a.b"}};
     const auto with = [&](const json& extra) {
@@ -281,6 +287,7 @@ TEST_CASE("ipc: publish_batch carries a publish's fields and each payload's leng
     most["lengths"] = std::vector<int>(ipc::kMaxBatchMessages, 1);
     CHECK(std::holds_alternative<ipc::Request>(ipc::parse_request(most)));
     CHECK(with({{"lengths", {1}}, {"wait_ack", true}}) == ipc::LocalReason::invalid_field);
+    CHECK(with({{"lengths", {1}}, {"message_ids", "no"}}) == ipc::LocalReason::invalid_field);
     CHECK(with({{"lengths", {1}}, {"priority", "urgent"}}) == ipc::LocalReason::invalid_field);  // publish's checks
 }
 

@@ -53,13 +53,16 @@ using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 
 // Every payload, each `count` times, through one pipelined connection.
 [[nodiscard]] aegis::Result<void> publish_all(ipc::Client& client, const Options& options, std::FILE* input) {
-    cli::PublishPipeline pipeline(client, options.request, kWindow, kWindowBytes, options.timeout,
-                                  [&](const std::string& id, const std::string& channel) {
-                                      if (options.print_id) fmt::print("{}\n", id);
-                                      if (options.json)
-                                          fmt::print("{{\"id\":\"{}\",\"channel\":\"{}\"}}\n", id, channel);
-                                      if (options.print_id || options.json) std::fflush(stdout);
-                                  });
+    // The ids are asked for only when they are shown.
+    cli::PublishPipeline::OnQueued show_ids;
+    if (options.print_id || options.json) {
+        show_ids = [&](const std::string& id, const std::string& channel) {
+            if (options.print_id) fmt::print("{}\n", id);
+            if (options.json) fmt::print("{{\"id\":\"{}\",\"channel\":\"{}\"}}\n", id, channel);
+            std::fflush(stdout);
+        };
+    }
+    cli::PublishPipeline pipeline(client, options.request, kWindow, kWindowBytes, options.timeout, std::move(show_ids));
     const auto send_each = [&](aegis::ByteView payload) -> aegis::Result<void> {
         for (std::uint64_t i = 0; i < options.count; ++i) {
             if (auto sent = pipeline.publish(payload); !sent) return sent;
