@@ -179,10 +179,11 @@ Result<Frame> Client::call(nlohmann::json header, ByteView payload, Deadline dea
 }
 
 Result<std::uint64_t> Client::send(nlohmann::json header, ByteView payload, Deadline deadline) {
-    if (auto written = flush(deadline); !written) return written.take_error();  // in order
+    // Behind what is still unsent (a hello of open()), in the same write.
     const std::uint64_t id = next_id_++;
     header["id"] = id;
-    if (auto written = write_all(encode_frame(header, payload), deadline); !written) return written.take_error();
+    append_frame(unsent_, header, payload);
+    if (auto written = flush(deadline); !written) return written.take_error();
     return id;
 }
 
