@@ -87,6 +87,10 @@ Result<std::unique_ptr<store::GatewayState>> open_state(boost::asio::io_context&
     if (options.redis.empty() && options.redis_sentinel.empty()) {
         auto stored = store::SqliteGatewayStore::open(options.state_dir / "gateway.db", limits);
         if (!stored) return stored.take_error();
+        // The device flushes a group commit while the loop reads and routes the next one.
+        auto background = stored.value()->sync_in_background(
+            [&io](std::function<void()> then) { boost::asio::post(io, std::move(then)); });
+        if (!background) return background.take_error();
         return std::unique_ptr<store::GatewayState>(std::move(stored.value()));
     }
     store::redis::RedisStoreOptions redis{{}, limits};

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "channel/channel.h"
+#include "store/log_syncer.h"
 #include "store/sqlite.h"
 
 namespace aegis::store {
@@ -242,9 +243,21 @@ std::vector<Subscriber> SqliteGatewayStore::subscribers(std::string_view channel
     return out;
 }
 
+Result<void> SqliteGatewayStore::sync_in_background(Post post) {
+    // The log exists once the file is open (it was written at open); a syncer of its own.
+    auto syncer = LogSyncer::start(database_->path().string() + "-wal");
+    if (!syncer) return syncer.take_error();
+    syncer_ = std::move(*syncer);
+    post_ = std::move(post);
+    return {};
+}
+
 void SqliteGatewayStore::commit(StateCommit commit, Completion<CommitOutcome> done) {
     CommitOutcome outcome;
+    const bool in_background = syncer_ && commit.survive_power_loss;
+    if (in_background) database_->defer_log_sync();
     auto stored = store(commit, outcome);
+    const bool sync_owed = in_background && database_->stop_deferring_log_sync();
     if (!stored) {
         // The mirror may hold what the transaction took back; the tokens stay remembered.
         auto error = stored.take_error();
@@ -253,7 +266,14 @@ void SqliteGatewayStore::commit(StateCommit commit, Completion<CommitOutcome> do
         return done(std::move(error));
     }
     unsaved_tokens_.clear();
-    done(std::move(outcome));
+    if (!sync_owed) return done(std::move(outcome));
+    // Answered once the log is on disk, on the caller's side (post_); the loop goes on meanwhile.
+    syncer_->sync([post = post_, done = std::move(done), outcome = std::move(outcome)](Result<void> synced) mutable {
+        post([done = std::move(done), outcome = std::move(outcome), synced = std::move(synced)]() mutable {
+            if (!synced) return done(synced.take_error());
+            done(std::move(outcome));
+        });
+    });
 }
 
 Result<void> SqliteGatewayStore::store(const StateCommit& commit, CommitOutcome& outcome) {

@@ -1,6 +1,8 @@
 #pragma once
 // The gateway's state in one SQLite file (gateway.db in --state-dir), the first implementation
-// of GatewayState: every completion runs before the call returns. A mirror of the per-identity
+// of GatewayState: every completion runs before the call returns, but that of a commit that must
+// survive power loss once sync_in_background() is on: its log sync runs on a thread of its own
+// (LogSyncer) and its completion is posted back once the sync is done. A mirror of the per-identity
 // rows is kept in memory for routing; the inbox rows are read from the file, but for the newest
 // ones, kept in memory until acknowledged (recent_).
 
@@ -8,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,6 +24,7 @@
 namespace aegis::store {
 
 class Database;
+class LogSyncer;
 
 // "AEGG": PRAGMA application_id of the gateway's file (the broker's queue is "AEGQ").
 inline constexpr std::int32_t kGatewayApplicationId = 0x41454747;
@@ -64,6 +68,13 @@ public:
     // Reads the file's schema version: a file that cannot be read fails.
     void probe(Completion<void> done) override;
 
+    // From now on a commit that must survive power loss is written without waiting for the
+    // device; the log is synced on a thread of the store's own and `post` runs the commit's
+    // completion where the caller wants it (the gateway's event loop). Meanwhile what was
+    // committed is visible (and may be delivered); the completion says whether it is on disk.
+    using Post = std::function<void(std::function<void()>)>;
+    [[nodiscard]] Result<void> sync_in_background(Post post);
+
     // The identity's row as mirrored, or nothing (for tests and diagnostics).
     [[nodiscard]] std::optional<IdentityState> identity(const crypto::PublicKey& key) const;
 
@@ -97,6 +108,8 @@ private:
     void forget_all_recent();
 
     std::unique_ptr<Database> database_;
+    Post post_;                          // set by sync_in_background
+    std::unique_ptr<LogSyncer> syncer_;  // after database_: stopped (its syncs done) before it closes
     GatewayLimits limits_;
     std::map<crypto::PublicKey, IdentityState> identities_;
     struct UnsavedToken {

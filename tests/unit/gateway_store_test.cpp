@@ -1,13 +1,19 @@
 // The gateway's state in its SQLite file, through the GatewayState interface: identities,
 // tokens and per-identity inboxes on real files in a temporary directory, reopened the way a
-// restarted gateway reopens them. This store runs every completion before the call returns.
+// restarted gateway reopens them. This store runs every completion before the call returns, but
+// a stored batch's once its log sync runs in the background (sync_in_background).
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "store/sqlite_gateway_store.h"
 #include "store/state_database.h"
@@ -357,4 +363,69 @@ TEST_CASE("gateway store: foreign and corrupt files are refused as bad input", "
         REQUIRE(SqliteGatewayStore::open(file, {}).ok());
         REQUIRE(SqliteGatewayStore::open(file, {}).ok());
     }
+}
+
+TEST_CASE("gateway store: with the sync in the background, a stored batch is answered once its log is synced",
+          "[gateway_store]") {
+    TempDir dir;
+    const auto file = dir.path / "gateway.db";
+    const auto soc = key_of(1);
+    {
+        Store store(file);
+        store.subscribe(soc, "soc", {"agent.>"});
+        // The completions come back through `post`, as the gateway's loop would run them.
+        std::mutex mutex;
+        std::vector<std::function<void()>> posted;
+        REQUIRE(store.state->sync_in_background([&](std::function<void()> then) {
+            const std::lock_guard lock(mutex);
+            posted.push_back(std::move(then));
+        }));
+        const auto run_posted = [&] {
+            for (int waited = 0; waited < 1000; ++waited) {
+                {
+                    const std::lock_guard lock(mutex);
+                    if (!posted.empty()) break;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+            std::vector<std::function<void()>> ready;
+            {
+                const std::lock_guard lock(mutex);
+                ready.swap(posted);
+            }
+            for (auto& then : ready) then();
+            return ready.size();
+        };
+        std::vector<Result<aegis::store::CommitOutcome>> answers;
+        for (const char* body : {"a", "b"}) {
+            aegis::store::StateCommit one;
+            one.appends.push_back({"agent.a.b", text(body), 1, {soc}});
+            store.state->commit(std::move(one), [&](auto result) { answers.push_back(std::move(result)); });
+        }
+        CHECK(answers.empty());                                                     // not before the sync
+        CHECK(payloads(store.read(soc, 0)) == std::vector<std::string>{"a", "b"});  // stored meanwhile
+        std::size_t ran = 0;
+        while (ran < 2) {
+            const auto now = run_posted();
+            REQUIRE(now > 0);
+            ran += now;
+        }
+        REQUIRE(answers.size() == 2);
+        CHECK(answers[0].ok());
+        CHECK(answers[1].ok());
+        // A commit that need not survive power loss (acks, tokens) is answered at once.
+        aegis::store::StateCommit acks;
+        acks.acknowledgements[soc] = 1;
+        acks.survive_power_loss = false;
+        bool answered = false;
+        store.state->commit(std::move(acks), [&](auto result) { answered = result.ok(); });
+        CHECK(answered);
+        // A failed commit is answered at once, with its error, and syncs nothing.
+        bool failed = false;
+        store.state->commit(failing_commit(soc), [&](auto result) { failed = !result.ok(); });
+        CHECK(failed);
+    }  // the store stops its syncer before the file closes
+    Store store(file);
+    CHECK(store.row(soc).pending == 1);
+    CHECK(payloads(store.read(soc, 1)) == std::vector<std::string>{"b"});
 }
