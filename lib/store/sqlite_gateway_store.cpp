@@ -268,12 +268,30 @@ void SqliteGatewayStore::commit(StateCommit commit, Completion<CommitOutcome> do
     unsaved_tokens_.clear();
     if (!sync_owed) return done(std::move(outcome));
     // Answered once the log is on disk, on the caller's side (post_); the loop goes on meanwhile.
-    syncer_->sync([post = post_, done = std::move(done), outcome = std::move(outcome)](Result<void> synced) mutable {
-        post([done = std::move(done), outcome = std::move(outcome), synced = std::move(synced)]() mutable {
-            if (!synced) return done(synced.take_error());
-            done(std::move(outcome));
+    const auto number = ++commits_;
+    unsynced_.push_back(Unsynced{number, std::move(done), std::move(outcome)});
+    syncer_->sync([post = post_, self = std::weak_ptr<SqliteGatewayStore*>(self_), number](Result<void> synced) {
+        post([self, number, synced = std::move(synced)] {
+            if (const auto store = self.lock()) (*store)->answer_synced(number, synced);
         });
     });
+}
+
+void SqliteGatewayStore::answer_synced(std::uint64_t through, const Result<void>& synced) {
+    while (!unsynced_.empty() && unsynced_.front().number <= through) {
+        auto waiting = std::move(unsynced_.front());
+        unsynced_.pop_front();
+        if (synced) {
+            waiting.done(std::move(waiting.outcome));
+        } else {
+            waiting.done(synced.error());
+        }
+    }
+}
+
+void SqliteGatewayStore::close() {
+    if (unsynced_.empty()) return;
+    answer_synced(commits_, database_->sync_log());
 }
 
 Result<void> SqliteGatewayStore::store(const StateCommit& commit, CommitOutcome& outcome) {

@@ -67,6 +67,9 @@ public:
     [[nodiscard]] std::map<crypto::PublicKey, IdentitySummary> identities() const override;
     // Reads the file's schema version: a file that cannot be read fails.
     void probe(Completion<void> done) override;
+    // Shutting down: the log is synced now and every commit still waiting for its sync is
+    // answered before this returns (its pubacks go out ahead of the goodbye).
+    void close() override;
 
     // From now on a commit that must survive power loss is written without waiting for the
     // device; the log is synced on a thread of the store's own and `post` runs the commit's
@@ -106,10 +109,22 @@ private:
     void remember_recent(const crypto::PublicKey& key, StoredBatch batch);
     void forget_recent(const crypto::PublicKey& key, std::uint64_t through_sequence);
     void forget_all_recent();
+    // Answers the commits waiting for their sync, up to `through`, with `synced`'s outcome.
+    void answer_synced(std::uint64_t through, const Result<void>& synced);
 
     std::unique_ptr<Database> database_;
     Post post_;                          // set by sync_in_background
     std::unique_ptr<LogSyncer> syncer_;  // after database_: stopped (its syncs done) before it closes
+    // Commits written and waiting for their sync, oldest first, numbered; answered in order.
+    struct Unsynced {
+        std::uint64_t number = 0;
+        Completion<CommitOutcome> done;
+        CommitOutcome outcome;
+    };
+    std::deque<Unsynced> unsynced_;
+    std::uint64_t commits_ = 0;
+    // What a posted answer holds of the store: gone once the store is (the loop may outlive it).
+    std::shared_ptr<SqliteGatewayStore*> self_ = std::make_shared<SqliteGatewayStore*>(this);
     GatewayLimits limits_;
     std::map<crypto::PublicKey, IdentityState> identities_;
     struct UnsavedToken {

@@ -424,8 +424,18 @@ TEST_CASE("gateway store: with the sync in the background, a stored batch is ans
         bool failed = false;
         store.state->commit(failing_commit(soc), [&](auto result) { failed = !result.ok(); });
         CHECK(failed);
+        // Shutting down: close() syncs and answers what still waits, once, before it returns.
+        int closing_answers = 0;
+        aegis::store::StateCommit last;
+        last.appends.push_back({"agent.a.b", text("c"), 1, {soc}});
+        store.state->commit(std::move(last), [&](auto result) { closing_answers += result.ok() ? 1 : 100; });
+        CHECK(closing_answers == 0);
+        store.state->close();
+        CHECK(closing_answers == 1);
+        (void)run_posted();  // the syncer's own answer comes later and finds it answered
+        CHECK(closing_answers == 1);
     }  // the store stops its syncer before the file closes
     Store store(file);
-    CHECK(store.row(soc).pending == 1);
-    CHECK(payloads(store.read(soc, 1)) == std::vector<std::string>{"b"});
+    CHECK(store.row(soc).pending == 2);
+    CHECK(payloads(store.read(soc, 1)) == std::vector<std::string>{"b", "c"});
 }
