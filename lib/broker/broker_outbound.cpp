@@ -208,8 +208,7 @@ void Broker::Impl::flush_publishes() {
     // written after this handler), but if it did, the gateway has stored the message.
     if (!store_failure) {
         for (const auto& pending : flushed.group) {
-            if (!pending.refused && !pending.several && pending.wait_ack)
-                outbound_flow.await_ack(pending.messages.front().id, pending.waiter);
+            if (pending.awaits_ack()) outbound_flow.await_ack(pending.messages.front().id, pending.waiter);
         }
     }
     pump();
@@ -244,8 +243,7 @@ void Broker::Impl::settle_publishes() {
                               fmt::format("{} (queued, but it may not survive a power loss)", sync_error->message),
                               ExitCode::failure);
             for (const auto& pending : group.publishes) {
-                if (!pending.refused && !pending.several && pending.wait_ack)
-                    (void)outbound_flow.take_waiter(pending.messages.front().id);
+                if (pending.awaits_ack()) (void)outbound_flow.take_waiter(pending.messages.front().id);
             }
         }
         answer_publishes(group.publishes, failure);

@@ -42,6 +42,8 @@ struct PendingPublish {
     bool message_ids = true;                       // false: a publish_batch answered with its count only
     std::optional<ipc::WireError> refused;         // answered in turn, so responses keep their order
     std::vector<store::OutboundMessage> messages;  // one, or a batch's; empty when refused
+    // A single publish, not refused, whose client waits for the gateway's ack once it is stored.
+    [[nodiscard]] bool awaits_ack() const { return wait_ack && !several && !refused; }
 };
 
 struct BatchInFlight {

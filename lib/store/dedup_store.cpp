@@ -15,6 +15,11 @@ namespace {
     return std::max<std::size_t>(capacity / 10, 64);
 }
 
+[[nodiscard]] Error unreadable_id(const Database& database) {
+    return make_error(ExitCode::bad_input, "{} is not an {} (or is corrupt): a delivered id cannot be read",
+                      database.path().string(), database.label());
+}
+
 }  // namespace
 
 DeliveredIds::DeliveredIds(std::shared_ptr<Database> database, std::size_t capacity)
@@ -43,10 +48,7 @@ Result<void> DeliveredIds::load() {
         if (!*row) return {};
         const auto blob = statement->column_blob_view(1);
         protocol::MessageId id{};
-        if (blob.size() % id.size() != 0) {
-            return make_error(ExitCode::bad_input, "{} is not an {} (or is corrupt): a delivered id cannot be read",
-                              database_->path().string(), database_->label());
-        }
+        if (blob.size() % id.size() != 0) return unreadable_id(*database_);
         const auto count = blob.size() / id.size();
         rows_.push_back(StoredRow{statement->column_int(0), count});
         stored_ids_ += count;
@@ -170,10 +172,7 @@ Result<void> upgrade_delivered_ids_from_schema_2(Database& database) {
         if (!row) return row.take_error();
         if (!*row) break;
         const auto id = read->column_blob_view(0);
-        if (id.size() != protocol::MessageId{}.size()) {
-            return make_error(ExitCode::bad_input, "{} is not an {} (or is corrupt): a delivered id cannot be read",
-                              database.path().string(), database.label());
-        }
+        if (id.size() != protocol::MessageId{}.size()) return unreadable_id(database);
         ids.insert(ids.end(), id.begin(), id.end());
         if (ids.size() == kIdsPerRow * id.size()) {
             if (auto written = write_row(); !written) return written;
