@@ -37,27 +37,34 @@ check_passed
 expect_eq "$(status_field "$broker_sock" reconnects)" 1 "reconnects after the restart"
 
 # --- a gateway crash (no goodbye): the broker backs off; SIGUSR1 makes it try at once ----------------
+# Each phase says where it is on stdout (no paths), so that a failure's report shows how far it got.
 crash_and_return() {
+    local started
+    started=$(now_ms)
     kill_gateway
     wait_for "the broker to back off for long" 120 waiting_long
+    echo "$1: the broker backs off for long $(($(now_ms) - started)) ms after the crash"
     start_gateway --listen "127.0.0.1:$gateway_port"
+    echo "$1: the gateway is back on its port"
 }
-crash_and_return
+crash_and_return "crash 1"
 expect_eq "$(status_field "$broker_sock" state)" backing_off "the state before SIGUSR1"
 next_ms=$(status_field "$broker_sock" next_attempt_ms)
 kill -USR1 "$broker_pid"
 wait_for "the broker to reconnect on SIGUSR1" 10 connected "$broker_sock"
+echo "crash 1: reconnected on SIGUSR1"
 # Connected well before its backoff would have let it try.
 (($(gw_ms 3 "authenticated id=host42") < next_ms - 5000)) || fail "the broker did not reconnect before its backoff ended"
 check_passed
 expect_contains "$(cat "$broker_state_dir/broker.log")" "SIGUSR1 asked to reconnect; connecting to" "the broker's log"
 
 # --- the same with aegis-connect --reconnect ---------------------------------------------------------
-crash_and_return
+crash_and_return "crash 2"
 next_ms=$(status_field "$broker_sock" next_attempt_ms)
 expect_exit 0 "$connect" --reconnect --socket "$broker_sock"
 expect_eq "$out" "the broker on $broker_sock is connecting now (it was backing_off)" "aegis-connect --reconnect"
 wait_for "the broker to reconnect on --reconnect" 10 connected "$broker_sock"
+echo "crash 2: reconnected on aegis-connect --reconnect"
 (($(gw_ms 4 "authenticated id=host42") < next_ms - 5000)) || fail "the broker did not reconnect before its backoff ended"
 check_passed
 # Connected: nothing to do. No broker: exit 3.
