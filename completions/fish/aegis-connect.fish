@@ -25,6 +25,7 @@ complete -c aegis-connect -l queue-max-bytes -x -d 'Refuse publishes past N queu
 complete -c aegis-connect -l reconnect -d 'Ask the broker on the socket to connect now'
 complete -c aegis-connect -l cursor-max-messages -x -d 'Keep at most N messages in a durable subscription inbox'
 complete -c aegis-connect -l max-attempts -x -d 'Give up on a message after N refusals'
+complete -c aegis-connect -l batch-format -x -a '1 2' -d 'Batch format to sign: 1, or 2 once every receiver reads it'
 complete -c aegis-connect -l log -r -F -d 'Log file when detached'
 complete -c aegis-connect -l stop -d 'Stop the broker on the socket'
 complete -c aegis-connect -l check -d 'Test the path to the gateway step by step and exit'

@@ -41,6 +41,8 @@ struct BrokerConfig {
     store::InboxLimits inbox_limits;
     // Retryable refusals of a message by the gateway before it becomes a dead letter; 0: never.
     std::uint32_t max_attempts = 0;
+    // The batch format it signs (PROTOCOL.md 5): 1, or 2 once every receiver reads it.
+    std::uint8_t batch_format = protocol::kBatchFormatWhole;
     // SIGHUP: reopens the log file (detached); empty when logging to stderr.
     std::function<Result<void>()> reopen_log;
     // --socket-group: the socket 0660 and its directory 0750 for this group, whose members the

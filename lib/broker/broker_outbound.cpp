@@ -329,8 +329,8 @@ std::optional<protocol::SignedBatch> Broker::Impl::seal(std::vector<store::Outbo
                                                         const BatchInFlight& flight) {
     if (defer_if_held(flight)) return std::nullopt;
     const auto& key = *config.session.identity;
-    auto signed_batch =
-        protocol::sign_batch(to_envelopes(std::move(batch), key.public_key(), grant->assigned_id, next_sequence), key);
+    auto signed_batch = protocol::sign_batch(
+        to_envelopes(std::move(batch), key.public_key(), grant->assigned_id, next_sequence), key, config.batch_format);
     if (!signed_batch) {
         log(fmt::format("dropped {} message(s) to {}: {}", flight.ids.size(), flight.channel,
                         signed_batch.error().message));

@@ -41,6 +41,7 @@ struct ConnectOptions {
     std::uint64_t queue_max_bytes = 1024ull * 1024 * 1024;
     std::uint64_t cursor_max_messages = 100'000;  // a durable subscription's inbox bound
     std::uint64_t max_attempts = 0;               // retryable refusals before a message is a dead letter; 0: never
+    std::uint64_t batch_format = 1;               // --batch-format: what the broker signs (PROTOCOL.md 5)
 };
 
 struct PreparedBroker {

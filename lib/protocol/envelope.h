@@ -86,9 +86,16 @@ struct Envelope {
     bool operator==(const Envelope&) const = default;
 };
 
+// The batch format (PROTOCOL.md 5): the version byte of the canonical encoding, and what the
+// origin signs. Every reader takes both; a publisher signs kBatchFormatWhole unless it is told
+// (aegis-connect --batch-format 2) that every receiver of its fleet reads kBatchFormatDigest.
+inline constexpr std::uint8_t kBatchFormatWhole = 1;   // Sign("aegis/1 batch" || B)
+inline constexpr std::uint8_t kBatchFormatDigest = 2;  // Sign("aegis/1 batch digest" || H(B)): one fast hash over B
+
 struct SignedBatch {
     std::vector<Envelope> messages;
     crypto::Signature signature{};
+    std::uint8_t format = kBatchFormatWhole;
 
     bool operator==(const SignedBatch&) const = default;
 };
@@ -98,12 +105,15 @@ struct SignedBatch {
 // append to their indexes instead of touching a random page per message.
 [[nodiscard]] MessageId new_message_id(std::uint64_t now_ms);
 
-// The bytes the origin signs: "aegis/1 batch" || the batch's canonical encoding without the
-// signature. Fails (Reason::malformed) when messages differ in channel, origin or origin id,
-// or a field is over its limit.
-[[nodiscard]] Result<Bytes> signing_input(const std::vector<Envelope>& messages);
-// Signs a batch; every message's `origin` must equal the key's public key.
-[[nodiscard]] Result<SignedBatch> sign_batch(std::vector<Envelope> messages, const crypto::SigningKey& key);
+// The bytes the origin signs, B being the batch's canonical encoding without the signature:
+// "aegis/1 batch" || B in format 1, "aegis/1 batch digest" || H(B) in format 2. Fails
+// (Reason::malformed) when messages differ in channel, origin or origin id, or a field is over
+// its limit.
+[[nodiscard]] Result<Bytes> signing_input(const std::vector<Envelope>& messages,
+                                          std::uint8_t format = kBatchFormatWhole);
+// Signs a batch in `format`; every message's `origin` must equal the key's public key.
+[[nodiscard]] Result<SignedBatch> sign_batch(std::vector<Envelope> messages, const crypto::SigningKey& key,
+                                             std::uint8_t format = kBatchFormatWhole);
 // Checks the batch's signature against the origin key it names (Reason::bad_signature).
 [[nodiscard]] Result<void> verify_batch(const SignedBatch& batch);
 

@@ -49,6 +49,7 @@ aegis-connect|--queue-max-bytes|1024|1099511627776|1099511627777|0|--help
 aegis-keygen|--serial|0|18446744073709551615|18446744073709551616|0|--help
 aegis-connect|--cursor-max-messages|1|1000000000|1000000001|0|--help
 aegis-connect|--max-attempts|0|1000000|1000001|0|--help
+aegis-connect|--batch-format|1|2|3|0|--help
 aegis-gateway|--max-sessions|1|1000000|1000001|0|--help
 aegis-gateway|--redis-db|0|65535|65536|0|--help
 aegis-gateway|--redis-wait-replicas|0|64|65|0|--help

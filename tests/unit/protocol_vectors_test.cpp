@@ -87,6 +87,16 @@ const std::string kBatchWire =
     "00018bcfe652db0100000000000000000000000000000000000001000c636f6e74656e742d747970650000000a746578"
     "742f706c61696e000000026f6ba06bb4ff5b1dd48388493928d182c4ac8461159538372456ab0f58ee76656d7c50ece3"
     "ec674a9853d259d5c206b109097d4038f82f49e4926562d0a066795e06";
+const std::string kBatchDigest2 = "e7250b8d955646789d34c8428ba5add768dd20889f7f5cbe66cb2365efbf8e42";
+const std::string kBatchSignature2 =
+    "7647345635d64e8a511ef6d443d46cf23b5973eb953466bde876ac805d6ba202c07f20789f4bed8a5a459e3ed2d5bd66"
+    "2ccc323e1ebf861f5d2353dc5ef4960c";
+const std::string kBatchWire2 =
+    "0200136167656e742e686f737434322e7374617475738a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf374"
+    "8801b40f6f5c06686f7374343200010909090909090909090909090909090900000000000000010000018bcfe5687b00"
+    "00018bcfe652db0100000000000000000000000000000000000001000c636f6e74656e742d747970650000000a746578"
+    "742f706c61696e000000026f6b7647345635d64e8a511ef6d443d46cf23b5973eb953466bde876ac805d6ba202c07f20"
+    "789f4bed8a5a459e3ed2d5bd662ccc323e1ebf861f5d2353dc5ef4960c";
 // §12 "Local messages event": the envelope above and a reply to it, as a local messages event (§8.4).
 const std::string kLocalMessagesEvent =
     "0000018b000000e97b226368616e6e656c223a226167656e742e686f737434322e737461747573222c22636f756e7422"
@@ -602,6 +612,25 @@ TEST_CASE("envelope batch test vector", "[vectors]") {
     signed_part.raw(ByteView(wire).first(wire.size() - 64));
     CHECK(crypto::verify(in.client.public_key(), signed_part.bytes(), batch->signature));
     CHECK(decode_batch(wire).value() == *batch);
+}
+
+TEST_CASE("envelope batch test vector, format 2", "[vectors]") {
+    Inputs in;
+    auto batch = sign_batch({vector_envelope(in.client.public_key())}, in.client, kBatchFormatDigest);
+    REQUIRE(batch.ok());
+    CHECK(hex(batch->signature) == kBatchSignature2);
+    const auto wire = encode_batch(*batch);
+    CHECK(hex(wire) == kBatchWire2);
+    const auto digest = crypto::blake2b(ByteView(wire).first(wire.size() - 64));
+    CHECK(hex(digest) == kBatchDigest2);
+    WireWriter signed_part;
+    signed_part.raw(as_bytes("aegis/1 batch digest"));
+    signed_part.raw(digest);
+    CHECK(crypto::verify(in.client.public_key(), signed_part.bytes(), batch->signature));
+    auto decoded = decode_batch(wire);
+    REQUIRE(decoded.ok());
+    CHECK(*decoded == *batch);
+    CHECK(verify_batch(*decoded).ok());
 }
 
 TEST_CASE("local messages event test vector", "[vectors]") {

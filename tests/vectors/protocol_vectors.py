@@ -238,6 +238,12 @@ def main():
     batch_sig = sign(client_seed, b"aegis/1 batch" + encoding)
     expect("signature over", batch_sig)
     expect("wire form", encoding + batch_sig)
+    # format 2: the first byte 2, and the signature over the BLAKE2b-256 digest of the encoding
+    encoding2 = u8(2) + encoding[1:]
+    batch_sig2 = sign(client_seed, b"aegis/1 batch digest" + H(encoding2))
+    expect("format 2: H(canonical encoding)", H(encoding2))
+    expect("format 2: signature over", batch_sig2)
+    expect("format 2: wire form", encoding2 + batch_sig2)
 
     # §8.4 the local socket's messages event: the §5 message above, then a reply to it
     fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(client_pk).digest()).decode().rstrip("=")

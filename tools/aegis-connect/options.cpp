@@ -51,6 +51,7 @@ Options parse_options(int argc, char** argv) {
         ("queue-max-bytes", cli::whole_number(&c.queue_max_bytes, 1'024, 1ULL << 40)->value_name("N"), "refuse publishes while N payload bytes are queued (1024-1099511627776, default: 1073741824)")
         ("cursor-max-messages", cli::whole_number(&c.cursor_max_messages, 1, 1'000'000'000)->value_name("N"), "a durable subscription's inbox keeps at most N messages, dropping the oldest (1-1000000000, default: 100000)")
         ("max-attempts", cli::whole_number(&c.max_attempts, 0, 1'000'000)->value_name("N"), "a message the gateway refuses for a passing reason N times becomes a dead letter (0-1000000, default: 0: never)")
+        ("batch-format", cli::whole_number(&c.batch_format, 1, 2)->value_name("N"), "sign batches in format 1 (default; every version reads it) or 2 (signing costs less; only when the gateways and every receiving broker read it: versions with this option)")
         ("log", po::value(&c.log_file)->value_name("FILE"), "log file when detached (default: STATE_DIR/broker.log)")
         ("log-level", cli::one_of(&log_level, {"error", "warn", "info", "debug"})->value_name("LEVEL"), "log error, warn, info (default) or debug lines and the more important ones")
         ("log-format", cli::one_of(&log_format, {"text", "json"})->value_name("FORMAT"), "text (default; under journald with priority prefixes) or json, one object a line")
