@@ -414,6 +414,7 @@ json Broker::Impl::status() const {
              {"socket", config.socket.string()},
              {"pid", static_cast<long>(::getpid())},
              {"version", AEGIS_VERSION},
+             {"batch_format", config.batch_format},
              {"uptime_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count()},
              {"reconnects", stats.reconnects},
              {"rekeys", stats.rekeys},

@@ -99,6 +99,7 @@ json stable_status(const json& status, std::uint64_t now_ms) {
         {"socket", member(status, "socket")},
         {"pid", member(status, "pid")},
         {"version", member(status, "version")},
+        {"batch_format", member(status, "batch_format")},
         {"uptime_s", member(status, "uptime_s")},
         {"backend_fingerprint", member(status, "server_fingerprint")},
         {"assigned_id", member(status, "assigned_id")},
@@ -182,8 +183,10 @@ std::string human_status(const json& s) {
         out += fmt::format("last error:     {}: {}\n", text_or(member(s["last_error"], "reason")),
                            text_or(member(s["last_error"], "message"), ""));
     }
-    out += fmt::format("broker:         pid {}, {}, up {}\n", text_or(s["pid"]), text_or(s["version"]),
-                       s["uptime_s"].is_number() ? short_duration(s["uptime_s"].get<double>()) : "unknown");
+    out += fmt::format(
+        "broker:         pid {}, {}, up {}{}\n", text_or(s["pid"]), text_or(s["version"]),
+        s["uptime_s"].is_number() ? short_duration(s["uptime_s"].get<double>()) : "unknown",
+        s["batch_format"].is_number() ? fmt::format(", signs batch format {}", text_or(s["batch_format"])) : "");
     return out;
 }
 

@@ -17,6 +17,13 @@ start_broker host42 --config "$TEST_TMP/host42.conf" --heartbeat 0
 a_sock=$broker_sock
 start_broker soc --heartbeat 0
 b_sock=$broker_sock
+expect_eq "$(status_field "$a_sock" batch_format)" 2 "the agent broker's batch format (status)"
+expect_eq "$(status_field "$b_sock" batch_format)" 1 "the backend broker's batch format (status)"
+expect_exit 0 "$stat" --socket "$a_sock"
+expect_contains "$out" ", signs batch format 2" "aegis-stat on the agent broker"
+expect_exit 0 "$stat" --json --socket "$b_sock"
+expect_eq "$("$python" -c 'import json, sys; print(json.load(sys.stdin)["batch_format"])' <<<"$out")" 1 \
+    "aegis-stat --json on the backend broker"
 
 # --- the agent's format 2 batch, delivered while the backend is connected -------------------------
 "$sub" --socket "$b_sock" -W 60 agent.host42.anomalies >"$TEST_TMP/first.out" 2>"$TEST_TMP/first.err" &
