@@ -57,7 +57,7 @@ only_given=false
 backlog_messages=1000000
 work_parent=""
 # Every broker here signs batch format 2 (PROTOCOL.md 5): one fleet of one version, where every
-# receiver reads it; signing costs a third of format 1's, most of the agent broker's CPU.
+# receiver reads it; signing costs a third of format 1's (a fifth of the agent broker's CPU).
 batch_format=(--batch-format 2)
 scale_per_process=""  # set from the open-file limit below
 usage() { sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
