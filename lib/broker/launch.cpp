@@ -204,7 +204,7 @@ Result<std::unique_ptr<PreparedBroker>> prepare_broker(const ConnectOptions& opt
     config.inbox_limits.max_per_cursor = static_cast<std::size_t>(options.cursor_max_messages);
     if (options.max_attempts > 1'000'000) return make_error(ExitCode::usage, "--max-attempts must be at most 1000000");
     config.max_attempts = static_cast<std::uint32_t>(options.max_attempts);
-    if (options.batch_format != protocol::kBatchFormatWhole && options.batch_format != protocol::kBatchFormatDigest)
+    if (!protocol::known_batch_format(options.batch_format))
         return make_error(ExitCode::usage, "--batch-format must be 1 or 2");
     config.batch_format = static_cast<std::uint8_t>(options.batch_format);
     config.state_file = state_dir / "queue.db";

@@ -83,12 +83,8 @@ void write_canonical(WireWriter& out, const std::vector<Envelope>& messages, std
     }
 }
 
-bool known_format(std::uint8_t format) {
-    return format == kBatchFormatWhole || format == kBatchFormatDigest;
-}
-
 Result<Bytes> canonical(const std::vector<Envelope>& messages, std::uint8_t format) {
-    if (!known_format(format)) return malformed(fmt::format("unknown batch format {}", format));
+    if (!known_batch_format(format)) return malformed(fmt::format("unknown batch format {}", format));
     if (auto checked = check_batch(messages); !checked) return checked.take_error();
     WireWriter out;
     write_canonical(out, messages, format);
@@ -223,7 +219,7 @@ Result<SignedBatch> decode_batch(ByteView bytes) {
     std::string origin_id;
     std::uint16_t count = 0;
     if (!in.u8(version)) return malformed("empty batch");
-    if (!known_format(version)) return malformed(fmt::format("unknown batch format {}", version));
+    if (!known_batch_format(version)) return malformed(fmt::format("unknown batch format {}", version));
     if (!in.text16(channel) || !in.raw(origin) || !in.text8(origin_id) || !in.u16(count)) {
         return malformed("batch header truncated");
     }

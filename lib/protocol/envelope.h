@@ -91,6 +91,10 @@ struct Envelope {
 // (aegis-connect --batch-format 2) that every receiver of its fleet reads kBatchFormatDigest.
 inline constexpr std::uint8_t kBatchFormatWhole = 1;   // Sign("aegis/1 batch" || B)
 inline constexpr std::uint8_t kBatchFormatDigest = 2;  // Sign("aegis/1 batch digest" || H(B)): one fast hash over B
+// Whether `format` is one of the two (wide, so an option's value is checked before narrowing).
+[[nodiscard]] constexpr bool known_batch_format(std::uint64_t format) {
+    return format == kBatchFormatWhole || format == kBatchFormatDigest;
+}
 
 struct SignedBatch {
     std::vector<Envelope> messages;
