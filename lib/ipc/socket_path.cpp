@@ -1,7 +1,6 @@
 #include "ipc/socket_path.h"
 
 #include <fmt/format.h>
-#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,19 +43,6 @@ std::filesystem::path find_broker_socket(std::string_view option) {
                                     struct stat info {};
                                     return ::lstat(path.c_str(), &info) == 0;
                                 });
-}
-
-Result<gid_t> lookup_group(std::string_view name) {
-    const std::string text(name);
-    std::vector<char> buffer(16 * 1024);
-    group entry{};
-    group* found = nullptr;
-    const int looked = ::getgrnam_r(text.c_str(), &entry, buffer.data(), buffer.size(), &found);
-    if (looked == 0 && found != nullptr) return found->gr_gid;
-    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos && text.size() < 10) {
-        return static_cast<gid_t>(std::stoul(text));
-    }
-    return make_error(ExitCode::usage, "--socket-group: no group named '{}'", text);
 }
 
 Result<void> prepare_socket_directory(const std::filesystem::path& socket, std::optional<gid_t> group) {
