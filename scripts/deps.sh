@@ -22,6 +22,7 @@ packages=(
   tinyproxy # tests/cli/connect_check_test.sh: the proxy step of aegis-connect --check and of the broker against a real HTTP CONNECT proxy
   libhiredis-dev # aegis-gateway --redis: several gateways sharing their state in Redis (lib/store/redis/)
   redis-server redis-sentinel # the Redis store's unit tests and tests/cli/cluster_test.sh start their own on loopback
+  strace # tests/cli/queued_after_sync_test.sh: the broker's syncs and answers, in the order it made them
 )
 case ${1:-} in
   "") ;;
